@@ -1,0 +1,784 @@
+#include "runtime/cluster_state.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+namespace alb {
+
+namespace {
+
+constexpr float eps = 1e-4f;
+
+bool finite_nonneg(double x) {
+  return std::isfinite(x) && x >= 0;
+}
+
+} // namespace
+
+const char* to_string(test_status x) {
+  switch (x) {
+    case test_status::pending:
+      return "pending";
+    case test_status::assigned:
+      return "assigned";
+    case test_status::running:
+      return "running";
+    case test_status::completed:
+      return "completed";
+    case test_status::failed:
+      return "failed";
+    case test_status::cancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+const char* to_string(failure_kind x) {
+  switch (x) {
+    case failure_kind::execution:
+      return "execution";
+    case failure_kind::timeout:
+      return "timeout";
+    case failure_kind::unplaceable:
+      return "unplaceable";
+    case failure_kind::cancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+cluster_state::cluster_state(scheduler_config cfg) : cfg_(std::move(cfg)) {
+  if (auto err = cfg_.validate(); !err.empty())
+    throw std::invalid_argument(err);
+  strategy_ = make_strategy(cfg_.strategy, cfg_.seed);
+}
+
+cluster_state::~cluster_state() = default;
+
+void cluster_state::set_strategy(std::unique_ptr<strategy> s) {
+  if (s)
+    strategy_ = std::move(s);
+}
+
+// -- accelerators ------------------------------------------------------------
+
+int cluster_state::accel_index(std::string_view name) const {
+  for (size_t i = 0; i < accel_names_.size(); ++i)
+    if (accel_names_[i] == name)
+      return static_cast<int>(i);
+  return -1;
+}
+
+uint32_t cluster_state::intern_accel(const std::string& name) {
+  if (auto i = accel_index(name); i >= 0)
+    return static_cast<uint32_t>(i);
+  if (accel_names_.size() >= static_cast<size_t>(max_accel_types))
+    throw std::invalid_argument("too many accelerator types (at most "
+                                + std::to_string(max_accel_types)
+                                + "): cannot add '" + name + "'");
+  accel_names_.push_back(name);
+  return static_cast<uint32_t>(accel_names_.size() - 1);
+}
+
+// -- workers -----------------------------------------------------------------
+
+uint32_t cluster_state::add_worker(worker_capabilities caps, double now) {
+  if (caps.worker_id.empty())
+    throw std::invalid_argument("worker_id must not be empty");
+  if (!finite_nonneg(caps.available_memory))
+    throw std::invalid_argument("worker " + caps.worker_id
+                                + ": available_memory must be >= 0");
+  accel_counts acc{};
+  for (auto& [name, count] : caps.available_accelerators) {
+    if (count < 0 || count > 30000)
+      throw std::invalid_argument("worker " + caps.worker_id + ": accelerator "
+                                  + name + " count out of range");
+    if (count > 0)
+      acc[intern_accel(name)] = static_cast<int16_t>(count);
+  }
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(workers_.size());
+    workers_.emplace_back();
+    outbox_.emplace_back();
+    live_pos_.push_back(0);
+  }
+  auto& w = workers_[slot];
+  w = worker_slot{};
+  w.slots = caps.max_concurrent_tests > 0 ? caps.max_concurrent_tests
+                                          : std::max(1, caps.cpu_cores);
+  w.capacity = w.slots + std::max(0, cfg_.prefetch);
+  w.total_memory = w.free_memory = static_cast<float>(caps.available_memory);
+  w.total_accel = w.free_accel = acc;
+  w.alive = true;
+  w.serial = stats_.worker_joined(caps.worker_id, now, w.slots);
+  for (auto& b : caps.supported_backends)
+    ++backend_count_[b];
+  for (auto& [name, version] : caps.software_versions)
+    ++software_count_[name];
+  w.caps = std::move(caps);
+  live_pos_[slot] = static_cast<uint32_t>(live_.size());
+  live_.push_back(slot);
+  refresh(slot);
+  capacity_changed_ = true;
+  if (obs_)
+    obs_->on_worker_joined(slot, w.caps.worker_id);
+  return slot;
+}
+
+void cluster_state::remove_worker(uint32_t slot, bool lost, double now) {
+  if (slot >= workers_.size() || !workers_[slot].alive)
+    return;
+  auto& w = workers_[slot];
+  // Everything the worker held goes back to the front of the queue: those
+  // tests were submitted before anything still waiting behind them.
+  auto held = std::move(w.held);
+  w.held.clear();
+  for (auto& h : held) {
+    auto& t = tests_[h.ref];
+    --in_flight_;
+    t.worker = npos;
+    t.status = test_status::pending;
+    if (!t.req.concurrency_key.empty())
+      release_key(t.req.concurrency_key, now);
+    stats_.requeued();
+    if (obs_)
+      obs_->on_requeued(t.req.priority);
+    enqueue(h.ref, now, true);
+  }
+  outbox_[slot].clear();
+  w.alive = false;
+  index_.clear(slot);
+  for (auto& b : w.caps.supported_backends)
+    --backend_count_[b];
+  for (auto& [name, version] : w.caps.software_versions)
+    --software_count_[name];
+  auto pos = live_pos_[slot];
+  live_[pos] = live_.back();
+  live_pos_[live_[pos]] = pos;
+  live_.pop_back();
+  stats_.worker_left(w.serial, now);
+  free_slots_.push_back(slot);
+  capacity_changed_ = true;
+  if (obs_)
+    obs_->on_worker_left(slot, lost);
+}
+
+void cluster_state::update_load(uint32_t slot, const worker_load& load) {
+  if (slot >= workers_.size() || !workers_[slot].alive)
+    return;
+  auto& w = workers_[slot];
+  // Only load our own tests do not explain counts as external: the rest is
+  // already in the reservation part of the score.
+  auto own = std::min(1.0, static_cast<double>(load.active_tests) / w.slots);
+  auto ext = std::clamp(load.cpu_utilization / 100.0 - own, 0.0, 1.0);
+  w.external_load = static_cast<float>(ext);
+  refresh(slot);
+}
+
+float cluster_state::load_of(uint32_t slot) const {
+  auto& w = workers_[slot];
+  float load = static_cast<float>(w.held.size())
+               / static_cast<float>(w.capacity);
+  if (w.total_memory > 0)
+    load = std::max(load, 1.0f - w.free_memory / w.total_memory);
+  for (int k = 0; k < max_accel_types; ++k)
+    if (w.total_accel[k] > 0)
+      load = std::max(load, 1.0f
+                              - static_cast<float>(w.free_accel[k])
+                                  / static_cast<float>(w.total_accel[k]));
+  return std::max(load, w.external_load);
+}
+
+void cluster_state::refresh(uint32_t slot) {
+  auto& w = workers_[slot];
+  capacity_leaf x;
+  x.free_memory = w.free_memory;
+  x.total_memory = w.total_memory;
+  x.free_slots = static_cast<int16_t>(
+    std::min<int>(w.capacity - static_cast<int>(w.held.size()), 30000));
+  x.free_accel = w.free_accel;
+  x.total_accel = w.total_accel;
+  x.load = load_of(slot);
+  index_.set(slot, x);
+}
+
+bool cluster_state::eligible(uint32_t slot, const test_record& t) const {
+  if (slot == t.excluded)
+    return false;
+  auto& caps = workers_[slot].caps;
+  if (!t.req.required_backend.empty()) {
+    auto& bs = caps.supported_backends;
+    if (std::find(bs.begin(), bs.end(), t.req.required_backend) == bs.end())
+      return false;
+  }
+  for (auto& sw : t.req.required_software)
+    if (caps.software_versions.count(sw) == 0)
+      return false;
+  return true;
+}
+
+// -- tests -------------------------------------------------------------------
+
+cluster_state::submit_status cluster_state::submit(test_requirements req,
+                                                   double now) {
+  auto invalid = [&](std::string what) {
+    last_error_ = "test '" + req.test_id + "': " + what;
+    return submit_status::invalid;
+  };
+  if (req.test_id.empty())
+    return invalid("test_id must not be empty");
+  if (req.priority < 1 || req.priority > 5)
+    return invalid("priority must be 1 (highest) to 5, got "
+                   + std::to_string(req.priority));
+  if (!finite_nonneg(req.minimum_memory))
+    return invalid("minimum_memory must be >= 0");
+  if (!finite_nonneg(req.expected_duration) || !finite_nonneg(req.timeout)
+      || !finite_nonneg(req.wait_limit))
+    return invalid("durations must be >= 0");
+  if (req.retries < 0)
+    return invalid("retries must be >= 0");
+  capacity_need need;
+  need.memory = static_cast<float>(req.minimum_memory);
+  for (auto& [name, count] : req.required_accelerators) {
+    if (count < 0 || count > 30000)
+      return invalid("accelerator " + name + " count out of range");
+    if (count == 0)
+      continue;
+    try {
+      need.accel[intern_accel(name)] = static_cast<int16_t>(count);
+    } catch (const std::invalid_argument& e) {
+      return invalid(e.what());
+    }
+  }
+  if (by_id_.count(req.test_id) > 0) {
+    last_error_ = "test '" + req.test_id + "' is already submitted";
+    return submit_status::duplicate;
+  }
+  uint32_t ref;
+  if (!free_tests_.empty()) {
+    ref = free_tests_.back();
+    free_tests_.pop_back();
+  } else {
+    ref = static_cast<uint32_t>(tests_.size());
+    tests_.emplace_back();
+  }
+  auto& t = tests_[ref];
+  auto gen = t.gen;
+  t = test_record{};
+  t.gen = gen + 1;
+  t.need = need;
+  t.req = std::move(req);
+  t.submitted_at = now;
+  t.live = true;
+  by_id_.emplace(t.req.test_id, ref);
+  ++open_;
+  stats_.submitted(now);
+  if (obs_)
+    obs_->on_submitted(t.req.priority);
+  enqueue(ref, now, false);
+  return submit_status::accepted;
+}
+
+void cluster_state::enqueue(uint32_t ref, double now, bool front) {
+  auto& t = tests_[ref];
+  t.status = test_status::pending;
+  t.queued = true;
+  t.enqueued_at = front ? std::min(now, t.submitted_at) : now;
+  auto p = static_cast<size_t>(t.req.priority - 1);
+  if (front)
+    queue_[p].push_front(test_handle{ref, t.gen});
+  else
+    queue_[p].push_back(test_handle{ref, t.gen});
+  ++queued_count_[p];
+}
+
+size_t cluster_state::queued() const {
+  size_t n = 0;
+  for (auto c : queued_count_)
+    n += c;
+  return n;
+}
+
+bool cluster_state::pop_best(double now, uint32_t& ref) {
+  int best = -1;
+  double best_eff = 0;
+  double best_at = 0;
+  for (size_t p = 0; p < queue_.size(); ++p) {
+    auto& q = queue_[p];
+    // Drop entries of tests that ended or moved while queued.
+    while (!q.empty()) {
+      auto h = q.front();
+      auto& t = tests_[h.ref];
+      if (t.live && t.gen == h.gen && t.queued)
+        break;
+      q.pop_front();
+    }
+    if (q.empty())
+      continue;
+    auto& t = tests_[q.front().ref];
+    // Aging: every aging_interval of waiting lifts the test one priority
+    // step, so a stream of priority 1 cannot starve priority 5 forever.
+    double eff = static_cast<double>(p + 1);
+    if (cfg_.aging_interval > 0)
+      eff -= std::floor((now - t.enqueued_at) / cfg_.aging_interval);
+    eff = std::max(eff, 1.0);
+    if (best < 0 || eff < best_eff
+        || (eff == best_eff && t.enqueued_at < best_at)) {
+      best = static_cast<int>(p);
+      best_eff = eff;
+      best_at = t.enqueued_at;
+    }
+  }
+  if (best < 0)
+    return false;
+  ref = queue_[best].front().ref;
+  queue_[best].pop_front();
+  --queued_count_[best];
+  tests_[ref].queued = false;
+  return true;
+}
+
+void cluster_state::dispatch(double now) {
+  if (capacity_changed_ && parked_count_ > 0)
+    scan_parked(now);
+  capacity_changed_ = false;
+  uint32_t ref;
+  // Stop as soon as no worker has a free slot: the queue keeps its order
+  // instead of spilling into the parked lists.
+  while (index_.any_free_slot() && pop_best(now, ref)) {
+    auto& t = tests_[ref];
+    if (!t.req.concurrency_key.empty()
+        && key_busy_[t.req.concurrency_key] > 0) {
+      key_waiters_[t.req.concurrency_key].push_back(test_handle{ref, t.gen});
+      t.key_waiting = true;
+      ++key_waiting_count_;
+      continue;
+    }
+    if (!try_place(ref, now))
+      park(ref);
+  }
+}
+
+bool cluster_state::try_place(uint32_t ref, double now) {
+  auto& t = tests_[ref];
+  stats_.placement_try();
+  auto slot = strategy_->pick(t, *this);
+  if (slot == npos && t.excluded != npos) {
+    // A retry prefers another worker, but the one it failed on is better
+    // than waiting when nothing else fits.
+    auto ex = t.excluded;
+    t.excluded = npos;
+    slot = strategy_->pick(t, *this);
+    if (slot == npos)
+      t.excluded = ex;
+  }
+  // The index guarantees the fit; checking again costs little and keeps a
+  // faulty strategy from ever oversubscribing a worker.
+  if (slot == npos || slot >= workers_.size() || !workers_[slot].alive
+      || !fits_now(slot, t))
+    return false;
+  assign(ref, slot, now);
+  return true;
+}
+
+void cluster_state::assign(uint32_t ref, uint32_t slot, double now) {
+  auto& t = tests_[ref];
+  auto& w = workers_[slot];
+  ++t.gen;
+  t.status = test_status::assigned;
+  t.worker = slot;
+  t.assigned_at = now;
+  if (t.attempts++ == 0)
+    stats_.first_assignment();
+  w.free_memory -= t.need.memory;
+  for (int k = 0; k < max_accel_types; ++k)
+    w.free_accel[k] = static_cast<int16_t>(w.free_accel[k] - t.need.accel[k]);
+  w.held.push_back(test_handle{ref, t.gen});
+  ++w.assignments;
+  ++in_flight_;
+  if (!t.req.concurrency_key.empty())
+    ++key_busy_[t.req.concurrency_key];
+  double mem_frac = w.total_memory > 0
+                      ? 1.0 - w.free_memory / w.total_memory
+                      : 0.0;
+  double acc_frac = 0;
+  for (int k = 0; k < max_accel_types; ++k)
+    if (w.total_accel[k] > 0)
+      acc_frac = std::max(acc_frac,
+                          1.0 - static_cast<double>(w.free_accel[k])
+                                  / w.total_accel[k]);
+  stats_.reservation(mem_frac, acc_frac);
+  stats_.worker_assigned(w.serial);
+  auto& box = outbox_[slot];
+  if (box.empty())
+    outbox_dirty_.push_back(slot);
+  box.push_back(test_handle{ref, t.gen});
+  refresh(slot);
+  if (obs_)
+    obs_->on_assigned(slot, t.req.priority, strategy_->last_choice(),
+                      now - t.submitted_at);
+}
+
+void cluster_state::release(uint32_t ref) {
+  auto& t = tests_[ref];
+  auto slot = t.worker;
+  auto& w = workers_[slot];
+  auto& held = w.held;
+  for (size_t i = 0; i < held.size(); ++i) {
+    if (held[i].ref == ref) {
+      held[i] = held.back();
+      held.pop_back();
+      break;
+    }
+  }
+  w.free_memory = std::min(w.total_memory, w.free_memory + t.need.memory);
+  for (int k = 0; k < max_accel_types; ++k)
+    w.free_accel[k] = static_cast<int16_t>(
+      std::min<int>(w.total_accel[k], w.free_accel[k] + t.need.accel[k]));
+  --in_flight_;
+  t.worker = npos;
+  refresh(slot);
+  capacity_changed_ = true;
+}
+
+void cluster_state::release_key(const std::string& key, double now) {
+  auto it = key_busy_.find(key);
+  if (it == key_busy_.end())
+    return;
+  if (--it->second > 0)
+    return;
+  key_busy_.erase(it);
+  auto wit = key_waiters_.find(key);
+  if (wit == key_waiters_.end())
+    return;
+  auto& waiters = wit->second;
+  // Hand the key to the oldest live waiter: back to the front of its queue.
+  while (!waiters.empty()) {
+    auto h = waiters.front();
+    waiters.pop_front();
+    auto& t = tests_[h.ref];
+    if (t.live && t.gen == h.gen && t.key_waiting) {
+      t.key_waiting = false;
+      --key_waiting_count_;
+      enqueue(h.ref, now, true);
+      break;
+    }
+  }
+  if (waiters.empty())
+    key_waiters_.erase(wit);
+}
+
+void cluster_state::mark_started(test_record& t, double at) {
+  if (t.started_at >= 0)
+    return;
+  t.started_at = std::max(at, t.submitted_at);
+  auto wait = t.started_at - t.submitted_at;
+  stats_.started(wait);
+  ++delta_.started;
+  delta_.latency_sum += wait;
+}
+
+void cluster_state::started(uint32_t slot, test_handle h, double now) {
+  if (h.ref >= tests_.size())
+    return;
+  auto& t = tests_[h.ref];
+  if (!t.live || t.gen != h.gen || t.worker != slot)
+    return;
+  t.status = test_status::running;
+  mark_started(t, now);
+}
+
+bool cluster_state::complete(uint32_t slot, test_handle h,
+                             const attempt_outcome& o, double now) {
+  if (h.ref >= tests_.size())
+    return false;
+  auto& t = tests_[h.ref];
+  if (!t.live || t.gen != h.gen || t.worker != slot
+      || (t.status != test_status::assigned
+          && t.status != test_status::running))
+    return false;
+  auto exec = std::max(0.0, o.exec_seconds);
+  mark_started(t, now - exec);
+  auto serial = workers_[slot].serial;
+  release(h.ref);
+  stats_.worker_ran(serial, exec, o.success);
+  if (!t.req.concurrency_key.empty())
+    release_key(t.req.concurrency_key, now);
+  if (o.success) {
+    end(h.ref, test_status::completed, &o, failure_kind::execution, now);
+    return true;
+  }
+  if (t.failures < t.req.retries) {
+    ++t.failures;
+    t.excluded = slot;
+    stats_.retried();
+    if (obs_)
+      obs_->on_retried(t.req.priority);
+    enqueue(h.ref, now, true);
+    return true;
+  }
+  end(h.ref, test_status::failed, &o,
+      o.timed_out ? failure_kind::timeout : failure_kind::execution, now);
+  return true;
+}
+
+bool cluster_state::cancel(std::string_view test_id, double now) {
+  auto it = by_id_.find(std::string{test_id});
+  if (it == by_id_.end())
+    return false;
+  auto ref = it->second;
+  auto& t = tests_[ref];
+  if (t.worker != npos) {
+    release(ref);
+    if (!t.req.concurrency_key.empty())
+      release_key(t.req.concurrency_key, now);
+  }
+  attempt_outcome o;
+  o.success = false;
+  o.error = "cancelled";
+  end(ref, test_status::cancelled, &o, failure_kind::cancelled, now);
+  return true;
+}
+
+void cluster_state::end(uint32_t ref, test_status status,
+                        const attempt_outcome* o, failure_kind why,
+                        double now) {
+  auto& t = tests_[ref];
+  t.status = status;
+  auto p = static_cast<size_t>(t.req.priority - 1);
+  if (t.queued) {
+    --queued_count_[p];
+    t.queued = false;
+  }
+  if (t.parked) {
+    --parked_count_;
+    t.parked = false;
+  }
+  if (t.key_waiting) {
+    --key_waiting_count_;
+    t.key_waiting = false;
+  }
+  switch (status) {
+    case test_status::completed:
+      stats_.completed(now, o ? o->exec_seconds : 0, now - t.submitted_at);
+      ++delta_.completed;
+      if (obs_)
+        obs_->on_completed(npos, t.req.priority, o ? o->exec_seconds : 0);
+      break;
+    case test_status::cancelled:
+      stats_.cancelled(now);
+      if (obs_)
+        obs_->on_failed(t.req.priority, failure_kind::cancelled);
+      break;
+    default:
+      stats_.failed(now, why == failure_kind::timeout,
+                    why == failure_kind::unplaceable);
+      if (obs_)
+        obs_->on_failed(t.req.priority, why);
+      break;
+  }
+  if (on_end_) {
+    auto a = view(t);
+    a.completed_at = now;
+    a.success = status == test_status::completed;
+    if (o) {
+      a.execution_time = o->exec_seconds;
+      a.error = o->error;
+    }
+    on_end_(a, o);
+  }
+  by_id_.erase(t.req.test_id);
+  t.live = false;
+  ++t.gen;
+  t.req = test_requirements{};
+  free_tests_.push_back(ref);
+  --open_;
+}
+
+void cluster_state::park(uint32_t ref) {
+  auto& t = tests_[ref];
+  t.parked = true;
+  ++parked_count_;
+  parked_[static_cast<size_t>(t.req.priority - 1)].push_back(
+    test_handle{ref, t.gen});
+}
+
+void cluster_state::scan_parked(double now) {
+  auto budget = std::max(1, cfg_.parked_scan_limit);
+  for (auto& dq : parked_) {
+    // Rotate through the list so every parked test gets its turn even when
+    // the ones at the front never fit.
+    auto n = dq.size();
+    for (size_t i = 0; i < n && budget > 0 && index_.any_free_slot(); ++i) {
+      auto h = dq.front();
+      dq.pop_front();
+      auto& t = tests_[h.ref];
+      if (!t.live || t.gen != h.gen || !t.parked)
+        continue;
+      --budget;
+      if (!t.req.concurrency_key.empty()
+          && key_busy_[t.req.concurrency_key] > 0) {
+        dq.push_back(h);
+        continue;
+      }
+      t.parked = false;
+      --parked_count_;
+      if (!try_place(h.ref, now)) {
+        t.parked = true;
+        ++parked_count_;
+        dq.push_back(h);
+      }
+    }
+  }
+}
+
+bool cluster_state::could_ever_fit(const test_record& t) const {
+  if (!index_.any_could_fit(t.need))
+    return false;
+  if (!t.req.required_backend.empty()) {
+    auto it = backend_count_.find(t.req.required_backend);
+    if (it == backend_count_.end() || it->second <= 0)
+      return false;
+  }
+  for (auto& sw : t.req.required_software) {
+    auto it = software_count_.find(sw);
+    if (it == software_count_.end() || it->second <= 0)
+      return false;
+  }
+  return true;
+}
+
+std::string cluster_state::describe_need(const test_record& t) const {
+  std::ostringstream out;
+  out << "no worker can hold it (needs " << t.req.minimum_memory
+      << " GB memory";
+  for (auto& [name, count] : t.req.required_accelerators)
+    if (count > 0)
+      out << ", " << name << ":" << count;
+  if (!t.req.required_backend.empty())
+    out << ", backend " << t.req.required_backend;
+  for (auto& sw : t.req.required_software)
+    out << ", software " << sw;
+  out << ")";
+  return out.str();
+}
+
+void cluster_state::tick(double now) {
+  for (auto& dq : parked_) {
+    for (size_t i = 0, n = dq.size(); i < n; ++i) {
+      auto h = dq.front();
+      dq.pop_front();
+      auto& t = tests_[h.ref];
+      if (!t.live || t.gen != h.gen || !t.parked)
+        continue;
+      auto limit = t.req.wait_limit > 0 ? t.req.wait_limit : cfg_.wait_limit;
+      // Only a test that no registered worker could hold even when idle
+      // runs out of patience; one that waits for a busy cluster keeps
+      // waiting, as a queue should.
+      if (now - t.submitted_at >= limit && !could_ever_fit(t)) {
+        attempt_outcome o;
+        o.success = false;
+        o.error = describe_need(t) + "; waited "
+                  + std::to_string(static_cast<long long>(now - t.submitted_at))
+                  + " s";
+        end(h.ref, test_status::failed, &o, failure_kind::unplaceable, now);
+        continue;
+      }
+      dq.push_back(h);
+    }
+  }
+  capacity_changed_ = true;
+}
+
+assignment cluster_state::view(const test_record& t) const {
+  assignment a;
+  a.test_id = t.req.test_id;
+  if (t.worker != npos)
+    a.worker_id = workers_[t.worker].caps.worker_id;
+  a.submitted_at = t.submitted_at;
+  a.assigned_at = t.assigned_at;
+  a.started_at = t.started_at;
+  a.status = t.status;
+  a.attempts = t.attempts;
+  return a;
+}
+
+std::vector<assignment> cluster_state::assignments() const {
+  std::vector<assignment> result;
+  for (auto& t : tests_)
+    if (t.live)
+      result.push_back(view(t));
+  return result;
+}
+
+cluster_snapshot cluster_state::snapshot(double now) const {
+  cluster_snapshot s;
+  s.now = now;
+  for (size_t p = 0; p < 5; ++p)
+    s.queued_by_priority[p] = queued_count_[p];
+  s.parked = parked_count_;
+  s.workers = live_.size();
+  s.assigned = in_flight_;
+  double load = 0;
+  for (auto slot : live_) {
+    if (!workers_[slot].held.empty())
+      ++s.busy_workers;
+    load += load_of(slot);
+  }
+  s.mean_load = live_.empty() ? 0 : load / static_cast<double>(live_.size());
+  return s;
+}
+
+std::string cluster_state::check_invariants() const {
+  std::ostringstream err;
+  size_t held_total = 0;
+  for (auto slot : live_) {
+    auto& w = workers_[slot];
+    double mem = 0;
+    accel_counts acc{};
+    for (auto& h : w.held) {
+      auto& t = tests_[h.ref];
+      if (!t.live || t.worker != slot)
+        err << "worker " << w.caps.worker_id << " holds a test it does not own"
+            << "; ";
+      mem += t.need.memory;
+      for (int k = 0; k < max_accel_types; ++k)
+        acc[k] = static_cast<int16_t>(acc[k] + t.need.accel[k]);
+    }
+    held_total += w.held.size();
+    if (mem > w.total_memory + eps)
+      err << "worker " << w.caps.worker_id << " oversubscribed on memory ("
+          << mem << " > " << w.total_memory << "); ";
+    if (std::fabs((w.total_memory - w.free_memory) - mem) > 1e-2)
+      err << "worker " << w.caps.worker_id << " reservation drift; ";
+    for (int k = 0; k < max_accel_types; ++k) {
+      if (acc[k] > w.total_accel[k])
+        err << "worker " << w.caps.worker_id
+            << " oversubscribed on accelerators; ";
+      if (w.total_accel[k] - w.free_accel[k] != acc[k])
+        err << "worker " << w.caps.worker_id << " accelerator drift; ";
+    }
+    if (static_cast<int>(w.held.size()) > w.capacity)
+      err << "worker " << w.caps.worker_id << " holds more than its capacity; ";
+  }
+  if (held_total != in_flight_)
+    err << "in-flight count " << in_flight_ << " != held " << held_total
+        << "; ";
+  size_t live_tests = 0;
+  for (auto& t : tests_)
+    live_tests += t.live ? 1 : 0;
+  if (live_tests != open_)
+    err << "open count " << open_ << " != live records " << live_tests << "; ";
+  if (stats_.submitted_count() != stats_.ended() + open_)
+    err << "submitted " << stats_.submitted_count() << " != ended "
+        << stats_.ended() << " + open " << open_ << "; ";
+  return err.str();
+}
+
+} // namespace alb

@@ -1,0 +1,395 @@
+#pragma once
+
+// The scheduling core: the worker registry with reservations, the pending
+// queue by priority with aging, parked tests that fit nowhere yet, concurrency
+// keys, and every test's life cycle. A deterministic, single-threaded state
+// machine: callers pass the current time in; nothing here reads a clock, does
+// I/O or knows about actors. The scheduler actor feeds it messages; unit tests
+// and benchmarks call it directly.
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/capacity_index.hpp"
+#include "runtime/model.hpp"
+#include "runtime/observer.hpp"
+#include "runtime/run_stats.hpp"
+#include "runtime/scheduler_config.hpp"
+#include "runtime/strategy.hpp"
+
+namespace alb {
+
+/// Identifies one placement of one test: the test's record index and the
+/// record's generation, so a late message about an earlier placement (or an
+/// earlier test in a reused record) is recognized and ignored.
+struct test_handle {
+  /// Record index.
+  uint32_t ref = 0;
+  /// Generation of the record when the placement was made.
+  uint32_t gen = 0;
+};
+
+/// One submitted test as the core tracks it.
+struct test_record {
+  /// What the test needs.
+  test_requirements req;
+  /// The need in index units.
+  capacity_need need;
+  /// Current state.
+  test_status status = test_status::pending;
+  /// Bumped on every placement and on reuse of the record.
+  uint32_t gen = 0;
+  /// Worker slot holding it, or npos.
+  uint32_t worker = capacity_index::npos;
+  /// Slot of the worker its last attempt failed on (retries avoid it).
+  uint32_t excluded = capacity_index::npos;
+  /// Submission time.
+  double submitted_at = 0;
+  /// When it last entered the queue (aging counts from here).
+  double enqueued_at = 0;
+  /// When it was last placed.
+  double assigned_at = -1;
+  /// When it started running.
+  double started_at = -1;
+  /// Placements so far.
+  int attempts = 0;
+  /// Failed attempts so far.
+  int failures = 0;
+  /// Whether it sits in the queue.
+  bool queued = false;
+  /// Whether it sits in the parked lists.
+  bool parked = false;
+  /// Whether it waits for its concurrency key.
+  bool key_waiting = false;
+  /// Whether the record is in use.
+  bool live = false;
+};
+
+/// What a worker reports about one attempt.
+struct attempt_outcome {
+  /// Whether the test passed.
+  bool success = true;
+  /// Whether it was stopped by its timeout.
+  bool timed_out = false;
+  /// Seconds it ran.
+  double exec_seconds = 0;
+  /// Seconds it waited in the worker's local queue before starting.
+  double queued_seconds = 0;
+  /// Why it failed.
+  std::string error;
+  /// Exit status of a real command.
+  int exit_code = 0;
+  /// Tail of its output.
+  std::string output_tail;
+};
+
+/// One worker slot of the registry.
+struct worker_slot {
+  /// What the worker offers.
+  worker_capabilities caps;
+  /// Whether a worker occupies the slot.
+  bool alive = false;
+  /// Serial in the run's worker statistics.
+  uint32_t serial = 0;
+  /// Concurrent test slots.
+  int slots = 1;
+  /// Tests it may hold: slots plus its local queue (prefetch).
+  int capacity = 1;
+  /// Memory capacity in GB.
+  float total_memory = 0;
+  /// Memory not reserved.
+  float free_memory = 0;
+  /// Accelerator capacity per interned type.
+  accel_counts total_accel{};
+  /// Accelerators not reserved.
+  accel_counts free_accel{};
+  /// Load not caused by our tests, 0-1 (from its load reports).
+  float external_load = 0;
+  /// Tests it holds.
+  std::vector<test_handle> held;
+  /// Tests placed here since it joined.
+  uint64_t assignments = 0;
+};
+
+/// Activity since the last `take_tick_delta()`, for time series.
+struct tick_delta {
+  /// Tests completed successfully.
+  uint64_t completed = 0;
+  /// Tests that started for the first time.
+  uint64_t started = 0;
+  /// Sum of their waits (submission to start), seconds.
+  double latency_sum = 0;
+};
+
+/// Called when a test ends, with its final record view and the last attempt.
+using end_listener
+  = std::function<void(const assignment&, const attempt_outcome*)>;
+
+/// The scheduling state machine.
+class cluster_state {
+public:
+  /// Sentinel for "no worker".
+  static constexpr uint32_t npos = capacity_index::npos;
+
+  /// Creates an empty cluster; throws std::invalid_argument on a bad config
+  /// or strategy name.
+  explicit cluster_state(scheduler_config cfg = {});
+
+  ~cluster_state();
+
+  cluster_state(const cluster_state&) = delete;
+  cluster_state& operator=(const cluster_state&) = delete;
+
+  // -- setup ---------------------------------------------------------------
+
+  /// Sets who hears about events (not owned; may be null).
+  void set_observer(scheduler_observer* obs) {
+    obs_ = obs;
+  }
+
+  /// Replaces the placement strategy.
+  void set_strategy(std::unique_ptr<strategy> s);
+
+  /// Sets who hears about ended tests (the embedding API, journals).
+  void set_end_listener(end_listener f) {
+    on_end_ = std::move(f);
+  }
+
+  /// The active configuration.
+  const scheduler_config& config() const {
+    return cfg_;
+  }
+
+  // -- workers -------------------------------------------------------------
+
+  /// Registers a worker; returns its slot. Throws std::invalid_argument when
+  /// the capabilities are unusable (e.g. a fifth accelerator type).
+  uint32_t add_worker(worker_capabilities caps, double now);
+
+  /// Removes the worker in `slot`; every test it held goes back to the queue.
+  /// `lost` tells a crash from a clean leave. Unknown slots are ignored.
+  void remove_worker(uint32_t slot, bool lost, double now);
+
+  /// Applies a load report from the worker in `slot`.
+  void update_load(uint32_t slot, const worker_load& load);
+
+  /// Returns the worker in `slot`.
+  const worker_slot& worker(uint32_t slot) const {
+    return workers_[slot];
+  }
+
+  /// Slots of all registered workers (order changes on removal).
+  const std::vector<uint32_t>& live_workers() const {
+    return live_;
+  }
+
+  /// Number of registered workers.
+  size_t worker_count() const {
+    return live_.size();
+  }
+
+  /// Load score of the worker in `slot`, 0-1 (lower is less loaded).
+  float load_of(uint32_t slot) const;
+
+  /// The capacity index (for strategies).
+  const capacity_index& index() const {
+    return index_;
+  }
+
+  /// Whether the worker in `slot` meets `t`'s non-capacity requirements
+  /// (backend, software, not the worker its last attempt failed on).
+  bool eligible(uint32_t slot, const test_record& t) const;
+
+  /// Whether `t` fits the worker in `slot` now, all requirements included.
+  bool fits_now(uint32_t slot, const test_record& t) const {
+    return index_.fits_now(slot, t.need) && eligible(slot, t);
+  }
+
+  // -- tests ---------------------------------------------------------------
+
+  /// Result of `submit`.
+  enum class submit_status {
+    /// Queued.
+    accepted,
+    /// A live test already has this id.
+    duplicate,
+    /// The requirements are invalid (see `last_error()`).
+    invalid,
+  };
+
+  /// Queues a test. Does not place it: call `dispatch`.
+  submit_status submit(test_requirements req, double now);
+
+  /// Why the last `submit` or `add_worker` was refused.
+  const std::string& last_error() const {
+    return last_error_;
+  }
+
+  /// Places as many queued tests as fit; new placements go to the outbox.
+  void dispatch(double now);
+
+  /// The worker started the placement `h` after `queued_seconds` in its
+  /// local queue. Optional: `complete` also records the start.
+  void started(uint32_t slot, test_handle h, double now);
+
+  /// Applies the worker's report on placement `h`. Returns false when the
+  /// report is stale (the test was requeued or the worker replaced).
+  bool complete(uint32_t slot, test_handle h, const attempt_outcome& o,
+                double now);
+
+  /// Withdraws a test that has not ended; returns whether it was found. A
+  /// placed test is released at once (the caller tells the worker).
+  bool cancel(std::string_view test_id, double now);
+
+  /// Periodic work: aging is implicit, this fails parked tests whose wait
+  /// limit passed and re-examines parked tests.
+  void tick(double now);
+
+  /// The record behind `h` (valid until the test ends).
+  const test_record& record(test_handle h) const {
+    return tests_[h.ref];
+  }
+
+  /// Calls `f(slot, handles)` for each worker with new placements and
+  /// clears them; `handles` may be moved from.
+  template <class F>
+  void drain_outbox(F&& f) {
+    for (auto slot : outbox_dirty_) {
+      auto& box = outbox_[slot];
+      if (!box.empty())
+        f(slot, box);
+      box.clear();
+    }
+    outbox_dirty_.clear();
+  }
+
+  /// Whether placements wait in the outbox.
+  bool has_outbox() const {
+    return !outbox_dirty_.empty();
+  }
+
+  // -- state ---------------------------------------------------------------
+
+  /// Tests in the queue (not parked).
+  size_t queued() const;
+
+  /// Tests parked because no worker can hold them now.
+  size_t parked() const {
+    return parked_count_;
+  }
+
+  /// Tests waiting for a concurrency key.
+  size_t key_waiting() const {
+    return key_waiting_count_;
+  }
+
+  /// Tests placed on workers.
+  size_t in_flight() const {
+    return in_flight_;
+  }
+
+  /// Tests not yet ended.
+  size_t open_tests() const {
+    return open_;
+  }
+
+  /// Run statistics so far.
+  const run_stats& stats() const {
+    return stats_;
+  }
+
+  /// Mutable statistics (the recorder feeds peak throughput).
+  run_stats& stats() {
+    return stats_;
+  }
+
+  /// The strategy in use.
+  const strategy& active_strategy() const {
+    return *strategy_;
+  }
+
+  /// Returns the activity since the last call and starts a new interval.
+  tick_delta take_tick_delta() {
+    auto d = delta_;
+    delta_ = {};
+    return d;
+  }
+
+  /// Point-in-time view for metrics and time series.
+  cluster_snapshot snapshot(double now) const;
+
+  /// Current view of every open test.
+  std::vector<assignment> assignments() const;
+
+  /// Checks every invariant (reservations within capacity and equal to the
+  /// sum of held tests, counts consistent); returns "" or what is broken.
+  std::string check_invariants() const;
+
+  /// Interned index of accelerator type `name`, or -1 if unknown.
+  int accel_index(std::string_view name) const;
+
+private:
+  uint32_t intern_accel(const std::string& name);
+  void refresh(uint32_t slot);
+  void enqueue(uint32_t ref, double now, bool front);
+  void mark_started(test_record& t, double at);
+  bool pop_best(double now, uint32_t& ref);
+  bool try_place(uint32_t ref, double now);
+  void assign(uint32_t ref, uint32_t slot, double now);
+  void release(uint32_t ref);
+  void release_key(const std::string& key, double now);
+  void end(uint32_t ref, test_status status, const attempt_outcome* o,
+           failure_kind why, double now);
+  void park(uint32_t ref);
+  void scan_parked(double now);
+  bool could_ever_fit(const test_record& t) const;
+  std::string describe_need(const test_record& t) const;
+  assignment view(const test_record& t) const;
+
+  scheduler_config cfg_;
+  std::unique_ptr<strategy> strategy_;
+  scheduler_observer* obs_ = nullptr;
+  end_listener on_end_;
+  std::string last_error_;
+
+  // Workers.
+  std::vector<worker_slot> workers_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint32_t> live_;
+  std::vector<uint32_t> live_pos_;
+  capacity_index index_;
+  std::vector<std::string> accel_names_;
+  std::unordered_map<std::string, int> backend_count_;
+  std::unordered_map<std::string, int> software_count_;
+
+  // Tests.
+  std::vector<test_record> tests_;
+  std::vector<uint32_t> free_tests_;
+  std::unordered_map<std::string, uint32_t> by_id_;
+  std::array<std::deque<test_handle>, 5> queue_;
+  std::array<size_t, 5> queued_count_{};
+  std::array<std::deque<test_handle>, 5> parked_;
+  size_t parked_count_ = 0;
+  bool capacity_changed_ = false;
+  std::unordered_map<std::string, int> key_busy_;
+  std::unordered_map<std::string, std::deque<test_handle>> key_waiters_;
+  size_t key_waiting_count_ = 0;
+  size_t in_flight_ = 0;
+  size_t open_ = 0;
+
+  // Outbox of new placements per worker slot.
+  std::vector<std::vector<test_handle>> outbox_;
+  std::vector<uint32_t> outbox_dirty_;
+
+  run_stats stats_;
+  tick_delta delta_;
+};
+
+} // namespace alb

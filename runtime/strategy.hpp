@@ -1,0 +1,46 @@
+#pragma once
+
+// Placement strategies behind one interface. A strategy picks, for one test,
+// a worker slot that can hold it now; the cluster state guarantees the fit
+// (memory, accelerators, backend, software) through the candidate predicate
+// and the capacity index, so no strategy can oversubscribe a worker.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace alb {
+
+class cluster_state;
+struct test_record;
+
+/// Chooses a worker for a test.
+class strategy {
+public:
+  virtual ~strategy() = default;
+
+  /// The strategy's name as users select it.
+  virtual std::string_view name() const = 0;
+
+  /// Returns a worker slot that fits `t` now, or `capacity_index::npos`.
+  /// `eligible(slot)` must hold for the returned slot.
+  virtual uint32_t pick(const test_record& t, const cluster_state& c) = 0;
+
+  /// Name of the strategy that made the last decision (differs from
+  /// `name()` for strategies that delegate, such as `adaptive`).
+  virtual std::string_view last_choice() const {
+    return name();
+  }
+};
+
+/// Names accepted by `make_strategy`, in a stable order.
+const std::vector<std::string>& strategy_names();
+
+/// Creates the strategy called `name`, seeding randomized ones with `seed`.
+/// Throws std::invalid_argument naming the valid strategies otherwise.
+std::unique_ptr<strategy> make_strategy(std::string_view name,
+                                        uint64_t seed = 1);
+
+} // namespace alb
