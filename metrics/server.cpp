@@ -1,0 +1,132 @@
+#include "metrics/server.hpp"
+
+#include "metrics/registry.hpp"
+
+#include <prometheus/exposer.h>
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace alb::metrics {
+
+namespace {
+
+bool is_ipv6(const std::string& address) {
+  in6_addr addr6{};
+  return inet_pton(AF_INET6, address.c_str(), &addr6) == 1;
+}
+
+/// Returns the errno of binding `address`:`port` the way civetweb does
+/// (SO_REUSEADDR), or 0 if it binds. Used only to explain a failure.
+int probe_bind(const std::string& address, std::uint16_t port) {
+  const bool v6 = is_ipv6(address);
+  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  int rc = 0;
+  if (v6) {
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(port);
+    inet_pton(AF_INET6, address.c_str(), &sa.sin6_addr);
+    rc = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  } else {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    if (inet_pton(AF_INET, address.c_str(), &sa.sin_addr) != 1) {
+      close(fd);
+      return EINVAL;
+    }
+    rc = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  }
+  int err = rc == 0 ? 0 : errno;
+  close(fd);
+  return err;
+}
+
+} // namespace
+
+bool is_loopback(const std::string& address) {
+  if (address == "localhost")
+    return true;
+  in_addr addr4{};
+  if (inet_pton(AF_INET, address.c_str(), &addr4) == 1)
+    return (ntohl(addr4.s_addr) >> 24) == 127;
+  in6_addr addr6{};
+  if (inet_pton(AF_INET6, address.c_str(), &addr6) == 1)
+    return IN6_IS_ADDR_LOOPBACK(&addr6);
+  return false;
+}
+
+struct server::impl {
+  std::string address;
+  std::uint16_t port = 0;
+  std::unique_ptr<prometheus::Exposer> exposer;
+};
+
+server::server(registry& reg, std::string bind_address, std::uint16_t port,
+               bool allow_remote)
+  : impl_(std::make_unique<impl>()) {
+  // civetweb takes numeric addresses only.
+  if (bind_address == "localhost")
+    bind_address = "127.0.0.1";
+  const bool v6 = is_ipv6(bind_address);
+  in_addr addr4{};
+  if (!v6 && inet_pton(AF_INET, bind_address.c_str(), &addr4) != 1)
+    throw server_error("metrics bind address '" + bind_address
+                       + "' is not a numeric IPv4/IPv6 address or localhost");
+  if (!is_loopback(bind_address)) {
+    if (!allow_remote)
+      throw server_error("metrics bind address " + bind_address
+                         + " is not loopback; pass --metrics-allow-remote "
+                           "(allow_remote) to serve /metrics to other hosts");
+  }
+  const std::string listen = (v6 ? "[" + bind_address + "]" : bind_address)
+                             + ":" + std::to_string(port);
+  try {
+    impl_->exposer = std::make_unique<prometheus::Exposer>(listen, 2);
+  } catch (const std::exception&) {
+    // civetweb only says it failed; find out why to name the cause.
+    int err = probe_bind(bind_address, port);
+    if (err == EADDRINUSE)
+      throw server_error("metrics port " + std::to_string(port) + " on "
+                         + bind_address + " is in use");
+    throw server_error("cannot serve metrics on port " + std::to_string(port)
+                       + " on " + bind_address + ": "
+                       + (err != 0 ? std::strerror(err) : "bind failed"));
+  }
+  auto ports = impl_->exposer->GetListeningPorts();
+  impl_->port = ports.empty() ? port : static_cast<std::uint16_t>(ports[0]);
+  if (!is_loopback(bind_address))
+    std::clog << "alb: metrics: /metrics listens on non-local address "
+              << bind_address << " port " << impl_->port
+              << "; it is reachable from other hosts\n";
+  impl_->address = std::move(bind_address);
+  impl_->exposer->RegisterCollectable(reg.collectable());
+}
+
+server::~server() = default;
+
+std::uint16_t server::port() const {
+  return impl_->port;
+}
+
+const std::string& server::bind_address() const {
+  return impl_->address;
+}
+
+std::string server::url() const {
+  const bool v6 = is_ipv6(impl_->address);
+  return "http://" + (v6 ? "[" + impl_->address + "]" : impl_->address) + ":"
+         + std::to_string(impl_->port) + "/metrics";
+}
+
+} // namespace alb::metrics

@@ -1,0 +1,56 @@
+#pragma once
+
+// The HTTP endpoint serving /metrics for a `registry`. It belongs to the
+// process (not to an actor) and serves until destroyed.
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace alb::metrics {
+
+class registry;
+
+/// Why a metrics server could not start; `what()` is one line naming the
+/// address and port, fit to print as is.
+class server_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Returns whether `address` is a loopback address ("localhost", 127.0.0.0/8,
+/// "::1"). Host names other than "localhost" count as non-local.
+bool is_loopback(const std::string& address);
+
+/// Serves `GET /metrics` over HTTP.
+class server {
+public:
+  /// Starts listening on `bind_address`:`port` (port 0 picks a free one).
+  /// Throws `server_error` if the address is not loopback and `allow_remote`
+  /// is false, or if the port cannot be bound (e.g. "metrics port 9464 on
+  /// 127.0.0.1 is in use"). With `allow_remote`, a non-local address is
+  /// accepted and a line saying so goes to std::clog.
+  server(registry& reg, std::string bind_address, std::uint16_t port,
+         bool allow_remote = false);
+
+  ~server();
+
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// The port actually bound (the chosen one when constructed with 0).
+  std::uint16_t port() const;
+
+  /// The address bound to.
+  const std::string& bind_address() const;
+
+  /// The scrape URL, e.g. "http://127.0.0.1:9464/metrics".
+  std::string url() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace alb::metrics

@@ -1,0 +1,419 @@
+// Tests of the metrics layer: the observer updates the right series, the
+// per-worker cardinality cap holds, and the /metrics server binds as promised.
+
+#define BOOST_TEST_MODULE metrics
+#include <boost/test/unit_test.hpp>
+
+#include "metrics/prometheus_observer.hpp"
+#include "metrics/registry.hpp"
+#include "metrics/server.hpp"
+
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+
+namespace {
+
+using alb::failure_kind;
+using namespace alb::metrics;
+
+/// One scrape parsed into "name{labels}" -> value, keys exactly as exposed.
+std::map<std::string, double> parse(const std::string& text) {
+  std::map<std::string, double> result;
+  std::istringstream in{text};
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#')
+      continue;
+    auto sp = line.rfind(' ');
+    BOOST_REQUIRE_MESSAGE(sp != std::string::npos, "bad line: " << line);
+    result[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+  }
+  return result;
+}
+
+/// Scrapes `reg` the way the test brief demands: TextSerializer over the
+/// Prometheus registry's Collect().
+std::map<std::string, double> scrape(registry& reg) {
+  return parse(prometheus::TextSerializer{}.Serialize(
+    reg.prometheus_registry()->Collect()));
+}
+
+std::optional<double> value(const std::map<std::string, double>& m,
+                            const std::string& key) {
+  auto i = m.find(key);
+  if (i == m.end())
+    return std::nullopt;
+  return i->second;
+}
+
+double get(const std::map<std::string, double>& m, const std::string& key) {
+  auto v = value(m, key);
+  BOOST_REQUIRE_MESSAGE(v.has_value(), "series missing: " << key);
+  return *v;
+}
+
+std::size_t count_prefix(const std::map<std::string, double>& m,
+                         const std::string& prefix) {
+  std::size_t n = 0;
+  for (auto& kv : m)
+    if (kv.first.compare(0, prefix.size(), prefix) == 0)
+      ++n;
+  return n;
+}
+
+/// A listening TCP socket on 127.0.0.1, closed on destruction.
+struct listener {
+  int fd = -1;
+  std::uint16_t port = 0;
+  listener() {
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+    BOOST_REQUIRE(listen(fd, 4) == 0);
+    socklen_t len = sizeof(sa);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+    port = ntohs(sa.sin_port);
+  }
+  ~listener() { close(fd); }
+};
+
+/// Fetches `path` from 127.0.0.1:`port` with a plain HTTP/1.0 GET.
+std::string http_get(std::uint16_t port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  BOOST_REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  BOOST_REQUIRE(write(fd, req.data(), req.size())
+                == static_cast<ssize_t>(req.size()));
+  std::string resp;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;)
+    resp.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  return resp;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(observer)
+
+BOOST_AUTO_TEST_CASE(counters_start_at_zero_with_every_known_label_set) {
+  registry reg{{"stress", "adaptive"}};
+  prometheus_observer obs{reg};
+  auto m = scrape(reg);
+  for (int p = 1; p <= 5; ++p) {
+    auto l = "{priority=\"" + std::to_string(p) + "\"}";
+    BOOST_TEST(get(m, "alb_tests_submitted_total" + l) == 0);
+    BOOST_TEST(get(m, "alb_tests_completed_total" + l) == 0);
+    BOOST_TEST(get(m, "alb_queue_depth" + l) == 0);
+  }
+  for (auto r : {"execution", "timeout", "unplaceable", "cancelled"})
+    BOOST_TEST(
+      get(m, "alb_tests_failed_total{reason=\"" + std::string{r} + "\"}") == 0);
+  BOOST_TEST(get(m, "alb_tests_migrated_total") == 0);
+  BOOST_TEST(get(m, "alb_tests_stolen_total") == 0);
+  BOOST_TEST(get(m, "alb_nodes_connected") == 0);
+  BOOST_TEST(get(m, "alb_adaptive_choices_total{strategy=\"least_loaded\"}")
+             == 0);
+  BOOST_TEST(get(m, "alb_placements_total{strategy=\"power_of_two\"}") == 0);
+  BOOST_TEST(get(m, "alb_workers_left_total{reason=\"lost\"}") == 0);
+  BOOST_TEST(get(m, "alb_run_info{mode=\"stress\",strategy=\"adaptive\"}")
+             == 1);
+}
+
+BOOST_AUTO_TEST_CASE(test_lifecycle_events_update_their_series) {
+  registry reg;
+  prometheus_observer obs{reg};
+  alb::scheduler_observer& base = obs;
+  base.on_worker_joined(0, "w-0");
+  base.on_submitted(1);
+  base.on_submitted(3);
+  base.on_submitted(3);
+  base.on_submitted(9); // clamped into priority 5
+  base.on_assigned(0, 3, "least_loaded", 0.004);
+  base.on_assigned(0, 3, "least_loaded", 2.0);
+  base.on_completed(0, 3, 1.5);
+  base.on_failed(3, failure_kind::timeout);
+  base.on_failed(1, failure_kind::unplaceable);
+  base.on_failed(1, failure_kind::unplaceable);
+  base.on_retried(2);
+  base.on_requeued(4);
+  base.on_migrated();
+  base.on_stolen();
+  base.on_stolen();
+  auto m = scrape(reg);
+  BOOST_TEST(get(m, "alb_tests_submitted_total{priority=\"1\"}") == 1);
+  BOOST_TEST(get(m, "alb_tests_submitted_total{priority=\"3\"}") == 2);
+  BOOST_TEST(get(m, "alb_tests_submitted_total{priority=\"5\"}") == 1);
+  BOOST_TEST(get(m, "alb_tests_assigned_total{priority=\"3\"}") == 2);
+  BOOST_TEST(get(m, "alb_tests_assigned_total{priority=\"1\"}") == 0);
+  BOOST_TEST(get(m, "alb_placements_total{strategy=\"least_loaded\"}") == 2);
+  BOOST_TEST(get(m, "alb_placements_total{strategy=\"round_robin\"}") == 0);
+  BOOST_TEST(get(m, "alb_tests_completed_total{priority=\"3\"}") == 1);
+  BOOST_TEST(get(m, "alb_tests_failed_total{reason=\"timeout\"}") == 1);
+  BOOST_TEST(get(m, "alb_tests_failed_total{reason=\"unplaceable\"}") == 2);
+  BOOST_TEST(get(m, "alb_tests_failed_total{reason=\"execution\"}") == 0);
+  BOOST_TEST(get(m, "alb_tests_retried_total{priority=\"2\"}") == 1);
+  BOOST_TEST(get(m, "alb_tests_requeued_total{priority=\"4\"}") == 1);
+  BOOST_TEST(get(m, "alb_tests_migrated_total") == 1);
+  BOOST_TEST(get(m, "alb_tests_stolen_total") == 2);
+  // Wait histogram: 4 ms lands in le=0.005, 2 s in le=2.5.
+  BOOST_TEST(get(m, "alb_assignment_wait_seconds_count") == 2);
+  BOOST_TEST(get(m, "alb_assignment_wait_seconds_sum") == 2.004,
+             boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(get(m, "alb_assignment_wait_seconds_bucket{le=\"0.0025\"}") == 0);
+  BOOST_TEST(get(m, "alb_assignment_wait_seconds_bucket{le=\"0.005\"}") == 1);
+  BOOST_TEST(get(m, "alb_assignment_wait_seconds_bucket{le=\"1\"}") == 1);
+  BOOST_TEST(get(m, "alb_assignment_wait_seconds_bucket{le=\"2.5\"}") == 2);
+  BOOST_TEST(get(m, "alb_assignment_wait_seconds_bucket{le=\"300\"}") == 2);
+  BOOST_TEST(get(m, "alb_test_duration_seconds_count") == 1);
+  BOOST_TEST(get(m, "alb_test_duration_seconds_sum") == 1.5);
+  BOOST_TEST(get(m, "alb_worker_assignments_total{worker=\"w-0\"}") == 2);
+  BOOST_TEST(get(m, "alb_worker_completions_total{worker=\"w-0\"}") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(strategy_labels_are_bounded) {
+  registry reg;
+  prometheus_observer obs{reg};
+  obs.on_strategy_choice("least_loaded");
+  obs.on_strategy_choice("least_loaded");
+  obs.on_strategy_choice("best_fit");
+  obs.on_strategy_choice("my_new_strategy");
+  for (int i = 0; i < 100; ++i)
+    obs.on_strategy_choice("bogus_" + std::to_string(i));
+  auto m = scrape(reg);
+  BOOST_TEST(get(m, "alb_adaptive_choices_total{strategy=\"least_loaded\"}")
+             == 2);
+  BOOST_TEST(get(m, "alb_adaptive_choices_total{strategy=\"best_fit\"}") == 1);
+  BOOST_TEST(get(m, "alb_adaptive_choices_total{strategy=\"my_new_strategy\"}")
+             == 1);
+  // The table holds 24 names: 10 known + my_new_strategy + 13 bogus ones;
+  // everything later is counted as "other".
+  BOOST_TEST(count_prefix(m, "alb_adaptive_choices_total{") == 25u);
+  BOOST_TEST(get(m, "alb_adaptive_choices_total{strategy=\"other\"}") == 87);
+  BOOST_TEST(!value(m, "alb_adaptive_choices_total{strategy=\"bogus_99\"}"));
+}
+
+BOOST_AUTO_TEST_CASE(snapshot_sets_queue_and_worker_gauges) {
+  registry reg;
+  prometheus_observer obs{reg};
+  alb::cluster_snapshot snap;
+  snap.queued_by_priority[0] = 7;
+  snap.queued_by_priority[4] = 2;
+  snap.parked = 3;
+  snap.workers = 10;
+  snap.busy_workers = 4;
+  snap.assigned = 12;
+  snap.mean_load = 0.375;
+  obs.on_snapshot(snap);
+  obs.set_nodes(3);
+  auto m = scrape(reg);
+  BOOST_TEST(get(m, "alb_queue_depth{priority=\"1\"}") == 7);
+  BOOST_TEST(get(m, "alb_queue_depth{priority=\"2\"}") == 0);
+  BOOST_TEST(get(m, "alb_queue_depth{priority=\"5\"}") == 2);
+  BOOST_TEST(get(m, "alb_tests_parked") == 3);
+  BOOST_TEST(get(m, "alb_tests_in_flight") == 12);
+  BOOST_TEST(get(m, "alb_workers{state=\"registered\"}") == 10);
+  BOOST_TEST(get(m, "alb_workers{state=\"busy\"}") == 4);
+  BOOST_TEST(get(m, "alb_workers{state=\"idle\"}") == 6);
+  BOOST_TEST(get(m, "alb_worker_load_mean") == 0.375);
+  BOOST_TEST(get(m, "alb_nodes_connected") == 3);
+}
+
+BOOST_AUTO_TEST_CASE(decision_time_and_attempts) {
+  registry reg;
+  prometheus_observer obs{reg};
+  obs.observe_decision(3e-7);
+  obs.observe_decision(4e-5);
+  obs.observe_decision(2e-6, false);
+  auto m = scrape(reg);
+  BOOST_TEST(get(m, "alb_scheduling_decision_seconds_count") == 3);
+  BOOST_TEST(get(m, "alb_scheduling_decision_seconds_bucket{le=\"1e-07\"}")
+             == 0);
+  BOOST_TEST(get(m, "alb_scheduling_decision_seconds_bucket{le=\"5e-07\"}")
+             == 1);
+  BOOST_TEST(get(m, "alb_scheduling_decision_seconds_bucket{le=\"2.5e-06\"}")
+             == 2);
+  BOOST_TEST(get(m, "alb_scheduling_decision_seconds_bucket{le=\"0.01\"}")
+             == 3);
+  BOOST_TEST(get(m, "alb_scheduling_attempts_total{result=\"placed\"}") == 2);
+  BOOST_TEST(get(m, "alb_scheduling_attempts_total{result=\"deferred\"}") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(worker_load_follows_the_worker) {
+  registry reg;
+  prometheus_observer obs{reg};
+  obs.on_worker_joined(0, "a");
+  obs.on_worker_joined(1, "b");
+  obs.on_worker_load(0, 0.5, 2);
+  obs.on_worker_load(1, 1.0, 4);
+  auto m = scrape(reg);
+  BOOST_TEST(get(m, "alb_worker_load{worker=\"a\"}") == 0.5);
+  BOOST_TEST(get(m, "alb_worker_active_tests{worker=\"b\"}") == 4);
+  BOOST_TEST(get(m, "alb_workers_joined_total") == 2);
+  obs.on_worker_left(0, true);
+  obs.on_worker_left(1, false);
+  m = scrape(reg);
+  BOOST_TEST(!value(m, "alb_worker_load{worker=\"a\"}"));
+  BOOST_TEST(get(m, "alb_workers_left_total{reason=\"lost\"}") == 1);
+  BOOST_TEST(get(m, "alb_workers_left_total{reason=\"left\"}") == 1);
+  // Events for departed or unknown workers are ignored, not crashes.
+  obs.on_worker_load(0, 0.9, 1);
+  obs.on_worker_load(77, 0.9, 1);
+  obs.on_completed(77, 1, 0.1);
+  BOOST_TEST(count_prefix(scrape(reg), "alb_worker_load{") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(per_worker_series_are_capped) {
+  registry reg;
+  prometheus_observer obs{reg, observer_options{5}};
+  for (std::size_t i = 0; i < 8; ++i)
+    obs.on_worker_joined(i, "w" + std::to_string(i));
+  for (std::size_t i = 0; i < 8; ++i)
+    obs.on_worker_load(i, 0.25, 1);
+  auto m = scrape(reg);
+  BOOST_TEST(count_prefix(m, "alb_worker_load{") == 5u);
+  BOOST_TEST(count_prefix(m, "alb_worker_active_tests{") == 5u);
+  BOOST_TEST(count_prefix(m, "alb_worker_assignments_total{") == 5u);
+  BOOST_TEST(get(m, "alb_workers_untracked") == 3);
+  BOOST_TEST(get(m, "alb_worker_load{worker=\"w4\"}") == 0.25);
+  BOOST_TEST(!value(m, "alb_worker_load{worker=\"w5\"}"));
+  BOOST_TEST(obs.tracks_worker(4));
+  BOOST_TEST(!obs.tracks_worker(5));
+  // A tracked worker leaving frees its place for the next one to join; an
+  // untracked one leaving only lowers the untracked count.
+  obs.on_worker_left(2, false);
+  obs.on_worker_left(6, false);
+  obs.on_worker_joined(8, "w8");
+  m = scrape(reg);
+  BOOST_TEST(count_prefix(m, "alb_worker_load{") == 5u);
+  BOOST_TEST(get(m, "alb_workers_untracked") == 2);
+  BOOST_TEST(obs.tracks_worker(8));
+  // Churn of many workers never exceeds the cap.
+  for (std::size_t i = 9; i < 300; ++i) {
+    obs.on_worker_joined(i, "c" + std::to_string(i));
+    obs.on_worker_left(i - 1, i % 2 == 0);
+  }
+  m = scrape(reg);
+  BOOST_TEST(count_prefix(m, "alb_worker_load{") <= 5u);
+}
+
+BOOST_AUTO_TEST_CASE(cap_is_shared_by_observers_of_one_registry) {
+  registry reg;
+  prometheus_observer shard_a{reg, observer_options{3}};
+  prometheus_observer shard_b{reg, observer_options{3}};
+  shard_a.on_worker_joined(0, "a0");
+  shard_a.on_worker_joined(1, "a1");
+  shard_b.on_worker_joined(0, "b0");
+  shard_b.on_worker_joined(1, "b1");
+  BOOST_TEST(count_prefix(scrape(reg), "alb_worker_load{") == 3u);
+  BOOST_TEST(!shard_b.tracks_worker(1));
+}
+
+BOOST_AUTO_TEST_CASE(process_health_is_reported) {
+  registry reg;
+  auto m = parse(reg.scrape());
+  BOOST_TEST(get(m, "alb_process_resident_memory_bytes") > 1e5);
+  BOOST_TEST(get(m, "alb_process_virtual_memory_bytes")
+             >= get(m, "alb_process_resident_memory_bytes"));
+  BOOST_TEST(get(m, "alb_process_threads") >= 1);
+  BOOST_TEST(get(m, "alb_process_open_fds") >= 3);
+  BOOST_TEST(get(m, "alb_process_uptime_seconds") >= 0);
+  auto start = get(m, "alb_process_start_time_seconds");
+  auto now = static_cast<double>(time(nullptr));
+  // Started within the last hour, not in the future.
+  BOOST_TEST(start <= now + 1);
+  BOOST_TEST(start > now - 3600);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(http)
+
+BOOST_AUTO_TEST_CASE(port_zero_binds_a_real_port_and_serves_metrics) {
+  registry reg;
+  prometheus_observer obs{reg};
+  obs.on_submitted(2);
+  server srv{reg, "127.0.0.1", 0};
+  BOOST_TEST(srv.port() != 0);
+  BOOST_TEST(srv.url()
+             == "http://127.0.0.1:" + std::to_string(srv.port()) + "/metrics");
+  auto resp = http_get(srv.port(), "/metrics");
+  BOOST_TEST(resp.find("200 OK") != std::string::npos);
+  BOOST_TEST(resp.find("alb_tests_submitted_total{priority=\"2\"} 1")
+             != std::string::npos);
+  BOOST_TEST(resp.find("# HELP alb_queue_depth") != std::string::npos);
+  BOOST_TEST(resp.find("alb_process_resident_memory_bytes")
+             != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(busy_port_is_an_error_naming_the_port) {
+  listener busy;
+  registry reg;
+  try {
+    server srv{reg, "127.0.0.1", busy.port};
+    BOOST_FAIL("binding a busy port succeeded");
+  } catch (const server_error& e) {
+    BOOST_TEST(std::string{e.what()}
+               == "metrics port " + std::to_string(busy.port)
+                    + " on 127.0.0.1 is in use");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(non_loopback_bind_is_refused_unless_allowed) {
+  registry reg;
+  BOOST_CHECK_THROW((server{reg, "0.0.0.0", 0}), server_error);
+  try {
+    server srv{reg, "0.0.0.0", 0};
+  } catch (const server_error& e) {
+    BOOST_TEST(std::string{e.what()}.find("0.0.0.0 is not loopback")
+               != std::string::npos);
+  }
+  server srv{reg, "0.0.0.0", 0, true};
+  BOOST_TEST(srv.port() != 0);
+  // Reachable over loopback too, since 0.0.0.0 is every interface.
+  BOOST_TEST(http_get(srv.port(), "/metrics").find("alb_run_info")
+             != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(loopback_classification) {
+  BOOST_TEST(is_loopback("127.0.0.1"));
+  BOOST_TEST(is_loopback("127.1.2.3"));
+  BOOST_TEST(is_loopback("localhost"));
+  BOOST_TEST(is_loopback("::1"));
+  BOOST_TEST(!is_loopback("0.0.0.0"));
+  BOOST_TEST(!is_loopback("10.0.0.1"));
+  BOOST_TEST(!is_loopback("::"));
+  BOOST_TEST(!is_loopback("example.org"));
+  BOOST_TEST(!is_loopback(""));
+}
+
+BOOST_AUTO_TEST_CASE(bad_bind_address_is_named) {
+  registry reg;
+  try {
+    server srv{reg, "not-an-address", 0, true};
+    BOOST_FAIL("a bad address was accepted");
+  } catch (const server_error& e) {
+    BOOST_TEST(std::string{e.what()}.find("'not-an-address'")
+               != std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
