@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace alb::metrics::detail {
 
@@ -64,6 +65,16 @@ private:
   std::array<prometheus::Counter*, max_strategy_labels> counters_{};
   std::size_t size_ = 0;
   prometheus::Counter* other_ = nullptr;
+};
+
+/// Something holding counts not yet in the families (an observer's local,
+/// single-writer counters), flushed before each scrape.
+class flushable {
+public:
+  virtual ~flushable() = default;
+  /// Adds everything counted since the last flush to the families. Called
+  /// with `families::mtx` held.
+  virtual void flush() = 0;
 };
 
 /// Handles of every family and of the children known in advance.
@@ -133,8 +144,18 @@ struct families {
   prometheus::Family<prometheus::Counter>* worker_completions = nullptr;
   /// Per-worker series in existence, over all observers of this registry.
   std::size_t worker_series = 0;
-  /// Guards `worker_series` and per-worker child creation.
-  std::mutex worker_mtx;
+
+  // -- observers' local counts ----------------------------------------------
+
+  /// Observers registered for flushing. Guarded by `mtx`.
+  std::vector<flushable*> observers;
+  /// Guards `observers`, `worker_series`, per-worker child creation and
+  /// removal, and every flush.
+  std::mutex mtx;
+
+  /// Moves every observer's unflushed counts into the families; the caller
+  /// holds `mtx`.
+  void flush_all();
 
   // -- scheduling -----------------------------------------------------------
 

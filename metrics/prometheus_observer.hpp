@@ -1,30 +1,22 @@
 #pragma once
 
 // The scheduler observer that feeds the Prometheus families of a `registry`.
-// Every hook is an atomic update on a handle cached at construction (or, for
-// per-worker series, when the worker joins): no map lookup and no allocation
-// per event, so metrics cost the scheduler almost nothing.
+//
+// The hot path (a test submitted, assigned, completed; a decision timed) only
+// bumps counters that this observer alone writes: a relaxed atomic load and
+// store, no lock, no read-modify-write instruction, no lookup, no allocation.
+// The registry moves those counts into the Prometheus families when it is
+// scraped. Gauges are set directly; they change once per scheduler tick.
 
 #include "runtime/observer.hpp"
 
-#include <array>
 #include <cstddef>
-#include <string>
+#include <memory>
 #include <string_view>
-#include <vector>
-
-namespace prometheus {
-class Counter;
-class Gauge;
-} // namespace prometheus
 
 namespace alb::metrics {
 
 class registry;
-
-namespace detail {
-struct families;
-} // namespace detail
 
 /// Settings of a `prometheus_observer`.
 struct observer_options {
@@ -37,12 +29,14 @@ struct observer_options {
 /// Implements `alb::scheduler_observer` with Prometheus metrics.
 ///
 /// Call its hooks from one thread at a time (the scheduler's). Scheduler
-/// shards each get their own observer over one shared `registry`.
+/// shards each get their own observer over one shared `registry`, which must
+/// outlive them. Scrapes may run concurrently from any thread.
 class prometheus_observer : public scheduler_observer {
 public:
-  /// Feeds the families of `reg`, which must outlive the observer.
+  /// Feeds the families of `reg`.
   explicit prometheus_observer(registry& reg, observer_options opts = {});
 
+  /// Flushes the remaining counts and removes this observer's worker series.
   ~prometheus_observer() override;
 
   prometheus_observer(const prometheus_observer&) = delete;
@@ -52,11 +46,12 @@ public:
 
   /// Counts `alb_tests_submitted_total{priority}`.
   void on_submitted(int priority) override;
-  /// Counts the assignment (total, by strategy, per worker) and observes the
-  /// wait in `alb_assignment_wait_seconds`.
+  /// Counts the assignment (by priority, by strategy, per worker) and
+  /// observes the wait in `alb_assignment_wait_seconds`.
   void on_assigned(std::size_t worker, int priority, std::string_view strategy,
                    double wait_seconds) override;
-  /// Counts the completion and observes `alb_test_duration_seconds`.
+  /// Counts the completion (by priority, per worker) and observes
+  /// `alb_test_duration_seconds`.
   void on_completed(std::size_t worker, int priority,
                     double exec_seconds) override;
   /// Counts `alb_tests_failed_total{reason}`.
@@ -84,8 +79,10 @@ public:
   // -- hooks of the actor layer ---------------------------------------------
 
   /// Records one placement decision that took `seconds` (measured by the
-  /// scheduler actor around the strategy call); `placed` says whether it
-  /// found a worker or deferred the test.
+  /// scheduler actor around the strategy call) in
+  /// `alb_scheduling_decision_seconds`, and counts it in
+  /// `alb_scheduling_attempts_total{result}`: `placed` says whether it found
+  /// a worker or deferred the test.
   void observe_decision(double seconds, bool placed = true);
 
   /// Sets `alb_nodes_connected`.
@@ -95,33 +92,8 @@ public:
   bool tracks_worker(std::size_t worker) const;
 
 private:
-  struct worker_slot {
-    bool present = false;
-    prometheus::Gauge* load = nullptr;
-    prometheus::Gauge* active = nullptr;
-    prometheus::Counter* assignments = nullptr;
-    prometheus::Counter* completions = nullptr;
-  };
-
-  /// Per-observer cache in front of a shared strategy table, so the hot path
-  /// is one string compare once warm.
-  struct strategy_cache {
-    std::array<std::string, 16> names;
-    std::array<prometheus::Counter*, 16> counters{};
-    std::size_t size = 0;
-    std::size_t last = 0;
-  };
-
-  prometheus::Counter& strategy_counter(strategy_cache& cache, bool adaptive,
-                                        std::string_view name);
-
-  void release(worker_slot& slot);
-
-  detail::families& fams_;
-  observer_options opts_;
-  std::vector<worker_slot> workers_;
-  strategy_cache placements_;
-  strategy_cache choices_;
+  struct state;
+  std::unique_ptr<state> st_;
 };
 
 } // namespace alb::metrics

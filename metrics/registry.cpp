@@ -205,6 +205,11 @@ families::families(prometheus::Registry& reg)
                    .Add({});
 }
 
+void families::flush_all() {
+  for (auto* obs : observers)
+    obs->flush();
+}
+
 } // namespace detail
 
 namespace {
@@ -287,7 +292,8 @@ double process_start_time(const process_sample& sample) {
   return now_unix();
 }
 
-/// Refreshes the process gauges, then collects the registry.
+/// Flushes the observers and refreshes the process gauges, then collects the
+/// registry.
 class refreshing_collectable : public prometheus::Collectable {
 public:
   refreshing_collectable(std::shared_ptr<prometheus::Registry> reg,
@@ -301,8 +307,10 @@ public:
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     {
-      // Concurrent scrapes must not count the same CPU time twice.
-      std::lock_guard<std::mutex> guard{mtx_};
+      // One lock for both: concurrent scrapes must neither flush the same
+      // counts twice nor count the same CPU time twice.
+      std::lock_guard<std::mutex> guard{fams_.mtx};
+      fams_.flush_all();
       apply(read_process());
     }
     return reg_->Collect();
@@ -324,7 +332,6 @@ private:
   std::shared_ptr<prometheus::Registry> reg_;
   detail::families& fams_;
   double start_ = 0;
-  mutable std::mutex mtx_;
   mutable double cpu_seen_ = 0;
 };
 

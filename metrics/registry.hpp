@@ -37,7 +37,9 @@ struct run_info {
 
 /// Every alb metric family on one Prometheus registry, plus process health
 /// (start time, uptime, memory, threads, CPU, open files) refreshed on each
-/// scrape. Thread-safe: metric updates are atomic, scrapes may run at any time.
+/// scrape. Thread-safe: scrapes may run at any time; each scrape first
+/// flushes the local counts of every `prometheus_observer` of the registry.
+/// Must outlive its observers and servers.
 class registry {
 public:
   /// Creates every family and the label sets known in advance, all at 0.
@@ -55,7 +57,9 @@ public:
   /// refreshed first. Register this with an exposer.
   std::shared_ptr<prometheus::Collectable> collectable() const;
 
-  /// The underlying Prometheus registry (for tests and extra families).
+  /// The underlying Prometheus registry, for adding extra families. Its own
+  /// Collect() misses observer counts not flushed yet: scrape through
+  /// `collectable()` or `scrape()`.
   std::shared_ptr<prometheus::Registry> prometheus_registry() const;
 
   /// Returns the text exposition format, exactly what /metrics serves.

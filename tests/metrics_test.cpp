@@ -8,7 +8,7 @@
 #include "metrics/registry.hpp"
 #include "metrics/server.hpp"
 
-#include <prometheus/registry.h>
+#include <prometheus/collectable.h>
 #include <prometheus/text_serializer.h>
 
 #include <arpa/inet.h>
@@ -16,11 +16,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -41,11 +43,11 @@ std::map<std::string, double> parse(const std::string& text) {
   return result;
 }
 
-/// Scrapes `reg` the way the test brief demands: TextSerializer over the
-/// Prometheus registry's Collect().
+/// Scrapes `reg` as the exposer does: TextSerializer over the registry's
+/// collectable (which flushes the observers first).
 std::map<std::string, double> scrape(registry& reg) {
-  return parse(prometheus::TextSerializer{}.Serialize(
-    reg.prometheus_registry()->Collect()));
+  return parse(
+    prometheus::TextSerializer{}.Serialize(reg.collectable()->Collect()));
 }
 
 std::optional<double> value(const std::map<std::string, double>& m,
@@ -325,6 +327,63 @@ BOOST_AUTO_TEST_CASE(cap_is_shared_by_observers_of_one_registry) {
   shard_b.on_worker_joined(1, "b1");
   BOOST_TEST(count_prefix(scrape(reg), "alb_worker_load{") == 3u);
   BOOST_TEST(!shard_b.tracks_worker(1));
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_scrapes_lose_and_double_count_nothing) {
+  registry reg;
+  prometheus_observer obs{reg};
+  obs.on_worker_joined(0, "w");
+  std::atomic<bool> stop{false};
+  std::atomic<int> scrapes{0};
+  std::thread scraper{[&] {
+    while (!stop) {
+      reg.scrape();
+      ++scrapes;
+    }
+  }};
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) {
+    obs.on_submitted(1 + i % 5);
+    obs.on_assigned(0, 1 + i % 5, i % 2 ? "best_fit" : "least_loaded", 0.5);
+    obs.on_completed(0, 1, 0.02);
+    obs.observe_decision(1e-6);
+  }
+  // Let the scraper overlap the whole run before stopping it.
+  while (scrapes < 3)
+    std::this_thread::yield();
+  stop = true;
+  scraper.join();
+  auto m = scrape(reg);
+  double submitted = 0;
+  for (int p = 1; p <= 5; ++p)
+    submitted += get(m, "alb_tests_submitted_total{priority=\""
+                          + std::to_string(p) + "\"}");
+  BOOST_TEST(submitted == n);
+  BOOST_TEST(get(m, "alb_placements_total{strategy=\"best_fit\"}") == n / 2);
+  BOOST_TEST(get(m, "alb_worker_completions_total{worker=\"w\"}") == n);
+  BOOST_TEST(get(m, "alb_assignment_wait_seconds_count") == n);
+  BOOST_TEST(get(m, "alb_assignment_wait_seconds_sum") == n * 0.5);
+  BOOST_TEST(get(m, "alb_assignment_wait_seconds_bucket{le=\"0.25\"}") == 0);
+  BOOST_TEST(get(m, "alb_assignment_wait_seconds_bucket{le=\"0.5\"}") == n);
+  BOOST_TEST(get(m, "alb_scheduling_decision_seconds_count") == n);
+}
+
+BOOST_AUTO_TEST_CASE(counts_survive_the_observer) {
+  registry reg;
+  {
+    prometheus_observer obs{reg};
+    obs.on_stolen();
+    obs.on_failed(2, failure_kind::cancelled);
+    obs.on_worker_joined(3, "gone");
+  }
+  auto m = scrape(reg);
+  BOOST_TEST(get(m, "alb_tests_stolen_total") == 1);
+  BOOST_TEST(get(m, "alb_tests_failed_total{reason=\"cancelled\"}") == 1);
+  // Its worker series went with it.
+  BOOST_TEST(count_prefix(m, "alb_worker_load{") == 0u);
+  prometheus_observer next{reg, observer_options{1}};
+  next.on_worker_joined(0, "fresh");
+  BOOST_TEST(next.tracks_worker(0));
 }
 
 BOOST_AUTO_TEST_CASE(process_health_is_reported) {

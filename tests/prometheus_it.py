@@ -274,6 +274,17 @@ def main():
         completed = last_max("sum(alb_tests_completed_total%s)" % sel)
         if not completed:
             failures.append("no test completed (alb_tests_completed_total stayed %s)" % completed)
+        # Hooks the actor layer must drive, not only register.
+        load = last_max("max(alb_worker_load%s)" % sel)
+        if not load:
+            failures.append("alb_worker_load stayed %s: on_worker_load is never reported" % load)
+        decisions = last_max("sum(alb_scheduling_decision_seconds_count%s)" % sel)
+        if not decisions:
+            failures.append("alb_scheduling_decision_seconds_count stayed %s: observe_decision is never called"
+                            % decisions)
+        per_worker = last_max("sum(alb_worker_completions_total%s)" % sel)
+        if not per_worker:
+            failures.append("alb_worker_completions_total stayed %s: on_completed gets no worker index" % per_worker)
         # Every submitted test ends exactly once; by the linger all have ended.
         final = api(pport, "/api/v1/query", {
             "query": "sum(alb_tests_submitted_total%s) - sum(alb_tests_completed_total%s)"
