@@ -75,6 +75,12 @@ public:
     return base_ > 0 && nodes_[1].free_slots >= 1;
   }
 
+  /// Cheap necessary condition for any slot taking `n` now (the root's
+  /// maxima); false means no slot can.
+  bool may_fit_now(const capacity_need& n) const {
+    return base_ > 0 && fits_free(nodes_[1], n);
+  }
+
   /// Returns whether slot `i` can take a test needing `n` now.
   bool fits_now(uint32_t i, const capacity_need& n) const {
     return i < base_ && fits_free(nodes_[base_ + i], n);

@@ -528,13 +528,20 @@ bool cluster_state::complete(uint32_t slot, test_handle h,
   return true;
 }
 
-bool cluster_state::cancel(std::string_view test_id, double now) {
+bool cluster_state::cancel(std::string_view test_id, double now,
+                           uint32_t* slot, test_handle* placement) {
+  if (slot)
+    *slot = npos;
   auto it = by_id_.find(std::string{test_id});
   if (it == by_id_.end())
     return false;
   auto ref = it->second;
   auto& t = tests_[ref];
   if (t.worker != npos) {
+    if (slot)
+      *slot = t.worker;
+    if (placement)
+      *placement = test_handle{ref, t.gen};
     release(ref);
     if (!t.req.concurrency_key.empty())
       release_key(t.req.concurrency_key, now);
@@ -624,6 +631,12 @@ void cluster_state::scan_parked(double now) {
       --budget;
       if (!t.req.concurrency_key.empty()
           && key_busy_[t.req.concurrency_key] > 0) {
+        dq.push_back(h);
+        continue;
+      }
+      // The root's maxima rule out most hopeless tries in O(1); only real
+      // tries count as scheduling attempts.
+      if (!index_.may_fit_now(t.need)) {
         dq.push_back(h);
         continue;
       }

@@ -245,8 +245,11 @@ public:
                 double now);
 
   /// Withdraws a test that has not ended; returns whether it was found. A
-  /// placed test is released at once (the caller tells the worker).
-  bool cancel(std::string_view test_id, double now);
+  /// placed test is released at once; its worker slot and placement are
+  /// stored in `slot`/`placement` (slot = npos otherwise) so the caller can
+  /// tell the worker.
+  bool cancel(std::string_view test_id, double now, uint32_t* slot = nullptr,
+              test_handle* placement = nullptr);
 
   /// Periodic work: aging is implicit, this fails parked tests whose wait
   /// limit passed and re-examines parked tests.

@@ -54,7 +54,7 @@ struct test_profile {
   /// Priorities (1 = highest ... 5), drawn uniformly.
   std::vector<int> priority_distribution{1, 2, 2, 3, 3, 3, 4, 4, 5};
   /// Expected durations in seconds, drawn uniformly.
-  std::vector<double> duration_distribution{0.1, 0.2, 0.5, 1.0};
+  std::vector<double> duration_distribution{0.05, 0.1, 0.2, 0.5};
   /// Model ids, drawn uniformly.
   std::vector<std::string> model_ids{"bert-base-uncased", "t5-small", "vit-base",
                                      "whisper-tiny", "llama-7b"};

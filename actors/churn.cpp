@@ -1,0 +1,118 @@
+#include "actors/churn.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "runtime/rng.hpp"
+
+namespace alb {
+
+namespace {
+
+using std::chrono::duration;
+using std::chrono::duration_cast;
+
+struct churn_state {
+  static inline const char* name = "alb.churn";
+  churn_options opts;
+  scheduler_actor scheduler;
+  rng random;
+  caf::actor_clock::time_point start;
+  size_t next = 0;
+  uint64_t added = 0;
+};
+
+using churn_impl = churn_actor::stateful_pointer<churn_state>;
+
+double now_of(churn_impl self) {
+  duration<double> d = self->clock().now() - self->state.start;
+  return d.count() * self->state.opts.time_scale;
+}
+
+void schedule_next(churn_impl self) {
+  auto& st = self->state;
+  if (st.next >= st.opts.script.size()) {
+    self->quit();
+    return;
+  }
+  auto wait = std::max(0.0, st.opts.script[st.next].at - now_of(self));
+  self->delayed_send(self,
+                     duration_cast<caf::timespan>(
+                       duration<double>(wait / st.opts.time_scale)),
+                     churn_atom::value);
+}
+
+uint64_t affected(const churn_event& e, size_t present) {
+  if (e.fraction > 0)
+    return static_cast<uint64_t>(
+      std::llround(e.fraction * static_cast<double>(present)));
+  return e.count;
+}
+
+void apply(churn_impl self, const churn_event& e) {
+  auto& st = self->state;
+  auto& ws = st.opts.workers;
+  auto n = affected(e, ws.size());
+  if (e.action == churn_event::kind::add) {
+    for (uint64_t i = 0; i < n; ++i) {
+      auto wo = st.opts.worker_template;
+      wo.caps = draw_worker(st.opts.profile, st.random,
+                            "w-late-" + std::to_string(st.added++));
+      wo.seed = st.random.next();
+      ws.push_back(spawn_worker(self->home_system(), st.scheduler, wo));
+    }
+    return;
+  }
+  // Never take the last worker: a cluster with none left cannot finish.
+  n = std::min<uint64_t>(n, ws.size() > 0 ? ws.size() - 1 : 0);
+  for (uint64_t i = 0; i < n; ++i) {
+    auto k = st.random.below(ws.size());
+    auto w = ws[k];
+    ws[k] = ws.back();
+    ws.pop_back();
+    if (e.action == churn_event::kind::kill)
+      self->send_exit(w, caf::exit_reason::kill);
+    else
+      self->send(w, leave_atom::value);
+  }
+}
+
+churn_actor::behavior_type churn_behavior(churn_impl self,
+                                          scheduler_actor scheduler,
+                                          churn_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  std::stable_sort(st.opts.script.begin(), st.opts.script.end(),
+                   [](auto& a, auto& b) { return a.at < b.at; });
+  st.scheduler = std::move(scheduler);
+  st.random.reseed(st.opts.seed);
+  st.start = self->clock().now();
+  // Workers stop with the scheduler; so does the script.
+  self->monitor(st.scheduler);
+  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+  schedule_next(self);
+  return {
+    [self](churn_atom) {
+      auto& st = self->state;
+      auto now = now_of(self);
+      while (st.next < st.opts.script.size()
+             && st.opts.script[st.next].at <= now + 1e-9)
+        apply(self, st.opts.script[st.next++]);
+      schedule_next(self);
+    },
+  };
+}
+
+} // namespace
+
+churn_actor spawn_churn(caf::actor_system& sys, scheduler_actor scheduler,
+                        churn_options opts) {
+  return sys.spawn(churn_behavior, std::move(scheduler), std::move(opts));
+}
+
+} // namespace alb

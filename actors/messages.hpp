@@ -1,0 +1,295 @@
+#pragma once
+
+// Everything that crosses an actor boundary, in one place: message structs
+// with their inspectors, the atoms, the typed actor interfaces and the single
+// type-ID block. Registering `caf::id_block::alb` on both sides of a link is
+// all a process needs to talk to any other alb process over CAF's middleman.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "runtime/model.hpp"
+
+namespace alb {
+
+/// One placement sent to a worker.
+struct work_item {
+  /// Record index of the test in the scheduler.
+  uint32_t ref = 0;
+  /// Generation of the placement (echoed back in the report).
+  uint32_t gen = 0;
+  /// Test name.
+  std::string test_id;
+  /// Model under test (simulated speed and history key).
+  std::string model_id;
+  /// Expected execution time in seconds (the simulated mean).
+  double expected_duration = 0;
+  /// Execution time limit in seconds (0 = none).
+  double timeout = 0;
+  /// Priority 1-5.
+  int32_t priority = 3;
+  /// Command line of a real test (empty = simulated).
+  std::vector<std::string> command;
+  /// Environment additions for a real test.
+  std::map<std::string, std::string> env;
+  /// Working directory for a real test ("" = the worker's).
+  std::string cwd;
+};
+
+/// Placements for one worker, sent as one message.
+struct work_batch {
+  /// The placements.
+  std::vector<work_item> items;
+};
+
+/// A worker's report on one placement.
+struct work_report {
+  /// Record index echoed from the work item.
+  uint32_t ref = 0;
+  /// Placement generation echoed from the work item.
+  uint32_t gen = 0;
+  /// Whether the attempt passed.
+  bool success = true;
+  /// Whether it was stopped by its timeout.
+  bool timed_out = false;
+  /// Execution time in seconds.
+  double exec_seconds = 0;
+  /// Time spent in the worker's local queue before starting, seconds.
+  double queued_seconds = 0;
+  /// Exit status of a real command.
+  int32_t exit_code = 0;
+  /// Why it failed.
+  std::string error;
+  /// Tail of the command's output.
+  std::string output_tail;
+};
+
+/// Reports of one worker, sent as one message; doubles as the worker's
+/// request for more work.
+struct report_batch {
+  /// The worker's slot in the scheduler.
+  uint32_t slot = 0;
+  /// The reports.
+  std::vector<work_report> items;
+};
+
+/// Tests submitted together.
+struct test_batch {
+  /// The tests.
+  std::vector<test_requirements> tests;
+};
+
+/// A worker's periodic load report.
+struct load_report {
+  /// The worker's slot in the scheduler.
+  uint32_t slot = 0;
+  /// Its load.
+  worker_load load;
+};
+
+/// One time-series sample from the scheduler to the recorder.
+struct series_sample {
+  /// Seconds since the run started.
+  double now = 0;
+  /// Tests completed since the previous sample.
+  uint64_t completed = 0;
+  /// Tests started for the first time since the previous sample.
+  uint64_t started = 0;
+  /// Sum of their waits, seconds.
+  double latency_sum = 0;
+  /// Tests waiting (queued and parked).
+  double queue_depth = 0;
+  /// Workers registered.
+  double workers = 0;
+};
+
+// -- inspectors ----------------------------------------------------------------
+
+/// Serializes cpu_specs.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cpu_specs& x) {
+  return f(caf::meta::type_name("cpu_specs"), x.cores, x.frequency_mhz);
+}
+
+/// Serializes memory_specs.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, memory_specs& x) {
+  return f(caf::meta::type_name("memory_specs"), x.total_gb, x.available_gb);
+}
+
+/// Serializes gpu_specs.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, gpu_specs& x) {
+  return f(caf::meta::type_name("gpu_specs"), x.device_count,
+           x.cuda_available);
+}
+
+/// Serializes hardware_specs.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hardware_specs& x) {
+  return f(caf::meta::type_name("hardware_specs"), x.cpu, x.memory, x.gpu);
+}
+
+/// Serializes worker_capabilities.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_capabilities& x) {
+  return f(caf::meta::type_name("worker_capabilities"), x.worker_id,
+           x.hostname, x.hardware, x.software_versions, x.supported_backends,
+           x.available_accelerators, x.available_memory, x.available_disk,
+           x.cpu_cores, x.cpu_threads, x.network_bandwidth,
+           x.storage_capacity, x.max_concurrent_tests, x.speed, x.tags);
+}
+
+/// Serializes worker_load.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_load& x) {
+  return f(caf::meta::type_name("worker_load"), x.worker_id,
+           x.cpu_utilization, x.memory_utilization, x.gpu_utilization,
+           x.io_utilization, x.network_utilization, x.active_tests,
+           x.queued_tests, x.queue_depth, x.reserved_memory,
+           x.reserved_accelerators, x.warming_up, x.cooling_down,
+           x.performance_level);
+}
+
+/// Serializes test_requirements.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, test_requirements& x) {
+  return f(caf::meta::type_name("test_requirements"), x.test_id, x.model_id,
+           x.model_family, x.test_type, x.minimum_memory, x.required_backend,
+           x.preferred_backend, x.required_accelerators, x.required_software,
+           x.expected_duration, x.priority, x.timeout, x.retries,
+           x.concurrency_key, x.wait_limit);
+}
+
+/// Serializes work_item.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, work_item& x) {
+  return f(caf::meta::type_name("work_item"), x.ref, x.gen, x.test_id,
+           x.model_id, x.expected_duration, x.timeout, x.priority, x.command,
+           x.env, x.cwd);
+}
+
+/// Serializes work_batch.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, work_batch& x) {
+  return f(caf::meta::type_name("work_batch"), x.items);
+}
+
+/// Serializes work_report.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, work_report& x) {
+  return f(caf::meta::type_name("work_report"), x.ref, x.gen, x.success,
+           x.timed_out, x.exec_seconds, x.queued_seconds, x.exit_code,
+           x.error, x.output_tail);
+}
+
+/// Serializes report_batch.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, report_batch& x) {
+  return f(caf::meta::type_name("report_batch"), x.slot, x.items);
+}
+
+/// Serializes test_batch.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, test_batch& x) {
+  return f(caf::meta::type_name("test_batch"), x.tests);
+}
+
+/// Serializes load_report.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, load_report& x) {
+  return f(caf::meta::type_name("load_report"), x.slot, x.load);
+}
+
+/// Serializes series_sample.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, series_sample& x) {
+  return f(caf::meta::type_name("series_sample"), x.now, x.completed,
+           x.started, x.latency_sum, x.queue_depth, x.workers);
+}
+
+// -- atoms ---------------------------------------------------------------------
+
+/// A worker asks to join.
+using join_atom = caf::atom_constant<caf::atom("join")>;
+/// A worker leaves cleanly (or is told to).
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
+/// Periodic timer.
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+/// A simulated test finished (worker-internal timer).
+using finish_atom = caf::atom_constant<caf::atom("finish")>;
+/// The submitter has submitted everything it will.
+using end_atom = caf::atom_constant<caf::atom("end")>;
+/// Ask for statistics.
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+/// Withdraw a test or a placement.
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+/// Scripted cluster change (churn actor timer).
+using churn_atom = caf::atom_constant<caf::atom("churn")>;
+/// Submission timer.
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+
+// -- interfaces ----------------------------------------------------------------
+
+/// A worker: runs placements, reports back.
+using worker_actor = caf::typed_actor<
+  caf::reacts_to<work_batch>,
+  // Withdraw placement (ref, gen) if not finished.
+  caf::reacts_to<cancel_atom, uint32_t, uint32_t>,
+  // Internal: simulated execution with local sequence number ended.
+  caf::reacts_to<finish_atom, uint64_t>,
+  // Internal: load report timer.
+  caf::reacts_to<tick_atom>,
+  // Leave the cluster cleanly.
+  caf::reacts_to<leave_atom>>;
+
+/// The scheduler: the load balancer itself.
+using scheduler_actor = caf::typed_actor<
+  caf::reacts_to<test_batch>,
+  caf::replies_to<join_atom, worker_capabilities, worker_actor>::with<uint32_t>,
+  caf::reacts_to<report_batch>,
+  caf::reacts_to<load_report>,
+  caf::reacts_to<leave_atom, uint32_t>,
+  caf::reacts_to<tick_atom>,
+  // The submitters have submitted this many tests in all.
+  caf::reacts_to<end_atom, uint64_t>,
+  // Current metrics as JSON.
+  caf::replies_to<stats_atom>::with<std::string>,
+  caf::reacts_to<cancel_atom, std::string>>;
+
+/// The recorder: turns samples into time series.
+using recorder_actor = caf::typed_actor<
+  caf::reacts_to<series_sample>,
+  // Final metrics JSON from the scheduler: completes the run's result.
+  caf::reacts_to<end_atom, std::string>>;
+
+} // namespace alb
+
+CAF_BEGIN_TYPE_ID_BLOCK(alb, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(alb, (alb::cpu_specs))
+  CAF_ADD_TYPE_ID(alb, (alb::memory_specs))
+  CAF_ADD_TYPE_ID(alb, (alb::gpu_specs))
+  CAF_ADD_TYPE_ID(alb, (alb::hardware_specs))
+  CAF_ADD_TYPE_ID(alb, (alb::worker_capabilities))
+  CAF_ADD_TYPE_ID(alb, (alb::worker_load))
+  CAF_ADD_TYPE_ID(alb, (alb::test_requirements))
+  CAF_ADD_TYPE_ID(alb, (alb::work_item))
+  CAF_ADD_TYPE_ID(alb, (alb::work_batch))
+  CAF_ADD_TYPE_ID(alb, (alb::work_report))
+  CAF_ADD_TYPE_ID(alb, (alb::report_batch))
+  CAF_ADD_TYPE_ID(alb, (alb::test_batch))
+  CAF_ADD_TYPE_ID(alb, (alb::load_report))
+  CAF_ADD_TYPE_ID(alb, (alb::series_sample))
+  CAF_ADD_TYPE_ID(alb, (alb::worker_actor))
+  CAF_ADD_TYPE_ID(alb, (alb::scheduler_actor))
+  CAF_ADD_TYPE_ID(alb, (alb::recorder_actor))
+CAF_END_TYPE_ID_BLOCK(alb)

@@ -1,0 +1,60 @@
+#include "actors/recorder.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/run_stats.hpp"
+
+namespace alb {
+
+namespace {
+
+struct recorder_state {
+  static inline const char* name = "alb.recorder";
+  recorder_options opts;
+  time_series series;
+};
+
+using recorder_impl = recorder_actor::stateful_pointer<recorder_state>;
+
+recorder_actor::behavior_type recorder_behavior(recorder_impl self,
+                                                recorder_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.series = time_series{st.opts.bucket_width};
+  return {
+    [self](series_sample& s) {
+      auto& series = self->state.series;
+      if (s.completed > 0)
+        series.add_completions(s.now, s.completed);
+      if (s.started > 0)
+        series.add_latency(s.now, s.latency_sum, s.started);
+      series.sample(s.now, s.queue_depth, s.workers);
+    },
+    [self](end_atom, std::string& metrics) {
+      auto& st = self->state;
+      auto m = nlohmann::json::parse(metrics);
+      // Peak throughput is a property of the buckets, which only the
+      // recorder has.
+      m["peak_throughput"] = st.series.peak_throughput();
+      nlohmann::json doc;
+      doc["configuration"] = nlohmann::json::parse(st.opts.configuration_json);
+      doc["metrics"] = std::move(m);
+      doc["time_series"] = st.series.to_json();
+      if (st.opts.on_result)
+        st.opts.on_result(doc.dump());
+      self->quit();
+    },
+  };
+}
+
+} // namespace
+
+recorder_actor spawn_recorder(caf::actor_system& sys, recorder_options opts) {
+  return sys.spawn(recorder_behavior, std::move(opts));
+}
+
+} // namespace alb

@@ -1,0 +1,254 @@
+#include "actors/scheduler.hpp"
+
+#include <chrono>
+#include <iostream>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <nlohmann/json.hpp>
+
+namespace alb {
+
+namespace {
+
+using std::chrono::duration;
+using std::chrono::duration_cast;
+
+struct scheduler_state {
+  static inline const char* name = "alb.scheduler";
+
+  scheduler_options opts;
+  std::unique_ptr<cluster_state> core;
+  caf::actor_clock::time_point start;
+  std::vector<worker_actor> handles;
+  std::unordered_map<caf::actor_addr, uint32_t> by_addr;
+  uint64_t received = 0;
+  uint64_t expected = std::numeric_limits<uint64_t>::max();
+  bool finished = false;
+};
+
+using scheduler_impl = scheduler_actor::stateful_pointer<scheduler_state>;
+
+caf::timespan real_delay(double sim_seconds, double scale) {
+  return duration_cast<caf::timespan>(duration<double>(sim_seconds / scale));
+}
+
+double now_of(scheduler_impl self) {
+  auto& st = self->state;
+  duration<double> d = self->clock().now() - st.start;
+  return d.count() * st.opts.time_scale;
+}
+
+// Sends every placement the core made since the last flush: one message per
+// worker however many tests it got.
+void flush(scheduler_impl self) {
+  auto& st = self->state;
+  st.core->drain_outbox([&](uint32_t slot, std::vector<test_handle>& hs) {
+    work_batch batch;
+    batch.items.reserve(hs.size());
+    for (auto h : hs) {
+      auto& rec = st.core->record(h);
+      work_item item;
+      item.ref = h.ref;
+      item.gen = h.gen;
+      item.test_id = rec.req.test_id;
+      item.model_id = rec.req.model_id;
+      item.expected_duration = rec.req.expected_duration;
+      item.timeout = rec.req.timeout;
+      item.priority = rec.req.priority;
+      batch.items.push_back(std::move(item));
+    }
+    if (slot < st.handles.size() && st.handles[slot])
+      self->send(st.handles[slot], std::move(batch));
+  });
+}
+
+std::string metrics_json(scheduler_impl self) {
+  auto& core = *self->state.core;
+  auto m = core.stats().metrics(now_of(self), core.worker_count(),
+                                core.queued() + core.parked()
+                                  + core.key_waiting());
+  nlohmann::json j = m;
+  j["strategy"] = std::string{core.active_strategy().name()};
+  return j.dump();
+}
+
+void sample(scheduler_impl self, double now) {
+  auto& st = self->state;
+  if (!st.opts.recorder)
+    return;
+  auto d = st.core->take_tick_delta();
+  series_sample s;
+  s.now = now;
+  s.completed = d.completed;
+  s.started = d.started;
+  s.latency_sum = d.latency_sum;
+  s.queue_depth = static_cast<double>(st.core->queued() + st.core->parked()
+                                      + st.core->key_waiting());
+  s.workers = static_cast<double>(st.core->worker_count());
+  self->send(st.opts.recorder, std::move(s));
+}
+
+void stop_workers(scheduler_impl self) {
+  for (auto& h : self->state.handles)
+    if (h)
+      self->send_exit(h, caf::exit_reason::user_shutdown);
+}
+
+void check_end(scheduler_impl self) {
+  auto& st = self->state;
+  if (st.finished || !st.opts.finish_when_done || st.received < st.expected
+      || st.core->open_tests() > 0)
+    return;
+  st.finished = true;
+  auto now = now_of(self);
+  sample(self, now);
+  if (st.opts.recorder)
+    self->send(st.opts.recorder, end_atom::value, metrics_json(self));
+  stop_workers(self);
+  self->quit();
+}
+
+void after_change(scheduler_impl self) {
+  auto& st = self->state;
+  st.core->dispatch(now_of(self));
+  flush(self);
+  check_end(self);
+}
+
+void remove(scheduler_impl self, uint32_t slot, bool lost) {
+  auto& st = self->state;
+  if (slot >= st.handles.size() || !st.handles[slot])
+    return;
+  st.by_addr.erase(st.handles[slot].address());
+  if (!lost)
+    self->demonitor(st.handles[slot].address());
+  st.handles[slot] = nullptr;
+  st.core->remove_worker(slot, lost, now_of(self));
+  after_change(self);
+}
+
+scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
+                                                  scheduler_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.core = std::make_unique<cluster_state>(st.opts.config);
+  st.core->set_observer(st.opts.observer);
+  st.core->set_end_listener(st.opts.on_end);
+  st.start = self->clock().now();
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto it = st.by_addr.find(dm.source);
+    if (it != st.by_addr.end())
+      remove(self, it->second, true);
+  });
+  self->set_exit_handler([self](caf::exit_msg& em) {
+    // Workers die with the scheduler they serve.
+    stop_workers(self);
+    self->quit(em.reason);
+  });
+  auto tick_delay = real_delay(st.opts.config.tick_interval,
+                               st.opts.time_scale);
+  self->delayed_send(self, tick_delay, tick_atom::value);
+  return {
+    [self](test_batch& batch) {
+      auto& st = self->state;
+      auto now = now_of(self);
+      for (auto& t : batch.tests) {
+        ++st.received;
+        auto id = t.test_id;
+        auto res = st.core->submit(std::move(t), now);
+        if (res != cluster_state::submit_status::accepted)
+          std::cerr << "alb: rejected test: " << st.core->last_error()
+                    << "\n";
+      }
+      after_change(self);
+    },
+    [self](join_atom, worker_capabilities& caps,
+           worker_actor& w) -> caf::result<uint32_t> {
+      auto& st = self->state;
+      uint32_t slot;
+      try {
+        slot = st.core->add_worker(std::move(caps), now_of(self));
+      } catch (const std::exception& e) {
+        return caf::make_error(caf::sec::invalid_argument,
+                               std::string{e.what()});
+      }
+      if (slot >= st.handles.size())
+        st.handles.resize(slot + 1);
+      st.handles[slot] = w;
+      st.by_addr[w.address()] = slot;
+      self->monitor(w);
+      after_change(self);
+      return slot;
+    },
+    [self](report_batch& batch) {
+      auto& st = self->state;
+      auto now = now_of(self);
+      attempt_outcome o;
+      for (auto& r : batch.items) {
+        o.success = r.success;
+        o.timed_out = r.timed_out;
+        o.exec_seconds = r.exec_seconds;
+        o.queued_seconds = r.queued_seconds;
+        o.exit_code = r.exit_code;
+        o.error = std::move(r.error);
+        o.output_tail = std::move(r.output_tail);
+        st.core->complete(batch.slot, test_handle{r.ref, r.gen}, o, now);
+      }
+      after_change(self);
+    },
+    [self](load_report& r) {
+      self->state.core->update_load(r.slot, r.load);
+    },
+    [self](leave_atom, uint32_t slot) { remove(self, slot, false); },
+    [self, tick_delay](tick_atom) {
+      auto& st = self->state;
+      auto now = now_of(self);
+      st.core->tick(now);
+      st.core->dispatch(now);
+      flush(self);
+      if (st.opts.observer)
+        st.opts.observer->on_snapshot(st.core->snapshot(now));
+      if (st.opts.check_invariants && st.opts.on_violation) {
+        auto err = st.core->check_invariants();
+        if (!err.empty())
+          st.opts.on_violation(err);
+      }
+      if (st.opts.on_tick)
+        st.opts.on_tick(*st.core, now);
+      sample(self, now);
+      check_end(self);
+      if (!st.finished)
+        self->delayed_send(self, tick_delay, tick_atom::value);
+    },
+    [self](end_atom, uint64_t total) {
+      self->state.expected = total;
+      check_end(self);
+    },
+    [self](stats_atom) -> std::string { return metrics_json(self); },
+    [self](cancel_atom, std::string& id) {
+      auto& st = self->state;
+      uint32_t slot;
+      test_handle h;
+      if (st.core->cancel(id, now_of(self), &slot, &h)
+          && slot != cluster_state::npos && slot < st.handles.size()
+          && st.handles[slot])
+        self->send(st.handles[slot], cancel_atom::value, h.ref, h.gen);
+      after_change(self);
+    },
+  };
+}
+
+} // namespace
+
+scheduler_actor spawn_scheduler(caf::actor_system& sys,
+                                scheduler_options opts) {
+  return sys.spawn(scheduler_behavior, std::move(opts));
+}
+
+} // namespace alb

@@ -1,0 +1,45 @@
+#pragma once
+
+// The scheduler actor: a thin shell around `alb::cluster_state`. It turns
+// messages into calls on the core, sends the core's placements to workers in
+// one batch per worker, watches workers (down messages requeue their tests)
+// and drives periodic work with a timer message to itself.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "runtime/cluster_state.hpp"
+
+namespace alb {
+
+/// Settings of a scheduler actor.
+struct scheduler_options {
+  /// Core settings (strategy, queue, timers).
+  scheduler_config config;
+  /// Simulated seconds per real second (1 = real time).
+  double time_scale = 1;
+  /// Where time-series samples go (may be null).
+  recorder_actor recorder;
+  /// Event hooks, e.g. Prometheus (not owned; may be null).
+  scheduler_observer* observer = nullptr;
+  /// Called for every test that ends.
+  end_listener on_end;
+  /// End the run (and stop the workers) once the submitters are done and
+  /// every test ended; off for long-running services.
+  bool finish_when_done = true;
+  /// Check the core's invariants on every tick; violations are reported to
+  /// `on_violation`.
+  bool check_invariants = false;
+  /// Receives invariant violations.
+  std::function<void(const std::string&)> on_violation;
+  /// Called on every tick with the core (progress display, tests).
+  std::function<void(const cluster_state&, double now)> on_tick;
+};
+
+/// Spawns a scheduler.
+scheduler_actor spawn_scheduler(caf::actor_system& sys,
+                                scheduler_options opts);
+
+} // namespace alb

@@ -1,0 +1,252 @@
+#include "actors/simulation_run.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/send.hpp>
+
+#include "actors/churn.hpp"
+#include "actors/recorder.hpp"
+#include "actors/scheduler.hpp"
+#include "actors/submitter.hpp"
+#include "actors/system.hpp"
+#include "actors/worker.hpp"
+
+namespace alb {
+
+namespace {
+
+// Shared between the scheduler's thread (writer) and main (reader).
+struct progress_cell {
+  std::atomic<double> elapsed{0};
+  std::atomic<uint64_t> submitted{0};
+  std::atomic<uint64_t> completed{0};
+  std::atomic<uint64_t> failed{0};
+  std::atomic<uint64_t> waiting{0};
+  std::atomic<uint64_t> in_flight{0};
+  std::atomic<uint64_t> workers{0};
+
+  run_progress load() const {
+    run_progress p;
+    p.elapsed = elapsed.load(std::memory_order_relaxed);
+    p.submitted = submitted.load(std::memory_order_relaxed);
+    p.completed = completed.load(std::memory_order_relaxed);
+    p.failed = failed.load(std::memory_order_relaxed);
+    p.waiting = waiting.load(std::memory_order_relaxed);
+    p.in_flight = in_flight.load(std::memory_order_relaxed);
+    p.workers = workers.load(std::memory_order_relaxed);
+    return p;
+  }
+};
+
+double auto_bucket(double duration) {
+  // About a hundred points for the run, never finer than 0.1 s.
+  return std::clamp(duration / 100.0, 0.1, 5.0);
+}
+
+} // namespace
+
+simulation_result run_simulation(const simulation_options& opts) {
+  if (opts.workers < 1)
+    throw std::invalid_argument("workers must be at least 1");
+  if (auto err = opts.scheduler.validate(); !err.empty())
+    throw std::invalid_argument(err);
+  auto wall_start = std::chrono::steady_clock::now();
+  simulation_result result;
+  rng seeds{opts.seed};
+  auto scale = opts.deterministic ? 1.0 : std::max(1e-6, opts.time_scale);
+
+  // Plans are drawn up front so the run depends on the seed alone.
+  auto plan = plan_submissions(opts.tests, opts.duration, opts.burst, seeds);
+  plan.insert(plan.end(), opts.extra_waves.begin(), opts.extra_waves.end());
+  uint64_t total_tests = 0;
+  for (auto& w : plan)
+    total_tests += w.count;
+  std::vector<churn_event> script;
+  if (opts.dynamic)
+    script = plan_churn(opts.duration, opts.workers, seeds);
+  script.insert(script.end(), opts.extra_churn.begin(),
+                opts.extra_churn.end());
+
+  nlohmann::json configuration = {
+    {"workers", opts.workers},
+    {"tests", total_tests},
+    {"duration", opts.duration},
+    {"burst_mode", opts.burst},
+    {"dynamic_workers", opts.dynamic},
+    {"strategy", opts.scheduler.strategy},
+    {"seed", opts.seed},
+    {"deterministic", opts.deterministic},
+    {"time_scale", scale},
+  };
+  {
+    // ISO 8601 local time with microseconds, like the original.
+    auto now = std::chrono::system_clock::now();
+    auto t = std::chrono::system_clock::to_time_t(now);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                now.time_since_epoch())
+                .count()
+              % 1000000;
+    char buf[64];
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    auto n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(buf + n, sizeof(buf) - n, ".%06lld",
+                  static_cast<long long>(us));
+    configuration["timestamp"] = buf;
+  }
+  for (auto& [k, v] : opts.extra_configuration.items())
+    configuration[k] = v;
+
+  std::promise<std::string> done;
+  auto done_future = done.get_future();
+  std::mutex mtx; // guards violations and placements
+  auto cell = std::make_shared<progress_cell>();
+
+  {
+    caf::actor_system_config cfg;
+    configure_system(cfg, opts.threads, opts.deterministic);
+    caf::actor_system sys{cfg};
+
+    recorder_options ro;
+    ro.bucket_width = opts.bucket_width > 0 ? opts.bucket_width
+                                            : auto_bucket(opts.duration);
+    ro.configuration_json = configuration.dump();
+    ro.on_result = [&done](std::string doc) { done.set_value(std::move(doc)); };
+    auto recorder = spawn_recorder(sys, std::move(ro));
+
+    scheduler_options so;
+    so.config = opts.scheduler;
+    so.config.seed = seeds.next();
+    so.time_scale = scale;
+    so.recorder = recorder;
+    so.observer = opts.observer;
+    so.check_invariants = opts.check_invariants;
+    so.on_violation = [&](const std::string& err) {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (result.violations.size() < 100)
+        result.violations.push_back(err);
+    };
+    if (opts.record_placements)
+      so.on_end = [&](const assignment& a, const attempt_outcome*) {
+        std::lock_guard<std::mutex> guard{mtx};
+        result.placements.emplace_back(a.test_id, a.worker_id,
+                                       to_string(a.status));
+      };
+    so.on_tick = [cell](const cluster_state& core, double now) {
+      auto& s = core.stats();
+      cell->elapsed.store(now, std::memory_order_relaxed);
+      cell->submitted.store(s.submitted_count(), std::memory_order_relaxed);
+      cell->completed.store(s.completed_count(), std::memory_order_relaxed);
+      cell->failed.store(s.ended() - s.completed_count(),
+                         std::memory_order_relaxed);
+      cell->waiting.store(core.queued() + core.parked() + core.key_waiting(),
+                          std::memory_order_relaxed);
+      cell->in_flight.store(core.in_flight(), std::memory_order_relaxed);
+      cell->workers.store(core.worker_count(), std::memory_order_relaxed);
+    };
+    auto scheduler = spawn_scheduler(sys, std::move(so));
+
+    worker_options wt;
+    wt.profile = opts.workers_profile;
+    wt.time_scale = scale;
+    std::vector<worker_actor> workers;
+    workers.reserve(static_cast<size_t>(opts.workers));
+    rng draw{seeds.next()};
+    for (int i = 0; i < opts.workers; ++i) {
+      auto wo = wt;
+      wo.caps = draw_worker(opts.workers_profile, draw,
+                            "w-" + std::to_string(i));
+      wo.seed = draw.next();
+      workers.push_back(spawn_worker(sys, scheduler, std::move(wo)));
+    }
+
+    churn_actor churn;
+    if (!script.empty()) {
+      churn_options co;
+      co.script = script;
+      co.workers = workers;
+      co.profile = opts.workers_profile;
+      co.worker_template = wt;
+      co.time_scale = scale;
+      co.seed = seeds.next();
+      churn = spawn_churn(sys, scheduler, std::move(co));
+    }
+    workers.clear();
+
+    submitter_options sub;
+    sub.profile = opts.tests_profile;
+    sub.plan = plan;
+    sub.time_scale = scale;
+    sub.seed = seeds.next();
+    auto submitter = spawn_submitter(sys, scheduler, std::move(sub));
+
+    // A run that cannot finish (e.g. a bug) must not hang the command.
+    auto budget = std::chrono::duration<double>(
+      (opts.duration * 20 + 600) / (opts.deterministic ? 1.0 : scale));
+    bool finished = false;
+    if (opts.deterministic) {
+      auto& sched = dynamic_cast<caf::scheduler::test_coordinator&>(
+        sys.scheduler());
+      auto limit = opts.duration * 20 + 600;
+      for (;;) {
+        sched.run();
+        if (done_future.wait_for(std::chrono::seconds(0))
+            == std::future_status::ready) {
+          finished = true;
+          break;
+        }
+        if (!sched.trigger_timeout())
+          break;
+        if (cell->elapsed.load() > limit)
+          break;
+      }
+    } else {
+      auto deadline = std::chrono::steady_clock::now()
+                      + std::chrono::duration_cast<
+                        std::chrono::steady_clock::duration>(budget);
+      for (;;) {
+        auto st = done_future.wait_for(std::chrono::milliseconds(1000));
+        if (st == std::future_status::ready) {
+          finished = true;
+          break;
+        }
+        if (opts.on_progress)
+          opts.on_progress(cell->load());
+        if (std::chrono::steady_clock::now() > deadline)
+          break;
+      }
+    }
+    // Stop whatever is still running: the scheduler takes its workers along.
+    caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(submitter, caf::exit_reason::user_shutdown);
+    if (churn)
+      caf::anon_send_exit(churn, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(recorder, caf::exit_reason::user_shutdown);
+    if (opts.deterministic) {
+      auto& sched = dynamic_cast<caf::scheduler::test_coordinator&>(
+        sys.scheduler());
+      sched.run();
+    }
+    if (!finished)
+      throw std::runtime_error("the run did not finish within its time budget ("
+                               + std::to_string(cell->load().completed)
+                               + " tests completed)");
+  }
+  result.document = nlohmann::json::parse(done_future.get());
+  result.document["type"] = opts.type;
+  if (opts.on_progress)
+    opts.on_progress(cell->load());
+  result.wall_seconds = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - wall_start)
+                          .count();
+  return result;
+}
+
+} // namespace alb

@@ -1,0 +1,104 @@
+#pragma once
+
+// One simulated run end to end in this process: a scheduler, simulated
+// workers, a submitter, optionally churn, and a recorder, on real or virtual
+// time. The commands `stress`, `spike`, `scenario` and `benchmark` are thin
+// layers over `run_simulation`. This header is CAF-free on purpose.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/observer.hpp"
+#include "runtime/profiles.hpp"
+#include "runtime/scheduler_config.hpp"
+#include "runtime/simulation.hpp"
+
+namespace alb {
+
+/// Progress of a running simulation.
+struct run_progress {
+  /// Simulated seconds since the start.
+  double elapsed = 0;
+  /// Tests submitted so far.
+  uint64_t submitted = 0;
+  /// Tests completed so far.
+  uint64_t completed = 0;
+  /// Tests failed so far.
+  uint64_t failed = 0;
+  /// Tests waiting for a worker.
+  uint64_t waiting = 0;
+  /// Tests on workers.
+  uint64_t in_flight = 0;
+  /// Workers registered.
+  uint64_t workers = 0;
+};
+
+/// Everything a simulated run needs.
+struct simulation_options {
+  /// Kind written to the result ("stress", "spike", "scenario", ...).
+  std::string type = "stress";
+  /// Workers at the start.
+  int workers = 20;
+  /// Tests to submit (before extra waves).
+  uint64_t tests = 100;
+  /// Submission window in simulated seconds.
+  double duration = 60;
+  /// Submit in bursts instead of evenly.
+  bool burst = false;
+  /// Add and remove workers during the run.
+  bool dynamic = false;
+  /// How workers are drawn.
+  worker_profile workers_profile;
+  /// How tests are drawn.
+  test_profile tests_profile;
+  /// Scheduler settings (strategy, ...).
+  scheduler_config scheduler;
+  /// Seed of every random draw.
+  uint64_t seed = 1;
+  /// Simulated seconds per real second (ignored on virtual time).
+  double time_scale = 1;
+  /// Run on a virtual clock with one thread: as fast as possible and exactly
+  /// reproducible from the seed.
+  bool deterministic = false;
+  /// Scheduler threads (0 = one per core).
+  int threads = 0;
+  /// Further submissions (spikes, scenario bursts).
+  std::vector<submission_wave> extra_waves;
+  /// Further worker changes (scenario events).
+  std::vector<churn_event> extra_churn;
+  /// Event hooks, e.g. Prometheus (not owned; may be null).
+  scheduler_observer* observer = nullptr;
+  /// Check the core's invariants on every tick.
+  bool check_invariants = false;
+  /// Record (test, worker) of every ended test, in order.
+  bool record_placements = false;
+  /// Called about once per second of wall time with the progress.
+  std::function<void(const run_progress&)> on_progress;
+  /// Time-series bucket width in seconds (0 = chosen from the duration).
+  double bucket_width = 0;
+  /// Extra keys for the result's configuration section.
+  nlohmann::json extra_configuration = nlohmann::json::object();
+};
+
+/// What a simulated run produced.
+struct simulation_result {
+  /// The result document: configuration, metrics, time_series.
+  nlohmann::json document;
+  /// Invariant violations seen (empty when all held or not checked).
+  std::vector<std::string> violations;
+  /// (test_id, worker_id, status) of every ended test, in end order.
+  std::vector<std::tuple<std::string, std::string, std::string>> placements;
+  /// Wall-clock seconds the run took.
+  double wall_seconds = 0;
+};
+
+/// Runs one simulation; throws std::runtime_error when it cannot start or
+/// does not finish in time.
+simulation_result run_simulation(const simulation_options& opts);
+
+} // namespace alb

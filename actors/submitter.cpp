@@ -1,0 +1,95 @@
+#include "actors/submitter.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace alb {
+
+namespace {
+
+using std::chrono::duration;
+using std::chrono::duration_cast;
+
+struct submitter_state {
+  static inline const char* name = "alb.submitter";
+  submitter_options opts;
+  scheduler_actor scheduler;
+  rng random;
+  caf::actor_clock::time_point start;
+  size_t next_wave = 0;
+  uint64_t submitted = 0;
+};
+
+using submitter_impl = submitter_actor::stateful_pointer<submitter_state>;
+
+double now_of(submitter_impl self) {
+  duration<double> d = self->clock().now() - self->state.start;
+  return d.count() * self->state.opts.time_scale;
+}
+
+void schedule_next(submitter_impl self) {
+  auto& st = self->state;
+  if (st.next_wave >= st.opts.plan.size()) {
+    self->send(st.scheduler, end_atom::value, st.submitted);
+    self->quit();
+    return;
+  }
+  auto wait = std::max(0.0, st.opts.plan[st.next_wave].at - now_of(self));
+  self->delayed_send(self,
+                     duration_cast<caf::timespan>(
+                       duration<double>(wait / st.opts.time_scale)),
+                     submit_atom::value);
+}
+
+submitter_actor::behavior_type submitter_behavior(submitter_impl self,
+                                                  scheduler_actor scheduler,
+                                                  submitter_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  std::stable_sort(st.opts.plan.begin(), st.opts.plan.end(),
+                   [](auto& a, auto& b) { return a.at < b.at; });
+  st.scheduler = std::move(scheduler);
+  st.random.reseed(st.opts.seed);
+  st.start = self->clock().now();
+  self->send(self, submit_atom::value);
+  return {
+    [self](submit_atom) {
+      auto& st = self->state;
+      auto now = now_of(self);
+      test_batch batch;
+      auto send_batch = [&] {
+        if (!batch.tests.empty()) {
+          self->send(st.scheduler, std::move(batch));
+          batch = test_batch{};
+        }
+      };
+      while (st.next_wave < st.opts.plan.size()
+             && st.opts.plan[st.next_wave].at <= now + 1e-9) {
+        auto& wave = st.opts.plan[st.next_wave++];
+        for (uint64_t i = 0; i < wave.count; ++i) {
+          batch.tests.push_back(draw_test(st.opts.profile, st.random,
+                                          st.submitted++, wave.priority,
+                                          st.opts.id_prefix));
+          if (batch.tests.size() >= st.opts.batch_size)
+            send_batch();
+        }
+      }
+      send_batch();
+      schedule_next(self);
+    },
+  };
+}
+
+} // namespace
+
+submitter_actor spawn_submitter(caf::actor_system& sys,
+                                scheduler_actor scheduler,
+                                submitter_options opts) {
+  return sys.spawn(submitter_behavior, std::move(scheduler), std::move(opts));
+}
+
+} // namespace alb

@@ -1,0 +1,29 @@
+#include "actors/system.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+
+#include "actors/messages.hpp"
+
+namespace alb {
+
+void configure_system(caf::actor_system_config& cfg, int threads,
+                      bool deterministic) {
+  cfg.add_message_types<caf::id_block::alb>();
+  if (deterministic) {
+    cfg.set("scheduler.policy", caf::atom("testing"));
+    cfg.set("scheduler.max-threads", 1);
+    return;
+  }
+  // CAF would start max(cores, 4) threads; more threads than cores only
+  // adds contention.
+  auto n = threads > 0 ? threads
+                       : static_cast<int>(std::max(
+                         2u, std::thread::hardware_concurrency()));
+  cfg.set("scheduler.max-threads", n);
+}
+
+} // namespace alb

@@ -1,0 +1,31 @@
+#pragma once
+
+// A worker actor: joins a scheduler, keeps a small local queue of placements,
+// runs up to its slot count at once and reports each completion (batched per
+// message it handles). This one simulates execution: a duration drawn from
+// its profile, compressed by the run's time scale.
+
+#include "actors/messages.hpp"
+#include "runtime/profiles.hpp"
+
+namespace alb {
+
+/// Settings of a simulated worker.
+struct worker_options {
+  /// What it offers.
+  worker_capabilities caps;
+  /// Failure rate, warm-up and background load.
+  worker_profile profile;
+  /// Simulated seconds per real second.
+  double time_scale = 1;
+  /// Seconds between load reports (simulated time).
+  double report_interval = 1.0;
+  /// Seed of its random draws.
+  uint64_t seed = 1;
+};
+
+/// Spawns a simulated worker that joins `scheduler`.
+worker_actor spawn_worker(caf::actor_system& sys, scheduler_actor scheduler,
+                          worker_options opts);
+
+} // namespace alb

@@ -1,0 +1,29 @@
+// The `alb` command: parses the command line and dispatches to a subcommand.
+
+#include "bin/commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"alb - adaptive load balancer for distributed test execution"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  int rc = 0;
+  alb::cli::add_stress(app, rc);
+  alb::cli::add_visualize(app, rc);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line naming what is wrong; usage errors exit with 2.
+    std::cerr << "alb: error: " << e.what() << "\n";
+    std::cerr << "Run 'alb --help' for usage.\n";
+    return 2;
+  }
+  return rc;
+}

@@ -1,0 +1,21 @@
+#pragma once
+
+// Registration of every `alb` subcommand. Each `add_*` function lives in its
+// own bin/cmd_<name>.cpp, declares the subcommand's options with CLI11 and, in
+// the subcommand's callback, stores the process exit status in `rc`.
+// Exit statuses: 0 success, 1 the run itself failed (e.g. tests failed),
+// 2 usage or input error (nothing was started).
+
+namespace CLI {
+class App;
+} // namespace CLI
+
+namespace alb::cli {
+
+/// Registers `alb stress`.
+void add_stress(CLI::App& app, int& rc);
+
+/// Registers `alb visualize`.
+void add_visualize(CLI::App& app, int& rc);
+
+} // namespace alb::cli

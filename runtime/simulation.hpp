@@ -1,0 +1,86 @@
+#pragma once
+
+// Deterministic pieces of a simulated run: drawing workers and tests from
+// profiles, planning submissions and churn, and the execution model of a
+// simulated worker. Pure functions of their inputs and a seeded generator.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/model.hpp"
+#include "runtime/profiles.hpp"
+#include "runtime/rng.hpp"
+
+namespace alb {
+
+/// Tests to submit at one moment.
+struct submission_wave {
+  /// Seconds since the run started.
+  double at = 0;
+  /// Tests in the wave.
+  uint64_t count = 0;
+  /// Priority for all of them (0 = drawn from the profile).
+  int priority = 0;
+};
+
+/// A scripted change to the set of workers.
+struct churn_event {
+  /// What happens.
+  enum class kind : uint8_t {
+    /// Workers leave cleanly (their queued tests go back to the queue).
+    remove,
+    /// Workers die abruptly (SIGKILL-like: the actor is killed).
+    kill,
+    /// New workers join.
+    add,
+  };
+  /// Seconds since the run started.
+  double at = 0;
+  /// What happens.
+  kind action = kind::add;
+  /// Workers affected: this fraction of the workers present ...
+  double fraction = 0;
+  /// ... or, when fraction is 0, this many.
+  uint64_t count = 0;
+};
+
+/// Draws one worker's capabilities from `p`.
+worker_capabilities draw_worker(const worker_profile& p, rng& r,
+                                std::string worker_id);
+
+/// Draws the test with sequence number `index` from `p`; `priority` 0 means
+/// drawn from the profile.
+test_requirements draw_test(const test_profile& p, rng& r, uint64_t index,
+                            int priority = 0, const std::string& prefix = "t");
+
+/// Spreads `tests` over `duration` seconds: evenly in small waves, or in a few
+/// large bursts when `burst` is set. A zero duration submits everything at 0.
+std::vector<submission_wave> plan_submissions(uint64_t tests, double duration,
+                                              bool burst, rng& r);
+
+/// The `--dynamic` script: workers leave, die and join during the run.
+std::vector<churn_event> plan_churn(double duration, int workers, rng& r);
+
+/// How a simulated worker executes one test.
+struct simulated_attempt {
+  /// Seconds it runs (until the timeout when it times out).
+  double duration = 0;
+  /// Whether it passes.
+  bool success = true;
+  /// Whether it hit its timeout.
+  bool timed_out = false;
+};
+
+/// Simulates one attempt: the expected duration scaled by the worker's speed
+/// and current performance level, with +-20% jitter, failing with
+/// probability `failure_rate` and stopping at `timeout` (0 = none).
+simulated_attempt simulate_attempt(double expected_duration, double speed,
+                                   double performance_level,
+                                   double failure_rate, double timeout,
+                                   rng& r);
+
+/// Performance level of a worker `age` seconds after it joined (warm-up).
+double warmup_level(const worker_profile& p, double age);
+
+} // namespace alb
