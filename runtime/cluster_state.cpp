@@ -267,6 +267,9 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
   } else {
     ref = static_cast<uint32_t>(tests_.size());
     tests_.emplace_back();
+    // Growing the id map ahead of time keeps rehashing off the hot path.
+    if (by_id_.bucket_count() < tests_.size())
+      by_id_.reserve(tests_.size() * 2);
   }
   auto& t = tests_[ref];
   auto gen = t.gen;
@@ -276,7 +279,7 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
   t.req = std::move(req);
   t.submitted_at = now;
   t.live = true;
-  by_id_.emplace(t.req.test_id, ref);
+  by_id_.emplace(std::string_view{t.req.test_id}, ref);
   ++open_;
   stats_.submitted(now);
   if (obs_)
@@ -532,7 +535,7 @@ bool cluster_state::cancel(std::string_view test_id, double now,
                            uint32_t* slot, test_handle* placement) {
   if (slot)
     *slot = npos;
-  auto it = by_id_.find(std::string{test_id});
+  auto it = by_id_.find(test_id);
   if (it == by_id_.end())
     return false;
   auto ref = it->second;

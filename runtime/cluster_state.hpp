@@ -373,9 +373,10 @@ private:
   std::unordered_map<std::string, int> software_count_;
 
   // Tests.
-  std::vector<test_record> tests_;
+  std::deque<test_record> tests_; // deque: growth never moves records
   std::vector<uint32_t> free_tests_;
-  std::unordered_map<std::string, uint32_t> by_id_;
+  // Keys view the live record's own test_id (records never move).
+  std::unordered_map<std::string_view, uint32_t> by_id_;
   std::array<std::deque<test_handle>, 5> queue_;
   std::array<size_t, 5> queued_count_{};
   std::array<std::deque<test_handle>, 5> parked_;

@@ -1,0 +1,104 @@
+// End-to-end throughput of the whole actor pipeline in one process:
+// submitter -> scheduler -> simulated workers -> scheduler, with tests that
+// take no time, so what is measured is the balancer itself. Prints tests/s
+// per pool size (median of --reps runs) and resident memory per worker.
+//
+//   bench_e2e_throughput [--tests N] [--reps R] [--workers A,B,...]
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <sys/resource.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "actors/simulation_run.hpp"
+
+namespace {
+
+long rss_kb() {
+  // Current (not peak) resident set from /proc: the peak would hide what
+  // a later, smaller run uses.
+  long pages = 0;
+  long resident = 0;
+  if (auto* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2)
+      resident = 0;
+    std::fclose(f);
+  }
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  uint64_t tests = 500000;
+  int reps = 3;
+  std::vector<int> pools{1000, 10000};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--tests"))
+      tests = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--reps"))
+      reps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--workers")) {
+      pools.clear();
+      std::string s = argv[i + 1];
+      size_t pos = 0;
+      while (pos < s.size()) {
+        auto end = s.find(',', pos);
+        pools.push_back(std::atoi(s.substr(pos, end - pos).c_str()));
+        if (end == std::string::npos)
+          break;
+        pos = end + 1;
+      }
+    }
+  }
+  std::printf("cores: %u, tests per run: %llu, runs per pool: %d\n",
+              std::thread::hardware_concurrency(),
+              static_cast<unsigned long long>(tests), reps);
+  std::printf("%8s %14s %14s %14s %12s\n", "workers", "median t/s", "min t/s",
+              "max t/s", "KB/worker");
+  for (auto workers : pools) {
+    std::vector<double> rates;
+    double kb_per_worker = 0;
+    for (int r = 0; r < reps; ++r) {
+      alb::simulation_options o;
+      o.type = "bench";
+      o.workers = workers;
+      o.tests = tests;
+      o.duration = 0; // everything submitted at once, in batches
+      o.tests_profile.duration_distribution = {0.0};
+      o.tests_profile.memory_requirements = {0.0};
+      o.tests_profile.cuda_requirements = {0};
+      o.tests_profile.retries = 0;
+      o.workers_profile.cuda_distribution = {0};
+      o.workers_profile.cores_distribution = {8};
+      o.seed = static_cast<uint64_t>(r + 1);
+      auto before = rss_kb();
+      long during = 0;
+      o.on_progress = [&](const alb::run_progress&) {
+        during = std::max(during, rss_kb());
+      };
+      auto res = alb::run_simulation(o);
+      auto& m = res.document["metrics"];
+      auto done = m["completed_tests"].get<double>();
+      auto span = m["makespan"].get<double>();
+      if (done != static_cast<double>(tests)) {
+        std::fprintf(stderr, "run lost tests: %.0f of %llu completed\n", done,
+                     static_cast<unsigned long long>(tests));
+        return 1;
+      }
+      rates.push_back(span > 0 ? done / span : 0);
+      if (during > before)
+        kb_per_worker = static_cast<double>(during - before) / workers;
+    }
+    std::sort(rates.begin(), rates.end());
+    std::printf("%8d %14.0f %14.0f %14.0f %12.1f\n", workers,
+                rates[rates.size() / 2], rates.front(), rates.back(),
+                kb_per_worker);
+  }
+  return 0;
+}
