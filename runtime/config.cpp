@@ -19,6 +19,36 @@
 
 namespace alb {
 
+// -- errors -------------------------------------------------------------------
+
+std::string one_line(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+config_error::config_error(const std::string& what)
+  : std::runtime_error(one_line(what)) {
+  // nop
+}
+
 // -- scenario actions ---------------------------------------------------------
 
 namespace {
@@ -212,7 +242,7 @@ public:
                       + (parent.empty() ? "at top level" : "in " + parent);
     if (auto guess = did_you_mean(k.str(), known); !guess.empty())
       msg += " (did you mean '" + guess + "'?)";
-    warnings_.emplace_back(k.source().begin, msg + "; ignored");
+    warnings_.emplace_back(k.source().begin, one_line(msg + "; ignored"));
   }
 
   int64_t integer(const toml::node& n, const std::string& path) const {
@@ -366,8 +396,10 @@ template<class T, size_t N>
 void read_fields(reader& r, const toml::table& t, const std::string& path,
                  T& obj, const field<T> (&fields)[N]) {
   for (auto&& [k, v] : t) {
+    // A named copy: lambdas cannot capture structured bindings in C++17.
+    std::string_view key = k.str();
     auto i = std::find_if(std::begin(fields), std::end(fields),
-                          [&](auto& f) { return k.str() == f.name; });
+                          [key](auto& f) { return key == f.name; });
     if (i != std::end(fields)) {
       i->set(r, v, child(path, k.str()), obj);
     } else {
@@ -1208,7 +1240,10 @@ config load_config_from_string(std::string_view text, std::string_view name,
 void validate(const config& cfg) {
   if (auto problem = cfg.scheduler.validate(); !problem.empty())
     throw config_error(problem);
-  for (auto& [name, s] : cfg.scenario_configurations) {
+  for (auto& entry : cfg.scenario_configurations) {
+    // Not a structured binding: the lambda below captures the name.
+    auto& name = entry.first;
+    auto& s = entry.second;
     auto where = (s.origin.empty() ? std::string{"built-in"} : s.origin)
                  + ": scenario_configurations." + name + ": ";
     auto check = [&](const char* key, const std::string& value,

@@ -38,8 +38,13 @@ namespace alb {
 /// one line naming where and what.
 class config_error : public std::runtime_error {
 public:
-  using std::runtime_error::runtime_error;
+  /// Stores `what` with control characters (e.g. newlines from quoted keys
+  /// or values in the file) escaped, so the message stays one line.
+  explicit config_error(const std::string& what);
 };
+
+/// Returns `text` with control characters escaped (`\n`, `\x01`, ...).
+std::string one_line(std::string_view text);
 
 /// What a scripted scenario event does.
 enum class scenario_action {

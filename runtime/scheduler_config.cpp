@@ -1,32 +1,22 @@
 #include "runtime/scheduler_config.hpp"
 
+#include "runtime/strategy.hpp"
+
+#include <algorithm>
 #include <cmath>
-#include <string_view>
 
 namespace alb {
 
 namespace {
 
-// The strategies of DESIGN.md §4. Kept here so that a config can be checked
-// without pulling in the strategy implementations.
-constexpr std::string_view known_strategies[] = {
-  "round_robin",    "weighted_round_robin",
-  "least_loaded",   "performance_based",
-  "priority_based", "affinity_based",
-  "adaptive",       "composite",
-  "power_of_two",   "best_fit",
-};
-
 bool is_known_strategy(const std::string& name) {
-  for (auto s : known_strategies)
-    if (s == name)
-      return true;
-  return false;
+  auto& names = strategy_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 std::string strategy_list() {
   std::string out;
-  for (auto s : known_strategies) {
+  for (auto& s : strategy_names()) {
     if (!out.empty())
       out += ", ";
     out += s;

@@ -467,6 +467,57 @@ BOOST_AUTO_TEST_CASE(port_out_of_range_is_rejected) {
                   "65535, got 70000"});
 }
 
+BOOST_AUTO_TEST_CASE(messages_stay_one_line_whatever_the_input) {
+  // TOML escapes put real newlines into keys and values.
+  auto cfg = load_config_from_string("\"bad\\nkey\" = 1\n", "nl.toml");
+  BOOST_TEST_REQUIRE(cfg.warnings.size() == 1u);
+  check_contains(cfg.warnings[0], {"nl.toml:1:1: unknown key 'bad\\nkey'"});
+  try {
+    load_config_from_string("log_level = \"a\\nb\\u0001\"", "nl.toml");
+    BOOST_FAIL("should have failed");
+  } catch (const config_error& e) {
+    check_contains(e.what(), {"unknown log level 'a\\nb\\x01'"});
+  }
+}
+
+BOOST_AUTO_TEST_CASE(non_ascii_keys_and_strings_parse_for_every_code_point) {
+  // toml++ 3.3 reaches TOML_UNREACHABLE for these code points in quoted keys
+  // and after a line-ending backslash (marzer/tomlplusplus#190, #295); this
+  // checks that the library as built still parses them correctly.
+  auto utf8 = [](char32_t c) {
+    std::string s;
+    if (c < 0x800) {
+      s += static_cast<char>(0xC0 | (c >> 6));
+    } else {
+      s += static_cast<char>(0xE0 | (c >> 12));
+      s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    }
+    s += static_cast<char>(0x80 | (c & 0x3F));
+    return s;
+  };
+  std::pair<char32_t, char32_t> ranges[]
+    = {{0xA1, 0x499}, {0x2F8E, 0x3387}, {0xFBE6, 0xFEFE}};
+  int checked = 0;
+  for (auto [lo, hi] : ranges) {
+    for (char32_t c = lo; c <= hi; ++c) {
+      if (c == 0x3000) // ideographic space: toml++ trims it as whitespace
+        continue;
+      auto u = utf8(c);
+      auto cfg = load_config_from_string("[test_configurations.\"k" + u
+                                           + "\"]\ndescription = \"\"\"\\\n  "
+                                           + u + "x\"\"\"\n",
+                                         "unicode.toml");
+      auto i = cfg.test_configurations.find("k" + u);
+      BOOST_TEST_REQUIRE((i != cfg.test_configurations.end()),
+                         "code point " << static_cast<unsigned>(c));
+      BOOST_TEST_REQUIRE(i->second.description == u + "x",
+                         "code point " << static_cast<unsigned>(c));
+      ++checked;
+    }
+  }
+  BOOST_TEST(checked > 2000);
+}
+
 BOOST_AUTO_TEST_CASE(deeply_nested_json_is_rejected_not_crashed) {
   std::string deep
     = "{\"a\":" + std::string(200, '[') + std::string(200, ']') + "}";
