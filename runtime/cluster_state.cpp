@@ -225,29 +225,36 @@ bool cluster_state::eligible(uint32_t slot, const test_record& t) const {
 
 // -- tests -------------------------------------------------------------------
 
+std::string validate_requirements(const test_requirements& req) {
+  if (req.test_id.empty())
+    return "test_id must not be empty";
+  if (req.priority < 1 || req.priority > 5)
+    return "priority must be 1 (highest) to 5, got "
+           + std::to_string(req.priority);
+  if (!finite_nonneg(req.minimum_memory))
+    return "minimum_memory must be >= 0";
+  if (!finite_nonneg(req.expected_duration) || !finite_nonneg(req.timeout)
+      || !finite_nonneg(req.wait_limit))
+    return "durations must be >= 0";
+  if (req.retries < 0)
+    return "retries must be >= 0";
+  for (auto& [name, count] : req.required_accelerators)
+    if (count < 0 || count > 30000)
+      return "accelerator " + name + " count out of range";
+  return {};
+}
+
 cluster_state::submit_status cluster_state::submit(test_requirements req,
                                                    double now) {
   auto invalid = [&](std::string what) {
     last_error_ = "test '" + req.test_id + "': " + what;
     return submit_status::invalid;
   };
-  if (req.test_id.empty())
-    return invalid("test_id must not be empty");
-  if (req.priority < 1 || req.priority > 5)
-    return invalid("priority must be 1 (highest) to 5, got "
-                   + std::to_string(req.priority));
-  if (!finite_nonneg(req.minimum_memory))
-    return invalid("minimum_memory must be >= 0");
-  if (!finite_nonneg(req.expected_duration) || !finite_nonneg(req.timeout)
-      || !finite_nonneg(req.wait_limit))
-    return invalid("durations must be >= 0");
-  if (req.retries < 0)
-    return invalid("retries must be >= 0");
+  if (auto err = validate_requirements(req); !err.empty())
+    return invalid(err);
   capacity_need need;
   need.memory = static_cast<float>(req.minimum_memory);
   for (auto& [name, count] : req.required_accelerators) {
-    if (count < 0 || count > 30000)
-      return invalid("accelerator " + name + " count out of range");
     if (count == 0)
       continue;
     try {

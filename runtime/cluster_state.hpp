@@ -128,6 +128,9 @@ struct tick_delta {
   double latency_sum = 0;
 };
 
+/// Returns "" when `req` is acceptable, otherwise what is wrong with it.
+std::string validate_requirements(const test_requirements& req);
+
 /// Called when a test ends, with its final record view and the last attempt.
 using end_listener
   = std::function<void(const assignment&, const attempt_outcome*)>;
