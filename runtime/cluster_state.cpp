@@ -403,6 +403,7 @@ void cluster_state::assign(uint32_t ref, uint32_t slot, double now) {
   ++t.gen;
   t.status = test_status::assigned;
   t.worker = slot;
+  t.last_serial = w.serial;
   t.assigned_at = now;
   if (t.attempts++ == 0)
     stats_.first_assignment();
@@ -722,8 +723,8 @@ void cluster_state::tick(double now) {
 assignment cluster_state::view(const test_record& t) const {
   assignment a;
   a.test_id = t.req.test_id;
-  if (t.worker != npos)
-    a.worker_id = workers_[t.worker].caps.worker_id;
+  if (t.last_serial != npos)
+    a.worker_id = stats_.workers()[t.last_serial].worker_id;
   a.submitted_at = t.submitted_at;
   a.assigned_at = t.assigned_at;
   a.started_at = t.started_at;

@@ -48,6 +48,8 @@ struct test_record {
   uint32_t gen = 0;
   /// Worker slot holding it, or npos.
   uint32_t worker = capacity_index::npos;
+  /// Statistics serial of the worker it was last placed on (npos = none).
+  uint32_t last_serial = capacity_index::npos;
   /// Slot of the worker its last attempt failed on (retries avoid it).
   uint32_t excluded = capacity_index::npos;
   /// Submission time.

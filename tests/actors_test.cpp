@@ -1,0 +1,528 @@
+#define BOOST_TEST_MODULE actors
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <set>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/load_balancer_service.hpp"
+#include "actors/messages.hpp"
+#include "actors/scheduler.hpp"
+#include "actors/simulation_run.hpp"
+#include "actors/system.hpp"
+#include "actors/worker.hpp"
+
+using namespace alb;
+
+namespace {
+
+// Owns a configured actor system config; a base class so the config exists
+// before the actor system member is built.
+struct config_holder {
+  caf::actor_system_config cfg;
+  config_holder() {
+    configure_system(cfg, 1, true);
+  }
+};
+
+// Deterministic fixture: CAF's test coordinator, virtual time, one thread.
+struct fixture : config_holder {
+  caf::actor_system sys{cfg};
+  caf::scheduler::test_coordinator& sched
+    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+
+  // Runs every ready message.
+  void run() {
+    sched.run();
+  }
+
+  // Moves virtual time forward, firing timers and running what they cause.
+  void advance(double seconds) {
+    auto step = std::chrono::duration_cast<caf::timespan>(
+      std::chrono::duration<double>(0.05));
+    for (double t = 0; t < seconds; t += 0.05) {
+      sched.advance_time(step);
+      sched.run();
+    }
+  }
+
+  template <class T>
+  T round_trip(const T& x) {
+    std::vector<char> buf;
+    caf::binary_serializer sink{sys, buf};
+    auto err = sink(const_cast<T&>(x));
+    BOOST_REQUIRE(!err);
+    T y;
+    caf::binary_deserializer source{sys, buf};
+    auto err2 = source(y);
+    BOOST_REQUIRE(!err2);
+    return y;
+  }
+};
+
+worker_capabilities caps_of(const std::string& id, double mem, int slots,
+                            int cuda = 0) {
+  worker_capabilities c;
+  c.worker_id = id;
+  c.available_memory = mem;
+  c.cpu_cores = slots;
+  c.max_concurrent_tests = slots;
+  if (cuda > 0)
+    c.available_accelerators["cuda"] = cuda;
+  return c;
+}
+
+test_requirements test_of(const std::string& id, double mem, double dur) {
+  test_requirements t;
+  t.test_id = id;
+  t.model_id = "bert-base-uncased";
+  t.minimum_memory = mem;
+  t.expected_duration = dur;
+  return t;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(actor_tests, fixture)
+
+BOOST_AUTO_TEST_CASE(every_message_type_round_trips_through_binary_serializer) {
+  worker_capabilities c;
+  c.worker_id = "w1";
+  c.hostname = "host";
+  c.hardware.cpu = {16, 3200};
+  c.hardware.memory = {64, 60};
+  c.hardware.gpu = {2, true};
+  c.software_versions = {{"torch", "2.3"}};
+  c.supported_backends = {"cpu", "cuda"};
+  c.available_accelerators = {{"cuda", 2}};
+  c.available_memory = 60;
+  c.available_disk = 500;
+  c.cpu_cores = 16;
+  c.cpu_threads = 32;
+  c.network_bandwidth = 25;
+  c.storage_capacity = 2000;
+  c.max_concurrent_tests = 6;
+  c.speed = 1.5;
+  c.tags = {"rack-a"};
+  auto c2 = round_trip(c);
+  BOOST_TEST(c2.worker_id == "w1");
+  BOOST_TEST(c2.hostname == "host");
+  BOOST_TEST(c2.hardware.cpu.cores == 16);
+  BOOST_TEST(c2.hardware.cpu.frequency_mhz == 3200);
+  BOOST_TEST(c2.hardware.memory.total_gb == 64);
+  BOOST_TEST(c2.hardware.memory.available_gb == 60);
+  BOOST_TEST(c2.hardware.gpu.device_count == 2);
+  BOOST_TEST(c2.hardware.gpu.cuda_available);
+  BOOST_TEST(c2.software_versions.at("torch") == "2.3");
+  BOOST_TEST(c2.supported_backends.size() == 2u);
+  BOOST_TEST(c2.available_accelerators.at("cuda") == 2);
+  BOOST_TEST(c2.available_memory == 60);
+  BOOST_TEST(c2.available_disk == 500);
+  BOOST_TEST(c2.cpu_threads == 32);
+  BOOST_TEST(c2.network_bandwidth == 25);
+  BOOST_TEST(c2.storage_capacity == 2000);
+  BOOST_TEST(c2.max_concurrent_tests == 6);
+  BOOST_TEST(c2.speed == 1.5);
+  BOOST_TEST(c2.tags.at(0) == "rack-a");
+
+  worker_load l;
+  l.worker_id = "w1";
+  l.cpu_utilization = 11;
+  l.memory_utilization = 12;
+  l.gpu_utilization = 13;
+  l.io_utilization = 14;
+  l.network_utilization = 15;
+  l.active_tests = 2;
+  l.queued_tests = 3;
+  l.queue_depth = 5;
+  l.reserved_memory = 7.5;
+  l.reserved_accelerators = {{"cuda", 1}};
+  l.warming_up = true;
+  l.cooling_down = true;
+  l.performance_level = 0.5;
+  auto l2 = round_trip(l);
+  BOOST_TEST(l2.worker_id == "w1");
+  BOOST_TEST(l2.cpu_utilization == 11);
+  BOOST_TEST(l2.memory_utilization == 12);
+  BOOST_TEST(l2.gpu_utilization == 13);
+  BOOST_TEST(l2.io_utilization == 14);
+  BOOST_TEST(l2.network_utilization == 15);
+  BOOST_TEST(l2.active_tests == 2);
+  BOOST_TEST(l2.queued_tests == 3);
+  BOOST_TEST(l2.queue_depth == 5);
+  BOOST_TEST(l2.reserved_memory == 7.5);
+  BOOST_TEST(l2.reserved_accelerators.at("cuda") == 1);
+  BOOST_TEST(l2.warming_up);
+  BOOST_TEST(l2.cooling_down);
+  BOOST_TEST(l2.performance_level == 0.5);
+
+  test_requirements t;
+  t.test_id = "t1";
+  t.model_id = "m";
+  t.model_family = "f";
+  t.test_type = "unit";
+  t.minimum_memory = 4;
+  t.required_backend = "cuda";
+  t.preferred_backend = "cpu";
+  t.required_accelerators = {{"cuda", 1}};
+  t.required_software = {"torch"};
+  t.expected_duration = 2;
+  t.priority = 1;
+  t.timeout = 9;
+  t.retries = 2;
+  t.concurrency_key = "db";
+  t.wait_limit = 30;
+  test_batch tb;
+  tb.tests.push_back(t);
+  auto tb2 = round_trip(tb);
+  BOOST_REQUIRE(tb2.tests.size() == 1u);
+  auto& t2 = tb2.tests[0];
+  BOOST_TEST(t2.test_id == "t1");
+  BOOST_TEST(t2.model_id == "m");
+  BOOST_TEST(t2.model_family == "f");
+  BOOST_TEST(t2.test_type == "unit");
+  BOOST_TEST(t2.minimum_memory == 4);
+  BOOST_TEST(t2.required_backend == "cuda");
+  BOOST_TEST(t2.preferred_backend == "cpu");
+  BOOST_TEST(t2.required_accelerators.at("cuda") == 1);
+  BOOST_TEST(t2.required_software.at(0) == "torch");
+  BOOST_TEST(t2.expected_duration == 2);
+  BOOST_TEST(t2.priority == 1);
+  BOOST_TEST(t2.timeout == 9);
+  BOOST_TEST(t2.retries == 2);
+  BOOST_TEST(t2.concurrency_key == "db");
+  BOOST_TEST(t2.wait_limit == 30);
+
+  work_item wi;
+  wi.ref = 7;
+  wi.gen = 9;
+  wi.test_id = "t1";
+  wi.model_id = "m";
+  wi.expected_duration = 1.25;
+  wi.timeout = 3;
+  wi.priority = 2;
+  wi.command = {"/bin/true", "x"};
+  wi.env = {{"A", "B"}};
+  wi.cwd = "/tmp";
+  work_batch wb;
+  wb.items.push_back(wi);
+  auto wb2 = round_trip(wb);
+  BOOST_REQUIRE(wb2.items.size() == 1u);
+  auto& w2 = wb2.items[0];
+  BOOST_TEST(w2.ref == 7u);
+  BOOST_TEST(w2.gen == 9u);
+  BOOST_TEST(w2.test_id == "t1");
+  BOOST_TEST(w2.model_id == "m");
+  BOOST_TEST(w2.expected_duration == 1.25);
+  BOOST_TEST(w2.timeout == 3);
+  BOOST_TEST(w2.priority == 2);
+  BOOST_TEST(w2.command.at(1) == "x");
+  BOOST_TEST(w2.env.at("A") == "B");
+  BOOST_TEST(w2.cwd == "/tmp");
+
+  work_report wr;
+  wr.ref = 3;
+  wr.gen = 4;
+  wr.success = false;
+  wr.timed_out = true;
+  wr.exec_seconds = 2.5;
+  wr.queued_seconds = 0.5;
+  wr.exit_code = 137;
+  wr.error = "boom";
+  wr.output_tail = "tail";
+  report_batch rb;
+  rb.slot = 11;
+  rb.items.push_back(wr);
+  auto rb2 = round_trip(rb);
+  BOOST_TEST(rb2.slot == 11u);
+  BOOST_REQUIRE(rb2.items.size() == 1u);
+  auto& r2 = rb2.items[0];
+  BOOST_TEST(r2.ref == 3u);
+  BOOST_TEST(r2.gen == 4u);
+  BOOST_TEST(!r2.success);
+  BOOST_TEST(r2.timed_out);
+  BOOST_TEST(r2.exec_seconds == 2.5);
+  BOOST_TEST(r2.queued_seconds == 0.5);
+  BOOST_TEST(r2.exit_code == 137);
+  BOOST_TEST(r2.error == "boom");
+  BOOST_TEST(r2.output_tail == "tail");
+
+  load_report lr{5, l};
+  auto lr2 = round_trip(lr);
+  BOOST_TEST(lr2.slot == 5u);
+  BOOST_TEST(lr2.load.queue_depth == 5);
+
+  series_sample s{1.5, 10, 9, 2.25, 4, 3};
+  auto s2 = round_trip(s);
+  BOOST_TEST(s2.now == 1.5);
+  BOOST_TEST(s2.completed == 10u);
+  BOOST_TEST(s2.started == 9u);
+  BOOST_TEST(s2.latency_sum == 2.25);
+  BOOST_TEST(s2.queue_depth == 4);
+  BOOST_TEST(s2.workers == 3);
+
+  // A whole message with an actor handle, as it crosses the wire.
+  auto proxy = sys.spawn([]() -> worker_actor::behavior_type {
+    return {[](work_batch&) {}, [](cancel_atom, uint32_t, uint32_t) {},
+            [](finish_atom, uint64_t) {}, [](tick_atom) {},
+            [](leave_atom) {}};
+  });
+  auto msg = caf::make_message(join_atom::value, c, proxy);
+  auto msg2 = round_trip(msg);
+  BOOST_REQUIRE((msg2.match_elements<join_atom, worker_capabilities,
+                                     worker_actor>()));
+  BOOST_TEST(msg2.get_as<worker_capabilities>(1).worker_id == "w1");
+  BOOST_TEST((msg2.get_as<worker_actor>(2) == proxy));
+  caf::anon_send_exit(proxy, caf::exit_reason::user_shutdown);
+  run();
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_dying_mid_test_sends_its_tests_back_to_the_queue) {
+  std::map<std::string, assignment> ended;
+  run_metrics last;
+  scheduler_options so;
+  so.finish_when_done = false;
+  so.on_end = [&](const assignment& a, const attempt_outcome*) {
+    ended[a.test_id] = a;
+  };
+  so.on_tick = [&](const cluster_state& c, double now) {
+    last = c.stats().metrics(now, c.worker_count(), c.queued() + c.parked());
+  };
+  auto scheduler = spawn_scheduler(sys, so);
+  worker_options wo;
+  wo.caps = caps_of("w1", 8, 1);
+  auto w1 = spawn_worker(sys, scheduler, wo);
+  run();
+  wo.caps = caps_of("w2", 8, 1);
+  auto w2 = spawn_worker(sys, scheduler, wo);
+  run();
+  // Two 10-second tests: least_loaded puts one on each worker.
+  test_batch b;
+  b.tests.push_back(test_of("a", 4, 10));
+  b.tests.push_back(test_of("b", 4, 10));
+  caf::anon_send(scheduler, std::move(b));
+  run();
+  advance(1);
+  BOOST_TEST(ended.empty());
+  // w1 dies mid-test: its test must go to w2 and still complete.
+  caf::anon_send_exit(w1, caf::exit_reason::kill);
+  run();
+  advance(40);
+  BOOST_REQUIRE(ended.size() == 2u);
+  BOOST_TEST((ended["a"].status == test_status::completed));
+  BOOST_TEST((ended["b"].status == test_status::completed));
+  BOOST_TEST(ended["a"].worker_id == "w2");
+  BOOST_TEST(ended["b"].worker_id == "w2");
+  BOOST_TEST(last.requeued_tests == 1u);
+  BOOST_TEST(last.completed_tests == 2u);
+  BOOST_TEST(last.final_worker_count == 1u);
+  caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+  run();
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_leaving_cleanly_hands_back_queued_tests) {
+  std::map<std::string, assignment> ended;
+  scheduler_options so;
+  so.finish_when_done = false;
+  so.config.prefetch = 3;
+  so.on_end = [&](const assignment& a, const attempt_outcome*) {
+    ended[a.test_id] = a;
+  };
+  auto scheduler = spawn_scheduler(sys, so);
+  worker_options wo;
+  wo.caps = caps_of("w1", 64, 1);
+  auto w1 = spawn_worker(sys, scheduler, wo);
+  run();
+  test_batch b;
+  for (int i = 0; i < 4; ++i)
+    b.tests.push_back(test_of("t" + std::to_string(i), 1, 5));
+  caf::anon_send(scheduler, std::move(b));
+  run();
+  // w1 holds all four (1 running, 3 prefetched); then w2 joins, w1 leaves.
+  wo.caps = caps_of("w2", 64, 4);
+  spawn_worker(sys, scheduler, wo);
+  run();
+  caf::anon_send(w1, leave_atom::value);
+  run();
+  advance(30);
+  BOOST_REQUIRE(ended.size() == 4u);
+  for (auto& [id, a] : ended) {
+    BOOST_TEST((a.status == test_status::completed));
+    BOOST_TEST(a.worker_id == "w2");
+  }
+  caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+  run();
+}
+
+BOOST_AUTO_TEST_CASE(a_test_that_fits_no_worker_waits_until_one_joins) {
+  std::map<std::string, assignment> ended;
+  scheduler_options so;
+  so.finish_when_done = false;
+  so.on_end = [&](const assignment& a, const attempt_outcome*) {
+    ended[a.test_id] = a;
+  };
+  auto scheduler = spawn_scheduler(sys, so);
+  worker_options wo;
+  wo.caps = caps_of("small", 4, 2);
+  spawn_worker(sys, scheduler, wo);
+  run();
+  test_batch b;
+  b.tests.push_back(test_of("big", 16, 1));
+  caf::anon_send(scheduler, std::move(b));
+  run();
+  advance(5);
+  BOOST_TEST(ended.empty());
+  wo.caps = caps_of("large", 32, 2);
+  spawn_worker(sys, scheduler, wo);
+  run();
+  advance(5);
+  BOOST_REQUIRE(ended.count("big") == 1u);
+  BOOST_TEST((ended["big"].status == test_status::completed));
+  BOOST_TEST(ended["big"].worker_id == "large");
+  caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+  run();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(same_seed_on_virtual_time_gives_identical_placements) {
+  simulation_options o;
+  o.workers = 12;
+  o.tests = 400;
+  o.duration = 5;
+  o.burst = true;
+  o.dynamic = true;
+  o.deterministic = true;
+  o.record_placements = true;
+  o.seed = 42;
+  auto a = run_simulation(o);
+  auto b = run_simulation(o);
+  BOOST_REQUIRE(a.placements.size() == 400u);
+  BOOST_TEST((a.placements == b.placements));
+  o.seed = 43;
+  auto c = run_simulation(o);
+  BOOST_TEST((a.placements != c.placements));
+}
+
+BOOST_AUTO_TEST_CASE(submitter_scheduler_workers_and_churn_lose_no_test) {
+  for (auto strategy : {"round_robin", "least_loaded", "power_of_two"}) {
+    simulation_options o;
+    o.workers = 30;
+    o.tests = 1500;
+    o.duration = 10;
+    o.burst = true;
+    o.dynamic = true;
+    o.deterministic = true;
+    o.check_invariants = true;
+    o.record_placements = true;
+    o.scheduler.strategy = strategy;
+    auto r = run_simulation(o);
+    auto& m = r.document["metrics"];
+    BOOST_TEST_INFO("strategy " << strategy);
+    BOOST_TEST(r.violations.empty());
+    BOOST_TEST(m["total_tests"].get<uint64_t>() == 1500u);
+    BOOST_TEST(m["completed_tests"].get<uint64_t>()
+                 + m["failed_tests"].get<uint64_t>()
+                 + m["cancelled_tests"].get<uint64_t>()
+               == 1500u);
+    BOOST_TEST(m["success_rate"].get<double>() == 100.0);
+    BOOST_TEST(m["pending_tests"].get<uint64_t>() == 0u);
+    BOOST_TEST(m["max_memory_reservation"].get<double>() <= 1.0);
+    BOOST_TEST(m["max_accelerator_reservation"].get<double>() <= 1.0);
+    // Every test ended exactly once.
+    std::set<std::string> ids;
+    for (auto& p : r.placements)
+      ids.insert(std::get<0>(p));
+    BOOST_TEST(ids.size() == 1500u);
+    BOOST_TEST((r.placements.size() == 1500u));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_real_time_run_writes_every_reference_field) {
+  simulation_options o;
+  o.workers = 20;
+  o.tests = 200;
+  o.duration = 1;
+  o.time_scale = 4;
+  auto r = run_simulation(o);
+  auto& d = r.document;
+  for (auto key : {"workers", "tests", "duration", "burst_mode",
+                   "dynamic_workers", "timestamp"})
+    BOOST_TEST(d["configuration"].contains(key), key);
+  for (auto key :
+       {"total_tests", "success_rate", "avg_latency", "max_latency",
+        "min_latency", "peak_throughput", "avg_throughput",
+        "worker_assignment_stddev", "worker_assignment_range",
+        "worker_utilization", "avg_scheduling_attempts", "final_worker_count",
+        "pending_tests", "assigned_tests", "p50_latency", "p95_latency",
+        "p99_latency", "completed_tests", "failed_tests", "retried_tests"})
+    BOOST_TEST(d["metrics"].contains(key), key);
+  BOOST_TEST(d["time_series"]["throughput"].size() > 0u);
+  BOOST_TEST(d["time_series"]["latency"].size() > 0u);
+  BOOST_TEST(d["metrics"]["completed_tests"].get<uint64_t>() == 200u);
+  BOOST_TEST(d["metrics"]["peak_throughput"].get<double>() > 0);
+}
+
+BOOST_AUTO_TEST_CASE(load_balancer_service_runs_the_reference_api_flow) {
+  load_balancer_service lb;
+  std::vector<std::string> done;
+  std::mutex mtx;
+  lb.on_completion([&](const assignment& a, const test_result& r) {
+    std::lock_guard<std::mutex> guard{mtx};
+    BOOST_CHECK(r.success);
+    done.push_back(a.test_id);
+  });
+  lb.start();
+  worker_capabilities caps = caps_of("worker1", 14.5, 8, 1);
+  lb.register_worker("worker1", caps);
+  BOOST_CHECK_THROW(lb.register_worker("worker1", caps),
+                    std::invalid_argument);
+  worker_load load;
+  load.cpu_utilization = 25;
+  lb.update_worker_load("worker1", load);
+  for (int i = 0; i < 10; ++i) {
+    auto t = test_of("test" + std::to_string(i), 4, 0);
+    if (i % 2 == 0)
+      t.required_accelerators = {{"cuda", 1}};
+    lb.submit_test(t);
+  }
+  auto bad = test_of("bad", 1, 0);
+  bad.priority = 0;
+  BOOST_CHECK_THROW(lb.submit_test(bad), std::invalid_argument);
+  // Never more than 14.5 GB (three 4 GB tests) nor one GPU test at once.
+  for (int round = 0; round < 200; ++round) {
+    int held_mem = 0;
+    int held_gpu = 0;
+    std::vector<std::string> todo;
+    for (auto& a : lb.get_assignments()) {
+      if (a.status == test_status::assigned) {
+        held_mem += 4;
+        auto idx = std::stoi(a.test_id.substr(4));
+        held_gpu += idx % 2 == 0 ? 1 : 0;
+        todo.push_back(a.test_id);
+      }
+    }
+    BOOST_TEST(held_mem <= 14);
+    BOOST_TEST(held_gpu <= 1);
+    for (auto& id : todo) {
+      test_result r;
+      r.success = true;
+      r.execution_time = 0.01;
+      BOOST_TEST(lb.complete_test(id, r));
+    }
+    if (lb.wait_idle(0.02))
+      break;
+  }
+  BOOST_TEST(lb.wait_idle(5));
+  std::lock_guard<std::mutex> guard{mtx};
+  BOOST_TEST(done.size() == 10u);
+  lb.stop();
+}
