@@ -1,0 +1,489 @@
+// Tests of `alb visualize` (report/visualize.hpp and bin/cmd_visualize.cpp):
+// every chart of every result kind renders as a real PNG and SVG, also for
+// empty, one-worker and single-point inputs; bad inputs fail with one error
+// naming the file and what is missing, and write nothing.
+
+#define BOOST_TEST_MODULE visualize
+#include <boost/test/unit_test.hpp>
+
+#include "report/visualize.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace alb::report;
+
+namespace {
+
+fs::path sample(const std::string& name) {
+  return fs::path(ALB_SOURCE_DIR) / "tests" / "data" / "visualize" / name;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// A fresh directory under the system temp dir, removed afterwards.
+struct temp_dir {
+  fs::path path;
+
+  temp_dir() {
+    std::string tmpl = (fs::temp_directory_path() / "alb_viz_XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr)
+      throw std::runtime_error("mkdtemp failed");
+    path = tmpl;
+  }
+
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::uint32_t be32(const std::string& s, std::size_t at) {
+  auto b = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(s[at + i]));
+  };
+  return (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
+}
+
+/// A PNG file: signature, an IHDR with a non-empty size, an IEND at the end,
+/// and more than 1 KB (a chart, not an empty canvas).
+void check_png(const fs::path& p) {
+  BOOST_TEST_CONTEXT(p.string()) {
+    BOOST_REQUIRE(fs::is_regular_file(p));
+    auto bytes = slurp(p);
+    BOOST_TEST(bytes.size() > 1024u);
+    BOOST_REQUIRE(bytes.size() > 33u);
+    BOOST_TEST((bytes.compare(0, 8, "\x89PNG\r\n\x1a\n", 8) == 0));
+    BOOST_TEST(bytes.compare(12, 4, "IHDR") == 0);
+    BOOST_TEST(be32(bytes, 16) > 100u); // width
+    BOOST_TEST(be32(bytes, 20) > 100u); // height
+    BOOST_TEST(bytes.compare(bytes.size() - 8, 4, "IEND") == 0);
+  }
+}
+
+/// An SVG file: an <svg> root and balanced tags (a small XML well-formedness
+/// check: every element opened is closed, in order).
+void check_svg(const fs::path& p) {
+  BOOST_TEST_CONTEXT(p.string()) {
+    BOOST_REQUIRE(fs::is_regular_file(p));
+    auto text = slurp(p);
+    BOOST_TEST(text.size() > 512u);
+    BOOST_TEST(text.find("<svg") != std::string::npos);
+    std::vector<std::string> open;
+    std::size_t elements = 0;
+    bool ok = true;
+    std::string problem;
+    for (std::size_t i = text.find('<'); i != std::string::npos && ok;
+         i = text.find('<', i)) {
+      auto skip_to = [&](const char* end) {
+        auto e = text.find(end, i);
+        ok = e != std::string::npos;
+        if (!ok)
+          problem = std::string("unterminated ") + end;
+        i = ok ? e + std::strlen(end) : text.size();
+      };
+      if (text.compare(i, 4, "<!--") == 0) {
+        skip_to("-->");
+        continue;
+      }
+      if (text.compare(i, 9, "<![CDATA[") == 0) {
+        skip_to("]]>");
+        continue;
+      }
+      if (text.compare(i, 2, "<?") == 0) {
+        skip_to("?>");
+        continue;
+      }
+      if (text.compare(i, 2, "<!") == 0) {
+        skip_to(">");
+        continue;
+      }
+      // Find the end of the tag, skipping quoted attribute values.
+      std::size_t j = i + 1;
+      char quote = 0;
+      for (; j < text.size(); ++j) {
+        char c = text[j];
+        if (quote) {
+          if (c == quote)
+            quote = 0;
+        } else if (c == '"' || c == '\'') {
+          quote = c;
+        } else if (c == '>') {
+          break;
+        }
+      }
+      if (j >= text.size()) {
+        ok = false;
+        problem = "unterminated tag";
+        break;
+      }
+      std::string tag = text.substr(i + 1, j - i - 1);
+      i = j + 1;
+      bool closing = !tag.empty() && tag[0] == '/';
+      bool self = !tag.empty() && tag.back() == '/';
+      std::string name = tag.substr(closing ? 1 : 0);
+      name = name.substr(0, name.find_first_of(" \t\r\n/"));
+      if (closing) {
+        if (open.empty() || open.back() != name) {
+          ok = false;
+          problem = "unexpected </" + name + ">";
+        } else {
+          open.pop_back();
+        }
+      } else if (!self) {
+        open.push_back(name);
+        ++elements;
+      } else {
+        ++elements;
+      }
+    }
+    BOOST_TEST(ok, "SVG is not well formed: " << problem);
+    BOOST_TEST(open.empty(), "unclosed SVG elements: " << open.size());
+    BOOST_TEST(elements > 5u);
+  }
+}
+
+visualize_result render(const std::string& file, const fs::path& out,
+                        std::optional<result_kind> kind = std::nullopt) {
+  visualize_options opts;
+  opts.input = sample(file);
+  opts.output_dir = out;
+  opts.kind = kind;
+  opts.stamp = "20261127T221500";
+  return visualize(opts);
+}
+
+/// Every chart exists as PNG, SVG, script and data, and the index shows them.
+void check_charts(const visualize_result& res, result_kind kind,
+                  const std::vector<std::string>& names) {
+  BOOST_TEST(to_string(res.kind) == to_string(kind));
+  std::vector<std::string> got;
+  for (const auto& c : res.charts)
+    got.push_back(c.name);
+  BOOST_TEST(got == names, boost::test_tools::per_element());
+  auto index = slurp(res.index_html);
+  BOOST_TEST(index.find("<html") != std::string::npos);
+  for (const auto& c : res.charts) {
+    BOOST_TEST(c.png.filename().string()
+               == std::string(to_string(kind)) + "_" + c.name
+                    + "_20261127T221500.png");
+    check_png(c.png);
+    check_svg(c.svg);
+    BOOST_TEST(fs::is_regular_file(c.script));
+    BOOST_TEST(fs::is_regular_file(c.data));
+    BOOST_TEST(index.find("<img src=\"" + c.png.filename().string() + "\"")
+               != std::string::npos);
+    BOOST_TEST(index.find("href=\"" + c.svg.filename().string() + "\"")
+               != std::string::npos);
+  }
+}
+
+const std::vector<std::string> stress_charts
+  = {"summary", "latency", "throughput", "dashboard"};
+const std::vector<std::string> spike_charts
+  = {"timeline", "correlation", "summary"};
+const std::vector<std::string> benchmark_charts
+  = {"throughput", "latency", "efficiency", "heatmap", "strategies"};
+
+/// Expects `visualize` to fail with `code` and a message containing every
+/// one of `parts`, without creating the output directory.
+void expect_failure(visualize_options opts, visualize_ec code,
+                    const std::vector<std::string>& parts) {
+  temp_dir tmp;
+  opts.output_dir = tmp.path / "out";
+  try {
+    visualize(opts);
+    BOOST_FAIL("visualize succeeded on " << opts.input);
+  } catch (const visualize_error& e) {
+    std::string what = e.what();
+    BOOST_TEST_MESSAGE("error: " << what);
+    BOOST_TEST(to_string(e.code()) == to_string(code));
+    for (const auto& p : parts)
+      BOOST_TEST(what.find(p) != std::string::npos,
+                 "'" << what << "' does not contain '" << p << "'");
+  }
+  BOOST_TEST(!fs::exists(opts.output_dir), "charts were written");
+}
+
+visualize_options input(const std::string& file,
+                        std::optional<result_kind> kind = std::nullopt) {
+  visualize_options opts;
+  opts.input = sample(file);
+  opts.kind = kind;
+  return opts;
+}
+
+/// Runs a shell command line, returns its exit status; output goes to `log`.
+int run(const std::string& cmd, const fs::path& log) {
+  int rc = std::system((cmd + " >'" + log.string() + "' 2>&1").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string alb_command() {
+  return std::string("'") + ALB_BINARY + "'";
+}
+
+} // namespace
+
+// -- stress -------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(stress_renders_every_chart) {
+  temp_dir tmp;
+  auto res = render("stress.json", tmp.path);
+  check_charts(res, result_kind::stress, stress_charts);
+  // The scripts are kept for restyling and name their data file.
+  auto gp = slurp(res.charts[1].script);
+  BOOST_TEST(gp.find("stress_latency_20261127T221500.dat")
+             != std::string::npos);
+  BOOST_TEST(gp.find("set ylabel 'Latency (") != std::string::npos);
+  BOOST_TEST(gp.find("Time since start (s)") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(stress_without_type_key_and_with_nan_is_detected) {
+  temp_dir tmp;
+  auto res = render("stress_original.json", tmp.path);
+  check_charts(res, result_kind::stress, stress_charts);
+}
+
+BOOST_AUTO_TEST_CASE(stress_with_empty_time_series_draws_no_data_charts) {
+  temp_dir tmp;
+  auto res = render("stress_empty.json", tmp.path);
+  check_charts(res, result_kind::stress, stress_charts);
+  BOOST_TEST(slurp(res.charts[1].script).find("No data") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(stress_with_one_worker_and_single_point) {
+  temp_dir tmp;
+  auto res = render("stress_single.json", tmp.path);
+  check_charts(res, result_kind::stress, stress_charts);
+}
+
+BOOST_AUTO_TEST_CASE(stress_file_rendered_as_spike_detects_spikes) {
+  temp_dir tmp;
+  auto res = render("stress.json", tmp.path, result_kind::spike);
+  check_charts(res, result_kind::spike, spike_charts);
+}
+
+// -- spike --------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(spike_renders_every_chart_with_spikes_shaded) {
+  temp_dir tmp;
+  auto res = render("spike.json", tmp.path);
+  check_charts(res, result_kind::spike, spike_charts);
+  auto gp = slurp(res.charts[0].script);
+  // Two spikes from the file, each shaded in both panels.
+  BOOST_TEST(gp.find("set object 2 rect from 35") != std::string::npos);
+  BOOST_TEST(gp.find("500 tests") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(spike_without_spike_list_detects_them) {
+  temp_dir tmp;
+  auto res = render("spike_detect.json", tmp.path);
+  check_charts(res, result_kind::spike, spike_charts);
+  auto gp = slurp(res.charts[0].script);
+  BOOST_TEST(gp.find("detected") != std::string::npos);
+  BOOST_TEST(gp.find("set object 1 rect") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(spike_with_empty_time_series) {
+  temp_dir tmp;
+  auto res = render("spike_empty.json", tmp.path);
+  check_charts(res, result_kind::spike, spike_charts);
+}
+
+BOOST_AUTO_TEST_CASE(spike_with_single_point_and_zero_width_spike) {
+  temp_dir tmp;
+  auto res = render("spike_single.json", tmp.path);
+  check_charts(res, result_kind::spike, spike_charts);
+}
+
+BOOST_AUTO_TEST_CASE(detect_spikes_finds_runs_above_two_sigma) {
+  std::vector<std::pair<double, double>> s;
+  for (int i = 0; i < 30; ++i)
+    s.emplace_back(i, (i >= 10 && i <= 12) ? 50.0 : 10.0 + (i % 3));
+  auto spikes = detect_spikes(s);
+  BOOST_REQUIRE_EQUAL(spikes.size(), 1u);
+  BOOST_TEST(spikes[0].start == 9.5);
+  BOOST_TEST(spikes[0].end == 12.5);
+}
+
+BOOST_AUTO_TEST_CASE(detect_spikes_needs_variation_and_three_samples) {
+  BOOST_TEST(detect_spikes({}).empty());
+  BOOST_TEST(detect_spikes({{0, 1}, {1, 100}}).empty());
+  BOOST_TEST(detect_spikes({{0, 5}, {1, 5}, {2, 5}, {3, 5}}).empty());
+}
+
+// -- benchmark
+// ------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(benchmark_renders_every_chart) {
+  temp_dir tmp;
+  auto res = render("benchmark.json", tmp.path);
+  check_charts(res, result_kind::benchmark, benchmark_charts);
+  auto gp = slurp(res.charts[3].script);
+  BOOST_TEST(gp.find("with boxxyerror fc palette") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(benchmark_as_bare_list_is_detected) {
+  temp_dir tmp;
+  auto res = render("benchmark_list.json", tmp.path);
+  check_charts(res, result_kind::benchmark, benchmark_charts);
+  // One test count: latency scales against workers.
+  BOOST_TEST(slurp(res.charts[1].script).find("set xlabel 'Workers'")
+             != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(benchmark_with_one_worker_and_one_entry) {
+  temp_dir tmp;
+  auto res = render("benchmark_single.json", tmp.path);
+  check_charts(res, result_kind::benchmark, benchmark_charts);
+}
+
+BOOST_AUTO_TEST_CASE(benchmark_without_results_draws_no_data_charts) {
+  temp_dir tmp;
+  auto res = render("benchmark_empty.json", tmp.path);
+  check_charts(res, result_kind::benchmark, benchmark_charts);
+}
+
+BOOST_AUTO_TEST_CASE(strings_from_the_input_cannot_run_commands) {
+  temp_dir tmp;
+  auto marker = tmp.path / "pwned";
+  auto file = tmp.path / "evil.json";
+  std::string m = marker.string();
+  std::ofstream(file)
+    << R"({"type":"benchmark","results":[)"
+    << R"({"workers":2,"tests":4,"strategy":"a'; system('touch )" << m
+    << R"(') #","metrics":{"avg_throughput":1,"worker_utilization":0.5}},)"
+    << R"({"workers":2,"tests":4,"strategy":"b`touch )" << m
+    << R"(`\"\n@x","metrics":{"avg_throughput":2,"makespan":3}}]})";
+  visualize_options opts;
+  opts.input = file;
+  opts.output_dir = tmp.path / "out";
+  auto res = visualize(opts);
+  BOOST_TEST(res.charts.size() == 5u);
+  for (const auto& c : res.charts)
+    check_png(c.png);
+  BOOST_TEST(!fs::exists(marker));
+}
+
+// -- errors
+// ---------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(malformed_json_is_an_input_error) {
+  expect_failure(input("malformed.json"), visualize_ec::malformed_json,
+                 {"malformed.json", "malformed JSON", "line 2"});
+  visualize_error e(visualize_ec::malformed_json, "x");
+  BOOST_TEST(e.exit_status() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(benchmark_type_on_a_stress_file_names_results) {
+  expect_failure(
+    input("stress.json", result_kind::benchmark), visualize_ec::wrong_shape,
+    {"stress.json", "not a benchmark result", "missing \"results\""});
+}
+
+BOOST_AUTO_TEST_CASE(stress_type_on_a_benchmark_file_names_metrics) {
+  expect_failure(
+    input("benchmark.json", result_kind::stress), visualize_ec::wrong_shape,
+    {"benchmark.json", "not a stress result", "missing \"metrics\""});
+}
+
+BOOST_AUTO_TEST_CASE(missing_metrics_is_named) {
+  expect_failure(input("no_metrics.json"), visualize_ec::wrong_shape,
+                 {"no_metrics.json", "missing \"metrics\""});
+}
+
+BOOST_AUTO_TEST_CASE(benchmark_entry_without_strategy_is_named) {
+  expect_failure(input("bad_entry.json"), visualize_ec::wrong_shape,
+                 {"bad_entry.json", "results[0]", "\"strategy\""});
+}
+
+BOOST_AUTO_TEST_CASE(missing_input_file_is_an_input_error) {
+  expect_failure(input("does_not_exist.json"), visualize_ec::input_unreadable,
+                 {"does_not_exist.json", "no such file"});
+}
+
+BOOST_AUTO_TEST_CASE(missing_gnuplot_is_a_clear_error) {
+  auto opts = input("stress.json");
+  opts.gnuplot = "/nonexistent/gnuplot";
+  expect_failure(opts, visualize_ec::gnuplot_missing, {"gnuplot not found"});
+  visualize_error e(visualize_ec::gnuplot_missing, "x");
+  BOOST_TEST(e.exit_status() == 1);
+}
+
+// -- the command line
+// -------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(cli_renders_charts_and_index) {
+  temp_dir tmp;
+  auto out = tmp.path / "viz";
+  int rc
+    = run(alb_command() + " visualize '" + sample("benchmark.json").string()
+            + "' --output-dir '" + out.string() + "' --type benchmark",
+          tmp.path / "log");
+  BOOST_TEST(rc == 0, slurp(tmp.path / "log"));
+  BOOST_TEST(fs::is_regular_file(out / "index.html"));
+  std::size_t pngs = 0;
+  for (const auto& e : fs::directory_iterator(out))
+    pngs += e.path().extension() == ".png";
+  BOOST_TEST(pngs == benchmark_charts.size());
+}
+
+BOOST_AUTO_TEST_CASE(cli_exits_2_on_bad_input_and_writes_nothing) {
+  temp_dir tmp;
+  auto out = tmp.path / "viz";
+  for (std::string args :
+       {"'" + sample("malformed.json").string() + "'",
+        "'" + sample("stress.json").string() + "' --type benchmark",
+        "'" + sample("no_metrics.json").string() + "'",
+        "'" + (tmp.path / "missing.json").string() + "'"}) {
+    BOOST_TEST_CONTEXT(args) {
+      int rc = run(alb_command() + " visualize " + args + " --output-dir '"
+                     + out.string() + "'",
+                   tmp.path / "log");
+      auto log = slurp(tmp.path / "log");
+      BOOST_TEST(rc == 2, log);
+      BOOST_TEST(log.rfind("alb: error: ", 0) == 0u, log);
+      BOOST_TEST(!fs::exists(out));
+    }
+  }
+  int rc = run(alb_command() + " visualize '" + sample("stress.json").string()
+                 + "' --type bogus",
+               tmp.path / "log");
+  BOOST_TEST(rc == 2);
+}
+
+BOOST_AUTO_TEST_CASE(cli_exits_1_without_gnuplot) {
+  temp_dir tmp;
+  int rc = run("PATH=/nonexistent " + alb_command() + " visualize '"
+                 + sample("stress.json").string() + "' --output-dir '"
+                 + (tmp.path / "viz").string() + "'",
+               tmp.path / "log");
+  auto log = slurp(tmp.path / "log");
+  BOOST_TEST(rc == 1, log);
+  BOOST_TEST(log.find("gnuplot not found") != std::string::npos, log);
+}
+
+BOOST_AUTO_TEST_CASE(cli_help_describes_the_options) {
+  temp_dir tmp;
+  int rc = run(alb_command() + " visualize --help", tmp.path / "log");
+  auto log = slurp(tmp.path / "log");
+  BOOST_TEST(rc == 0);
+  for (const char* s : {"INPUT", "--output-dir", "--type", "gnuplot"})
+    BOOST_TEST(log.find(s) != std::string::npos, s);
+}
