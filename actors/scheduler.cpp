@@ -29,6 +29,7 @@ struct scheduler_state {
   uint64_t received = 0;
   uint64_t expected = std::numeric_limits<uint64_t>::max();
   bool finished = false;
+  uint64_t ticks = 0;
 };
 
 using scheduler_impl = scheduler_actor::stateful_pointer<scheduler_state>;
@@ -113,9 +114,27 @@ void check_end(scheduler_impl self) {
   self->quit();
 }
 
-void after_change(scheduler_impl self) {
+// Runs a dispatch pass; with an observer, also measures it (the core has
+// no clock of its own).
+void dispatch(scheduler_impl self, double now) {
   auto& st = self->state;
-  st.core->dispatch(now_of(self));
+  if (!st.opts.observer) {
+    st.core->dispatch(now);
+    return;
+  }
+  auto before = st.core->placements();
+  auto t0 = std::chrono::steady_clock::now();
+  st.core->dispatch(now);
+  auto dt = std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                          - t0)
+              .count();
+  auto placed = st.core->placements() - before;
+  if (placed > 0)
+    st.opts.observer->on_decision(dt / static_cast<double>(placed), placed);
+}
+
+void after_change(scheduler_impl self) {
+  dispatch(self, now_of(self));
   flush(self);
   check_end(self);
 }
@@ -210,10 +229,18 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
       auto& st = self->state;
       auto now = now_of(self);
       st.core->tick(now);
-      st.core->dispatch(now);
+      dispatch(self, now);
       flush(self);
-      if (st.opts.observer)
+      if (st.opts.observer) {
         st.opts.observer->on_snapshot(st.core->snapshot(now));
+        // Per-worker gauges once per ten ticks: enough for a dashboard,
+        // and O(workers) work stays rare.
+        if (++st.ticks % 10 == 0)
+          for (auto slot : st.core->live_workers())
+            st.opts.observer->on_worker_load(
+              slot, st.core->load_of(slot),
+              static_cast<int>(st.core->worker(slot).held.size()));
+      }
       if (st.opts.check_invariants && st.opts.on_violation) {
         auto err = st.core->check_invariants();
         if (!err.empty())

@@ -9,105 +9,57 @@
 
 #include <CLI/CLI.hpp>
 
-#include "actors/simulation_run.hpp"
-#include "runtime/output.hpp"
+#include "bin/common.hpp"
 #include "runtime/strategy.hpp"
 
 namespace alb::cli {
 
 namespace {
 
-struct stress_flags {
+struct stress_flags : run_flags {
   int workers = 20;
   uint64_t tests = 100;
-  double duration = 60;
+  double duration = -1;
   bool burst = false;
   bool dynamic = false;
-  std::string output;
   uint64_t seed = 1;
-  std::string strategy = "least_loaded";
+  std::string strategy;
   double time_scale = 1;
   bool deterministic = false;
   int threads = 0;
-  bool quiet = false;
   bool check = false;
 };
 
-void print_progress(const run_progress& p, uint64_t total, bool tty) {
-  char line[200];
-  std::snprintf(line, sizeof(line),
-                "[%6.1fs] submitted %llu/%llu  completed %llu  failed %llu  "
-                "waiting %llu  running %llu  workers %llu",
-                p.elapsed, static_cast<unsigned long long>(p.submitted),
-                static_cast<unsigned long long>(total),
-                static_cast<unsigned long long>(p.completed),
-                static_cast<unsigned long long>(p.failed),
-                static_cast<unsigned long long>(p.waiting),
-                static_cast<unsigned long long>(p.in_flight),
-                static_cast<unsigned long long>(p.workers));
-  if (tty)
-    std::cerr << "\r" << line << "\033[K" << std::flush;
-  else
-    std::cerr << line << "\n";
-}
-
 int run_stress(const stress_flags& f) {
-  if (!f.output.empty()) {
-    if (auto err = check_output_path(f.output); !err.empty()) {
-      std::cerr << "alb stress: error: " << err << "\n";
-      return 2;
-    }
-  }
+  auto cfg = load_run_config(f, "stress");
+  check_workers(cfg, f.workers, "--workers");
   simulation_options o;
   o.type = "stress";
   o.workers = f.workers;
   o.tests = f.tests;
-  o.duration = f.duration;
+  // Precedence: built-in default < file < LB_DEFAULT_DURATION < --duration.
+  o.duration = f.duration >= 0 ? f.duration : cfg.default_duration;
   o.burst = f.burst;
   o.dynamic = f.dynamic;
   o.seed = f.seed;
-  o.scheduler.strategy = f.strategy;
+  o.scheduler = cfg.scheduler;
+  if (!f.strategy.empty())
+    o.scheduler.strategy = f.strategy;
   o.scheduler.seed = f.seed;
+  o.workers_profile = cfg.worker_profiles.at("balanced");
+  o.tests_profile = cfg.test_profiles.at("balanced");
   o.time_scale = f.time_scale;
   o.deterministic = f.deterministic;
   o.threads = f.threads;
   o.check_invariants = f.check;
-  bool tty = ::isatty(STDERR_FILENO) != 0;
-  if (!f.quiet)
-    o.on_progress = [&](const run_progress& p) {
-      print_progress(p, f.tests, tty);
-    };
-  std::cout << "alb stress: " << f.workers << " workers, " << f.tests
-            << " tests over " << f.duration << " s"
-            << (f.burst ? ", bursts" : "")
-            << (f.dynamic ? ", dynamic workers" : "") << ", strategy "
-            << f.strategy << ", seed " << f.seed << "\n";
-  simulation_result r;
-  try {
-    r = run_simulation(o);
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "alb stress: error: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "\nalb stress: error: " << e.what() << "\n";
-    return 1;
-  }
-  if (!f.quiet && tty)
-    std::cerr << "\n";
-  std::cout << format_summary(r.document);
-  std::printf("wall time %.2f s\n", r.wall_seconds);
-  for (auto& v : r.violations)
-    std::cerr << "alb stress: invariant violated: " << v << "\n";
-  if (!f.output.empty()) {
-    try {
-      write_file_atomic(f.output, r.document.dump(2) + "\n");
-    } catch (const std::exception& e) {
-      std::cerr << "alb stress: error: " << e.what() << "\n";
-      return 1;
-    }
-    std::cout << "results written to " << f.output << "\n";
-  }
-  return r.violations.empty() ? 0 : 1;
+  auto metrics = metrics_session::start(f, cfg, "stress",
+                                        o.scheduler.strategy);
+  std::cout << "alb stress: " << o.workers << " workers, " << o.tests
+            << " tests over " << o.duration << " s"
+            << (o.burst ? ", bursts" : "")
+            << (o.dynamic ? ", dynamic workers" : "") << ", strategy "
+            << o.scheduler.strategy << ", seed " << o.seed << std::endl;
+  return run_and_report(std::move(o), f, "stress", metrics.get());
 }
 
 } // namespace
@@ -124,7 +76,9 @@ void add_stress(CLI::App& app, int& rc) {
     "has ended. Latency is the wait from submission to start on a worker.\n"
     "With --deterministic the run uses a virtual clock and one thread: it\n"
     "finishes as fast as the CPU allows and the same --seed gives the same\n"
-    "placements. Exit status: 0 ok, 1 run failed, 2 bad input.\n\n"
+    "placements. --workers is capped by $LB_MAX_WORKERS; profiles, the\n"
+    "scheduler and /metrics come from --config (see README).\n"
+    "Exit status: 0 ok, 1 run failed, 2 bad input.\n\n"
     "Example: alb stress --workers 50 --tests 2000 --duration 5 --burst "
     "--dynamic --output r.json");
   cmd->add_option("--workers", f->workers, "Number of simulated workers")
@@ -135,14 +89,13 @@ void add_stress(CLI::App& app, int& rc) {
     ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
   cmd
     ->add_option("--duration", f->duration,
-                 "Seconds over which tests are submitted")
-    ->default_val(60)
+                 "Seconds over which tests are submitted (default 60, or "
+                 "$LB_DEFAULT_DURATION)")
     ->check(CLI::Range(0.0, 1e6));
   cmd->add_flag("--burst", f->burst,
                 "Submit tests in bursts rather than evenly distributed");
   cmd->add_flag("--dynamic", f->dynamic,
                 "Add and remove workers during the test (some die mid-test)");
-  cmd->add_option("--output", f->output, "Save results to this JSON file");
   cmd->add_option("--seed", f->seed, "Seed for every random draw")
     ->default_val(1);
   cmd
@@ -153,7 +106,6 @@ void add_stress(CLI::App& app, int& rc) {
                      s += (s.empty() ? "" : ", ") + n;
                    return s;
                  }())
-    ->default_val("least_loaded")
     ->check(CLI::IsMember(strategy_names()));
   cmd
     ->add_option("--time-scale", f->time_scale,
@@ -168,8 +120,11 @@ void add_stress(CLI::App& app, int& rc) {
     ->check(CLI::Range(0, 256));
   cmd->add_flag("--check-invariants", f->check,
                 "Verify reservations and counts on every scheduler tick");
-  cmd->add_flag("-q,--quiet", f->quiet, "No progress line");
-  cmd->callback([f, &rc] { rc = run_stress(*f); });
+  f->add_output(cmd);
+  f->add_config(cmd);
+  f->add_metrics(cmd);
+  cmd->callback(
+    [f, &rc] { rc = guarded("stress", [f] { return run_stress(*f); }); });
 }
 
 } // namespace alb::cli

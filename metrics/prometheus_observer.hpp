@@ -85,6 +85,11 @@ public:
   /// a worker or deferred the test.
   void observe_decision(double seconds, bool placed = true);
 
+  /// Records a dispatch pass's mean decision time (one sample per pass).
+  void on_decision(double seconds, std::size_t placed) override {
+    observe_decision(seconds, placed > 0);
+  }
+
   /// Sets `alb_nodes_connected`.
   void set_nodes(std::size_t n);
 

@@ -413,6 +413,7 @@ void cluster_state::assign(uint32_t ref, uint32_t slot, double now) {
   w.held.push_back(test_handle{ref, t.gen});
   ++w.assignments;
   ++in_flight_;
+  ++placements_;
   if (!t.req.concurrency_key.empty())
     ++key_busy_[t.req.concurrency_key];
   double mem_frac = w.total_memory > 0
@@ -522,7 +523,7 @@ bool cluster_state::complete(uint32_t slot, test_handle h,
   if (!t.req.concurrency_key.empty())
     release_key(t.req.concurrency_key, now);
   if (o.success) {
-    end(h.ref, test_status::completed, &o, failure_kind::execution, now);
+    end(h.ref, test_status::completed, &o, failure_kind::execution, now, slot);
     return true;
   }
   if (t.failures < t.req.retries) {
@@ -535,7 +536,7 @@ bool cluster_state::complete(uint32_t slot, test_handle h,
     return true;
   }
   end(h.ref, test_status::failed, &o,
-      o.timed_out ? failure_kind::timeout : failure_kind::execution, now);
+      o.timed_out ? failure_kind::timeout : failure_kind::execution, now, slot);
   return true;
 }
 
@@ -565,8 +566,8 @@ bool cluster_state::cancel(std::string_view test_id, double now,
 }
 
 void cluster_state::end(uint32_t ref, test_status status,
-                        const attempt_outcome* o, failure_kind why,
-                        double now) {
+                        const attempt_outcome* o, failure_kind why, double now,
+                        uint32_t slot) {
   auto& t = tests_[ref];
   t.status = status;
   auto p = static_cast<size_t>(t.req.priority - 1);
@@ -587,7 +588,7 @@ void cluster_state::end(uint32_t ref, test_status status,
       stats_.completed(now, o ? o->exec_seconds : 0, now - t.submitted_at);
       ++delta_.completed;
       if (obs_)
-        obs_->on_completed(npos, t.req.priority, o ? o->exec_seconds : 0);
+        obs_->on_completed(slot, t.req.priority, o ? o->exec_seconds : 0);
       break;
     case test_status::cancelled:
       stats_.cancelled(now);

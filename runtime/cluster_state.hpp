@@ -303,6 +303,11 @@ public:
     return in_flight_;
   }
 
+  /// Placements made since the start.
+  uint64_t placements() const {
+    return placements_;
+  }
+
   /// Tests not yet ended.
   size_t open_tests() const {
     return open_;
@@ -354,7 +359,7 @@ private:
   void release(uint32_t ref);
   void release_key(const std::string& key, double now);
   void end(uint32_t ref, test_status status, const attempt_outcome* o,
-           failure_kind why, double now);
+           failure_kind why, double now, uint32_t slot = npos);
   void park(uint32_t ref);
   void scan_parked(double now);
   bool could_ever_fit(const test_record& t) const;
@@ -392,6 +397,7 @@ private:
   size_t key_waiting_count_ = 0;
   size_t in_flight_ = 0;
   size_t open_ = 0;
+  uint64_t placements_ = 0;
 
   // Outbox of new placements per worker slot.
   std::vector<std::vector<test_handle>> outbox_;

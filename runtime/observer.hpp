@@ -78,6 +78,10 @@ public:
   /// The worker's load score and tests held changed (sampled per tick).
   virtual void on_worker_load(std::size_t /*worker*/, double /*load*/,
                               int /*active_tests*/) {}
+  /// A dispatch pass placed `placed` tests taking `seconds_per_decision`
+  /// each on average (measured by the actor layer, which owns the clock).
+  virtual void on_decision(double /*seconds_per_decision*/,
+                           std::size_t /*placed*/) {}
   /// Periodic cluster view.
   virtual void on_snapshot(const cluster_snapshot& /*snap*/) {}
 };

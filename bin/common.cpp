@@ -1,0 +1,175 @@
+#include "bin/common.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "metrics/prometheus_observer.hpp"
+#include "metrics/registry.hpp"
+#include "metrics/server.hpp"
+#include "runtime/output.hpp"
+
+namespace alb::cli {
+
+void run_flags::add_config(CLI::App* cmd) {
+  cmd->add_option("--config", config_path,
+                  "Configuration file, TOML or the original's JSON "
+                  "(default: $LB_CONFIG_PATH)");
+}
+
+void run_flags::add_metrics(CLI::App* cmd) {
+  cmd->add_option("--metrics-port", metrics_port,
+                  "Serve Prometheus /metrics on this port (0 = any free "
+                  "port, printed)")
+    ->check(CLI::Range(0, 65535));
+  cmd->add_option("--metrics-bind", metrics_bind,
+                  "Address /metrics binds to (default 127.0.0.1)");
+  cmd->add_flag("--metrics-allow-remote", metrics_allow_remote,
+                "Allow a non-loopback --metrics-bind address");
+  cmd->add_option("--metrics-linger", metrics_linger,
+                  "Keep serving /metrics this many seconds after the run")
+    ->check(CLI::Range(0.0, 86400.0));
+}
+
+void run_flags::add_output(CLI::App* cmd) {
+  cmd->add_option("--output", output, "Save results to this JSON file");
+  cmd->add_flag("-q,--quiet", quiet, "No progress line");
+}
+
+config load_run_config(const run_flags& f, const char* command) {
+  auto cfg = load_effective_config(f.config_path);
+  for (auto& w : cfg.warnings)
+    std::cerr << "alb " << command << ": warning: " << w << "\n";
+  return cfg;
+}
+
+struct metrics_session::impl {
+  std::unique_ptr<metrics::registry> reg;
+  std::unique_ptr<metrics::prometheus_observer> obs;
+  std::unique_ptr<metrics::server> srv;
+  double linger = 0;
+};
+
+std::unique_ptr<metrics_session>
+metrics_session::start(const run_flags& f, const config& cfg,
+                       const std::string& mode, const std::string& strategy) {
+  auto port = f.metrics_port >= 0 ? f.metrics_port : cfg.metrics.port;
+  if (port < 0)
+    return nullptr;
+  auto bind = f.metrics_bind.empty() ? cfg.metrics.bind : f.metrics_bind;
+  auto s = std::unique_ptr<metrics_session>(new metrics_session);
+  s->impl_ = std::make_unique<impl>();
+  s->impl_->reg = std::make_unique<metrics::registry>(
+    metrics::run_info{mode, strategy});
+  s->impl_->srv = std::make_unique<metrics::server>(
+    *s->impl_->reg, bind, static_cast<uint16_t>(port), f.metrics_allow_remote);
+  s->impl_->obs = std::make_unique<metrics::prometheus_observer>(
+    *s->impl_->reg);
+  s->impl_->linger = f.metrics_linger >= 0 ? f.metrics_linger
+                                           : cfg.metrics.linger;
+  std::cout << "metrics: " << s->impl_->srv->url() << std::endl;
+  return s;
+}
+
+metrics_session::~metrics_session() = default;
+
+scheduler_observer* metrics_session::observer() {
+  return impl_->obs.get();
+}
+
+void metrics_session::linger() {
+  if (impl_->linger <= 0)
+    return;
+  std::cout << "serving " << impl_->srv->url() << " for " << impl_->linger
+            << " s more" << std::endl;
+  std::this_thread::sleep_for(std::chrono::duration<double>(impl_->linger));
+}
+
+namespace {
+
+void print_progress(const run_progress& p, uint64_t total, bool tty) {
+  char line[200];
+  std::snprintf(line, sizeof(line),
+                "[%6.1fs] submitted %llu/%llu  completed %llu  failed %llu  "
+                "waiting %llu  running %llu  workers %llu",
+                p.elapsed, static_cast<unsigned long long>(p.submitted),
+                static_cast<unsigned long long>(total),
+                static_cast<unsigned long long>(p.completed),
+                static_cast<unsigned long long>(p.failed),
+                static_cast<unsigned long long>(p.waiting),
+                static_cast<unsigned long long>(p.in_flight),
+                static_cast<unsigned long long>(p.workers));
+  if (tty)
+    std::cerr << "\r" << line << "\033[K" << std::flush;
+  else
+    std::cerr << line << "\n";
+}
+
+} // namespace
+
+int run_and_report(simulation_options o, const run_flags& f,
+                   const char* command, metrics_session* metrics) {
+  if (!f.output.empty()) {
+    if (auto err = check_output_path(f.output); !err.empty()) {
+      std::cerr << "alb " << command << ": error: " << err << "\n";
+      return 2;
+    }
+  }
+  bool tty = ::isatty(STDERR_FILENO) != 0;
+  uint64_t total = o.tests;
+  for (auto& w : o.extra_waves)
+    total += w.count;
+  if (!f.quiet)
+    o.on_progress = [total, tty](const run_progress& p) {
+      print_progress(p, total, tty);
+    };
+  if (metrics)
+    o.observer = metrics->observer();
+  simulation_result r;
+  try {
+    r = run_simulation(o);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "alb " << command << ": error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "\nalb " << command << ": error: " << e.what() << "\n";
+    return 1;
+  }
+  if (!f.quiet && tty)
+    std::cerr << "\n";
+  std::cout << format_summary(r.document);
+  std::printf("wall time %.2f s\n", r.wall_seconds);
+  std::fflush(stdout);
+  for (auto& v : r.violations)
+    std::cerr << "alb " << command << ": invariant violated: " << v << "\n";
+  if (!f.output.empty()) {
+    try {
+      write_file_atomic(f.output, r.document.dump(2) + "\n");
+    } catch (const std::exception& e) {
+      std::cerr << "alb " << command << ": error: " << e.what() << "\n";
+      return 1;
+    }
+    std::cout << "results written to " << f.output << "\n";
+  }
+  if (metrics)
+    metrics->linger();
+  return r.violations.empty() ? 0 : 1;
+}
+
+int guarded(const char* command, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const config_error& e) {
+    std::cerr << "alb " << command << ": error: " << e.what() << "\n";
+    return 2;
+  } catch (const metrics::server_error& e) {
+    std::cerr << "alb " << command << ": error: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+} // namespace alb::cli

@@ -1,0 +1,85 @@
+#pragma once
+
+// Command-line plumbing shared by the run commands (stress, spike, scenario,
+// benchmark): configuration loading with its precedence, the /metrics
+// endpoint's flags and lifetime, and printing and writing a run's result.
+
+#include <memory>
+#include <string>
+
+#include "actors/simulation_run.hpp"
+#include "runtime/config.hpp"
+
+namespace CLI {
+class App;
+} // namespace CLI
+
+namespace alb {
+class scheduler_observer;
+} // namespace alb
+
+namespace alb::cli {
+
+/// Flags every run command shares.
+struct run_flags {
+  /// --config FILE ("" = LB_CONFIG_PATH, else none).
+  std::string config_path;
+  /// --metrics-port (-1 = from config, which defaults to off).
+  int metrics_port = -1;
+  /// --metrics-bind ("" = from config).
+  std::string metrics_bind;
+  /// --metrics-allow-remote.
+  bool metrics_allow_remote = false;
+  /// --metrics-linger (-1 = from config).
+  double metrics_linger = -1;
+  /// --output FILE.
+  std::string output;
+  /// --quiet.
+  bool quiet = false;
+
+  /// Adds --config.
+  void add_config(CLI::App* cmd);
+  /// Adds the --metrics-* flags.
+  void add_metrics(CLI::App* cmd);
+  /// Adds --output and --quiet.
+  void add_output(CLI::App* cmd);
+};
+
+/// Loads the effective configuration (defaults < file < environment),
+/// printing its warnings. Throws config_error with a one-line message.
+config load_run_config(const run_flags& f, const char* command);
+
+/// The /metrics endpoint of one run: registry, observer and server.
+class metrics_session {
+public:
+  /// Starts serving when the flags or the config ask for it; returns null
+  /// otherwise. Throws metrics::server_error (one line) when it cannot bind.
+  static std::unique_ptr<metrics_session>
+  start(const run_flags& f, const config& cfg, const std::string& mode,
+        const std::string& strategy);
+
+  ~metrics_session();
+
+  /// The observer to hand to the scheduler.
+  scheduler_observer* observer();
+
+  /// Keeps serving for the configured linger time.
+  void linger();
+
+  struct impl;
+
+private:
+  std::unique_ptr<impl> impl_;
+};
+
+/// Runs `opts` and reports: a progress line while it runs (unless quiet), a
+/// summary, and the JSON result written atomically to `f.output`. Checks the
+/// output path first. Returns the exit status (0 ok, 1 failed, 2 bad input).
+int run_and_report(simulation_options opts, const run_flags& f,
+                   const char* command, metrics_session* metrics);
+
+/// Runs `body`, turning configuration and metrics-server errors into a
+/// one-line message and exit status 2.
+int guarded(const char* command, const std::function<int()>& body);
+
+} // namespace alb::cli
