@@ -163,6 +163,7 @@ void cluster_state::remove_worker(uint32_t slot, bool lost, double now) {
   live_pos_[live_[pos]] = pos;
   live_.pop_back();
   stats_.worker_left(w.serial, now);
+  strategy_->on_worker_removed(slot);
   free_slots_.push_back(slot);
   capacity_changed_ = true;
   if (obs_)
@@ -432,9 +433,14 @@ void cluster_state::assign(uint32_t ref, uint32_t slot, double now) {
     outbox_dirty_.push_back(slot);
   box.push_back(test_handle{ref, t.gen});
   refresh(slot);
+  auto choice = strategy_->last_choice();
+  if (choice != strategy_->name()) {
+    stats_.strategy_choice(choice);
+    if (obs_)
+      obs_->on_strategy_choice(choice);
+  }
   if (obs_)
-    obs_->on_assigned(slot, t.req.priority, strategy_->last_choice(),
-                      now - t.submitted_at);
+    obs_->on_assigned(slot, t.req.priority, choice, now - t.submitted_at);
 }
 
 void cluster_state::release(uint32_t ref) {
@@ -470,16 +476,18 @@ void cluster_state::release_key(const std::string& key, double now) {
   if (wit == key_waiters_.end())
     return;
   auto& waiters = wit->second;
-  // Hand the key to the oldest live waiter: back to the front of its queue.
+  // Wake every waiter: the first to be placed takes the key and the others
+  // go back to waiting. Waking only one would lose the wake-up when that
+  // one ends without ever taking the key (cancelled, unplaceable).
   while (!waiters.empty()) {
-    auto h = waiters.front();
-    waiters.pop_front();
+    auto h = waiters.back();
+    waiters.pop_back();
     auto& t = tests_[h.ref];
     if (t.live && t.gen == h.gen && t.key_waiting) {
       t.key_waiting = false;
       --key_waiting_count_;
+      // Pushing the newest first onto the front keeps the oldest first.
       enqueue(h.ref, now, true);
-      break;
     }
   }
   if (waiters.empty())
@@ -491,7 +499,7 @@ void cluster_state::mark_started(test_record& t, double at) {
     return;
   t.started_at = std::max(at, t.submitted_at);
   auto wait = t.started_at - t.submitted_at;
-  stats_.started(wait);
+  stats_.started(wait, t.req.priority);
   ++delta_.started;
   delta_.latency_sum += wait;
 }
@@ -518,8 +526,9 @@ bool cluster_state::complete(uint32_t slot, test_handle h,
   auto exec = std::max(0.0, o.exec_seconds);
   mark_started(t, now - exec);
   auto serial = workers_[slot].serial;
-  release(h.ref);
+  strategy_->on_result(t, slot, *this, exec, o.success);
   stats_.worker_ran(serial, exec, o.success);
+  release(h.ref);
   if (!t.req.concurrency_key.empty())
     release_key(t.req.concurrency_key, now);
   if (o.success) {
@@ -666,17 +675,30 @@ void cluster_state::scan_parked(double now) {
 bool cluster_state::could_ever_fit(const test_record& t) const {
   if (!index_.any_could_fit(t.need))
     return false;
-  if (!t.req.required_backend.empty()) {
-    auto it = backend_count_.find(t.req.required_backend);
-    if (it == backend_count_.end() || it->second <= 0)
-      return false;
+  // One worker must meet every requirement at once. This runs only for
+  // parked tests past their wait limit, so a scan is affordable here.
+  for (auto slot : live_) {
+    auto& w = workers_[slot];
+    if (w.total_memory < t.need.memory)
+      continue;
+    bool acc_ok = true;
+    for (int k = 0; k < max_accel_types; ++k)
+      acc_ok = acc_ok && w.total_accel[k] >= t.need.accel[k];
+    if (!acc_ok)
+      continue;
+    auto& caps = w.caps;
+    if (!t.req.required_backend.empty()
+        && std::find(caps.supported_backends.begin(),
+                     caps.supported_backends.end(), t.req.required_backend)
+             == caps.supported_backends.end())
+      continue;
+    bool sw_ok = true;
+    for (auto& sw : t.req.required_software)
+      sw_ok = sw_ok && caps.software_versions.count(sw) > 0;
+    if (sw_ok)
+      return true;
   }
-  for (auto& sw : t.req.required_software) {
-    auto it = software_count_.find(sw);
-    if (it == software_count_.end() || it->second <= 0)
-      return false;
-  }
-  return true;
+  return false;
 }
 
 std::string cluster_state::describe_need(const test_record& t) const {

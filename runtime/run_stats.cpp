@@ -94,6 +94,14 @@ void run_stats::cancelled(double now) {
   last_end_ = std::max(last_end_, now);
 }
 
+void run_stats::strategy_choice(std::string_view name) {
+  auto it = choices_.find(name);
+  if (it == choices_.end())
+    choices_.emplace(std::string{name}, 1);
+  else
+    ++it->second;
+}
+
 void run_stats::reservation(double memory_fraction, double accel_fraction) {
   max_mem_res_ = std::max(max_mem_res_, memory_fraction);
   max_acc_res_ = std::max(max_acc_res_, accel_fraction);
@@ -203,6 +211,16 @@ run_metrics run_stats::metrics(double end, uint64_t final_workers,
   m.avg_turnaround = completed_ ? turnaround_sum_
                                     / static_cast<double>(completed_)
                                 : 0;
+  for (size_t p = 0; p < 5; ++p) {
+    auto& h = latency_by_priority_[p];
+    auto& out = m.latency_by_priority[p];
+    out.count = h.count();
+    out.avg = h.mean();
+    out.p50 = h.quantile(0.5);
+    out.p99 = h.quantile(0.99);
+  }
+  for (auto& [k, v] : choices_)
+    m.strategy_choices.emplace(k, v);
   m.max_memory_reservation = max_mem_res_;
   m.max_accelerator_reservation = max_acc_res_;
   return m;
@@ -243,6 +261,16 @@ void to_json(nlohmann::json& j, const run_metrics& m) {
     {"max_memory_reservation", m.max_memory_reservation},
     {"max_accelerator_reservation", m.max_accelerator_reservation},
   };
+  auto by_prio = nlohmann::json::object();
+  for (size_t p = 0; p < 5; ++p) {
+    auto& x = m.latency_by_priority[p];
+    by_prio[std::to_string(p + 1)] = {{"count", x.count},
+                                      {"avg_latency", x.avg},
+                                      {"p50_latency", x.p50},
+                                      {"p99_latency", x.p99}};
+  }
+  j["latency_by_priority"] = std::move(by_prio);
+  j["strategy_choices"] = m.strategy_choices;
 }
 
 time_series::bucket& time_series::at(double now) {

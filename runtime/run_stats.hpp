@@ -4,8 +4,11 @@
 // JSON, computed as its name says, from counters and fixed-size histograms so
 // a million tests cost the same memory as a thousand.
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -138,6 +141,21 @@ struct run_metrics {
   double avg_execution_time = 0;
   /// Mean turnaround (submission to end), seconds.
   double avg_turnaround = 0;
+  /// Per priority 1-5: tests started, mean, p50 and p99 wait (seconds).
+  struct priority_latency {
+    /// Tests of this priority that started.
+    uint64_t count = 0;
+    /// Mean wait.
+    double avg = 0;
+    /// Median wait.
+    double p50 = 0;
+    /// 99th percentile wait.
+    double p99 = 0;
+  };
+  /// Waits by priority (index 0 = priority 1).
+  std::array<priority_latency, 5> latency_by_priority{};
+  /// Placements per strategy chosen by a delegating strategy (adaptive).
+  std::map<std::string, uint64_t> strategy_choices;
   /// Busiest memory reservation ever seen on a worker, as a fraction of its
   /// capacity (at most 1: never oversubscribed).
   double max_memory_reservation = 0;
@@ -161,9 +179,12 @@ public:
   void first_assignment() {
     ++assigned_;
   }
-  /// A test started after waiting `wait` seconds since submission.
-  void started(double wait) {
+  /// A test of priority `priority` (1-5) started after waiting `wait`
+  /// seconds since submission.
+  void started(double wait, int priority = 3) {
     latency_.add(wait);
+    if (priority >= 1 && priority <= 5)
+      latency_by_priority_[static_cast<size_t>(priority - 1)].add(wait);
   }
   /// A test ended successfully.
   void completed(double now, double exec, double turnaround);
@@ -187,6 +208,8 @@ public:
   void stolen() {
     ++stolen_;
   }
+  /// A delegating strategy (adaptive) chose `name` for a placement.
+  void strategy_choice(std::string_view name);
   /// A worker's reservation reached these fractions of its capacity.
   void reservation(double memory_fraction, double accel_fraction);
 
@@ -256,6 +279,8 @@ private:
   double max_mem_res_ = 0;
   double max_acc_res_ = 0;
   log_histogram latency_;
+  std::array<log_histogram, 5> latency_by_priority_;
+  std::map<std::string, uint64_t, std::less<>> choices_;
   std::vector<worker_stats> workers_;
 };
 

@@ -79,8 +79,13 @@ public:
     auto& live = c.live_workers();
     if (live.size() >= 2) {
       for (int round = 0; round < 3; ++round) {
-        auto a = live[rng_.below(live.size())];
-        auto b = live[rng_.below(live.size())];
+        // Two distinct workers: sampling with replacement would compare a
+        // worker with itself a 1/n of the time.
+        auto n = live.size();
+        auto ia = rng_.below(n);
+        auto ib = (ia + 1 + rng_.below(n - 1)) % n;
+        auto a = live[ia];
+        auto b = live[ib];
         bool fa = c.fits_now(a, t);
         bool fb = c.fits_now(b, t);
         if (fa && fb)

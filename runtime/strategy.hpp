@@ -28,6 +28,16 @@ public:
   /// `eligible(slot)` must hold for the returned slot.
   virtual uint32_t pick(const test_record& t, const cluster_state& c) = 0;
 
+  /// A test ran on the worker in `slot` for `exec_seconds`; learned
+  /// strategies update their history here.
+  virtual void on_result(const test_record& /*t*/, uint32_t /*slot*/,
+                         const cluster_state& /*c*/, double /*exec_seconds*/,
+                         bool /*success*/) {}
+
+  /// The worker in `slot` left; per-slot state must be forgotten (the slot
+  /// will be reused by another worker).
+  virtual void on_worker_removed(uint32_t /*slot*/) {}
+
   /// Name of the strategy that made the last decision (differs from
   /// `name()` for strategies that delegate, such as `adaptive`).
   virtual std::string_view last_choice() const {
