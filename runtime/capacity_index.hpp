@@ -75,6 +75,11 @@ public:
     return base_ > 0 && nodes_[1].free_slots >= 1;
   }
 
+  /// The lowest load score of any slot (infinity when empty).
+  float min_load() const {
+    return base_ > 0 ? nodes_[1].load : std::numeric_limits<float>::infinity();
+  }
+
   /// Cheap necessary condition for any slot taking `n` now (the root's
   /// maxima); false means no slot can.
   bool may_fit_now(const capacity_need& n) const {
@@ -125,6 +130,13 @@ public:
   /// Returns whether any slot could hold `n` when empty (total capacity).
   bool any_could_fit(const capacity_need& n) const {
     return base_ > 0 && could_rec(1, n);
+  }
+
+  /// Returns whether any slot satisfying `pred(slot)` could hold `n` when
+  /// empty (total capacity). Prunes subtrees too small for `n`.
+  template <class Pred>
+  bool any_could_fit_if(const capacity_need& n, Pred&& pred) const {
+    return base_ > 0 && could_if_rec(1, n, pred);
   }
 
 private:
@@ -202,6 +214,15 @@ private:
     best_fit_rec(2 * node, n, pred, best, best_slot);
     if (best > 0)
       best_fit_rec(2 * node + 1, n, pred, best, best_slot);
+  }
+
+  template <class Pred>
+  bool could_if_rec(uint32_t node, const capacity_need& n, Pred& pred) const {
+    if (!fits_total(nodes_[node], n))
+      return false;
+    if (node >= base_)
+      return pred(node - base_);
+    return could_if_rec(2 * node, n, pred) || could_if_rec(2 * node + 1, n, pred);
   }
 
   bool could_rec(uint32_t node, const capacity_need& n) const {

@@ -658,6 +658,25 @@ const field<scheduler_config> scheduler_fields[] = {
    [](reader& r, const node& n, const str& p, scheduler_config& x) {
      x.parked_scan_limit = r.integer(n, p, 0, int_max);
    }},
+  {"pull_slack", [](reader& r, const node& n, const str& p,
+                    scheduler_config& x) { x.pull_slack = r.number(n, p); }},
+  {"strategy_by_type",
+   [](reader& r, const node& n, const str& p, scheduler_config& x) {
+     // Each name is checked here so the message points at its own line.
+     std::map<std::string, std::string> by_type;
+     for (auto&& [k, v] : r.table(n, p)) {
+       auto kp = child(p, k.str());
+       auto name = r.nonempty_string(v, kp);
+       if (auto problem = strategy_problem(name); !problem.empty())
+         r.fail(v, kp, problem);
+       by_type[std::string{k.str()}] = std::move(name);
+     }
+     x.strategy_by_type = std::move(by_type);
+   }},
+  {"speed_hints",
+   [](reader& r, const node& n, const str& p, scheduler_config& x) {
+     x.speed_hints = r.boolean(n, p);
+   }},
   {"seed",
    [](reader& r, const node& n, const str& p, scheduler_config& x) {
      auto v = r.integer(n, p);

@@ -50,6 +50,12 @@ std::string scheduler_config::validate() const {
   if (parked_scan_limit < 1)
     return "scheduler.parked_scan_limit: must be at least 1, got "
            + std::to_string(parked_scan_limit);
+  if (!(pull_slack >= 0 && pull_slack <= 1))
+    return "scheduler.pull_slack: must be between 0 and 1";
+  for (auto& [type, name] : strategy_by_type)
+    if (!is_known_strategy(name))
+      return "scheduler.strategy_by_type." + type + ": unknown strategy '"
+             + name + "' (expected one of " + strategy_list() + ")";
   return {};
 }
 

@@ -3,9 +3,13 @@
 // The `[scheduler]` section: every knob of the scheduling core, with its
 // default. The configuration loader fills it; `validate()` names a bad key.
 
+#include <map>
+#include <memory>
 #include <string>
 
 namespace alb {
+
+class execution_history;
 
 /// Settings of the scheduling core.
 struct scheduler_config {
@@ -22,8 +26,25 @@ struct scheduler_config {
   double tick_interval = 0.1;
   /// Parked (unplaceable) tests re-examined per dispatch pass.
   int parked_scan_limit = 64;
+  /// Pull dispatch: a worker reporting completions takes queued tests
+  /// straight away (one batch message instead of a search per test) while
+  /// its load is within this much of the least loaded worker's; 0 turns
+  /// pulling off. Strategies that do not rank by load never pull.
+  double pull_slack = 0.5;
   /// Seed for randomized strategies.
   unsigned long long seed = 1;
+  /// Strategy per test type (`[scheduler.strategy_by_type]`: test_type ->
+  /// strategy name); types not listed use `strategy`.
+  std::map<std::string, std::string> strategy_by_type;
+  /// Trust workers' advertised speed where the history knows nothing yet
+  /// (`speed_hints`); false makes learned strategies start from nominal
+  /// speed and learn every worker's pace, as with real workers.
+  bool speed_hints = true;
+  /// Learned execution times for `performance_based` and `adaptive`, loaded
+  /// and saved by the command from `--db-path` (not read from a file; null =
+  /// learned in memory for the run only). Shared, not copied, with every
+  /// copy of this configuration.
+  std::shared_ptr<execution_history> history;
 
   /// Returns "" when valid, otherwise "scheduler.<key>: <what is wrong>".
   std::string validate() const;

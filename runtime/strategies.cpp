@@ -3,6 +3,8 @@
 
 #include "runtime/cluster_state.hpp"
 #include "runtime/rng.hpp"
+#include "runtime/scheduler_config.hpp"
+#include "runtime/strategies_internal.hpp"
 #include "runtime/strategy.hpp"
 
 #include <stdexcept>
@@ -13,31 +15,12 @@ namespace {
 
 constexpr auto npos = capacity_index::npos;
 
-/// Candidate predicate: the non-capacity requirements of a test.
-struct eligible_for {
-  const test_record& t;
-  const cluster_state& c;
-  bool simple;
-
-  eligible_for(const test_record& t, const cluster_state& c)
-    : t(t),
-      c(c),
-      simple(t.excluded == npos && t.req.required_backend.empty()
-             && t.req.required_software.empty()) {
-    // nop
-  }
-
-  bool operator()(uint32_t slot) const {
-    return simple || c.eligible(slot, t);
-  }
-};
+using detail::eligible_for;
 
 /// Next fitting worker in slot order after the previous choice.
 class round_robin final : public strategy {
 public:
-  std::string_view name() const override {
-    return "round_robin";
-  }
+  std::string_view name() const override { return "round_robin"; }
 
   uint32_t pick(const test_record& t, const cluster_state& c) override {
     auto slot = c.index().first_from(next_, t.need, eligible_for{t, c});
@@ -53,13 +36,13 @@ private:
 /// The fitting worker with the lowest load score.
 class least_loaded final : public strategy {
 public:
-  std::string_view name() const override {
-    return "least_loaded";
-  }
+  std::string_view name() const override { return "least_loaded"; }
 
   uint32_t pick(const test_record& t, const cluster_state& c) override {
     return c.index().least_loaded(t.need, eligible_for{t, c});
   }
+
+  bool ranks_by_load() const override { return true; }
 };
 
 /// Samples two workers and takes the less loaded one that fits: O(1) for
@@ -71,9 +54,9 @@ public:
     // nop
   }
 
-  std::string_view name() const override {
-    return "power_of_two";
-  }
+  std::string_view name() const override { return "power_of_two"; }
+
+  bool ranks_by_load() const override { return true; }
 
   uint32_t pick(const test_record& t, const cluster_state& c) override {
     auto& live = c.live_workers();
@@ -107,9 +90,7 @@ private:
 /// workers stay free for large tests.
 class best_fit final : public strategy {
 public:
-  std::string_view name() const override {
-    return "best_fit";
-  }
+  std::string_view name() const override { return "best_fit"; }
 
   uint32_t pick(const test_record& t, const cluster_state& c) override {
     return c.index().best_fit(t.need, eligible_for{t, c});
@@ -119,12 +100,19 @@ public:
 } // namespace
 
 const std::vector<std::string>& strategy_names() {
-  static const std::vector<std::string> names{"round_robin", "least_loaded",
-                                              "power_of_two", "best_fit"};
+  static const std::vector<std::string> names{
+    "round_robin",    "weighted_round_robin",
+    "least_loaded",   "performance_based",
+    "priority_based", "affinity_based",
+    "adaptive",       "composite",
+    "power_of_two",   "best_fit"};
   return names;
 }
 
-std::unique_ptr<strategy> make_strategy(std::string_view name, uint64_t seed) {
+namespace detail {
+
+std::unique_ptr<strategy> make_basic_strategy(std::string_view name,
+                                              uint64_t seed) {
   if (name == "round_robin")
     return std::make_unique<round_robin>();
   if (name == "least_loaded")
@@ -133,11 +121,39 @@ std::unique_ptr<strategy> make_strategy(std::string_view name, uint64_t seed) {
     return std::make_unique<power_of_two>(seed);
   if (name == "best_fit")
     return std::make_unique<best_fit>();
+  return nullptr;
+}
+
+} // namespace detail
+
+std::unique_ptr<strategy> make_strategy(std::string_view name,
+                                        const strategy_context& ctx) {
+  if (auto s = detail::make_basic_strategy(name, ctx.seed))
+    return s;
+  if (auto s = detail::make_adaptive_strategy(name, ctx))
+    return s;
   std::string valid;
   for (auto& n : strategy_names())
     valid += (valid.empty() ? "" : ", ") + n;
   throw std::invalid_argument("unknown strategy '" + std::string{name}
                               + "' (valid: " + valid + ")");
+}
+
+std::unique_ptr<strategy> make_strategy(std::string_view name, uint64_t seed) {
+  strategy_context ctx;
+  ctx.seed = seed;
+  return make_strategy(name, ctx);
+}
+
+std::unique_ptr<strategy> make_strategy(const scheduler_config& cfg) {
+  strategy_context ctx;
+  ctx.seed = cfg.seed;
+  ctx.history = cfg.history.get();
+  ctx.speed_hints = cfg.speed_hints;
+  auto s = make_strategy(cfg.strategy, ctx);
+  if (cfg.strategy_by_type.empty())
+    return s;
+  return detail::make_by_type_strategy(std::move(s), cfg.strategy_by_type, ctx);
 }
 
 } // namespace alb

@@ -14,6 +14,8 @@
 namespace alb {
 
 class cluster_state;
+class execution_history;
+struct scheduler_config;
 struct test_record;
 
 /// Chooses a worker for a test.
@@ -28,6 +30,11 @@ public:
   /// `eligible(slot)` must hold for the returned slot.
   virtual uint32_t pick(const test_record& t, const cluster_state& c) = 0;
 
+  /// Whether this strategy ranks workers by load, so that a worker close to
+  /// the least loaded may pull queued tests itself (see
+  /// scheduler_config::pull_slack).
+  virtual bool ranks_by_load() const { return false; }
+
   /// A test ran on the worker in `slot` for `exec_seconds`; learned
   /// strategies update their history here.
   virtual void on_result(const test_record& /*t*/, uint32_t /*slot*/,
@@ -40,17 +47,40 @@ public:
 
   /// Name of the strategy that made the last decision (differs from
   /// `name()` for strategies that delegate, such as `adaptive`).
-  virtual std::string_view last_choice() const {
-    return name();
-  }
+  virtual std::string_view last_choice() const { return name(); }
 };
 
 /// Names accepted by `make_strategy`, in a stable order.
 const std::vector<std::string>& strategy_names();
 
+/// What a strategy may draw on besides the cluster it places on.
+struct strategy_context {
+  /// Seed for randomized strategies.
+  uint64_t seed = 1;
+  /// Learned execution times shared with the caller, who loads and saves
+  /// them (not owned; null = each learned strategy keeps its own history in
+  /// memory for the run).
+  execution_history* history = nullptr;
+  /// Whether a worker's advertised speed estimates its pace where history
+  /// knows nothing yet; false treats every unknown worker as nominal (1.0),
+  /// as for real workers that cannot measure their own speed.
+  bool speed_hints = true;
+};
+
 /// Creates the strategy called `name`, seeding randomized ones with `seed`.
 /// Throws std::invalid_argument naming the valid strategies otherwise.
 std::unique_ptr<strategy> make_strategy(std::string_view name,
                                         uint64_t seed = 1);
+
+/// Creates the strategy called `name` with `ctx`. Throws
+/// std::invalid_argument naming the valid strategies for an unknown name.
+std::unique_ptr<strategy> make_strategy(std::string_view name,
+                                        const strategy_context& ctx);
+
+/// Creates the strategy a `[scheduler]` section asks for: `cfg.strategy`,
+/// dispatching to `cfg.strategy_by_type[t.req.test_type]` per test when that
+/// table is not empty, with `cfg.seed`, `cfg.history` and `cfg.speed_hints`.
+/// Throws std::invalid_argument for an unknown name.
+std::unique_ptr<strategy> make_strategy(const scheduler_config& cfg);
 
 } // namespace alb

@@ -1,0 +1,726 @@
+// The learned and combined strategies: weighted_round_robin,
+// performance_based, priority_based, affinity_based, adaptive, composite and
+// the per-test-type dispatcher. None scans every worker per decision: they
+// use the capacity index (O(log n) per query), a bounded number of queries
+// (one per speed tier) and bounded incremental upkeep.
+
+#include "runtime/history.hpp"
+#include "runtime/rng.hpp"
+#include "runtime/strategies_internal.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace alb::detail {
+
+namespace {
+
+constexpr auto npos = capacity_index::npos;
+
+// -- pace model ---------------------------------------------------------------
+
+/// How fast each worker runs tests, learned from the execution history (or
+/// the worker's advertised speed until the history knows it), and workers
+/// grouped into speed tiers so "the least loaded worker of each tier" is a
+/// bounded number of index queries.
+class pace_model {
+public:
+  /// Quarter-octave tiers from 1/256 to 256 times nominal speed.
+  static constexpr int tiers = 64;
+
+  pace_model(execution_history* shared, bool speed_hints)
+    : shared_(shared), hints_(speed_hints) {
+    // nop
+  }
+
+  execution_history& history() { return shared_ ? *shared_ : own_; }
+
+  /// Records a finished attempt and refreshes what is known of its worker.
+  void learn(const test_record& t, uint32_t slot, const cluster_state& c,
+             double exec_seconds) {
+    auto& caps = c.worker(slot).caps;
+    history().record(t.req.model_id, caps.worker_id, exec_seconds,
+                     t.req.expected_duration);
+    refresh(slot, c);
+  }
+
+  /// The worker in `slot` left; its slot will be reused.
+  void forget(uint32_t slot) {
+    if (slot < slots_.size() && slots_[slot].known) {
+      --count_[static_cast<size_t>(slots_[slot].tier)];
+      tier_slots_[static_cast<size_t>(slots_[slot].tier)] -= slots_[slot].slots;
+      slots_[slot] = entry{};
+    }
+  }
+
+  /// Estimated speed of the worker in `slot` (1 = nominal).
+  double speed(uint32_t slot, const cluster_state& c) {
+    return at(slot, c).speed;
+  }
+
+  /// Speed tier of the worker in `slot`.
+  int tier(uint32_t slot, const cluster_state& c) { return at(slot, c).tier; }
+
+  /// What the history knows of the worker in `slot` (may be null).
+  const worker_history* known(uint32_t slot, const cluster_state& c) {
+    return at(slot, c).hist;
+  }
+
+  /// Expected seconds `t` runs on the worker in `slot`.
+  double exec_estimate(const test_record& t, uint32_t slot,
+                       const cluster_state& c) {
+    auto& e = at(slot, c);
+    return history().estimate(t.req.model_id, e.hist, typical(t), e.fallback);
+  }
+
+  /// Expected seconds of `t` at nominal speed (its own estimate, else the
+  /// running mean of the tests seen).
+  double typical(const test_record& t) const {
+    return t.req.expected_duration > 0 ? t.req.expected_duration
+                                       : mean_expected_;
+  }
+
+  /// Expected seconds until `t` would finish on the worker in `slot`: the
+  /// wait behind the tests it already holds beyond its free slots, plus
+  /// its own run, slowed by load that is not ours.
+  double completion(const test_record& t, uint32_t slot,
+                    const cluster_state& c) {
+    auto& w = c.worker(slot);
+    auto held = static_cast<double>(w.held.size());
+    auto slots = static_cast<double>(std::max(1, w.slots));
+    double wait = 0;
+    if (held >= slots)
+      wait = (held - slots + 1) / slots * mean_expected_ / speed(slot, c);
+    auto run = exec_estimate(t, slot, c);
+    return (wait + run) * (1.0 + w.external_load);
+  }
+
+  /// Call once per decision: keeps tier counts converging on new workers
+  /// (a bounded sweep, never all of them at once) and tracks test sizes.
+  void observe(const test_record& t, const cluster_state& c) {
+    if (t.req.expected_duration > 0) {
+      ++sizes_;
+      mean_expected_ += (t.req.expected_duration - mean_expected_)
+                        / static_cast<double>(std::min<uint64_t>(sizes_, 1000));
+    }
+    auto& live = c.live_workers();
+    if (live.empty())
+      return;
+    // More upkeep right after the worker set changed, so a fresh cluster
+    // is fully tiered after a few decisions.
+    size_t budget = live.size() != last_live_ ? 256 : 8;
+    last_live_ = live.size();
+    budget = std::min(budget, live.size());
+    for (size_t i = 0; i < budget; ++i) {
+      if (sweep_ >= live.size())
+        sweep_ = 0;
+      at(live[sweep_++], c);
+    }
+  }
+
+  /// Non-empty tiers, fastest first.
+  template<class F>
+  void for_tiers_fastest_first(F&& f) const {
+    for (int k = tiers - 1; k >= 0; --k)
+      if (count_[static_cast<size_t>(k)] > 0)
+        if (!f(k))
+          return;
+  }
+
+  /// Upper bound of the speeds in tier `k`.
+  static double tier_top(int k) {
+    return std::exp2(static_cast<double>(k - tiers / 2 + 1) / 4.0);
+  }
+
+  /// Ratio of the fastest to the slowest known tier (1 = uniform).
+  double spread() const {
+    int lo = -1;
+    int hi = -1;
+    for (int k = 0; k < tiers; ++k) {
+      if (count_[static_cast<size_t>(k)] == 0)
+        continue;
+      if (lo < 0)
+        lo = k;
+      hi = k;
+    }
+    return lo < 0 ? 1.0 : std::exp2(static_cast<double>(hi - lo) / 4.0);
+  }
+
+  /// Expected seconds until `t` would finish on some worker faster than
+  /// tier `k` if it waited for one: the `waiting` tests ahead of it drain
+  /// at the faster tiers' combined rate, then it runs at their mean speed.
+  /// Infinity when no tier is faster.
+  double faster_completion(const test_record& t, int k, size_t waiting) const {
+    double rate = 0; // nominal seconds of work per second
+    double slots = 0;
+    for (int j = k + 1; j < tiers; ++j) {
+      auto n = tier_slots_[static_cast<size_t>(j)];
+      if (n <= 0)
+        continue;
+      auto speed = tier_top(j) * 0.9;
+      rate += static_cast<double>(n) * speed;
+      slots += static_cast<double>(n);
+    }
+    if (rate <= 0)
+      return std::numeric_limits<double>::infinity();
+    auto speed = rate / slots;
+    auto drain = (static_cast<double>(waiting) + 1) * mean_expected_ / rate;
+    return drain + typical(t) / speed;
+  }
+
+private:
+  struct entry {
+    bool known = false;
+    int8_t tier = 0;
+    double speed = 1;
+    double fallback = 1;
+    int slots = 1;
+    const worker_history* hist = nullptr;
+  };
+
+  static int tier_of(double speed) {
+    auto k = static_cast<int>(std::floor(std::log2(speed) * 4.0)) + tiers / 2;
+    return std::clamp(k, 0, tiers - 1);
+  }
+
+  entry& at(uint32_t slot, const cluster_state& c) {
+    if (slot >= slots_.size())
+      slots_.resize(static_cast<size_t>(slot) + 1);
+    auto& e = slots_[slot];
+    if (!e.known)
+      refresh(slot, c);
+    return e;
+  }
+
+  void refresh(uint32_t slot, const cluster_state& c) {
+    if (slot >= slots_.size())
+      slots_.resize(static_cast<size_t>(slot) + 1);
+    auto& e = slots_[slot];
+    if (e.known) {
+      --count_[static_cast<size_t>(e.tier)];
+      tier_slots_[static_cast<size_t>(e.tier)] -= e.slots;
+    }
+    auto& caps = c.worker(slot).caps;
+    e.slots = std::max(1, c.worker(slot).slots);
+    e.fallback = hints_ && caps.speed > 0 ? caps.speed : 1.0;
+    e.hist = history().find_worker(caps.worker_id);
+    e.speed = e.fallback;
+    if (e.hist && e.hist->overall.slowdown.count > 0
+        && e.hist->overall.slowdown.mean > 0)
+      e.speed = 1.0 / e.hist->overall.slowdown.mean;
+    e.tier = static_cast<int8_t>(tier_of(e.speed));
+    e.known = true;
+    ++count_[static_cast<size_t>(e.tier)];
+    tier_slots_[static_cast<size_t>(e.tier)] += e.slots;
+  }
+
+  execution_history* shared_;
+  execution_history own_;
+  bool hints_;
+  std::vector<entry> slots_;
+  std::array<uint32_t, tiers> count_{};
+  std::array<int64_t, tiers> tier_slots_{};
+  size_t sweep_ = 0;
+  size_t last_live_ = 0;
+  double mean_expected_ = 1.0;
+  uint64_t sizes_ = 0;
+};
+
+using pace_ptr = std::shared_ptr<pace_model>;
+
+/// Least loaded fitting worker of speed tier `k`, or npos.
+uint32_t least_loaded_in_tier(const test_record& t, const cluster_state& c,
+                              pace_model& pm, int k) {
+  eligible_for ok{t, c};
+  return c.index().least_loaded(
+    t.need, [&](uint32_t slot) { return pm.tier(slot, c) == k && ok(slot); });
+}
+
+// -- weighted_round_robin -----------------------------------------------------
+
+/// Round robin in slot order where each worker, when its turn comes, gets as
+/// many consecutive tests as it has free room (free test slots, local queue
+/// included): weights follow free capacity, and a full worker is skipped.
+class weighted_round_robin final : public strategy {
+public:
+  std::string_view name() const override { return "weighted_round_robin"; }
+
+  uint32_t pick(const test_record& t, const cluster_state& c) override {
+    if (cur_ != npos && credits_ > 0 && c.fits_now(cur_, t)) {
+      --credits_;
+      return cur_;
+    }
+    auto slot = c.index().first_from(next_, t.need, eligible_for{t, c});
+    if (slot == npos)
+      return npos;
+    auto& w = c.worker(slot);
+    cur_ = slot;
+    next_ = slot + 1;
+    credits_ = std::max(1, w.capacity - static_cast<int>(w.held.size())) - 1;
+    return slot;
+  }
+
+  void on_worker_removed(uint32_t slot) override {
+    if (slot == cur_) {
+      cur_ = npos;
+      credits_ = 0;
+    }
+  }
+
+private:
+  uint32_t next_ = 0;
+  uint32_t cur_ = npos;
+  int credits_ = 0;
+};
+
+// -- performance_based --------------------------------------------------------
+
+/// Earliest expected completion: for each speed tier (fastest first) the
+/// least loaded fitting worker is a candidate, scored by the wait behind
+/// what it holds plus the learned run time of this model there. Tiers whose
+/// best possible run time cannot beat the best score are not queried.
+class performance_based final : public strategy {
+public:
+  performance_based(pace_ptr pm, bool learn)
+    : pm_(std::move(pm)), learn_(learn) {
+    // nop
+  }
+
+  std::string_view name() const override { return "performance_based"; }
+
+  uint32_t pick(const test_record& t, const cluster_state& c) override {
+    if (learn_)
+      pm_->observe(t, c);
+    auto best = npos;
+    auto best_score = std::numeric_limits<double>::infinity();
+    auto nominal = pm_->typical(t);
+    pm_->for_tiers_fastest_first([&](int k) {
+      // Nothing in this tier or slower can finish sooner than this.
+      if (nominal / pace_model::tier_top(k) >= best_score)
+        return false;
+      auto slot = least_loaded_in_tier(t, c, *pm_, k);
+      if (slot == npos)
+        return true;
+      auto score = pm_->completion(t, slot, c);
+      if (score < best_score) {
+        best_score = score;
+        best = slot;
+      }
+      return true;
+    });
+    // Tier counts may not have caught up with a worker that just joined;
+    // the index still knows every worker.
+    if (best == npos)
+      best = c.index().least_loaded(t.need, eligible_for{t, c});
+    return best;
+  }
+
+  void on_result(const test_record& t, uint32_t slot, const cluster_state& c,
+                 double exec_seconds, bool /*success*/) override {
+    if (learn_)
+      pm_->learn(t, slot, c, exec_seconds);
+  }
+
+  void on_worker_removed(uint32_t slot) override {
+    if (learn_)
+      pm_->forget(slot);
+  }
+
+private:
+  pace_ptr pm_;
+  bool learn_;
+};
+
+// -- priority_based -----------------------------------------------------------
+
+/// Urgent tests (priority 1-2) go to the fastest tier with a fitting worker,
+/// preferring one that can start them at once; normal ones (3) to the least
+/// loaded worker; background ones (4-5) are spread round robin so they do
+/// not crowd the fast workers.
+class priority_based final : public strategy {
+public:
+  priority_based(pace_ptr pm, bool learn) : pm_(std::move(pm)), learn_(learn) {
+    // nop
+  }
+
+  std::string_view name() const override { return "priority_based"; }
+
+  uint32_t pick(const test_record& t, const cluster_state& c) override {
+    if (learn_)
+      pm_->observe(t, c);
+    eligible_for ok{t, c};
+    if (t.req.priority <= 2) {
+      auto first = npos;
+      auto chosen = npos;
+      pm_->for_tiers_fastest_first([&](int k) {
+        auto slot = least_loaded_in_tier(t, c, *pm_, k);
+        if (slot == npos)
+          return true;
+        if (first == npos)
+          first = slot;
+        auto& w = c.worker(slot);
+        if (static_cast<int>(w.held.size()) < w.slots) {
+          chosen = slot;
+          return false;
+        }
+        return true;
+      });
+      if (chosen == npos)
+        chosen = first;
+      if (chosen != npos)
+        return chosen;
+      return c.index().least_loaded(t.need, ok);
+    }
+    if (t.req.priority == 3)
+      return c.index().least_loaded(t.need, ok);
+    auto slot = c.index().first_from(next_, t.need, ok);
+    if (slot != npos)
+      next_ = slot + 1;
+    return slot;
+  }
+
+  void on_result(const test_record& t, uint32_t slot, const cluster_state& c,
+                 double exec_seconds, bool /*success*/) override {
+    if (learn_)
+      pm_->learn(t, slot, c, exec_seconds);
+  }
+
+  void on_worker_removed(uint32_t slot) override {
+    if (learn_)
+      pm_->forget(slot);
+  }
+
+private:
+  pace_ptr pm_;
+  bool learn_;
+  uint32_t next_ = 0;
+};
+
+// -- affinity_based -----------------------------------------------------------
+
+/// Sends a test back to the worker that last took the same model (else the
+/// same model family) when that worker can start it at once: warm caches,
+/// loaded weights. Otherwise the least loaded fitting worker, which then
+/// becomes the model's home.
+class affinity_based final : public strategy {
+public:
+  std::string_view name() const override { return "affinity_based"; }
+
+  /// The affine worker with room for `t`, or npos.
+  uint32_t affine(const test_record& t, const cluster_state& c) const {
+    for (auto* key : {&t.req.model_id, &t.req.model_family}) {
+      if (key->empty())
+        continue;
+      auto& map = key == &t.req.model_id ? by_model_ : by_family_;
+      auto it = map.find(*key);
+      if (it == map.end())
+        continue;
+      auto [slot, gen] = it->second;
+      if (slot >= gens_.size() || gens_[slot] != gen)
+        continue; // the worker left; the slot may hold another one
+      auto& w = c.worker(slot);
+      if (c.fits_now(slot, t) && static_cast<int>(w.held.size()) < w.slots)
+        return slot;
+    }
+    return npos;
+  }
+
+  /// Proposes a worker without remembering it.
+  uint32_t propose(const test_record& t, const cluster_state& c) const {
+    auto slot = affine(t, c);
+    if (slot != npos)
+      return slot;
+    return c.index().least_loaded(t.need, eligible_for{t, c});
+  }
+
+  /// Makes `slot` the home of `t`'s model and family.
+  void remember(const test_record& t, uint32_t slot) {
+    if (slot == npos)
+      return;
+    if (slot >= gens_.size())
+      gens_.resize(static_cast<size_t>(slot) + 1, 0);
+    auto home = std::make_pair(slot, gens_[slot]);
+    if (!t.req.model_id.empty())
+      by_model_[t.req.model_id] = home;
+    if (!t.req.model_family.empty())
+      by_family_[t.req.model_family] = home;
+  }
+
+  uint32_t pick(const test_record& t, const cluster_state& c) override {
+    auto slot = propose(t, c);
+    remember(t, slot);
+    return slot;
+  }
+
+  void on_result(const test_record& t, uint32_t slot, const cluster_state&,
+                 double, bool success) override {
+    if (success)
+      remember(t, slot);
+  }
+
+  void on_worker_removed(uint32_t slot) override {
+    // Bumping the slot's generation invalidates every home pointing at it
+    // in O(1), without searching the maps.
+    if (slot >= gens_.size())
+      gens_.resize(static_cast<size_t>(slot) + 1, 0);
+    ++gens_[slot];
+  }
+
+private:
+  using home = std::pair<uint32_t, uint32_t>;
+  std::unordered_map<std::string, home> by_model_;
+  std::unordered_map<std::string, home> by_family_;
+  std::vector<uint32_t> gens_;
+};
+
+// -- adaptive -----------------------------------------------------------------
+
+/// Chooses a strategy per decision from the state of the cluster:
+/// - workers of different speeds (learned or advertised): performance_based,
+///   since earliest completion is what shortens the run;
+/// - every worker at least 75% loaded (up to 1,024 workers): best_fit,
+///   packing tight so the room left stays usable for large tests;
+/// - a lightly loaded cluster (some worker below 50%) where the model's
+///   previous worker can start the test at once: affinity_based;
+/// - huge uniform pools (4,096 workers or more): power_of_two, O(1);
+/// - otherwise least_loaded.
+/// `last_choice()` names the strategy that decided.
+class adaptive final : public strategy {
+public:
+  explicit adaptive(const strategy_context& ctx)
+    : pm_(std::make_shared<pace_model>(ctx.history, ctx.speed_hints)),
+      perf_(pm_, false), least_(make_basic_strategy("least_loaded", ctx.seed)),
+      p2_(make_basic_strategy("power_of_two", ctx.seed)),
+      best_fit_(make_basic_strategy("best_fit", ctx.seed)) {
+    // nop
+  }
+
+  std::string_view name() const override { return "adaptive"; }
+
+  std::string_view last_choice() const override { return last_; }
+
+  uint32_t pick(const test_record& t, const cluster_state& c) override {
+    pm_->observe(t, c);
+    if (pm_->spread() >= 1.18) {
+      auto slot = decide(perf_, t, c);
+      if (slot == npos || !defer_slow_)
+        return slot;
+      // Queue state: when few tests wait, a slow worker would finish this
+      // one later than a faster worker after the short queue drains, so it
+      // waits for a faster worker instead (the core parks it and offers it
+      // again on the next release). With a long queue the faster workers
+      // are busy for longer than that, and the slow worker is the better
+      // choice, which keeps every worker busy.
+      auto here = pm_->completion(t, slot, c);
+      auto waiting = c.queued() + c.parked();
+      auto faster = pm_->faster_completion(t, pm_->tier(slot, c), waiting);
+      // Only a worker that could hold the test is worth waiting for.
+      auto k = pm_->tier(slot, c);
+      eligible_for ok{t, c};
+      if (faster < here * defer_ratio
+          && c.index().any_could_fit_if(
+            t.need, [&](uint32_t s) { return pm_->tier(s, c) > k && ok(s); })) {
+        last_ = "deferred";
+        return npos;
+      }
+      return slot;
+    }
+    auto min_load = c.index().min_load();
+    // best_fit's search grows with the cluster; past a thousand workers
+    // packing is left to least_loaded's spreading.
+    if (min_load >= 0.75f && c.worker_count() <= 1024)
+      return decide(*best_fit_, t, c);
+    if (min_load < 0.5f) {
+      auto slot = affinity_.affine(t, c);
+      if (slot != npos) {
+        affinity_.remember(t, slot);
+        last_ = affinity_.name();
+        return slot;
+      }
+    }
+    if (c.worker_count() >= 4096)
+      return decide(*p2_, t, c);
+    return decide(*least_, t, c);
+  }
+
+  void on_result(const test_record& t, uint32_t slot, const cluster_state& c,
+                 double exec_seconds, bool success) override {
+    pm_->learn(t, slot, c, exec_seconds);
+    affinity_.on_result(t, slot, c, exec_seconds, success);
+  }
+
+  void on_worker_removed(uint32_t slot) override {
+    pm_->forget(slot);
+    affinity_.on_worker_removed(slot);
+  }
+
+private:
+  uint32_t decide(strategy& s, const test_record& t, const cluster_state& c) {
+    auto slot = s.pick(t, c);
+    last_ = s.name();
+    // Every choice becomes the model's home, so affinity has something to
+    // return to once the cluster calms down.
+    affinity_.remember(t, slot);
+    return slot;
+  }
+
+  /// Defer when a faster worker is expected to finish the test in less
+  /// than this share of the time the chosen slower one would take.
+  static constexpr double defer_ratio = 0.85;
+
+  pace_ptr pm_;
+  performance_based perf_;
+  affinity_based affinity_;
+  std::unique_ptr<strategy> least_;
+  std::unique_ptr<strategy> p2_;
+  std::unique_ptr<strategy> best_fit_;
+  std::string_view last_ = "adaptive";
+  bool defer_slow_ = true;
+};
+
+// -- composite ----------------------------------------------------------------
+
+/// Weighted vote: performance_based (0.4), least_loaded (0.3), power_of_two
+/// (0.15) and affinity_based (0.15) each propose a fitting worker; the
+/// worker with the most weight wins, ties to the earlier voter. Every
+/// proposal fits, so the winner does. (best_fit does not vote: its search
+/// visits most workers on a large cluster.)
+class composite final : public strategy {
+public:
+  explicit composite(const strategy_context& ctx)
+    : pm_(std::make_shared<pace_model>(ctx.history, ctx.speed_hints)),
+      perf_(pm_, false), least_(make_basic_strategy("least_loaded", ctx.seed)),
+      p2_(make_basic_strategy("power_of_two", ctx.seed)) {
+    // nop
+  }
+
+  std::string_view name() const override { return "composite"; }
+
+  uint32_t pick(const test_record& t, const cluster_state& c) override {
+    pm_->observe(t, c);
+    std::array<std::pair<uint32_t, double>, 4> votes{{
+      {perf_.pick(t, c), 0.4},
+      {least_->pick(t, c), 0.3},
+      {p2_->pick(t, c), 0.15},
+      {affinity_.propose(t, c), 0.15},
+    }};
+    auto best = npos;
+    double best_weight = 0;
+    for (auto& [slot, _] : votes) {
+      if (slot == npos || !c.fits_now(slot, t))
+        continue;
+      double weight = 0;
+      for (auto& [other, w] : votes)
+        if (other == slot)
+          weight += w;
+      if (weight > best_weight) {
+        best_weight = weight;
+        best = slot;
+      }
+    }
+    affinity_.remember(t, best);
+    return best;
+  }
+
+  void on_result(const test_record& t, uint32_t slot, const cluster_state& c,
+                 double exec_seconds, bool success) override {
+    pm_->learn(t, slot, c, exec_seconds);
+    affinity_.on_result(t, slot, c, exec_seconds, success);
+  }
+
+  void on_worker_removed(uint32_t slot) override {
+    pm_->forget(slot);
+    affinity_.on_worker_removed(slot);
+  }
+
+private:
+  pace_ptr pm_;
+  performance_based perf_;
+  affinity_based affinity_;
+  std::unique_ptr<strategy> least_;
+  std::unique_ptr<strategy> p2_;
+};
+
+// -- per test type ------------------------------------------------------------
+
+/// `[scheduler.strategy_by_type]`: tests of a listed type go to that type's
+/// strategy, the rest to the default one. Results go back to the strategy
+/// that placed the test, so each is learned once.
+class by_type final : public strategy {
+public:
+  by_type(std::unique_ptr<strategy> fallback,
+          const std::map<std::string, std::string>& table,
+          const strategy_context& ctx)
+    : fallback_(std::move(fallback)) {
+    for (auto& [type, name] : table)
+      by_type_.emplace(type, make_strategy(name, ctx));
+  }
+
+  std::string_view name() const override { return fallback_->name(); }
+
+  std::string_view last_choice() const override {
+    return last_ ? last_->last_choice() : fallback_->last_choice();
+  }
+
+  uint32_t pick(const test_record& t, const cluster_state& c) override {
+    last_ = &route(t);
+    return last_->pick(t, c);
+  }
+
+  void on_result(const test_record& t, uint32_t slot, const cluster_state& c,
+                 double exec_seconds, bool success) override {
+    route(t).on_result(t, slot, c, exec_seconds, success);
+  }
+
+  void on_worker_removed(uint32_t slot) override {
+    fallback_->on_worker_removed(slot);
+    for (auto& [_, s] : by_type_)
+      s->on_worker_removed(slot);
+  }
+
+private:
+  strategy& route(const test_record& t) {
+    auto it = by_type_.find(t.req.test_type);
+    return it == by_type_.end() ? *fallback_ : *it->second;
+  }
+
+  std::unique_ptr<strategy> fallback_;
+  std::unordered_map<std::string, std::unique_ptr<strategy>> by_type_;
+  strategy* last_ = nullptr;
+};
+
+} // namespace
+
+std::unique_ptr<strategy> make_adaptive_strategy(std::string_view name,
+                                                 const strategy_context& ctx) {
+  auto pm = [&] {
+    return std::make_shared<pace_model>(ctx.history, ctx.speed_hints);
+  };
+  if (name == "weighted_round_robin")
+    return std::make_unique<weighted_round_robin>();
+  if (name == "performance_based")
+    return std::make_unique<performance_based>(pm(), true);
+  if (name == "priority_based")
+    return std::make_unique<priority_based>(pm(), true);
+  if (name == "affinity_based")
+    return std::make_unique<affinity_based>();
+  if (name == "adaptive")
+    return std::make_unique<adaptive>(ctx);
+  if (name == "composite")
+    return std::make_unique<composite>(ctx);
+  return nullptr;
+}
+
+std::unique_ptr<strategy>
+make_by_type_strategy(std::unique_ptr<strategy> fallback,
+                      const std::map<std::string, std::string>& table,
+                      const strategy_context& ctx) {
+  return std::make_unique<by_type>(std::move(fallback), table, ctx);
+}
+
+} // namespace alb::detail

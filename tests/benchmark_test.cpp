@@ -1,0 +1,130 @@
+#define BOOST_TEST_MODULE benchmark
+#include <boost/test/unit_test.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+/// A scratch directory, removed at the end.
+struct scratch {
+  std::string dir;
+  scratch() {
+    char buf[] = "/tmp/alb_bench_XXXXXX";
+    BOOST_REQUIRE(::mkdtemp(buf) != nullptr);
+    dir = buf;
+  }
+  ~scratch() { std::system(("rm -rf '" + dir + "'").c_str()); }
+};
+
+struct outcome {
+  int rc = -1;
+  std::string out;
+};
+
+/// Runs `alb benchmark ARGS` in `dir` with LB_* unset; captures both streams.
+outcome run(const std::string& dir, const std::string& args) {
+  auto log = dir + "/log.txt";
+  auto cmd = "cd '" + dir + "' && env -u LB_CONFIG_PATH -u LB_MAX_WORKERS "
+             + "-u LB_DEFAULT_DURATION -u LB_LOG_LEVEL " + ALB_BINARY
+             + " benchmark " + args + " > '" + log + "' 2>&1";
+  outcome o;
+  auto status = std::system(cmd.c_str());
+  o.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in{log};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  o.out = ss.str();
+  return o;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_tiny_grid_writes_the_benchmark_shape) {
+  scratch s;
+  auto o = run(s.dir, "--workers 3,4 --tests 20 --strategies "
+                      "round_robin,adaptive --output r.json --db-path h.db");
+  BOOST_TEST_REQUIRE(o.rc == 0, o.out);
+  std::ifstream in{s.dir + "/r.json"};
+  auto j = nlohmann::json::parse(in);
+  BOOST_TEST(j["type"] == "benchmark");
+  BOOST_TEST(j["configuration"].is_object());
+  BOOST_TEST(j["configuration"]["seed"] == 1);
+  auto& results = j["results"];
+  BOOST_REQUIRE(results.is_array());
+  BOOST_TEST(results.size() == 4u);
+  for (auto& r : results) {
+    BOOST_TEST(r["workers"].is_number());
+    BOOST_TEST(r["tests"] == 20);
+    BOOST_TEST(r["strategy"].is_string());
+    auto& m = r["metrics"];
+    for (auto key :
+         {"avg_throughput", "p50_latency", "p99_latency", "success_rate",
+          "makespan", "lower_bound", "makespan_ratio", "worker_utilization",
+          "utilization_stddev", "completed_tests"})
+      BOOST_TEST(m.contains(key), key);
+    BOOST_TEST(m["completed_tests"] == 20);
+    BOOST_TEST(m["makespan"].get<double>() + 1e-9
+               >= m["lower_bound"].get<double>());
+  }
+  // The table names every column the note asks for.
+  for (auto col :
+       {"tput/s", "p50", "p99", "makespan", "lower", "ratio", "util%", "sd"})
+    BOOST_TEST(o.out.find(col) != std::string::npos, col);
+  // The history was saved and is read back by the next run.
+  auto again = run(s.dir, "--workers 3 --tests 20 --strategies adaptive "
+                          "--output r2.json --db-path h.db");
+  BOOST_TEST_REQUIRE(again.rc == 0, again.out);
+  std::ifstream in2{s.dir + "/r2.json"};
+  auto j2 = nlohmann::json::parse(in2);
+  BOOST_TEST(j2["configuration"]["history_pairs_loaded"].get<int>() > 0);
+}
+
+BOOST_AUTO_TEST_CASE(the_same_seed_gives_the_same_results) {
+  scratch s;
+  auto a = run(s.dir, "--workers 4 --tests 30 --strategies adaptive,composite "
+                      "--no-db --output a.json");
+  auto b = run(s.dir, "--workers 4 --tests 30 --strategies adaptive,composite "
+                      "--no-db --output b.json");
+  BOOST_TEST_REQUIRE(a.rc == 0, a.out);
+  BOOST_TEST_REQUIRE(b.rc == 0, b.out);
+  std::ifstream ia{s.dir + "/a.json"}, ib{s.dir + "/b.json"};
+  auto ja = nlohmann::json::parse(ia);
+  auto jb = nlohmann::json::parse(ib);
+  for (size_t i = 0; i < ja["results"].size(); ++i)
+    BOOST_TEST(ja["results"][i]["metrics"]["makespan"]
+               == jb["results"][i]["metrics"]["makespan"]);
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_strategy_is_refused_listing_the_valid_ones) {
+  scratch s;
+  auto o = run(s.dir, "--workers 3 --tests 10 --strategies fastest --no-db");
+  BOOST_TEST(o.rc == 2);
+  BOOST_TEST(o.out.find("fastest") != std::string::npos, o.out);
+  BOOST_TEST(o.out.find("performance_based") != std::string::npos, o.out);
+}
+
+BOOST_AUTO_TEST_CASE(a_corrupt_database_is_refused_naming_the_file) {
+  scratch s;
+  {
+    std::ofstream out{s.dir + "/bad.db"};
+    out << "garbage garbage garbage garbage garbage garbage garbage\n";
+  }
+  auto o = run(s.dir, "--workers 3 --tests 10 --strategies adaptive "
+                      "--db-path bad.db --output r.json");
+  BOOST_TEST(o.rc == 2);
+  BOOST_TEST(o.out.find("bad.db") != std::string::npos, o.out);
+  BOOST_TEST(o.out.find("not a database") != std::string::npos, o.out);
+  // The file is left as it was.
+  std::ifstream in{s.dir + "/bad.db"};
+  std::string first;
+  std::getline(in, first);
+  BOOST_TEST(first.rfind("garbage", 0) == 0u);
+}

@@ -1,0 +1,165 @@
+#define BOOST_TEST_MODULE history
+#include <boost/test/unit_test.hpp>
+
+#include "runtime/history.hpp"
+
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace alb;
+
+namespace {
+
+/// A fresh path in the temporary directory, removed at the end.
+struct temp_db {
+  std::string path;
+  temp_db() {
+    char buf[] = "/tmp/alb_history_XXXXXX";
+    int fd = ::mkstemp(buf);
+    BOOST_REQUIRE(fd >= 0);
+    ::close(fd);
+    path = buf;
+    std::remove(path.c_str()); // start without a file
+  }
+  ~temp_db() {
+    std::remove(path.c_str());
+    std::remove((path + "-journal").c_str());
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(running_stats_merge_matches_one_pass) {
+  running_stats a, b, all;
+  for (double x : {1.0, 2.0, 4.0}) {
+    a.add(x);
+    all.add(x);
+  }
+  for (double x : {8.0, 16.0}) {
+    b.add(x);
+    all.add(x);
+  }
+  a.merge(b);
+  BOOST_TEST(a.count == all.count);
+  BOOST_TEST(std::abs(a.mean - all.mean) < 1e-12);
+  BOOST_TEST(std::abs(a.m2 - all.m2) < 1e-9);
+}
+
+BOOST_AUTO_TEST_CASE(estimates_use_the_learned_slowdown) {
+  execution_history h;
+  BOOST_TEST(h.estimate("m", nullptr, 2.0, 4.0) == 0.5); // advertised speed
+  h.record("m", "w", 3.0, 1.0);
+  h.record("m", "w", 5.0, 1.0);
+  auto w = h.find_worker("w");
+  BOOST_REQUIRE(w);
+  BOOST_TEST(h.estimate("m", w, 2.0, 4.0) == 8.0);     // 4x slower, learned
+  BOOST_TEST(h.estimate("other", w, 1.0, 1.0) == 4.0); // the worker's pace
+  BOOST_TEST(h.estimate("m", w, 0, 1.0) == 4.0);       // mean seconds
+  BOOST_TEST(h.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(history_survives_two_save_and_load_rounds) {
+  temp_db db;
+  auto first = execution_history::load(db.path); // missing: empty
+  BOOST_TEST(first.empty());
+  first.record("bert", "w-0", 2.0, 1.0);
+  first.record("bert", "w-0", 4.0, 1.0);
+  first.record("t5", "w-1", 1.0, 2.0);
+  first.save(db.path);
+  auto second = execution_history::load(db.path);
+  BOOST_TEST(second.size() == 2u);
+  BOOST_TEST(second.fresh().empty());
+  auto s = second.find("bert", "w-0");
+  BOOST_REQUIRE(s);
+  BOOST_TEST(s->seconds.count == 2u);
+  BOOST_TEST(s->seconds.mean == 3.0);
+  BOOST_TEST(s->slowdown.mean == 3.0);
+  second.record("bert", "w-0", 6.0, 1.0);
+  BOOST_TEST(second.fresh().size() == 1u);
+  second.save(db.path);
+  auto third = execution_history::load(db.path);
+  BOOST_TEST(third.find("bert", "w-0")->seconds.count == 3u);
+  BOOST_TEST(third.find("bert", "w-0")->seconds.mean == 4.0);
+  BOOST_TEST(third.find("t5", "w-1")->slowdown.mean == 0.5);
+}
+
+BOOST_AUTO_TEST_CASE(a_garbage_file_is_a_clear_error) {
+  temp_db db;
+  {
+    std::ofstream out{db.path};
+    for (int i = 0; i < 200; ++i)
+      out << "this is not a database, just text " << i << "\n";
+  }
+  try {
+    execution_history::load(db.path);
+    BOOST_FAIL("load should have thrown");
+  } catch (const history_error& e) {
+    std::string msg = e.what();
+    BOOST_TEST(msg.find(db.path) != std::string::npos, msg);
+    BOOST_TEST(msg.find("not a database") != std::string::npos, msg);
+    BOOST_TEST(msg.find('\n') == std::string::npos);
+  }
+  execution_history h;
+  h.record("m", "w", 1, 1);
+  BOOST_CHECK_THROW(h.save(db.path), history_error);
+}
+
+BOOST_AUTO_TEST_CASE(a_directory_is_a_clear_error) {
+  try {
+    execution_history::load("/tmp");
+    BOOST_FAIL("load should have thrown");
+  } catch (const history_error& e) {
+    BOOST_TEST(std::string{e.what()}.find("/tmp") != std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_save_killed_midway_leaves_the_old_history) {
+  temp_db db;
+  execution_history old;
+  old.record("m", "w-0", 1.0, 1.0);
+  old.save(db.path);
+  // A large history takes a while to write; kill the writer at several
+  // points and check the database each time.
+  execution_history big;
+  for (int w = 0; w < 300; ++w)
+    for (int m = 0; m < 100; ++m)
+      big.record("model-" + std::to_string(m), "w-" + std::to_string(w), 2.0,
+                 1.0);
+  int old_seen = 0;
+  int new_seen = 0;
+  for (int delay_us : {500, 2000, 5000, 10000, 20000, 40000}) {
+    auto pid = ::fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+      try {
+        big.save(db.path);
+      } catch (...) {
+        ::_exit(1);
+      }
+      ::_exit(0);
+    }
+    ::usleep(static_cast<useconds_t>(delay_us));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    // The next open rolls back a half-written transaction from the hot
+    // journal; what is left is the old history or the whole new one.
+    auto h = execution_history::load(db.path);
+    if (h.size() == 1u) {
+      ++old_seen;
+      BOOST_TEST(h.find("m", "w-0")->seconds.mean == 1.0);
+    } else {
+      ++new_seen;
+      BOOST_TEST(h.size() == big.size());
+    }
+    old.save(db.path); // back to the old one for the next round
+  }
+  BOOST_TEST_MESSAGE("killed saves: " << old_seen << " left the old history, "
+                                      << new_seen << " the new one");
+  BOOST_TEST(old_seen + new_seen == 6);
+}
