@@ -219,6 +219,9 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
         o.output_tail = std::move(r.output_tail);
         st.core->complete(batch.slot, test_handle{r.ref, r.gen}, o, now);
       }
+      // The report doubles as the worker's request for more: refill it in
+      // one batch before the general pass.
+      st.core->refill(batch.slot, now);
       after_change(self);
     },
     [self](load_report& r) {

@@ -61,10 +61,12 @@ submitter_actor::behavior_type submitter_behavior(submitter_impl self,
       auto& st = self->state;
       auto now = now_of(self);
       test_batch batch;
+      batch.tests.reserve(st.opts.batch_size);
       auto send_batch = [&] {
         if (!batch.tests.empty()) {
           self->send(st.scheduler, std::move(batch));
           batch = test_batch{};
+          batch.tests.reserve(st.opts.batch_size);
         }
       };
       while (st.next_wave < st.opts.plan.size()

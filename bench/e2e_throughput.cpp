@@ -4,11 +4,18 @@
 // per pool size (median of --reps runs) and resident memory per worker.
 //
 //   bench_e2e_throughput [--tests N] [--reps R] [--workers A,B,...]
+//                        [--metrics off|on|both]
+//
+// With --metrics both, every pool size runs with and without the Prometheus
+// observer (registry and observer as `--metrics-port` sets them up, minus
+// the HTTP server, which only costs on scrape) so the overhead can be read
+// off side by side.
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <sys/resource.h>
 #include <thread>
@@ -16,6 +23,8 @@
 #include <vector>
 
 #include "actors/simulation_run.hpp"
+#include "metrics/prometheus_observer.hpp"
+#include "metrics/registry.hpp"
 
 namespace {
 
@@ -38,11 +47,17 @@ int main(int argc, char** argv) {
   uint64_t tests = 500000;
   int reps = 3;
   std::vector<int> pools{1000, 10000};
+  std::string metrics_mode = "off";
+  bool virtual_time = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--tests"))
       tests = std::strtoull(argv[i + 1], nullptr, 10);
     else if (!std::strcmp(argv[i], "--reps"))
       reps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--virtual"))
+      virtual_time = std::strcmp(argv[i + 1], "on") == 0;
+    else if (!std::strcmp(argv[i], "--metrics"))
+      metrics_mode = argv[i + 1];
     else if (!std::strcmp(argv[i], "--workers")) {
       pools.clear();
       std::string s = argv[i + 1];
@@ -59,9 +74,15 @@ int main(int argc, char** argv) {
   std::printf("cores: %u, tests per run: %llu, runs per pool: %d\n",
               std::thread::hardware_concurrency(),
               static_cast<unsigned long long>(tests), reps);
-  std::printf("%8s %14s %14s %14s %12s\n", "workers", "median t/s", "min t/s",
-              "max t/s", "KB/worker");
-  for (auto workers : pools) {
+  std::printf("%8s %8s %14s %14s %14s %12s\n", "workers", "metrics",
+              "median t/s", "min t/s", "max t/s", "KB/worker");
+  std::vector<bool> modes;
+  if (metrics_mode != "on")
+    modes.push_back(false);
+  if (metrics_mode != "off")
+    modes.push_back(true);
+  for (auto workers : pools)
+  for (bool with_metrics : modes) {
     std::vector<double> rates;
     double kb_per_worker = 0;
     for (int r = 0; r < reps; ++r) {
@@ -77,6 +98,17 @@ int main(int argc, char** argv) {
       o.workers_profile.cuda_distribution = {0};
       o.workers_profile.cores_distribution = {8};
       o.seed = static_cast<uint64_t>(r + 1);
+      // Virtual time runs everything on one thread: the pure CPU cost of
+      // the pipeline per test, without thread hand-offs.
+      o.deterministic = virtual_time;
+      std::unique_ptr<alb::metrics::registry> reg;
+      std::unique_ptr<alb::metrics::prometheus_observer> obs;
+      if (with_metrics) {
+        reg = std::make_unique<alb::metrics::registry>(
+          alb::metrics::run_info{"bench", o.scheduler.strategy});
+        obs = std::make_unique<alb::metrics::prometheus_observer>(*reg);
+        o.observer = obs.get();
+      }
       auto before = rss_kb();
       long during = 0;
       o.on_progress = [&](const alb::run_progress&) {
@@ -85,7 +117,7 @@ int main(int argc, char** argv) {
       auto res = alb::run_simulation(o);
       auto& m = res.document["metrics"];
       auto done = m["completed_tests"].get<double>();
-      auto span = m["makespan"].get<double>();
+      auto span = virtual_time ? res.wall_seconds : m["makespan"].get<double>();
       if (done != static_cast<double>(tests)) {
         std::fprintf(stderr, "run lost tests: %.0f of %llu completed\n", done,
                      static_cast<unsigned long long>(tests));
@@ -96,7 +128,8 @@ int main(int argc, char** argv) {
         kb_per_worker = static_cast<double>(during - before) / workers;
     }
     std::sort(rates.begin(), rates.end());
-    std::printf("%8d %14.0f %14.0f %14.0f %12.1f\n", workers,
+    std::printf("%8d %8s %14.0f %14.0f %14.0f %12.1f\n", workers,
+                with_metrics ? "on" : "off",
                 rates[rates.size() / 2], rates.front(), rates.back(),
                 kb_per_worker);
   }

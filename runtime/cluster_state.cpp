@@ -52,7 +52,7 @@ const char* to_string(failure_kind x) {
 cluster_state::cluster_state(scheduler_config cfg) : cfg_(std::move(cfg)) {
   if (auto err = cfg_.validate(); !err.empty())
     throw std::invalid_argument(err);
-  strategy_ = make_strategy(cfg_.strategy, cfg_.seed);
+  strategy_ = make_strategy(cfg_);
 }
 
 cluster_state::~cluster_state() = default;
@@ -264,7 +264,10 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
       return invalid(e.what());
     }
   }
-  if (by_id_.count(req.test_id) > 0) {
+  auto key_of = [this](uint32_t r) -> std::string_view {
+    return tests_[r].req.test_id;
+  };
+  if (by_id_.find(req.test_id, key_of) != id_index::npos) {
     last_error_ = "test '" + req.test_id + "' is already submitted";
     return submit_status::duplicate;
   }
@@ -275,9 +278,6 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
   } else {
     ref = static_cast<uint32_t>(tests_.size());
     tests_.emplace_back();
-    // Growing the id map ahead of time keeps rehashing off the hot path.
-    if (by_id_.bucket_count() < tests_.size())
-      by_id_.reserve(tests_.size() * 2);
   }
   auto& t = tests_[ref];
   auto gen = t.gen;
@@ -287,7 +287,7 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
   t.req = std::move(req);
   t.submitted_at = now;
   t.live = true;
-  by_id_.emplace(std::string_view{t.req.test_id}, ref);
+  by_id_.insert(t.req.test_id, ref, key_of);
   ++open_;
   stats_.submitted(now);
   if (obs_)
@@ -373,6 +373,37 @@ void cluster_state::dispatch(double now) {
     }
     if (!try_place(ref, now))
       park(ref);
+  }
+}
+
+void cluster_state::refill(uint32_t slot, double now) {
+  if (cfg_.pull_slack <= 0 || !strategy_->ranks_by_load()
+      || slot >= workers_.size() || !workers_[slot].alive
+      || parked_count_ > 0)
+    return;
+  auto& w = workers_[slot];
+  uint32_t ref;
+  while (static_cast<int>(w.held.size()) < w.capacity
+         && load_of(slot) <= index_.min_load() + cfg_.pull_slack
+         && pop_best(now, ref)) {
+    auto& t = tests_[ref];
+    if (!t.req.concurrency_key.empty()
+        && key_busy_[t.req.concurrency_key] > 0) {
+      key_waiters_[t.req.concurrency_key].push_back(test_handle{ref, t.gen});
+      t.key_waiting = true;
+      ++key_waiting_count_;
+      continue;
+    }
+    if (!fits_now(slot, t)) {
+      // Back to the front of its queue, keeping its place and its age.
+      auto p = static_cast<size_t>(t.req.priority - 1);
+      t.queued = true;
+      queue_[p].push_front(test_handle{ref, t.gen});
+      ++queued_count_[p];
+      break;
+    }
+    stats_.placement_try();
+    assign(ref, slot, now);
   }
 }
 
@@ -553,10 +584,11 @@ bool cluster_state::cancel(std::string_view test_id, double now,
                            uint32_t* slot, test_handle* placement) {
   if (slot)
     *slot = npos;
-  auto it = by_id_.find(test_id);
-  if (it == by_id_.end())
+  auto ref = by_id_.find(test_id, [this](uint32_t r) -> std::string_view {
+    return tests_[r].req.test_id;
+  });
+  if (ref == id_index::npos)
     return false;
-  auto ref = it->second;
   auto& t = tests_[ref];
   if (t.worker != npos) {
     if (slot)
@@ -621,10 +653,13 @@ void cluster_state::end(uint32_t ref, test_status status,
     }
     on_end_(a, o);
   }
-  by_id_.erase(t.req.test_id);
+  by_id_.erase(t.req.test_id, ref, [this](uint32_t r) -> std::string_view {
+    return tests_[r].req.test_id;
+  });
   t.live = false;
   ++t.gen;
-  t.req = test_requirements{};
+  // The record keeps its strings until reuse overwrites them: freeing them
+  // here would only add work on the hot path.
   free_tests_.push_back(ref);
   --open_;
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "runtime/capacity_index.hpp"
+#include "runtime/id_index.hpp"
 #include "runtime/model.hpp"
 #include "runtime/observer.hpp"
 #include "runtime/run_stats.hpp"
@@ -240,6 +241,13 @@ public:
   /// Places as many queued tests as fit; new placements go to the outbox.
   void dispatch(double now);
 
+  /// Pull dispatch: offers queued tests, best first, to the worker in
+  /// `slot` (which just reported) while they fit it, its load stays within
+  /// `pull_slack` of the least loaded worker's, and the strategy ranks by
+  /// load. Stops at the first test that does not fit, which keeps the
+  /// queue's order; `dispatch` places the rest.
+  void refill(uint32_t slot, double now);
+
   /// The worker started the placement `h` after `queued_seconds` in its
   /// local queue. Optional: `complete` also records the start.
   void started(uint32_t slot, test_handle h, double now);
@@ -385,8 +393,7 @@ private:
   // Tests.
   std::deque<test_record> tests_; // deque: growth never moves records
   std::vector<uint32_t> free_tests_;
-  // Keys view the live record's own test_id (records never move).
-  std::unordered_map<std::string_view, uint32_t> by_id_;
+  id_index by_id_;
   std::array<std::deque<test_handle>, 5> queue_;
   std::array<size_t, 5> queued_count_{};
   std::array<std::deque<test_handle>, 5> parked_;

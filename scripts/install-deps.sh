@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs everything alb needs to build, test and chart on Debian 12 (root).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+# A fresh machine may have no package lists yet.
+if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ] \
+   || ! apt-cache show libcaf-dev >/dev/null 2>&1; then
+  apt_get update
+fi
+apt_get install -y --no-install-recommends \
+  build-essential cmake git python3 curl ca-certificates \
+  libcaf-dev libtomlplusplus-dev prometheus-cpp-dev libboost-test-dev \
+  nlohmann-json3-dev libcli11-dev libsqlite3-dev libbenchmark-dev \
+  gnuplot-nox fonts-dejavu-core prometheus
