@@ -41,10 +41,10 @@ void schedule_next(churn_impl self) {
     return;
   }
   auto wait = std::max(0.0, st.opts.script[st.next].at - now_of(self));
-  self->delayed_send(self,
-                     duration_cast<caf::timespan>(
-                       duration<double>(wait / st.opts.time_scale)),
-                     churn_atom::value);
+  self->delayed_send(
+    self,
+    duration_cast<caf::timespan>(duration<double>(wait / st.opts.time_scale)),
+    churn_atom::value);
 }
 
 uint64_t affected(const churn_event& e, size_t present) {
@@ -82,9 +82,8 @@ void apply(churn_impl self, const churn_event& e) {
   }
 }
 
-churn_actor::behavior_type churn_behavior(churn_impl self,
-                                          scheduler_actor scheduler,
-                                          churn_options opts) {
+churn_actor::behavior_type
+churn_behavior(churn_impl self, scheduler_actor scheduler, churn_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
   std::stable_sort(st.opts.script.begin(), st.opts.script.end(),

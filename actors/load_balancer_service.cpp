@@ -34,7 +34,8 @@ struct shared_state {
   std::map<std::string, placement> placed;
   std::map<std::string, uint32_t> slots;
   size_t open = 0;
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point start
+    = std::chrono::steady_clock::now();
 
   double now() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now()
@@ -66,8 +67,8 @@ worker_actor::behavior_type proxy_behavior(proxy_impl self,
       if (it == st.shared->slots.end())
         return;
       for (auto& item : b.items) {
-        st.shared->placed[item.test_id] = placement{it->second, item.ref,
-                                                    item.gen};
+        st.shared->placed[item.test_id]
+          = placement{it->second, item.ref, item.gen};
         auto& a = st.shared->known[item.test_id];
         a.test_id = item.test_id;
         a.worker_id = st.worker_id;
@@ -192,8 +193,9 @@ void load_balancer_service::register_worker(const std::string& worker_id,
   caf::scoped_actor self{*impl_->sys};
   std::string failure;
   // Registration is rare: a blocking round trip is fine here.
-  self->request(impl_->scheduler, std::chrono::seconds(10), join_atom::value,
-                caps, proxy)
+  self
+    ->request(impl_->scheduler, std::chrono::seconds(10), join_atom::value,
+              caps, proxy)
     .receive(
       [&](uint32_t slot) {
         std::lock_guard<std::mutex> guard{impl_->shared->mtx};
@@ -327,8 +329,7 @@ std::string load_balancer_service::metrics_json() const {
   caf::scoped_actor self{*impl_->sys};
   std::string out = "{}";
   self->request(impl_->scheduler, std::chrono::seconds(10), stats_atom::value)
-    .receive([&](std::string& j) { out = std::move(j); },
-             [&](caf::error&) {});
+    .receive([&](std::string& j) { out = std::move(j); }, [&](caf::error&) {});
   return out;
 }
 

@@ -112,56 +112,55 @@ struct series_sample {
   double workers = 0;
 };
 
-// -- inspectors ----------------------------------------------------------------
+// -- inspectors
+// ----------------------------------------------------------------
 
 /// Serializes cpu_specs.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cpu_specs& x) {
   return f(caf::meta::type_name("cpu_specs"), x.cores, x.frequency_mhz);
 }
 
 /// Serializes memory_specs.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, memory_specs& x) {
   return f(caf::meta::type_name("memory_specs"), x.total_gb, x.available_gb);
 }
 
 /// Serializes gpu_specs.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gpu_specs& x) {
-  return f(caf::meta::type_name("gpu_specs"), x.device_count,
-           x.cuda_available);
+  return f(caf::meta::type_name("gpu_specs"), x.device_count, x.cuda_available);
 }
 
 /// Serializes hardware_specs.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hardware_specs& x) {
   return f(caf::meta::type_name("hardware_specs"), x.cpu, x.memory, x.gpu);
 }
 
 /// Serializes worker_capabilities.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_capabilities& x) {
-  return f(caf::meta::type_name("worker_capabilities"), x.worker_id,
-           x.hostname, x.hardware, x.software_versions, x.supported_backends,
+  return f(caf::meta::type_name("worker_capabilities"), x.worker_id, x.hostname,
+           x.hardware, x.software_versions, x.supported_backends,
            x.available_accelerators, x.available_memory, x.available_disk,
-           x.cpu_cores, x.cpu_threads, x.network_bandwidth,
-           x.storage_capacity, x.max_concurrent_tests, x.speed, x.tags);
+           x.cpu_cores, x.cpu_threads, x.network_bandwidth, x.storage_capacity,
+           x.max_concurrent_tests, x.speed, x.tags);
 }
 
 /// Serializes worker_load.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_load& x) {
-  return f(caf::meta::type_name("worker_load"), x.worker_id,
-           x.cpu_utilization, x.memory_utilization, x.gpu_utilization,
-           x.io_utilization, x.network_utilization, x.active_tests,
-           x.queued_tests, x.queue_depth, x.reserved_memory,
-           x.reserved_accelerators, x.warming_up, x.cooling_down,
-           x.performance_level);
+  return f(caf::meta::type_name("worker_load"), x.worker_id, x.cpu_utilization,
+           x.memory_utilization, x.gpu_utilization, x.io_utilization,
+           x.network_utilization, x.active_tests, x.queued_tests, x.queue_depth,
+           x.reserved_memory, x.reserved_accelerators, x.warming_up,
+           x.cooling_down, x.performance_level);
 }
 
 /// Serializes test_requirements.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, test_requirements& x) {
   return f(caf::meta::type_name("test_requirements"), x.test_id, x.model_id,
            x.model_family, x.test_type, x.minimum_memory, x.required_backend,
@@ -171,7 +170,7 @@ typename Inspector::result_type inspect(Inspector& f, test_requirements& x) {
 }
 
 /// Serializes work_item.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_item& x) {
   return f(caf::meta::type_name("work_item"), x.ref, x.gen, x.test_id,
            x.model_id, x.expected_duration, x.timeout, x.priority, x.command,
@@ -179,45 +178,46 @@ typename Inspector::result_type inspect(Inspector& f, work_item& x) {
 }
 
 /// Serializes work_batch.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_batch& x) {
   return f(caf::meta::type_name("work_batch"), x.items);
 }
 
 /// Serializes work_report.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_report& x) {
   return f(caf::meta::type_name("work_report"), x.ref, x.gen, x.success,
-           x.timed_out, x.exec_seconds, x.queued_seconds, x.exit_code,
-           x.error, x.output_tail);
+           x.timed_out, x.exec_seconds, x.queued_seconds, x.exit_code, x.error,
+           x.output_tail);
 }
 
 /// Serializes report_batch.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, report_batch& x) {
   return f(caf::meta::type_name("report_batch"), x.slot, x.items);
 }
 
 /// Serializes test_batch.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, test_batch& x) {
   return f(caf::meta::type_name("test_batch"), x.tests);
 }
 
 /// Serializes load_report.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_report& x) {
   return f(caf::meta::type_name("load_report"), x.slot, x.load);
 }
 
 /// Serializes series_sample.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, series_sample& x) {
-  return f(caf::meta::type_name("series_sample"), x.now, x.completed,
-           x.started, x.latency_sum, x.queue_depth, x.workers);
+  return f(caf::meta::type_name("series_sample"), x.now, x.completed, x.started,
+           x.latency_sum, x.queue_depth, x.workers);
 }
 
-// -- atoms ---------------------------------------------------------------------
+// -- atoms
+// ---------------------------------------------------------------------
 
 /// A worker asks to join.
 using join_atom = caf::atom_constant<caf::atom("join")>;
@@ -238,28 +238,28 @@ using churn_atom = caf::atom_constant<caf::atom("churn")>;
 /// Submission timer.
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
 
-// -- interfaces ----------------------------------------------------------------
+// -- interfaces
+// ----------------------------------------------------------------
 
 /// A worker: runs placements, reports back.
-using worker_actor = caf::typed_actor<
-  caf::reacts_to<work_batch>,
-  // Withdraw placement (ref, gen) if not finished.
-  caf::reacts_to<cancel_atom, uint32_t, uint32_t>,
-  // Internal: simulated execution with local sequence number ended.
-  caf::reacts_to<finish_atom, uint64_t>,
-  // Internal: load report timer.
-  caf::reacts_to<tick_atom>,
-  // Leave the cluster cleanly.
-  caf::reacts_to<leave_atom>>;
+using worker_actor
+  = caf::typed_actor<caf::reacts_to<work_batch>,
+                     // Withdraw placement (ref, gen) if not finished.
+                     caf::reacts_to<cancel_atom, uint32_t, uint32_t>,
+                     // Internal: simulated execution with local sequence number
+                     // ended.
+                     caf::reacts_to<finish_atom, uint64_t>,
+                     // Internal: load report timer.
+                     caf::reacts_to<tick_atom>,
+                     // Leave the cluster cleanly.
+                     caf::reacts_to<leave_atom>>;
 
 /// The scheduler: the load balancer itself.
 using scheduler_actor = caf::typed_actor<
   caf::reacts_to<test_batch>,
   caf::replies_to<join_atom, worker_capabilities, worker_actor>::with<uint32_t>,
-  caf::reacts_to<report_batch>,
-  caf::reacts_to<load_report>,
-  caf::reacts_to<leave_atom, uint32_t>,
-  caf::reacts_to<tick_atom>,
+  caf::reacts_to<report_batch>, caf::reacts_to<load_report>,
+  caf::reacts_to<leave_atom, uint32_t>, caf::reacts_to<tick_atom>,
   // The submitters have submitted this many tests in all.
   caf::reacts_to<end_atom, uint64_t>,
   // Current metrics as JSON.
@@ -267,29 +267,30 @@ using scheduler_actor = caf::typed_actor<
   caf::reacts_to<cancel_atom, std::string>>;
 
 /// The recorder: turns samples into time series.
-using recorder_actor = caf::typed_actor<
-  caf::reacts_to<series_sample>,
-  // Final metrics JSON from the scheduler: completes the run's result.
-  caf::reacts_to<end_atom, std::string>>;
+using recorder_actor
+  = caf::typed_actor<caf::reacts_to<series_sample>,
+                     // Final metrics JSON from the scheduler: completes the
+                     // run's result.
+                     caf::reacts_to<end_atom, std::string>>;
 
 } // namespace alb
 
 CAF_BEGIN_TYPE_ID_BLOCK(alb, caf::first_custom_type_id)
-  CAF_ADD_TYPE_ID(alb, (alb::cpu_specs))
-  CAF_ADD_TYPE_ID(alb, (alb::memory_specs))
-  CAF_ADD_TYPE_ID(alb, (alb::gpu_specs))
-  CAF_ADD_TYPE_ID(alb, (alb::hardware_specs))
-  CAF_ADD_TYPE_ID(alb, (alb::worker_capabilities))
-  CAF_ADD_TYPE_ID(alb, (alb::worker_load))
-  CAF_ADD_TYPE_ID(alb, (alb::test_requirements))
-  CAF_ADD_TYPE_ID(alb, (alb::work_item))
-  CAF_ADD_TYPE_ID(alb, (alb::work_batch))
-  CAF_ADD_TYPE_ID(alb, (alb::work_report))
-  CAF_ADD_TYPE_ID(alb, (alb::report_batch))
-  CAF_ADD_TYPE_ID(alb, (alb::test_batch))
-  CAF_ADD_TYPE_ID(alb, (alb::load_report))
-  CAF_ADD_TYPE_ID(alb, (alb::series_sample))
-  CAF_ADD_TYPE_ID(alb, (alb::worker_actor))
-  CAF_ADD_TYPE_ID(alb, (alb::scheduler_actor))
-  CAF_ADD_TYPE_ID(alb, (alb::recorder_actor))
+CAF_ADD_TYPE_ID(alb, (alb::cpu_specs))
+CAF_ADD_TYPE_ID(alb, (alb::memory_specs))
+CAF_ADD_TYPE_ID(alb, (alb::gpu_specs))
+CAF_ADD_TYPE_ID(alb, (alb::hardware_specs))
+CAF_ADD_TYPE_ID(alb, (alb::worker_capabilities))
+CAF_ADD_TYPE_ID(alb, (alb::worker_load))
+CAF_ADD_TYPE_ID(alb, (alb::test_requirements))
+CAF_ADD_TYPE_ID(alb, (alb::work_item))
+CAF_ADD_TYPE_ID(alb, (alb::work_batch))
+CAF_ADD_TYPE_ID(alb, (alb::work_report))
+CAF_ADD_TYPE_ID(alb, (alb::report_batch))
+CAF_ADD_TYPE_ID(alb, (alb::test_batch))
+CAF_ADD_TYPE_ID(alb, (alb::load_report))
+CAF_ADD_TYPE_ID(alb, (alb::series_sample))
+CAF_ADD_TYPE_ID(alb, (alb::worker_actor))
+CAF_ADD_TYPE_ID(alb, (alb::scheduler_actor))
+CAF_ADD_TYPE_ID(alb, (alb::recorder_actor))
 CAF_END_TYPE_ID_BLOCK(alb)

@@ -39,10 +39,10 @@ void schedule_next(submitter_impl self) {
     return;
   }
   auto wait = std::max(0.0, st.opts.plan[st.next_wave].at - now_of(self));
-  self->delayed_send(self,
-                     duration_cast<caf::timespan>(
-                       duration<double>(wait / st.opts.time_scale)),
-                     submit_atom::value);
+  self->delayed_send(
+    self,
+    duration_cast<caf::timespan>(duration<double>(wait / st.opts.time_scale)),
+    submit_atom::value);
 }
 
 submitter_actor::behavior_type submitter_behavior(submitter_impl self,

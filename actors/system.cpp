@@ -20,9 +20,10 @@ void configure_system(caf::actor_system_config& cfg, int threads,
   }
   // CAF would start max(cores, 4) threads; more threads than cores only
   // adds contention.
-  auto n = threads > 0 ? threads
-                       : static_cast<int>(std::max(
-                         2u, std::thread::hardware_concurrency()));
+  auto n
+    = threads > 0
+        ? threads
+        : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   cfg.set("scheduler.max-threads", n);
 }
 

@@ -82,56 +82,56 @@ int main(int argc, char** argv) {
   if (metrics_mode != "off")
     modes.push_back(true);
   for (auto workers : pools)
-  for (bool with_metrics : modes) {
-    std::vector<double> rates;
-    double kb_per_worker = 0;
-    for (int r = 0; r < reps; ++r) {
-      alb::simulation_options o;
-      o.type = "bench";
-      o.workers = workers;
-      o.tests = tests;
-      o.duration = 0; // everything submitted at once, in batches
-      o.tests_profile.duration_distribution = {0.0};
-      o.tests_profile.memory_requirements = {0.0};
-      o.tests_profile.cuda_requirements = {0};
-      o.tests_profile.retries = 0;
-      o.workers_profile.cuda_distribution = {0};
-      o.workers_profile.cores_distribution = {8};
-      o.seed = static_cast<uint64_t>(r + 1);
-      // Virtual time runs everything on one thread: the pure CPU cost of
-      // the pipeline per test, without thread hand-offs.
-      o.deterministic = virtual_time;
-      std::unique_ptr<alb::metrics::registry> reg;
-      std::unique_ptr<alb::metrics::prometheus_observer> obs;
-      if (with_metrics) {
-        reg = std::make_unique<alb::metrics::registry>(
-          alb::metrics::run_info{"bench", o.scheduler.strategy});
-        obs = std::make_unique<alb::metrics::prometheus_observer>(*reg);
-        o.observer = obs.get();
+    for (bool with_metrics : modes) {
+      std::vector<double> rates;
+      double kb_per_worker = 0;
+      for (int r = 0; r < reps; ++r) {
+        alb::simulation_options o;
+        o.type = "bench";
+        o.workers = workers;
+        o.tests = tests;
+        o.duration = 0; // everything submitted at once, in batches
+        o.tests_profile.duration_distribution = {0.0};
+        o.tests_profile.memory_requirements = {0.0};
+        o.tests_profile.cuda_requirements = {0};
+        o.tests_profile.retries = 0;
+        o.workers_profile.cuda_distribution = {0};
+        o.workers_profile.cores_distribution = {8};
+        o.seed = static_cast<uint64_t>(r + 1);
+        // Virtual time runs everything on one thread: the pure CPU cost of
+        // the pipeline per test, without thread hand-offs.
+        o.deterministic = virtual_time;
+        std::unique_ptr<alb::metrics::registry> reg;
+        std::unique_ptr<alb::metrics::prometheus_observer> obs;
+        if (with_metrics) {
+          reg = std::make_unique<alb::metrics::registry>(
+            alb::metrics::run_info{"bench", o.scheduler.strategy});
+          obs = std::make_unique<alb::metrics::prometheus_observer>(*reg);
+          o.observer = obs.get();
+        }
+        auto before = rss_kb();
+        long during = 0;
+        o.on_progress = [&](const alb::run_progress&) {
+          during = std::max(during, rss_kb());
+        };
+        auto res = alb::run_simulation(o);
+        auto& m = res.document["metrics"];
+        auto done = m["completed_tests"].get<double>();
+        auto span
+          = virtual_time ? res.wall_seconds : m["makespan"].get<double>();
+        if (done != static_cast<double>(tests)) {
+          std::fprintf(stderr, "run lost tests: %.0f of %llu completed\n", done,
+                       static_cast<unsigned long long>(tests));
+          return 1;
+        }
+        rates.push_back(span > 0 ? done / span : 0);
+        if (during > before)
+          kb_per_worker = static_cast<double>(during - before) / workers;
       }
-      auto before = rss_kb();
-      long during = 0;
-      o.on_progress = [&](const alb::run_progress&) {
-        during = std::max(during, rss_kb());
-      };
-      auto res = alb::run_simulation(o);
-      auto& m = res.document["metrics"];
-      auto done = m["completed_tests"].get<double>();
-      auto span = virtual_time ? res.wall_seconds : m["makespan"].get<double>();
-      if (done != static_cast<double>(tests)) {
-        std::fprintf(stderr, "run lost tests: %.0f of %llu completed\n", done,
-                     static_cast<unsigned long long>(tests));
-        return 1;
-      }
-      rates.push_back(span > 0 ? done / span : 0);
-      if (during > before)
-        kb_per_worker = static_cast<double>(during - before) / workers;
+      std::sort(rates.begin(), rates.end());
+      std::printf("%8d %8s %14.0f %14.0f %14.0f %12.1f\n", workers,
+                  with_metrics ? "on" : "off", rates[rates.size() / 2],
+                  rates.front(), rates.back(), kb_per_worker);
     }
-    std::sort(rates.begin(), rates.end());
-    std::printf("%8d %8s %14.0f %14.0f %14.0f %12.1f\n", workers,
-                with_metrics ? "on" : "off",
-                rates[rates.size() / 2], rates.front(), rates.back(),
-                kb_per_worker);
-  }
   return 0;
 }

@@ -52,8 +52,7 @@ int run_stress(const stress_flags& f) {
   o.deterministic = f.deterministic;
   o.threads = f.threads;
   o.check_invariants = f.check;
-  auto metrics = metrics_session::start(f, cfg, "stress",
-                                        o.scheduler.strategy);
+  auto metrics = metrics_session::start(f, cfg, "stress", o.scheduler.strategy);
   std::cout << "alb stress: " << o.workers << " workers, " << o.tests
             << " tests over " << o.duration << " s"
             << (o.burst ? ", bursts" : "")
@@ -99,13 +98,15 @@ void add_stress(CLI::App& app, int& rc) {
   cmd->add_option("--seed", f->seed, "Seed for every random draw")
     ->default_val(1);
   cmd
-    ->add_option("--strategy", f->strategy,
-                 "Placement strategy: " + [] {
-                   std::string s;
-                   for (auto& n : strategy_names())
-                     s += (s.empty() ? "" : ", ") + n;
-                   return s;
-                 }())
+    ->add_option(
+      "--strategy", f->strategy,
+      "Placement strategy: " +
+        [] {
+          std::string s;
+          for (auto& n : strategy_names())
+            s += (s.empty() ? "" : ", ") + n;
+          return s;
+        }())
     ->check(CLI::IsMember(strategy_names()));
   cmd
     ->add_option("--time-scale", f->time_scale,
@@ -114,8 +115,9 @@ void add_stress(CLI::App& app, int& rc) {
     ->check(CLI::Range(1e-3, 1e6));
   cmd->add_flag("--deterministic", f->deterministic,
                 "Virtual clock, one thread: fast and reproducible from --seed");
-  cmd->add_option("--threads", f->threads,
-                  "Scheduler threads (0 = one per core)")
+  cmd
+    ->add_option("--threads", f->threads,
+                 "Scheduler threads (0 = one per core)")
     ->default_val(0)
     ->check(CLI::Range(0, 256));
   cmd->add_flag("--check-invariants", f->check,

@@ -19,7 +19,7 @@ public:
   static constexpr uint32_t npos = UINT32_MAX;
 
   /// Returns the record holding `id`, or npos.
-  template <class KeyOf>
+  template<class KeyOf>
   uint32_t find(std::string_view id, KeyOf&& key_of) const {
     if (slots_.empty())
       return npos;
@@ -34,7 +34,7 @@ public:
   }
 
   /// Adds `id` -> `ref`; `id` must be absent.
-  template <class KeyOf>
+  template<class KeyOf>
   void insert(std::string_view id, uint32_t ref, KeyOf&& key_of) {
     if ((used_ + 1) * 2 > slots_.size())
       grow(key_of);
@@ -44,7 +44,7 @@ public:
   }
 
   /// Removes `id` (held by `ref`) if present.
-  template <class KeyOf>
+  template<class KeyOf>
   void erase(std::string_view id, uint32_t ref, KeyOf&& key_of) {
     if (slots_.empty())
       return;
@@ -59,13 +59,11 @@ public:
         return;
       }
     }
-    (void) key_of;
+    (void)key_of;
   }
 
   /// Number of ids held.
-  size_t size() const {
-    return live_;
-  }
+  size_t size() const { return live_; }
 
 private:
   static constexpr uint32_t empty_ref = UINT32_MAX;
@@ -101,7 +99,7 @@ private:
     }
   }
 
-  template <class KeyOf>
+  template<class KeyOf>
   void grow(KeyOf&) {
     // Rebuild without tombstones; double only when live ids need it.
     auto cap = slots_.empty() ? size_t{64} : slots_.size();

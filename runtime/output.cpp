@@ -34,8 +34,8 @@ std::string check_output_path(const std::string& path) {
     if (S_ISDIR(st.st_mode))
       return "output path '" + path + "' is a directory";
     if (::access(path.c_str(), W_OK) != 0)
-      return "output path '" + path + "' is not writable: "
-             + std::strerror(errno);
+      return "output path '" + path
+             + "' is not writable: " + std::strerror(errno);
   }
   auto dir = parent_of(path);
   if (::stat(dir.c_str(), &st) != 0)
@@ -89,9 +89,8 @@ std::string format_summary(const nlohmann::json& doc) {
   std::snprintf(line, sizeof(line),
                 "tests: %.0f submitted, %.0f completed, %.0f failed, %.0f "
                 "pending (success rate %.1f%%)\n",
-                num("total_tests"), num("completed_tests"),
-                num("failed_tests"), num("pending_tests"),
-                num("success_rate"));
+                num("total_tests"), num("completed_tests"), num("failed_tests"),
+                num("pending_tests"), num("success_rate"));
   out << line;
   std::snprintf(line, sizeof(line),
                 "latency (submit to start): avg %.4f s, p50 %.4f s, p95 "
@@ -102,8 +101,7 @@ std::string format_summary(const nlohmann::json& doc) {
   std::snprintf(line, sizeof(line),
                 "throughput: avg %.1f tests/s, peak %.1f tests/s; makespan "
                 "%.2f s\n",
-                num("avg_throughput"), num("peak_throughput"),
-                num("makespan"));
+                num("avg_throughput"), num("peak_throughput"), num("makespan"));
   out << line;
   std::snprintf(line, sizeof(line),
                 "workers: %.0f at the end; assignments per worker stddev "

@@ -56,8 +56,8 @@ struct test_profile {
   /// Expected durations in seconds, drawn uniformly.
   std::vector<double> duration_distribution{0.05, 0.1, 0.2, 0.5};
   /// Model ids, drawn uniformly.
-  std::vector<std::string> model_ids{"bert-base-uncased", "t5-small", "vit-base",
-                                     "whisper-tiny", "llama-7b"};
+  std::vector<std::string> model_ids{"bert-base-uncased", "t5-small",
+                                     "vit-base", "whisper-tiny", "llama-7b"};
   /// Retries per test after a failure.
   int retries = 1;
   /// What this profile models.

@@ -14,9 +14,7 @@ namespace alb {
 class rng {
 public:
   /// Seeds the generator; equal seeds give equal sequences.
-  explicit rng(uint64_t seed = 1) {
-    reseed(seed);
-  }
+  explicit rng(uint64_t seed = 1) { reseed(seed); }
 
   /// Restarts the sequence from `seed`.
   void reseed(uint64_t seed) {
@@ -38,42 +36,32 @@ public:
   }
 
   /// Uniform double in [0, 1).
-  double uniform() {
-    return static_cast<double>(next() >> 11) * 0x1.0p-53;
-  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
   /// Uniform double in [lo, hi).
-  double uniform(double lo, double hi) {
-    return lo + (hi - lo) * uniform();
-  }
+  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
 
   /// Uniform integer in [0, n); n must be positive.
   uint64_t below(uint64_t n) {
     // Lemire's multiply-shift: unbiased enough for simulation, no division.
-    return static_cast<uint64_t>(
-      (static_cast<unsigned __int128>(next()) * n) >> 64);
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n)
+                                 >> 64);
   }
 
   /// A uniformly chosen element of a non-empty list.
-  template <class T>
+  template<class T>
   const T& pick(const std::vector<T>& xs) {
     return xs[below(xs.size())];
   }
 
   /// True with probability p.
-  bool chance(double p) {
-    return uniform() < p;
-  }
+  bool chance(double p) { return uniform() < p; }
 
   /// A new generator seeded from this one (independent stream per actor).
-  rng fork() {
-    return rng{next()};
-  }
+  rng fork() { return rng{next()}; }
 
 private:
-  static uint64_t rotl(uint64_t x, int k) {
-    return (x << k) | (x >> (64 - k));
-  }
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
   static uint64_t splitmix(uint64_t& x) {
     uint64_t z = (x += 0x9e3779b97f4a7c15ULL);

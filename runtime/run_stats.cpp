@@ -142,9 +142,8 @@ run_metrics run_stats::metrics(double end, uint64_t final_workers,
   m.p99_latency = latency_.quantile(0.99);
   auto last = last_end_ >= 0 ? last_end_ : end;
   m.makespan = first_submit_ >= 0 ? std::max(0.0, last - first_submit_) : 0;
-  m.avg_throughput = m.makespan > 0 ? static_cast<double>(completed_)
-                                        / m.makespan
-                                    : 0;
+  m.avg_throughput
+    = m.makespan > 0 ? static_cast<double>(completed_) / m.makespan : 0;
   m.peak_throughput = peak_throughput_;
   if (!workers_.empty()) {
     double n = static_cast<double>(workers_.size());
@@ -171,8 +170,8 @@ run_metrics run_stats::metrics(double end, uint64_t final_workers,
     utils.reserve(workers_.size());
     auto run_end = first_submit_ >= 0 ? std::max(last, first_submit_) : end;
     for (auto& w : workers_) {
-      auto from = std::max(w.joined_at, first_submit_ >= 0 ? first_submit_
-                                                           : w.joined_at);
+      auto from = std::max(w.joined_at,
+                           first_submit_ >= 0 ? first_submit_ : w.joined_at);
       auto to = w.left_at >= 0 ? std::min(w.left_at, run_end) : run_end;
       auto span = (to - from) * w.slots;
       if (span > 0)
@@ -206,11 +205,10 @@ run_metrics run_stats::metrics(double end, uint64_t final_workers,
   m.stolen_tests = stolen_;
   m.timed_out_tests = timed_out_;
   m.unplaceable_tests = unplaceable_;
-  m.avg_execution_time = completed_ ? exec_sum_ / static_cast<double>(completed_)
-                                    : 0;
-  m.avg_turnaround = completed_ ? turnaround_sum_
-                                    / static_cast<double>(completed_)
-                                : 0;
+  m.avg_execution_time
+    = completed_ ? exec_sum_ / static_cast<double>(completed_) : 0;
+  m.avg_turnaround
+    = completed_ ? turnaround_sum_ / static_cast<double>(completed_) : 0;
   for (size_t p = 0; p < 5; ++p) {
     auto& h = latency_by_priority_[p];
     auto& out = m.latency_by_priority[p];
@@ -321,10 +319,8 @@ nlohmann::json time_series::to_json() const {
       wk.push_back({t, b.workers});
     }
   }
-  return nlohmann::json{{"throughput", tp},
-                        {"latency", lat},
-                        {"queue_depth", qd},
-                        {"workers", wk}};
+  return nlohmann::json{
+    {"throughput", tp}, {"latency", lat}, {"queue_depth", qd}, {"workers", wk}};
 }
 
 } // namespace alb

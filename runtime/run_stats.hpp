@@ -26,24 +26,16 @@ public:
   void add(double x);
 
   /// Number of values recorded.
-  uint64_t count() const {
-    return count_;
-  }
+  uint64_t count() const { return count_; }
 
   /// Sum of the values.
-  double sum() const {
-    return sum_;
-  }
+  double sum() const { return sum_; }
 
   /// Smallest value (0 when empty).
-  double min() const {
-    return count_ ? min_ : 0;
-  }
+  double min() const { return count_ ? min_ : 0; }
 
   /// Largest value (0 when empty).
-  double max() const {
-    return count_ ? max_ : 0;
-  }
+  double max() const { return count_ ? max_ : 0; }
 
   /// Mean (0 when empty).
   double mean() const {
@@ -172,13 +164,9 @@ public:
   /// A test was submitted at `now`.
   void submitted(double now);
   /// A placement try happened (successful or not).
-  void placement_try() {
-    ++placement_tries_;
-  }
+  void placement_try() { ++placement_tries_; }
   /// A test was placed for the first time.
-  void first_assignment() {
-    ++assigned_;
-  }
+  void first_assignment() { ++assigned_; }
   /// A test of priority `priority` (1-5) started after waiting `wait`
   /// seconds since submission.
   void started(double wait, int priority = 3) {
@@ -193,21 +181,13 @@ public:
   /// A test was cancelled.
   void cancelled(double now);
   /// A failed attempt was retried.
-  void retried() {
-    ++retried_;
-  }
+  void retried() { ++retried_; }
   /// A placement was undone because its worker left.
-  void requeued() {
-    ++requeued_;
-  }
+  void requeued() { ++requeued_; }
   /// A queued test moved off an overloaded worker.
-  void migrated() {
-    ++migrated_;
-  }
+  void migrated() { ++migrated_; }
   /// A queued test was stolen by an idle worker.
-  void stolen() {
-    ++stolen_;
-  }
+  void stolen() { ++stolen_; }
   /// A delegating strategy (adaptive) chose `name` for a placement.
   void strategy_choice(std::string_view name);
   /// A worker's reservation reached these fractions of its capacity.
@@ -218,45 +198,31 @@ public:
   /// The worker with `serial` left.
   void worker_left(uint32_t serial, double now);
   /// A test was placed on the worker.
-  void worker_assigned(uint32_t serial) {
-    ++workers_[serial].assignments;
-  }
+  void worker_assigned(uint32_t serial) { ++workers_[serial].assignments; }
   /// The worker ran a test for `exec` seconds (successfully or not).
   void worker_ran(uint32_t serial, double exec, bool success);
 
   /// Sets the peak completions per second (from the recorder's buckets).
-  void set_peak_throughput(double x) {
-    peak_throughput_ = x;
-  }
+  void set_peak_throughput(double x) { peak_throughput_ = x; }
 
   /// Computes every figure as of `end`.
   run_metrics metrics(double end, uint64_t final_workers,
                       uint64_t pending) const;
 
   /// Per-worker figures.
-  const std::vector<worker_stats>& workers() const {
-    return workers_;
-  }
+  const std::vector<worker_stats>& workers() const { return workers_; }
 
   /// Tests that ended in any way.
-  uint64_t ended() const {
-    return completed_ + failed_ + cancelled_;
-  }
+  uint64_t ended() const { return completed_ + failed_ + cancelled_; }
 
   /// Tests submitted.
-  uint64_t submitted_count() const {
-    return submitted_;
-  }
+  uint64_t submitted_count() const { return submitted_; }
 
   /// Tests completed successfully.
-  uint64_t completed_count() const {
-    return completed_;
-  }
+  uint64_t completed_count() const { return completed_; }
 
   /// Latency histogram (submission to start).
-  const log_histogram& latency() const {
-    return latency_;
-  }
+  const log_histogram& latency() const { return latency_; }
 
 private:
   uint64_t submitted_ = 0;
@@ -293,9 +259,7 @@ public:
   explicit time_series(double width = 1.0) : width_(width) {}
 
   /// Bucket width in seconds.
-  double width() const {
-    return width_;
-  }
+  double width() const { return width_; }
 
   /// `n` tests completed at `now`.
   void add_completions(double now, uint64_t n);

@@ -11,11 +11,12 @@ worker_capabilities draw_worker(const worker_profile& p, rng& r,
   worker_capabilities c;
   c.worker_id = std::move(worker_id);
   c.hostname = "sim-" + c.worker_id;
-  double mem = p.memory_distribution.empty() ? 8 : r.pick(p.memory_distribution);
+  double mem
+    = p.memory_distribution.empty() ? 8 : r.pick(p.memory_distribution);
   int cuda = p.cuda_distribution.empty() ? 0 : r.pick(p.cuda_distribution);
   int cores = p.cores_distribution.empty() ? 4 : r.pick(p.cores_distribution);
-  double speed = p.speed_distribution.empty() ? 1.0
-                                              : r.pick(p.speed_distribution);
+  double speed
+    = p.speed_distribution.empty() ? 1.0 : r.pick(p.speed_distribution);
   c.hardware.cpu.cores = cores;
   c.hardware.cpu.frequency_mhz = 3000 * speed;
   c.hardware.memory.total_gb = mem;
@@ -47,12 +48,11 @@ test_requirements draw_test(const test_profile& p, rng& r, uint64_t index,
   t.test_id = prefix + buf;
   t.model_id = p.model_ids.empty() ? "model" : r.pick(p.model_ids);
   auto dash = t.model_id.find('-');
-  t.model_family = dash == std::string::npos ? t.model_id
-                                             : t.model_id.substr(0, dash);
+  t.model_family
+    = dash == std::string::npos ? t.model_id : t.model_id.substr(0, dash);
   t.test_type = "simulated";
-  t.minimum_memory = p.memory_requirements.empty()
-                       ? 0
-                       : r.pick(p.memory_requirements);
+  t.minimum_memory
+    = p.memory_requirements.empty() ? 0 : r.pick(p.memory_requirements);
   int cuda = p.cuda_requirements.empty() ? 0 : r.pick(p.cuda_requirements);
   if (cuda > 0)
     t.required_accelerators["cuda"] = cuda;
@@ -60,9 +60,8 @@ test_requirements draw_test(const test_profile& p, rng& r, uint64_t index,
                             : (p.priority_distribution.empty()
                                  ? 3
                                  : r.pick(p.priority_distribution));
-  t.expected_duration = p.duration_distribution.empty()
-                          ? 0
-                          : r.pick(p.duration_distribution);
+  t.expected_duration
+    = p.duration_distribution.empty() ? 0 : r.pick(p.duration_distribution);
   t.retries = p.retries;
   return t;
 }

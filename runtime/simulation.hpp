@@ -77,8 +77,7 @@ struct simulated_attempt {
 /// probability `failure_rate` and stopping at `timeout` (0 = none).
 simulated_attempt simulate_attempt(double expected_duration, double speed,
                                    double performance_level,
-                                   double failure_rate, double timeout,
-                                   rng& r);
+                                   double failure_rate, double timeout, rng& r);
 
 /// Performance level of a worker `age` seconds after it joined (warm-up).
 double warmup_level(const worker_profile& p, double age);

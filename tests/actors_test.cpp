@@ -28,9 +28,7 @@ namespace {
 // before the actor system member is built.
 struct config_holder {
   caf::actor_system_config cfg;
-  config_holder() {
-    configure_system(cfg, 1, true);
-  }
+  config_holder() { configure_system(cfg, 1, true); }
 };
 
 // Deterministic fixture: CAF's test coordinator, virtual time, one thread.
@@ -40,9 +38,7 @@ struct fixture : config_holder {
     = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
 
   // Runs every ready message.
-  void run() {
-    sched.run();
-  }
+  void run() { sched.run(); }
 
   // Moves virtual time forward, firing timers and running what they cause.
   void advance(double seconds) {
@@ -54,7 +50,7 @@ struct fixture : config_holder {
     }
   }
 
-  template <class T>
+  template<class T>
   T round_trip(const T& x) {
     std::vector<char> buf;
     caf::binary_serializer sink{sys, buf};
@@ -272,20 +268,20 @@ BOOST_AUTO_TEST_CASE(every_message_type_round_trips_through_binary_serializer) {
   // A whole message with an actor handle, as it crosses the wire.
   auto proxy = sys.spawn([]() -> worker_actor::behavior_type {
     return {[](work_batch&) {}, [](cancel_atom, uint32_t, uint32_t) {},
-            [](finish_atom, uint64_t) {}, [](tick_atom) {},
-            [](leave_atom) {}};
+            [](finish_atom, uint64_t) {}, [](tick_atom) {}, [](leave_atom) {}};
   });
   auto msg = caf::make_message(join_atom::value, c, proxy);
   auto msg2 = round_trip(msg);
-  BOOST_REQUIRE((msg2.match_elements<join_atom, worker_capabilities,
-                                     worker_actor>()));
+  BOOST_REQUIRE(
+    (msg2.match_elements<join_atom, worker_capabilities, worker_actor>()));
   BOOST_TEST(msg2.get_as<worker_capabilities>(1).worker_id == "w1");
   BOOST_TEST((msg2.get_as<worker_actor>(2) == proxy));
   caf::anon_send_exit(proxy, caf::exit_reason::user_shutdown);
   run();
 }
 
-BOOST_AUTO_TEST_CASE(a_worker_dying_mid_test_sends_its_tests_back_to_the_queue) {
+BOOST_AUTO_TEST_CASE(
+  a_worker_dying_mid_test_sends_its_tests_back_to_the_queue) {
   std::map<std::string, assignment> ended;
   run_metrics last;
   scheduler_options so;
@@ -457,13 +453,26 @@ BOOST_AUTO_TEST_CASE(a_real_time_run_writes_every_reference_field) {
   for (auto key : {"workers", "tests", "duration", "burst_mode",
                    "dynamic_workers", "timestamp"})
     BOOST_TEST(d["configuration"].contains(key), key);
-  for (auto key :
-       {"total_tests", "success_rate", "avg_latency", "max_latency",
-        "min_latency", "peak_throughput", "avg_throughput",
-        "worker_assignment_stddev", "worker_assignment_range",
-        "worker_utilization", "avg_scheduling_attempts", "final_worker_count",
-        "pending_tests", "assigned_tests", "p50_latency", "p95_latency",
-        "p99_latency", "completed_tests", "failed_tests", "retried_tests"})
+  for (auto key : {"total_tests",
+                   "success_rate",
+                   "avg_latency",
+                   "max_latency",
+                   "min_latency",
+                   "peak_throughput",
+                   "avg_throughput",
+                   "worker_assignment_stddev",
+                   "worker_assignment_range",
+                   "worker_utilization",
+                   "avg_scheduling_attempts",
+                   "final_worker_count",
+                   "pending_tests",
+                   "assigned_tests",
+                   "p50_latency",
+                   "p95_latency",
+                   "p99_latency",
+                   "completed_tests",
+                   "failed_tests",
+                   "retried_tests"})
     BOOST_TEST(d["metrics"].contains(key), key);
   BOOST_TEST(d["time_series"]["throughput"].size() > 0u);
   BOOST_TEST(d["time_series"]["latency"].size() > 0u);
@@ -483,8 +492,7 @@ BOOST_AUTO_TEST_CASE(load_balancer_service_runs_the_reference_api_flow) {
   lb.start();
   worker_capabilities caps = caps_of("worker1", 14.5, 8, 1);
   lb.register_worker("worker1", caps);
-  BOOST_CHECK_THROW(lb.register_worker("worker1", caps),
-                    std::invalid_argument);
+  BOOST_CHECK_THROW(lb.register_worker("worker1", caps), std::invalid_argument);
   worker_load load;
   load.cpu_utilization = 25;
   lb.update_worker_load("worker1", load);
