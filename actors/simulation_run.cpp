@@ -241,6 +241,8 @@ simulation_result run_simulation(const simulation_options& opts) {
   }
   result.document = nlohmann::json::parse(done_future.get());
   result.document["type"] = opts.type;
+  if (opts.on_document)
+    opts.on_document(result.document);
   if (opts.on_progress)
     opts.on_progress(cell->load());
   result.wall_seconds = std::chrono::duration<double>(

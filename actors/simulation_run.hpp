@@ -83,6 +83,10 @@ struct simulation_options {
   double bucket_width = 0;
   /// Extra keys for the result's configuration section.
   nlohmann::json extra_configuration = nlohmann::json::object();
+  /// Called with the finished result document before `run_simulation`
+  /// returns, so a command can add keys computed from the run (e.g. spike
+  /// recovery times from the time series) before the document is written.
+  std::function<void(nlohmann::json&)> on_document;
 };
 
 /// What a simulated run produced.

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   int rc = 0;
   alb::cli::add_stress(app, rc);
   alb::cli::add_visualize(app, rc);
+  alb::cli::add_scenario(app, rc);
+  alb::cli::add_spike(app, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

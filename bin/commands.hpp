@@ -18,4 +18,10 @@ void add_stress(CLI::App& app, int& rc);
 /// Registers `alb visualize`.
 void add_visualize(CLI::App& app, int& rc);
 
+/// Registers `alb scenarios` and `alb scenario`.
+void add_scenario(CLI::App& app, int& rc);
+
+/// Registers `alb spike`.
+void add_spike(CLI::App& app, int& rc);
+
 } // namespace alb::cli

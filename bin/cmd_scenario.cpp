@@ -1,0 +1,418 @@
+// `alb scenarios` and `alb scenario NAME`: the named, scripted simulated runs
+// of configs/scenarios.toml (plus any from --config / LB_CONFIG_PATH).
+
+#include "bin/commands.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "bin/common.hpp"
+#include "runtime/strategy.hpp"
+
+namespace alb::cli {
+
+namespace {
+
+// -- helpers ------------------------------------------------------------------
+
+std::string strategy_list() {
+  std::string s;
+  for (auto& n : strategy_names())
+    s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+std::string fmt(double x) {
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
+
+std::string percent(double fraction) {
+  return fmt(std::round(fraction * 1000) / 10) + "%";
+}
+
+/// Breaks `text` into lines of at most `width` characters; the first starts
+/// with `indent`, the others with `hang` so labels stand out.
+std::string wrap(const std::string& text, size_t width,
+                 const std::string& indent, const std::string& hang) {
+  std::istringstream words{text};
+  std::string word, line, out;
+  const std::string* lead = &indent;
+  while (words >> word) {
+    if (!line.empty() && lead->size() + line.size() + 1 + word.size() > width) {
+      out += *lead + line + "\n";
+      line.clear();
+      lead = &hang;
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  if (!line.empty())
+    out += *lead + line + "\n";
+  return out;
+}
+
+/// One event in words, e.g. "at 40%: kill 50% of the initial workers (15)".
+std::string describe_event(const scenario_event& ev, int initial_workers) {
+  std::string out = "at " + percent(ev.at) + ": ";
+  if (ev.action == scenario_action::submit_burst) {
+    out += "burst of " + std::to_string(ev.tests) + " tests";
+    if (ev.priority > 0)
+      out += " at priority " + std::to_string(ev.priority);
+    return out;
+  }
+  const char* verb = ev.action == scenario_action::add_workers    ? "add"
+                     : ev.action == scenario_action::kill_workers ? "kill"
+                                                                  : "remove";
+  auto n = event_worker_count(ev, initial_workers);
+  out += std::string{verb} + " ";
+  if (ev.count > 0)
+    out += std::to_string(n) + " workers";
+  else
+    out += percent(ev.fraction) + " of the initial workers ("
+           + std::to_string(n) + ")";
+  return out;
+}
+
+nlohmann::json event_json(const scenario_event& ev, double duration,
+                          int initial_workers) {
+  nlohmann::json j = {{"at", ev.at},
+                      {"at_seconds", ev.at * duration},
+                      {"action", to_string(ev.action)}};
+  if (ev.action == scenario_action::submit_burst) {
+    j["tests"] = ev.tests;
+    j["priority"] = ev.priority;
+  } else {
+    if (ev.count > 0)
+      j["count"] = ev.count;
+    else
+      j["fraction"] = ev.fraction;
+    j["workers"] = event_worker_count(ev, initial_workers);
+  }
+  return j;
+}
+
+// -- property checks ----------------------------------------------------------
+
+/// One stated property of a scenario, judged from its result document.
+struct check {
+  std::string what;
+  bool passed = false;
+  std::string detail;
+};
+
+double num(const nlohmann::json& j, const char* key) {
+  auto i = j.find(key);
+  return i != j.end() && i->is_number() ? i->get<double>() : 0.0;
+}
+
+/// Latency of priority `p` (1-5) by `key` ("p99_latency", "avg_latency").
+double prio(const nlohmann::json& m, int p, const char* key) {
+  auto& by = m.at("latency_by_priority").at(std::to_string(p));
+  return num(by, key);
+}
+
+uint64_t prio_count(const nlohmann::json& m, int p) {
+  return static_cast<uint64_t>(
+    num(m.at("latency_by_priority").at(std::to_string(p)), "count"));
+}
+
+bool killed_workers(const scenario_configuration& s) {
+  return std::any_of(s.events.begin(), s.events.end(), [](auto& ev) {
+    return ev.action == scenario_action::kill_workers;
+  });
+}
+
+// The properties every scenario shares, then those its description states.
+// Scenarios from a user's file get the shared ones only.
+std::vector<check> judge(const std::string& name,
+                         const scenario_configuration& s,
+                         const nlohmann::json& doc) {
+  std::vector<check> out;
+  auto& m = doc.at("metrics");
+  auto total = num(m, "total_tests");
+  auto completed = num(m, "completed_tests");
+  auto failed = num(m, "failed_tests");
+  auto cancelled = num(m, "cancelled_tests");
+  auto pending = num(m, "pending_tests");
+  auto mem = num(m, "max_memory_reservation");
+  auto acc = num(m, "max_accelerator_reservation");
+  auto success = num(m, "success_rate");
+  auto add = [&](std::string what, bool ok, std::string detail) {
+    out.push_back({std::move(what), ok, std::move(detail)});
+  };
+  add("no test lost", completed + failed + cancelled == total && pending == 0,
+      fmt(completed) + " completed + " + fmt(failed) + " failed + "
+        + fmt(cancelled) + " cancelled of " + fmt(total) + ", " + fmt(pending)
+        + " pending");
+  add("no worker oversubscribed", mem <= 1 + 1e-9 && acc <= 1 + 1e-9,
+      "peak memory reservation " + percent(mem) + ", accelerators "
+        + percent(acc));
+  if (killed_workers(s))
+    add("tests of crashed workers requeued", num(m, "requeued_tests") > 0,
+        fmt(num(m, "requeued_tests")) + " requeued");
+  auto all_complete = [&] {
+    add("every test completed", success >= 100 - 1e-9,
+        "success rate " + fmt(success) + "%");
+  };
+  if (name == "normal_operation" || name == "worker_churn"
+      || name == "mass_worker_failure" || name == "resource_contention"
+      || name == "gpu_scarcity" || name == "long_tail_durations"
+      || name == "heterogeneous_hardware")
+    all_complete();
+  if (name == "high_priority_burst") {
+    auto p1 = prio(m, 1, "p99_latency");
+    auto p5 = prio(m, 5, "p99_latency");
+    auto all = num(m, "p99_latency");
+    add("priority-1 p99 latency below the overall and priority-5 p99",
+        p1 <= all && p1 < p5,
+        "p99 " + fmt(p1) + " s (priority 1) vs " + fmt(all) + " s (all), "
+          + fmt(p5) + " s (priority 5)");
+  }
+  if (name == "priority_inversion") {
+    auto p1 = prio(m, 1, "avg_latency");
+    auto p5 = prio(m, 5, "avg_latency");
+    auto q1 = prio(m, 1, "p99_latency");
+    auto q5 = prio(m, 5, "p99_latency");
+    add("priority 1 waits less than priority 5", p1 < p5 && q1 < q5,
+        "mean wait " + fmt(p1) + " s (priority 1) vs " + fmt(p5)
+          + " s (priority 5), p99 " + fmt(q1) + " s vs " + fmt(q5) + " s");
+    add("priority-5 tests still finish", prio_count(m, 5) > 0 && pending == 0,
+        fmt(static_cast<double>(prio_count(m, 5)))
+          + " priority-5 tests started, " + fmt(pending) + " pending");
+  }
+  if (name == "heterogeneous_hardware")
+    add("utilization spread reported", m.contains("utilization_stddev"),
+        "utilization " + percent(num(m, "worker_utilization")) + ", stddev "
+          + fmt(num(m, "utilization_stddev")) + " points");
+  if (name == "spike_and_recovery") {
+    // The queue must rise during the spike and drain before the end.
+    double spike_at = 0;
+    for (auto& ev : s.events)
+      if (ev.action == scenario_action::submit_burst) {
+        spike_at = ev.at * num(doc.at("configuration"), "duration");
+        break;
+      }
+    double peak = 0, last = 0;
+    for (auto& p : doc.at("time_series").at("queue_depth")) {
+      if (p.at(0).get<double>() + 1e-9 >= spike_at - 0.5)
+        peak = std::max(peak, p.at(1).get<double>());
+      last = p.at(1).get<double>();
+    }
+    add("queue rises at the spike and drains", peak > 0 && last <= 0.5,
+        "peak queue depth " + fmt(peak) + " after " + fmt(spike_at) + " s, "
+          + fmt(last) + " at the end");
+  }
+  return out;
+}
+
+// -- alb scenarios ------------------------------------------------------------
+
+struct list_flags : run_flags {};
+
+int list_scenarios(const list_flags& f) {
+  auto cfg = load_run_config(f, "scenarios");
+  auto names = scenario_list(cfg);
+  std::cout << names.size() << " scenarios";
+  if (!cfg.sources.empty()) {
+    std::cout << " (from ";
+    for (size_t i = 0; i < cfg.sources.size(); ++i)
+      std::cout << (i ? ", " : "") << cfg.sources[i];
+    std::cout << ")";
+  }
+  std::cout << ":\n";
+  for (auto& entry : names) {
+    auto& s = cfg.scenario_configurations.at(entry.first);
+    auto& tc = cfg.test_configurations.at(s.test_config);
+    std::cout << "\n" << entry.first << "\n";
+    std::cout << wrap(s.description, 78, "  ", "  ");
+    std::string setup
+      = s.test_config + " (" + std::to_string(tc.workers) + " workers, "
+        + std::to_string(tc.tests) + " tests over " + fmt(tc.duration)
+        + " s), workers " + s.worker_profile + ", tests " + s.test_profile
+        + ", strategy "
+        + (s.strategy.empty() ? cfg.scheduler.strategy : s.strategy);
+    if (s.burst_mode)
+      setup += ", bursts";
+    if (s.dynamic_workers)
+      setup += ", random churn";
+    std::cout << wrap(setup, 78, "    setup:  ", "            ");
+    for (auto& ev : s.events)
+      std::cout << wrap(describe_event(ev, tc.workers), 78,
+                        "    event:  ", "            ");
+    if (!s.expectation.empty())
+      std::cout << wrap(s.expectation, 78, "    expect: ", "            ");
+  }
+  std::cout << "\nRun one with: alb scenario NAME [--output FILE]\n";
+  return 0;
+}
+
+// -- alb scenario NAME --------------------------------------------------------
+
+struct scenario_flags : run_flags {
+  std::string name;
+  uint64_t seed = 1;
+  std::string strategy;
+  double time_scale = 1;
+  bool deterministic = false;
+  int threads = 0;
+  bool check = false;
+};
+
+int run_scenario(const scenario_flags& f) {
+  auto cfg = load_run_config(f, "scenario");
+  auto& s = find_scenario(cfg, f.name);
+  // validate() has checked that the scenario's references exist.
+  auto& tc = cfg.test_configurations.at(s.test_config);
+  check_workers(cfg, peak_workers(cfg, s), "scenario " + f.name);
+  simulation_options o;
+  o.type = "scenario";
+  o.workers = tc.workers;
+  o.tests = static_cast<uint64_t>(tc.tests);
+  o.duration = tc.duration;
+  o.burst = s.burst_mode;
+  o.dynamic = s.dynamic_workers;
+  o.seed = f.seed;
+  o.scheduler = cfg.scheduler;
+  if (!f.strategy.empty())
+    o.scheduler.strategy = f.strategy;
+  else if (!s.strategy.empty())
+    o.scheduler.strategy = s.strategy;
+  o.scheduler.seed = f.seed;
+  o.workers_profile = cfg.worker_profiles.at(s.worker_profile);
+  o.tests_profile = cfg.test_profiles.at(s.test_profile);
+  o.time_scale = f.time_scale;
+  o.deterministic = f.deterministic;
+  o.threads = f.threads;
+  o.check_invariants = f.check;
+  // Events are given as fractions of the initial workers; the churn actor
+  // counts fractions of the workers present, so hand it absolute counts.
+  auto events = nlohmann::json::array();
+  uint64_t burst_tests = 0;
+  for (auto& ev : s.events) {
+    events.push_back(event_json(ev, tc.duration, tc.workers));
+    auto at = ev.at * tc.duration;
+    if (ev.action == scenario_action::submit_burst) {
+      o.extra_waves.push_back(
+        {at, static_cast<uint64_t>(ev.tests), ev.priority});
+      burst_tests += static_cast<uint64_t>(ev.tests);
+      continue;
+    }
+    churn_event ce;
+    ce.at = at;
+    ce.action = ev.action == scenario_action::add_workers
+                  ? churn_event::kind::add
+                : ev.action == scenario_action::kill_workers
+                  ? churn_event::kind::kill
+                  : churn_event::kind::remove;
+    ce.count = static_cast<uint64_t>(event_worker_count(ev, tc.workers));
+    o.extra_churn.push_back(ce);
+  }
+  o.extra_configuration = {
+    {"scenario", f.name},
+    {"description", s.description},
+    {"expectation", s.expectation},
+    {"test_config", s.test_config},
+    {"worker_profile", s.worker_profile},
+    {"test_profile", s.test_profile},
+    {"events", events},
+  };
+  auto checks = std::make_shared<std::vector<check>>();
+  o.on_document = [checks, name = f.name, s](nlohmann::json& doc) {
+    *checks = judge(name, s, doc);
+    auto arr = nlohmann::json::array();
+    for (auto& c : *checks)
+      arr.push_back(
+        {{"check", c.what}, {"passed", c.passed}, {"detail", c.detail}});
+    doc["scenario_checks"] = std::move(arr);
+  };
+  auto metrics
+    = metrics_session::start(f, cfg, "scenario", o.scheduler.strategy);
+  std::cout << "alb scenario " << f.name << ": " << s.description << "\n"
+            << "  " << o.workers << " workers (" << s.worker_profile << "), "
+            << o.tests << " tests (" << s.test_profile << ")";
+  if (burst_tests > 0)
+    std::cout << " + " << burst_tests << " in bursts";
+  std::cout << " over " << o.duration << " s" << (o.burst ? ", bursts" : "")
+            << (o.dynamic ? ", random churn" : "") << ", strategy "
+            << o.scheduler.strategy << ", seed " << o.seed << "\n";
+  for (auto& ev : s.events)
+    std::cout << "  event " << describe_event(ev, tc.workers) << "\n";
+  std::cout << std::flush;
+  auto rc = run_and_report(std::move(o), f, "scenario", metrics.get());
+  if (!checks->empty()) {
+    std::cout << "expected: " << s.expectation << "\n";
+    for (auto& c : *checks)
+      std::cout << "  [" << (c.passed ? "ok" : "NOT MET") << "] " << c.what
+                << ": " << c.detail << "\n";
+  }
+  return rc;
+}
+
+} // namespace
+
+void add_scenario(CLI::App& app, int& rc) {
+  {
+    auto f = std::make_shared<list_flags>();
+    auto* cmd = app.add_subcommand(
+      "scenarios", "List the scenarios with what each exercises and expects");
+    cmd->footer("Lists the shipped scenarios (configs/scenarios.toml) and "
+                "those of --config\n(or $LB_CONFIG_PATH). Exit status: 0 ok, "
+                "2 bad configuration.");
+    f->add_config(cmd);
+    cmd->callback([f, &rc] {
+      rc = guarded("scenarios", [f] { return list_scenarios(*f); });
+    });
+  }
+  auto f = std::make_shared<scenario_flags>();
+  auto* cmd = app.add_subcommand("scenario",
+                                 "Run a named scenario (see `alb scenarios`)");
+  cmd->footer(
+    "The scenario sets the size (its test_config: workers, tests, duration),\n"
+    "the worker and test profiles, bursts, random churn, the strategy and a\n"
+    "script of events at fractions of the submission window: worker removals\n"
+    "and crashes, new workers, bursts of extra tests. --strategy overrides\n"
+    "the scenario's, which overrides [scheduler] strategy. The most workers\n"
+    "the script ever has is capped by $LB_MAX_WORKERS. After the run each of\n"
+    "the scenario's stated properties is checked and printed; the JSON gets\n"
+    "them as scenario_checks.\n"
+    "Exit status: 0 ok, 1 run failed, 2 bad input.\n\n"
+    "Example: alb scenario worker_churn --output worker_churn_results.json");
+  cmd->add_option("name", f->name, "Scenario name (see `alb scenarios`)")
+    ->required();
+  cmd->add_option("--seed", f->seed, "Seed for every random draw")
+    ->default_val(1);
+  cmd
+    ->add_option("--strategy", f->strategy,
+                 "Placement strategy (overrides the scenario's): "
+                   + strategy_list())
+    ->check(CLI::IsMember(strategy_names()));
+  cmd
+    ->add_option("--time-scale", f->time_scale,
+                 "Simulated seconds per real second (10 = ten times faster)")
+    ->default_val(1)
+    ->check(CLI::Range(1e-3, 1e6));
+  cmd->add_flag("--deterministic", f->deterministic,
+                "Virtual clock, one thread: fast and reproducible from --seed");
+  cmd
+    ->add_option("--threads", f->threads,
+                 "Scheduler threads (0 = one per core)")
+    ->default_val(0)
+    ->check(CLI::Range(0, 256));
+  cmd->add_flag("--check-invariants", f->check,
+                "Verify reservations and counts on every scheduler tick");
+  f->add_output(cmd);
+  f->add_config(cmd);
+  f->add_metrics(cmd);
+  cmd->callback(
+    [f, &rc] { rc = guarded("scenario", [f] { return run_scenario(*f); }); });
+}
+
+} // namespace alb::cli
