@@ -24,4 +24,7 @@ void add_scenario(CLI::App& app, int& rc);
 /// Registers `alb spike`.
 void add_spike(CLI::App& app, int& rc);
 
+/// Registers `alb benchmark`.
+void add_benchmark(CLI::App& app, int& rc);
+
 } // namespace alb::cli
