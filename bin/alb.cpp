@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   alb::cli::add_scenario(app, rc);
   alb::cli::add_spike(app, rc);
   alb::cli::add_benchmark(app, rc);
+  alb::cli::add_monitor(app, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -27,4 +27,7 @@ void add_spike(CLI::App& app, int& rc);
 /// Registers `alb benchmark`.
 void add_benchmark(CLI::App& app, int& rc);
 
+/// Registers `alb monitor`.
+void add_monitor(CLI::App& app, int& rc);
+
 } // namespace alb::cli

@@ -11,6 +11,7 @@
 #include "metrics/prometheus_observer.hpp"
 #include "metrics/registry.hpp"
 #include "metrics/server.hpp"
+#include "report/monitor.hpp"
 #include "runtime/output.hpp"
 
 namespace alb::cli {
@@ -38,6 +39,9 @@ void run_flags::add_metrics(CLI::App* cmd) {
 void run_flags::add_output(CLI::App* cmd) {
   cmd->add_option("--output", output, "Save results to this JSON file");
   cmd->add_flag("-q,--quiet", quiet, "No progress line");
+  cmd->add_flag("--live", live,
+                "Show the run live as a full-screen dashboard (as alb "
+                "monitor does); a progress line when not on a terminal");
 }
 
 config load_run_config(const run_flags& f, const char* command) {
@@ -81,6 +85,10 @@ scheduler_observer* metrics_session::observer() {
   return impl_->obs.get();
 }
 
+metrics::registry& metrics_session::registry() {
+  return *impl_->reg;
+}
+
 void metrics_session::linger() {
   if (impl_->linger <= 0)
     return;
@@ -109,6 +117,20 @@ void print_progress(const run_progress& p, uint64_t total, bool tty) {
     std::cerr << line << "\n";
 }
 
+std::string live_status(const run_progress& p, uint64_t total) {
+  char line[200];
+  std::snprintf(line, sizeof(line),
+                "%.1f s into the run: submitted %llu/%llu, completed %llu, "
+                "failed %llu, waiting %llu, running %llu",
+                p.elapsed, static_cast<unsigned long long>(p.submitted),
+                static_cast<unsigned long long>(total),
+                static_cast<unsigned long long>(p.completed),
+                static_cast<unsigned long long>(p.failed),
+                static_cast<unsigned long long>(p.waiting),
+                static_cast<unsigned long long>(p.in_flight));
+  return line;
+}
+
 } // namespace
 
 int run_and_report(simulation_options o, const run_flags& f,
@@ -129,16 +151,41 @@ int run_and_report(simulation_options o, const run_flags& f,
     };
   if (metrics)
     o.observer = metrics->observer();
+  // --live renders the run's own registry: the one /metrics serves, or a
+  // private one when nothing is served. Only on a terminal; elsewhere the
+  // progress line above stays.
+  std::unique_ptr<metrics::registry> live_registry;
+  std::unique_ptr<metrics::prometheus_observer> live_observer;
+  std::unique_ptr<report::live_view> live;
+  if (f.live && tty && ::isatty(STDOUT_FILENO) != 0) {
+    auto* reg = metrics ? &metrics->registry() : nullptr;
+    if (!reg) {
+      live_registry = std::make_unique<metrics::registry>(
+        metrics::run_info{command, o.scheduler.strategy});
+      live_observer
+        = std::make_unique<metrics::prometheus_observer>(*live_registry);
+      o.observer = live_observer.get();
+      reg = live_registry.get();
+    }
+    live = std::make_unique<report::live_view>(std::string{"alb "} + command
+                                               + " (live)");
+    o.on_progress = [&live, reg, total](const run_progress& p) {
+      live->show(reg->scrape(), p.elapsed, live_status(p, total));
+    };
+  }
   simulation_result r;
   try {
     r = run_simulation(o);
   } catch (const std::invalid_argument& e) {
+    live.reset();
     std::cerr << "alb " << command << ": error: " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {
+    live.reset();
     std::cerr << "\nalb " << command << ": error: " << e.what() << "\n";
     return 1;
   }
+  live.reset();
   if (!f.quiet && tty)
     std::cerr << "\n";
   std::cout << format_summary(r.document);

@@ -18,6 +18,10 @@ namespace alb {
 class scheduler_observer;
 } // namespace alb
 
+namespace alb::metrics {
+class registry;
+} // namespace alb::metrics
+
 namespace alb::cli {
 
 /// Flags every run command shares.
@@ -36,12 +40,15 @@ struct run_flags {
   std::string output;
   /// --quiet.
   bool quiet = false;
+  /// --live: the `alb monitor` view of the run instead of the progress line
+  /// (when stdout and stderr are terminals).
+  bool live = false;
 
   /// Adds --config.
   void add_config(CLI::App* cmd);
   /// Adds the --metrics-* flags.
   void add_metrics(CLI::App* cmd);
-  /// Adds --output and --quiet.
+  /// Adds --output, --quiet and --live.
   void add_output(CLI::App* cmd);
 };
 
@@ -63,6 +70,9 @@ public:
   /// The observer to hand to the scheduler.
   scheduler_observer* observer();
 
+  /// The registry the endpoint serves (the `--live` view reads it too).
+  metrics::registry& registry();
+
   /// Keeps serving for the configured linger time.
   void linger();
 
@@ -72,9 +82,10 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
-/// Runs `opts` and reports: a progress line while it runs (unless quiet), a
-/// summary, and the JSON result written atomically to `f.output`. Checks the
-/// output path first. Returns the exit status (0 ok, 1 failed, 2 bad input).
+/// Runs `opts` and reports: a progress line while it runs (unless quiet; with
+/// `f.live` on a terminal the full-screen live view instead), a summary, and
+/// the JSON result written atomically to `f.output`. Checks the output path
+/// first. Returns the exit status (0 ok, 1 failed, 2 bad input).
 int run_and_report(simulation_options opts, const run_flags& f,
                    const char* command, metrics_session* metrics);
 
