@@ -12,4 +12,4 @@ apt_get install -y --no-install-recommends \
   build-essential cmake git python3 curl ca-certificates \
   libcaf-dev libtomlplusplus-dev prometheus-cpp-dev libboost-test-dev \
   nlohmann-json3-dev libcli11-dev libsqlite3-dev libbenchmark-dev \
-  gnuplot-nox fonts-dejavu-core prometheus
+  gnuplot-nox fonts-dejavu-core prometheus tmux
