@@ -273,6 +273,117 @@ using recorder_actor
                      // run's result.
                      caf::reacts_to<end_atom, std::string>>;
 
+// -- cluster (coordinator, nodes, clients) ------------------------------------
+
+/// A test as submitted to a coordinator: its requirements and how to run it.
+struct cluster_test {
+  /// What the test needs.
+  test_requirements req;
+  /// Command line (argv); empty = simulated from `req.expected_duration`.
+  std::vector<std::string> command;
+  /// Extra environment variables for the command.
+  std::map<std::string, std::string> env;
+  /// Working directory of the command ("" = the node's).
+  std::string cwd;
+};
+
+/// Tests a client submits to a coordinator in one message.
+struct cluster_submission {
+  /// The shared join token (submitted commands run on the nodes, so a
+  /// client must prove it belongs just like a node).
+  std::string token;
+  /// The tests.
+  std::vector<cluster_test> tests;
+};
+
+/// A node's request to register one of its workers with a coordinator.
+struct node_join {
+  /// The shared join token.
+  std::string token;
+  /// Name of the node process (recognises a node that reconnects).
+  std::string node;
+  /// What the worker offers.
+  worker_capabilities caps;
+};
+
+/// How one submitted test ended, as the coordinator tells its client.
+struct cluster_outcome {
+  /// The test.
+  std::string test_id;
+  /// End state: completed, failed or cancelled.
+  std::string status;
+  /// Whether it passed.
+  bool success = false;
+  /// Whether its last attempt was stopped by its timeout.
+  bool timed_out = false;
+  /// Exit status of the last attempt's command.
+  int32_t exit_code = 0;
+  /// Execution time of the last attempt in seconds.
+  double exec_seconds = 0;
+  /// Placements (requeues after a lost node and retries add one each).
+  int32_t attempts = 0;
+  /// Worker that ran the last attempt.
+  std::string worker_id;
+  /// Why it failed.
+  std::string error;
+  /// Tail of the last attempt's output.
+  std::string output_tail;
+};
+
+/// Outcomes sent to a client in one message.
+struct outcome_batch {
+  /// The outcomes.
+  std::vector<cluster_outcome> items;
+};
+
+/// Serializes cluster_test.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_test& x) {
+  return f(caf::meta::type_name("cluster_test"), x.req, x.command, x.env,
+           x.cwd);
+}
+
+/// Serializes cluster_submission.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_submission& x) {
+  return f(caf::meta::type_name("cluster_submission"), x.token, x.tests);
+}
+
+/// Serializes node_join.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_join& x) {
+  return f(caf::meta::type_name("node_join"), x.token, x.node, x.caps);
+}
+
+/// Serializes cluster_outcome.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_outcome& x) {
+  return f(caf::meta::type_name("cluster_outcome"), x.test_id, x.status,
+           x.success, x.timed_out, x.exit_code, x.exec_seconds, x.attempts,
+           x.worker_id, x.error, x.output_tail);
+}
+
+/// Serializes outcome_batch.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outcome_batch& x) {
+  return f(caf::meta::type_name("outcome_batch"), x.items);
+}
+
+/// The coordinator: the front door of a cluster. It checks the join token
+/// before any worker reaches the scheduler and relays outcomes to clients.
+using coordinator_actor = caf::typed_actor<
+  // A node's worker asks to join; replies its slot and the scheduler it
+  // reports to.
+  caf::replies_to<join_atom, node_join,
+                  worker_actor>::with<uint32_t, scheduler_actor>,
+  // A client submits tests; replies how many were accepted. Every accepted
+  // test's outcome is sent to the given actor inside an outcome_batch.
+  caf::replies_to<submit_atom, cluster_submission, caf::actor>::with<uint64_t>,
+  // Internal: tests that ended (from the scheduler's end listener).
+  caf::reacts_to<outcome_batch>,
+  // Scheduler metrics and cluster membership as JSON.
+  caf::replies_to<stats_atom>::with<std::string>>;
+
 } // namespace alb
 
 CAF_BEGIN_TYPE_ID_BLOCK(alb, caf::first_custom_type_id)
@@ -293,4 +404,10 @@ CAF_ADD_TYPE_ID(alb, (alb::series_sample))
 CAF_ADD_TYPE_ID(alb, (alb::worker_actor))
 CAF_ADD_TYPE_ID(alb, (alb::scheduler_actor))
 CAF_ADD_TYPE_ID(alb, (alb::recorder_actor))
+CAF_ADD_TYPE_ID(alb, (alb::cluster_test))
+CAF_ADD_TYPE_ID(alb, (alb::cluster_submission))
+CAF_ADD_TYPE_ID(alb, (alb::node_join))
+CAF_ADD_TYPE_ID(alb, (alb::cluster_outcome))
+CAF_ADD_TYPE_ID(alb, (alb::outcome_batch))
+CAF_ADD_TYPE_ID(alb, (alb::coordinator_actor))
 CAF_END_TYPE_ID_BLOCK(alb)

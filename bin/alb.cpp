@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   alb::cli::add_spike(app, rc);
   alb::cli::add_benchmark(app, rc);
   alb::cli::add_monitor(app, rc);
+  alb::cli::add_coordinator(app, rc);
+  alb::cli::add_node(app, rc);
+  alb::cli::add_submit(app, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -30,4 +30,13 @@ void add_benchmark(CLI::App& app, int& rc);
 /// Registers `alb monitor`.
 void add_monitor(CLI::App& app, int& rc);
 
+/// Registers `alb coordinator`.
+void add_coordinator(CLI::App& app, int& rc);
+
+/// Registers `alb node`.
+void add_node(CLI::App& app, int& rc);
+
+/// Registers `alb submit`.
+void add_submit(CLI::App& app, int& rc);
+
 } // namespace alb::cli

@@ -1,0 +1,381 @@
+#include "actors/coordinator.hpp"
+
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/cluster_state.hpp"
+
+namespace alb {
+
+bool tokens_equal(const std::string& a, const std::string& b) {
+  // No early exit inside: the time taken must not tell how much of a guess
+  // is right (the length may leak; tokens are long and random).
+  if (a.size() != b.size())
+    return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+namespace {
+
+/// How to run a test, kept in the coordinator's process while the test is
+/// open; the proxies read it when the scheduler places the test.
+struct run_spec {
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;
+  std::string cwd;
+};
+
+/// Shared between the coordinator (writes) and the proxies (read), which
+/// may run on different scheduler threads.
+struct spec_store {
+  std::mutex mtx;
+  std::unordered_map<std::string, run_spec> by_id;
+
+  void put(const std::string& id, run_spec s) {
+    std::lock_guard<std::mutex> g{mtx};
+    by_id[id] = std::move(s);
+  }
+
+  void erase(const std::string& id) {
+    std::lock_guard<std::mutex> g{mtx};
+    by_id.erase(id);
+  }
+
+  void fill(work_batch& b) {
+    std::lock_guard<std::mutex> g{mtx};
+    if (by_id.empty())
+      return;
+    for (auto& item : b.items) {
+      if (!item.command.empty())
+        continue; // the scheduler already carries it
+      auto i = by_id.find(item.test_id);
+      if (i == by_id.end())
+        continue;
+      item.command = i->second.command;
+      item.env = i->second.env;
+      item.cwd = i->second.cwd;
+    }
+  }
+};
+
+// -- proxy --------------------------------------------------------------------
+
+struct proxy_state {
+  static inline const char* name = "alb.worker_proxy";
+  worker_actor remote;
+  std::shared_ptr<spec_store> specs;
+};
+
+using proxy_impl = worker_actor::stateful_pointer<proxy_state>;
+
+worker_actor::behavior_type proxy_behavior(proxy_impl self, worker_actor remote,
+                                           std::shared_ptr<spec_store> specs) {
+  self->state.remote = remote;
+  self->state.specs = std::move(specs);
+  self->monitor(remote);
+  // The remote worker (or the connection to its node) is gone: end the
+  // proxy with a non-normal reason, so the scheduler treats the worker as
+  // lost and requeues what it held.
+  self->set_down_handler([self](caf::down_msg& dm) {
+    self->quit(dm.reason
+                 ? dm.reason
+                 : caf::error{caf::exit_reason::remote_link_unreachable});
+  });
+  return {
+    [self](work_batch& b) {
+      self->state.specs->fill(b);
+      self->send(self->state.remote, std::move(b));
+    },
+    [self](cancel_atom, uint32_t ref, uint32_t gen) {
+      self->send(self->state.remote, cancel_atom::value, ref, gen);
+    },
+    [](finish_atom, uint64_t) {
+      // nop: proxies run nothing
+    },
+    [](tick_atom) {
+      // nop
+    },
+    [self](leave_atom) { self->send(self->state.remote, leave_atom::value); },
+  };
+}
+
+// -- coordinator --------------------------------------------------------------
+
+struct node_info {
+  size_t workers = 0;
+  std::string peer;
+};
+
+struct coordinator_state {
+  static inline const char* name = "alb.coordinator";
+
+  coordinator_options opts;
+  scheduler_actor scheduler;
+  std::shared_ptr<spec_store> specs = std::make_shared<spec_store>();
+  std::unordered_map<std::string, caf::actor> pending;
+  std::map<std::string, node_info> nodes;
+  std::unordered_map<caf::actor_addr, std::string> worker_node;
+  std::unordered_set<std::string> seen_nodes;
+  size_t live_nodes = 0;
+};
+
+using coordinator_impl = coordinator_actor::stateful_pointer<coordinator_state>;
+
+void log(coordinator_impl self, const std::string& line) {
+  if (self->state.opts.log)
+    self->state.opts.log(line);
+}
+
+// Calls `f` with "host:port" of the process `nid` (or "local").
+template<class F>
+void with_peer(coordinator_impl self, const caf::node_id& nid, F f) {
+  auto& sys = self->home_system();
+  if (nid == sys.node() || !sys.has_middleman()) {
+    f(std::string{"local"});
+    return;
+  }
+  self
+    ->request(sys.middleman().actor_handle(), std::chrono::seconds(5),
+              caf::get_atom::value, nid)
+    .then([f](const caf::node_id&, std::string& host,
+              uint16_t port) mutable { f(host + ":" + std::to_string(port)); },
+          [f](caf::error&) mutable { f(std::string{"unknown peer"}); });
+}
+
+caf::node_id sender_node(coordinator_impl self) {
+  auto& s = self->current_sender();
+  return s ? s->node() : self->home_system().node();
+}
+
+void count_nodes(coordinator_impl self) {
+  auto& st = self->state;
+  size_t n = 0;
+  for (auto& [name, info] : st.nodes)
+    n += info.workers > 0 ? 1 : 0;
+  if (n != st.live_nodes) {
+    st.live_nodes = n;
+    if (st.opts.on_nodes)
+      st.opts.on_nodes(n);
+  }
+}
+
+cluster_outcome make_outcome(const assignment& a, const attempt_outcome* o) {
+  cluster_outcome c;
+  c.test_id = a.test_id;
+  c.status = to_string(a.status);
+  c.success = a.success;
+  c.exec_seconds = a.execution_time;
+  c.attempts = a.attempts;
+  c.worker_id = a.worker_id;
+  c.error = a.error;
+  if (o) {
+    c.timed_out = o->timed_out;
+    c.exit_code = o->exit_code;
+    c.output_tail = o->output_tail;
+    if (c.error.empty())
+      c.error = o->error;
+  }
+  return c;
+}
+
+coordinator_actor::behavior_type
+coordinator_behavior(coordinator_impl self, coordinator_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  auto sopts = st.opts.scheduler;
+  sopts.finish_when_done = false;
+  // Weak: the scheduler must not keep its coordinator alive.
+  auto addr = caf::actor_cast<caf::actor_addr>(self);
+  auto user_on_end = std::move(sopts.on_end);
+  sopts.on_end
+    = [addr, user_on_end](const assignment& a, const attempt_outcome* o) {
+        if (user_on_end)
+          user_on_end(a, o);
+        if (auto h = caf::actor_cast<caf::actor>(addr)) {
+          outcome_batch b;
+          b.items.push_back(make_outcome(a, o));
+          caf::anon_send(h, std::move(b));
+        }
+      };
+  st.scheduler = spawn_scheduler(self->home_system(), std::move(sopts));
+  self->link_to(st.scheduler);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto i = st.worker_node.find(dm.source);
+    if (i == st.worker_node.end())
+      return;
+    auto name = i->second;
+    st.worker_node.erase(i);
+    auto& info = st.nodes[name];
+    if (info.workers > 0 && --info.workers == 0) {
+      log(self, "node '" + name + "' at " + info.peer + " left ("
+                  + (dm.reason ? self->home_system().render(dm.reason)
+                               : std::string{"clean leave"})
+                  + ")");
+      count_nodes(self);
+    }
+  });
+  return {
+    [self](join_atom, node_join& j,
+           worker_actor& w) -> caf::result<uint32_t, scheduler_actor> {
+      auto& st = self->state;
+      auto nid = sender_node(self);
+      if (!st.opts.token.empty() && !tokens_equal(j.token, st.opts.token)) {
+        auto what = j.token.empty() ? "no join token" : "wrong join token";
+        with_peer(self, nid,
+                  [self, what, node = j.node,
+                   wid = j.caps.worker_id](const std::string& peer) {
+                    log(self, "refused worker '" + wid + "' of node '" + node
+                                + "' from " + peer + ": " + what);
+                  });
+        return caf::make_error(caf::sec::invalid_argument,
+                               std::string{"join refused: "} + what);
+      }
+      if (!w)
+        return caf::make_error(caf::sec::invalid_argument,
+                               "join refused: no worker handle");
+      auto proxy = self->spawn(proxy_behavior, w, st.specs);
+      auto rp = self->make_response_promise<uint32_t, scheduler_actor>();
+      auto wid = j.caps.worker_id;
+      self
+        ->request(st.scheduler, caf::infinite, join_atom::value,
+                  std::move(j.caps), proxy)
+        .then(
+          [self, rp, w, nid, wid, node = j.node](uint32_t slot) mutable {
+            auto& st = self->state;
+            st.worker_node[w.address()] = node;
+            self->monitor(w);
+            auto& info = st.nodes[node];
+            if (info.workers++ == 0) {
+              bool again = !st.seen_nodes.insert(node).second;
+              with_peer(self, nid, [self, node, again](const std::string& p) {
+                self->state.nodes[node].peer = p;
+                log(self, "node '" + node + "' "
+                            + (again ? "rejoined" : "joined") + " from " + p);
+              });
+              count_nodes(self);
+            }
+            log(self, "worker '" + wid + "' of node '" + node
+                        + "' registered in slot " + std::to_string(slot));
+            rp.deliver(slot, st.scheduler);
+          },
+          [self, rp, proxy, wid](caf::error& e) mutable {
+            log(self, "worker '" + wid
+                        + "' not registered: " + self->home_system().render(e));
+            self->send_exit(proxy, caf::exit_reason::user_shutdown);
+            rp.deliver(std::move(e));
+          });
+      return rp;
+    },
+    [self](submit_atom, cluster_submission& s,
+           caf::actor& client) -> caf::result<uint64_t> {
+      auto& st = self->state;
+      if (!st.opts.token.empty() && !tokens_equal(s.token, st.opts.token)) {
+        auto what = s.token.empty() ? "no join token" : "wrong join token";
+        with_peer(self, sender_node(self),
+                  [self, what](const std::string& peer) {
+                    log(self, "refused submission from " + peer + ": " + what);
+                  });
+        return caf::make_error(caf::sec::invalid_argument,
+                               std::string{"submission refused: "} + what);
+      }
+      test_batch batch;
+      outcome_batch rejected;
+      std::unordered_set<std::string> ids;
+      for (auto& t : s.tests) {
+        auto id = t.req.test_id;
+        auto err = validate_requirements(t.req);
+        if (err.empty() && (st.pending.count(id) > 0 || !ids.insert(id).second))
+          err = "test '" + id + "' is already submitted";
+        if (!err.empty()) {
+          cluster_outcome c;
+          c.test_id = id;
+          c.status = "failed";
+          c.error = err;
+          rejected.items.push_back(std::move(c));
+          continue;
+        }
+        if (!t.command.empty() || !t.env.empty() || !t.cwd.empty())
+          st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),
+                                     std::move(t.cwd)});
+        st.pending[id] = client;
+        batch.tests.push_back(std::move(t.req));
+      }
+      auto n = batch.tests.size();
+      log(self,
+          "accepted " + std::to_string(n) + " tests"
+            + (rejected.items.empty()
+                 ? std::string{}
+                 : ", rejected " + std::to_string(rejected.items.size())));
+      if (n > 0)
+        self->send(st.scheduler, std::move(batch));
+      if (!rejected.items.empty() && client)
+        caf::anon_send(client, std::move(rejected));
+      return static_cast<uint64_t>(s.tests.size());
+    },
+    [self](outcome_batch& b) {
+      auto& st = self->state;
+      std::vector<std::pair<caf::actor, outcome_batch>> out;
+      for (auto& c : b.items) {
+        auto i = st.pending.find(c.test_id);
+        if (i == st.pending.end())
+          continue;
+        auto client = std::move(i->second);
+        st.pending.erase(i);
+        st.specs->erase(c.test_id);
+        if (!client)
+          continue;
+        auto j = std::find_if(out.begin(), out.end(),
+                              [&](auto& p) { return p.first == client; });
+        if (j == out.end()) {
+          out.emplace_back(client, outcome_batch{});
+          j = out.end() - 1;
+        }
+        j->second.items.push_back(std::move(c));
+      }
+      for (auto& [client, ob] : out)
+        caf::anon_send(client, std::move(ob));
+    },
+    [self](stats_atom) -> caf::result<std::string> {
+      auto rp = self->make_response_promise<std::string>();
+      self->request(self->state.scheduler, caf::infinite, stats_atom::value)
+        .then(
+          [self, rp](std::string& s) mutable {
+            auto j = nlohmann::json::parse(s, nullptr, false);
+            if (j.is_discarded())
+              j = nlohmann::json::object();
+            auto nodes = nlohmann::json::object();
+            for (auto& [name, info] : self->state.nodes)
+              nodes[name] = {{"workers", info.workers}, {"peer", info.peer}};
+            j["nodes"] = std::move(nodes);
+            j["open_tests"] = self->state.pending.size();
+            rp.deliver(j.dump());
+          },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+coordinator_actor spawn_coordinator(caf::actor_system& sys,
+                                    coordinator_options opts) {
+  return sys.spawn(coordinator_behavior, std::move(opts));
+}
+
+} // namespace alb

@@ -1,0 +1,43 @@
+#pragma once
+
+// The coordinator: the actor a cluster publishes on its port. It owns the
+// scheduler (a long-running one) and stands in front of it:
+// - a node's worker joins through it; the join token is checked before the
+//   worker reaches the scheduler, and refusals are logged with the peer's
+//   address;
+// - each admitted remote worker gets a local proxy in the scheduler's
+//   process that adds the command, environment and working directory of a
+//   test to its placements (the scheduler core only knows requirements) and
+//   dies with the remote worker, so the scheduler's down handling requeues
+//   whatever that node held;
+// - clients submit tests with commands and receive each test's outcome.
+
+#include <functional>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "actors/scheduler.hpp"
+
+namespace alb {
+
+/// Settings of a coordinator.
+struct coordinator_options {
+  /// The scheduler it spawns; `finish_when_done` is forced off and
+  /// `on_end` is taken over (a set `on_end` is still called).
+  scheduler_options scheduler;
+  /// Join token nodes and clients must present ("" = anyone may join).
+  std::string token;
+  /// Receives one line per join, leave and refusal (may be empty).
+  std::function<void(const std::string&)> log;
+  /// Called with the number of connected nodes when it changes.
+  std::function<void(size_t)> on_nodes;
+};
+
+/// Spawns a coordinator and its scheduler (linked: they end together).
+coordinator_actor spawn_coordinator(caf::actor_system& sys,
+                                    coordinator_options opts);
+
+/// Compares two tokens in time independent of where they differ.
+bool tokens_equal(const std::string& a, const std::string& b);
+
+} // namespace alb

@@ -1,0 +1,48 @@
+#pragma once
+
+// A worker that runs real commands. A placement with a `command` runs as a
+// child process in its own process group, with the placement's environment
+// additions and working directory, stdin from /dev/null and stdout+stderr
+// captured for the report's tail; the group is killed on timeout or
+// cancellation. A placement without a command is simulated: it "runs" for
+// its expected duration and passes. The worker joins either a scheduler
+// directly (in-process) or a coordinator with a join token (a node process).
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "actors/messages.hpp"
+
+namespace alb {
+
+/// Settings of a real worker.
+struct real_worker_options {
+  /// What it offers; `max_concurrent_tests` (else `cpu_cores`, at least 1)
+  /// is how many commands it runs at once.
+  worker_capabilities caps;
+  /// Join through this coordinator (with `token` and `node`); when null the
+  /// worker joins the scheduler it was spawned with directly.
+  coordinator_actor coordinator;
+  /// Join token presented to the coordinator.
+  std::string token;
+  /// Name of the node process hosting the worker.
+  std::string node;
+  /// Seconds between load reports.
+  double report_interval = 1.0;
+  /// Seconds between checks on running children.
+  double poll_interval = 0.005;
+  /// Bytes of combined stdout/stderr kept for the report.
+  size_t tail_bytes = 2048;
+  /// Called once with the slot when the worker joined (may be empty).
+  std::function<void(uint32_t)> on_joined;
+};
+
+/// Spawns a real worker. With `opts.coordinator` set, `scheduler` may be
+/// null: the coordinator's reply names the scheduler to report to. A
+/// refused join ends the worker with the refusal as its exit reason.
+worker_actor spawn_real_worker(caf::actor_system& sys,
+                               scheduler_actor scheduler,
+                               real_worker_options opts);
+
+} // namespace alb

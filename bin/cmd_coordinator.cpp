@@ -1,0 +1,182 @@
+// `alb coordinator`: the scheduler of a cluster, published on a TCP port
+// for nodes (`alb node`) and clients (`alb submit`, `alb run`).
+
+#include "bin/commands.hpp"
+
+#include <iostream>
+#include <memory>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+
+#include "actors/coordinator.hpp"
+#include "actors/node.hpp"
+#include "actors/system.hpp"
+#include "bin/cluster_cli.hpp"
+#include "bin/common.hpp"
+#include "metrics/prometheus_observer.hpp"
+#include "runtime/history.hpp"
+#include "runtime/strategy.hpp"
+
+namespace alb::cli {
+
+namespace {
+
+struct coordinator_flags : run_flags {
+  std::string host;
+  int port = -1;
+  std::string db_path;
+  bool no_db = false;
+  std::string strategy;
+  bool disable_lb = false;
+  std::string log_level;
+  std::string token_file;
+  int threads = 2;
+};
+
+int run_coordinator(const coordinator_flags& f) {
+  auto cfg = load_run_config(f, "coordinator");
+  auto host = f.host.empty() ? cfg.cluster.host : f.host;
+  auto port = f.port >= 0 ? f.port : cfg.cluster.port;
+  auto db_path = f.no_db
+                   ? std::string{}
+                   : (f.db_path.empty() ? cfg.cluster.db_path : f.db_path);
+  auto token_file
+    = f.token_file.empty() ? cfg.cluster.token_file : f.token_file;
+  auto level = f.log_level.empty()
+                 ? cfg.log_level
+                 : normalize_log_level(f.log_level, "--log-level");
+  cluster_log log{"coordinator", level};
+  std::string token;
+  if (!token_file.empty()) {
+    std::string warning;
+    try {
+      token = read_token_file(token_file, &warning);
+    } catch (const cluster_error& e) {
+      std::cerr << "alb coordinator: error: " << e.what() << "\n";
+      return 2;
+    }
+    if (!warning.empty())
+      log.warn(warning);
+  } else {
+    log.warn("no --token-file: any process that reaches " + host + ":"
+             + std::to_string(port) + " may join and run commands");
+  }
+  auto sched = cfg.scheduler;
+  if (!f.strategy.empty())
+    sched.strategy = f.strategy;
+  // Plain first-come placement, for comparison with the adaptive ones.
+  if (f.disable_lb)
+    sched.strategy = "round_robin";
+  std::shared_ptr<execution_history> history;
+  if (!db_path.empty()) {
+    try {
+      history
+        = std::make_shared<execution_history>(execution_history::load(db_path));
+    } catch (const std::exception& e) {
+      std::cerr << "alb coordinator: error: " << e.what() << "\n";
+      return 2;
+    }
+    sched.history = history;
+  }
+  auto metrics = metrics_session::start(f, cfg, "coordinator", sched.strategy);
+  block_stop_signals();
+  int rc = 0;
+  {
+    caf::actor_system_config sys_cfg;
+    configure_system(sys_cfg, f.threads, false);
+    sys_cfg.load<caf::io::middleman>();
+    caf::actor_system sys{sys_cfg};
+    coordinator_options o;
+    o.scheduler.config = sched;
+    o.scheduler.finish_when_done = false;
+    if (metrics)
+      o.scheduler.observer = metrics->observer();
+    o.token = token;
+    o.log = [&log](const std::string& line) { log.info(line); };
+    auto* prom
+      = metrics
+          ? dynamic_cast<metrics::prometheus_observer*>(metrics->observer())
+          : nullptr;
+    o.on_nodes = [prom](size_t n) {
+      if (prom)
+        prom->set_nodes(n);
+    };
+    coordinator_actor coord;
+    try {
+      coord = spawn_coordinator(sys, std::move(o));
+    } catch (const std::exception& e) {
+      std::cerr << "alb coordinator: error: " << e.what() << "\n";
+      return 2;
+    }
+    auto bound = sys.middleman().publish(coord, static_cast<uint16_t>(port),
+                                         host.c_str(), true);
+    if (!bound) {
+      std::cerr << "alb coordinator: error: cannot listen on " << host << ":"
+                << port << ": " << sys.render(bound.error()) << "\n";
+      caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+      return 2;
+    }
+    std::cout << "alb coordinator: listening on " << host << ":" << *bound
+              << " (strategy " << sched.strategy << ")" << std::endl;
+    auto sig = wait_for_signal(-1);
+    log.info(std::string{"stopping on "}
+             + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+    coord = nullptr;
+  }
+  if (history && !db_path.empty()) {
+    try {
+      history->save(db_path);
+    } catch (const std::exception& e) {
+      std::cerr << "alb coordinator: error: " << e.what() << "\n";
+      rc = 1;
+    }
+  }
+  std::cout << "alb coordinator: stopped" << std::endl;
+  return rc;
+}
+
+} // namespace
+
+void add_coordinator(CLI::App& app, int& rc) {
+  auto f = std::make_shared<coordinator_flags>();
+  auto* cmd = app.add_subcommand(
+    "coordinator", "Run the cluster's scheduler for nodes and clients");
+  cmd->footer(
+    "Publishes the scheduler on HOST:PORT with CAF's middleman. Nodes\n"
+    "(`alb node`) attach workers to it; clients (`alb submit`, `alb run`)\n"
+    "send tests and receive their outcomes. Nodes and clients must present\n"
+    "the token from --token-file (the same file on every machine). A node\n"
+    "that disappears has its tests requeued elsewhere. Runs until SIGINT or\n"
+    "SIGTERM. Defaults come from the [cluster] section of --config.\n"
+    "Exit status: 0 ok, 2 bad input or cannot listen.\n\n"
+    "Example: alb coordinator --port 0 --token-file ~/.alb-token");
+  cmd->add_option("--host", f->host,
+                  "Address to listen on (default 127.0.0.1: loopback only)");
+  cmd->add_option("--port", f->port, "TCP port (0 = any free port, printed)")
+    ->check(CLI::Range(0, 65535));
+  cmd->add_option("--db-path", f->db_path,
+                  "SQLite database with the execution history (default "
+                  "[cluster] db_path, alb.db)");
+  cmd->add_flag("--no-db", f->no_db, "Keep no history database");
+  cmd->add_option("--scheduler", f->strategy, "Placement strategy")
+    ->check(CLI::IsMember(strategy_names()));
+  cmd->add_flag("--disable-load-balancer", f->disable_lb,
+                "Plain round-robin placement, for comparison");
+  cmd->add_option("--log-level", f->log_level, "DEBUG, INFO, WARNING or ERROR");
+  cmd->add_option("--token-file", f->token_file,
+                  "File holding the join token nodes and clients present");
+  cmd->add_option("--threads", f->threads, "Scheduler threads")
+    ->check(CLI::Range(1, 256));
+  f->add_config(cmd);
+  f->add_metrics(cmd);
+  cmd->callback([f, &rc] {
+    rc = guarded("coordinator", [f] { return run_coordinator(*f); });
+  });
+}
+
+} // namespace alb::cli

@@ -1,0 +1,346 @@
+// `alb submit`: sends a list of tests to a coordinator and waits for their
+// outcomes. Also holds the helpers the cluster commands share
+// (bin/cluster_cli.hpp).
+
+#include "bin/commands.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/node.hpp"
+#include "actors/system.hpp"
+#include "bin/cluster_cli.hpp"
+#include "bin/common.hpp"
+#include "runtime/config.hpp"
+#include "runtime/output.hpp"
+
+namespace alb::cli {
+
+// -- shared helpers -----------------------------------------------------------
+
+namespace {
+
+sigset_t stop_signals() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGTERM);
+  return s;
+}
+
+int level_of(const std::string& name) {
+  if (name == "DEBUG")
+    return 0;
+  if (name == "WARNING")
+    return 2;
+  if (name == "ERROR")
+    return 3;
+  return 1;
+}
+
+std::mutex log_mtx;
+
+} // namespace
+
+void block_stop_signals() {
+  auto s = stop_signals();
+  ::pthread_sigmask(SIG_BLOCK, &s, nullptr);
+}
+
+int wait_for_signal(double seconds) {
+  auto s = stop_signals();
+  if (seconds < 0) {
+    int sig = 0;
+    ::sigwait(&s, &sig);
+    return sig;
+  }
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(seconds);
+  ts.tv_nsec
+    = static_cast<long>((seconds - static_cast<double>(ts.tv_sec)) * 1e9);
+  auto sig = ::sigtimedwait(&s, nullptr, &ts);
+  return sig > 0 ? sig : 0;
+}
+
+cluster_log::cluster_log(std::string who, std::string min_level)
+  : who_(std::move(who)), min_(level_of(min_level)) {
+  // nop
+}
+
+void cluster_log::info(const std::string& line) const {
+  put(1, "", line);
+}
+
+void cluster_log::warn(const std::string& line) const {
+  put(2, "warning: ", line);
+}
+
+void cluster_log::put(int level, const char* tag,
+                      const std::string& line) const {
+  if (level < min_)
+    return;
+  auto t = std::time(nullptr);
+  std::tm tm;
+  ::localtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+  std::lock_guard<std::mutex> g{log_mtx};
+  std::cerr << "alb " << who_ << " " << stamp << " " << tag << line
+            << std::endl;
+}
+
+std::vector<cluster_test> load_cluster_tests(const std::string& path) {
+  auto cfg = load_config(path);
+  if (cfg.tests.empty())
+    throw config_error{path + ": no [[tests]] entries"};
+  std::vector<cluster_test> out;
+  out.reserve(cfg.tests.size());
+  for (auto& t : cfg.tests)
+    out.push_back(cluster_test{std::move(t.requirements), std::move(t.command),
+                               std::move(t.env), std::move(t.cwd)});
+  return out;
+}
+
+namespace {
+
+std::string one_line(std::string s, size_t max) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  if (s.size() > max)
+    s = s.substr(0, max - 3) + "...";
+  return s;
+}
+
+void print_table(const std::vector<cluster_outcome>& rows) {
+  size_t w_id = 4, w_worker = 6;
+  for (auto& r : rows) {
+    w_id = std::max(w_id, r.test_id.size());
+    w_worker = std::max(w_worker, r.worker_id.size());
+  }
+  w_id = std::min<size_t>(w_id, 40);
+  w_worker = std::min<size_t>(w_worker, 30);
+  std::printf("%-*s  %-9s  %5s  %8s  %3s  %-*s  %s\n", static_cast<int>(w_id),
+              "test", "status", "exit", "seconds", "try",
+              static_cast<int>(w_worker), "worker", "error");
+  for (auto& r : rows) {
+    auto status = r.timed_out ? std::string{"timeout"} : r.status;
+    std::printf("%-*s  %-9s  %5d  %8.2f  %3d  %-*s  %s\n",
+                static_cast<int>(w_id), one_line(r.test_id, 40).c_str(),
+                status.c_str(), r.exit_code, r.exec_seconds, r.attempts,
+                static_cast<int>(w_worker), one_line(r.worker_id, 30).c_str(),
+                one_line(r.error, 60).c_str());
+  }
+}
+
+nlohmann::json to_json(const std::vector<cluster_outcome>& rows) {
+  auto arr = nlohmann::json::array();
+  for (auto& r : rows)
+    arr.push_back({{"test_id", r.test_id},
+                   {"status", r.status},
+                   {"success", r.success},
+                   {"timed_out", r.timed_out},
+                   {"exit_code", r.exit_code},
+                   {"execution_time", r.exec_seconds},
+                   {"attempts", r.attempts},
+                   {"worker_id", r.worker_id},
+                   {"error", r.error},
+                   {"output_tail", r.output_tail}});
+  return arr;
+}
+
+} // namespace
+
+int submit_and_report(const std::string& coordinator_addr,
+                      const std::string& token, std::vector<cluster_test> tests,
+                      double timeout, double connect_timeout,
+                      const std::string& output) {
+  auto ep = parse_endpoint(coordinator_addr);
+  if (!output.empty()) {
+    if (auto err = check_output_path(output); !err.empty()) {
+      std::cerr << "alb submit: error: " << err << "\n";
+      return 2;
+    }
+  }
+  caf::actor_system_config cfg;
+  configure_system(cfg, 2, false);
+  cfg.load<caf::io::middleman>();
+  caf::actor_system sys{cfg};
+  auto t0 = std::chrono::steady_clock::now();
+  auto deadline_connect
+    = t0
+      + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(connect_timeout));
+  coordinator_actor coord;
+  for (;;) {
+    auto h
+      = sys.middleman().remote_actor<coordinator_actor>(ep.first, ep.second);
+    if (h) {
+      coord = *h;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline_connect) {
+      std::cerr << "alb submit: error: cannot reach coordinator at "
+                << coordinator_addr << ": " << sys.render(h.error()) << "\n";
+      return 2;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  caf::scoped_actor self{sys};
+  self->monitor(coord);
+  auto total = tests.size();
+  std::map<std::string, size_t> order;
+  for (size_t i = 0; i < tests.size(); ++i)
+    order[tests[i].req.test_id] = i;
+  cluster_submission s{token, std::move(tests)};
+  int rc = 0;
+  self
+    ->request(coord, std::chrono::seconds(30), submit_atom::value, std::move(s),
+              caf::actor_cast<caf::actor>(self))
+    .receive([](uint64_t) {},
+             [&](caf::error& e) {
+               std::cerr << "alb submit: error: " << sys.render(e) << "\n";
+               rc = 2;
+             });
+  if (rc != 0)
+    return rc;
+  std::cerr << "alb submit: " << total << " tests submitted to "
+            << coordinator_addr << std::endl;
+  std::vector<cluster_outcome> results;
+  bool lost = false;
+  bool timed_out = false;
+  while (results.size() < total && !lost && !timed_out) {
+    self->receive(
+      [&](outcome_batch& b) {
+        for (auto& o : b.items)
+          results.push_back(std::move(o));
+      },
+      [&](caf::down_msg&) { lost = true; },
+      caf::after(std::chrono::milliseconds(200)) >>
+        [&] {
+          if (timeout > 0
+              && std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                               - t0)
+                     .count()
+                   > timeout)
+            timed_out = true;
+        });
+  }
+  std::sort(results.begin(), results.end(), [&](auto& a, auto& b) {
+    return order[a.test_id] < order[b.test_id];
+  });
+  print_table(results);
+  size_t passed = 0;
+  for (auto& r : results)
+    passed += r.success ? 1 : 0;
+  auto wall
+    = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+        .count();
+  std::printf("%zu tests: %zu passed, %zu failed, %zu without outcome "
+              "(%.2f s)\n",
+              total, passed, results.size() - passed, total - results.size(),
+              wall);
+  std::fflush(stdout);
+  if (lost)
+    std::cerr << "alb submit: error: the coordinator went away with "
+              << total - results.size() << " tests open\n";
+  if (timed_out)
+    std::cerr << "alb submit: error: --timeout reached with "
+              << total - results.size() << " tests open\n";
+  if (!output.empty()) {
+    nlohmann::json doc = {{"coordinator", coordinator_addr},
+                          {"tests", total},
+                          {"passed", passed},
+                          {"wall_seconds", wall},
+                          {"results", to_json(results)}};
+    try {
+      write_file_atomic(output, doc.dump(2) + "\n");
+    } catch (const std::exception& e) {
+      std::cerr << "alb submit: error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  return passed == total ? 0 : 1;
+}
+
+// -- alb submit ---------------------------------------------------------------
+
+namespace {
+
+struct submit_flags {
+  std::string coordinator;
+  std::string file;
+  std::string token_file;
+  double timeout = 0;
+  double connect_timeout = 10;
+  std::string output;
+};
+
+int run_submit(const submit_flags& f) {
+  std::string token;
+  try {
+    parse_endpoint(f.coordinator);
+    if (!f.token_file.empty()) {
+      std::string warning;
+      token = read_token_file(f.token_file, &warning);
+      if (!warning.empty())
+        std::cerr << "alb submit: warning: " << warning << "\n";
+    }
+  } catch (const cluster_error& e) {
+    std::cerr << "alb submit: error: " << e.what() << "\n";
+    return 2;
+  }
+  auto tests = load_cluster_tests(f.file);
+  return submit_and_report(f.coordinator, token, std::move(tests), f.timeout,
+                           f.connect_timeout, f.output);
+}
+
+} // namespace
+
+void add_submit(CLI::App& app, int& rc) {
+  auto f = std::make_shared<submit_flags>();
+  auto* cmd = app.add_subcommand(
+    "submit", "Send tests to a coordinator and wait for their outcomes");
+  cmd->footer(
+    "FILE is TOML or JSON with [[tests]] entries (test_id, command = [argv],\n"
+    "env, cwd, timeout and requirement keys; see README). Prints one line\n"
+    "per test when all have ended.\n"
+    "Exit status: 0 all passed, 1 some failed (or the coordinator went\n"
+    "away), 2 bad input, refused or unreachable.\n\n"
+    "Example: alb submit --coordinator 127.0.0.1:8080 --token-file "
+    "~/.alb-token tests.toml");
+  cmd->add_option("--coordinator", f->coordinator, "HOST:PORT")->required();
+  cmd->add_option("file", f->file, "Tests (TOML or JSON)")
+    ->required()
+    ->check(CLI::ExistingFile);
+  cmd->add_option("--token-file", f->token_file,
+                  "File holding the coordinator's join token");
+  cmd
+    ->add_option("--timeout", f->timeout,
+                 "Give up after this many seconds (0 = wait for all)")
+    ->check(CLI::Range(0.0, 1e7));
+  cmd
+    ->add_option("--connect-timeout", f->connect_timeout,
+                 "Seconds to keep trying to reach the coordinator")
+    ->default_val(10)
+    ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--output", f->output,
+                  "Write the outcomes to this JSON file");
+  cmd->callback(
+    [f, &rc] { rc = guarded("submit", [f] { return run_submit(*f); }); });
+}
+
+} // namespace alb::cli
