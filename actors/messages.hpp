@@ -216,6 +216,66 @@ typename Inspector::result_type inspect(Inspector& f, series_sample& x) {
            x.latency_sum, x.queue_depth, x.workers);
 }
 
+// -- rebalancing ---------------------------------------------------------------
+
+/// One placement the scheduler asks a worker to give back.
+struct revoke_item {
+  /// Record index of the test.
+  uint32_t ref = 0;
+  /// Placement generation.
+  uint32_t gen = 0;
+};
+
+/// Placements one worker should give back if it has not started them
+/// (rebalancing), sent as one message.
+struct revoke_batch {
+  /// The placements.
+  std::vector<revoke_item> items;
+};
+
+/// A worker's answer on one revoked placement.
+struct revoke_answer {
+  /// Record index echoed from the revoke.
+  uint32_t ref = 0;
+  /// Placement generation echoed from the revoke.
+  uint32_t gen = 0;
+  /// Whether the worker removed it from its local queue unstarted; false
+  /// when it had started (or finished) it, in which case it keeps it.
+  bool given_back = false;
+};
+
+/// A worker's answers to one revoke batch, sent as one message.
+struct revoke_reply {
+  /// The worker's slot in the scheduler.
+  uint32_t slot = 0;
+  /// The answers.
+  std::vector<revoke_answer> items;
+};
+
+/// Serializes revoke_item.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, revoke_item& x) {
+  return f(caf::meta::type_name("revoke_item"), x.ref, x.gen);
+}
+
+/// Serializes revoke_batch.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, revoke_batch& x) {
+  return f(caf::meta::type_name("revoke_batch"), x.items);
+}
+
+/// Serializes revoke_answer.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, revoke_answer& x) {
+  return f(caf::meta::type_name("revoke_answer"), x.ref, x.gen, x.given_back);
+}
+
+/// Serializes revoke_reply.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, revoke_reply& x) {
+  return f(caf::meta::type_name("revoke_reply"), x.slot, x.items);
+}
+
 // -- atoms
 // ---------------------------------------------------------------------
 
@@ -237,6 +297,8 @@ using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using churn_atom = caf::atom_constant<caf::atom("churn")>;
 /// Submission timer.
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
+/// A worker says it answers revokes (rebalancing may take its queued tests).
+using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
 
 // -- interfaces
 // ----------------------------------------------------------------
@@ -254,6 +316,12 @@ using worker_actor
                      // Leave the cluster cleanly.
                      caf::reacts_to<leave_atom>>;
 
+/// A worker that also gives back queued placements on request, so
+/// rebalancing can move them. Workers that do not (external workers of the
+/// embedding API, real workers) keep the plain interface and are never asked.
+using revocable_worker_actor
+  = worker_actor::extend<caf::reacts_to<revoke_batch>>;
+
 /// The scheduler: the load balancer itself.
 using scheduler_actor = caf::typed_actor<
   caf::reacts_to<test_batch>,
@@ -264,7 +332,11 @@ using scheduler_actor = caf::typed_actor<
   caf::reacts_to<end_atom, uint64_t>,
   // Current metrics as JSON.
   caf::replies_to<stats_atom>::with<std::string>,
-  caf::reacts_to<cancel_atom, std::string>>;
+  caf::reacts_to<cancel_atom, std::string>,
+  // A worker's answers to revokes (rebalancing).
+  caf::reacts_to<revoke_reply>,
+  // The worker in this slot answers revokes.
+  caf::reacts_to<revoke_atom, uint32_t>>;
 
 /// The recorder: turns samples into time series.
 using recorder_actor
@@ -410,4 +482,6 @@ CAF_ADD_TYPE_ID(alb, (alb::node_join))
 CAF_ADD_TYPE_ID(alb, (alb::cluster_outcome))
 CAF_ADD_TYPE_ID(alb, (alb::outcome_batch))
 CAF_ADD_TYPE_ID(alb, (alb::coordinator_actor))
+CAF_ADD_TYPE_ID(alb, (alb::revoke_batch))
+CAF_ADD_TYPE_ID(alb, (alb::revoke_reply))
 CAF_END_TYPE_ID_BLOCK(alb)

@@ -66,13 +66,25 @@ void flush(scheduler_impl self) {
     if (slot < st.handles.size() && st.handles[slot])
       self->send(st.handles[slot], std::move(batch));
   });
+  // Revokes after placements: a worker sees its placements before any
+  // request to give one back.
+  st.core->drain_revokes([&](uint32_t slot, std::vector<test_handle>& hs) {
+    revoke_batch batch;
+    batch.items.reserve(hs.size());
+    for (auto h : hs)
+      batch.items.push_back(revoke_item{h.ref, h.gen});
+    // Only workers that announced `revoke_atom` are ever sources.
+    if (slot < st.handles.size() && st.handles[slot])
+      self->send(caf::actor_cast<revocable_worker_actor>(st.handles[slot]),
+                 std::move(batch));
+  });
 }
 
 std::string metrics_json(scheduler_impl self) {
   auto& core = *self->state.core;
-  auto m = core.stats().metrics(now_of(self), core.worker_count(),
-                                core.queued() + core.parked()
-                                  + core.key_waiting());
+  auto m
+    = core.stats().metrics(now_of(self), core.worker_count(),
+                           core.queued() + core.parked() + core.key_waiting());
   nlohmann::json j = m;
   j["strategy"] = std::string{core.active_strategy().name()};
   return j.dump();
@@ -125,8 +137,7 @@ void dispatch(scheduler_impl self, double now) {
   auto before = st.core->placements();
   auto t0 = std::chrono::steady_clock::now();
   st.core->dispatch(now);
-  auto dt = std::chrono::duration<double>(std::chrono::steady_clock::now()
-                                          - t0)
+  auto dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
               .count();
   auto placed = st.core->placements() - before;
   if (placed > 0)
@@ -170,8 +181,8 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
     stop_workers(self);
     self->quit(em.reason);
   });
-  auto tick_delay = real_delay(st.opts.config.tick_interval,
-                               st.opts.time_scale);
+  auto tick_delay
+    = real_delay(st.opts.config.tick_interval, st.opts.time_scale);
   self->delayed_send(self, tick_delay, tick_atom::value);
   return {
     [self](test_batch& batch) {
@@ -182,8 +193,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
         auto id = t.test_id;
         auto res = st.core->submit(std::move(t), now);
         if (res != cluster_state::submit_status::accepted)
-          std::cerr << "alb: rejected test: " << st.core->last_error()
-                    << "\n";
+          std::cerr << "alb: rejected test: " << st.core->last_error() << "\n";
       }
       after_change(self);
     },
@@ -201,6 +211,8 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
         st.handles.resize(slot + 1);
       st.handles[slot] = w;
       st.by_addr[w.address()] = slot;
+      // Not a rebalancing source until it says it answers revokes.
+      st.core->set_revocable(slot, false);
       self->monitor(w);
       after_change(self);
       return slot;
@@ -222,11 +234,27 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
       // The report doubles as the worker's request for more: refill it in
       // one batch before the general pass.
       st.core->refill(batch.slot, now);
+      // Still idle with nothing queued here: take work from the busiest.
+      st.core->steal(batch.slot, now);
       after_change(self);
     },
-    [self](load_report& r) {
-      self->state.core->update_load(r.slot, r.load);
+    [self](revoke_reply& reply) {
+      auto& st = self->state;
+      auto now = now_of(self);
+      for (auto& a : reply.items)
+        st.core->revoked(reply.slot, test_handle{a.ref, a.gen}, a.given_back,
+                         now);
+      after_change(self);
     },
+    [self](revoke_atom, uint32_t slot) {
+      auto& st = self->state;
+      // Trust the announcement only from the worker holding that slot.
+      auto it = st.by_addr.find(
+        caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      if (it != st.by_addr.end() && it->second == slot)
+        st.core->set_revocable(slot, true);
+    },
+    [self](load_report& r) { self->state.core->update_load(r.slot, r.load); },
     [self](leave_atom, uint32_t slot) { remove(self, slot, false); },
     [self, tick_delay](tick_atom) {
       auto& st = self->state;

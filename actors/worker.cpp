@@ -1,5 +1,6 @@
 #include "actors/worker.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <unordered_map>
@@ -46,7 +47,7 @@ struct worker_state {
   std::vector<work_report> out;
 };
 
-using worker_impl = worker_actor::stateful_pointer<worker_state>;
+using worker_impl = revocable_worker_actor::stateful_pointer<worker_state>;
 
 double now_of(worker_impl self) {
   duration<double> d = self->clock().now() - self->state.start;
@@ -57,8 +58,8 @@ double performance(worker_impl self) {
   return warmup_level(self->state.opts.profile, now_of(self));
 }
 
-void report(worker_impl self, const work_item& item,
-            const simulated_attempt& a, double queued) {
+void report(worker_impl self, const work_item& item, const simulated_attempt& a,
+            double queued) {
   work_report r;
   r.ref = item.ref;
   r.gen = item.gen;
@@ -79,8 +80,7 @@ void report(worker_impl self, const work_item& item,
 void start_more(worker_impl self) {
   auto& st = self->state;
   auto now = now_of(self);
-  while (!st.queue.empty()
-         && static_cast<int>(st.running.size()) < st.slots) {
+  while (!st.queue.empty() && static_cast<int>(st.running.size()) < st.slots) {
     auto q = std::move(st.queue.front());
     st.queue.pop_front();
     auto a = simulate_attempt(q.item.expected_duration, st.opts.caps.speed,
@@ -117,8 +117,8 @@ void send_load(worker_impl self) {
   auto bg = st.opts.profile.background_load;
   if (bg > 0) {
     // Background load drifts as a bounded random walk.
-    st.background = std::clamp(st.background + st.random.uniform(-0.2, 0.2) * bg,
-                               0.0, bg);
+    st.background
+      = std::clamp(st.background + st.random.uniform(-0.2, 0.2) * bg, 0.0, bg);
   }
   l.active_tests = static_cast<int>(st.running.size());
   l.queued_tests = static_cast<int>(st.queue.size());
@@ -130,9 +130,9 @@ void send_load(worker_impl self) {
   self->send(st.scheduler, load_report{st.slot, std::move(l)});
 }
 
-worker_actor::behavior_type worker_behavior(worker_impl self,
-                                            scheduler_actor scheduler,
-                                            worker_options opts) {
+revocable_worker_actor::behavior_type worker_behavior(worker_impl self,
+                                                      scheduler_actor scheduler,
+                                                      worker_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.scheduler = scheduler;
@@ -144,19 +144,20 @@ worker_actor::behavior_type worker_behavior(worker_impl self,
   self->monitor(scheduler);
   self->set_down_handler([self](caf::down_msg&) { self->quit(); });
   auto me = caf::actor_cast<worker_actor>(self);
-  self
-    ->request(scheduler, caf::infinite, join_atom::value, st.opts.caps, me)
+  self->request(scheduler, caf::infinite, join_atom::value, st.opts.caps, me)
     .then(
       [self](uint32_t slot) {
         auto& st = self->state;
         st.slot = slot;
         st.joined = true;
+        // This worker gives back queued tests on request: rebalancing may
+        // move them.
+        self->send(st.scheduler, revoke_atom::value, slot);
         flush(self);
-        self->delayed_send(
-          self,
-          duration_cast<caf::timespan>(duration<double>(
-            st.opts.report_interval / st.opts.time_scale)),
-          tick_atom::value);
+        self->delayed_send(self,
+                           duration_cast<caf::timespan>(duration<double>(
+                             st.opts.report_interval / st.opts.time_scale)),
+                           tick_atom::value);
       },
       [self](caf::error&) { self->quit(); });
   return {
@@ -204,6 +205,25 @@ worker_actor::behavior_type worker_behavior(worker_impl self,
                          duration_cast<caf::timespan>(duration<double>(
                            st.opts.report_interval / st.opts.time_scale)),
                          tick_atom::value);
+    },
+    [self](revoke_batch& b) {
+      auto& st = self->state;
+      revoke_reply reply;
+      reply.slot = st.slot;
+      reply.items.reserve(b.items.size());
+      for (auto& r : b.items) {
+        // Only a test still waiting in the local queue can go; a started
+        // one stays, so no test ever runs twice.
+        auto i = std::find_if(
+          st.queue.begin(), st.queue.end(), [&](const queued_test& q) {
+            return q.item.ref == r.ref && q.item.gen == r.gen;
+          });
+        bool found = i != st.queue.end();
+        if (found)
+          st.queue.erase(i);
+        reply.items.push_back(revoke_answer{r.ref, r.gen, found});
+      }
+      self->send(st.scheduler, std::move(reply));
     },
     [self](leave_atom) {
       auto& st = self->state;

@@ -11,6 +11,10 @@ namespace {
 
 constexpr float eps = 1e-4f;
 
+// Candidates a rebalancing decision looks at, at most: a bounded sample
+// keeps a cycle's cost independent of the cluster's size.
+constexpr size_t rebalance_sample = 32;
+
 bool finite_nonneg(double x) {
   return std::isfinite(x) && x >= 0;
 }
@@ -53,6 +57,8 @@ cluster_state::cluster_state(scheduler_config cfg) : cfg_(std::move(cfg)) {
   if (auto err = cfg_.validate(); !err.empty())
     throw std::invalid_argument(err);
   strategy_ = make_strategy(cfg_);
+  next_rebalance_ = cfg_.rebalance_interval;
+  moves_left_ = cfg_.max_moves_per_cycle;
 }
 
 cluster_state::~cluster_state() = default;
@@ -106,6 +112,7 @@ uint32_t cluster_state::add_worker(worker_capabilities caps, double now) {
     slot = static_cast<uint32_t>(workers_.size());
     workers_.emplace_back();
     outbox_.emplace_back();
+    revoke_box_.emplace_back();
     live_pos_.push_back(0);
   }
   auto& w = workers_[slot];
@@ -141,6 +148,7 @@ void cluster_state::remove_worker(uint32_t slot, bool lost, double now) {
   w.held.clear();
   for (auto& h : held) {
     auto& t = tests_[h.ref];
+    end_move(t);
     --in_flight_;
     t.worker = npos;
     t.status = test_status::pending;
@@ -152,6 +160,9 @@ void cluster_state::remove_worker(uint32_t slot, bool lost, double now) {
     enqueue(h.ref, now, true);
   }
   outbox_[slot].clear();
+  revoke_box_[slot].clear();
+  drop_candidate(over_, &worker_slot::over_pos, slot);
+  drop_candidate(idle_, &worker_slot::idle_pos, slot);
   w.alive = false;
   index_.clear(slot);
   for (auto& b : w.caps.supported_backends)
@@ -184,8 +195,8 @@ void cluster_state::update_load(uint32_t slot, const worker_load& load) {
 
 float cluster_state::load_of(uint32_t slot) const {
   auto& w = workers_[slot];
-  float load = static_cast<float>(w.held.size())
-               / static_cast<float>(w.capacity);
+  float load
+    = static_cast<float>(w.held.size()) / static_cast<float>(w.capacity);
   if (w.total_memory > 0)
     load = std::max(load, 1.0f - w.free_memory / w.total_memory);
   for (int k = 0; k < max_accel_types; ++k)
@@ -207,6 +218,7 @@ void cluster_state::refresh(uint32_t slot) {
   x.total_accel = w.total_accel;
   x.load = load_of(slot);
   index_.set(slot, x);
+  update_candidates(slot, x.load);
 }
 
 bool cluster_state::eligible(uint32_t slot, const test_record& t) const {
@@ -264,9 +276,8 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
       return invalid(e.what());
     }
   }
-  auto key_of = [this](uint32_t r) -> std::string_view {
-    return tests_[r].req.test_id;
-  };
+  auto key_of
+    = [this](uint32_t r) -> std::string_view { return tests_[r].req.test_id; };
   if (by_id_.find(req.test_id, key_of) != id_index::npos) {
     last_error_ = "test '" + req.test_id + "' is already submitted";
     return submit_status::duplicate;
@@ -378,8 +389,7 @@ void cluster_state::dispatch(double now) {
 
 void cluster_state::refill(uint32_t slot, double now) {
   if (cfg_.pull_slack <= 0 || !strategy_->ranks_by_load()
-      || slot >= workers_.size() || !workers_[slot].alive
-      || parked_count_ > 0)
+      || slot >= workers_.size() || !workers_[slot].alive || parked_count_ > 0)
     return;
   auto& w = workers_[slot];
   uint32_t ref;
@@ -431,39 +441,10 @@ bool cluster_state::try_place(uint32_t ref, double now) {
 
 void cluster_state::assign(uint32_t ref, uint32_t slot, double now) {
   auto& t = tests_[ref];
-  auto& w = workers_[slot];
-  ++t.gen;
-  t.status = test_status::assigned;
-  t.worker = slot;
-  t.last_serial = w.serial;
-  t.assigned_at = now;
   if (t.attempts++ == 0)
     stats_.first_assignment();
-  w.free_memory -= t.need.memory;
-  for (int k = 0; k < max_accel_types; ++k)
-    w.free_accel[k] = static_cast<int16_t>(w.free_accel[k] - t.need.accel[k]);
-  w.held.push_back(test_handle{ref, t.gen});
-  ++w.assignments;
-  ++in_flight_;
   ++placements_;
-  if (!t.req.concurrency_key.empty())
-    ++key_busy_[t.req.concurrency_key];
-  double mem_frac = w.total_memory > 0
-                      ? 1.0 - w.free_memory / w.total_memory
-                      : 0.0;
-  double acc_frac = 0;
-  for (int k = 0; k < max_accel_types; ++k)
-    if (w.total_accel[k] > 0)
-      acc_frac = std::max(acc_frac,
-                          1.0 - static_cast<double>(w.free_accel[k])
-                                  / w.total_accel[k]);
-  stats_.reservation(mem_frac, acc_frac);
-  stats_.worker_assigned(w.serial);
-  auto& box = outbox_[slot];
-  if (box.empty())
-    outbox_dirty_.push_back(slot);
-  box.push_back(test_handle{ref, t.gen});
-  refresh(slot);
+  place_reserve(ref, slot, now);
   auto choice = strategy_->last_choice();
   if (choice != strategy_->name()) {
     stats_.strategy_choice(choice);
@@ -474,8 +455,46 @@ void cluster_state::assign(uint32_t ref, uint32_t slot, double now) {
     obs_->on_assigned(slot, t.req.priority, choice, now - t.submitted_at);
 }
 
+// The part of a placement a move repeats: reservation, hold, outbox. A moved
+// test is not a new attempt, so attempts and decision counts stay as they
+// are.
+void cluster_state::place_reserve(uint32_t ref, uint32_t slot, double now) {
+  auto& t = tests_[ref];
+  auto& w = workers_[slot];
+  ++t.gen;
+  t.status = test_status::assigned;
+  t.worker = slot;
+  t.last_serial = w.serial;
+  t.assigned_at = now;
+  t.placed_seq = ++placed_seq_;
+  w.free_memory -= t.need.memory;
+  for (int k = 0; k < max_accel_types; ++k)
+    w.free_accel[k] = static_cast<int16_t>(w.free_accel[k] - t.need.accel[k]);
+  w.held.push_back(test_handle{ref, t.gen});
+  ++w.assignments;
+  ++in_flight_;
+  if (!t.req.concurrency_key.empty())
+    ++key_busy_[t.req.concurrency_key];
+  double mem_frac
+    = w.total_memory > 0 ? 1.0 - w.free_memory / w.total_memory : 0.0;
+  double acc_frac = 0;
+  for (int k = 0; k < max_accel_types; ++k)
+    if (w.total_accel[k] > 0)
+      acc_frac = std::max(
+        acc_frac,
+        1.0 - static_cast<double>(w.free_accel[k]) / w.total_accel[k]);
+  stats_.reservation(mem_frac, acc_frac);
+  stats_.worker_assigned(w.serial);
+  auto& box = outbox_[slot];
+  if (box.empty())
+    outbox_dirty_.push_back(slot);
+  box.push_back(test_handle{ref, t.gen});
+  refresh(slot);
+}
+
 void cluster_state::release(uint32_t ref) {
   auto& t = tests_[ref];
+  end_move(t);
   auto slot = t.worker;
   auto& w = workers_[slot];
   auto& held = w.held;
@@ -580,8 +599,8 @@ bool cluster_state::complete(uint32_t slot, test_handle h,
   return true;
 }
 
-bool cluster_state::cancel(std::string_view test_id, double now,
-                           uint32_t* slot, test_handle* placement) {
+bool cluster_state::cancel(std::string_view test_id, double now, uint32_t* slot,
+                           test_handle* placement) {
   if (slot)
     *slot = npos;
   auto ref = by_id_.find(test_id, [this](uint32_t r) -> std::string_view {
@@ -776,6 +795,285 @@ void cluster_state::tick(double now) {
     }
   }
   capacity_changed_ = true;
+  if (now >= next_rebalance_)
+    rebalance(now);
+}
+
+// -- rebalancing -------------------------------------------------------------
+
+int cluster_state::queued_on(uint32_t slot) const {
+  auto& w = workers_[slot];
+  return std::max(0, static_cast<int>(w.held.size()) - w.slots - w.revoking);
+}
+
+void cluster_state::set_revocable(uint32_t slot, bool yes) {
+  if (slot >= workers_.size() || !workers_[slot].alive)
+    return;
+  workers_[slot].revocable = yes;
+  update_candidates(slot, load_of(slot));
+}
+
+void cluster_state::drop_candidate(std::vector<uint32_t>& set,
+                                   uint32_t worker_slot::*pos, uint32_t slot) {
+  auto i = workers_[slot].*pos;
+  if (i == npos)
+    return;
+  set[i] = set.back();
+  workers_[set[i]].*pos = i;
+  set.pop_back();
+  workers_[slot].*pos = npos;
+}
+
+// Keeps the candidate sets current in O(1) on every load change, so a cycle
+// never has to find over- and underloaded workers by scanning all of them.
+void cluster_state::update_candidates(uint32_t slot, float load) {
+  if (!cfg_.rebalance)
+    return;
+  auto& w = workers_[slot];
+  bool over = w.alive && w.revocable && load > cfg_.overload_threshold
+              && queued_on(slot) > 0;
+  bool idle = w.alive && load < cfg_.idle_threshold;
+  if (over && w.over_pos == npos) {
+    w.over_pos = static_cast<uint32_t>(over_.size());
+    over_.push_back(slot);
+  } else if (!over) {
+    drop_candidate(over_, &worker_slot::over_pos, slot);
+  }
+  if (idle && w.idle_pos == npos) {
+    w.idle_pos = static_cast<uint32_t>(idle_.size());
+    idle_.push_back(slot);
+  } else if (!idle) {
+    drop_candidate(idle_, &worker_slot::idle_pos, slot);
+  }
+}
+
+// A worker that just received a moved test gives none away during the
+// cool-down (and one that gave takes none, see `can_take`): a test never
+// bounces straight back.
+bool cluster_state::can_give(uint32_t slot, double now) const {
+  auto& w = workers_[slot];
+  // Placements still in the outbox have not reached the worker: it could
+  // not give them back, and its queue is about to change anyway.
+  return w.alive && w.revocable
+         && now - w.received_at >= cfg_.rebalance_cooldown
+         && outbox_[slot].empty() && queued_on(slot) > 0
+         && load_of(slot) > cfg_.overload_threshold;
+}
+
+bool cluster_state::can_take(uint32_t slot, double now) const {
+  auto& w = workers_[slot];
+  // Only as many as it can start at once: a moved test that queued again
+  // would gain nothing.
+  return w.alive && now - w.gave_at >= cfg_.rebalance_cooldown
+         && load_of(slot) < cfg_.idle_threshold
+         && static_cast<int>(w.held.size()) + w.incoming < w.slots;
+}
+
+// Returns the not-started tests of `source` that fit `target` (any target
+// when npos), latest placement first: the worker runs its local queue in
+// order, so the latest placements are the ones still waiting. The result
+// is in `scratch_`; the first entry is the preferred victim.
+uint32_t cluster_state::pick_victim(uint32_t source, uint32_t target) {
+  auto& w = workers_[source];
+  auto waiting = static_cast<size_t>(queued_on(source));
+  scratch_.clear();
+  for (auto& h : w.held) {
+    auto& t = tests_[h.ref];
+    // A test the worker reported started (or refused to give back) stays.
+    if (t.status == test_status::assigned && !t.revoking)
+      scratch_.push_back(h.ref);
+  }
+  auto later = [this](uint32_t a, uint32_t b) {
+    return tests_[a].placed_seq > tests_[b].placed_seq;
+  };
+  auto n = std::min(waiting, scratch_.size());
+  std::partial_sort(scratch_.begin(), scratch_.begin() + n, scratch_.end(),
+                    later);
+  for (size_t i = 0; i < n; ++i)
+    if (target == npos || fits_now(target, tests_[scratch_[i]]))
+      return scratch_[i];
+  return npos;
+}
+
+uint32_t cluster_state::pick_target(const test_record& t, uint32_t source,
+                                    double now) {
+  auto n = std::min(idle_.size(), rebalance_sample);
+  uint32_t best = npos;
+  float best_load = 0;
+  for (size_t i = 0; i < n; ++i) {
+    auto slot = idle_[(idle_cursor_ + i) % idle_.size()];
+    if (slot == source || !can_take(slot, now) || !fits_now(slot, t))
+      continue;
+    auto load = load_of(slot)
+                + static_cast<float>(workers_[slot].incoming)
+                    / static_cast<float>(workers_[slot].capacity);
+    if (best == npos || load < best_load
+        || (load == best_load && slot < best)) {
+      best = slot;
+      best_load = load;
+    }
+  }
+  // Rotate so a large idle set is sampled evenly over the cycles.
+  if (!idle_.empty())
+    idle_cursor_ = (idle_cursor_ + n) % idle_.size();
+  return best;
+}
+
+void cluster_state::start_move(uint32_t ref, uint32_t source, uint32_t target,
+                               bool steal, double now) {
+  auto& t = tests_[ref];
+  auto& src = workers_[source];
+  auto& dst = workers_[target];
+  t.revoking = true;
+  t.stealing = steal;
+  t.move_to = target;
+  t.move_to_serial = dst.serial;
+  ++src.revoking;
+  ++dst.incoming;
+  src.gave_at = now;
+  dst.received_at = now;
+  --moves_left_;
+  ++moves_in_flight_;
+  auto& box = revoke_box_[source];
+  if (box.empty())
+    revoke_dirty_.push_back(source);
+  box.push_back(test_handle{ref, t.gen});
+  update_candidates(source, load_of(source));
+}
+
+void cluster_state::end_move(test_record& t) {
+  if (!t.revoking)
+    return;
+  t.revoking = false;
+  --moves_in_flight_;
+  if (t.worker != npos && t.worker < workers_.size()) {
+    --workers_[t.worker].revoking;
+    if (workers_[t.worker].alive)
+      update_candidates(t.worker, load_of(t.worker));
+  }
+  if (t.move_to < workers_.size()) {
+    auto& dst = workers_[t.move_to];
+    if (dst.alive && dst.serial == t.move_to_serial)
+      --dst.incoming;
+  }
+  t.move_to = npos;
+  t.move_to_serial = npos;
+}
+
+// Busiest first, from a bounded sample of the overloaded candidates.
+static void sort_by_load_desc(std::vector<std::pair<float, uint32_t>>& xs) {
+  std::sort(xs.begin(), xs.end(), [](auto& a, auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+}
+
+void cluster_state::rebalance(double now) {
+  next_rebalance_ = now + cfg_.rebalance_interval;
+  moves_left_ = cfg_.max_moves_per_cycle;
+  if (!cfg_.rebalance || over_.empty() || idle_.empty())
+    return;
+  auto n = std::min(over_.size(), rebalance_sample);
+  std::vector<std::pair<float, uint32_t>> sources;
+  sources.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto slot = over_[(over_cursor_ + i) % over_.size()];
+    sources.emplace_back(load_of(slot), slot);
+  }
+  over_cursor_ = (over_cursor_ + n) % over_.size();
+  sort_by_load_desc(sources);
+  for (auto& [load, src] : sources) {
+    while (moves_left_ > 0 && can_give(src, now)) {
+      // Latest placement first; the first one some idle worker fits moves.
+      pick_victim(src, npos);
+      auto victims = scratch_;
+      auto waiting
+        = std::min(victims.size(), static_cast<size_t>(queued_on(src)));
+      bool moved = false;
+      for (size_t i = 0; i < waiting && !moved; ++i) {
+        auto dst = pick_target(tests_[victims[i]], src, now);
+        if (dst != npos) {
+          start_move(victims[i], src, dst, false, now);
+          moved = true;
+        }
+      }
+      if (!moved)
+        break;
+    }
+    if (moves_left_ <= 0)
+      break;
+  }
+}
+
+void cluster_state::steal(uint32_t slot, double now) {
+  if (!cfg_.rebalance || moves_left_ <= 0 || over_.empty()
+      || slot >= workers_.size() || !can_take(slot, now) || queued() > 0)
+    return;
+  auto n = std::min(over_.size(), rebalance_sample);
+  std::vector<std::pair<float, uint32_t>> sources;
+  sources.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto s = over_[(over_cursor_ + i) % over_.size()];
+    if (s != slot)
+      sources.emplace_back(load_of(s), s);
+  }
+  over_cursor_ = (over_cursor_ + n) % over_.size();
+  sort_by_load_desc(sources);
+  for (auto& [load, src] : sources) {
+    while (moves_left_ > 0 && can_take(slot, now) && can_give(src, now)) {
+      auto victim = pick_victim(src, slot);
+      if (victim == npos)
+        break;
+      start_move(victim, src, slot, true, now);
+    }
+    if (moves_left_ <= 0 || !can_take(slot, now))
+      break;
+  }
+}
+
+bool cluster_state::revoked(uint32_t slot, test_handle h, bool given_back,
+                            double now) {
+  if (h.ref >= tests_.size())
+    return false;
+  auto& t = tests_[h.ref];
+  if (!t.live || t.gen != h.gen || t.worker != slot || !t.revoking)
+    return false;
+  if (!given_back) {
+    // The worker started it before the revoke arrived: it stays, and it
+    // is known to be running (its start time comes with its report).
+    end_move(t);
+    t.status = test_status::running;
+    return false;
+  }
+  auto target = t.move_to;
+  auto serial = t.move_to_serial;
+  auto steal = t.stealing;
+  release(h.ref);
+  if (steal) {
+    stats_.stolen();
+    if (obs_)
+      obs_->on_stolen();
+  } else {
+    stats_.migrated();
+    if (obs_)
+      obs_->on_migrated();
+  }
+  auto& key = t.req.concurrency_key;
+  if (target < workers_.size() && workers_[target].alive
+      && workers_[target].serial == serial && fits_now(target, t)
+      && static_cast<int>(workers_[target].held.size())
+           < workers_[target].capacity) {
+    // The key stays taken: the test holds it on its new worker.
+    if (!key.empty())
+      --key_busy_[key];
+    place_reserve(h.ref, target, now);
+    return true;
+  }
+  // The target filled up or left meanwhile: the test is free again and
+  // waits at the front of the queue for the next dispatch.
+  if (!key.empty())
+    release_key(key, now);
+  enqueue(h.ref, now, true);
+  return true;
 }
 
 assignment cluster_state::view(const test_record& t) const {
@@ -848,6 +1146,33 @@ std::string cluster_state::check_invariants() const {
     }
     if (static_cast<int>(w.held.size()) > w.capacity)
       err << "worker " << w.caps.worker_id << " holds more than its capacity; ";
+  }
+  // Moves in flight: each revoking test is counted once at its source and
+  // once at its target.
+  std::vector<int> incoming(workers_.size(), 0);
+  size_t revoking_total = 0;
+  for (auto& t : tests_) {
+    if (!t.live || !t.revoking)
+      continue;
+    ++revoking_total;
+    if (t.worker == npos)
+      err << "test " << t.req.test_id << " is being moved but held by none; ";
+    if (t.move_to < workers_.size() && workers_[t.move_to].alive
+        && workers_[t.move_to].serial == t.move_to_serial)
+      ++incoming[t.move_to];
+  }
+  if (revoking_total != moves_in_flight_)
+    err << "moves in flight " << moves_in_flight_ << " != revoking tests "
+        << revoking_total << "; ";
+  for (auto slot : live_) {
+    auto& w = workers_[slot];
+    int revoking = 0;
+    for (auto& h : w.held)
+      revoking += tests_[h.ref].revoking ? 1 : 0;
+    if (revoking != w.revoking)
+      err << "worker " << w.caps.worker_id << " revoking count drift; ";
+    if (incoming[slot] != w.incoming)
+      err << "worker " << w.caps.worker_id << " incoming count drift; ";
   }
   if (held_total != in_flight_)
     err << "in-flight count " << in_flight_ << " != held " << held_total

@@ -73,6 +73,18 @@ struct test_record {
   bool key_waiting = false;
   /// Whether the record is in use.
   bool live = false;
+  /// Whether its worker was asked to give it back (a move is in flight).
+  bool revoking = false;
+  /// Whether the move in flight is a steal rather than a migration.
+  bool stealing = false;
+  /// Order of its latest placement: a worker starts its local queue first
+  /// in, first out, so the latest placements are the ones not started.
+  uint64_t placed_seq = 0;
+  /// Slot the move in flight goes to (npos = none).
+  uint32_t move_to = capacity_index::npos;
+  /// Statistics serial of that worker, so a worker that took over the slot
+  /// in the meantime is not mistaken for it.
+  uint32_t move_to_serial = capacity_index::npos;
 };
 
 /// What a worker reports about one attempt.
@@ -119,6 +131,21 @@ struct worker_slot {
   std::vector<test_handle> held;
   /// Tests placed here since it joined.
   uint64_t assignments = 0;
+  /// Whether the worker answers revokes (gives back queued tests); only
+  /// such workers are sources of moves.
+  bool revocable = true;
+  /// Held tests it was asked to give back (answers pending).
+  int revoking = 0;
+  /// Tests moving to it (answers pending at their sources).
+  int incoming = 0;
+  /// When it last gave a test away (it takes none for a cool-down).
+  double gave_at = -1e300;
+  /// When it last received a moved test (it gives none for a cool-down).
+  double received_at = -1e300;
+  /// Position in the overloaded candidates (npos = not a candidate).
+  uint32_t over_pos = capacity_index::npos;
+  /// Position in the idle candidates (npos = not a candidate).
+  uint32_t idle_pos = capacity_index::npos;
 };
 
 /// Activity since the last `take_tick_delta()`, for time series.
@@ -156,22 +183,16 @@ public:
   // -- setup ---------------------------------------------------------------
 
   /// Sets who hears about events (not owned; may be null).
-  void set_observer(scheduler_observer* obs) {
-    obs_ = obs;
-  }
+  void set_observer(scheduler_observer* obs) { obs_ = obs; }
 
   /// Replaces the placement strategy.
   void set_strategy(std::unique_ptr<strategy> s);
 
   /// Sets who hears about ended tests (the embedding API, journals).
-  void set_end_listener(end_listener f) {
-    on_end_ = std::move(f);
-  }
+  void set_end_listener(end_listener f) { on_end_ = std::move(f); }
 
   /// The active configuration.
-  const scheduler_config& config() const {
-    return cfg_;
-  }
+  const scheduler_config& config() const { return cfg_; }
 
   // -- workers -------------------------------------------------------------
 
@@ -187,27 +208,28 @@ public:
   void update_load(uint32_t slot, const worker_load& load);
 
   /// Returns the worker in `slot`.
-  const worker_slot& worker(uint32_t slot) const {
-    return workers_[slot];
-  }
+  const worker_slot& worker(uint32_t slot) const { return workers_[slot]; }
 
   /// Slots of all registered workers (order changes on removal).
-  const std::vector<uint32_t>& live_workers() const {
-    return live_;
-  }
+  const std::vector<uint32_t>& live_workers() const { return live_; }
 
   /// Number of registered workers.
-  size_t worker_count() const {
-    return live_.size();
-  }
+  size_t worker_count() const { return live_.size(); }
 
   /// Load score of the worker in `slot`, 0-1 (lower is less loaded).
   float load_of(uint32_t slot) const;
 
+  /// Tests the worker in `slot` holds but has not started, assuming it
+  /// starts its local queue in order whenever a slot is free; tests being
+  /// given back are not counted.
+  int queued_on(uint32_t slot) const;
+
+  /// Whether the worker in `slot` answers revokes (default true; the actor
+  /// layer clears it for workers that never said they do).
+  void set_revocable(uint32_t slot, bool yes);
+
   /// The capacity index (for strategies).
-  const capacity_index& index() const {
-    return index_;
-  }
+  const capacity_index& index() const { return index_; }
 
   /// Whether the worker in `slot` meets `t`'s non-capacity requirements
   /// (backend, software, not the worker its last attempt failed on).
@@ -234,9 +256,7 @@ public:
   submit_status submit(test_requirements req, double now);
 
   /// Why the last `submit` or `add_worker` was refused.
-  const std::string& last_error() const {
-    return last_error_;
-  }
+  const std::string& last_error() const { return last_error_; }
 
   /// Places as many queued tests as fit; new placements go to the outbox.
   void dispatch(double now);
@@ -265,17 +285,58 @@ public:
               test_handle* placement = nullptr);
 
   /// Periodic work: aging is implicit, this fails parked tests whose wait
-  /// limit passed and re-examines parked tests.
+  /// limit passed, re-examines parked tests and runs a rebalancing cycle
+  /// when `rebalance_interval` has passed since the last one.
   void tick(double now);
 
-  /// The record behind `h` (valid until the test ends).
-  const test_record& record(test_handle h) const {
-    return tests_[h.ref];
+  // -- rebalancing ---------------------------------------------------------
+
+  /// Runs one rebalancing cycle now: resets the per-cycle move budget and
+  /// asks overloaded workers to give back queued tests for idle ones
+  /// (migration). Looks at a bounded sample of candidates, never at every
+  /// worker. Revokes go to the revoke outbox; nothing moves until the
+  /// source answers (`revoked`).
+  void rebalance(double now);
+
+  /// Work stealing: the worker in `slot` (which just reported) takes queued
+  /// tests from the busiest workers when it is idle, holds nothing beyond
+  /// its running slots and the pending queue is empty. Draws from the same
+  /// per-cycle budget as `rebalance`.
+  void steal(uint32_t slot, double now);
+
+  /// The worker in `slot` answers a revoke of placement `h`: `given_back`
+  /// says it removed the test from its local queue without starting it.
+  /// Only then is the test released from that worker and placed on the
+  /// move's target (or queued again when the target no longer fits it);
+  /// otherwise the worker started it and nothing moves. Returns whether
+  /// the test moved; stale answers are ignored.
+  bool revoked(uint32_t slot, test_handle h, bool given_back, double now);
+
+  /// Calls `f(slot, handles)` for each worker asked to give back tests and
+  /// clears the requests; `handles` may be moved from.
+  template<class F>
+  void drain_revokes(F&& f) {
+    for (auto slot : revoke_dirty_) {
+      auto& box = revoke_box_[slot];
+      if (!box.empty())
+        f(slot, box);
+      box.clear();
+    }
+    revoke_dirty_.clear();
   }
+
+  /// Whether revokes wait in the revoke outbox.
+  bool has_revokes() const { return !revoke_dirty_.empty(); }
+
+  /// Moves started and not yet answered.
+  size_t moves_in_flight() const { return moves_in_flight_; }
+
+  /// The record behind `h` (valid until the test ends).
+  const test_record& record(test_handle h) const { return tests_[h.ref]; }
 
   /// Calls `f(slot, handles)` for each worker with new placements and
   /// clears them; `handles` may be moved from.
-  template <class F>
+  template<class F>
   void drain_outbox(F&& f) {
     for (auto slot : outbox_dirty_) {
       auto& box = outbox_[slot];
@@ -287,9 +348,7 @@ public:
   }
 
   /// Whether placements wait in the outbox.
-  bool has_outbox() const {
-    return !outbox_dirty_.empty();
-  }
+  bool has_outbox() const { return !outbox_dirty_.empty(); }
 
   // -- state ---------------------------------------------------------------
 
@@ -297,44 +356,28 @@ public:
   size_t queued() const;
 
   /// Tests parked because no worker can hold them now.
-  size_t parked() const {
-    return parked_count_;
-  }
+  size_t parked() const { return parked_count_; }
 
   /// Tests waiting for a concurrency key.
-  size_t key_waiting() const {
-    return key_waiting_count_;
-  }
+  size_t key_waiting() const { return key_waiting_count_; }
 
   /// Tests placed on workers.
-  size_t in_flight() const {
-    return in_flight_;
-  }
+  size_t in_flight() const { return in_flight_; }
 
   /// Placements made since the start.
-  uint64_t placements() const {
-    return placements_;
-  }
+  uint64_t placements() const { return placements_; }
 
   /// Tests not yet ended.
-  size_t open_tests() const {
-    return open_;
-  }
+  size_t open_tests() const { return open_; }
 
   /// Run statistics so far.
-  const run_stats& stats() const {
-    return stats_;
-  }
+  const run_stats& stats() const { return stats_; }
 
   /// Mutable statistics (the recorder feeds peak throughput).
-  run_stats& stats() {
-    return stats_;
-  }
+  run_stats& stats() { return stats_; }
 
   /// The strategy in use.
-  const strategy& active_strategy() const {
-    return *strategy_;
-  }
+  const strategy& active_strategy() const { return *strategy_; }
 
   /// Returns the activity since the last call and starts a new interval.
   tick_delta take_tick_delta() {
@@ -373,6 +416,17 @@ private:
   bool could_ever_fit(const test_record& t) const;
   std::string describe_need(const test_record& t) const;
   assignment view(const test_record& t) const;
+  void place_reserve(uint32_t ref, uint32_t slot, double now);
+  void update_candidates(uint32_t slot, float load);
+  void drop_candidate(std::vector<uint32_t>& set, uint32_t worker_slot::*pos,
+                      uint32_t slot);
+  void end_move(test_record& t);
+  uint32_t pick_victim(uint32_t source, uint32_t target);
+  uint32_t pick_target(const test_record& t, uint32_t source, double now);
+  bool can_give(uint32_t slot, double now) const;
+  bool can_take(uint32_t slot, double now) const;
+  void start_move(uint32_t ref, uint32_t source, uint32_t target, bool steal,
+                  double now);
 
   scheduler_config cfg_;
   std::unique_ptr<strategy> strategy_;
@@ -409,6 +463,20 @@ private:
   // Outbox of new placements per worker slot.
   std::vector<std::vector<test_handle>> outbox_;
   std::vector<uint32_t> outbox_dirty_;
+
+  // Rebalancing: candidate sets kept current on every load change, so a
+  // cycle looks at a bounded sample instead of every worker.
+  std::vector<uint32_t> over_;
+  std::vector<uint32_t> idle_;
+  size_t over_cursor_ = 0;
+  size_t idle_cursor_ = 0;
+  double next_rebalance_ = 0;
+  int moves_left_ = 0;
+  size_t moves_in_flight_ = 0;
+  uint64_t placed_seq_ = 0;
+  std::vector<std::vector<test_handle>> revoke_box_;
+  std::vector<uint32_t> revoke_dirty_;
+  std::vector<uint32_t> scratch_;
 
   run_stats stats_;
   tick_delta delta_;

@@ -677,6 +677,30 @@ const field<scheduler_config> scheduler_fields[] = {
    [](reader& r, const node& n, const str& p, scheduler_config& x) {
      x.speed_hints = r.boolean(n, p);
    }},
+  {"rebalance",
+   [](reader& r, const node& n, const str& p, scheduler_config& x) {
+     x.rebalance = r.boolean(n, p);
+   }},
+  {"rebalance_interval",
+   [](reader& r, const node& n, const str& p, scheduler_config& x) {
+     x.rebalance_interval = r.number(n, p);
+   }},
+  {"overload_threshold",
+   [](reader& r, const node& n, const str& p, scheduler_config& x) {
+     x.overload_threshold = r.number(n, p);
+   }},
+  {"idle_threshold",
+   [](reader& r, const node& n, const str& p, scheduler_config& x) {
+     x.idle_threshold = r.number(n, p);
+   }},
+  {"max_moves_per_cycle",
+   [](reader& r, const node& n, const str& p, scheduler_config& x) {
+     x.max_moves_per_cycle = r.integer(n, p, 0, int_max);
+   }},
+  {"rebalance_cooldown",
+   [](reader& r, const node& n, const str& p, scheduler_config& x) {
+     x.rebalance_cooldown = r.number(n, p);
+   }},
   {"seed",
    [](reader& r, const node& n, const str& p, scheduler_config& x) {
      auto v = r.integer(n, p);

@@ -52,6 +52,20 @@ std::string scheduler_config::validate() const {
            + std::to_string(parked_scan_limit);
   if (!(pull_slack >= 0 && pull_slack <= 1))
     return "scheduler.pull_slack: must be between 0 and 1";
+  if (!positive(rebalance_interval))
+    return "scheduler.rebalance_interval: must be a positive number of seconds";
+  if (!(overload_threshold > 0 && overload_threshold <= 1))
+    return "scheduler.overload_threshold: must be in (0, 1]";
+  // An idle worker must be distinguishable from an overloaded one, or a
+  // test could be moved onto a worker as loaded as the one it left.
+  if (!(idle_threshold >= 0 && idle_threshold < overload_threshold))
+    return "scheduler.idle_threshold: must be at least 0 and below "
+           "overload_threshold";
+  if (max_moves_per_cycle < 0)
+    return "scheduler.max_moves_per_cycle: must be at least 0, got "
+           + std::to_string(max_moves_per_cycle);
+  if (!(std::isfinite(rebalance_cooldown) && rebalance_cooldown >= 0))
+    return "scheduler.rebalance_cooldown: must be a number of seconds >= 0";
   for (auto& [type, name] : strategy_by_type)
     if (!is_known_strategy(name))
       return "scheduler.strategy_by_type." + type + ": unknown strategy '"

@@ -46,6 +46,24 @@ struct scheduler_config {
   /// copy of this configuration.
   std::shared_ptr<execution_history> history;
 
+  // -- rebalancing -----------------------------------------------------------
+
+  /// Move tests queued on a worker but not started yet from overloaded
+  /// workers to idle ones (migration, on the rebalance timer) and let idle
+  /// workers take them from the busiest (stealing, when they report).
+  bool rebalance = true;
+  /// Seconds between rebalancing cycles (checked on every tick).
+  double rebalance_interval = 1.0;
+  /// A worker whose load score is above this is overloaded (a source).
+  double overload_threshold = 0.8;
+  /// A worker whose load score is below this is idle (a target or thief).
+  double idle_threshold = 0.3;
+  /// Moves (migrations and steals together) started per cycle at most.
+  int max_moves_per_cycle = 4;
+  /// Seconds after a move during which the source takes no test and the
+  /// target gives none away, so tests do not bounce back and forth.
+  double rebalance_cooldown = 2.0;
+
   /// Returns "" when valid, otherwise "scheduler.<key>: <what is wrong>".
   std::string validate() const;
 };
