@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   alb::cli::add_coordinator(app, rc);
   alb::cli::add_node(app, rc);
   alb::cli::add_submit(app, rc);
+  alb::cli::add_run(app, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -39,4 +39,7 @@ void add_node(CLI::App& app, int& rc);
 /// Registers `alb submit`.
 void add_submit(CLI::App& app, int& rc);
 
+/// Registers `alb run`.
+void add_run(CLI::App& app, int& rc);
+
 } // namespace alb::cli

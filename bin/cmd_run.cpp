@@ -1,0 +1,219 @@
+// `alb run`: a whole cluster run from one TOML file: starts a coordinator
+// and local node processes, submits the file's [[tests]], prints the
+// outcome table and stops what it started.
+
+#include "bin/commands.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <regex>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "actors/node.hpp"
+#include "bin/cluster_cli.hpp"
+#include "bin/common.hpp"
+#include "runtime/config.hpp"
+
+namespace alb::cli {
+
+namespace {
+
+struct run_cluster_flags {
+  std::string file;
+  int nodes = 3;
+  int workers = 2;
+  int cores = 0;
+  double memory = 0;
+  std::string strategy;
+  double timeout = 0;
+  std::string output;
+};
+
+std::string self_exe() {
+  char buf[4096];
+  auto n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0)
+    return "alb";
+  buf[n] = '\0';
+  return buf;
+}
+
+/// Starts `args` as a child; its stdout goes to `out_fd` (-1 = inherit).
+pid_t start_process(const std::vector<std::string>& args, int out_fd) {
+  std::vector<char*> argv;
+  std::vector<std::string> copy = args;
+  for (auto& a : copy)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  auto pid = ::fork();
+  if (pid == 0) {
+    if (out_fd >= 0)
+      ::dup2(out_fd, 1);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+std::string make_token_file(std::string& dir) {
+  char tmpl[] = "/tmp/alb-run-XXXXXX";
+  if (!::mkdtemp(tmpl))
+    throw cluster_error{std::string{"cannot create a temporary directory: "}
+                        + std::strerror(errno)};
+  dir = tmpl;
+  auto path = dir + "/token";
+  std::random_device rd;
+  char token[65];
+  for (int i = 0; i < 64; ++i)
+    token[i] = "0123456789abcdef"[rd() % 16];
+  token[64] = '\0';
+  {
+    std::ofstream out{path};
+    out << token << "\n";
+  }
+  ::chmod(path.c_str(), 0600);
+  return path;
+}
+
+int run_cluster(const run_cluster_flags& f) {
+  auto cfg = load_config(f.file);
+  for (auto& w : cfg.warnings)
+    std::cerr << "alb run: warning: " << w << "\n";
+  auto tests = load_cluster_tests(f.file);
+  std::string tmpdir;
+  auto token_file = cfg.cluster.token_file;
+  if (token_file.empty())
+    token_file = make_token_file(tmpdir);
+  auto exe = self_exe();
+  int pipefd[2];
+  if (::pipe(pipefd) != 0)
+    throw cluster_error{"pipe failed"};
+  std::vector<std::string> cargs{exe,
+                                 "coordinator",
+                                 "--host",
+                                 cfg.cluster.host,
+                                 "--port",
+                                 std::to_string(cfg.cluster.port),
+                                 "--token-file",
+                                 token_file,
+                                 "--no-db"};
+  auto strategy = f.strategy.empty() ? cfg.scheduler.strategy : f.strategy;
+  cargs.push_back("--scheduler");
+  cargs.push_back(strategy);
+  auto coord = start_process(cargs, pipefd[1]);
+  ::close(pipefd[1]);
+  // The coordinator prints its bound port on its first line.
+  std::string line;
+  char c;
+  while (::read(pipefd[0], &c, 1) == 1 && c != '\n')
+    line += c;
+  std::smatch m;
+  if (!std::regex_search(line, m, std::regex{R"(listening on (\S+):(\d+))"})) {
+    std::cerr << "alb run: error: the coordinator did not start\n";
+    ::kill(coord, SIGTERM);
+    ::waitpid(coord, nullptr, 0);
+    return 1;
+  }
+  auto addr = m[1].str() + ":" + m[2].str();
+  std::cout << line << std::endl;
+  std::vector<pid_t> nodes;
+  for (int i = 0; i < f.nodes; ++i) {
+    std::vector<std::string> nargs{exe,
+                                   "node",
+                                   "--coordinator",
+                                   addr,
+                                   "--workers",
+                                   std::to_string(f.workers),
+                                   "--token-file",
+                                   token_file,
+                                   "--name",
+                                   "local-" + std::to_string(i)};
+    if (f.cores > 0) {
+      nargs.push_back("--cores");
+      nargs.push_back(std::to_string(f.cores));
+    }
+    if (f.memory > 0) {
+      nargs.push_back("--memory");
+      nargs.push_back(std::to_string(f.memory));
+    }
+    nodes.push_back(start_process(nargs, -1));
+  }
+  std::string token;
+  int rc;
+  try {
+    token = read_token_file(token_file, nullptr);
+    rc = submit_and_report(addr, token, std::move(tests), f.timeout, 10,
+                           f.output);
+  } catch (...) {
+    rc = 1;
+  }
+  ::kill(coord, SIGTERM);
+  ::waitpid(coord, nullptr, 0);
+  ::close(pipefd[0]);
+  // The nodes stop when their coordinator goes away.
+  for (auto pid : nodes)
+    ::waitpid(pid, nullptr, 0);
+  if (!tmpdir.empty()) {
+    ::unlink(token_file.c_str());
+    ::rmdir(tmpdir.c_str());
+  }
+  return rc;
+}
+
+} // namespace
+
+void add_run(CLI::App& app, int& rc) {
+  auto f = std::make_shared<run_cluster_flags>();
+  auto* cmd = app.add_subcommand(
+    "run", "Run a TOML test suite on a cluster of local node processes");
+  cmd->footer(
+    "Starts `alb coordinator` with the file's [cluster] settings (a random\n"
+    "join token when it names no token_file), --nodes `alb node` processes\n"
+    "on this machine, submits the file's [[tests]] and prints one line per\n"
+    "test. Remote nodes may join the same coordinator while it runs.\n"
+    "Exit status: 0 all passed, 1 some failed, 2 bad input.\n\n"
+    "Example: alb run configs/cluster_example.toml --output results.json");
+  cmd->add_option("file", f->file, "Cluster TOML ([cluster], [[tests]])")
+    ->required()
+    ->check(CLI::ExistingFile);
+  cmd->add_option("--nodes", f->nodes, "Local node processes to start")
+    ->default_val(3)
+    ->check(CLI::Range(0, 256));
+  cmd->add_option("--workers", f->workers, "Workers per node")
+    ->default_val(2)
+    ->check(CLI::Range(1, 4096));
+  cmd->add_option("--cores", f->cores, "Cores per node (default: detected)")
+    ->check(CLI::Range(1, 100000));
+  cmd->add_option("--memory", f->memory, "GB per node (default: detected)")
+    ->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--scheduler", f->strategy, "Placement strategy");
+  cmd
+    ->add_option("--timeout", f->timeout,
+                 "Give up after this many seconds (0 = wait for all)")
+    ->check(CLI::Range(0.0, 1e7));
+  cmd->add_option("--output", f->output,
+                  "Write the outcomes to this JSON file");
+  cmd->callback([f, &rc] {
+    rc = guarded("run", [f] {
+      try {
+        return run_cluster(*f);
+      } catch (const cluster_error& e) {
+        std::cerr << "alb run: error: " << e.what() << "\n";
+        return 2;
+      }
+    });
+  });
+}
+
+} // namespace alb::cli
