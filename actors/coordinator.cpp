@@ -151,9 +151,14 @@ void with_peer(coordinator_impl self, const caf::node_id& nid, F f) {
   self
     ->request(sys.middleman().actor_handle(), std::chrono::seconds(5),
               caf::get_atom::value, nid)
-    .then([f](const caf::node_id&, std::string& host,
-              uint16_t port) mutable { f(host + ":" + std::to_string(port)); },
-          [f](caf::error&) mutable { f(std::string{"unknown peer"}); });
+    .then(
+      [self, f](const caf::node_id&, std::string& host, uint16_t port) mutable {
+        // Behind a relay the middleman sees the relay's connection.
+        auto& name = self->state.opts.peer_name;
+        auto real = name ? name(host, port) : std::string{};
+        f(real.empty() ? host + ":" + std::to_string(port) : real);
+      },
+      [f](caf::error&) mutable { f(std::string{"unknown peer"}); });
 }
 
 caf::node_id sender_node(coordinator_impl self) {

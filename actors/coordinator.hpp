@@ -31,6 +31,9 @@ struct coordinator_options {
   std::function<void(const std::string&)> log;
   /// Called with the number of connected nodes when it changes.
   std::function<void(size_t)> on_nodes;
+  /// Names the client behind a connection the middleman sees as coming
+  /// from host:port (a relay such as basp_guard); "" = use host:port.
+  std::function<std::string(const std::string&, uint16_t)> peer_name;
 };
 
 /// Spawns a coordinator and its scheduler (linked: they end together).

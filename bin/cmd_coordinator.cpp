@@ -5,6 +5,7 @@
 
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 
+#include "actors/basp_guard.hpp"
 #include "actors/coordinator.hpp"
 #include "actors/node.hpp"
 #include "actors/system.hpp"
@@ -105,6 +107,21 @@ int run_coordinator(const coordinator_flags& f) {
       if (prom)
         prom->set_nodes(n);
     };
+    // The coordinator asks the guard (from its own thread) who is behind a
+    // relayed connection; the slot keeps the guard alive while it asks.
+    struct guard_slot {
+      std::mutex mtx;
+      std::shared_ptr<basp_guard> guard;
+    };
+    auto slot = std::make_shared<guard_slot>();
+    o.peer_name = [slot](const std::string&, uint16_t port) {
+      std::shared_ptr<basp_guard> g;
+      {
+        std::lock_guard<std::mutex> lock{slot->mtx};
+        g = slot->guard;
+      }
+      return g ? g->peer_of(port) : std::string{};
+    };
     coordinator_actor coord;
     try {
       coord = spawn_coordinator(sys, std::move(o));
@@ -112,21 +129,42 @@ int run_coordinator(const coordinator_flags& f) {
       std::cerr << "alb coordinator: error: " << e.what() << "\n";
       return 2;
     }
-    auto bound = sys.middleman().publish(coord, static_cast<uint16_t>(port),
-                                         host.c_str(), true);
-    if (!bound) {
-      std::cerr << "alb coordinator: error: cannot listen on " << host << ":"
-                << port << ": " << sys.render(bound.error()) << "\n";
+    // The middleman listens privately on loopback; the public port belongs
+    // to the guard, which drops forged or oversized BASP frames before CAF
+    // reads them (see actors/basp_guard.hpp).
+    auto inner = sys.middleman().publish(coord, 0, "127.0.0.1", true);
+    if (!inner) {
+      std::cerr << "alb coordinator: error: cannot publish: "
+                << sys.render(inner.error()) << "\n";
       caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
       return 2;
     }
-    std::cout << "alb coordinator: listening on " << host << ":" << *bound
+    basp_guard_options g;
+    g.host = host;
+    g.port = static_cast<uint16_t>(port);
+    g.upstream_port = *inner;
+    std::shared_ptr<basp_guard> guard;
+    try {
+      guard = std::make_shared<basp_guard>(g);
+      std::lock_guard<std::mutex> lock{slot->mtx};
+      slot->guard = guard;
+    } catch (const std::exception& e) {
+      std::cerr << "alb coordinator: error: " << e.what() << "\n";
+      caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+      return 2;
+    }
+    auto bound = guard->port();
+    std::cout << "alb coordinator: listening on " << host << ":" << bound
               << " (strategy " << sched.strategy << ")" << std::endl;
     auto sig = wait_for_signal(-1);
     log.info(std::string{"stopping on "}
              + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
     caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
     coord = nullptr;
+    {
+      std::lock_guard<std::mutex> lock{slot->mtx};
+      slot->guard = nullptr;
+    }
   }
   if (history && !db_path.empty()) {
     try {

@@ -17,6 +17,7 @@ import random
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -224,13 +225,16 @@ def main():
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.close()
     held = []
-    for i in range(20):
+    for i in range(200):
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        # Random bytes that do not spell a BASP operation CAF would wait on
-        # (see README: a forged header with a huge payload length costs the
-        # coordinator time).
-        data = bytes([0xff]) + bytes(rnd.getrandbits(8) for _ in range(999))
-        s.sendall(data)
+        s.sendall(bytes(rnd.getrandbits(8) for _ in range(1000)))
+        s.close()
+    # Forged BASP headers announcing ~4 GB payloads: each one stalled CAF's
+    # middleman for ~36 s until the guard in front of it dropped them.
+    for op in (1, 2, 3):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(struct.pack(">BBBBIQQQ", op, 0, 0, 0, 0xF0000000, 0, 1, 1)
+                  + b"x" * 100)
         s.close()
     for i in range(5):
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
