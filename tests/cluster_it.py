@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -285,4 +286,5 @@ if __name__ == "__main__":
             except OSError:
                 pass
         sys.exit(1)
+    shutil.rmtree(TMP, ignore_errors=True)
     print("all cluster checks passed")
