@@ -143,27 +143,31 @@ void load_balancer_service::start() {
     r.success = a.success;
     r.execution_time = a.execution_time;
     r.error = a.error;
+    if (o) {
+      r.exit_code = o->exit_code;
+      r.output_tail = o->output_tail;
+    }
+    assignment final_view = a;
     {
       std::lock_guard<std::mutex> guard{sh->mtx};
       auto& k = sh->known[a.test_id];
-      auto attempts = k.attempts;
-      auto worker = k.worker_id;
-      k = a;
-      k.attempts = std::max(attempts, a.attempts);
-      if (k.worker_id.empty())
-        k.worker_id = worker;
-      r.worker_id = k.worker_id;
+      final_view.attempts = std::max(k.attempts, a.attempts);
+      if (final_view.worker_id.empty())
+        final_view.worker_id = k.worker_id;
+      r.worker_id = final_view.worker_id;
+    }
+    // The callback runs before the test counts as ended, so wait_idle()
+    // returning means every callback has run.
+    if (cb)
+      cb(final_view, r);
+    {
+      std::lock_guard<std::mutex> guard{sh->mtx};
+      sh->known[a.test_id] = final_view;
       sh->placed.erase(a.test_id);
       if (sh->open > 0)
         --sh->open;
-      if (o) {
-        r.exit_code = o->exit_code;
-        r.output_tail = o->output_tail;
-      }
     }
     sh->idle.notify_all();
-    if (cb)
-      cb(a, r);
   };
   impl_->scheduler = spawn_scheduler(*impl_->sys, std::move(so));
 }

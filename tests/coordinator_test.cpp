@@ -27,14 +27,16 @@ using namespace std::chrono_literals;
 namespace {
 
 struct two_systems {
+  // Declared first so they outlive the actor systems: the coordinator's log
+  // callback may still run while the systems shut down.
+  std::vector<std::string> log;
+  std::mutex log_mtx;
   caf::actor_system_config cfg_a;
   caf::actor_system_config cfg_b;
   std::unique_ptr<caf::actor_system> a;
   std::unique_ptr<caf::actor_system> b;
   coordinator_actor coord;
   uint16_t port = 0;
-  std::vector<std::string> log;
-  std::mutex log_mtx;
 
   two_systems() {
     for (auto* c : {&cfg_a, &cfg_b}) {
@@ -58,6 +60,9 @@ struct two_systems {
   ~two_systems() {
     caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
     coord = nullptr;
+    // The node side first, so it does not talk to a vanished coordinator.
+    b.reset();
+    a.reset();
   }
 
   coordinator_actor remote() {
