@@ -22,13 +22,6 @@ namespace {
 
 // -- helpers ------------------------------------------------------------------
 
-std::string strategy_list() {
-  std::string s;
-  for (auto& n : strategy_names())
-    s += (s.empty() ? "" : ", ") + n;
-  return s;
-}
-
 std::string fmt(double x) {
   std::ostringstream os;
   os << x;
@@ -258,12 +251,6 @@ int list_scenarios(const list_flags& f) {
 
 struct scenario_flags : run_flags {
   std::string name;
-  uint64_t seed = 1;
-  std::string strategy;
-  double time_scale = 1;
-  bool deterministic = false;
-  int threads = 0;
-  bool check = false;
 };
 
 int run_scenario(const scenario_flags& f) {
@@ -387,27 +374,7 @@ void add_scenario(CLI::App& app, int& rc) {
     "Example: alb scenario worker_churn --output worker_churn_results.json");
   cmd->add_option("name", f->name, "Scenario name (see `alb scenarios`)")
     ->required();
-  cmd->add_option("--seed", f->seed, "Seed for every random draw")
-    ->default_val(1);
-  cmd
-    ->add_option("--strategy", f->strategy,
-                 "Placement strategy (overrides the scenario's): "
-                   + strategy_list())
-    ->check(CLI::IsMember(strategy_names()));
-  cmd
-    ->add_option("--time-scale", f->time_scale,
-                 "Simulated seconds per real second (10 = ten times faster)")
-    ->default_val(1)
-    ->check(CLI::Range(1e-3, 1e6));
-  cmd->add_flag("--deterministic", f->deterministic,
-                "Virtual clock, one thread: fast and reproducible from --seed");
-  cmd
-    ->add_option("--threads", f->threads,
-                 "Scheduler threads (0 = one per core)")
-    ->default_val(0)
-    ->check(CLI::Range(0, 256));
-  cmd->add_flag("--check-invariants", f->check,
-                "Verify reservations and counts on every scheduler tick");
+  f->add_simulation(cmd, "Placement strategy (overrides the scenario's)");
   f->add_output(cmd);
   f->add_config(cmd);
   f->add_metrics(cmd);

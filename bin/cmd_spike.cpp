@@ -25,11 +25,6 @@ struct spike_flags : run_flags {
   double duration = -1;
   int spikes = 3;
   double spike_size = 2.0;
-  uint64_t seed = 1;
-  std::string strategy;
-  double time_scale = 1;
-  bool deterministic = false;
-  int threads = 0;
 };
 
 /// What became of one spike, read from the time series.
@@ -218,31 +213,7 @@ void add_spike(CLI::App& app, int& rc) {
                  "Extra tests per spike, as a multiple of --tests")
     ->default_val(2.0)
     ->check(CLI::Range(0.0, 1000.0));
-  cmd->add_option("--seed", f->seed, "Seed for every random draw")
-    ->default_val(1);
-  cmd
-    ->add_option(
-      "--strategy", f->strategy,
-      "Placement strategy: " +
-        [] {
-          std::string s;
-          for (auto& n : strategy_names())
-            s += (s.empty() ? "" : ", ") + n;
-          return s;
-        }())
-    ->check(CLI::IsMember(strategy_names()));
-  cmd
-    ->add_option("--time-scale", f->time_scale,
-                 "Simulated seconds per real second (10 = ten times faster)")
-    ->default_val(1)
-    ->check(CLI::Range(1e-3, 1e6));
-  cmd->add_flag("--deterministic", f->deterministic,
-                "Virtual clock, one thread: fast and reproducible from --seed");
-  cmd
-    ->add_option("--threads", f->threads,
-                 "Scheduler threads (0 = one per core)")
-    ->default_val(0)
-    ->check(CLI::Range(0, 256));
+  f->add_simulation(cmd, "Placement strategy", false);
   f->add_output(cmd);
   f->add_config(cmd);
   f->add_metrics(cmd);

@@ -22,12 +22,6 @@ struct stress_flags : run_flags {
   double duration = -1;
   bool burst = false;
   bool dynamic = false;
-  uint64_t seed = 1;
-  std::string strategy;
-  double time_scale = 1;
-  bool deterministic = false;
-  int threads = 0;
-  bool check = false;
 };
 
 int run_stress(const stress_flags& f) {
@@ -95,33 +89,7 @@ void add_stress(CLI::App& app, int& rc) {
                 "Submit tests in bursts rather than evenly distributed");
   cmd->add_flag("--dynamic", f->dynamic,
                 "Add and remove workers during the test (some die mid-test)");
-  cmd->add_option("--seed", f->seed, "Seed for every random draw")
-    ->default_val(1);
-  cmd
-    ->add_option(
-      "--strategy", f->strategy,
-      "Placement strategy: " +
-        [] {
-          std::string s;
-          for (auto& n : strategy_names())
-            s += (s.empty() ? "" : ", ") + n;
-          return s;
-        }())
-    ->check(CLI::IsMember(strategy_names()));
-  cmd
-    ->add_option("--time-scale", f->time_scale,
-                 "Simulated seconds per real second (10 = ten times faster)")
-    ->default_val(1)
-    ->check(CLI::Range(1e-3, 1e6));
-  cmd->add_flag("--deterministic", f->deterministic,
-                "Virtual clock, one thread: fast and reproducible from --seed");
-  cmd
-    ->add_option("--threads", f->threads,
-                 "Scheduler threads (0 = one per core)")
-    ->default_val(0)
-    ->check(CLI::Range(0, 256));
-  cmd->add_flag("--check-invariants", f->check,
-                "Verify reservations and counts on every scheduler tick");
+  f->add_simulation(cmd, "Placement strategy");
   f->add_output(cmd);
   f->add_config(cmd);
   f->add_metrics(cmd);

@@ -13,6 +13,7 @@
 #include "metrics/server.hpp"
 #include "report/monitor.hpp"
 #include "runtime/output.hpp"
+#include "runtime/strategy.hpp"
 
 namespace alb::cli {
 
@@ -23,17 +24,42 @@ void run_flags::add_config(CLI::App* cmd) {
 }
 
 void run_flags::add_metrics(CLI::App* cmd) {
-  cmd->add_option("--metrics-port", metrics_port,
-                  "Serve Prometheus /metrics on this port (0 = any free "
-                  "port, printed)")
+  cmd
+    ->add_option("--metrics-port", metrics_port,
+                 "Serve Prometheus /metrics on this port (0 = any free "
+                 "port, printed)")
     ->check(CLI::Range(0, 65535));
   cmd->add_option("--metrics-bind", metrics_bind,
                   "Address /metrics binds to (default 127.0.0.1)");
   cmd->add_flag("--metrics-allow-remote", metrics_allow_remote,
                 "Allow a non-loopback --metrics-bind address");
-  cmd->add_option("--metrics-linger", metrics_linger,
-                  "Keep serving /metrics this many seconds after the run")
+  cmd
+    ->add_option("--metrics-linger", metrics_linger,
+                 "Keep serving /metrics this many seconds after the run")
     ->check(CLI::Range(0.0, 86400.0));
+}
+
+void run_flags::add_simulation(CLI::App* cmd, const std::string& strategy_help,
+                               bool with_check) {
+  cmd->add_option("--seed", seed, "Seed for every random draw")->default_val(1);
+  std::string names;
+  for (auto& n : strategy_names())
+    names += (names.empty() ? "" : ", ") + n;
+  cmd->add_option("--strategy", strategy, strategy_help + ": " + names)
+    ->check(CLI::IsMember(strategy_names()));
+  cmd
+    ->add_option("--time-scale", time_scale,
+                 "Simulated seconds per real second (10 = ten times faster)")
+    ->default_val(1)
+    ->check(CLI::Range(1e-3, 1e6));
+  cmd->add_flag("--deterministic", deterministic,
+                "Virtual clock, one thread: fast and reproducible from --seed");
+  cmd->add_option("--threads", threads, "Scheduler threads (0 = one per core)")
+    ->default_val(0)
+    ->check(CLI::Range(0, 256));
+  if (with_check)
+    cmd->add_flag("--check-invariants", check,
+                  "Verify reservations and counts on every scheduler tick");
 }
 
 void run_flags::add_output(CLI::App* cmd) {
@@ -67,14 +93,14 @@ metrics_session::start(const run_flags& f, const config& cfg,
   auto bind = f.metrics_bind.empty() ? cfg.metrics.bind : f.metrics_bind;
   auto s = std::unique_ptr<metrics_session>(new metrics_session);
   s->impl_ = std::make_unique<impl>();
-  s->impl_->reg = std::make_unique<metrics::registry>(
-    metrics::run_info{mode, strategy});
+  s->impl_->reg
+    = std::make_unique<metrics::registry>(metrics::run_info{mode, strategy});
   s->impl_->srv = std::make_unique<metrics::server>(
     *s->impl_->reg, bind, static_cast<uint16_t>(port), f.metrics_allow_remote);
-  s->impl_->obs = std::make_unique<metrics::prometheus_observer>(
-    *s->impl_->reg);
-  s->impl_->linger = f.metrics_linger >= 0 ? f.metrics_linger
-                                           : cfg.metrics.linger;
+  s->impl_->obs
+    = std::make_unique<metrics::prometheus_observer>(*s->impl_->reg);
+  s->impl_->linger
+    = f.metrics_linger >= 0 ? f.metrics_linger : cfg.metrics.linger;
   std::cout << "metrics: " << s->impl_->srv->url() << std::endl;
   return s;
 }
@@ -146,9 +172,8 @@ int run_and_report(simulation_options o, const run_flags& f,
   for (auto& w : o.extra_waves)
     total += w.count;
   if (!f.quiet)
-    o.on_progress = [total, tty](const run_progress& p) {
-      print_progress(p, total, tty);
-    };
+    o.on_progress
+      = [total, tty](const run_progress& p) { print_progress(p, total, tty); };
   if (metrics)
     o.observer = metrics->observer();
   // --live renders the run's own registry: the one /metrics serves, or a

@@ -40,6 +40,18 @@ struct run_flags {
   std::string output;
   /// --quiet.
   bool quiet = false;
+  /// --seed.
+  uint64_t seed = 1;
+  /// --strategy ("" = from the config or the scenario).
+  std::string strategy;
+  /// --time-scale.
+  double time_scale = 1;
+  /// --deterministic.
+  bool deterministic = false;
+  /// --threads.
+  int threads = 0;
+  /// --check-invariants.
+  bool check = false;
   /// --live: the `alb monitor` view of the run instead of the progress line
   /// (when stdout and stderr are terminals).
   bool live = false;
@@ -48,6 +60,11 @@ struct run_flags {
   void add_config(CLI::App* cmd);
   /// Adds the --metrics-* flags.
   void add_metrics(CLI::App* cmd);
+  /// Adds the simulation flags shared by the run commands: --seed,
+  /// --strategy (described after `strategy_help`), --time-scale,
+  /// --deterministic, --threads and, with `with_check`, --check-invariants.
+  void add_simulation(CLI::App* cmd, const std::string& strategy_help,
+                      bool with_check = true);
   /// Adds --output, --quiet and --live.
   void add_output(CLI::App* cmd);
 };
@@ -61,9 +78,10 @@ class metrics_session {
 public:
   /// Starts serving when the flags or the config ask for it; returns null
   /// otherwise. Throws metrics::server_error (one line) when it cannot bind.
-  static std::unique_ptr<metrics_session>
-  start(const run_flags& f, const config& cfg, const std::string& mode,
-        const std::string& strategy);
+  static std::unique_ptr<metrics_session> start(const run_flags& f,
+                                                const config& cfg,
+                                                const std::string& mode,
+                                                const std::string& strategy);
 
   ~metrics_session();
 
