@@ -266,19 +266,9 @@ int run_scenario(const scenario_flags& f) {
   o.duration = tc.duration;
   o.burst = s.burst_mode;
   o.dynamic = s.dynamic_workers;
-  o.seed = f.seed;
-  o.scheduler = cfg.scheduler;
-  if (!f.strategy.empty())
-    o.scheduler.strategy = f.strategy;
-  else if (!s.strategy.empty())
-    o.scheduler.strategy = s.strategy;
-  o.scheduler.seed = f.seed;
+  f.apply_simulation(o, cfg.scheduler, s.strategy);
   o.workers_profile = cfg.worker_profiles.at(s.worker_profile);
   o.tests_profile = cfg.test_profiles.at(s.test_profile);
-  o.time_scale = f.time_scale;
-  o.deterministic = f.deterministic;
-  o.threads = f.threads;
-  o.check_invariants = f.check;
   // Events are given as fractions of the initial workers; the churn actor
   // counts fractions of the workers present, so hand it absolute counts.
   auto events = nlohmann::json::array();

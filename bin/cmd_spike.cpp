@@ -104,16 +104,9 @@ int run_spike(const spike_flags& f) {
   o.tests = f.tests;
   // Precedence: built-in default < file < LB_DEFAULT_DURATION < --duration.
   o.duration = f.duration >= 0 ? f.duration : cfg.default_duration;
-  o.seed = f.seed;
-  o.scheduler = cfg.scheduler;
-  if (!f.strategy.empty())
-    o.scheduler.strategy = f.strategy;
-  o.scheduler.seed = f.seed;
+  f.apply_simulation(o, cfg.scheduler);
   o.workers_profile = cfg.worker_profiles.at("balanced");
   o.tests_profile = cfg.test_profiles.at("balanced");
-  o.time_scale = f.time_scale;
-  o.deterministic = f.deterministic;
-  o.threads = f.threads;
   // Fine enough to see a spike come and go: about 200 points, never finer
   // than the scheduler's tick, which is how often the queue is sampled.
   auto width = std::clamp(o.duration / 200.0,

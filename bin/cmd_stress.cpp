@@ -35,17 +35,9 @@ int run_stress(const stress_flags& f) {
   o.duration = f.duration >= 0 ? f.duration : cfg.default_duration;
   o.burst = f.burst;
   o.dynamic = f.dynamic;
-  o.seed = f.seed;
-  o.scheduler = cfg.scheduler;
-  if (!f.strategy.empty())
-    o.scheduler.strategy = f.strategy;
-  o.scheduler.seed = f.seed;
+  f.apply_simulation(o, cfg.scheduler);
   o.workers_profile = cfg.worker_profiles.at("balanced");
   o.tests_profile = cfg.test_profiles.at("balanced");
-  o.time_scale = f.time_scale;
-  o.deterministic = f.deterministic;
-  o.threads = f.threads;
-  o.check_invariants = f.check;
   auto metrics = metrics_session::start(f, cfg, "stress", o.scheduler.strategy);
   std::cout << "alb stress: " << o.workers << " workers, " << o.tests
             << " tests over " << o.duration << " s"

@@ -62,6 +62,22 @@ void run_flags::add_simulation(CLI::App* cmd, const std::string& strategy_help,
                   "Verify reservations and counts on every scheduler tick");
 }
 
+void run_flags::apply_simulation(simulation_options& o,
+                                 const scheduler_config& sched,
+                                 const std::string& fallback_strategy) const {
+  o.seed = seed;
+  o.scheduler = sched;
+  if (!strategy.empty())
+    o.scheduler.strategy = strategy;
+  else if (!fallback_strategy.empty())
+    o.scheduler.strategy = fallback_strategy;
+  o.scheduler.seed = seed;
+  o.time_scale = time_scale;
+  o.deterministic = deterministic;
+  o.threads = threads;
+  o.check_invariants = check;
+}
+
 void run_flags::add_output(CLI::App* cmd) {
   cmd->add_option("--output", output, "Save results to this JSON file");
   cmd->add_flag("-q,--quiet", quiet, "No progress line");

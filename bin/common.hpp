@@ -65,6 +65,12 @@ struct run_flags {
   /// --deterministic, --threads and, with `with_check`, --check-invariants.
   void add_simulation(CLI::App* cmd, const std::string& strategy_help,
                       bool with_check = true);
+  /// Copies the simulation flags into `o`: seed, scheduler settings
+  /// `sched` with the strategy chosen as --strategy > `fallback_strategy`
+  /// (e.g. a scenario's) > `sched.strategy`, time scale, virtual time,
+  /// threads and invariant checks.
+  void apply_simulation(simulation_options& o, const scheduler_config& sched,
+                        const std::string& fallback_strategy = {}) const;
   /// Adds --output, --quiet and --live.
   void add_output(CLI::App* cmd);
 };
