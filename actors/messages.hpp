@@ -17,6 +17,7 @@
 #include <caf/type_id.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/cluster_types.hpp"
 #include "runtime/model.hpp"
 
 namespace alb {
@@ -347,18 +348,6 @@ using recorder_actor
 
 // -- cluster (coordinator, nodes, clients) ------------------------------------
 
-/// A test as submitted to a coordinator: its requirements and how to run it.
-struct cluster_test {
-  /// What the test needs.
-  test_requirements req;
-  /// Command line (argv); empty = simulated from `req.expected_duration`.
-  std::vector<std::string> command;
-  /// Extra environment variables for the command.
-  std::map<std::string, std::string> env;
-  /// Working directory of the command ("" = the node's).
-  std::string cwd;
-};
-
 /// Tests a client submits to a coordinator in one message.
 struct cluster_submission {
   /// The shared join token (submitted commands run on the nodes, so a
@@ -376,30 +365,6 @@ struct node_join {
   std::string node;
   /// What the worker offers.
   worker_capabilities caps;
-};
-
-/// How one submitted test ended, as the coordinator tells its client.
-struct cluster_outcome {
-  /// The test.
-  std::string test_id;
-  /// End state: completed, failed or cancelled.
-  std::string status;
-  /// Whether it passed.
-  bool success = false;
-  /// Whether its last attempt was stopped by its timeout.
-  bool timed_out = false;
-  /// Exit status of the last attempt's command.
-  int32_t exit_code = 0;
-  /// Execution time of the last attempt in seconds.
-  double exec_seconds = 0;
-  /// Placements (requeues after a lost node and retries add one each).
-  int32_t attempts = 0;
-  /// Worker that ran the last attempt.
-  std::string worker_id;
-  /// Why it failed.
-  std::string error;
-  /// Tail of the last attempt's output.
-  std::string output_tail;
 };
 
 /// Outcomes sent to a client in one message.

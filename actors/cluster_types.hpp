@@ -1,0 +1,54 @@
+#pragma once
+
+// What a cluster client and a coordinator exchange about tests, without
+// CAF: the test as submitted and how it ended. CAF-free so the client API
+// (actors/coordinator_client.hpp) can hand them to programs that do not
+// build against CAF; their inspectors and type IDs are in
+// actors/messages.hpp.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/model.hpp"
+
+namespace alb {
+
+/// A test as submitted to a coordinator: its requirements and how to run it.
+struct cluster_test {
+  /// What the test needs.
+  test_requirements req;
+  /// Command line (argv); empty = simulated from `req.expected_duration`.
+  std::vector<std::string> command;
+  /// Extra environment variables for the command.
+  std::map<std::string, std::string> env;
+  /// Working directory of the command ("" = the node's).
+  std::string cwd;
+};
+
+/// How one submitted test ended, as the coordinator tells its client.
+struct cluster_outcome {
+  /// The test.
+  std::string test_id;
+  /// End state: completed, failed or cancelled.
+  std::string status;
+  /// Whether it passed.
+  bool success = false;
+  /// Whether its last attempt was stopped by its timeout.
+  bool timed_out = false;
+  /// Exit status of the last attempt's command.
+  int32_t exit_code = 0;
+  /// Execution time of the last attempt in seconds.
+  double exec_seconds = 0;
+  /// Placements (requeues after a lost node and retries add one each).
+  int32_t attempts = 0;
+  /// Worker that ran the last attempt.
+  std::string worker_id;
+  /// Why it failed.
+  std::string error;
+  /// Tail of the last attempt's output.
+  std::string output_tail;
+};
+
+} // namespace alb
