@@ -1,0 +1,427 @@
+#include "runtime/journal.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <unordered_set>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace alb {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// Finalizes a statement however the function is left.
+struct stmt {
+  sqlite3_stmt* st = nullptr;
+  ~stmt() {
+    if (st)
+      sqlite3_finalize(st);
+  }
+};
+
+const char* create_tests_sql
+  = "CREATE TABLE IF NOT EXISTS journal_tests ("
+    "seq INTEGER PRIMARY KEY AUTOINCREMENT, test_id TEXT NOT NULL, "
+    "definition TEXT NOT NULL, state TEXT NOT NULL, status TEXT, "
+    "success INTEGER, timed_out INTEGER, exit_code INTEGER, "
+    "exec_seconds REAL, attempts INTEGER, worker_id TEXT, error TEXT, "
+    "output_tail TEXT)";
+
+// At most one live record per id, enforced by the database as well.
+const char* create_index_sql
+  = "CREATE UNIQUE INDEX IF NOT EXISTS journal_tests_live ON "
+    "journal_tests (test_id) WHERE state != 'retired'";
+
+const char* create_nodes_sql
+  = "CREATE TABLE IF NOT EXISTS journal_nodes (name TEXT PRIMARY KEY)";
+
+json to_json(const journaled_test& t) {
+  auto& r = t.req;
+  return json{{"test_id", r.test_id},
+              {"model_id", r.model_id},
+              {"model_family", r.model_family},
+              {"test_type", r.test_type},
+              {"minimum_memory", r.minimum_memory},
+              {"required_backend", r.required_backend},
+              {"preferred_backend", r.preferred_backend},
+              {"required_accelerators", r.required_accelerators},
+              {"required_software", r.required_software},
+              {"expected_duration", r.expected_duration},
+              {"priority", r.priority},
+              {"timeout", r.timeout},
+              {"retries", r.retries},
+              {"concurrency_key", r.concurrency_key},
+              {"wait_limit", r.wait_limit},
+              {"command", t.command},
+              {"env", t.env},
+              {"cwd", t.cwd}};
+}
+
+// Throws nlohmann's exceptions on a malformed text; the caller names the
+// row.
+journaled_test from_json(const json& j) {
+  journaled_test t;
+  auto& r = t.req;
+  j.at("test_id").get_to(r.test_id);
+  j.at("model_id").get_to(r.model_id);
+  j.at("model_family").get_to(r.model_family);
+  j.at("test_type").get_to(r.test_type);
+  j.at("minimum_memory").get_to(r.minimum_memory);
+  j.at("required_backend").get_to(r.required_backend);
+  j.at("preferred_backend").get_to(r.preferred_backend);
+  j.at("required_accelerators").get_to(r.required_accelerators);
+  j.at("required_software").get_to(r.required_software);
+  j.at("expected_duration").get_to(r.expected_duration);
+  j.at("priority").get_to(r.priority);
+  j.at("timeout").get_to(r.timeout);
+  j.at("retries").get_to(r.retries);
+  j.at("concurrency_key").get_to(r.concurrency_key);
+  j.at("wait_limit").get_to(r.wait_limit);
+  j.at("command").get_to(t.command);
+  j.at("env").get_to(t.env);
+  j.at("cwd").get_to(t.cwd);
+  return t;
+}
+
+std::string column_text(sqlite3_stmt* st, int col) {
+  auto p = sqlite3_column_text(st, col);
+  return p ? std::string{reinterpret_cast<const char*>(p)} : std::string{};
+}
+
+// Named apart from std::bind, which argument-dependent lookup would pick
+// for a non-const std::string.
+void bind_text(sqlite3_stmt* st, int i, const std::string& s) {
+  sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()),
+                    SQLITE_TRANSIENT);
+}
+
+} // namespace
+
+// -- opening ------------------------------------------------------------------
+
+namespace {
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw journal_error("journal database '" + path + "': " + what);
+}
+
+[[noreturn]] void fail_db(const std::string& path, sqlite3* db,
+                          const std::string& doing) {
+  fail(path, doing + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+
+void exec(const std::string& path, sqlite3* db, const char* sql,
+          const char* doing) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errmsg(db);
+    sqlite3_free(err);
+    fail(path, std::string{doing} + ": " + msg);
+  }
+}
+
+void prepare(const std::string& path, sqlite3* db, const char* sql, stmt& s,
+             const char* doing) {
+  if (sqlite3_prepare_v2(db, sql, -1, &s.st, nullptr) != SQLITE_OK)
+    fail_db(path, db, doing);
+}
+
+} // namespace
+
+submission_journal submission_journal::open(const std::string& path) {
+  submission_journal j;
+  j.path_ = path;
+  sqlite3* raw = nullptr;
+  auto rc = sqlite3_open_v2(
+    path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  j.db_ = {raw, sqlite3_close_v2};
+  if (rc != SQLITE_OK)
+    fail_db(path, raw, "cannot open");
+  auto* db = raw;
+  // Another alb writing the same file (the history save) is waited for.
+  sqlite3_busy_timeout(db, 5000);
+  // Every commit reaches the disk before the coordinator acknowledges or
+  // reports what it wrote; the rollback journal keeps each transaction
+  // atomic when the process is killed mid-write.
+  exec(path, db, "PRAGMA synchronous = FULL", "cannot open");
+  exec(path, db, create_tests_sql, "cannot create the journal");
+  exec(path, db, create_index_sql, "cannot create the journal");
+  exec(path, db, create_nodes_sql, "cannot create the journal");
+  stmt q;
+  prepare(path, db,
+          "SELECT seq, test_id, definition, state, status, success, "
+          "timed_out, exit_code, exec_seconds, attempts, worker_id, error, "
+          "output_tail FROM journal_tests WHERE state != 'retired' ORDER BY "
+          "seq",
+          q, "malformed table journal_tests");
+  for (;;) {
+    rc = sqlite3_step(q.st);
+    if (rc == SQLITE_DONE)
+      break;
+    if (rc != SQLITE_ROW)
+      fail_db(path, db, "cannot read table journal_tests");
+    journal_record r;
+    r.seq = sqlite3_column_int64(q.st, 0);
+    auto id = column_text(q.st, 1);
+    r.definition = column_text(q.st, 2);
+    auto state = column_text(q.st, 3);
+    auto bad = [&](const std::string& why) {
+      fail(path, "malformed row " + std::to_string(r.seq)
+                   + " in table journal_tests (test '" + id + "'): " + why);
+    };
+    try {
+      r.test = from_json(json::parse(r.definition));
+    } catch (const std::exception& e) {
+      bad(std::string{"bad definition: "} + e.what());
+    }
+    if (id.empty() || r.test.req.test_id != id)
+      bad("the definition names another test");
+    if (state == "ended") {
+      r.ended = true;
+      auto& o = r.outcome;
+      o.test_id = id;
+      o.status = column_text(q.st, 4);
+      o.success = sqlite3_column_int(q.st, 5) != 0;
+      o.timed_out = sqlite3_column_int(q.st, 6) != 0;
+      o.exit_code = sqlite3_column_int(q.st, 7);
+      o.exec_seconds = sqlite3_column_double(q.st, 8);
+      o.attempts = sqlite3_column_int(q.st, 9);
+      o.worker_id = column_text(q.st, 10);
+      o.error = column_text(q.st, 11);
+      o.output_tail = column_text(q.st, 12);
+      if (o.status.empty())
+        bad("ended without a status");
+    } else if (state != "open") {
+      bad("unknown state '" + state + "'");
+    }
+    if (!r.ended)
+      ++j.open_;
+    if (!j.live_.emplace(id, std::move(r)).second)
+      bad("two live records");
+  }
+  stmt n;
+  prepare(path, db, "SELECT name FROM journal_nodes ORDER BY name", n,
+          "malformed table journal_nodes");
+  while ((rc = sqlite3_step(n.st)) == SQLITE_ROW)
+    j.nodes_.insert(column_text(n.st, 0));
+  if (rc != SQLITE_DONE)
+    fail_db(path, db, "cannot read table journal_nodes");
+  return j;
+}
+
+submission_journal::submission_journal(submission_journal&&) noexcept = default;
+
+submission_journal&
+submission_journal::operator=(submission_journal&&) noexcept = default;
+
+submission_journal::~submission_journal() = default;
+
+// -- reading ------------------------------------------------------------------
+
+const journal_record*
+submission_journal::find(const std::string& test_id) const {
+  auto i = live_.find(test_id);
+  return i == live_.end() ? nullptr : &i->second;
+}
+
+std::vector<journaled_test> submission_journal::open_tests() const {
+  std::vector<const journal_record*> open;
+  open.reserve(open_);
+  for (auto& [id, r] : live_)
+    if (!r.ended)
+      open.push_back(&r);
+  std::sort(open.begin(), open.end(),
+            [](auto* a, auto* b) { return a->seq < b->seq; });
+  std::vector<journaled_test> out;
+  out.reserve(open.size());
+  for (auto* r : open)
+    out.push_back(r->test);
+  return out;
+}
+
+std::vector<std::string> submission_journal::known_nodes() const {
+  return {nodes_.begin(), nodes_.end()};
+}
+
+std::string submission_journal::definition_of(const journaled_test& t) {
+  // nlohmann's objects keep their keys sorted: one text per definition.
+  return to_json(t).dump();
+}
+
+// -- writing ------------------------------------------------------------------
+
+void submission_journal::begin() {
+  exec(path_, db_.get(), "BEGIN IMMEDIATE", "cannot write");
+}
+
+void submission_journal::commit() {
+  exec(path_, db_.get(), "COMMIT", "cannot write");
+}
+
+void submission_journal::rollback() noexcept {
+  sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void submission_journal::accept(const std::vector<journaled_test>& tests) {
+  if (tests.empty())
+    return;
+  std::unordered_set<std::string> ids;
+  std::vector<std::string> defs;
+  defs.reserve(tests.size());
+  for (auto& t : tests) {
+    auto& id = t.req.test_id;
+    if (id.empty())
+      fail(path_, "cannot accept a test without an id");
+    if (!ids.insert(id).second)
+      fail(path_, "test '" + id + "' appears twice in one submission");
+    if (auto r = find(id); r && !r->ended)
+      fail(path_, "test '" + id + "' is open already");
+    defs.push_back(definition_of(t));
+  }
+  auto* db = db_.get();
+  std::vector<int64_t> seqs;
+  seqs.reserve(tests.size());
+  begin();
+  try {
+    stmt retire, ins;
+    prepare(path_, db,
+            "UPDATE journal_tests SET state = 'retired' WHERE seq = ?", retire,
+            "cannot write");
+    prepare(path_, db,
+            "INSERT INTO journal_tests (test_id, definition, state) VALUES "
+            "(?, ?, 'open')",
+            ins, "cannot write");
+    for (size_t i = 0; i < tests.size(); ++i) {
+      auto& id = tests[i].req.test_id;
+      if (auto r = find(id)) {
+        sqlite3_reset(retire.st);
+        sqlite3_bind_int64(retire.st, 1, r->seq);
+        if (sqlite3_step(retire.st) != SQLITE_DONE)
+          fail_db(path_, db, "cannot write");
+      }
+      sqlite3_reset(ins.st);
+      bind_text(ins.st, 1, id);
+      bind_text(ins.st, 2, defs[i]);
+      if (sqlite3_step(ins.st) != SQLITE_DONE)
+        fail_db(path_, db, "cannot write");
+      seqs.push_back(sqlite3_last_insert_rowid(db));
+    }
+    commit();
+  } catch (...) {
+    rollback();
+    throw;
+  }
+  // Only what is on disk is mirrored in memory.
+  for (size_t i = 0; i < tests.size(); ++i) {
+    journal_record r;
+    r.seq = seqs[i];
+    r.test = tests[i];
+    r.definition = std::move(defs[i]);
+    live_[tests[i].req.test_id] = std::move(r);
+    ++open_;
+  }
+}
+
+void submission_journal::record(
+  const std::vector<journaled_outcome>& outcomes) {
+  std::vector<const journaled_outcome*> todo;
+  std::unordered_set<std::string> seen;
+  for (auto& o : outcomes) {
+    auto r = find(o.test_id);
+    // A test ends once: a second outcome in the batch is a stale report.
+    if (r && !r->ended && seen.insert(o.test_id).second)
+      todo.push_back(&o);
+  }
+  if (todo.empty())
+    return;
+  auto* db = db_.get();
+  begin();
+  try {
+    stmt up;
+    prepare(path_, db,
+            "UPDATE journal_tests SET state = 'ended', status = ?, success = "
+            "?, timed_out = ?, exit_code = ?, exec_seconds = ?, attempts = ?, "
+            "worker_id = ?, error = ?, output_tail = ? WHERE seq = ?",
+            up, "cannot write");
+    for (auto* o : todo) {
+      sqlite3_reset(up.st);
+      bind_text(up.st, 1, o->status);
+      sqlite3_bind_int(up.st, 2, o->success ? 1 : 0);
+      sqlite3_bind_int(up.st, 3, o->timed_out ? 1 : 0);
+      sqlite3_bind_int(up.st, 4, o->exit_code);
+      sqlite3_bind_double(up.st, 5, o->exec_seconds);
+      sqlite3_bind_int(up.st, 6, o->attempts);
+      bind_text(up.st, 7, o->worker_id);
+      bind_text(up.st, 8, o->error);
+      bind_text(up.st, 9, o->output_tail);
+      sqlite3_bind_int64(up.st, 10, find(o->test_id)->seq);
+      if (sqlite3_step(up.st) != SQLITE_DONE)
+        fail_db(path_, db, "cannot write");
+    }
+    commit();
+  } catch (...) {
+    rollback();
+    throw;
+  }
+  for (auto* o : todo) {
+    auto& r = live_[o->test_id];
+    r.ended = true;
+    r.outcome = *o;
+    --open_;
+  }
+}
+
+void submission_journal::retire(const std::vector<std::string>& test_ids) {
+  std::vector<int64_t> seqs;
+  std::vector<std::string> ids;
+  std::unordered_set<std::string> seen;
+  for (auto& id : test_ids) {
+    auto r = find(id);
+    if (r && r->ended && seen.insert(id).second) {
+      seqs.push_back(r->seq);
+      ids.push_back(id);
+    }
+  }
+  if (seqs.empty())
+    return;
+  auto* db = db_.get();
+  begin();
+  try {
+    stmt up;
+    prepare(path_, db,
+            "UPDATE journal_tests SET state = 'retired' WHERE seq = ?", up,
+            "cannot write");
+    for (auto seq : seqs) {
+      sqlite3_reset(up.st);
+      sqlite3_bind_int64(up.st, 1, seq);
+      if (sqlite3_step(up.st) != SQLITE_DONE)
+        fail_db(path_, db, "cannot write");
+    }
+    commit();
+  } catch (...) {
+    rollback();
+    throw;
+  }
+  for (auto& id : ids)
+    live_.erase(id);
+}
+
+bool submission_journal::note_node(const std::string& name) {
+  if (nodes_.count(name) > 0)
+    return false;
+  auto* db = db_.get();
+  stmt ins;
+  prepare(path_, db, "INSERT OR IGNORE INTO journal_nodes (name) VALUES (?)",
+          ins, "cannot write");
+  bind_text(ins.st, 1, name);
+  if (sqlite3_step(ins.st) != SQLITE_DONE)
+    fail_db(path_, db, "cannot write");
+  nodes_.insert(name);
+  return true;
+}
+
+} // namespace alb

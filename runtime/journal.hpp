@@ -1,0 +1,181 @@
+#pragma once
+
+// The submission journal of a coordinator: every test it accepted, with how
+// to run it, and how each one ended, in its SQLite database (`--db-path`,
+// next to the execution history). A coordinator that is killed and started
+// again on the same database resumes the tests that had not ended and still
+// knows the outcomes no client has collected yet.
+//
+// A test id names one live record at a time:
+//
+// - open: accepted, no outcome yet (a restarted coordinator runs it again);
+// - ended: its outcome is recorded and answers a client that submits the
+//   same test again (the client that lost its coordinator mid-run);
+// - retired: collected by a client that then left cleanly, or superseded by
+//   a new submission of the id. Retired rows stay in the table as history
+//   but no longer answer anything.
+//
+// Writes are batched: one transaction per call (a submission, a batch of
+// outcomes, a batch of retirements), each synced to disk before the call
+// returns. The journal keeps its live records in memory as well, so look-ups
+// never touch the disk. No clocks, no actors: the coordinator decides when
+// to call it.
+//
+// Usage:
+//
+//     auto j = alb::submission_journal::open("alb.db"); // throws journal_error
+//     for (auto& t : j.open_tests()) resubmit(t);        // resume
+//     j.accept(tests);                                    // before replying
+//     j.record(outcomes);                                 // before reporting
+//     j.retire(ids);                                      // collected
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/model.hpp"
+
+struct sqlite3;
+
+namespace alb {
+
+/// The journal cannot be read or written. `what()` is one line naming the
+/// file and the reason.
+class journal_error : public std::runtime_error {
+public:
+  /// Stores the one-line message.
+  using std::runtime_error::runtime_error;
+};
+
+/// A submitted test as the journal keeps it: what it needs and how to run
+/// it.
+struct journaled_test {
+  /// What the test needs (its `test_id` is the record's key).
+  test_requirements req;
+  /// Command line (empty = simulated).
+  std::vector<std::string> command;
+  /// Extra environment variables of the command.
+  std::map<std::string, std::string> env;
+  /// Working directory of the command ("" = the node's).
+  std::string cwd;
+};
+
+/// How a journaled test ended (the fields a client is told).
+struct journaled_outcome {
+  /// The test.
+  std::string test_id;
+  /// completed, failed or cancelled.
+  std::string status;
+  /// Whether it passed.
+  bool success = false;
+  /// Whether its last attempt was stopped by its timeout.
+  bool timed_out = false;
+  /// Exit status of the last attempt's command.
+  int32_t exit_code = 0;
+  /// Execution time of the last attempt in seconds.
+  double exec_seconds = 0;
+  /// Placements it took.
+  int32_t attempts = 0;
+  /// Worker that ran the last attempt.
+  std::string worker_id;
+  /// Why it failed.
+  std::string error;
+  /// Tail of the last attempt's output.
+  std::string output_tail;
+};
+
+/// A live (open or ended) record.
+struct journal_record {
+  /// Order of acceptance (increasing over the database's life).
+  int64_t seq = 0;
+  /// The test as accepted.
+  journaled_test test;
+  /// Canonical text of `test` (see `submission_journal::definition_of`).
+  std::string definition;
+  /// Whether its outcome is recorded.
+  bool ended = false;
+  /// The outcome (when `ended`).
+  journaled_outcome outcome;
+};
+
+/// The journal of one database file. Not thread-safe: the coordinator owns
+/// it. Move-only; closes its connection when destroyed.
+class submission_journal {
+public:
+  /// Name of the table of submitted tests.
+  static constexpr const char* tests_table = "journal_tests";
+  /// Name of the table of node names seen.
+  static constexpr const char* nodes_table = "journal_nodes";
+
+  /// Opens (creating the file and tables if missing) the journal in the
+  /// SQLite database at `path` and loads its live records. Throws
+  /// journal_error naming `path` when the file cannot be opened, is not a
+  /// database or holds malformed journal tables.
+  static submission_journal open(const std::string& path);
+
+  /// Moves the connection and records.
+  submission_journal(submission_journal&&) noexcept;
+  /// Moves the connection and records.
+  submission_journal& operator=(submission_journal&&) noexcept;
+  /// Closes the connection.
+  ~submission_journal();
+
+  /// The live record of `test_id` (null = none). Valid until the next
+  /// write.
+  const journal_record* find(const std::string& test_id) const;
+
+  /// Open tests in the order they were accepted (what a restarted
+  /// coordinator resumes).
+  std::vector<journaled_test> open_tests() const;
+
+  /// Records `tests` as open, in one transaction. An ended record of the
+  /// same id is retired in that transaction (superseded by the new
+  /// submission). Throws journal_error (nothing written) when an id is
+  /// open already, appears twice, is empty, or the write fails.
+  void accept(const std::vector<journaled_test>& tests);
+
+  /// Records how open tests ended, in one transaction. Outcomes of ids that
+  /// are not open are ignored. Throws journal_error (nothing written).
+  void record(const std::vector<journaled_outcome>& outcomes);
+
+  /// Retires the ended records of `test_ids`, in one transaction; open or
+  /// unknown ids are left alone. Throws journal_error (nothing written).
+  void retire(const std::vector<std::string>& test_ids);
+
+  /// Remembers a node name; returns whether it was new. Throws
+  /// journal_error.
+  bool note_node(const std::string& name);
+
+  /// Node names seen so far (in any run on this database).
+  std::vector<std::string> known_nodes() const;
+
+  /// Open records.
+  size_t open_count() const { return open_; }
+
+  /// Ended records not retired yet.
+  size_t ended_count() const { return live_.size() - open_; }
+
+  /// Canonical text of a test's definition (requirements, command,
+  /// environment, working directory): equal texts mean the same test.
+  static std::string definition_of(const journaled_test& t);
+
+private:
+  submission_journal() = default;
+
+  void begin();
+  void commit();
+  void rollback() noexcept;
+
+  std::string path_;
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db_{nullptr, nullptr};
+  std::unordered_map<std::string, journal_record> live_;
+  std::set<std::string> nodes_;
+  size_t open_ = 0;
+};
+
+} // namespace alb

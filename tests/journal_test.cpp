@@ -1,0 +1,327 @@
+// The submission journal: what a coordinator accepted and how it ended,
+// kept in a real SQLite file across reopenings (and a killed process), one
+// transaction per call, and clear errors on files that are not journals.
+
+#define BOOST_TEST_MODULE journal
+#include <boost/test/unit_test.hpp>
+
+#include "runtime/history.hpp"
+#include "runtime/journal.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sqlite3.h>
+#include <string>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace alb;
+
+namespace {
+
+/// A fresh path in the temporary directory, removed at the end.
+struct temp_db {
+  std::string path;
+  temp_db() {
+    char buf[] = "/tmp/alb_journal_XXXXXX";
+    int fd = ::mkstemp(buf);
+    BOOST_REQUIRE(fd >= 0);
+    ::close(fd);
+    path = buf;
+    std::remove(path.c_str()); // start without a file
+  }
+  ~temp_db() {
+    std::remove(path.c_str());
+    std::remove((path + "-journal").c_str());
+  }
+};
+
+journaled_test shell(const std::string& id, const std::string& script) {
+  journaled_test t;
+  t.req.test_id = id;
+  t.req.minimum_memory = 1.5;
+  t.req.required_accelerators = {{"cuda", 1}};
+  t.req.timeout = 30;
+  t.command = {"sh", "-c", script};
+  t.env = {{"A", "1"}, {"B", "two words"}};
+  t.cwd = "/tmp";
+  return t;
+}
+
+journaled_outcome ended(const std::string& id, int exit_code) {
+  journaled_outcome o;
+  o.test_id = id;
+  o.status = exit_code == 0 ? "completed" : "failed";
+  o.success = exit_code == 0;
+  o.exit_code = exit_code;
+  o.exec_seconds = 0.25;
+  o.attempts = 2;
+  o.worker_id = "n1/w0";
+  o.error = exit_code == 0 ? "" : "exit status " + std::to_string(exit_code);
+  o.output_tail = "out of " + id + "\n";
+  return o;
+}
+
+std::vector<std::string> ids_of(const std::vector<journaled_test>& ts) {
+  std::vector<std::string> out;
+  for (auto& t : ts)
+    out.push_back(t.req.test_id);
+  return out;
+}
+
+/// SQLite's file change counter (header bytes 24-27): one increment per
+/// committed write transaction in rollback-journal mode.
+uint32_t change_counter(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  char b[28] = {0};
+  in.read(b, sizeof(b));
+  BOOST_REQUIRE(in.gcount() == 28);
+  auto u
+    = [&](int i) { return static_cast<uint32_t>(static_cast<uint8_t>(b[i])); };
+  return (u(24) << 24) | (u(25) << 16) | (u(26) << 8) | u(27);
+}
+
+void sql(const std::string& path, const char* text) {
+  sqlite3* db = nullptr;
+  BOOST_REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  char* err = nullptr;
+  auto rc = sqlite3_exec(db, text, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK)
+    BOOST_FAIL(std::string{"sql: "} + (err ? err : "?"));
+  sqlite3_close(db);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(accepted_tests_survive_reopening_in_order) {
+  temp_db f;
+  {
+    auto j = submission_journal::open(f.path);
+    BOOST_TEST(j.open_count() == 0u);
+    j.accept({shell("b", "exit 0"), shell("a", "exit 1")});
+    j.accept({shell("c", "sleep 1")});
+  }
+  auto j = submission_journal::open(f.path);
+  BOOST_TEST(j.open_count() == 3u);
+  BOOST_TEST(j.ended_count() == 0u);
+  auto open = j.open_tests();
+  BOOST_TEST(ids_of(open) == (std::vector<std::string>{"b", "a", "c"}));
+  auto& a = open[1];
+  BOOST_TEST(a.command == (std::vector<std::string>{"sh", "-c", "exit 1"}));
+  BOOST_TEST(a.env.at("B") == "two words");
+  BOOST_TEST(a.cwd == "/tmp");
+  BOOST_TEST(a.req.minimum_memory == 1.5);
+  BOOST_TEST(a.req.required_accelerators.at("cuda") == 1);
+  BOOST_TEST(a.req.timeout == 30.0);
+  BOOST_TEST(submission_journal::definition_of(a)
+             == submission_journal::definition_of(shell("a", "exit 1")));
+}
+
+BOOST_AUTO_TEST_CASE(outcomes_are_recorded_once_and_survive_reopening) {
+  temp_db f;
+  {
+    auto j = submission_journal::open(f.path);
+    j.accept({shell("a", "true"), shell("b", "exit 3"), shell("c", "true")});
+    auto second = ended("a", 9); // a stale duplicate report of "a"
+    j.record({ended("a", 0), ended("b", 3), second, ended("ghost", 0)});
+    BOOST_TEST(j.open_count() == 1u);
+    BOOST_TEST(j.ended_count() == 2u);
+    j.record({ended("a", 7)}); // already ended: ignored
+  }
+  auto j = submission_journal::open(f.path);
+  BOOST_TEST(ids_of(j.open_tests()) == (std::vector<std::string>{"c"}));
+  auto a = j.find("a");
+  BOOST_REQUIRE(a);
+  BOOST_TEST(a->ended);
+  BOOST_TEST(a->outcome.status == "completed");
+  BOOST_TEST(a->outcome.exit_code == 0);
+  BOOST_TEST(a->outcome.attempts == 2);
+  BOOST_TEST(a->outcome.worker_id == "n1/w0");
+  BOOST_TEST(a->outcome.output_tail == "out of a\n");
+  auto b = j.find("b");
+  BOOST_REQUIRE(b);
+  BOOST_TEST(b->outcome.status == "failed");
+  BOOST_TEST(!b->outcome.success);
+  BOOST_TEST(b->outcome.exit_code == 3);
+  BOOST_TEST(b->outcome.error == "exit status 3");
+  BOOST_TEST(!j.find("ghost"));
+}
+
+BOOST_AUTO_TEST_CASE(retired_records_no_longer_answer) {
+  temp_db f;
+  {
+    auto j = submission_journal::open(f.path);
+    j.accept({shell("a", "true"), shell("b", "true")});
+    j.record({ended("a", 0)});
+    j.retire({"a", "b", "ghost"}); // b is open: left alone
+    BOOST_TEST(!j.find("a"));
+    BOOST_TEST(j.find("b"));
+  }
+  auto j = submission_journal::open(f.path);
+  BOOST_TEST(!j.find("a"));
+  BOOST_TEST(j.open_count() == 1u);
+  // A retired id may be submitted again: a new, open record.
+  j.accept({shell("a", "echo again")});
+  BOOST_REQUIRE(j.find("a"));
+  BOOST_TEST(!j.find("a")->ended);
+}
+
+BOOST_AUTO_TEST_CASE(a_new_submission_supersedes_an_ended_record) {
+  temp_db f;
+  {
+    auto j = submission_journal::open(f.path);
+    j.accept({shell("a", "exit 1")});
+    j.record({ended("a", 1)});
+    j.accept({shell("a", "exit 0")});
+    BOOST_TEST(j.open_count() == 1u);
+    BOOST_TEST(j.ended_count() == 0u);
+  }
+  auto j = submission_journal::open(f.path);
+  auto open = j.open_tests();
+  BOOST_REQUIRE_EQUAL(open.size(), 1u);
+  BOOST_TEST(open[0].command.back() == "exit 0");
+  BOOST_TEST(!j.find("a")->ended);
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_submission_writes_nothing) {
+  temp_db f;
+  auto j = submission_journal::open(f.path);
+  j.accept({shell("a", "true")});
+  // "a" is open: the whole batch is refused, "x" included.
+  BOOST_CHECK_THROW(j.accept({shell("x", "true"), shell("a", "true")}),
+                    journal_error);
+  BOOST_CHECK_THROW(j.accept({shell("y", "true"), shell("y", "true")}),
+                    journal_error);
+  BOOST_CHECK_THROW(j.accept({shell("", "true")}), journal_error);
+  BOOST_TEST(!j.find("x"));
+  BOOST_TEST(!j.find("y"));
+  auto again = submission_journal::open(f.path);
+  BOOST_TEST(ids_of(again.open_tests()) == (std::vector<std::string>{"a"}));
+}
+
+BOOST_AUTO_TEST_CASE(one_transaction_per_call) {
+  temp_db f;
+  auto j = submission_journal::open(f.path);
+  std::vector<journaled_test> many;
+  std::vector<journaled_outcome> outs;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 500; ++i) {
+    many.push_back(shell("t" + std::to_string(i), "true"));
+    outs.push_back(ended("t" + std::to_string(i), 0));
+    ids.push_back("t" + std::to_string(i));
+  }
+  auto c0 = change_counter(f.path);
+  j.accept(many);
+  auto c1 = change_counter(f.path);
+  BOOST_TEST(c1 == c0 + 1);
+  j.record(outs);
+  auto c2 = change_counter(f.path);
+  BOOST_TEST(c2 == c1 + 1);
+  j.retire(ids);
+  BOOST_TEST(change_counter(f.path) == c2 + 1);
+  j.record(outs); // nothing open any more: no transaction at all
+  BOOST_TEST(change_counter(f.path) == c2 + 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_killed_process_keeps_what_it_accepted) {
+  temp_db f;
+  auto pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // No destructors, no close: as if the coordinator were SIGKILLed right
+    // after acknowledging.
+    auto j = submission_journal::open(f.path);
+    j.accept({shell("a", "true"), shell("b", "true")});
+    j.record({ended("a", 0)});
+    ::raise(SIGKILL);
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  BOOST_REQUIRE(WIFSIGNALED(status));
+  auto j = submission_journal::open(f.path);
+  BOOST_TEST(ids_of(j.open_tests()) == (std::vector<std::string>{"b"}));
+  BOOST_REQUIRE(j.find("a"));
+  BOOST_TEST(j.find("a")->outcome.status == "completed");
+}
+
+BOOST_AUTO_TEST_CASE(node_names_are_remembered) {
+  temp_db f;
+  {
+    auto j = submission_journal::open(f.path);
+    BOOST_TEST(j.note_node("n1"));
+    BOOST_TEST(!j.note_node("n1"));
+    BOOST_TEST(j.note_node("n2"));
+  }
+  auto j = submission_journal::open(f.path);
+  BOOST_TEST(j.known_nodes() == (std::vector<std::string>{"n1", "n2"}));
+  BOOST_TEST(!j.note_node("n2"));
+}
+
+BOOST_AUTO_TEST_CASE(definitions_tell_tests_apart) {
+  auto a = shell("a", "true");
+  auto b = a;
+  BOOST_TEST(submission_journal::definition_of(a)
+             == submission_journal::definition_of(b));
+  b.env["A"] = "2";
+  BOOST_TEST(submission_journal::definition_of(a)
+             != submission_journal::definition_of(b));
+  b = a;
+  b.req.timeout = 31;
+  BOOST_TEST(submission_journal::definition_of(a)
+             != submission_journal::definition_of(b));
+  b = a;
+  b.command.back() = "false";
+  BOOST_TEST(submission_journal::definition_of(a)
+             != submission_journal::definition_of(b));
+}
+
+BOOST_AUTO_TEST_CASE(shares_the_database_with_the_history) {
+  temp_db f;
+  execution_history h;
+  h.record("m", "w", 2.0, 1.0);
+  h.save(f.path);
+  {
+    auto j = submission_journal::open(f.path);
+    j.accept({shell("a", "true")});
+    h.save(f.path); // while the journal holds its connection
+  }
+  BOOST_TEST(execution_history::load(f.path).size() == 1u);
+  BOOST_TEST(submission_journal::open(f.path).open_count() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(files_that_are_no_journal_are_named) {
+  temp_db f;
+  {
+    std::ofstream out{f.path};
+    out << std::string(4096, 'x');
+  }
+  try {
+    submission_journal::open(f.path);
+    BOOST_FAIL("garbage accepted");
+  } catch (const journal_error& e) {
+    std::string what = e.what();
+    BOOST_TEST(what.find(f.path) != std::string::npos);
+    BOOST_TEST(what.find("not a database") != std::string::npos);
+  }
+  std::remove(f.path.c_str());
+  sql(f.path, "CREATE TABLE journal_tests (x INTEGER)");
+  BOOST_CHECK_THROW(submission_journal::open(f.path), journal_error);
+  std::remove(f.path.c_str());
+  {
+    auto j = submission_journal::open(f.path);
+    j.accept({shell("a", "true")});
+  }
+  sql(f.path, "UPDATE journal_tests SET definition = '{broken'");
+  try {
+    submission_journal::open(f.path);
+    BOOST_FAIL("broken row accepted");
+  } catch (const journal_error& e) {
+    BOOST_TEST(std::string{e.what()}.find("test 'a'") != std::string::npos);
+  }
+  BOOST_CHECK_THROW(submission_journal::open("/nonexistent-dir/x.db"),
+                    journal_error);
+  BOOST_CHECK_THROW(submission_journal::open("/tmp"), journal_error);
+}
