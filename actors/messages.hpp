@@ -30,8 +30,6 @@ struct work_item {
   uint32_t gen = 0;
   /// Test name.
   std::string test_id;
-  /// Model under test (simulated speed and history key).
-  std::string model_id;
   /// Expected execution time in seconds (the simulated mean).
   double expected_duration = 0;
   /// Execution time limit in seconds (0 = none).
@@ -174,8 +172,8 @@ typename Inspector::result_type inspect(Inspector& f, test_requirements& x) {
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_item& x) {
   return f(caf::meta::type_name("work_item"), x.ref, x.gen, x.test_id,
-           x.model_id, x.expected_duration, x.timeout, x.priority, x.command,
-           x.env, x.cwd);
+           x.expected_duration, x.timeout, x.priority, x.command, x.env,
+           x.cwd);
 }
 
 /// Serializes work_batch.
@@ -418,6 +416,8 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<submit_atom, cluster_submission, caf::actor>::with<uint64_t>,
   // Internal: tests that ended (from the scheduler's end listener).
   caf::reacts_to<outcome_batch>,
+  // Internal: write the gathered outcomes to the journal, then report them.
+  caf::reacts_to<tick_atom>,
   // Scheduler metrics and cluster membership as JSON.
   caf::replies_to<stats_atom>::with<std::string>>;
 

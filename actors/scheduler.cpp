@@ -57,7 +57,6 @@ void flush(scheduler_impl self) {
       item.ref = h.ref;
       item.gen = h.gen;
       item.test_id = rec.req.test_id;
-      item.model_id = rec.req.model_id;
       item.expected_duration = rec.req.expected_duration;
       item.timeout = rec.req.timeout;
       item.priority = rec.req.priority;

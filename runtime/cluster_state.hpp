@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "runtime/capacity_index.hpp"
+#include "runtime/chunked_store.hpp"
 #include "runtime/id_index.hpp"
 #include "runtime/model.hpp"
 #include "runtime/observer.hpp"
@@ -445,7 +446,7 @@ private:
   std::unordered_map<std::string, int> software_count_;
 
   // Tests.
-  std::deque<test_record> tests_; // deque: growth never moves records
+  chunked_store<test_record> tests_; // growth never moves records
   std::vector<uint32_t> free_tests_;
   id_index by_id_;
   std::array<std::deque<test_handle>, 5> queue_;

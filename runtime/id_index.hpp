@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/huge_pages.hpp"
+
 namespace alb {
 
 /// Open-addressing map from test ids to record indexes. The ids themselves
@@ -109,7 +111,7 @@ private:
       ; // same size, just dropping tombstones
     else if (cap == slots_.size())
       cap *= 2;
-    std::vector<slot> old;
+    std::vector<slot, huge_allocator<slot>> old;
     old.swap(slots_);
     slots_.assign(cap, slot{});
     mask_ = cap - 1;
@@ -119,7 +121,7 @@ private:
         place(s.hash, s.ref);
   }
 
-  std::vector<slot> slots_;
+  std::vector<slot, huge_allocator<slot>> slots_;
   size_t mask_ = 0;
   size_t used_ = 0; // live + tombstones
   size_t live_ = 0;

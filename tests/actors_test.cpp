@@ -201,7 +201,6 @@ BOOST_AUTO_TEST_CASE(every_message_type_round_trips_through_binary_serializer) {
   wi.ref = 7;
   wi.gen = 9;
   wi.test_id = "t1";
-  wi.model_id = "m";
   wi.expected_duration = 1.25;
   wi.timeout = 3;
   wi.priority = 2;
@@ -216,7 +215,6 @@ BOOST_AUTO_TEST_CASE(every_message_type_round_trips_through_binary_serializer) {
   BOOST_TEST(w2.ref == 7u);
   BOOST_TEST(w2.gen == 9u);
   BOOST_TEST(w2.test_id == "t1");
-  BOOST_TEST(w2.model_id == "m");
   BOOST_TEST(w2.expected_duration == 1.25);
   BOOST_TEST(w2.timeout == 3);
   BOOST_TEST(w2.priority == 2);

@@ -1,7 +1,9 @@
 #define BOOST_TEST_MODULE cluster_state
 #include <boost/test/unit_test.hpp>
 
+#include "runtime/chunked_store.hpp"
 #include "runtime/cluster_state.hpp"
+#include "runtime/huge_pages.hpp"
 #include "runtime/rng.hpp"
 
 #include <cmath>
@@ -974,4 +976,41 @@ BOOST_AUTO_TEST_CASE(every_test_of_a_random_workload_ends_exactly_once) {
   for (auto& w : f.c.stats().workers())
     made += w.assignments;
   BOOST_TEST(seen_handles.size() == made);
+}
+
+// -- storage under the records ------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(chunked_store_keeps_addresses_across_growth) {
+  chunked_store<std::string> s;
+  auto& first = s.emplace_back();
+  first = "first";
+  auto* where = &first;
+  // Three chunks' worth: growth must never move earlier elements.
+  auto n = 3 * chunked_store<std::string>::per_chunk + 5;
+  for (size_t i = 1; i < n; ++i)
+    s.emplace_back() = std::to_string(i);
+  BOOST_TEST(s.size() == n);
+  BOOST_TEST(where == &s[0]);
+  BOOST_TEST(s[0] == "first");
+  BOOST_TEST(s[n - 1] == std::to_string(n - 1));
+  size_t seen = 0;
+  for (auto& x : s)
+    seen += x.empty() ? 0 : 1;
+  BOOST_TEST(seen == n);
+  s.clear();
+  BOOST_TEST(s.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(huge_alloc_gives_usable_aligned_blocks) {
+  // Small blocks come from the ordinary heap, large ones are 2 MiB aligned.
+  auto* small = static_cast<char*>(huge_alloc(100));
+  small[99] = 1;
+  huge_free(small, 100);
+  size_t big_size = (size_t{3} << 20) + 17;
+  auto* big = static_cast<char*>(huge_alloc(big_size));
+  BOOST_TEST(reinterpret_cast<uintptr_t>(big) % (size_t{2} << 20) == 0u);
+  big[0] = 1;
+  big[big_size - 1] = 2;
+  BOOST_TEST(big[0] + big[big_size - 1] == 3);
+  huge_free(big, big_size);
 }
