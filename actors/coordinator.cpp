@@ -1,5 +1,7 @@
 #include "actors/coordinator.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -15,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/cluster_state.hpp"
+#include "runtime/journal.hpp"
 
 namespace alb {
 
@@ -120,13 +123,34 @@ struct node_info {
   std::string peer;
 };
 
+/// A test that is queued or running.
+struct open_test {
+  /// Canonical definition (tells a resubmission of the same test from a
+  /// different test under the same id).
+  std::string definition;
+  /// Clients waiting for its outcome (none for a resumed test until one
+  /// submits it again).
+  std::vector<caf::actor> waiters;
+};
+
+/// A client that submitted tests.
+struct client_info {
+  /// Journal records (id, seq) whose outcomes it was sent: retired when it
+  /// disconnects cleanly.
+  std::unordered_map<std::string, int64_t> delivered;
+};
+
 struct coordinator_state {
   static inline const char* name = "alb.coordinator";
 
   coordinator_options opts;
   scheduler_actor scheduler;
   std::shared_ptr<spec_store> specs = std::make_shared<spec_store>();
-  std::unordered_map<std::string, caf::actor> pending;
+  std::unordered_map<std::string, open_test> pending;
+  std::unordered_map<caf::actor_addr, client_info> clients;
+  /// Outcomes waiting to be written to the journal.
+  std::vector<cluster_outcome> outbox;
+  bool flush_scheduled = false;
   std::map<std::string, node_info> nodes;
   std::unordered_map<caf::actor_addr, std::string> worker_node;
   std::unordered_set<std::string> seen_nodes;
@@ -197,6 +221,153 @@ cluster_outcome make_outcome(const assignment& a, const attempt_outcome* o) {
   return c;
 }
 
+cluster_outcome from_journal(const journaled_outcome& o) {
+  cluster_outcome c;
+  c.test_id = o.test_id;
+  c.status = o.status;
+  c.success = o.success;
+  c.timed_out = o.timed_out;
+  c.exit_code = o.exit_code;
+  c.exec_seconds = o.exec_seconds;
+  c.attempts = o.attempts;
+  c.worker_id = o.worker_id;
+  c.error = o.error;
+  c.output_tail = o.output_tail;
+  return c;
+}
+
+journaled_outcome to_journal(const cluster_outcome& c) {
+  journaled_outcome o;
+  o.test_id = c.test_id;
+  o.status = c.status;
+  o.success = c.success;
+  o.timed_out = c.timed_out;
+  o.exit_code = c.exit_code;
+  o.exec_seconds = c.exec_seconds;
+  o.attempts = c.attempts;
+  o.worker_id = c.worker_id;
+  o.error = c.error;
+  o.output_tail = c.output_tail;
+  return o;
+}
+
+// Sends every outcome to the live clients waiting for it, one batch per
+// client, and closes the tests.
+void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
+  auto& st = self->state;
+  auto* j = st.opts.journal.get();
+  std::vector<std::pair<caf::actor, outcome_batch>> out;
+  for (auto& c : items) {
+    auto i = st.pending.find(c.test_id);
+    if (i == st.pending.end())
+      continue;
+    auto waiters = std::move(i->second.waiters);
+    st.pending.erase(i);
+    st.specs->erase(c.test_id);
+    auto rec = j ? j->find(c.test_id) : nullptr;
+    for (auto& client : waiters) {
+      // A client that left gets nothing: the journal keeps the outcome for
+      // the next one that asks.
+      auto ci = client ? st.clients.find(client.address()) : st.clients.end();
+      if (ci == st.clients.end())
+        continue;
+      if (rec && rec->ended)
+        ci->second.delivered[c.test_id] = rec->seq;
+      auto k = std::find_if(out.begin(), out.end(),
+                            [&](auto& p) { return p.first == client; });
+      if (k == out.end()) {
+        out.emplace_back(client, outcome_batch{});
+        k = out.end() - 1;
+      }
+      k->second.items.push_back(c);
+    }
+  }
+  for (auto& [client, ob] : out)
+    caf::anon_send(client, std::move(ob));
+}
+
+// Writes the gathered outcomes in one transaction, then reports them: an
+// outcome a client saw is always in the journal, so a restart never runs
+// that test again.
+void flush_outcomes(coordinator_impl self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  if (st.outbox.empty())
+    return;
+  std::vector<journaled_outcome> rows;
+  rows.reserve(st.outbox.size());
+  for (auto& c : st.outbox)
+    if (st.pending.count(c.test_id) > 0)
+      rows.push_back(to_journal(c));
+  try {
+    st.opts.journal->record(rows);
+  } catch (const journal_error& e) {
+    // Holding the outcomes back would stall every client; a restart runs
+    // these tests again instead.
+    log(self, std::string{"cannot record "} + std::to_string(rows.size())
+                + " outcomes, reporting them anyway: " + e.what());
+  }
+  auto items = std::move(st.outbox);
+  st.outbox.clear();
+  deliver(self, items);
+}
+
+// A client disconnected: after a clean leave, the outcomes it received are
+// collected and retired (its next submission of those ids runs afresh);
+// after a lost connection they stay to answer it when it comes back.
+void client_down(coordinator_impl self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  auto i = st.clients.find(dm.source);
+  if (i == st.clients.end())
+    return;
+  auto* j = st.opts.journal.get();
+  bool clean = !dm.reason || dm.reason == caf::exit_reason::normal;
+  if (j && clean && !i->second.delivered.empty()) {
+    std::vector<std::string> ids;
+    for (auto& [id, seq] : i->second.delivered) {
+      // Only the record it received: a newer submission of the id is not
+      // its to retire.
+      auto r = j->find(id);
+      if (r && r->ended && r->seq == seq)
+        ids.push_back(id);
+    }
+    try {
+      j->retire(ids);
+    } catch (const journal_error& e) {
+      log(self, std::string{"cannot retire collected outcomes: "} + e.what());
+    }
+  }
+  st.clients.erase(i);
+}
+
+// Queues the journal's open tests again (a restarted coordinator).
+void resume(coordinator_impl self) {
+  auto& st = self->state;
+  auto* j = st.opts.journal.get();
+  for (auto& n : j->known_nodes())
+    st.seen_nodes.insert(n);
+  auto open = j->open_tests();
+  if (!open.empty()) {
+    test_batch batch;
+    batch.tests.reserve(open.size());
+    for (auto& t : open) {
+      auto id = t.req.test_id;
+      auto def = submission_journal::definition_of(t);
+      if (!t.command.empty() || !t.env.empty() || !t.cwd.empty())
+        st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),
+                                   std::move(t.cwd)});
+      st.pending[id] = open_test{std::move(def), {}};
+      batch.tests.push_back(std::move(t.req));
+    }
+    self->send(st.scheduler, std::move(batch));
+    log(self, "resumed " + std::to_string(open.size())
+                + " unfinished tests from journal");
+  }
+  if (j->ended_count() > 0)
+    log(self, "journal holds " + std::to_string(j->ended_count())
+                + " outcomes no client has collected yet");
+}
+
 coordinator_actor::behavior_type
 coordinator_behavior(coordinator_impl self, coordinator_options opts) {
   auto& st = self->state;
@@ -218,11 +389,15 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       };
   st.scheduler = spawn_scheduler(self->home_system(), std::move(sopts));
   self->link_to(st.scheduler);
+  if (st.opts.journal)
+    resume(self);
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
     auto i = st.worker_node.find(dm.source);
-    if (i == st.worker_node.end())
+    if (i == st.worker_node.end()) {
+      client_down(self, dm);
       return;
+    }
     auto name = i->second;
     st.worker_node.erase(i);
     auto& info = st.nodes[name];
@@ -267,6 +442,14 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
             auto& info = st.nodes[node];
             if (info.workers++ == 0) {
               bool again = !st.seen_nodes.insert(node).second;
+              if (!again && st.opts.journal) {
+                // Remembered so a node is recognised across restarts too.
+                try {
+                  st.opts.journal->note_node(node);
+                } catch (const journal_error& e) {
+                  log(self, e.what());
+                }
+              }
               with_peer(self, nid, [self, node, again](const std::string& p) {
                 self->state.nodes[node].peer = p;
                 log(self, "node '" + node + "' "
@@ -298,63 +481,135 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
         return caf::make_error(caf::sec::invalid_argument,
                                std::string{"submission refused: "} + what);
       }
-      test_batch batch;
-      outcome_batch rejected;
+      auto* j = st.opts.journal.get();
+      client_info* ci = nullptr;
+      if (client) {
+        auto [it, fresh] = st.clients.try_emplace(client.address());
+        if (fresh)
+          self->monitor(client);
+        ci = &it->second;
+      }
+      outcome_batch answers; // rejections and outcomes from the journal
+      std::vector<journaled_test> fresh;
+      std::vector<std::string> fresh_defs;
+      std::vector<cluster_test*> fresh_src;
+      std::vector<std::string> attach;
+      size_t rejected = 0, recorded = 0;
       std::unordered_set<std::string> ids;
+      auto reject = [&](const std::string& id, std::string err) {
+        cluster_outcome c;
+        c.test_id = id;
+        c.status = "failed";
+        c.error = std::move(err);
+        answers.items.push_back(std::move(c));
+        ++rejected;
+      };
       for (auto& t : s.tests) {
-        auto id = t.req.test_id;
+        auto& id = t.req.test_id;
         auto err = validate_requirements(t.req);
-        if (err.empty() && (st.pending.count(id) > 0 || !ids.insert(id).second))
-          err = "test '" + id + "' is already submitted";
+        if (err.empty() && !ids.insert(id).second)
+          err = "test '" + id + "' appears more than once in this submission";
         if (!err.empty()) {
-          cluster_outcome c;
-          c.test_id = id;
-          c.status = "failed";
-          c.error = err;
-          rejected.items.push_back(std::move(c));
+          reject(id, std::move(err));
           continue;
         }
+        journaled_test jt{t.req, t.command, t.env, t.cwd};
+        auto def = submission_journal::definition_of(jt);
+        if (auto p = st.pending.find(id); p != st.pending.end()) {
+          if (p->second.definition != def)
+            reject(id, "test '" + id
+                         + "' is already submitted with a different command, "
+                           "environment, working directory or requirements "
+                           "and has not ended (wait for it or use another "
+                           "id)");
+          else
+            attach.push_back(id);
+          continue;
+        }
+        if (j) {
+          auto r = j->find(id);
+          bool seen = ci && ci->delivered.count(id) > 0;
+          if (r && r->ended && r->definition == def && !seen) {
+            answers.items.push_back(from_journal(r->outcome));
+            if (ci)
+              ci->delivered[id] = r->seq;
+            ++recorded;
+            continue;
+          }
+        }
+        fresh.push_back(std::move(jt));
+        fresh_defs.push_back(std::move(def));
+        fresh_src.push_back(&t);
+      }
+      // Durable before acknowledged: a coordinator killed from here on
+      // resumes these tests.
+      if (j && !fresh.empty()) {
+        try {
+          j->accept(fresh);
+        } catch (const journal_error& e) {
+          log(self, std::string{"submission not accepted: "} + e.what());
+          return caf::make_error(caf::sec::runtime_error,
+                                 std::string{"submission not accepted: "}
+                                   + e.what());
+        }
+      }
+      test_batch batch;
+      batch.tests.reserve(fresh_src.size());
+      for (size_t i = 0; i < fresh_src.size(); ++i) {
+        auto& t = *fresh_src[i];
+        auto id = t.req.test_id;
         if (!t.command.empty() || !t.env.empty() || !t.cwd.empty())
           st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),
                                      std::move(t.cwd)});
-        st.pending[id] = client;
+        auto& p = st.pending[id];
+        p.definition = std::move(fresh_defs[i]);
+        if (client)
+          p.waiters.push_back(client);
+        if (ci)
+          ci->delivered.erase(id);
         batch.tests.push_back(std::move(t.req));
       }
+      for (auto& id : attach)
+        if (client)
+          st.pending[id].waiters.push_back(client);
       auto n = batch.tests.size();
-      log(self,
-          "accepted " + std::to_string(n) + " tests"
-            + (rejected.items.empty()
-                 ? std::string{}
-                 : ", rejected " + std::to_string(rejected.items.size())));
+      auto line = "accepted " + std::to_string(n) + " tests";
+      if (!attach.empty())
+        line += ", " + std::to_string(attach.size())
+                + " already running (client attached)";
+      if (recorded > 0)
+        line += ", " + std::to_string(recorded) + " answered from the journal";
+      if (rejected > 0)
+        line += ", rejected " + std::to_string(rejected);
+      log(self, line);
       if (n > 0)
         self->send(st.scheduler, std::move(batch));
-      if (!rejected.items.empty() && client)
-        caf::anon_send(client, std::move(rejected));
+      if (!answers.items.empty() && client)
+        caf::anon_send(client, std::move(answers));
       return static_cast<uint64_t>(s.tests.size());
     },
     [self](outcome_batch& b) {
       auto& st = self->state;
-      std::vector<std::pair<caf::actor, outcome_batch>> out;
-      for (auto& c : b.items) {
-        auto i = st.pending.find(c.test_id);
-        if (i == st.pending.end())
-          continue;
-        auto client = std::move(i->second);
-        st.pending.erase(i);
-        st.specs->erase(c.test_id);
-        if (!client)
-          continue;
-        auto j = std::find_if(out.begin(), out.end(),
-                              [&](auto& p) { return p.first == client; });
-        if (j == out.end()) {
-          out.emplace_back(client, outcome_batch{});
-          j = out.end() - 1;
-        }
-        j->second.items.push_back(std::move(c));
+      if (!st.opts.journal) {
+        deliver(self, b.items);
+        return;
       }
-      for (auto& [client, ob] : out)
-        caf::anon_send(client, std::move(ob));
+      // Gathered for one transaction: not one disk sync per test.
+      for (auto& c : b.items)
+        st.outbox.push_back(std::move(c));
+      if (st.flush_scheduled)
+        return;
+      st.flush_scheduled = true;
+      auto dt = st.opts.journal_flush_interval;
+      if (dt > 0)
+        self->delayed_send(self,
+                           std::chrono::duration_cast<caf::timespan>(
+                             std::chrono::duration<double>(dt)),
+                           tick_atom::value);
+      else
+        self->send(self, tick_atom::value);
     },
+    [self](tick_atom) { flush_outcomes(self); },
     [self](stats_atom) -> caf::result<std::string> {
       auto rp = self->make_response_promise<std::string>();
       self->request(self->state.scheduler, caf::infinite, stats_atom::value)

@@ -10,15 +10,30 @@
 //   test to its placements (the scheduler core only knows requirements) and
 //   dies with the remote worker, so the scheduler's down handling requeues
 //   whatever that node held;
-// - clients submit tests with commands and receive each test's outcome.
+// - clients submit tests with commands and receive each test's outcome;
+// - with a journal (runtime/journal.hpp) it writes accepted tests before it
+//   acknowledges them and outcomes before it reports them, resumes the
+//   tests that had not ended when it starts, and answers a test submitted
+//   again from what it recorded instead of running it twice.
+//
+// A test id submitted again while that test is queued or running attaches
+// the client to it (both clients get the one outcome) if the definition
+// (command, env, cwd, requirements) is the same, and is rejected if not.
+// An id whose outcome the journal holds is answered from the journal,
+// unless the definition changed or this very client already received that
+// outcome: then it runs again. Outcomes a client received are retired when
+// it disconnects cleanly, so the next submission of those ids runs afresh.
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "actors/messages.hpp"
 #include "actors/scheduler.hpp"
 
 namespace alb {
+
+class submission_journal;
 
 /// Settings of a coordinator.
 struct coordinator_options {
@@ -34,6 +49,12 @@ struct coordinator_options {
   /// Names the client behind a connection the middleman sees as coming
   /// from host:port (a relay such as basp_guard); "" = use host:port.
   std::function<std::string(const std::string&, uint16_t)> peer_name;
+  /// Journal of submitted tests (null = none). Only the coordinator's
+  /// actor uses it once spawned.
+  std::shared_ptr<submission_journal> journal;
+  /// Seconds outcomes are gathered before they are written to the journal
+  /// in one transaction and then reported (with a journal only).
+  double journal_flush_interval = 0.02;
 };
 
 /// Spawns a coordinator and its scheduler (linked: they end together).

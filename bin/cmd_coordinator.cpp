@@ -21,6 +21,7 @@
 #include "bin/common.hpp"
 #include "metrics/prometheus_observer.hpp"
 #include "runtime/history.hpp"
+#include "runtime/journal.hpp"
 #include "runtime/strategy.hpp"
 
 namespace alb::cli {
@@ -84,6 +85,18 @@ int run_coordinator(const coordinator_flags& f) {
     }
     sched.history = history;
   }
+  // The journal of submitted tests shares the database: a coordinator
+  // started again on it resumes what had not ended.
+  std::shared_ptr<submission_journal> journal;
+  if (!db_path.empty()) {
+    try {
+      journal = std::make_shared<submission_journal>(
+        submission_journal::open(db_path));
+    } catch (const journal_error& e) {
+      std::cerr << "alb coordinator: error: " << e.what() << "\n";
+      return 2;
+    }
+  }
   auto metrics = metrics_session::start(f, cfg, "coordinator", sched.strategy);
   block_stop_signals();
   int rc = 0;
@@ -98,6 +111,7 @@ int run_coordinator(const coordinator_flags& f) {
     if (metrics)
       o.scheduler.observer = metrics->observer();
     o.token = token;
+    o.journal = journal;
     o.log = [&log](const std::string& line) { log.info(line); };
     auto* prom
       = metrics
@@ -191,6 +205,17 @@ void add_coordinator(CLI::App& app, int& rc) {
     "the token from --token-file (the same file on every machine). A node\n"
     "that disappears has its tests requeued elsewhere. Runs until SIGINT or\n"
     "SIGTERM. Defaults come from the [cluster] section of --config.\n"
+    "\n"
+    "Journal: accepted tests and their outcomes are written to --db-path\n"
+    "(SQLite) before they are acknowledged or reported. Started again on the\n"
+    "same database (even after SIGKILL), it resumes the tests that had not\n"
+    "ended; nodes reconnect by themselves. Submitting a test id again:\n"
+    "still queued or running with the same command, env, cwd and\n"
+    "requirements = wait for that run (no second run); with a different\n"
+    "definition = rejected; ended but its outcome not yet collected by a\n"
+    "client that then disconnected cleanly = that recorded outcome; otherwise\n"
+    "a new run. --no-db keeps no journal (and no history): nothing survives\n"
+    "a restart.\n"
     "Exit status: 0 ok, 2 bad input or cannot listen.\n\n"
     "Example: alb coordinator --port 0 --token-file ~/.alb-token");
   cmd->add_option("--host", f->host,
@@ -198,9 +223,12 @@ void add_coordinator(CLI::App& app, int& rc) {
   cmd->add_option("--port", f->port, "TCP port (0 = any free port, printed)")
     ->check(CLI::Range(0, 65535));
   cmd->add_option("--db-path", f->db_path,
-                  "SQLite database with the execution history (default "
-                  "[cluster] db_path, alb.db)");
-  cmd->add_flag("--no-db", f->no_db, "Keep no history database");
+                  "SQLite database with the execution history and the "
+                  "journal of submitted tests (default [cluster] db_path, "
+                  "alb.db)");
+  cmd->add_flag("--no-db", f->no_db,
+                "Keep no database: no history, no journal (a restart loses "
+                "the submitted tests)");
   cmd->add_option("--scheduler", f->strategy, "Placement strategy")
     ->check(CLI::IsMember(strategy_names()));
   cmd->add_flag("--disable-load-balancer", f->disable_lb,

@@ -7,9 +7,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -20,6 +24,7 @@
 #include "actors/node.hpp"
 #include "actors/real_worker.hpp"
 #include "actors/system.hpp"
+#include "runtime/journal.hpp"
 
 using namespace alb;
 using namespace std::chrono_literals;
@@ -184,7 +189,8 @@ BOOST_AUTO_TEST_CASE(remote_workers_run_submitted_commands) {
       ++ok_completed;
       BOOST_TEST(i->second.output_tail == "fine\n");
       BOOST_TEST(i->second.worker_id.rfind("node-b/", 0) == 0);
-    } else if (i->second.error.find("already submitted") != std::string::npos) {
+    } else if (i->second.error.find("appears more than once")
+               != std::string::npos) {
       ++ok_rejected;
     }
   }
@@ -220,3 +226,213 @@ BOOST_AUTO_TEST_CASE(a_wrong_token_is_refused_before_registration) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// -- journal: a coordinator started again resumes ---------------------------
+
+namespace {
+
+/// A coordinator (system `a`, restartable on the same journal file) and a
+/// node (system `b`) in one process, talking over loopback.
+struct journaled_cluster {
+  std::vector<std::string> log;
+  std::mutex log_mtx;
+  std::string dir;
+  std::string db;
+  caf::actor_system_config cfg_a;
+  caf::actor_system_config cfg_b;
+  std::unique_ptr<caf::actor_system> a;
+  std::unique_ptr<caf::actor_system> b;
+  coordinator_actor coord;
+  uint16_t port = 0;
+
+  journaled_cluster() {
+    char buf[] = "/tmp/alb_coord_journal_XXXXXX";
+    BOOST_REQUIRE(::mkdtemp(buf));
+    dir = buf;
+    db = dir + "/alb.db";
+    for (auto* c : {&cfg_a, &cfg_b}) {
+      configure_system(*c, 2, false);
+      c->load<caf::io::middleman>();
+    }
+    a = std::make_unique<caf::actor_system>(cfg_a);
+    b = std::make_unique<caf::actor_system>(cfg_b);
+  }
+
+  ~journaled_cluster() {
+    stop();
+    b.reset();
+    a.reset();
+    std::system(("rm -rf '" + dir + "'").c_str());
+  }
+
+  /// Starts a coordinator on a freshly opened journal of `db`.
+  void start() {
+    coordinator_options o;
+    o.token = "t";
+    o.journal
+      = std::make_shared<submission_journal>(submission_journal::open(db));
+    o.log = [this](const std::string& line) {
+      std::lock_guard<std::mutex> g{log_mtx};
+      log.push_back(line);
+    };
+    coord = spawn_coordinator(*a, std::move(o));
+    auto p = a->middleman().publish(coord, 0, "127.0.0.1", true);
+    BOOST_REQUIRE(p);
+    port = *p;
+  }
+
+  /// Ends the coordinator without a chance to flush anything (its scheduler
+  /// goes with it; the node's workers lose their coordinator).
+  void stop() {
+    if (!coord)
+      return;
+    caf::anon_send_exit(coord, caf::exit_reason::kill);
+    coord = nullptr;
+  }
+
+  /// Joins two workers of node "node-b"; returns them.
+  std::vector<worker_actor> join_node() {
+    auto h = b->middleman().remote_actor<coordinator_actor>("127.0.0.1", port);
+    BOOST_REQUIRE(h);
+    std::vector<worker_actor> ws;
+    for (int i = 0; i < 2; ++i) {
+      real_worker_options o;
+      o.caps.worker_id = "node-b/w" + std::to_string(i);
+      o.caps.cpu_cores = 4;
+      o.caps.available_memory = 4;
+      o.coordinator = *h;
+      o.token = "t";
+      o.node = "node-b";
+      ws.push_back(spawn_real_worker(*b, scheduler_actor{}, std::move(o)));
+    }
+    return ws;
+  }
+
+  bool logged(const std::string& needle) {
+    std::lock_guard<std::mutex> g{log_mtx};
+    for (auto& l : log)
+      if (l.find(needle) != std::string::npos)
+        return true;
+    return false;
+  }
+
+  bool wait_logged(const std::string& needle) {
+    for (int i = 0; i < 200 && !logged(needle); ++i)
+      std::this_thread::sleep_for(50ms);
+    return logged(needle);
+  }
+
+  /// A test that appends one line to its marker file per run.
+  cluster_test marked(const std::string& id, double sleep_s) {
+    return shell(id, "sleep " + std::to_string(sleep_s) + "; echo " + id
+                       + " >> '" + dir + "/" + id + ".runs'; echo out-" + id);
+  }
+
+  /// How often test `id` ran to its end.
+  int runs(const std::string& id) {
+    std::ifstream in{dir + "/" + id + ".runs"};
+    int n = 0;
+    std::string line;
+    while (std::getline(in, line))
+      ++n;
+    return n;
+  }
+
+  /// Submits `tests` from `client` (an actor of system `b`).
+  void send(caf::scoped_actor& client, const std::vector<cluster_test>& tests) {
+    auto h = b->middleman().remote_actor<coordinator_actor>("127.0.0.1", port);
+    BOOST_REQUIRE(h);
+    cluster_submission s{"t", tests};
+    client
+      ->request(*h, 10s, submit_atom::value, s,
+                caf::actor_cast<caf::actor>(client))
+      .receive([](uint64_t) {},
+               [&](caf::error& e) { BOOST_FAIL(b->render(e)); });
+  }
+
+  /// Collects up to `n` outcomes at `client` within `wait`; fails on a
+  /// second outcome of a test.
+  std::map<std::string, cluster_outcome>
+  collect(caf::scoped_actor& client, size_t n, std::chrono::seconds wait) {
+    std::map<std::string, cluster_outcome> got;
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    while (got.size() < n && std::chrono::steady_clock::now() < deadline) {
+      client->receive(
+        [&](outcome_batch& ob) {
+          for (auto& o : ob.items) {
+            BOOST_TEST(got.count(o.test_id) == 0u,
+                       "two outcomes of " << o.test_id);
+            got[o.test_id] = o;
+          }
+        },
+        caf::after(200ms) >> [] {});
+    }
+    return got;
+  }
+
+  /// Submits `tests` from a new client that collects every outcome and
+  /// then ends normally (a clean leave).
+  std::map<std::string, cluster_outcome>
+  submit(const std::vector<cluster_test>& tests) {
+    caf::scoped_actor client{*b};
+    send(client, tests);
+    return collect(client, tests.size(), 30s);
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(a_restarted_coordinator_resumes_from_its_journal,
+                        journaled_cluster) {
+  start();
+  auto ws = join_node();
+  BOOST_REQUIRE(wait_logged("node 'node-b' joined"));
+  std::vector<cluster_test> suite{marked("quick", 0)};
+  for (int i = 0; i < 4; ++i)
+    suite.push_back(marked("slow-" + std::to_string(i), 1.5));
+  // The first client sees "quick" end, then loses the coordinator while the
+  // slow tests run (it is still there when the coordinator dies).
+  caf::scoped_actor lost_client{*b};
+  send(lost_client, suite);
+  auto first = collect(lost_client, 1, 10s);
+  BOOST_REQUIRE(first.count("quick"));
+  stop();
+  caf::scoped_actor self{*b};
+  for (auto& w : ws)
+    self->monitor(w);
+  for (size_t i = 0; i < ws.size(); ++i)
+    self->receive([](caf::down_msg&) {},
+                  caf::after(10s) >> [] { BOOST_FAIL("worker kept running"); });
+  // The workers killed their commands: nothing finishes behind our back.
+  std::this_thread::sleep_for(2s);
+  for (int i = 0; i < 4; ++i)
+    BOOST_TEST(runs("slow-" + std::to_string(i)) == 0);
+  BOOST_TEST(runs("quick") == 1);
+  start();
+  BOOST_TEST(wait_logged("resumed 4 unfinished tests from journal"));
+  ws = join_node();
+  BOOST_TEST(wait_logged("node 'node-b' rejoined"));
+  // The same suite again: "quick" from the journal, the slow ones attached
+  // to their resumed runs.
+  auto second = submit(suite);
+  BOOST_REQUIRE_EQUAL(second.size(), suite.size());
+  BOOST_TEST(logged("1 answered from the journal"));
+  BOOST_TEST(logged("4 already running (client attached)"));
+  for (auto& [id, o] : second) {
+    BOOST_TEST(o.status == "completed",
+               id << ": " << o.status << " " << o.error);
+    BOOST_TEST(o.output_tail == "out-" + id + "\n");
+    BOOST_TEST(runs(id) == 1, id << " ran " << runs(id) << " times");
+  }
+  // That client left cleanly with every outcome: the next submission of
+  // "quick" is a new run.
+  for (int i = 0; i < 100 && runs("quick") == 1; ++i) {
+    auto third = submit({marked("quick", 0)});
+    BOOST_REQUIRE_EQUAL(third.size(), 1u);
+    if (runs("quick") == 1)
+      std::this_thread::sleep_for(50ms); // the clean leave not seen yet
+  }
+  BOOST_TEST(runs("quick") == 2);
+  for (auto& w : ws)
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
