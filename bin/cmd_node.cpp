@@ -3,6 +3,7 @@
 
 #include "bin/commands.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -36,6 +37,7 @@ struct node_flags {
   std::string token_file;
   std::string name;
   double connect_timeout = 10;
+  double reconnect_timeout = 60;
   std::string log_level = "INFO";
   int threads = 2;
 };
@@ -76,84 +78,123 @@ int run_node(const node_flags& f) {
   configure_system(cfg, f.threads, false);
   cfg.load<caf::io::middleman>();
   caf::actor_system sys{cfg};
-  // The coordinator may still be starting (e.g. under `alb run`): retry
-  // until --connect-timeout.
-  auto deadline
-    = std::chrono::steady_clock::now()
-      + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(f.connect_timeout));
-  coordinator_actor coord;
+  // Tries to reach the coordinator for up to `seconds`, backing off from
+  // 0.2 s to 5 s between attempts: 0 = connected, 1 = gave up, 2 = stop
+  // signal.
   std::string last_error;
-  for (;;) {
-    auto h
-      = sys.middleman().remote_actor<coordinator_actor>(ep.first, ep.second);
-    if (h) {
-      coord = *h;
-      break;
+  auto attach = [&](double seconds, coordinator_actor& out) {
+    auto deadline
+      = std::chrono::steady_clock::now()
+        + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(seconds));
+    double pause = 0.2;
+    for (;;) {
+      auto h
+        = sys.middleman().remote_actor<coordinator_actor>(ep.first, ep.second);
+      if (h) {
+        out = *h;
+        return 0;
+      }
+      last_error = sys.render(h.error());
+      auto left = std::chrono::duration<double>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+      if (left <= 0)
+        return 1;
+      if (wait_for_signal(std::min(pause, left)) != 0)
+        return 2;
+      pause = std::min(pause * 2, 5.0);
     }
-    last_error = sys.render(h.error());
-    if (std::chrono::steady_clock::now() >= deadline) {
-      std::cerr << "alb node: error: cannot reach coordinator at "
-                << f.coordinator << ": " << last_error << "\n";
+  };
+  caf::scoped_actor self{sys};
+  // One pass per connection: a coordinator that goes away (killed,
+  // restarted, network) is waited for and joined again under the same node
+  // and worker names, so it recognises this node.
+  for (bool first = true;; first = false) {
+    coordinator_actor coord;
+    // The coordinator may still be starting (e.g. under `alb run`).
+    auto got = attach(first ? f.connect_timeout : f.reconnect_timeout, coord);
+    if (got == 2)
+      return 0;
+    if (got == 1) {
+      if (first)
+        std::cerr << "alb node: error: cannot reach coordinator at "
+                  << f.coordinator << ": " << last_error << "\n";
+      else
+        std::cerr << "alb node: error: coordinator at " << f.coordinator
+                  << " did not come back within --reconnect-timeout "
+                  << f.reconnect_timeout << " s: " << last_error << "\n";
       return 1;
     }
-    if (wait_for_signal(0.2) != 0)
-      return 0;
-  }
-  log.info("connected to " + f.coordinator + " as node '" + node_name + "' ("
-           + std::to_string(f.workers) + " workers, "
-           + std::to_string(res.cores) + " cores, "
-           + std::to_string(res.memory_gb) + " GB)");
-  caf::scoped_actor self{sys};
-  std::vector<worker_actor> workers;
-  for (auto& c : caps) {
-    real_worker_options o;
-    o.caps = c;
-    o.coordinator = coord;
-    o.token = token;
-    o.node = node_name;
-    auto w = spawn_real_worker(sys, scheduler_actor{}, std::move(o));
-    self->monitor(w);
-    workers.push_back(w);
-  }
-  size_t alive = workers.size();
-  int rc = 0;
-  bool stopping = false;
-  while (alive > 0) {
-    self->receive(
-      [&](caf::down_msg& dm) {
-        --alive;
-        if (stopping)
-          return;
-        if (dm.reason == caf::sec::invalid_argument) {
-          // The coordinator refused the join (token).
-          if (rc == 0)
+    log.info(std::string{first ? "connected" : "reconnected"} + " to "
+             + f.coordinator + " as node '" + node_name + "' ("
+             + std::to_string(f.workers) + " workers, "
+             + std::to_string(res.cores) + " cores, "
+             + std::to_string(res.memory_gb) + " GB)");
+    std::vector<worker_actor> workers;
+    for (auto& c : caps) {
+      real_worker_options o;
+      o.caps = c;
+      o.coordinator = coord;
+      o.token = token;
+      o.node = node_name;
+      auto w = spawn_real_worker(sys, scheduler_actor{}, std::move(o));
+      self->monitor(w);
+      workers.push_back(w);
+    }
+    size_t alive = workers.size();
+    bool refused = false;
+    bool stopping = false; // by signal
+    bool lost = false;
+    caf::error lost_reason;
+    while (alive > 0) {
+      self->receive(
+        [&](caf::down_msg& dm) {
+          --alive;
+          if (stopping || lost || refused)
+            return;
+          if (dm.reason == caf::sec::invalid_argument) {
+            // The coordinator refused the join (token).
             std::cerr << "alb node: error: coordinator refused the node: "
                       << sys.render(dm.reason) << "\n";
-          rc = 1;
-        } else if (rc == 0) {
-          log.info("coordinator went away ("
-                   + (dm.reason ? sys.render(dm.reason) : std::string{"normal"})
-                   + "); stopping");
-          stopping = true;
+            refused = true;
+          } else {
+            // The coordinator (or the connection) is gone: so is every
+            // worker's scheduler. Ending the workers kills the commands
+            // they ran; the coordinator's journal runs them again.
+            lost = true;
+            lost_reason = dm.reason;
+          }
           for (auto& w : workers)
             self->send_exit(w, caf::exit_reason::user_shutdown);
-        }
-      },
-      caf::after(std::chrono::milliseconds(100)) >>
-        [&] {
-          if (!stopping && wait_for_signal(0) != 0) {
-            log.info("stopping: leaving the cluster");
-            stopping = true;
-            // A clean leave: the scheduler requeues what the workers held
-            // without counting it as a lost node.
-            for (auto& w : workers)
-              self->send(w, leave_atom::value);
-          }
-        });
+        },
+        caf::after(std::chrono::milliseconds(100)) >>
+          [&] {
+            if (!stopping && !lost && !refused && wait_for_signal(0) != 0) {
+              log.info("stopping: leaving the cluster");
+              stopping = true;
+              // A clean leave: the scheduler requeues what the workers held
+              // without counting it as a lost node.
+              for (auto& w : workers)
+                self->send(w, leave_atom::value);
+            }
+          });
+    }
+    workers.clear();
+    if (refused)
+      return 1;
+    if (stopping)
+      return 0;
+    auto why = lost_reason ? sys.render(lost_reason) : std::string{"normal"};
+    if (f.reconnect_timeout <= 0) {
+      log.info("coordinator went away (" + why + "); stopping");
+      return 0;
+    }
+    log.info("coordinator went away (" + why
+             + "); running tests killed; reconnecting for up to "
+             + std::to_string(static_cast<long long>(f.reconnect_timeout))
+             + " s");
   }
-  workers.clear();
-  return rc;
 }
 
 } // namespace
@@ -169,8 +210,14 @@ void add_node(CLI::App& app, int& rc) {
     "the machine (nproc, /proc/meminfo, nvidia-smi) unless given by flags;\n"
     "they are split evenly over the workers. The join token is read from\n"
     "--token-file (never the command line). Stops on SIGINT/SIGTERM (its\n"
-    "tests are requeued) or when the coordinator goes away.\n"
-    "Exit status: 0 ok, 1 refused or unreachable, 2 bad input.\n\n"
+    "tests are requeued). When the coordinator goes away (stopped, killed or\n"
+    "unreachable) the node kills the commands it was running (a coordinator\n"
+    "with a journal runs them again) and keeps trying to attach again, with\n"
+    "backoff, for --reconnect-timeout seconds; it rejoins under the same\n"
+    "node name and is recognised. --reconnect-timeout 0 stops at once.\n"
+    "Exit status: 0 ok (stopped by signal, or the coordinator went away with\n"
+    "--reconnect-timeout 0), 1 refused, unreachable or not back in time,\n"
+    "2 bad input.\n\n"
     "Example: alb node --coordinator 10.0.0.5:8080 --workers 4 "
     "--token-file ~/.alb-token");
   cmd->add_option("--coordinator", f->coordinator, "HOST:PORT to attach to")
@@ -195,6 +242,12 @@ void add_node(CLI::App& app, int& rc) {
     ->add_option("--connect-timeout", f->connect_timeout,
                  "Seconds to keep trying to reach the coordinator")
     ->default_val(10)
+    ->check(CLI::Range(0.0, 86400.0));
+  cmd
+    ->add_option("--reconnect-timeout", f->reconnect_timeout,
+                 "Seconds to keep trying to attach again after the "
+                 "coordinator went away (0 = stop at once)")
+    ->default_val(60)
     ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--log-level", f->log_level, "DEBUG, INFO, WARNING or ERROR");
   cmd->add_option("--threads", f->threads, "Actor threads")

@@ -129,6 +129,7 @@ int run_cluster(const run_cluster_flags& f) {
   std::cout << line << std::endl;
   std::vector<pid_t> nodes;
   for (int i = 0; i < f.nodes; ++i) {
+    // --reconnect-timeout 0: they end with this run's coordinator.
     std::vector<std::string> nargs{exe,
                                    "node",
                                    "--coordinator",
@@ -138,7 +139,9 @@ int run_cluster(const run_cluster_flags& f) {
                                    "--token-file",
                                    token_file,
                                    "--name",
-                                   "local-" + std::to_string(i)};
+                                   "local-" + std::to_string(i),
+                                   "--reconnect-timeout",
+                                   "0"};
     if (f.cores > 0) {
       nargs.push_back("--cores");
       nargs.push_back(std::to_string(f.cores));

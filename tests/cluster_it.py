@@ -5,8 +5,10 @@ A coordinator (ephemeral port, join token) and three node processes run a
 suite of real commands; then: a node SIGKILLed mid-run loses no test, nodes
 and clients with a wrong or missing token are refused and get no work, and
 short connections, random bytes and a truncated handshake on the port leave
-the coordinator serving. Every process is cleaned up; the whole run is
-bounded (about a minute).
+the coordinator serving; a coordinator SIGKILLed mid-run and started again
+on the same database and port resumes from its journal, its nodes rejoin,
+and every test ends exactly once. Every process is cleaned up; the whole
+run is bounded (about a minute).
 
 Usage: cluster_it.py PATH/TO/alb
 """
@@ -115,7 +117,7 @@ def main():
     for n in ("n1", "n2", "n3"):
         nodes[n] = start(["node", "--coordinator", addr, "--workers", "2",
                           "--cores", "2", "--memory", "8", "--token-file",
-                          token, "--name", n], n)
+                          token, "--name", n, "--reconnect-timeout", "0"], n)
     wait_for(lambda: read("coordinator").count("registered in slot") >= 6, 15,
              "six workers")
 
@@ -264,7 +266,159 @@ def main():
         except subprocess.TimeoutExpired:
             pass
         check(nodes[n].returncode == 0, "shutdown: node %s exits when the "
-              "coordinator goes away" % n)
+              "coordinator goes away (--reconnect-timeout 0)" % n)
+
+    restart(token)
+
+
+def listening_port(name, timeout=15):
+    found = []
+
+    def bound():
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", read(name, "out"))
+        if m:
+            found.append(int(m.group(1)))
+        return bool(found)
+    return found[0] if wait_for(bound, timeout, name + "'s port") else None
+
+
+def restart(token):
+    """-- 6. a coordinator SIGKILLed mid-run resumes from its journal ---------"""
+    db = os.path.join(TMP, "restart.db")
+    runs = os.path.join(TMP, "runs")
+    os.mkdir(runs)
+    coord = start(["coordinator", "--port", "0", "--db-path", db,
+                   "--token-file", token], "coord-r1")
+    port = listening_port("coord-r1")
+    if port is None:
+        return
+    addr = "127.0.0.1:%d" % port
+    nodes = [start(["node", "--coordinator", addr, "--workers", "2", "--cores",
+                    "2", "--memory", "8", "--token-file", token, "--name", n,
+                    "--reconnect-timeout", "6"], n) for n in ("r1", "r2")]
+    wait_for(lambda: read("coord-r1").count("registered in slot") >= 4, 15,
+             "four workers")
+    # Four slots: three waves of 1.2 s. Each run appends a line to its own
+    # file, so a second run of a test shows.
+    suite = []
+    for i in range(10):
+        suite.append({"test_id": "r-%d" % i, "command": [
+            "sh", "-c", "sleep 1.2; echo x >> %s/r-%d; echo done-%d"
+            % (runs, i, i)]})
+    for i in range(2):
+        suite.append({"test_id": "rf-%d" % i, "command": [
+            "sh", "-c", "sleep 1.2; echo x >> %s/rf-%d; exit 3" % (runs, i)]})
+    ids = [t["test_id"] for t in suite]
+    f = write("restart.toml", toml_tests(suite), 0o644)
+
+    def run_count(i):
+        try:
+            with open(os.path.join(runs, i)) as fh:
+                return len(fh.read().splitlines())
+        except OSError:
+            return 0
+
+    out1 = os.path.join(TMP, "restart-1.json")
+    client = subprocess.Popen([ALB, "submit", "--coordinator", addr,
+                               "--token-file", token, "--output", out1, f],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              cwd=TMP)
+    PROCS.append(client)
+    # Kill it once the first wave has ended and been reported, while the
+    # second runs.
+    wait_for(lambda: sum(run_count(i) for i in ids) >= 4, 20, "a first wave")
+    time.sleep(0.4)
+    coord.send_signal(signal.SIGKILL)
+    coord.wait(timeout=5)
+    try:
+        client.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
+    check(client.returncode == 1, "restart: the client reports the lost "
+          "coordinator (exit %s)" % client.returncode)
+    first = results_of(out1) if os.path.exists(out1) else {}
+    check(0 < len(first) < len(suite), "restart: %d of %d outcomes reported "
+          "before the kill" % (len(first), len(suite)))
+    wait_for(lambda: all("coordinator went away" in read(n) for n in ("r1", "r2")),
+             10, "the nodes to notice")
+    # Their commands died with the connection: nothing ends unseen while no
+    # coordinator runs.
+    before = {i: run_count(i) for i in ids}
+    time.sleep(1.5)
+    check(all(run_count(i) == before[i] for i in ids),
+          "restart: the nodes killed the running commands")
+
+    coord = start(["coordinator", "--port", str(port), "--db-path", db,
+                   "--token-file", token], "coord-r2")
+    if listening_port("coord-r2") != port:
+        check(False, "restart: listening on the same port again")
+        return
+    m = None
+
+    def resumed():
+        nonlocal m
+        m = re.search(r"resumed (\d+) unfinished tests from journal",
+                      read("coord-r2"))
+        return m is not None
+    wait_for(resumed, 10, "the resume line")
+    check(m is not None and int(m.group(1)) == len(suite) - len(first),
+          "restart: the unfinished tests are resumed (%s of %d, %d reported)"
+          % (m.group(1) if m else "none", len(suite), len(first)))
+    wait_for(lambda: all("node '%s' rejoined" % n in read("coord-r2")
+                         for n in ("r1", "r2")), 15, "both nodes to rejoin")
+    check(all("reconnected to " + addr in read(n) for n in ("r1", "r2")),
+          "restart: the nodes reconnected by themselves")
+
+    # The user runs the same submission again.
+    out2 = os.path.join(TMP, "restart-2.json")
+    r = submit(f, port, token, out2)
+    check(r.returncode == 1, "restart: resubmission exits 1 (rf-* fail; got "
+          "%d: %s)" % (r.returncode, r.stderr.strip()[-300:]))
+    with open(out2) as fh:
+        listed = [x["test_id"] for x in json.load(fh)["results"]]
+    check(sorted(listed) == sorted(ids), "restart: exactly one outcome per "
+          "test (%d outcomes)" % len(listed))
+    second = results_of(out2)
+    ok = all(second.get("r-%d" % i, {}).get("status") == "completed"
+             and second["r-%d" % i].get("exit_code") == 0
+             and "done-%d" % i in second["r-%d" % i].get("output_tail", "")
+             for i in range(10))
+    check(ok, "restart: every r-* test completed with its output")
+    ok = all(second.get("rf-%d" % i, {}).get("status") == "failed"
+             and second["rf-%d" % i].get("exit_code") == 3 for i in range(2))
+    check(ok, "restart: every rf-* test failed with exit status 3")
+    check(all(second[i]["worker_id"] == first[i]["worker_id"]
+              and second[i]["execution_time"] == first[i]["execution_time"]
+              for i in first),
+          "restart: outcomes reported before the kill are the recorded ones")
+    check(all(run_count(i) == 1 for i in first),
+          "restart: tests that had ended were not run again")
+    check(all(1 <= run_count(i) <= 2 for i in ids),
+          "restart: every test ran, none more than once after its kill")
+    check(("%d answered from the journal" % len(first)) in read("coord-r2"),
+          "restart: the coordinator answered the ended ones from its journal")
+
+    # That client collected everything and left cleanly: the same id runs
+    # afresh now.
+    again = write("again.toml", toml_tests([suite[0]]), 0o644)
+    n0 = run_count("r-0")
+    r = submit(again, port, token, os.path.join(TMP, "again.json"))
+    check(r.returncode == 0 and run_count("r-0") == n0 + 1,
+          "restart: after a clean collection the same test runs again")
+
+    # Stopped for good: the nodes give up after --reconnect-timeout.
+    coord.send_signal(signal.SIGTERM)
+    coord.wait(timeout=15)
+    t0 = time.time()
+    for p in nodes:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    check(all(p.returncode == 1 for p in nodes) and time.time() - t0 < 15,
+          "restart: nodes exit 1 once --reconnect-timeout (6 s) has passed")
+    check(all("did not come back within" in read(n) for n in ("r1", "r2")),
+          "restart: the nodes say why they gave up")
 
 
 if __name__ == "__main__":
@@ -280,7 +434,8 @@ if __name__ == "__main__":
                 p.wait()
     if FAILURES:
         print("\nlogs in " + TMP)
-        for name in ("coordinator", "n1", "n2", "n3"):
+        for name in ("coordinator", "n1", "n2", "n3", "coord-r1", "coord-r2",
+                     "r1", "r2"):
             try:
                 print("--- %s.err\n%s" % (name, read(name)[-3000:]))
             except OSError:
