@@ -30,6 +30,13 @@ using clock_type = std::chrono::steady_clock;
 constexpr size_t header_size = 32;
 constexpr uint8_t client_handshake = 0x01;
 constexpr uint8_t last_operation = 0x06;
+// TLS record header: content type, protocol version (3.x), length
+// (big-endian). Records carry at most 2^14 bytes plus 2048 of expansion.
+constexpr size_t tls_header_size = 5;
+constexpr uint8_t tls_change_cipher_spec = 20;
+constexpr uint8_t tls_handshake = 22;
+constexpr uint8_t tls_application_data = 23;
+constexpr uint32_t tls_max_record = (1u << 14) + 2048;
 // Bytes buffered per direction before the guard stops reading that side.
 constexpr size_t buffer_limit = 1u << 20;
 
@@ -40,6 +47,7 @@ struct connection {
   uint16_t relay_port = 0;
   clock_type::time_point accepted;
   bool handshaken = false;
+  bool seen_record = false;
   bool dead = false;
   std::string header;
   uint64_t payload_left = 0;
@@ -144,6 +152,8 @@ struct basp_guard::impl {
 
   // Checks the client's bytes frame by frame; false = disconnect.
   bool filter(connection& c, const char* data, size_t n) {
+    if (opts.tls)
+      return filter_tls(c, data, n);
     while (n > 0) {
       if (c.payload_left > 0) {
         auto k = static_cast<size_t>(
@@ -171,6 +181,45 @@ struct basp_guard::impl {
           return false;
         c.handshaken = true;
       }
+      c.to_upstream += c.header;
+      c.header.clear();
+      c.payload_left = len;
+    }
+    return true;
+  }
+
+  // Checks the client's bytes TLS record by TLS record; false = disconnect.
+  // "Handshaken" here means the first application data record arrived: the
+  // client got through the TLS handshake far enough to encrypt.
+  bool filter_tls(connection& c, const char* data, size_t n) {
+    while (n > 0) {
+      if (c.payload_left > 0) {
+        auto k = static_cast<size_t>(
+          std::min<uint64_t>(c.payload_left, static_cast<uint64_t>(n)));
+        c.to_upstream.append(data, k);
+        c.payload_left -= k;
+        data += k;
+        n -= k;
+        continue;
+      }
+      auto k = std::min(n, tls_header_size - c.header.size());
+      c.header.append(data, k);
+      data += k;
+      n -= k;
+      if (c.header.size() < tls_header_size)
+        return true;
+      auto type = static_cast<uint8_t>(c.header[0]);
+      auto major = static_cast<uint8_t>(c.header[1]);
+      auto len = (static_cast<uint32_t>(static_cast<uint8_t>(c.header[3])) << 8)
+                 | static_cast<uint8_t>(c.header[4]);
+      if (type < tls_change_cipher_spec || type > tls_application_data
+          || major != 3 || len > tls_max_record)
+        return false;
+      if (!c.seen_record && type != tls_handshake)
+        return false;
+      c.seen_record = true;
+      if (type == tls_application_data)
+        c.handshaken = true;
       c.to_upstream += c.header;
       c.header.clear();
       c.payload_left = len;

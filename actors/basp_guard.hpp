@@ -10,6 +10,14 @@
 // header may be malformed or announce more than `max_payload` bytes, and
 // the first header must arrive within `handshake_timeout`. Offenders are
 // disconnected before CAF sees a byte of theirs.
+//
+// Behind a TLS coordinator (CAF's OpenSSL module) the bytes are TLS
+// records, not BASP frames: the guard then checks the record layer instead
+// (the first record must be a handshake, no record may have an unknown
+// type, a version other than 3.x or more than 18432 bytes, and application
+// data must start within `handshake_timeout`). A peer must complete the TLS
+// handshake with a certificate signed by the cluster's CA before it can
+// send CAF a frame, so the forged-header stall needs a member's key.
 
 #include <cstdint>
 #include <memory>
@@ -31,6 +39,8 @@ struct basp_guard_options {
   double handshake_timeout = 10;
   /// Connections relayed at once; more are refused.
   size_t max_connections = 1024;
+  /// The middleman behind talks TLS: check TLS records, not BASP frames.
+  bool tls = false;
 };
 
 /// A running guard (one thread); stops when destroyed.

@@ -1,14 +1,21 @@
 #pragma once
 
 // Pieces the cluster commands (coordinator, node, submit, run) share:
-// signal waiting, logging, the actor system set-up with the middleman, and
-// the client side of a submission.
+// signal waiting, logging, the TLS flags, and the client side of a
+// submission (on alb::coordinator_client).
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "actors/messages.hpp"
+#include "actors/cluster_types.hpp"
+#include "actors/tls.hpp"
+#include "runtime/config.hpp"
+
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace alb::cli {
 
@@ -41,14 +48,42 @@ private:
 /// config_error; a file without tests is an error too.
 std::vector<cluster_test> load_cluster_tests(const std::string& path);
 
-/// Submits `tests` to `coordinator_addr` ("HOST:PORT") with `token`, waits
-/// for every outcome (at most `timeout` seconds, 0 = no limit), prints the
-/// per-test table and writes `output` (JSON, "" = none). Returns 0 when all
-/// passed, 1 when some failed or the coordinator went away, 2 when the
-/// submission was refused or the coordinator unreachable.
-int submit_and_report(const std::string& coordinator_addr,
-                      const std::string& token, std::vector<cluster_test> tests,
-                      double timeout, double connect_timeout,
-                      const std::string& output);
+/// Adds --tls-cert, --tls-key, --tls-ca and --tls-passphrase-file to `cmd`,
+/// filling `tls`.
+void add_tls_flags(CLI::App* cmd, tls_options& tls);
+
+/// `flags` where given, else the `[tls]` section of a config (`cert`,
+/// `key`, `ca`, `passphrase_file`), as one set: flags replace the whole
+/// section so a cluster is never half file, half flags.
+tls_options merge_tls(const tls_options& flags, const tls_config& section);
+
+/// Reads and checks the TLS files of `o` for a process (nullptr when `o`
+/// is empty); throws cluster_error with one line. Warnings go to `warn`.
+std::unique_ptr<tls_material>
+load_tls(const tls_options& o,
+         const std::function<void(const std::string&)>& warn);
+
+/// Where `alb submit` and `alb run` send their tests and how long they wait.
+struct submit_settings {
+  /// Coordinator address, "HOST:PORT" or "alb://HOST:PORT".
+  std::string coordinator;
+  /// Join token ("" = none).
+  std::string token;
+  /// TLS material (empty = plain TCP).
+  tls_options tls;
+  /// Seconds to wait for all outcomes (0 = no limit).
+  double timeout = 0;
+  /// Seconds to keep trying to reach the coordinator.
+  double connect_timeout = 10;
+  /// JSON file for the outcomes ("" = none).
+  std::string output;
+};
+
+/// Submits `tests` as `s` says, waits for every outcome, prints the
+/// per-test table and writes `s.output`. Returns 0 when all passed, 1 when
+/// some failed or the coordinator went away, 2 when the submission was
+/// refused, the coordinator unreachable or the input bad.
+int submit_and_report(const submit_settings& s,
+                      std::vector<cluster_test> tests);
 
 } // namespace alb::cli

@@ -14,6 +14,7 @@
 #include <caf/io/middleman.hpp>
 
 #include "actors/basp_guard.hpp"
+#include "actors/cluster_net.hpp"
 #include "actors/coordinator.hpp"
 #include "actors/node.hpp"
 #include "actors/system.hpp"
@@ -38,6 +39,7 @@ struct coordinator_flags : run_flags {
   std::string log_level;
   std::string token_file;
   int threads = 2;
+  tls_options tls;
 };
 
 int run_coordinator(const coordinator_flags& f) {
@@ -67,6 +69,14 @@ int run_coordinator(const coordinator_flags& f) {
   } else {
     log.warn("no --token-file: any process that reaches " + host + ":"
              + std::to_string(port) + " may join and run commands");
+  }
+  std::unique_ptr<tls_material> tls;
+  try {
+    tls = load_tls(merge_tls(f.tls, cfg.tls),
+                   [&log](const std::string& w) { log.warn(w); });
+  } catch (const cluster_error& e) {
+    std::cerr << "alb coordinator: error: " << e.what() << "\n";
+    return 2;
   }
   auto sched = cfg.scheduler;
   if (!f.strategy.empty())
@@ -103,7 +113,7 @@ int run_coordinator(const coordinator_flags& f) {
   {
     caf::actor_system_config sys_cfg;
     configure_system(sys_cfg, f.threads, false);
-    sys_cfg.load<caf::io::middleman>();
+    load_network(sys_cfg, tls.get());
     caf::actor_system sys{sys_cfg};
     coordinator_options o;
     o.scheduler.config = sched;
@@ -146,7 +156,7 @@ int run_coordinator(const coordinator_flags& f) {
     // The middleman listens privately on loopback; the public port belongs
     // to the guard, which drops forged or oversized BASP frames before CAF
     // reads them (see actors/basp_guard.hpp).
-    auto inner = sys.middleman().publish(coord, 0, "127.0.0.1", true);
+    auto inner = publish_on_loopback(sys, coord);
     if (!inner) {
       std::cerr << "alb coordinator: error: cannot publish: "
                 << sys.render(inner.error()) << "\n";
@@ -157,6 +167,7 @@ int run_coordinator(const coordinator_flags& f) {
     g.host = host;
     g.port = static_cast<uint16_t>(port);
     g.upstream_port = *inner;
+    g.tls = tls != nullptr;
     std::shared_ptr<basp_guard> guard;
     try {
       guard = std::make_shared<basp_guard>(g);
@@ -169,7 +180,11 @@ int run_coordinator(const coordinator_flags& f) {
     }
     auto bound = guard->port();
     std::cout << "alb coordinator: listening on " << host << ":" << bound
-              << " (strategy " << sched.strategy << ")" << std::endl;
+              << " (strategy " << sched.strategy << (tls ? ", TLS" : "") << ")"
+              << std::endl;
+    if (tls)
+      log.info("TLS: presenting '" + tls->subject()
+               + "'; peers need a certificate signed by the --tls-ca CA");
     auto sig = wait_for_signal(-1);
     log.info(std::string{"stopping on "}
              + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
@@ -206,6 +221,12 @@ void add_coordinator(CLI::App& app, int& rc) {
     "that disappears has its tests requeued elsewhere. Runs until SIGINT or\n"
     "SIGTERM. Defaults come from the [cluster] section of --config.\n"
     "\n"
+    "TLS (CAF's OpenSSL module): with --tls-cert, --tls-key and --tls-ca\n"
+    "(or a [tls] section in --config) every connection is TLS and both\n"
+    "sides present a certificate: nodes and clients need one signed by the\n"
+    "--tls-ca CA, as this coordinator's must be for them. Plain-TCP peers\n"
+    "are disconnected. See README, \"TLS\", for making the certificates.\n"
+    "\n"
     "Journal: accepted tests and their outcomes are written to --db-path\n"
     "(SQLite) before they are acknowledged or reported. Started again on the\n"
     "same database (even after SIGKILL), it resumes the tests that had not\n"
@@ -238,6 +259,7 @@ void add_coordinator(CLI::App& app, int& rc) {
                   "File holding the join token nodes and clients present");
   cmd->add_option("--threads", f->threads, "Scheduler threads")
     ->check(CLI::Range(1, 256));
+  add_tls_flags(cmd, f->tls);
   f->add_config(cmd);
   f->add_metrics(cmd);
   cmd->callback([f, &rc] {

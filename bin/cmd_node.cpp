@@ -16,6 +16,8 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/cluster_net.hpp"
+#include "actors/coordinator_client.hpp"
 #include "actors/node.hpp"
 #include "actors/real_worker.hpp"
 #include "actors/system.hpp"
@@ -40,6 +42,7 @@ struct node_flags {
   double reconnect_timeout = 60;
   std::string log_level = "INFO";
   int threads = 2;
+  tls_options tls;
 };
 
 int run_node(const node_flags& f) {
@@ -48,8 +51,9 @@ int run_node(const node_flags& f) {
   node_resources res;
   std::string token;
   std::vector<worker_capabilities> caps;
+  std::unique_ptr<tls_material> tls;
   try {
-    ep = parse_endpoint(f.coordinator);
+    ep = parse_coordinator_url(f.coordinator);
     res = detect_resources();
     if (f.cores > 0)
       res.cores = f.cores;
@@ -67,6 +71,7 @@ int run_node(const node_flags& f) {
     auto name = f.name.empty() ? res.hostname + "-" + std::to_string(::getpid())
                                : f.name;
     caps = split_resources(res, f.workers, name);
+    tls = load_tls(f.tls, [&log](const std::string& w) { log.warn(w); });
   } catch (const cluster_error& e) {
     std::cerr << "alb node: error: " << e.what() << "\n";
     return 2;
@@ -76,7 +81,7 @@ int run_node(const node_flags& f) {
   block_stop_signals();
   caf::actor_system_config cfg;
   configure_system(cfg, f.threads, false);
-  cfg.load<caf::io::middleman>();
+  load_network(cfg, tls.get());
   caf::actor_system sys{cfg};
   // Tries to reach the coordinator for up to `seconds`, backing off from
   // 0.2 s to 5 s between attempts: 0 = connected, 1 = gave up, 2 = stop
@@ -89,13 +94,15 @@ int run_node(const node_flags& f) {
           std::chrono::duration<double>(seconds));
     double pause = 0.2;
     for (;;) {
-      auto h
-        = sys.middleman().remote_actor<coordinator_actor>(ep.first, ep.second);
+      auto h = connect_coordinator(sys, ep.first, ep.second,
+                                   std::chrono::seconds(10));
       if (h) {
         out = *h;
         return 0;
       }
       last_error = sys.render(h.error());
+      if (h.error() == caf::sec::disconnect_during_handshake)
+        last_error += tls_mismatch_hint(tls != nullptr);
       auto left = std::chrono::duration<double>(
                     deadline - std::chrono::steady_clock::now())
                     .count();
@@ -215,12 +222,16 @@ void add_node(CLI::App& app, int& rc) {
     "with a journal runs them again) and keeps trying to attach again, with\n"
     "backoff, for --reconnect-timeout seconds; it rejoins under the same\n"
     "node name and is recognised. --reconnect-timeout 0 stops at once.\n"
+    "A TLS coordinator needs --tls-cert, --tls-key and --tls-ca: a\n"
+    "certificate signed by the CA the coordinator trusts, and that CA.\n"
     "Exit status: 0 ok (stopped by signal, or the coordinator went away with\n"
     "--reconnect-timeout 0), 1 refused, unreachable or not back in time,\n"
     "2 bad input.\n\n"
     "Example: alb node --coordinator 10.0.0.5:8080 --workers 4 "
     "--token-file ~/.alb-token");
-  cmd->add_option("--coordinator", f->coordinator, "HOST:PORT to attach to")
+  cmd
+    ->add_option("--coordinator", f->coordinator,
+                 "HOST:PORT (or alb://HOST:PORT) to attach to")
     ->required();
   cmd->add_option("--workers", f->workers, "Worker actors on this node")
     ->default_val(1)
@@ -253,6 +264,7 @@ void add_node(CLI::App& app, int& rc) {
   cmd->add_option("--threads", f->threads, "Actor threads")
     ->default_val(2)
     ->check(CLI::Range(1, 256));
+  add_tls_flags(cmd, f->tls);
   cmd->callback(
     [f, &rc] { rc = guarded("node", [f] { return run_node(*f); }); });
 }

@@ -38,6 +38,7 @@ struct run_cluster_flags {
   std::string strategy;
   double timeout = 0;
   std::string output;
+  tls_options tls;
 };
 
 std::string self_exe() {
@@ -91,6 +92,21 @@ int run_cluster(const run_cluster_flags& f) {
   for (auto& w : cfg.warnings)
     std::cerr << "alb run: warning: " << w << "\n";
   auto tests = load_cluster_tests(f.file);
+  // The coordinator, the nodes and the client all use the same material:
+  // checked once here so bad files are one error before anything starts.
+  auto tls = merge_tls(f.tls, cfg.tls);
+  load_tls(tls, [](const std::string& w) {
+    std::cerr << "alb run: warning: " << w << "\n";
+  });
+  std::vector<std::string> tls_args;
+  if (tls.enabled()) {
+    tls_args = {"--tls-cert", tls.certificate, "--tls-key",
+                tls.key,      "--tls-ca",      tls.ca};
+    if (!tls.passphrase_file.empty()) {
+      tls_args.push_back("--tls-passphrase-file");
+      tls_args.push_back(tls.passphrase_file);
+    }
+  }
   std::string tmpdir;
   auto token_file = cfg.cluster.token_file;
   if (token_file.empty())
@@ -111,6 +127,7 @@ int run_cluster(const run_cluster_flags& f) {
   auto strategy = f.strategy.empty() ? cfg.scheduler.strategy : f.strategy;
   cargs.push_back("--scheduler");
   cargs.push_back(strategy);
+  cargs.insert(cargs.end(), tls_args.begin(), tls_args.end());
   auto coord = start_process(cargs, pipefd[1]);
   ::close(pipefd[1]);
   // The coordinator prints its bound port on its first line.
@@ -142,6 +159,7 @@ int run_cluster(const run_cluster_flags& f) {
                                    "local-" + std::to_string(i),
                                    "--reconnect-timeout",
                                    "0"};
+    nargs.insert(nargs.end(), tls_args.begin(), tls_args.end());
     if (f.cores > 0) {
       nargs.push_back("--cores");
       nargs.push_back(std::to_string(f.cores));
@@ -156,8 +174,13 @@ int run_cluster(const run_cluster_flags& f) {
   int rc;
   try {
     token = read_token_file(token_file, nullptr);
-    rc = submit_and_report(addr, token, std::move(tests), f.timeout, 10,
-                           f.output);
+    submit_settings set;
+    set.coordinator = addr;
+    set.token = token;
+    set.tls = tls;
+    set.timeout = f.timeout;
+    set.output = f.output;
+    rc = submit_and_report(set, std::move(tests));
   } catch (...) {
     rc = 1;
   }
@@ -185,6 +208,8 @@ void add_run(CLI::App& app, int& rc) {
     "join token when it names no token_file), --nodes `alb node` processes\n"
     "on this machine, submits the file's [[tests]] and prints one line per\n"
     "test. Remote nodes may join the same coordinator while it runs.\n"
+    "TLS: the file's [tls] section (cert, key, ca, passphrase_file) or the\n"
+    "--tls-* flags; every process of the run uses that material.\n"
     "Exit status: 0 all passed, 1 some failed, 2 bad input.\n\n"
     "Example: alb run configs/cluster_example.toml --output results.json");
   cmd->add_option("file", f->file, "Cluster TOML ([cluster], [[tests]])")
@@ -207,6 +232,7 @@ void add_run(CLI::App& app, int& rc) {
     ->check(CLI::Range(0.0, 1e7));
   cmd->add_option("--output", f->output,
                   "Write the outcomes to this JSON file");
+  add_tls_flags(cmd, f->tls);
   cmd->callback([f, &rc] {
     rc = guarded("run", [f] {
       try {

@@ -15,15 +15,11 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/io/middleman.hpp>
-#include <caf/scoped_actor.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include "actors/coordinator_client.hpp"
 #include "actors/node.hpp"
-#include "actors/system.hpp"
 #include "bin/cluster_cli.hpp"
 #include "bin/common.hpp"
 #include "runtime/config.hpp"
@@ -116,6 +112,38 @@ std::vector<cluster_test> load_cluster_tests(const std::string& path) {
   return out;
 }
 
+void add_tls_flags(CLI::App* cmd, tls_options& tls) {
+  cmd->add_option("--tls-cert", tls.certificate,
+                  "TLS: PEM certificate this process presents (with "
+                  "--tls-key and --tls-ca)");
+  cmd->add_option("--tls-key", tls.key, "TLS: PEM private key of --tls-cert");
+  cmd->add_option("--tls-ca", tls.ca,
+                  "TLS: PEM CA certificate that peers' certificates must be "
+                  "signed by");
+  cmd->add_option("--tls-passphrase-file", tls.passphrase_file,
+                  "TLS: file holding the passphrase of an encrypted "
+                  "--tls-key");
+}
+
+tls_options merge_tls(const tls_options& flags, const tls_config& section) {
+  if (flags.enabled())
+    return flags;
+  return tls_options{section.cert, section.key, section.ca,
+                     section.passphrase_file};
+}
+
+std::unique_ptr<tls_material>
+load_tls(const tls_options& o,
+         const std::function<void(const std::string&)>& warn) {
+  if (!o.enabled())
+    return nullptr;
+  auto m = std::make_unique<tls_material>(o);
+  if (warn)
+    for (auto& w : m->warnings())
+      warn(w);
+  return m;
+}
+
 namespace {
 
 std::string one_line(std::string s, size_t max) {
@@ -164,110 +192,77 @@ nlohmann::json to_json(const std::vector<cluster_outcome>& rows) {
 
 } // namespace
 
-int submit_and_report(const std::string& coordinator_addr,
-                      const std::string& token, std::vector<cluster_test> tests,
-                      double timeout, double connect_timeout,
-                      const std::string& output) {
-  auto ep = parse_endpoint(coordinator_addr);
-  if (!output.empty()) {
-    if (auto err = check_output_path(output); !err.empty()) {
+int submit_and_report(const submit_settings& set,
+                      std::vector<cluster_test> tests) {
+  if (!set.output.empty()) {
+    if (auto err = check_output_path(set.output); !err.empty()) {
       std::cerr << "alb submit: error: " << err << "\n";
       return 2;
     }
   }
-  caf::actor_system_config cfg;
-  configure_system(cfg, 2, false);
-  cfg.load<caf::io::middleman>();
-  caf::actor_system sys{cfg};
+  coordinator_client_options o;
+  o.endpoint = set.coordinator;
+  o.token = set.token;
+  o.tls = set.tls;
+  o.connect_timeout = set.connect_timeout;
+  coordinator_client client{o};
   auto t0 = std::chrono::steady_clock::now();
-  auto deadline_connect
-    = t0
-      + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(connect_timeout));
-  coordinator_actor coord;
-  for (;;) {
-    auto h
-      = sys.middleman().remote_actor<coordinator_actor>(ep.first, ep.second);
-    if (h) {
-      coord = *h;
-      break;
-    }
-    if (std::chrono::steady_clock::now() >= deadline_connect) {
-      std::cerr << "alb submit: error: cannot reach coordinator at "
-                << coordinator_addr << ": " << sys.render(h.error()) << "\n";
-      return 2;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  caf::scoped_actor self{sys};
-  self->monitor(coord);
   auto total = tests.size();
   std::map<std::string, size_t> order;
   for (size_t i = 0; i < tests.size(); ++i)
-    order[tests[i].req.test_id] = i;
-  cluster_submission s{token, std::move(tests)};
-  int rc = 0;
-  self
-    ->request(coord, std::chrono::seconds(30), submit_atom::value, std::move(s),
-              caf::actor_cast<caf::actor>(self))
-    .receive([](uint64_t) {},
-             [&](caf::error& e) {
-               std::cerr << "alb submit: error: " << sys.render(e) << "\n";
-               rc = 2;
-             });
-  if (rc != 0)
-    return rc;
-  std::cerr << "alb submit: " << total << " tests submitted to "
-            << coordinator_addr << std::endl;
-  std::vector<cluster_outcome> results;
-  bool lost = false;
-  bool timed_out = false;
-  while (results.size() < total && !lost && !timed_out) {
-    self->receive(
-      [&](outcome_batch& b) {
-        for (auto& o : b.items)
-          results.push_back(std::move(o));
-      },
-      [&](caf::down_msg&) { lost = true; },
-      caf::after(std::chrono::milliseconds(200)) >>
-        [&] {
-          if (timeout > 0
-              && std::chrono::duration<double>(std::chrono::steady_clock::now()
-                                               - t0)
-                     .count()
-                   > timeout)
-            timed_out = true;
-        });
+    order.emplace(tests[i].req.test_id, i);
+  client_wait_result r;
+  try {
+    client.connect();
+    for (auto& w : client.warnings())
+      std::cerr << "alb submit: warning: " << w << "\n";
+    client.submit(std::move(tests));
+    std::cerr << "alb submit: " << total << " tests submitted to "
+              << client.address() << (client.uses_tls() ? " over TLS" : "")
+              << std::endl;
+    double left = -1;
+    if (set.timeout > 0)
+      left = std::max(0.0, set.timeout
+                             - std::chrono::duration<double>(
+                                 std::chrono::steady_clock::now() - t0)
+                                 .count());
+    r = client.wait(left);
+  } catch (const coordinator_client_error& e) {
+    std::cerr << "alb submit: error: " << e.what() << "\n";
+    return 2;
   }
-  std::sort(results.begin(), results.end(), [&](auto& a, auto& b) {
+  client.close();
+  auto& results = r.outcomes;
+  bool lost = r.disconnected && r.open > 0;
+  bool timed_out = !r.disconnected && r.open > 0;
+  std::stable_sort(results.begin(), results.end(), [&](auto& a, auto& b) {
     return order[a.test_id] < order[b.test_id];
   });
   print_table(results);
   size_t passed = 0;
-  for (auto& r : results)
-    passed += r.success ? 1 : 0;
+  for (auto& x : results)
+    passed += x.success ? 1 : 0;
   auto wall
     = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
         .count();
   std::printf("%zu tests: %zu passed, %zu failed, %zu without outcome "
               "(%.2f s)\n",
-              total, passed, results.size() - passed, total - results.size(),
-              wall);
+              total, passed, results.size() - passed, r.open, wall);
   std::fflush(stdout);
   if (lost)
-    std::cerr << "alb submit: error: the coordinator went away with "
-              << total - results.size() << " tests open\n";
+    std::cerr << "alb submit: error: the coordinator went away with " << r.open
+              << " tests open\n";
   if (timed_out)
-    std::cerr << "alb submit: error: --timeout reached with "
-              << total - results.size() << " tests open\n";
-  if (!output.empty()) {
-    nlohmann::json doc = {{"coordinator", coordinator_addr},
+    std::cerr << "alb submit: error: --timeout reached with " << r.open
+              << " tests open\n";
+  if (!set.output.empty()) {
+    nlohmann::json doc = {{"coordinator", set.coordinator},
                           {"tests", total},
                           {"passed", passed},
                           {"wall_seconds", wall},
                           {"results", to_json(results)}};
     try {
-      write_file_atomic(output, doc.dump(2) + "\n");
+      write_file_atomic(set.output, doc.dump(2) + "\n");
     } catch (const std::exception& e) {
       std::cerr << "alb submit: error: " << e.what() << "\n";
       return 1;
@@ -287,15 +282,22 @@ struct submit_flags {
   double timeout = 0;
   double connect_timeout = 10;
   std::string output;
+  tls_options tls;
 };
 
 int run_submit(const submit_flags& f) {
-  std::string token;
+  submit_settings set;
+  set.coordinator = f.coordinator;
+  set.timeout = f.timeout;
+  set.connect_timeout = f.connect_timeout;
+  set.output = f.output;
   try {
-    parse_endpoint(f.coordinator);
+    parse_coordinator_url(f.coordinator);
+    if (auto err = check_tls_options(f.tls); !err.empty())
+      throw cluster_error{err};
     if (!f.token_file.empty()) {
       std::string warning;
-      token = read_token_file(f.token_file, &warning);
+      set.token = read_token_file(f.token_file, &warning);
       if (!warning.empty())
         std::cerr << "alb submit: warning: " << warning << "\n";
     }
@@ -303,9 +305,10 @@ int run_submit(const submit_flags& f) {
     std::cerr << "alb submit: error: " << e.what() << "\n";
     return 2;
   }
+  // A cluster file's [tls] section applies unless the flags say otherwise.
+  set.tls = merge_tls(f.tls, load_config(f.file).tls);
   auto tests = load_cluster_tests(f.file);
-  return submit_and_report(f.coordinator, token, std::move(tests), f.timeout,
-                           f.connect_timeout, f.output);
+  return submit_and_report(set, std::move(tests));
 }
 
 } // namespace
@@ -318,11 +321,17 @@ void add_submit(CLI::App& app, int& rc) {
     "FILE is TOML or JSON with [[tests]] entries (test_id, command = [argv],\n"
     "env, cwd, timeout and requirement keys; see README). Prints one line\n"
     "per test when all have ended.\n"
+    "A coordinator started with --tls-cert needs --tls-cert, --tls-key and\n"
+    "--tls-ca here too (or a [tls] section in FILE): a certificate signed\n"
+    "by the CA the coordinator trusts.\n"
     "Exit status: 0 all passed, 1 some failed (or the coordinator went\n"
     "away), 2 bad input, refused or unreachable.\n\n"
     "Example: alb submit --coordinator 127.0.0.1:8080 --token-file "
     "~/.alb-token tests.toml");
-  cmd->add_option("--coordinator", f->coordinator, "HOST:PORT")->required();
+  cmd
+    ->add_option("--coordinator", f->coordinator,
+                 "HOST:PORT or alb://HOST:PORT")
+    ->required();
   cmd->add_option("file", f->file, "Tests (TOML or JSON)")
     ->required()
     ->check(CLI::ExistingFile);
@@ -339,6 +348,7 @@ void add_submit(CLI::App& app, int& rc) {
     ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--output", f->output,
                   "Write the outcomes to this JSON file");
+  add_tls_flags(cmd, f->tls);
   cmd->callback(
     [f, &rc] { rc = guarded("submit", [f] { return run_submit(*f); }); });
 }

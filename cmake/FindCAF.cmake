@@ -1,6 +1,7 @@
 # FindCAF: locates the C++ Actor Framework 0.17 as Debian packages it (no CMake
 # config or pkg-config file is shipped). Defines CAF::core, CAF::io and
-# CAF::openssl, and CAF_VERSION (e.g. 1706).
+# CAF::openssl (TLS for the middleman; Debian's libcaf-openssl0.17, which
+# libcaf-dev depends on), and CAF_VERSION (e.g. 1706).
 find_path(CAF_INCLUDE_DIR caf/all.hpp)
 find_library(CAF_CORE_LIBRARY caf_core)
 find_library(CAF_IO_LIBRARY caf_io)
@@ -13,6 +14,7 @@ endif()
 include(FindPackageHandleStandardArgs)
 find_package_handle_standard_args(CAF
   REQUIRED_VARS CAF_INCLUDE_DIR CAF_CORE_LIBRARY CAF_IO_LIBRARY
+                CAF_OPENSSL_LIBRARY
   VERSION_VAR CAF_VERSION)
 if(CAF_FOUND)
   foreach(_comp core io openssl)
@@ -25,4 +27,5 @@ if(CAF_FOUND)
     endif()
   endforeach()
   set_property(TARGET CAF::io APPEND PROPERTY INTERFACE_LINK_LIBRARIES CAF::core)
+  set_property(TARGET CAF::openssl APPEND PROPERTY INTERFACE_LINK_LIBRARIES CAF::io)
 endif()

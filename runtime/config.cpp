@@ -732,6 +732,19 @@ const field<cluster_config> cluster_fields[] = {
                  cluster_config& x) { x.db_path = r.nonempty_string(n, p); }},
 };
 
+const field<tls_config> tls_fields[] = {
+  {"cert", [](reader& r, const node& n, const str& p,
+              tls_config& x) { x.cert = r.nonempty_string(n, p); }},
+  {"key", [](reader& r, const node& n, const str& p,
+             tls_config& x) { x.key = r.nonempty_string(n, p); }},
+  {"ca", [](reader& r, const node& n, const str& p,
+            tls_config& x) { x.ca = r.nonempty_string(n, p); }},
+  {"passphrase_file",
+   [](reader& r, const node& n, const str& p, tls_config& x) {
+     x.passphrase_file = r.nonempty_string(n, p);
+   }},
+};
+
 const field<test_spec> test_spec_fields[] = {
   {"test_id",
    [](reader& r, const node& n, const str& p, test_spec& x) {
@@ -905,6 +918,10 @@ const field<config> top_fields[] = {
   {"cluster",
    [](reader& r, const node& n, const str& p, config& x) {
      read_fields(r, r.table(n, p), p, x.cluster, cluster_fields);
+   }},
+  {"tls",
+   [](reader& r, const node& n, const str& p, config& x) {
+     read_fields(r, r.table(n, p), p, x.tls, tls_fields);
    }},
   {"tests", [](reader& r, const node& n, const str& p,
                config& x) { x.tests = read_tests(r, n, p); }},

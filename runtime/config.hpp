@@ -135,6 +135,19 @@ struct cluster_config {
   std::string db_path = "alb.db";
 };
 
+/// The `[tls]` section: the cluster's TLS material, all of `cert`, `key`
+/// and `ca` or none (plain TCP). Checked when a process loads it.
+struct tls_config {
+  /// PEM certificate the processes present.
+  std::string cert;
+  /// Its PEM private key.
+  std::string key;
+  /// PEM certificate of the CA peers must be signed by.
+  std::string ca;
+  /// File holding the key's passphrase ("" = the key is not encrypted).
+  std::string passphrase_file;
+};
+
 /// One `[[tests]]` entry: a real test for `alb run`.
 struct test_spec {
   /// What the test needs; `test_id` is unique among the entries.
@@ -164,6 +177,8 @@ struct config {
   metrics_config metrics;
   /// The coordinator.
   cluster_config cluster;
+  /// TLS of the cluster's connections.
+  tls_config tls;
   /// Real tests for `alb run`, in file order.
   std::vector<test_spec> tests;
   /// Log level: DEBUG, INFO, WARNING or ERROR (`log_level`, `LB_LOG_LEVEL`).

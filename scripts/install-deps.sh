@@ -10,6 +10,6 @@ if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]
 fi
 apt_get install -y --no-install-recommends \
   build-essential cmake git python3 curl ca-certificates \
-  libcaf-dev libtomlplusplus-dev prometheus-cpp-dev libboost-test-dev \
+  libcaf-dev libssl-dev openssl libtomlplusplus-dev prometheus-cpp-dev libboost-test-dev \
   nlohmann-json3-dev libcli11-dev libsqlite3-dev libbenchmark-dev \
   gnuplot-nox fonts-dejavu-core prometheus tmux

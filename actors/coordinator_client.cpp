@@ -1,0 +1,377 @@
+#include "actors/coordinator_client.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/cluster_net.hpp"
+#include "actors/node.hpp"
+#include "actors/system.hpp"
+
+namespace alb {
+
+coordinator_client_error::coordinator_client_error(client_errc code,
+                                                   const std::string& what)
+  : std::runtime_error(what), code_(code) {
+  // nop
+}
+
+client_errc coordinator_client_error::code() const noexcept {
+  return code_;
+}
+
+std::pair<std::string, uint16_t> parse_coordinator_url(const std::string& s) {
+  auto scheme = s.find("://");
+  if (scheme == std::string::npos)
+    return parse_endpoint(s);
+  if (s.compare(0, scheme, "alb") != 0)
+    throw cluster_error{"unsupported scheme in '" + s
+                        + "' (expected HOST:PORT or alb://HOST:PORT)"};
+  auto rest = s.substr(scheme + 3);
+  if (!rest.empty() && rest.back() == '/')
+    rest.pop_back();
+  if (rest.find('/') != std::string::npos)
+    throw cluster_error{"bad address '" + s
+                        + "' (expected HOST:PORT or alb://HOST:PORT)"};
+  return parse_endpoint(rest);
+}
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+clock_type::duration seconds(double s) {
+  return std::chrono::duration_cast<clock_type::duration>(
+    std::chrono::duration<double>(std::max(0.0, s)));
+}
+
+/// What the receiving actor and the API threads share; outlives both.
+struct shared_state {
+  std::mutex mtx;
+  std::condition_variable cv;
+  /// Outcomes the coordinator owes us (tests it took on, or may have).
+  size_t expected = 0;
+  /// Outcomes that arrived.
+  size_t received = 0;
+  /// Outcomes not yet returned by wait().
+  std::vector<cluster_outcome> pending;
+  outcome_callback callback;
+  bool lost = false;
+
+  void deliver(outcome_batch& b) {
+    outcome_callback f;
+    {
+      std::lock_guard<std::mutex> g{mtx};
+      received += b.items.size();
+      f = callback;
+      if (!f)
+        for (auto& o : b.items)
+          pending.push_back(std::move(o));
+    }
+    // Outside the lock: the callback may take its time.
+    if (f)
+      for (auto& o : b.items)
+        f(o);
+    cv.notify_all();
+  }
+
+  void lose() {
+    {
+      std::lock_guard<std::mutex> g{mtx};
+      lost = true;
+    }
+    cv.notify_all();
+  }
+
+  size_t open_locked() const {
+    return expected > received ? expected - received : 0;
+  }
+};
+
+caf::behavior receiver(caf::event_based_actor* self,
+                       std::shared_ptr<shared_state> st,
+                       coordinator_actor coord) {
+  // The connection (or the coordinator) going away ends the wait for
+  // outcomes that can no longer arrive.
+  self->monitor(coord);
+  self->set_down_handler([st](caf::down_msg&) { st->lose(); });
+  return {
+    [st](outcome_batch& b) { st->deliver(b); },
+    // close(): ending with the normal exit reason is how a client leaves
+    // cleanly (the coordinator then retires the outcomes it received).
+    [self](leave_atom) { self->quit(); },
+  };
+}
+
+// The coordinator's own words when it sent some ("submission refused:
+// wrong join token"), else CAF's rendering of the error.
+std::string error_text(caf::actor_system& sys, const caf::error& e) {
+  auto& ctx = e.context();
+  for (size_t i = ctx.size(); i > 0; --i)
+    if (ctx.match_element<std::string>(i - 1))
+      return ctx.get_as<std::string>(i - 1);
+  return sys.render(e);
+}
+
+} // namespace
+
+struct coordinator_client::impl {
+  coordinator_client_options opts;
+  std::string host;
+  uint16_t port = 0;
+  std::vector<std::string> warnings;
+  // Serialises connect, submit, stats and close.
+  mutable std::mutex api_mtx;
+  std::shared_ptr<shared_state> st = std::make_shared<shared_state>();
+  // Declared in this order so they are destroyed in reverse: the actor
+  // system before its config, both before the TLS material CAF reads.
+  std::unique_ptr<tls_material> tls;
+  std::unique_ptr<caf::actor_system_config> cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  coordinator_actor coord;
+  caf::actor recv;
+
+  caf::timespan request_timeout() const {
+    return std::chrono::duration_cast<caf::timespan>(
+      seconds(opts.request_timeout > 0 ? opts.request_timeout : 1e6));
+  }
+
+  void shutdown() {
+    if (recv)
+      caf::anon_send_exit(recv, caf::exit_reason::user_shutdown);
+    recv = nullptr;
+    coord = nullptr;
+    sys.reset();
+    cfg.reset();
+    tls.reset();
+  }
+
+  void require_connection() const {
+    if (!sys)
+      throw coordinator_client_error{client_errc::not_connected,
+                                     "not connected to a coordinator"};
+    std::lock_guard<std::mutex> g{st->mtx};
+    if (st->lost)
+      throw coordinator_client_error{client_errc::disconnected,
+                                     "the connection to the coordinator at "
+                                       + host + ":" + std::to_string(port)
+                                       + " is gone"};
+  }
+};
+
+coordinator_client::coordinator_client(coordinator_client_options opts)
+  : impl_(new impl) {
+  impl_->opts = std::move(opts);
+}
+
+coordinator_client::~coordinator_client() {
+  close();
+}
+
+void coordinator_client::connect() {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> api{d.api_mtx};
+  if (d.sys)
+    return;
+  try {
+    std::tie(d.host, d.port) = parse_coordinator_url(d.opts.endpoint);
+    if (d.opts.tls.enabled()) {
+      d.tls = std::make_unique<tls_material>(d.opts.tls);
+      d.warnings = d.tls->warnings();
+    }
+  } catch (const cluster_error& e) {
+    d.tls.reset();
+    throw coordinator_client_error{client_errc::bad_input, e.what()};
+  }
+  d.cfg = std::make_unique<caf::actor_system_config>();
+  configure_system(*d.cfg, std::max(1, d.opts.threads), false);
+  load_network(*d.cfg, d.tls.get());
+  try {
+    d.sys = std::make_unique<caf::actor_system>(*d.cfg);
+  } catch (const std::exception& e) {
+    d.shutdown();
+    throw coordinator_client_error{client_errc::bad_input,
+                                   std::string{"cannot start the network: "}
+                                     + e.what()};
+  }
+  auto addr = d.host + ":" + std::to_string(d.port);
+  auto deadline = clock_type::now() + seconds(d.opts.connect_timeout);
+  for (;;) {
+    // Each attempt may wait as long as the whole budget has left: a peer
+    // that accepts but never completes the handshake is cut off by it.
+    auto left = std::max(deadline - clock_type::now(),
+                         clock_type::duration{std::chrono::milliseconds(500)});
+    auto h = connect_coordinator(
+      *d.sys, d.host, d.port, std::chrono::duration_cast<caf::timespan>(left));
+    if (h) {
+      d.coord = *h;
+      break;
+    }
+    if (clock_type::now() >= deadline) {
+      auto& err = h.error();
+      auto why = error_text(*d.sys, err);
+      if (err == caf::sec::disconnect_during_handshake
+          || err == caf::sec::request_timeout)
+        why += tls_mismatch_hint(d.tls != nullptr);
+      d.shutdown();
+      throw coordinator_client_error{client_errc::unreachable,
+                                     "cannot reach coordinator at " + addr
+                                       + ": " + why};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  {
+    // Tests left open by an earlier connection get no outcome over this one.
+    std::lock_guard<std::mutex> g{d.st->mtx};
+    d.st->lost = false;
+    d.st->expected = d.st->received;
+  }
+  d.recv = d.sys->spawn(receiver, d.st, d.coord);
+}
+
+bool coordinator_client::connected() const {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> api{d.api_mtx};
+  if (!d.sys)
+    return false;
+  std::lock_guard<std::mutex> g{d.st->mtx};
+  return !d.st->lost;
+}
+
+void coordinator_client::on_outcome(outcome_callback f) {
+  std::lock_guard<std::mutex> g{impl_->st->mtx};
+  impl_->st->callback = std::move(f);
+}
+
+size_t coordinator_client::submit(std::vector<cluster_test> tests) {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> api{d.api_mtx};
+  d.require_connection();
+  if (tests.empty())
+    throw coordinator_client_error{client_errc::bad_input,
+                                   "no tests to submit"};
+  auto n = tests.size();
+  // Counted before sending: outcomes of rejected tests may arrive before
+  // the reply does.
+  {
+    std::lock_guard<std::mutex> g{d.st->mtx};
+    d.st->expected += n;
+  }
+  caf::scoped_actor self{*d.sys};
+  cluster_submission s{d.opts.token, std::move(tests)};
+  uint64_t accepted = 0;
+  caf::error failure;
+  self
+    ->request(d.coord, d.request_timeout(), submit_atom::value, std::move(s),
+              d.recv)
+    .receive([&](uint64_t k) { accepted = k; },
+             [&](caf::error& e) { failure = std::move(e); });
+  if (failure || accepted < n) {
+    std::lock_guard<std::mutex> g{d.st->mtx};
+    d.st->expected -= n - static_cast<size_t>(failure ? 0 : accepted);
+  }
+  if (failure) {
+    auto what = error_text(*d.sys, failure);
+    auto code = client_errc::disconnected;
+    if (failure == caf::sec::request_timeout)
+      code = client_errc::timeout;
+    else if (failure == caf::sec::invalid_argument)
+      code = client_errc::refused;
+    if (code == client_errc::timeout)
+      what = "the coordinator did not answer the submission within "
+             + std::to_string(d.opts.request_timeout) + " s";
+    throw coordinator_client_error{code, what};
+  }
+  return static_cast<size_t>(accepted);
+}
+
+client_wait_result coordinator_client::wait(double timeout) {
+  auto st = impl_->st;
+  std::unique_lock<std::mutex> g{st->mtx};
+  auto done = [&] { return st->open_locked() == 0 || st->lost; };
+  if (timeout < 0)
+    st->cv.wait(g, done);
+  else
+    st->cv.wait_for(g, seconds(timeout), done);
+  client_wait_result r;
+  r.outcomes.swap(st->pending);
+  r.open = st->open_locked();
+  r.disconnected = st->lost;
+  return r;
+}
+
+size_t coordinator_client::open() const {
+  std::lock_guard<std::mutex> g{impl_->st->mtx};
+  return impl_->st->open_locked();
+}
+
+std::string coordinator_client::stats() {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> api{d.api_mtx};
+  d.require_connection();
+  caf::scoped_actor self{*d.sys};
+  std::string out;
+  caf::error failure;
+  self->request(d.coord, d.request_timeout(), stats_atom::value)
+    .receive([&](std::string& s) { out = std::move(s); },
+             [&](caf::error& e) { failure = std::move(e); });
+  if (failure)
+    throw coordinator_client_error{failure == caf::sec::request_timeout
+                                     ? client_errc::timeout
+                                     : client_errc::disconnected,
+                                   "stats: " + error_text(*d.sys, failure)};
+  return out;
+}
+
+std::string coordinator_client::address() const {
+  std::lock_guard<std::mutex> api{impl_->api_mtx};
+  return impl_->host + ":" + std::to_string(impl_->port);
+}
+
+bool coordinator_client::uses_tls() const {
+  std::lock_guard<std::mutex> api{impl_->api_mtx};
+  return impl_->tls != nullptr;
+}
+
+std::vector<std::string> coordinator_client::warnings() const {
+  std::lock_guard<std::mutex> api{impl_->api_mtx};
+  return impl_->warnings;
+}
+
+void coordinator_client::close() {
+  auto& d = *impl_;
+  {
+    std::lock_guard<std::mutex> api{d.api_mtx};
+    if (d.sys && d.recv) {
+      bool alive;
+      {
+        std::lock_guard<std::mutex> g{d.st->mtx};
+        alive = !d.st->lost;
+      }
+      caf::scoped_actor self{*d.sys};
+      self->monitor(d.recv);
+      self->send(d.recv, leave_atom::value);
+      self->receive([](caf::down_msg&) {},
+                    caf::after(std::chrono::seconds(2)) >> [] {});
+      // The coordinator hears of the receiver's end on this connection
+      // before this request, so once it answers it has seen the clean
+      // leave; shutting the connection down earlier could turn it into a
+      // lost connection.
+      if (alive)
+        self->request(d.coord, std::chrono::seconds(2), stats_atom::value)
+          .receive([](std::string&) {}, [](caf::error&) {});
+    }
+    d.shutdown();
+  }
+  // Waiters get what arrived; nothing more will.
+  d.st->lose();
+}
+
+} // namespace alb

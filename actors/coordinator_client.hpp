@@ -1,0 +1,162 @@
+#pragma once
+
+// The client API of a cluster, for external systems (the reference's
+// CoordinatorLoadBalancerIntegration): connect to a running
+// `alb coordinator`, submit tests with their requirements and commands, and
+// receive how each ended. `alb submit` and `alb run` are built on it.
+// CAF-free header; link alb::actors.
+//
+//   alb::coordinator_client_options o;
+//   o.endpoint = "alb://10.0.0.5:8080";
+//   o.token = alb::read_token_file("/home/ci/.alb-token", nullptr);
+//   o.tls = {"client.pem", "client.key", "ca.pem", ""};  // when it uses TLS
+//   alb::coordinator_client client{o};
+//   client.connect();
+//   client.submit(tests);
+//   auto r = client.wait(600);  // r.outcomes: one per test
+//   client.close();
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actors/cluster_types.hpp"
+#include "actors/tls.hpp"
+
+namespace alb {
+
+/// Splits a coordinator address, "HOST:PORT" or "alb://HOST:PORT" (the
+/// host may be a bracketed IPv6 address); throws cluster_error.
+std::pair<std::string, uint16_t> parse_coordinator_url(const std::string& s);
+
+/// Why a coordinator_client call failed.
+enum class client_errc {
+  /// Bad options: endpoint, TLS files.
+  bad_input,
+  /// The coordinator could not be reached within the connect timeout.
+  unreachable,
+  /// The coordinator refused the submission (join token).
+  refused,
+  /// The coordinator did not answer within the request timeout.
+  timeout,
+  /// The connection to the coordinator is gone.
+  disconnected,
+  /// connect() was not called (or close() was).
+  not_connected,
+};
+
+/// A failed client call; what() is one line saying what went wrong.
+class coordinator_client_error : public std::runtime_error {
+public:
+  /// An error of kind `code`.
+  coordinator_client_error(client_errc code, const std::string& what);
+  /// Its kind.
+  client_errc code() const noexcept;
+
+private:
+  client_errc code_;
+};
+
+/// Settings of a coordinator_client.
+struct coordinator_client_options {
+  /// Where the coordinator listens: "HOST:PORT" or "alb://HOST:PORT".
+  std::string endpoint;
+  /// The cluster's join token ("" when the coordinator has none).
+  std::string token;
+  /// Certificate, key and CA when the coordinator uses TLS (else empty).
+  tls_options tls;
+  /// Seconds connect() keeps trying (the coordinator may still be starting).
+  double connect_timeout = 10;
+  /// Seconds a submission or a stats request may take.
+  double request_timeout = 30;
+  /// Threads of the client's actor system.
+  int threads = 2;
+};
+
+/// Receives each outcome as it arrives, on one of the client's threads.
+/// It must not call back into the client.
+using outcome_callback = std::function<void(const cluster_outcome&)>;
+
+/// What wait() saw.
+struct client_wait_result {
+  /// Outcomes that arrived since the previous wait(), in arrival order
+  /// (always empty when an outcome callback is set: they went to it).
+  std::vector<cluster_outcome> outcomes;
+  /// Submitted tests still without an outcome.
+  size_t open = 0;
+  /// Whether the connection to the coordinator was lost: open tests get
+  /// no outcome over this client.
+  bool disconnected = false;
+  /// Whether every submitted test has its outcome.
+  bool complete() const { return open == 0; }
+};
+
+/// A connection to a coordinator that submits tests and collects their
+/// outcomes. Thread-safe; one connection per object.
+class coordinator_client {
+public:
+  /// A client with these settings; nothing happens before connect().
+  explicit coordinator_client(coordinator_client_options opts);
+  /// Closes the connection.
+  ~coordinator_client();
+  coordinator_client(const coordinator_client&) = delete;
+  coordinator_client& operator=(const coordinator_client&) = delete;
+
+  /// Checks the endpoint and TLS files and connects, retrying until
+  /// `connect_timeout`. Throws coordinator_client_error (bad_input,
+  /// unreachable). Warnings (e.g. TLS files readable by others) are in
+  /// warnings() afterwards.
+  void connect();
+
+  /// Whether connected and the coordinator not lost.
+  bool connected() const;
+
+  /// Sends each outcome to `f` instead of keeping it for wait(). Set it
+  /// before submitting.
+  void on_outcome(outcome_callback f);
+
+  /// Submits `tests`. Returns how many the coordinator took on: each of
+  /// them gets exactly one outcome (tests it rejects, e.g. a duplicate id
+  /// or impossible requirements, come back at once as failed outcomes with
+  /// the reason in `error`). Throws coordinator_client_error (refused,
+  /// timeout, disconnected, not_connected, bad_input for an empty list).
+  size_t submit(std::vector<cluster_test> tests);
+
+  /// Waits up to `timeout` seconds (< 0 = no limit) until every submitted
+  /// test has its outcome or the connection is lost.
+  client_wait_result wait(double timeout = -1);
+
+  /// Submitted tests without an outcome yet.
+  size_t open() const;
+
+  /// The coordinator's statistics as JSON: the scheduler's metrics,
+  /// `nodes` (workers and address of each) and `open_tests`. Throws
+  /// coordinator_client_error.
+  std::string stats();
+
+  /// The coordinator's address as "HOST:PORT".
+  std::string address() const;
+
+  /// Whether the connection uses TLS.
+  bool uses_tls() const;
+
+  /// Problems connect() noticed that did not stop it.
+  std::vector<std::string> warnings() const;
+
+  /// Disconnects. Open tests keep running on the cluster, but their
+  /// outcomes no longer reach this client. Idempotent.
+  void close();
+
+  /// Private state.
+  struct impl;
+
+private:
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace alb

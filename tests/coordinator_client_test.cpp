@@ -1,0 +1,480 @@
+// The client API (alb::coordinator_client) against a real coordinator:
+// the coordinator is published on 127.0.0.1 at a free port in one actor
+// system, a node's real workers join it from a second one, and the client
+// (its own actor system, as in an external program) connects over TCP,
+// submits shell commands and collects how they ended. The same over TLS
+// with certificates made by the `openssl` command for each run, behind the
+// guard in its TLS mode; and every kind of bad TLS file is one clear error.
+
+#define BOOST_TEST_MODULE coordinator_client
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/basp_guard.hpp"
+#include "actors/cluster_net.hpp"
+#include "actors/coordinator.hpp"
+#include "actors/coordinator_client.hpp"
+#include "actors/node.hpp"
+#include "actors/real_worker.hpp"
+#include "actors/system.hpp"
+#include "actors/tls.hpp"
+
+using namespace alb;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string token = "client-test-token";
+
+/// A throwaway CA and certificates signed by it, made with the openssl
+/// command in a temporary directory.
+struct certs {
+  fs::path dir;
+
+  certs() {
+    dir = fs::temp_directory_path()
+          / ("alb-client-test-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    auto d = dir.string();
+    auto key = [&](const std::string& name) {
+      return "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
+             "-out "
+             + d + "/" + name + ".key 2>/dev/null";
+    };
+    std::string script = key("ca") + " && openssl req -x509 -new -key " + d
+                         + "/ca.key -out " + d
+                         + "/ca.pem -days 2 -subj /CN=alb-test-ca 2>/dev/null";
+    for (auto name : {"coord", "node", "client"})
+      script += " && " + key(name) + " && openssl req -new -key " + d + "/"
+                + name + ".key -out " + d + "/" + name + ".csr -subj /CN="
+                + name + " 2>/dev/null && openssl x509 -req -in " + d + "/"
+                + name + ".csr -CA " + d + "/ca.pem -CAkey " + d
+                + "/ca.key -CAcreateserial -out " + d + "/" + name
+                + ".pem -days 2 2>/dev/null";
+    // Another CA's certificate, an encrypted key and an expired certificate
+    // for the bad-input cases.
+    script += " && " + key("other") + " && openssl req -x509 -new -key " + d
+              + "/other.key -out " + d
+              + "/other.pem -days 2 -subj /CN=other 2>/dev/null";
+    script += " && openssl pkey -in " + d + "/client.key -aes256 -passout "
+              + "pass:sesame -out " + d + "/encrypted.key 2>/dev/null";
+    script += " && openssl x509 -req -in " + d + "/client.csr -CA " + d
+              + "/ca.pem -CAkey " + d + "/ca.key -CAcreateserial -out " + d
+              + "/expired.pem -days -1 2>/dev/null";
+    // Keys readable by others draw a warning; these are private.
+    script += " && chmod 600 " + d + "/*.key";
+    BOOST_REQUIRE_MESSAGE(std::system(script.c_str()) == 0,
+                          "openssl could not make the test certificates");
+    write("passphrase", "sesame\n");
+    write("wrong-passphrase", "open\n");
+    write("garbage.pem", "this is not PEM\n");
+  }
+
+  ~certs() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream out{dir / name};
+    out << text;
+  }
+
+  std::string path(const std::string& name) const {
+    return (dir / name).string();
+  }
+
+  tls_options tls(const std::string& who) const {
+    return tls_options{path(who + ".pem"), path(who + ".key"), path("ca.pem"),
+                       ""};
+  }
+};
+
+/// A coordinator (system a) with a node of two real workers (system b),
+/// over plain TCP or TLS; with TLS a guard in its TLS mode owns the public
+/// port, as in `alb coordinator`.
+struct cluster {
+  std::unique_ptr<tls_material> tls_a;
+  std::unique_ptr<tls_material> tls_b;
+  caf::actor_system_config cfg_a;
+  caf::actor_system_config cfg_b;
+  std::unique_ptr<caf::actor_system> a;
+  std::unique_ptr<caf::actor_system> b;
+  std::unique_ptr<basp_guard> guard;
+  coordinator_actor coord;
+  uint16_t port = 0;
+
+  explicit cluster(const certs* c = nullptr) {
+    if (c) {
+      tls_a = std::make_unique<tls_material>(c->tls("coord"));
+      tls_b = std::make_unique<tls_material>(c->tls("node"));
+    }
+    configure_system(cfg_a, 2, false);
+    configure_system(cfg_b, 2, false);
+    load_network(cfg_a, tls_a.get());
+    load_network(cfg_b, tls_b.get());
+    a = std::make_unique<caf::actor_system>(cfg_a);
+    b = std::make_unique<caf::actor_system>(cfg_b);
+    coordinator_options o;
+    o.token = token;
+    coord = spawn_coordinator(*a, std::move(o));
+    auto p = publish_on_loopback(*a, coord);
+    BOOST_REQUIRE(p);
+    port = *p;
+    if (c) {
+      basp_guard_options g;
+      g.upstream_port = port;
+      g.tls = true;
+      guard = std::make_unique<basp_guard>(g);
+      port = guard->port();
+    }
+    auto h
+      = connect_coordinator(*b, "127.0.0.1", port, std::chrono::seconds(10));
+    BOOST_REQUIRE(h);
+    for (int i = 0; i < 2; ++i) {
+      real_worker_options w;
+      w.caps.worker_id = "node-b/w" + std::to_string(i);
+      w.caps.cpu_cores = 1;
+      w.caps.available_memory = 2;
+      w.coordinator = *h;
+      w.token = token;
+      w.node = "node-b";
+      spawn_real_worker(*b, scheduler_actor{}, std::move(w));
+    }
+  }
+
+  ~cluster() {
+    caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+    coord = nullptr;
+    b.reset();
+    a.reset();
+    guard.reset();
+  }
+
+  coordinator_client_options client_options(const std::string& tok
+                                            = token) const {
+    coordinator_client_options o;
+    o.endpoint = "alb://127.0.0.1:" + std::to_string(port);
+    o.token = tok;
+    o.connect_timeout = 5;
+    return o;
+  }
+};
+
+cluster_test shell(const std::string& id, const std::string& script) {
+  cluster_test t;
+  t.req.test_id = id;
+  t.command = {"sh", "-c", script};
+  return t;
+}
+
+std::map<std::string, cluster_outcome>
+by_id(const std::vector<cluster_outcome>& xs) {
+  std::map<std::string, cluster_outcome> out;
+  for (auto& x : xs)
+    out[x.test_id] = x;
+  return out;
+}
+
+// Runs `f` and returns the message and code of the coordinator_client_error
+// it throws (fails the test when it throws none).
+template<class F>
+std::pair<std::string, client_errc> client_error_of(F f) {
+  try {
+    f();
+  } catch (const coordinator_client_error& e) {
+    return {e.what(), e.code()};
+  }
+  BOOST_FAIL("no coordinator_client_error thrown");
+  return {};
+}
+
+std::string tls_error_of(const tls_options& o) {
+  try {
+    tls_material m{o};
+  } catch (const cluster_error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(plain_tcp)
+
+BOOST_AUTO_TEST_CASE(submit_then_wait_returns_every_outcome) {
+  cluster c;
+  coordinator_client client{c.client_options()};
+  client.connect();
+  BOOST_TEST(client.connected());
+  BOOST_TEST(!client.uses_tls());
+  std::vector<cluster_test> tests{shell("ok", "echo hello-from-ok"),
+                                  shell("exit3", "echo bad >&2; exit 3"),
+                                  shell("env", "echo \"v=$ALB_V\"")};
+  tests[2].env = {{"ALB_V", "42"}};
+  BOOST_TEST(client.submit(std::move(tests)) == 3u);
+  auto r = client.wait(60);
+  BOOST_TEST(r.complete());
+  BOOST_TEST(!r.disconnected);
+  BOOST_REQUIRE_EQUAL(r.outcomes.size(), 3u);
+  auto got = by_id(r.outcomes);
+  BOOST_TEST(got["ok"].success);
+  BOOST_TEST(got["ok"].status == "completed");
+  BOOST_TEST(got["ok"].output_tail.find("hello-from-ok") != std::string::npos);
+  BOOST_TEST(!got["exit3"].success);
+  BOOST_TEST(got["exit3"].exit_code == 3);
+  BOOST_TEST(got["env"].output_tail.find("v=42") != std::string::npos);
+  BOOST_TEST(got["ok"].worker_id.rfind("node-b/w", 0) == 0u);
+  // A second wait returns nothing new and does not block.
+  auto again = client.wait(0);
+  BOOST_TEST(again.outcomes.empty());
+  BOOST_TEST(again.complete());
+  client.close();
+  BOOST_TEST(!client.connected());
+}
+
+BOOST_AUTO_TEST_CASE(callback_receives_each_outcome_once) {
+  cluster c;
+  coordinator_client client{c.client_options()};
+  std::mutex mtx;
+  std::vector<std::string> seen;
+  client.on_outcome([&](const cluster_outcome& o) {
+    std::lock_guard<std::mutex> g{mtx};
+    seen.push_back(o.test_id + ":" + (o.success ? "pass" : "fail"));
+  });
+  client.connect();
+  std::vector<cluster_test> tests;
+  for (int i = 0; i < 5; ++i)
+    tests.push_back(
+      shell("t" + std::to_string(i), "exit " + std::to_string(i % 2)));
+  BOOST_TEST(client.submit(std::move(tests)) == 5u);
+  auto r = client.wait(60);
+  BOOST_TEST(r.complete());
+  BOOST_TEST(r.outcomes.empty()); // they went to the callback
+  std::lock_guard<std::mutex> g{mtx};
+  std::sort(seen.begin(), seen.end());
+  BOOST_TEST(seen
+               == (std::vector<std::string>{"t0:pass", "t1:fail", "t2:pass",
+                                            "t3:fail", "t4:pass"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(invalid_requirements_come_back_as_failed_outcomes) {
+  cluster c;
+  coordinator_client client{c.client_options()};
+  client.connect();
+  auto bad = shell("bad-priority", "true");
+  bad.req.priority = 9;
+  BOOST_TEST(client.submit({bad, shell("fine", "true")}) == 2u);
+  auto r = client.wait(60);
+  BOOST_TEST(r.complete());
+  auto got = by_id(r.outcomes);
+  BOOST_TEST(got["fine"].success);
+  BOOST_TEST(!got["bad-priority"].success);
+  BOOST_TEST(got["bad-priority"].error.find("priority") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(stats_is_the_coordinators_json) {
+  cluster c;
+  coordinator_client client{c.client_options()};
+  client.connect();
+  // The node's workers join asynchronously.
+  nlohmann::json j;
+  for (int i = 0; i < 100; ++i) {
+    j = nlohmann::json::parse(client.stats());
+    if (j["nodes"].contains("node-b") && j["nodes"]["node-b"]["workers"] == 2)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  BOOST_TEST(j["nodes"]["node-b"]["workers"].get<int>() == 2);
+  BOOST_TEST(j["open_tests"].get<int>() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_or_missing_token_is_refused) {
+  cluster c;
+  coordinator_client wrong{c.client_options("not-the-token")};
+  wrong.connect();
+  auto [what, code]
+    = client_error_of([&] { wrong.submit({shell("x", "true")}); });
+  BOOST_TEST((code == client_errc::refused));
+  BOOST_TEST(what.find("wrong join token") != std::string::npos, what);
+  BOOST_TEST(wrong.open() == 0u);
+  coordinator_client none{c.client_options("")};
+  none.connect();
+  auto [what2, code2]
+    = client_error_of([&] { none.submit({shell("x", "true")}); });
+  BOOST_TEST((code2 == client_errc::refused));
+  BOOST_TEST(what2.find("no join token") != std::string::npos, what2);
+}
+
+BOOST_AUTO_TEST_CASE(bad_endpoints_and_closed_ports_are_clear_errors) {
+  for (auto ep : {"nohost", "http://127.0.0.1:80", "alb://127.0.0.1:0",
+                  "127.0.0.1:99999", "alb://h:1/path"}) {
+    coordinator_client_options o;
+    o.endpoint = ep;
+    coordinator_client client{o};
+    auto [what, code] = client_error_of([&] { client.connect(); });
+    BOOST_TEST((code == client_errc::bad_input), ep << ": " << what);
+  }
+  // A port nobody listens on: bind one, note it, close it.
+  uint16_t port;
+  {
+    basp_guard_options g;
+    g.upstream_port = 1;
+    basp_guard tmp{g};
+    port = tmp.port();
+  }
+  coordinator_client_options o;
+  o.endpoint = "127.0.0.1:" + std::to_string(port);
+  o.connect_timeout = 0.5;
+  coordinator_client client{o};
+  auto t0 = std::chrono::steady_clock::now();
+  auto [what, code] = client_error_of([&] { client.connect(); });
+  BOOST_TEST((code == client_errc::unreachable), what);
+  BOOST_TEST(what.find("cannot reach coordinator at 127.0.0.1:") == 0u, what);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5)));
+  auto [what2, code2]
+    = client_error_of([&] { client.submit({shell("x", "true")}); });
+  BOOST_TEST((code2 == client_errc::not_connected), what2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(tls)
+
+BOOST_AUTO_TEST_CASE(tls_cluster_runs_tests_behind_the_guard) {
+  certs pki;
+  cluster c{&pki};
+  auto o = c.client_options();
+  o.tls = pki.tls("client");
+  coordinator_client client{o};
+  client.connect();
+  BOOST_TEST(client.uses_tls());
+  BOOST_TEST(client.warnings().empty());
+  BOOST_TEST(client.submit(
+               {shell("over-tls", "echo secret-ok"), shell("fails", "exit 7")})
+             == 2u);
+  auto r = client.wait(60);
+  BOOST_TEST(r.complete());
+  auto got = by_id(r.outcomes);
+  BOOST_TEST(got["over-tls"].success);
+  BOOST_TEST(got["over-tls"].output_tail.find("secret-ok")
+             != std::string::npos);
+  BOOST_TEST(got["fails"].exit_code == 7);
+}
+
+BOOST_AUTO_TEST_CASE(plain_and_foreign_clients_cannot_reach_a_tls_coordinator) {
+  certs pki;
+  cluster c{&pki};
+  // No TLS at all: the guard drops the plain handshake at once.
+  auto o = c.client_options();
+  o.connect_timeout = 1;
+  coordinator_client plain{o};
+  auto [what, code] = client_error_of([&] { plain.connect(); });
+  BOOST_TEST((code == client_errc::unreachable), what);
+  BOOST_TEST(what.find("--tls-cert") != std::string::npos, what);
+  // A certificate from another CA: the coordinator refuses the handshake.
+  o.tls
+    = {pki.path("other.pem"), pki.path("other.key"), pki.path("ca.pem"), ""};
+  coordinator_client foreign{o};
+  auto [what2, code2] = client_error_of([&] { foreign.connect(); });
+  BOOST_TEST((code2 == client_errc::unreachable), what2);
+  // And the coordinator still serves its members afterwards, on the same
+  // network thread that saw the failed handshakes (CAF 0.17.6 would have
+  // let their leftover OpenSSL errors cut members off: see actors/tls.cpp).
+  auto good = c.client_options();
+  good.tls = pki.tls("client");
+  coordinator_client member{good};
+  member.connect();
+  BOOST_TEST(member.submit({shell("after", "true")}) == 1u);
+  auto r = member.wait(60);
+  BOOST_TEST(r.complete());
+  BOOST_REQUIRE_EQUAL(r.outcomes.size(), 1u);
+  BOOST_TEST(r.outcomes[0].success);
+}
+
+BOOST_AUTO_TEST_CASE(encrypted_key_works_with_its_passphrase_file) {
+  certs pki;
+  tls_options o{pki.path("client.pem"), pki.path("encrypted.key"),
+                pki.path("ca.pem"), pki.path("passphrase")};
+  tls_material m{o};
+  BOOST_TEST(m.passphrase() == "sesame");
+  BOOST_TEST(m.subject() == "CN=client");
+}
+
+BOOST_AUTO_TEST_CASE(bad_tls_files_are_one_clear_error_each) {
+  certs pki;
+  auto base = pki.tls("client");
+  auto with = [&](auto change) {
+    auto o = base;
+    change(o);
+    return tls_error_of(o);
+  };
+  struct row {
+    std::string expect;
+    std::string got;
+  };
+  std::vector<row> rows{
+    {"missing: key (--tls-key)", with([](tls_options& o) { o.key.clear(); })},
+    {"cannot read TLS certificate '" + pki.path("nope.pem")
+       + "': No such file or directory",
+     with([&](tls_options& o) { o.certificate = pki.path("nope.pem"); })},
+    {"TLS certificate '" + pki.path("garbage.pem")
+       + "' holds no PEM certificate",
+     with([&](tls_options& o) { o.certificate = pki.path("garbage.pem"); })},
+    {"TLS CA '" + pki.path("garbage.pem") + "' holds no PEM certificate",
+     with([&](tls_options& o) { o.ca = pki.path("garbage.pem"); })},
+    {"TLS key '" + pki.path("node.key") + "' does not belong to certificate",
+     with([&](tls_options& o) { o.key = pki.path("node.key"); })},
+    {"TLS key '" + pki.path("encrypted.key")
+       + "' is encrypted and no passphrase file is given",
+     with([&](tls_options& o) { o.key = pki.path("encrypted.key"); })},
+    {"cannot decrypt TLS key '" + pki.path("encrypted.key") + "'",
+     with([&](tls_options& o) {
+       o.key = pki.path("encrypted.key");
+       o.passphrase_file = pki.path("wrong-passphrase");
+     })},
+    {"TLS certificate '" + pki.path("expired.pem") + "' expired",
+     with([&](tls_options& o) { o.certificate = pki.path("expired.pem"); })},
+    {"is not a regular file",
+     with([&](tls_options& o) { o.ca = pki.dir.string(); })},
+  };
+  for (auto& r : rows) {
+    BOOST_TEST(r.got.find(r.expect) != std::string::npos,
+               "expected '" << r.expect << "' in '" << r.got << "'");
+    BOOST_TEST(r.got.find('\n') == std::string::npos);
+  }
+  // A certificate of another CA loads, with a warning that peers trusting
+  // the given CA will refuse it.
+  tls_material m{tls_options{pki.path("other.pem"), pki.path("other.key"),
+                             pki.path("ca.pem"), ""}};
+  BOOST_REQUIRE_EQUAL(m.warnings().size(), 1u);
+  BOOST_TEST(m.warnings()[0].find("does not verify against CA")
+             != std::string::npos);
+  // The client reports the same problems as bad input before connecting.
+  coordinator_client_options co;
+  co.endpoint = "127.0.0.1:1";
+  co.tls = base;
+  co.tls.key = pki.path("node.key");
+  coordinator_client client{co};
+  auto [what, code] = client_error_of([&] { client.connect(); });
+  BOOST_TEST((code == client_errc::bad_input), what);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
