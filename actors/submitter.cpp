@@ -21,8 +21,15 @@ struct submitter_state {
   rng random;
   caf::actor_clock::time_point start;
   size_t next_wave = 0;
+  /// Tests of the current wave still to draw (0 = take the next wave).
+  uint64_t wave_left = 0;
+  /// Priority of the current wave.
+  int wave_priority = 0;
   uint64_t submitted = 0;
 };
+
+/// Batches drawn per turn before the submitter yields to its mailbox.
+constexpr size_t batches_per_turn = 4;
 
 using submitter_impl = submitter_actor::stateful_pointer<submitter_state>;
 
@@ -62,25 +69,43 @@ submitter_actor::behavior_type submitter_behavior(submitter_impl self,
       auto now = now_of(self);
       test_batch batch;
       batch.tests.reserve(st.opts.batch_size);
+      size_t sent = 0;
       auto send_batch = [&] {
         if (!batch.tests.empty()) {
           self->send(st.scheduler, std::move(batch));
           batch = test_batch{};
           batch.tests.reserve(st.opts.batch_size);
+          ++sent;
         }
       };
-      while (st.next_wave < st.opts.plan.size()
-             && st.opts.plan[st.next_wave].at <= now + 1e-9) {
-        auto& wave = st.opts.plan[st.next_wave++];
-        for (uint64_t i = 0; i < wave.count; ++i) {
-          batch.tests.push_back(draw_test(st.opts.profile, st.random,
-                                          st.submitted++, wave.priority,
-                                          st.opts.id_prefix));
-          if (batch.tests.size() >= st.opts.batch_size)
-            send_batch();
+      // A large wave goes out a few batches per turn: in between, the
+      // scheduler (and, on one thread, everything else) gets to consume
+      // them, so the batches' memory is reused instead of a whole wave
+      // sitting in the mailbox at once.
+      while (sent < batches_per_turn) {
+        if (st.wave_left == 0) {
+          if (st.next_wave >= st.opts.plan.size()
+              || st.opts.plan[st.next_wave].at > now + 1e-9)
+            break;
+          auto& wave = st.opts.plan[st.next_wave++];
+          st.wave_left = wave.count;
+          st.wave_priority = wave.priority;
+          continue;
         }
+        batch.tests.push_back(draw_test(st.opts.profile, st.random,
+                                        st.submitted++, st.wave_priority,
+                                        st.opts.id_prefix));
+        --st.wave_left;
+        if (batch.tests.size() >= st.opts.batch_size)
+          send_batch();
       }
       send_batch();
+      if (st.wave_left > 0
+          || (st.next_wave < st.opts.plan.size()
+              && st.opts.plan[st.next_wave].at <= now + 1e-9)) {
+        self->send(self, submit_atom::value);
+        return;
+      }
       schedule_next(self);
     },
   };

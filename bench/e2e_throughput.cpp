@@ -1,10 +1,13 @@
 // End-to-end throughput of the whole actor pipeline in one process:
 // submitter -> scheduler -> simulated workers -> scheduler, with tests that
 // take no time, so what is measured is the balancer itself. Prints tests/s
-// per pool size (median of --reps runs) and resident memory per worker.
+// per pool size (median of --reps runs), resident memory per worker and
+// CPU time per test (all threads; with --virtual on it is the pipeline's own
+// cost, without thread hand-offs or CAF's idle polling, and hardly moves
+// when other processes share the machine).
 //
 //   bench_e2e_throughput [--tests N] [--reps R] [--workers A,B,...]
-//                        [--metrics off|on|both]
+//                        [--metrics off|on|both] [--virtual on|off]
 //
 // With --metrics both, every pool size runs with and without the Prometheus
 // observer (registry and observer as `--metrics-port` sets them up, minus
@@ -41,6 +44,15 @@ long rss_kb() {
   return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+double cpu_seconds() {
+  // User plus system time of every thread: unlike wall time, it barely
+  // moves when other processes compete for the cores.
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
+         + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -74,18 +86,23 @@ int main(int argc, char** argv) {
   std::printf("cores: %u, tests per run: %llu, runs per pool: %d\n",
               std::thread::hardware_concurrency(),
               static_cast<unsigned long long>(tests), reps);
-  std::printf("%8s %8s %14s %14s %14s %12s\n", "workers", "metrics",
-              "median t/s", "min t/s", "max t/s", "KB/worker");
+  std::printf("%8s %8s %14s %14s %14s %12s %12s\n", "workers", "metrics",
+              "median t/s", "min t/s", "max t/s", "KB/worker", "CPU us/test");
   std::vector<bool> modes;
   if (metrics_mode != "on")
     modes.push_back(false);
   if (metrics_mode != "off")
     modes.push_back(true);
-  for (auto workers : pools)
-    for (bool with_metrics : modes) {
-      std::vector<double> rates;
-      double kb_per_worker = 0;
-      for (int r = 0; r < reps; ++r) {
+  for (auto workers : pools) {
+    // Modes alternate run by run (off, on, off, on, ...) rather than all
+    // runs of one mode first: the process's heap and the machine's state
+    // drift over a series, and that drift must not land on one mode.
+    std::vector<std::vector<double>> rates(modes.size());
+    std::vector<double> kb_per_worker(modes.size(), 0);
+    std::vector<std::vector<double>> cpu_us(modes.size());
+    for (int r = 0; r < reps; ++r)
+      for (size_t m = 0; m < modes.size(); ++m) {
+        bool with_metrics = modes[m];
         alb::simulation_options o;
         o.type = "bench";
         o.workers = workers;
@@ -114,24 +131,37 @@ int main(int argc, char** argv) {
         o.on_progress = [&](const alb::run_progress&) {
           during = std::max(during, rss_kb());
         };
+        auto cpu0 = cpu_seconds();
         auto res = alb::run_simulation(o);
-        auto& m = res.document["metrics"];
-        auto done = m["completed_tests"].get<double>();
+        cpu_us[m].push_back((cpu_seconds() - cpu0) * 1e6
+                            / static_cast<double>(tests));
+        auto& doc = res.document["metrics"];
+        auto done = doc["completed_tests"].get<double>();
         auto span
-          = virtual_time ? res.wall_seconds : m["makespan"].get<double>();
+          = virtual_time ? res.wall_seconds : doc["makespan"].get<double>();
         if (done != static_cast<double>(tests)) {
           std::fprintf(stderr, "run lost tests: %.0f of %llu completed\n", done,
                        static_cast<unsigned long long>(tests));
           return 1;
         }
-        rates.push_back(span > 0 ? done / span : 0);
+        rates[m].push_back(span > 0 ? done / span : 0);
         if (during > before)
-          kb_per_worker = static_cast<double>(during - before) / workers;
+          kb_per_worker[m] = static_cast<double>(during - before) / workers;
       }
-      std::sort(rates.begin(), rates.end());
-      std::printf("%8d %8s %14.0f %14.0f %14.0f %12.1f\n", workers,
-                  with_metrics ? "on" : "off", rates[rates.size() / 2],
-                  rates.front(), rates.back(), kb_per_worker);
+    std::vector<double> medians;
+    for (size_t m = 0; m < modes.size(); ++m) {
+      auto& xs = rates[m];
+      std::sort(xs.begin(), xs.end());
+      medians.push_back(xs[xs.size() / 2]);
+      auto& cs = cpu_us[m];
+      std::sort(cs.begin(), cs.end());
+      std::printf("%8d %8s %14.0f %14.0f %14.0f %12.1f %12.2f\n", workers,
+                  modes[m] ? "on" : "off", medians.back(), xs.front(),
+                  xs.back(), kb_per_worker[m], cs[cs.size() / 2]);
     }
+    if (modes.size() == 2 && medians[0] > 0)
+      std::printf("%8d metrics cost: %.1f%% of the median throughput\n",
+                  workers, 100.0 * (medians[0] - medians[1]) / medians[0]);
+  }
   return 0;
 }
