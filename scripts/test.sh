@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, builds everything (tests, benchmarks, examples) and runs every
-# test, including the Prometheus integration test and the example program.
+# test, including the Prometheus integration test and the example programs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -8,4 +8,5 @@ cmake -S . -B build -DALB_BUILD_TESTS=ON -DALB_BUILD_BENCH=ON
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 600
 ./build/examples/example_custom_script >/dev/null
+./build/examples/example_coordinator_client >/dev/null
 echo "all tests passed"
