@@ -3,16 +3,15 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
 #include <unordered_set>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 namespace alb {
 
 namespace {
-
-using json = nlohmann::json;
 
 /// Finalizes a statement however the function is left.
 struct stmt {
@@ -39,52 +38,166 @@ const char* create_index_sql
 const char* create_nodes_sql
   = "CREATE TABLE IF NOT EXISTS journal_nodes (name TEXT PRIMARY KEY)";
 
-json to_json(const journaled_test& t) {
+// Definitions are netstrings ("<length>:<bytes>,") in a fixed field order:
+// canonical (one text per definition), exact for any bytes in commands and
+// environments (JSON would need valid UTF-8) and quick to write on the
+// submission path (about 1 us a test).
+constexpr const char* definition_version = "alb-test-1";
+
+struct def_writer {
+  std::string out;
+
+  void str(const char* p, size_t n) {
+    char len[24];
+    auto r = std::to_chars(len, len + sizeof(len), n);
+    out.append(len, r.ptr);
+    out += ':';
+    out.append(p, n);
+    out += ',';
+  }
+
+  void str(const std::string& s) { str(s.data(), s.size()); }
+
+  void num(double x) {
+    char buf[64];
+    // Shortest text that reads back as the same double.
+    auto r = std::to_chars(buf, buf + sizeof(buf), x);
+    str(buf, static_cast<size_t>(r.ptr - buf));
+  }
+
+  void num(long long x) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof(buf), x);
+    str(buf, static_cast<size_t>(r.ptr - buf));
+  }
+};
+
+// Throws std::runtime_error on a malformed text; the caller names the row.
+struct def_reader {
+  const std::string& in;
+  size_t pos = 0;
+
+  [[noreturn]] static void bad() {
+    throw std::runtime_error{"malformed definition"};
+  }
+
+  std::string str() {
+    size_t n = 0;
+    auto b = in.data() + pos;
+    auto e = in.data() + in.size();
+    auto r = std::from_chars(b, e, n);
+    if (r.ec != std::errc{} || r.ptr == e || *r.ptr != ':')
+      bad();
+    auto start = static_cast<size_t>(r.ptr - in.data()) + 1;
+    if (n > in.size() || start + n >= in.size() || in[start + n] != ',')
+      bad();
+    pos = start + n + 1;
+    return in.substr(start, n);
+  }
+
+  template<class T>
+  T num() {
+    auto s = str();
+    T x{};
+    auto r = std::from_chars(s.data(), s.data() + s.size(), x);
+    if (r.ec != std::errc{} || r.ptr != s.data() + s.size())
+      bad();
+    return x;
+  }
+
+  size_t count() {
+    auto n = num<long long>();
+    // Every item takes at least two bytes: a bound on what may follow.
+    if (n < 0 || static_cast<size_t>(n) > in.size() - pos)
+      bad();
+    return static_cast<size_t>(n);
+  }
+};
+
+std::string encode(const journaled_test& t) {
   auto& r = t.req;
-  return json{{"test_id", r.test_id},
-              {"model_id", r.model_id},
-              {"model_family", r.model_family},
-              {"test_type", r.test_type},
-              {"minimum_memory", r.minimum_memory},
-              {"required_backend", r.required_backend},
-              {"preferred_backend", r.preferred_backend},
-              {"required_accelerators", r.required_accelerators},
-              {"required_software", r.required_software},
-              {"expected_duration", r.expected_duration},
-              {"priority", r.priority},
-              {"timeout", r.timeout},
-              {"retries", r.retries},
-              {"concurrency_key", r.concurrency_key},
-              {"wait_limit", r.wait_limit},
-              {"command", t.command},
-              {"env", t.env},
-              {"cwd", t.cwd}};
+  def_writer w;
+  w.out.reserve(128);
+  w.str(definition_version, std::strlen(definition_version));
+  w.str(r.test_id);
+  w.str(r.model_id);
+  w.str(r.model_family);
+  w.str(r.test_type);
+  w.num(r.minimum_memory);
+  w.str(r.required_backend);
+  w.str(r.preferred_backend);
+  w.num(static_cast<long long>(r.required_accelerators.size()));
+  for (auto& [k, v] : r.required_accelerators) {
+    w.str(k);
+    w.num(static_cast<long long>(v));
+  }
+  w.num(static_cast<long long>(r.required_software.size()));
+  for (auto& x : r.required_software)
+    w.str(x);
+  w.num(r.expected_duration);
+  w.num(static_cast<long long>(r.priority));
+  w.num(r.timeout);
+  w.num(static_cast<long long>(r.retries));
+  w.str(r.concurrency_key);
+  w.num(r.wait_limit);
+  w.num(static_cast<long long>(t.command.size()));
+  for (auto& x : t.command)
+    w.str(x);
+  w.num(static_cast<long long>(t.env.size()));
+  for (auto& [k, v] : t.env) {
+    w.str(k);
+    w.str(v);
+  }
+  w.str(t.cwd);
+  return std::move(w.out);
 }
 
-// Throws nlohmann's exceptions on a malformed text; the caller names the
-// row.
-journaled_test from_json(const json& j) {
+journaled_test decode(const std::string& text) {
+  def_reader rd{text};
+  if (rd.str() != definition_version)
+    def_reader::bad();
   journaled_test t;
   auto& r = t.req;
-  j.at("test_id").get_to(r.test_id);
-  j.at("model_id").get_to(r.model_id);
-  j.at("model_family").get_to(r.model_family);
-  j.at("test_type").get_to(r.test_type);
-  j.at("minimum_memory").get_to(r.minimum_memory);
-  j.at("required_backend").get_to(r.required_backend);
-  j.at("preferred_backend").get_to(r.preferred_backend);
-  j.at("required_accelerators").get_to(r.required_accelerators);
-  j.at("required_software").get_to(r.required_software);
-  j.at("expected_duration").get_to(r.expected_duration);
-  j.at("priority").get_to(r.priority);
-  j.at("timeout").get_to(r.timeout);
-  j.at("retries").get_to(r.retries);
-  j.at("concurrency_key").get_to(r.concurrency_key);
-  j.at("wait_limit").get_to(r.wait_limit);
-  j.at("command").get_to(t.command);
-  j.at("env").get_to(t.env);
-  j.at("cwd").get_to(t.cwd);
+  r.test_id = rd.str();
+  r.model_id = rd.str();
+  r.model_family = rd.str();
+  r.test_type = rd.str();
+  r.minimum_memory = rd.num<double>();
+  r.required_backend = rd.str();
+  r.preferred_backend = rd.str();
+  for (auto n = rd.count(); n > 0; --n) {
+    auto k = rd.str();
+    r.required_accelerators[k] = static_cast<int>(rd.num<long long>());
+  }
+  for (auto n = rd.count(); n > 0; --n)
+    r.required_software.push_back(rd.str());
+  r.expected_duration = rd.num<double>();
+  r.priority = static_cast<int>(rd.num<long long>());
+  r.timeout = rd.num<double>();
+  r.retries = static_cast<int>(rd.num<long long>());
+  r.concurrency_key = rd.str();
+  r.wait_limit = rd.num<double>();
+  for (auto n = rd.count(); n > 0; --n)
+    t.command.push_back(rd.str());
+  for (auto n = rd.count(); n > 0; --n) {
+    auto k = rd.str();
+    t.env[k] = rd.str();
+  }
+  t.cwd = rd.str();
+  if (rd.pos != text.size())
+    def_reader::bad();
   return t;
+}
+
+bool finite_numbers(const test_requirements& r) {
+  return std::isfinite(r.minimum_memory) && std::isfinite(r.expected_duration)
+         && std::isfinite(r.timeout) && std::isfinite(r.wait_limit);
+}
+
+std::string column_blob(sqlite3_stmt* st, int col) {
+  auto p = static_cast<const char*>(sqlite3_column_blob(st, col));
+  auto n = sqlite3_column_bytes(st, col);
+  return p && n > 0 ? std::string(p, static_cast<size_t>(n)) : std::string{};
 }
 
 std::string column_text(sqlite3_stmt* st, int col) {
@@ -167,14 +280,14 @@ submission_journal submission_journal::open(const std::string& path) {
     journal_record r;
     r.seq = sqlite3_column_int64(q.st, 0);
     auto id = column_text(q.st, 1);
-    r.definition = column_text(q.st, 2);
+    r.definition = column_blob(q.st, 2);
     auto state = column_text(q.st, 3);
     auto bad = [&](const std::string& why) {
       fail(path, "malformed row " + std::to_string(r.seq)
                    + " in table journal_tests (test '" + id + "'): " + why);
     };
     try {
-      r.test = from_json(json::parse(r.definition));
+      r.test = decode(r.definition);
     } catch (const std::exception& e) {
       bad(std::string{"bad definition: "} + e.what());
     }
@@ -248,8 +361,7 @@ std::vector<std::string> submission_journal::known_nodes() const {
 }
 
 std::string submission_journal::definition_of(const journaled_test& t) {
-  // nlohmann's objects keep their keys sorted: one text per definition.
-  return to_json(t).dump();
+  return encode(t);
 }
 
 // -- writing ------------------------------------------------------------------
@@ -280,6 +392,8 @@ void submission_journal::accept(const std::vector<journaled_test>& tests) {
       fail(path_, "test '" + id + "' appears twice in one submission");
     if (auto r = find(id); r && !r->ended)
       fail(path_, "test '" + id + "' is open already");
+    if (!finite_numbers(t.req))
+      fail(path_, "test '" + id + "' has a number that is not finite");
     defs.push_back(definition_of(t));
   }
   auto* db = db_.get();
@@ -305,7 +419,9 @@ void submission_journal::accept(const std::vector<journaled_test>& tests) {
       }
       sqlite3_reset(ins.st);
       bind_text(ins.st, 1, id);
-      bind_text(ins.st, 2, defs[i]);
+      // A blob: commands may hold any bytes, NUL included.
+      sqlite3_bind_blob(ins.st, 2, defs[i].data(),
+                        static_cast<int>(defs[i].size()), SQLITE_TRANSIENT);
       if (sqlite3_step(ins.st) != SQLITE_DONE)
         fail_db(path_, db, "cannot write");
       seqs.push_back(sqlite3_last_insert_rowid(db));

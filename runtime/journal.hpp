@@ -95,7 +95,7 @@ struct journal_record {
   int64_t seq = 0;
   /// The test as accepted.
   journaled_test test;
-  /// Canonical text of `test` (see `submission_journal::definition_of`).
+  /// Canonical encoding of `test` (see `submission_journal::definition_of`).
   std::string definition;
   /// Whether its outcome is recorded.
   bool ended = false;
@@ -136,7 +136,8 @@ public:
   /// Records `tests` as open, in one transaction. An ended record of the
   /// same id is retired in that transaction (superseded by the new
   /// submission). Throws journal_error (nothing written) when an id is
-  /// open already, appears twice, is empty, or the write fails.
+  /// open already, appears twice, is empty, a number is not finite, or the
+  /// write fails.
   void accept(const std::vector<journaled_test>& tests);
 
   /// Records how open tests ended, in one transaction. Outcomes of ids that
@@ -160,8 +161,9 @@ public:
   /// Ended records not retired yet.
   size_t ended_count() const { return live_.size() - open_; }
 
-  /// Canonical text of a test's definition (requirements, command,
-  /// environment, working directory): equal texts mean the same test.
+  /// Canonical encoding of a test's definition (requirements, command,
+  /// environment, working directory; exact for any bytes): equal encodings
+  /// mean the same test.
   static std::string definition_of(const journaled_test& t);
 
 private:

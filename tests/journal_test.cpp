@@ -8,6 +8,7 @@
 #include "runtime/history.hpp"
 #include "runtime/journal.hpp"
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -258,6 +259,43 @@ BOOST_AUTO_TEST_CASE(node_names_are_remembered) {
   auto j = submission_journal::open(f.path);
   BOOST_TEST(j.known_nodes() == (std::vector<std::string>{"n1", "n2"}));
   BOOST_TEST(!j.note_node("n2"));
+}
+
+BOOST_AUTO_TEST_CASE(any_bytes_in_commands_survive) {
+  temp_db f;
+  auto t = shell("bytes", "true");
+  t.command = {"printf", std::string("a\0b", 3), "\xff\xfe latin-1 \xe9",
+               "\"quoted\"\n\\", "12:not,a,netstring,"};
+  t.env = {{"K\n", std::string("v\0w", 3)}, {"", ""}};
+  t.cwd = "/tmp/d\xc3\xa9j\xc3\xa0";
+  t.req.expected_duration = 0.1; // not exact in binary
+  t.req.required_software = {"gcc", ""};
+  {
+    auto j = submission_journal::open(f.path);
+    j.accept({t});
+  }
+  auto j = submission_journal::open(f.path);
+  auto open = j.open_tests();
+  BOOST_REQUIRE_EQUAL(open.size(), 1u);
+  BOOST_TEST(open[0].command == t.command);
+  BOOST_TEST((open[0].env == t.env));
+  BOOST_TEST(open[0].cwd == t.cwd);
+  BOOST_TEST(open[0].req.expected_duration == 0.1);
+  BOOST_TEST(open[0].req.required_software == t.req.required_software);
+  BOOST_TEST(submission_journal::definition_of(open[0])
+             == submission_journal::definition_of(t));
+}
+
+BOOST_AUTO_TEST_CASE(numbers_that_are_not_finite_are_refused) {
+  temp_db f;
+  auto j = submission_journal::open(f.path);
+  auto t = shell("nan", "true");
+  t.req.timeout = std::nan("");
+  BOOST_CHECK_THROW(j.accept({t}), journal_error);
+  t.req.timeout = 1;
+  t.req.minimum_memory = HUGE_VAL;
+  BOOST_CHECK_THROW(j.accept({t}), journal_error);
+  BOOST_TEST(!j.find("nan"));
 }
 
 BOOST_AUTO_TEST_CASE(definitions_tell_tests_apart) {
