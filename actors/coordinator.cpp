@@ -377,16 +377,27 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
   // Weak: the scheduler must not keep its coordinator alive.
   auto addr = caf::actor_cast<caf::actor_addr>(self);
   auto user_on_end = std::move(sopts.on_end);
+  // Outcomes are gathered while the scheduler handles a message and sent
+  // on in one batch when it is done with it: one message per test would
+  // cost the coordinator, and its clients over the wire, one hand-off each.
+  // Both hooks run on the scheduler's thread, so the buffer needs no lock.
+  auto gathered = std::make_shared<outcome_batch>();
   sopts.on_end
-    = [addr, user_on_end](const assignment& a, const attempt_outcome* o) {
+    = [user_on_end, gathered](const assignment& a, const attempt_outcome* o) {
         if (user_on_end)
           user_on_end(a, o);
-        if (auto h = caf::actor_cast<caf::actor>(addr)) {
-          outcome_batch b;
-          b.items.push_back(make_outcome(a, o));
-          caf::anon_send(h, std::move(b));
-        }
+        gathered->items.push_back(make_outcome(a, o));
       };
+  auto user_on_flush = std::move(sopts.on_flush);
+  sopts.on_flush = [addr, user_on_flush, gathered] {
+    if (user_on_flush)
+      user_on_flush();
+    if (gathered->items.empty())
+      return;
+    if (auto h = caf::actor_cast<caf::actor>(addr))
+      caf::anon_send(h, std::move(*gathered));
+    gathered->items.clear();
+  };
   st.scheduler = spawn_scheduler(self->home_system(), std::move(sopts));
   self->link_to(st.scheduler);
   if (st.opts.journal)

@@ -77,6 +77,8 @@ void flush(scheduler_impl self) {
       self->send(caf::actor_cast<revocable_worker_actor>(st.handles[slot]),
                  std::move(batch));
   });
+  if (st.opts.on_flush)
+    st.opts.on_flush();
 }
 
 std::string metrics_json(scheduler_impl self) {

@@ -26,6 +26,10 @@ struct scheduler_options {
   scheduler_observer* observer = nullptr;
   /// Called for every test that ends.
   end_listener on_end;
+  /// Called once after every message the scheduler handled, after the
+  /// placements it made were sent: a listener that gathers `on_end` calls
+  /// sends them on from here in one message instead of one per test.
+  std::function<void()> on_flush;
   /// End the run (and stop the workers) once the submitters are done and
   /// every test ended; off for long-running services.
   bool finish_when_done = true;
@@ -39,7 +43,6 @@ struct scheduler_options {
 };
 
 /// Spawns a scheduler.
-scheduler_actor spawn_scheduler(caf::actor_system& sys,
-                                scheduler_options opts);
+scheduler_actor spawn_scheduler(caf::actor_system& sys, scheduler_options opts);
 
 } // namespace alb

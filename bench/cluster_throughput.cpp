@@ -1,0 +1,251 @@
+// End-to-end throughput of a real cluster on this machine: an `alb
+// coordinator` process and two `alb node` processes over loopback TCP, fed
+// by an alb::coordinator_client in this process with tests that take no
+// time (no command: the nodes simulate them), so what is measured is the
+// distribution itself: submission, placement, the wire both ways and the
+// outcomes back to the client. For comparison it then runs the same number
+// of tests on the same number of workers in one process (run_simulation).
+//
+//   bench_cluster_throughput [--tests N] [--reps R] [--workers-per-node W]
+//                            [--db on|off]
+//
+// With --db on the coordinator keeps its journal (every accepted test and
+// every outcome written to SQLite before it is acknowledged or reported).
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/coordinator_client.hpp"
+#include "actors/simulation_run.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// Starts `args` with stdout on `out` (-1 = inherited) and stderr silenced
+/// unless ALB_BENCH_VERBOSE is set.
+pid_t start(std::vector<std::string> args, int out) {
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  auto pid = ::fork();
+  if (pid == 0) {
+    if (out >= 0)
+      ::dup2(out, 1);
+    if (!std::getenv("ALB_BENCH_VERBOSE")) {
+      auto null = std::fopen("/dev/null", "w");
+      if (null)
+        ::dup2(::fileno(null), 2);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  if (pid < 0)
+    throw std::runtime_error{"fork failed"};
+  return pid;
+}
+
+/// A coordinator with two nodes, stopped (SIGTERM, then waited for) when it
+/// goes out of scope.
+struct loopback_cluster {
+  std::vector<pid_t> pids;
+  std::string endpoint;
+  std::string dir;
+
+  loopback_cluster(int workers_per_node, bool db) {
+    char tmpl[] = "/tmp/alb-bench-XXXXXX";
+    if (!::mkdtemp(tmpl))
+      throw std::runtime_error{"mkdtemp failed"};
+    dir = tmpl;
+    int fds[2];
+    if (::pipe(fds) != 0)
+      throw std::runtime_error{"pipe failed"};
+    std::vector<std::string> coord{
+      ALB_BINARY,    "coordinator", "--port",    "0",
+      "--log-level", "ERROR",       "--threads", "2"};
+    if (db) {
+      coord.push_back("--db-path");
+      coord.push_back(dir + "/alb.db");
+    } else {
+      coord.push_back("--no-db");
+    }
+    pids.push_back(start(coord, fds[1]));
+    ::close(fds[1]);
+    // "alb coordinator: listening on 127.0.0.1:PORT (...)"
+    std::string line;
+    char c;
+    while (::read(fds[0], &c, 1) == 1 && c != '\n')
+      line += c;
+    ::close(fds[0]);
+    auto at = line.find("listening on ");
+    if (at == std::string::npos)
+      throw std::runtime_error{"the coordinator did not start"};
+    endpoint = line.substr(at + 13, line.find(' ', at + 13) - at - 13);
+    for (auto name : {"bench-n1", "bench-n2"})
+      pids.push_back(start(
+        {ALB_BINARY, "node", "--coordinator", endpoint, "--workers",
+         std::to_string(workers_per_node), "--cores",
+         std::to_string(8 * workers_per_node), "--memory", "64", "--name", name,
+         "--reconnect-timeout", "0", "--log-level", "ERROR", "--threads", "1"},
+        -1));
+  }
+
+  ~loopback_cluster() {
+    for (auto pid : pids)
+      ::kill(pid, SIGTERM);
+    for (auto pid : pids)
+      ::waitpid(pid, nullptr, 0);
+    std::string rm = "rm -rf '" + dir + "'";
+    if (std::system(rm.c_str()) != 0)
+      std::fprintf(stderr, "could not remove %s\n", dir.c_str());
+  }
+};
+
+/// Waits until the coordinator reports `workers` registered workers.
+bool wait_for_workers(alb::coordinator_client& client, size_t workers) {
+  auto deadline = clock_type::now() + std::chrono::seconds(30);
+  while (clock_type::now() < deadline) {
+    auto j = nlohmann::json::parse(client.stats(), nullptr, false);
+    size_t n = 0;
+    if (j.is_object() && j.contains("nodes"))
+      for (auto& [name, info] : j["nodes"].items())
+        n += info.value("workers", size_t{0});
+    if (n >= workers)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+double median(std::vector<double> xs) {
+  std::sort(xs.begin(), xs.end());
+  return xs.empty() ? 0 : xs[xs.size() / 2];
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  uint64_t tests = 200000;
+  int reps = 3;
+  int per_node = 100;
+  bool db = false;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--tests"))
+      tests = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--reps"))
+      reps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--workers-per-node"))
+      per_node = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--db"))
+      db = std::strcmp(argv[i + 1], "on") == 0;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
+  if (tests == 0 || reps < 1 || per_node < 1) {
+    std::fprintf(stderr,
+                 "--tests, --reps and --workers-per-node must be > 0\n");
+    return 2;
+  }
+  std::printf("cores: %u, tests per run: %llu, runs: %d, workers: 2 nodes x "
+              "%d, journal: %s\n",
+              std::thread::hardware_concurrency(),
+              static_cast<unsigned long long>(tests), reps, per_node,
+              db ? "on" : "off");
+  std::vector<double> cluster_rates;
+  for (int r = 0; r < reps; ++r) {
+    try {
+      loopback_cluster cluster{per_node, db};
+      alb::coordinator_client_options o;
+      o.endpoint = cluster.endpoint;
+      o.request_timeout = 120;
+      alb::coordinator_client client{o};
+      client.connect();
+      if (!wait_for_workers(client, static_cast<size_t>(2 * per_node))) {
+        std::fprintf(stderr, "the nodes did not register their workers\n");
+        return 1;
+      }
+      std::vector<alb::cluster_test> suite(tests);
+      for (uint64_t i = 0; i < tests; ++i) {
+        char id[32];
+        std::snprintf(id, sizeof(id), "b%d-%07llu", r,
+                      static_cast<unsigned long long>(i));
+        suite[i].req.test_id = id;
+        suite[i].req.model_id = "bench";
+      }
+      auto t0 = clock_type::now();
+      // In slices, as a CI system hands over its suites: one message of
+      // 200,000 tests would only measure a single serialization.
+      const size_t slice = 10000;
+      for (size_t i = 0; i < suite.size(); i += slice) {
+        std::vector<alb::cluster_test> part(
+          std::make_move_iterator(suite.begin() + static_cast<long>(i)),
+          std::make_move_iterator(
+            suite.begin()
+            + static_cast<long>(std::min(suite.size(), i + slice))));
+        client.submit(std::move(part));
+      }
+      auto res = client.wait(300);
+      std::chrono::duration<double> dt = clock_type::now() - t0;
+      size_t passed = 0;
+      for (auto& out : res.outcomes)
+        passed += out.success ? 1 : 0;
+      if (!res.complete() || passed != tests) {
+        std::fprintf(stderr,
+                     "run %d lost tests: %zu of %llu passed, %zu open%s\n", r,
+                     passed, static_cast<unsigned long long>(tests), res.open,
+                     res.disconnected ? ", disconnected" : "");
+        return 1;
+      }
+      cluster_rates.push_back(static_cast<double>(tests) / dt.count());
+      client.close();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "run %d: %s\n", r, e.what());
+      return 1;
+    }
+  }
+  std::vector<double> local_rates;
+  for (int r = 0; r < reps; ++r) {
+    alb::simulation_options o;
+    o.type = "bench";
+    o.workers = 2 * per_node;
+    o.tests = tests;
+    o.duration = 0;
+    o.tests_profile.duration_distribution = {0.0};
+    o.tests_profile.memory_requirements = {0.0};
+    o.tests_profile.cuda_requirements = {0};
+    o.tests_profile.retries = 0;
+    o.workers_profile.cuda_distribution = {0};
+    o.workers_profile.cores_distribution = {8};
+    o.seed = static_cast<uint64_t>(r + 1);
+    auto res = alb::run_simulation(o);
+    auto& m = res.document["metrics"];
+    auto span = m["makespan"].get<double>();
+    local_rates.push_back(span > 0 ? m["completed_tests"].get<double>() / span
+                                   : 0);
+  }
+  std::printf("%-34s %12s %12s %12s\n", "pipeline", "median t/s", "min t/s",
+              "max t/s");
+  auto row = [](const char* name, std::vector<double> xs) {
+    std::sort(xs.begin(), xs.end());
+    std::printf("%-34s %12.0f %12.0f %12.0f\n", name, median(xs), xs.front(),
+                xs.back());
+  };
+  row("cluster (coordinator + 2 nodes)", cluster_rates);
+  row("in one process (same workers)", local_rates);
+  return 0;
+}
