@@ -503,10 +503,13 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       outcome_batch answers; // rejections and outcomes from the journal
       std::vector<journaled_test> fresh;
       std::vector<std::string> fresh_defs;
-      std::vector<cluster_test*> fresh_src;
       std::vector<std::string> attach;
       size_t rejected = 0, recorded = 0;
       std::unordered_set<std::string> ids;
+      // Sized once: a submission may carry tens of thousands of tests.
+      fresh.reserve(s.tests.size());
+      fresh_defs.reserve(s.tests.size());
+      ids.reserve(s.tests.size());
       auto reject = [&](const std::string& id, std::string err) {
         cluster_outcome c;
         c.test_id = id;
@@ -516,15 +519,19 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
         ++rejected;
       };
       for (auto& t : s.tests) {
-        auto& id = t.req.test_id;
         auto err = validate_requirements(t.req);
-        if (err.empty() && !ids.insert(id).second)
-          err = "test '" + id + "' appears more than once in this submission";
+        if (err.empty() && !ids.insert(t.req.test_id).second)
+          err = "test '" + t.req.test_id
+                + "' appears more than once in this submission";
         if (!err.empty()) {
-          reject(id, std::move(err));
+          reject(t.req.test_id, std::move(err));
           continue;
         }
-        journaled_test jt{t.req, t.command, t.env, t.cwd};
+        // Moved, not copied: the message is ours, and from here on the test
+        // lives in `fresh` (or is dropped as a duplicate).
+        journaled_test jt{std::move(t.req), std::move(t.command),
+                          std::move(t.env), std::move(t.cwd)};
+        auto& id = jt.req.test_id;
         auto def = submission_journal::definition_of(jt);
         if (auto p = st.pending.find(id); p != st.pending.end()) {
           if (p->second.definition != def)
@@ -550,7 +557,6 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
         }
         fresh.push_back(std::move(jt));
         fresh_defs.push_back(std::move(def));
-        fresh_src.push_back(&t);
       }
       // Durable before acknowledged: a coordinator killed from here on
       // resumes these tests.
@@ -565,9 +571,9 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
         }
       }
       test_batch batch;
-      batch.tests.reserve(fresh_src.size());
-      for (size_t i = 0; i < fresh_src.size(); ++i) {
-        auto& t = *fresh_src[i];
+      batch.tests.reserve(fresh.size());
+      for (size_t i = 0; i < fresh.size(); ++i) {
+        auto& t = fresh[i];
         auto id = t.req.test_id;
         if (!t.command.empty() || !t.env.empty() || !t.cwd.empty())
           st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),

@@ -7,7 +7,11 @@
 // of tests on the same number of workers in one process (run_simulation).
 //
 //   bench_cluster_throughput [--tests N] [--reps R] [--workers-per-node W]
-//                            [--db on|off]
+//                            [--slots S] [--db on|off]
+//
+// Each worker runs up to S tests at once (default 8): with tests that take
+// no time, S times the worker count is how many tests are on the wire at
+// any moment, which is what hides the round trips.
 //
 // With --db on the coordinator keeps its journal (every accepted test and
 // every outcome written to SQLite before it is acknowledged or reported).
@@ -65,7 +69,7 @@ struct loopback_cluster {
   std::string endpoint;
   std::string dir;
 
-  loopback_cluster(int workers_per_node, bool db) {
+  loopback_cluster(int workers_per_node, int slots, bool db) {
     char tmpl[] = "/tmp/alb-bench-XXXXXX";
     if (!::mkdtemp(tmpl))
       throw std::runtime_error{"mkdtemp failed"};
@@ -95,12 +99,13 @@ struct loopback_cluster {
       throw std::runtime_error{"the coordinator did not start"};
     endpoint = line.substr(at + 13, line.find(' ', at + 13) - at - 13);
     for (auto name : {"bench-n1", "bench-n2"})
-      pids.push_back(start(
-        {ALB_BINARY, "node", "--coordinator", endpoint, "--workers",
-         std::to_string(workers_per_node), "--cores",
-         std::to_string(8 * workers_per_node), "--memory", "64", "--name", name,
-         "--reconnect-timeout", "0", "--log-level", "ERROR", "--threads", "1"},
-        -1));
+      pids.push_back(
+        start({ALB_BINARY, "node", "--coordinator", endpoint, "--workers",
+               std::to_string(workers_per_node), "--cores",
+               std::to_string(slots * workers_per_node), "--memory", "64",
+               "--name", name, "--reconnect-timeout", "0", "--log-level",
+               "ERROR", "--threads", "1"},
+              -1));
   }
 
   ~loopback_cluster() {
@@ -141,6 +146,7 @@ int main(int argc, char** argv) {
   uint64_t tests = 200000;
   int reps = 3;
   int per_node = 100;
+  int slots = 8;
   bool db = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--tests"))
@@ -149,6 +155,8 @@ int main(int argc, char** argv) {
       reps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--workers-per-node"))
       per_node = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--slots"))
+      slots = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--db"))
       db = std::strcmp(argv[i + 1], "on") == 0;
     else {
@@ -156,20 +164,20 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (tests == 0 || reps < 1 || per_node < 1) {
-    std::fprintf(stderr,
-                 "--tests, --reps and --workers-per-node must be > 0\n");
+  if (tests == 0 || reps < 1 || per_node < 1 || slots < 1) {
+    std::fprintf(
+      stderr, "--tests, --reps, --workers-per-node and --slots must be > 0\n");
     return 2;
   }
   std::printf("cores: %u, tests per run: %llu, runs: %d, workers: 2 nodes x "
-              "%d, journal: %s\n",
+              "%d with %d slots each, journal: %s\n",
               std::thread::hardware_concurrency(),
-              static_cast<unsigned long long>(tests), reps, per_node,
+              static_cast<unsigned long long>(tests), reps, per_node, slots,
               db ? "on" : "off");
   std::vector<double> cluster_rates;
   for (int r = 0; r < reps; ++r) {
     try {
-      loopback_cluster cluster{per_node, db};
+      loopback_cluster cluster{per_node, slots, db};
       alb::coordinator_client_options o;
       o.endpoint = cluster.endpoint;
       o.request_timeout = 120;
@@ -230,7 +238,7 @@ int main(int argc, char** argv) {
     o.tests_profile.cuda_requirements = {0};
     o.tests_profile.retries = 0;
     o.workers_profile.cuda_distribution = {0};
-    o.workers_profile.cores_distribution = {8};
+    o.workers_profile.cores_distribution = {slots};
     o.seed = static_cast<uint64_t>(r + 1);
     auto res = alb::run_simulation(o);
     auto& m = res.document["metrics"];
