@@ -131,6 +131,8 @@ struct open_test {
   /// Clients waiting for its outcome (none for a resumed test until one
   /// submits it again).
   std::vector<caf::actor> waiters;
+  /// Whether it has a command, environment or directory in the spec store.
+  bool has_spec = false;
 };
 
 /// A client that submitted tests.
@@ -262,10 +264,13 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
     if (i == st.pending.end())
       continue;
     auto waiters = std::move(i->second.waiters);
+    // The spec store takes a lock: only tests with a command are in it.
+    if (i->second.has_spec)
+      st.specs->erase(c.test_id);
     st.pending.erase(i);
-    st.specs->erase(c.test_id);
     auto rec = j ? j->find(c.test_id) : nullptr;
-    for (auto& client : waiters) {
+    for (size_t w = 0; w < waiters.size(); ++w) {
+      auto& client = waiters[w];
       // A client that left gets nothing: the journal keeps the outcome for
       // the next one that asks.
       auto ci = client ? st.clients.find(client.address()) : st.clients.end();
@@ -279,7 +284,11 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
         out.emplace_back(client, outcome_batch{});
         k = out.end() - 1;
       }
-      k->second.items.push_back(c);
+      // Usually a single waiter: it gets the outcome itself, not a copy.
+      if (w + 1 == waiters.size())
+        k->second.items.push_back(std::move(c));
+      else
+        k->second.items.push_back(c);
     }
   }
   for (auto& [client, ob] : out)
@@ -294,18 +303,20 @@ void flush_outcomes(coordinator_impl self) {
   st.flush_scheduled = false;
   if (st.outbox.empty())
     return;
-  std::vector<journaled_outcome> rows;
-  rows.reserve(st.outbox.size());
-  for (auto& c : st.outbox)
-    if (st.pending.count(c.test_id) > 0)
-      rows.push_back(to_journal(c));
-  try {
-    st.opts.journal->record(rows);
-  } catch (const journal_error& e) {
-    // Holding the outcomes back would stall every client; a restart runs
-    // these tests again instead.
-    log(self, std::string{"cannot record "} + std::to_string(rows.size())
-                + " outcomes, reporting them anyway: " + e.what());
+  if (auto* j = st.opts.journal.get()) {
+    std::vector<journaled_outcome> rows;
+    rows.reserve(st.outbox.size());
+    for (auto& c : st.outbox)
+      if (st.pending.count(c.test_id) > 0)
+        rows.push_back(to_journal(c));
+    try {
+      j->record(rows);
+    } catch (const journal_error& e) {
+      // Holding the outcomes back would stall every client; a restart runs
+      // these tests again instead.
+      log(self, std::string{"cannot record "} + std::to_string(rows.size())
+                  + " outcomes, reporting them anyway: " + e.what());
+    }
   }
   auto items = std::move(st.outbox);
   st.outbox.clear();
@@ -353,10 +364,11 @@ void resume(coordinator_impl self) {
     for (auto& t : open) {
       auto id = t.req.test_id;
       auto def = submission_journal::definition_of(t);
-      if (!t.command.empty() || !t.env.empty() || !t.cwd.empty())
+      bool spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty();
+      if (spec)
         st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),
                                    std::move(t.cwd)});
-      st.pending[id] = open_test{std::move(def), {}};
+      st.pending[id] = open_test{std::move(def), {}, spec};
       batch.tests.push_back(std::move(t.req));
     }
     self->send(st.scheduler, std::move(batch));
@@ -575,11 +587,13 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       for (size_t i = 0; i < fresh.size(); ++i) {
         auto& t = fresh[i];
         auto id = t.req.test_id;
-        if (!t.command.empty() || !t.env.empty() || !t.cwd.empty())
+        bool spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty();
+        if (spec)
           st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),
                                      std::move(t.cwd)});
         auto& p = st.pending[id];
         p.definition = std::move(fresh_defs[i]);
+        p.has_spec = spec;
         if (client)
           p.waiters.push_back(client);
         if (ci)
@@ -607,17 +621,19 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
     },
     [self](outcome_batch& b) {
       auto& st = self->state;
-      if (!st.opts.journal) {
-        deliver(self, b.items);
-        return;
-      }
-      // Gathered for one transaction: not one disk sync per test.
-      for (auto& c : b.items)
-        st.outbox.push_back(std::move(c));
+      // Gathered: with a journal for one transaction (not one disk sync per
+      // test); without one until the batches already in the mailbox are
+      // in, since the flush message queues behind them. Under load a client
+      // then gets a few large batches rather than one per scheduler turn.
+      if (st.outbox.empty())
+        st.outbox = std::move(b.items);
+      else
+        for (auto& c : b.items)
+          st.outbox.push_back(std::move(c));
       if (st.flush_scheduled)
         return;
       st.flush_scheduled = true;
-      auto dt = st.opts.journal_flush_interval;
+      auto dt = st.opts.journal ? st.opts.journal_flush_interval : 0.0;
       if (dt > 0)
         self->delayed_send(self,
                            std::chrono::duration_cast<caf::timespan>(

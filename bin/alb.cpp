@@ -1,12 +1,14 @@
 // The `alb` command: parses the command line and dispatches to a subcommand.
 
 #include "bin/commands.hpp"
+#include "runtime/huge_pages.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
 int main(int argc, char** argv) {
+  alb::tune_allocator_for_service();
   CLI::App app{"alb - adaptive load balancer for distributed test execution"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");

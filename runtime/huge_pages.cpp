@@ -1,6 +1,7 @@
 #include "runtime/huge_pages.hpp"
 
 #include <cstdint>
+#include <malloc.h>
 #include <sys/mman.h>
 
 namespace alb {
@@ -40,6 +41,12 @@ void* huge_alloc(std::size_t bytes) {
   ::madvise(p, size, MADV_HUGEPAGE);
 #endif
   return p;
+}
+
+void tune_allocator_for_service() {
+  // Setting either value also turns off glibc's sliding thresholds.
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 void huge_free(void* p, std::size_t bytes) noexcept {

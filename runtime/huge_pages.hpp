@@ -19,6 +19,14 @@ void* huge_alloc(std::size_t bytes);
 /// Frees a block from huge_alloc of the same size.
 void huge_free(void* p, std::size_t bytes) noexcept;
 
+/// Sets the process's allocator up for a long-running scheduler: blocks up
+/// to 32 MiB come from the heap rather than fresh mappings, and freed
+/// memory up to 256 MiB stays in the process. Otherwise every large message
+/// (a batch of thousands of tests) is a new mapping whose pages all fault
+/// again, and a burst's memory is handed back only to be faulted in anew by
+/// the next one. Call once, at start-up, before threads exist.
+void tune_allocator_for_service();
+
 /// A standard allocator over huge_alloc, for vectors that grow large.
 template<class T>
 struct huge_allocator {
