@@ -414,6 +414,14 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
   self->link_to(st.scheduler);
   if (st.opts.journal)
     resume(self);
+  self->set_exit_handler([self](caf::exit_msg& em) {
+    // Outcomes still gathered for the journal are written (and reported)
+    // before a stop: a clean stop must not leave them to run again after
+    // a restart.
+    flush_outcomes(self);
+    if (em.reason)
+      self->quit(em.reason);
+  });
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
     auto i = st.worker_node.find(dm.source);

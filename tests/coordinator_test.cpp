@@ -265,10 +265,12 @@ struct journaled_cluster {
     std::system(("rm -rf '" + dir + "'").c_str());
   }
 
-  /// Starts a coordinator on a freshly opened journal of `db`.
-  void start() {
+  /// Starts a coordinator on a freshly opened journal of `db`, gathering
+  /// outcomes for `flush_interval` seconds before writing them.
+  void start(double flush_interval = 0.02) {
     coordinator_options o;
     o.token = "t";
+    o.journal_flush_interval = flush_interval;
     o.journal
       = std::make_shared<submission_journal>(submission_journal::open(db));
     o.log = [this](const std::string& line) {
@@ -433,6 +435,35 @@ BOOST_FIXTURE_TEST_CASE(a_restarted_coordinator_resumes_from_its_journal,
       std::this_thread::sleep_for(50ms); // the clean leave not seen yet
   }
   BOOST_TEST(runs("quick") == 2);
+  for (auto& w : ws)
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_clean_stop_writes_the_gathered_outcomes,
+                        journaled_cluster) {
+  // Outcomes wait a minute for their transaction: only the stop writes them.
+  start(60);
+  auto ws = join_node();
+  BOOST_REQUIRE(wait_logged("node 'node-b' joined"));
+  caf::scoped_actor client{*b};
+  send(client, {marked("done-before-stop", 0)});
+  for (int i = 0; i < 200 && runs("done-before-stop") == 0; ++i)
+    std::this_thread::sleep_for(50ms);
+  BOOST_REQUIRE(runs("done-before-stop") == 1);
+  // The worker's report reaches the coordinator shortly after the command.
+  std::this_thread::sleep_for(500ms);
+  caf::scoped_actor self{*a};
+  self->monitor(coord);
+  caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+  self->receive([](caf::down_msg&) {},
+                caf::after(10s) >>
+                  [] { BOOST_FAIL("coordinator kept running"); });
+  coord = nullptr;
+  auto j = submission_journal::open(db);
+  auto r = j.find("done-before-stop");
+  BOOST_REQUIRE(r != nullptr);
+  BOOST_TEST(r->ended);
+  BOOST_TEST(r->outcome.status == "completed");
   for (auto& w : ws)
     caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
