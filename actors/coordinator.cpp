@@ -223,36 +223,6 @@ cluster_outcome make_outcome(const assignment& a, const attempt_outcome* o) {
   return c;
 }
 
-cluster_outcome from_journal(const journaled_outcome& o) {
-  cluster_outcome c;
-  c.test_id = o.test_id;
-  c.status = o.status;
-  c.success = o.success;
-  c.timed_out = o.timed_out;
-  c.exit_code = o.exit_code;
-  c.exec_seconds = o.exec_seconds;
-  c.attempts = o.attempts;
-  c.worker_id = o.worker_id;
-  c.error = o.error;
-  c.output_tail = o.output_tail;
-  return c;
-}
-
-journaled_outcome to_journal(const cluster_outcome& c) {
-  journaled_outcome o;
-  o.test_id = c.test_id;
-  o.status = c.status;
-  o.success = c.success;
-  o.timed_out = c.timed_out;
-  o.exit_code = c.exit_code;
-  o.exec_seconds = c.exec_seconds;
-  o.attempts = c.attempts;
-  o.worker_id = c.worker_id;
-  o.error = c.error;
-  o.output_tail = c.output_tail;
-  return o;
-}
-
 // Sends every outcome to the live clients waiting for it, one batch per
 // client, and closes the tests.
 void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
@@ -308,7 +278,7 @@ void flush_outcomes(coordinator_impl self) {
     rows.reserve(st.outbox.size());
     for (auto& c : st.outbox)
       if (st.pending.count(c.test_id) > 0)
-        rows.push_back(to_journal(c));
+        rows.push_back(c);
     try {
       j->record(rows);
     } catch (const journal_error& e) {
@@ -568,7 +538,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
           auto r = j->find(id);
           bool seen = ci && ci->delivered.count(id) > 0;
           if (r && r->ended && r->definition == def && !seen) {
-            answers.items.push_back(from_journal(r->outcome));
+            answers.items.push_back(r->outcome);
             if (ci)
               ci->delivered[id] = r->seq;
             ++recorded;

@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "actors/cluster_types.hpp"
+#include "runtime/cluster_types.hpp"
 #include "actors/tls.hpp"
 
 namespace alb {

@@ -17,7 +17,7 @@
 #include <caf/type_id.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "actors/cluster_types.hpp"
+#include "runtime/cluster_types.hpp"
 #include "runtime/model.hpp"
 
 namespace alb {

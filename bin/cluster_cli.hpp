@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/cluster_types.hpp"
+#include "runtime/cluster_types.hpp"
 #include "actors/tls.hpp"
 #include "runtime/config.hpp"
 

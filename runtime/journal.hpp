@@ -38,6 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/cluster_types.hpp"
 #include "runtime/model.hpp"
 
 struct sqlite3;
@@ -53,41 +54,11 @@ public:
 };
 
 /// A submitted test as the journal keeps it: what it needs and how to run
-/// it.
-struct journaled_test {
-  /// What the test needs (its `test_id` is the record's key).
-  test_requirements req;
-  /// Command line (empty = simulated).
-  std::vector<std::string> command;
-  /// Extra environment variables of the command.
-  std::map<std::string, std::string> env;
-  /// Working directory of the command ("" = the node's).
-  std::string cwd;
-};
+/// it, exactly as the client submitted it.
+using journaled_test = cluster_test;
 
-/// How a journaled test ended (the fields a client is told).
-struct journaled_outcome {
-  /// The test.
-  std::string test_id;
-  /// completed, failed or cancelled.
-  std::string status;
-  /// Whether it passed.
-  bool success = false;
-  /// Whether its last attempt was stopped by its timeout.
-  bool timed_out = false;
-  /// Exit status of the last attempt's command.
-  int32_t exit_code = 0;
-  /// Execution time of the last attempt in seconds.
-  double exec_seconds = 0;
-  /// Placements it took.
-  int32_t attempts = 0;
-  /// Worker that ran the last attempt.
-  std::string worker_id;
-  /// Why it failed.
-  std::string error;
-  /// Tail of the last attempt's output.
-  std::string output_tail;
-};
+/// How a journaled test ended: what its client is told.
+using journaled_outcome = cluster_outcome;
 
 /// A live (open or ended) record.
 struct journal_record {

@@ -1,9 +1,10 @@
 #pragma once
 
-// What a cluster client and a coordinator exchange about tests, without
-// CAF: the test as submitted and how it ended. CAF-free so the client API
-// (actors/coordinator_client.hpp) can hand them to programs that do not
-// build against CAF; their inspectors and type IDs are in
+// What a cluster client and a coordinator exchange about tests, and what
+// the coordinator's journal keeps of them: the test as submitted and how it
+// ended. CAF-free so the client API (actors/coordinator_client.hpp) can hand
+// them to programs that do not build against CAF and the journal
+// (runtime/journal.hpp) can store them; their inspectors and type IDs are in
 // actors/messages.hpp.
 
 #include <cstdint>
