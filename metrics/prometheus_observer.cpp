@@ -208,6 +208,10 @@ struct prometheus_observer::state : detail::flushable {
   strategy_table choices{fams.adaptive_choices};
   /// By dense worker index; resized and reset only under `fams.mtx`.
   std::vector<worker_slot> workers;
+  /// One past the highest worker index that ever had a series: above it
+  /// the per-test hooks skip the table (most workers of a large pool), so
+  /// they do not touch its memory at all.
+  std::atomic<std::size_t> tracked_end{0};
 
   state(detail::families& f, observer_options o) : fams(f), opts(o) {
     // Warm the strategy tables with the known names so the first decisions
@@ -241,6 +245,8 @@ struct prometheus_observer::state : detail::flushable {
   }
 
   worker_series* series_of(std::size_t worker) const {
+    if (worker >= tracked_end.load(std::memory_order_relaxed))
+      return nullptr;
     return worker < workers.size() ? workers[worker].series.get() : nullptr;
   }
 
@@ -352,6 +358,8 @@ void prometheus_observer::on_worker_joined(std::size_t worker,
   s->assignments_target = &fams.worker_assignments->Add(labels);
   s->completions_target = &fams.worker_completions->Add(labels);
   slot.series = std::move(s);
+  if (worker >= st_->tracked_end.load(std::memory_order_relaxed))
+    st_->tracked_end.store(worker + 1, std::memory_order_relaxed);
 }
 
 void prometheus_observer::on_worker_left(std::size_t worker, bool lost) {
