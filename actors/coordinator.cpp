@@ -519,8 +519,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
         }
         // Moved, not copied: the message is ours, and from here on the test
         // lives in `fresh` (or is dropped as a duplicate).
-        journaled_test jt{std::move(t.req), std::move(t.command),
-                          std::move(t.env), std::move(t.cwd)};
+        journaled_test jt = std::move(t);
         auto& id = jt.req.test_id;
         auto def = submission_journal::definition_of(jt);
         if (auto p = st.pending.find(id); p != st.pending.end()) {

@@ -22,7 +22,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <sys/wait.h>
@@ -30,6 +29,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "actors/coordinator_client.hpp"
@@ -148,28 +148,26 @@ int main(int argc, char** argv) {
   int reps = 3;
   int per_node = 100;
   int slots = 8;
-  bool db = false;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--tests"))
-      tests = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--reps"))
-      reps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--workers-per-node"))
-      per_node = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--slots"))
-      slots = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--db"))
-      db = std::strcmp(argv[i + 1], "on") == 0;
-    else {
-      std::fprintf(stderr, "unknown option %s\n", argv[i]);
-      return 2;
-    }
-  }
-  if (tests == 0 || reps < 1 || per_node < 1 || slots < 1) {
-    std::fprintf(
-      stderr, "--tests, --reps, --workers-per-node and --slots must be > 0\n");
+  std::string db_mode = "off";
+  CLI::App app{"Throughput through a coordinator and two node processes"};
+  app.add_option("--tests", tests, "Tests per run")
+    ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  app.add_option("--reps", reps, "Runs")->check(CLI::Range(1, 1000));
+  app.add_option("--workers-per-node", per_node, "Workers of each node")
+    ->check(CLI::Range(1, 100000));
+  app.add_option("--slots", slots, "Tests a worker runs at once")
+    ->check(CLI::Range(1, 100000));
+  app.add_option("--db", db_mode, "Coordinator journal (SQLite) on or off")
+    ->check(CLI::IsMember({"off", "on"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "bench_cluster_throughput: error: %s\n", e.what());
     return 2;
   }
+  bool db = db_mode == "on";
   std::printf("cores: %u, tests per run: %llu, runs: %d, workers: 2 nodes x "
               "%d with %d slots each, journal: %s\n",
               std::thread::hardware_concurrency(),

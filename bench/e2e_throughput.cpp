@@ -17,13 +17,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "actors/simulation_run.hpp"
 #include "metrics/prometheus_observer.hpp"
@@ -60,29 +61,30 @@ int main(int argc, char** argv) {
   int reps = 3;
   std::vector<int> pools{1000, 10000};
   std::string metrics_mode = "off";
-  bool virtual_time = false;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--tests"))
-      tests = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--reps"))
-      reps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--virtual"))
-      virtual_time = std::strcmp(argv[i + 1], "on") == 0;
-    else if (!std::strcmp(argv[i], "--metrics"))
-      metrics_mode = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--workers")) {
-      pools.clear();
-      std::string s = argv[i + 1];
-      size_t pos = 0;
-      while (pos < s.size()) {
-        auto end = s.find(',', pos);
-        pools.push_back(std::atoi(s.substr(pos, end - pos).c_str()));
-        if (end == std::string::npos)
-          break;
-        pos = end + 1;
-      }
-    }
+  std::string virtual_mode = "off";
+  CLI::App app{"End-to-end throughput of the balancer in one process"};
+  app.add_option("--tests", tests, "Tests per run")
+    ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  app.add_option("--reps", reps, "Runs per pool size and mode")
+    ->check(CLI::Range(1, 1000));
+  app.add_option("--workers", pools, "Pool sizes, e.g. 1000,10000")
+    ->delimiter(',')
+    ->check(CLI::Range(1, 10000000));
+  app.add_option("--metrics", metrics_mode, "With the Prometheus observer")
+    ->check(CLI::IsMember({"off", "on", "both"}));
+  app
+    .add_option("--virtual", virtual_mode,
+                "Virtual time on one thread: the pipeline's own CPU cost")
+    ->check(CLI::IsMember({"off", "on"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "bench_e2e_throughput: error: %s\n", e.what());
+    return 2;
   }
+  bool virtual_time = virtual_mode == "on";
   std::printf("cores: %u, tests per run: %llu, runs per pool: %d\n",
               std::thread::hardware_concurrency(),
               static_cast<unsigned long long>(tests), reps);
