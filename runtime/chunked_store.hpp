@@ -42,35 +42,30 @@ public:
     return chunks_[i / per_chunk][i % per_chunk];
   }
 
-  /// Forward iterator over the elements in index order.
-  template<class Store, class Ref>
-  class iterator_t {
+  /// Read-only forward iterator over the elements in index order.
+  class const_iterator {
   public:
     /// Points at element `i` of `s`.
-    iterator_t(Store* s, std::size_t i) : s_(s), i_(i) {}
+    const_iterator(const chunked_store* s, std::size_t i) : s_(s), i_(i) {}
     /// The element.
-    Ref operator*() const { return (*s_)[i_]; }
+    const T& operator*() const { return (*s_)[i_]; }
     /// Next element.
-    iterator_t& operator++() {
+    const_iterator& operator++() {
       ++i_;
       return *this;
     }
     /// Whether both point at different elements.
-    bool operator!=(const iterator_t& o) const { return i_ != o.i_; }
+    bool operator!=(const const_iterator& o) const { return i_ != o.i_; }
 
   private:
-    Store* s_;
+    const chunked_store* s_;
     std::size_t i_;
   };
 
   /// First element.
-  auto begin() const {
-    return iterator_t<const chunked_store, const T&>{this, 0};
-  }
+  const_iterator begin() const { return {this, 0}; }
   /// Past the last element.
-  auto end() const {
-    return iterator_t<const chunked_store, const T&>{this, size_};
-  }
+  const_iterator end() const { return {this, size_}; }
 
   /// Appends a value-initialized element and returns it.
   T& emplace_back() {
