@@ -1,6 +1,7 @@
 #include "actors/coordinator.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -75,19 +76,121 @@ struct spec_store {
   }
 };
 
+// -- routes -------------------------------------------------------------------
+
+/// Placements of one node's workers gathered during a scheduler turn.
+struct node_outbox {
+  /// The node's uplink.
+  node_uplink_actor uplink;
+  /// What goes to it at the end of the turn.
+  node_work work;
+  /// Proxies routed through it.
+  size_t routes = 0;
+};
+
+/// Which proxies' placements go through a node's uplink, and what is
+/// gathered for each node. Written by the coordinator (joins, leaves) and
+/// used by the scheduler's route and flush hooks on the scheduler's thread.
+class route_table {
+public:
+  /// Routes the proxy `proxy` (an actor id in this process) through
+  /// `uplink` to the worker with actor id `worker` on the node.
+  void add(caf::actor_id proxy, const node_uplink_actor& uplink,
+           uint64_t worker) {
+    std::lock_guard<std::mutex> g{mtx_};
+    auto& box = nodes_[uplink.address()];
+    if (!box.uplink)
+      box.uplink = uplink;
+    ++box.routes;
+    routes_[proxy] = route{worker, &box};
+  }
+
+  /// Forgets the proxy's route (and its node's outbox with the last one).
+  void remove(caf::actor_id proxy) {
+    std::lock_guard<std::mutex> g{mtx_};
+    auto i = routes_.find(proxy);
+    if (i == routes_.end())
+      return;
+    auto* box = i->second.box;
+    routes_.erase(i);
+    if (--box->routes == 0)
+      nodes_.erase(box->uplink.address());
+  }
+
+  /// The scheduler's route hook: gathers the batch for its node when the
+  /// proxy has a route.
+  bool gather(const worker_actor& proxy, work_batch& b, spec_store& specs) {
+    std::lock_guard<std::mutex> g{mtx_};
+    auto i = routes_.find(proxy.id());
+    if (i == routes_.end())
+      return false;
+    specs.fill(b);
+    auto& w = i->second.box->work;
+    w.workers.push_back(i->second.worker);
+    w.batches.push_back(std::move(b));
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  /// Worker batches sent through uplinks so far.
+  uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
+
+  /// Messages that carried them.
+  uint64_t messages() const {
+    return messages_.load(std::memory_order_relaxed);
+  }
+
+  /// Sends what was gathered, one message per node.
+  void flush() {
+    // Taken out under the lock, sent after it: a send may block on a full
+    // connection's buffer for a moment.
+    ready_.clear();
+    {
+      std::lock_guard<std::mutex> g{mtx_};
+      for (auto& [addr, box] : nodes_)
+        if (!box.work.batches.empty()) {
+          ready_.emplace_back(box.uplink, std::move(box.work));
+          box.work.workers.clear();
+          box.work.batches.clear();
+        }
+    }
+    for (auto& [uplink, work] : ready_)
+      caf::anon_send(uplink, std::move(work));
+    messages_.fetch_add(ready_.size(), std::memory_order_relaxed);
+    ready_.clear();
+  }
+
+private:
+  struct route {
+    uint64_t worker;
+    node_outbox* box;
+  };
+  std::mutex mtx_;
+  std::unordered_map<caf::actor_id, route> routes_;
+  /// Stable addresses: routes point into it.
+  std::map<caf::actor_addr, node_outbox> nodes_;
+  /// Scheduler thread only.
+  std::vector<std::pair<node_uplink_actor, node_work>> ready_;
+  std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> messages_{0};
+};
+
 // -- proxy --------------------------------------------------------------------
 
 struct proxy_state {
   static inline const char* name = "alb.worker_proxy";
   worker_actor remote;
+  node_uplink_actor uplink;
   std::shared_ptr<spec_store> specs;
 };
 
 using proxy_impl = worker_actor::stateful_pointer<proxy_state>;
 
 worker_actor::behavior_type proxy_behavior(proxy_impl self, worker_actor remote,
+                                           node_uplink_actor uplink,
                                            std::shared_ptr<spec_store> specs) {
   self->state.remote = remote;
+  self->state.uplink = std::move(uplink);
   self->state.specs = std::move(specs);
   self->monitor(remote);
   // The remote worker (or the connection to its node) is gone: end the
@@ -104,7 +207,14 @@ worker_actor::behavior_type proxy_behavior(proxy_impl self, worker_actor remote,
       self->send(self->state.remote, std::move(b));
     },
     [self](cancel_atom, uint32_t ref, uint32_t gen) {
-      self->send(self->state.remote, cancel_atom::value, ref, gen);
+      auto& st = self->state;
+      // The same way its placements went, so the cancel cannot overtake
+      // the placement it withdraws.
+      if (st.uplink)
+        self->send(st.uplink, cancel_atom::value,
+                   static_cast<uint64_t>(st.remote.id()), ref, gen);
+      else
+        self->send(st.remote, cancel_atom::value, ref, gen);
     },
     [](finish_atom, uint64_t) {
       // nop: proxies run nothing
@@ -125,12 +235,16 @@ struct node_info {
 
 /// A test that is queued or running.
 struct open_test {
-  /// Canonical definition (tells a resubmission of the same test from a
-  /// different test under the same id).
-  std::string definition;
+  /// Digest of its canonical definition (tells a resubmission of the same
+  /// test from a different test under the same id; see
+  /// `submission_journal::digest_of`).
+  uint64_t digest = 0;
   /// Clients waiting for its outcome (none for a resumed test until one
   /// submits it again).
   std::vector<caf::actor> waiters;
+  /// The last submission that named it (a second mention in one
+  /// submission is rejected).
+  uint64_t named_in = 0;
   /// Whether it has a command, environment or directory in the spec store.
   bool has_spec = false;
 };
@@ -148,13 +262,18 @@ struct coordinator_state {
   coordinator_options opts;
   scheduler_actor scheduler;
   std::shared_ptr<spec_store> specs = std::make_shared<spec_store>();
+  std::shared_ptr<route_table> routes = std::make_shared<route_table>();
   std::unordered_map<std::string, open_test> pending;
+  /// Numbers submissions (open_test::named_in).
+  uint64_t submissions = 0;
   std::unordered_map<caf::actor_addr, client_info> clients;
   /// Outcomes waiting to be written to the journal.
   std::vector<cluster_outcome> outbox;
   bool flush_scheduled = false;
   std::map<std::string, node_info> nodes;
-  std::unordered_map<caf::actor_addr, std::string> worker_node;
+  /// Node name and proxy id of every registered remote worker.
+  std::unordered_map<caf::actor_addr, std::pair<std::string, caf::actor_id>>
+    worker_node;
   std::unordered_set<std::string> seen_nodes;
   size_t live_nodes = 0;
 };
@@ -333,12 +452,12 @@ void resume(coordinator_impl self) {
     batch.tests.reserve(open.size());
     for (auto& t : open) {
       auto id = t.req.test_id;
-      auto def = submission_journal::definition_of(t);
-      bool spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty();
-      if (spec)
+      auto& p = st.pending[id];
+      p.digest = submission_journal::digest_of(t);
+      p.has_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty();
+      if (p.has_spec)
         st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),
                                    std::move(t.cwd)});
-      st.pending[id] = open_test{std::move(def), {}, spec};
       batch.tests.push_back(std::move(t.req));
     }
     self->send(st.scheduler, std::move(batch));
@@ -371,7 +490,14 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
         gathered->items.push_back(make_outcome(a, o));
       };
   auto user_on_flush = std::move(sopts.on_flush);
-  sopts.on_flush = [addr, user_on_flush, gathered] {
+  // Placements for workers behind an uplink go to their node in one
+  // message per turn.
+  sopts.route = [routes = st.routes, specs = st.specs](const worker_actor& h,
+                                                       work_batch& b) {
+    return routes->gather(h, b, *specs);
+  };
+  sopts.on_flush = [addr, user_on_flush, gathered, routes = st.routes] {
+    routes->flush();
     if (user_on_flush)
       user_on_flush();
     if (gathered->items.empty())
@@ -399,7 +525,8 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       client_down(self, dm);
       return;
     }
-    auto name = i->second;
+    auto name = i->second.first;
+    st.routes->remove(i->second.second);
     st.worker_node.erase(i);
     auto& info = st.nodes[name];
     if (info.workers > 0 && --info.workers == 0) {
@@ -429,16 +556,17 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       if (!w)
         return caf::make_error(caf::sec::invalid_argument,
                                "join refused: no worker handle");
-      auto proxy = self->spawn(proxy_behavior, w, st.specs);
+      auto proxy = self->spawn(proxy_behavior, w, j.uplink, st.specs);
       auto rp = self->make_response_promise<uint32_t, scheduler_actor>();
       auto wid = j.caps.worker_id;
       self
         ->request(st.scheduler, caf::infinite, join_atom::value,
                   std::move(j.caps), proxy)
         .then(
-          [self, rp, w, nid, wid, node = j.node](uint32_t slot) mutable {
+          [self, rp, w, nid, wid, proxy, uplink = j.uplink,
+           node = j.node](uint32_t slot) mutable {
             auto& st = self->state;
-            st.worker_node[w.address()] = node;
+            st.worker_node[w.address()] = {node, proxy.id()};
             self->monitor(w);
             auto& info = st.nodes[node];
             if (info.workers++ == 0) {
@@ -461,6 +589,11 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
             log(self, "worker '" + wid + "' of node '" + node
                         + "' registered in slot " + std::to_string(slot));
             rp.deliver(slot, st.scheduler);
+            // Routed only from here on: the worker's uplink knows it (the
+            // worker announced itself before asking to join), and the
+            // placements made so far went through the proxy.
+            if (uplink)
+              st.routes->add(proxy.id(), uplink, w.id());
           },
           [self, rp, proxy, wid](caf::error& e) mutable {
             log(self, "worker '" + wid
@@ -490,16 +623,17 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
           self->monitor(client);
         ci = &it->second;
       }
+      auto serial = ++st.submissions;
       outcome_batch answers; // rejections and outcomes from the journal
-      std::vector<journaled_test> fresh;
-      std::vector<std::string> fresh_defs;
+      // Indices into s.tests; the tests stay in the message until they
+      // move to the scheduler.
+      std::vector<std::pair<size_t, open_test*>> fresh;
       std::vector<std::string> attach;
-      size_t rejected = 0, recorded = 0;
-      std::unordered_set<std::string> ids;
-      // Sized once: a submission may carry tens of thousands of tests.
+      std::unordered_set<std::string> answered; // from the journal
+      size_t rejected = 0;
       fresh.reserve(s.tests.size());
-      fresh_defs.reserve(s.tests.size());
-      ids.reserve(s.tests.size());
+      // Sized once: a submission may carry tens of thousands of tests.
+      st.pending.reserve(st.pending.size() + s.tests.size());
       auto reject = [&](const std::string& id, std::string err) {
         cluster_outcome c;
         c.test_id = id;
@@ -508,22 +642,24 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
         answers.items.push_back(std::move(c));
         ++rejected;
       };
-      for (auto& t : s.tests) {
-        auto err = validate_requirements(t.req);
-        if (err.empty() && !ids.insert(t.req.test_id).second)
-          err = "test '" + t.req.test_id
-                + "' appears more than once in this submission";
-        if (!err.empty()) {
-          reject(t.req.test_id, std::move(err));
+      auto twice = [](const std::string& id) {
+        return "test '" + id + "' appears more than once in this submission";
+      };
+      for (size_t k = 0; k < s.tests.size(); ++k) {
+        auto& t = s.tests[k];
+        auto& id = t.req.test_id;
+        if (auto err = validate_requirements(t.req); !err.empty()) {
+          reject(id, std::move(err));
           continue;
         }
-        // Moved, not copied: the message is ours, and from here on the test
-        // lives in `fresh` (or is dropped as a duplicate).
-        journaled_test jt = std::move(t);
-        auto& id = jt.req.test_id;
-        auto def = submission_journal::definition_of(jt);
-        if (auto p = st.pending.find(id); p != st.pending.end()) {
-          if (p->second.definition != def)
+        auto digest = submission_journal::digest_of(t);
+        // One lookup: a new id is entered here and stays unless the
+        // journal refuses the submission.
+        auto [p, is_new] = st.pending.try_emplace(id);
+        if (!is_new) {
+          if (p->second.named_in == serial)
+            reject(id, twice(id));
+          else if (p->second.digest != digest)
             reject(id, "test '" + id
                          + "' is already submitted with a different command, "
                            "environment, working directory or requirements "
@@ -531,28 +667,44 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
                            "id)");
           else
             attach.push_back(id);
+          p->second.named_in = serial;
+          continue;
+        }
+        if (!answered.empty() && answered.count(id) > 0) {
+          st.pending.erase(p);
+          reject(id, twice(id));
           continue;
         }
         if (j) {
           auto r = j->find(id);
           bool seen = ci && ci->delivered.count(id) > 0;
-          if (r && r->ended && r->definition == def && !seen) {
+          if (r && r->ended && !seen
+              && r->definition == submission_journal::definition_of(t)) {
+            st.pending.erase(p);
+            answered.insert(id);
             answers.items.push_back(r->outcome);
             if (ci)
               ci->delivered[id] = r->seq;
-            ++recorded;
             continue;
           }
         }
-        fresh.push_back(std::move(jt));
-        fresh_defs.push_back(std::move(def));
+        p->second.digest = digest;
+        p->second.named_in = serial;
+        // Pointers into the map stay valid: its nodes never move.
+        fresh.emplace_back(k, &p->second);
       }
       // Durable before acknowledged: a coordinator killed from here on
       // resumes these tests.
       if (j && !fresh.empty()) {
+        std::vector<const journaled_test*> rows;
+        rows.reserve(fresh.size());
+        for (auto& f : fresh)
+          rows.push_back(&s.tests[f.first]);
         try {
-          j->accept(fresh);
+          j->accept(rows);
         } catch (const journal_error& e) {
+          for (auto& f : fresh)
+            st.pending.erase(s.tests[f.first].req.test_id);
           log(self, std::string{"submission not accepted: "} + e.what());
           return caf::make_error(caf::sec::runtime_error,
                                  std::string{"submission not accepted: "}
@@ -561,20 +713,18 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       }
       test_batch batch;
       batch.tests.reserve(fresh.size());
-      for (size_t i = 0; i < fresh.size(); ++i) {
-        auto& t = fresh[i];
-        auto id = t.req.test_id;
-        bool spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty();
-        if (spec)
-          st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),
-                                     std::move(t.cwd)});
-        auto& p = st.pending[id];
-        p.definition = std::move(fresh_defs[i]);
-        p.has_spec = spec;
+      for (auto& [k, pp] : fresh) {
+        auto& t = s.tests[k];
+        auto& p = *pp;
+        p.has_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty();
+        if (p.has_spec)
+          st.specs->put(
+            t.req.test_id,
+            run_spec{std::move(t.command), std::move(t.env), std::move(t.cwd)});
         if (client)
           p.waiters.push_back(client);
         if (ci)
-          ci->delivered.erase(id);
+          ci->delivered.erase(t.req.test_id);
         batch.tests.push_back(std::move(t.req));
       }
       for (auto& id : attach)
@@ -585,8 +735,9 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       if (!attach.empty())
         line += ", " + std::to_string(attach.size())
                 + " already running (client attached)";
-      if (recorded > 0)
-        line += ", " + std::to_string(recorded) + " answered from the journal";
+      if (!answered.empty())
+        line += ", " + std::to_string(answered.size())
+                + " answered from the journal";
       if (rejected > 0)
         line += ", rejected " + std::to_string(rejected);
       log(self, line);
@@ -633,6 +784,10 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
               nodes[name] = {{"workers", info.workers}, {"peer", info.peer}};
             j["nodes"] = std::move(nodes);
             j["open_tests"] = self->state.pending.size();
+            // How well placements to nodes are batched on the wire.
+            j["node_uplink"]
+              = {{"worker_batches", self->state.routes->batches()},
+                 {"messages", self->state.routes->messages()}};
             rp.deliver(j.dump());
           },
           [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });

@@ -81,6 +81,24 @@ struct report_batch {
   std::vector<work_report> items;
 };
 
+/// Placements for several workers of one node process, sent as one
+/// message: per placement batch, the id of the worker actor (on the node)
+/// it is for. One message per node per scheduler turn instead of one per
+/// worker is what keeps the wire from costing more than the scheduling.
+struct node_work {
+  /// Actor ids (on the node) of the workers, one per batch.
+  std::vector<uint64_t> workers;
+  /// Their placements.
+  std::vector<work_batch> batches;
+};
+
+/// Reports of several workers of one node process, sent as one message
+/// (the node's uplink gathers what its workers report in one turn).
+struct report_bundle {
+  /// One report batch per worker that reported.
+  std::vector<report_batch> batches;
+};
+
 /// Tests submitted together.
 struct test_batch {
   /// The tests.
@@ -172,8 +190,7 @@ typename Inspector::result_type inspect(Inspector& f, test_requirements& x) {
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_item& x) {
   return f(caf::meta::type_name("work_item"), x.ref, x.gen, x.test_id,
-           x.expected_duration, x.timeout, x.priority, x.command, x.env,
-           x.cwd);
+           x.expected_duration, x.timeout, x.priority, x.command, x.env, x.cwd);
 }
 
 /// Serializes work_batch.
@@ -215,7 +232,8 @@ typename Inspector::result_type inspect(Inspector& f, series_sample& x) {
            x.latency_sum, x.queue_depth, x.workers);
 }
 
-// -- rebalancing ---------------------------------------------------------------
+// -- rebalancing
+// ---------------------------------------------------------------
 
 /// One placement the scheduler asks a worker to give back.
 struct revoke_item {
@@ -252,25 +270,25 @@ struct revoke_reply {
 };
 
 /// Serializes revoke_item.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, revoke_item& x) {
   return f(caf::meta::type_name("revoke_item"), x.ref, x.gen);
 }
 
 /// Serializes revoke_batch.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, revoke_batch& x) {
   return f(caf::meta::type_name("revoke_batch"), x.items);
 }
 
 /// Serializes revoke_answer.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, revoke_answer& x) {
   return f(caf::meta::type_name("revoke_answer"), x.ref, x.gen, x.given_back);
 }
 
 /// Serializes revoke_reply.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, revoke_reply& x) {
   return f(caf::meta::type_name("revoke_reply"), x.slot, x.items);
 }
@@ -325,7 +343,9 @@ using revocable_worker_actor
 using scheduler_actor = caf::typed_actor<
   caf::reacts_to<test_batch>,
   caf::replies_to<join_atom, worker_capabilities, worker_actor>::with<uint32_t>,
-  caf::reacts_to<report_batch>, caf::reacts_to<load_report>,
+  caf::reacts_to<report_batch>,
+  // Reports of several workers of one node (its uplink).
+  caf::reacts_to<report_bundle>, caf::reacts_to<load_report>,
   caf::reacts_to<leave_atom, uint32_t>, caf::reacts_to<tick_atom>,
   // The submitters have submitted this many tests in all.
   caf::reacts_to<end_atom, uint64_t>,
@@ -355,6 +375,26 @@ struct cluster_submission {
   std::vector<cluster_test> tests;
 };
 
+/// The node process's uplink: stands between its workers and a
+/// coordinator so placements and reports cross the wire once per turn per
+/// node, not once per worker.
+using node_uplink_actor = caf::typed_actor<
+  // From the coordinator: placements for several local workers.
+  caf::reacts_to<node_work>,
+  // From the coordinator: withdraw placement (ref, gen) of worker id.
+  caf::reacts_to<cancel_atom, uint64_t, uint32_t, uint32_t>,
+  // From a local worker, before it asks to join: work for its actor id
+  // comes through here.
+  caf::reacts_to<join_atom>,
+  // From a local worker that joined: the scheduler reports go to.
+  caf::reacts_to<join_atom, scheduler_actor>,
+  // From a local worker: its reports (gathered, then sent on together).
+  caf::reacts_to<report_batch>,
+  // From a local worker leaving: sent on after the reports gathered so far.
+  caf::reacts_to<leave_atom, uint32_t>,
+  // Internal: send the gathered reports.
+  caf::reacts_to<tick_atom>>;
+
 /// A node's request to register one of its workers with a coordinator.
 struct node_join {
   /// The shared join token.
@@ -363,6 +403,9 @@ struct node_join {
   std::string node;
   /// What the worker offers.
   worker_capabilities caps;
+  /// The node's uplink (null = placements go to the worker itself, one
+  /// message per worker).
+  node_uplink_actor uplink;
 };
 
 /// Outcomes sent to a client in one message.
@@ -372,26 +415,39 @@ struct outcome_batch {
 };
 
 /// Serializes cluster_test.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_test& x) {
   return f(caf::meta::type_name("cluster_test"), x.req, x.command, x.env,
            x.cwd);
 }
 
 /// Serializes cluster_submission.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_submission& x) {
   return f(caf::meta::type_name("cluster_submission"), x.token, x.tests);
 }
 
 /// Serializes node_join.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_join& x) {
-  return f(caf::meta::type_name("node_join"), x.token, x.node, x.caps);
+  return f(caf::meta::type_name("node_join"), x.token, x.node, x.caps,
+           x.uplink);
+}
+
+/// Serializes node_work.
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_work& x) {
+  return f(caf::meta::type_name("node_work"), x.workers, x.batches);
+}
+
+/// Serializes report_bundle.
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, report_bundle& x) {
+  return f(caf::meta::type_name("report_bundle"), x.batches);
 }
 
 /// Serializes cluster_outcome.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_outcome& x) {
   return f(caf::meta::type_name("cluster_outcome"), x.test_id, x.status,
            x.success, x.timed_out, x.exit_code, x.exec_seconds, x.attempts,
@@ -399,7 +455,7 @@ typename Inspector::result_type inspect(Inspector& f, cluster_outcome& x) {
 }
 
 /// Serializes outcome_batch.
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, outcome_batch& x) {
   return f(caf::meta::type_name("outcome_batch"), x.items);
 }
@@ -409,8 +465,8 @@ typename Inspector::result_type inspect(Inspector& f, outcome_batch& x) {
 using coordinator_actor = caf::typed_actor<
   // A node's worker asks to join; replies its slot and the scheduler it
   // reports to.
-  caf::replies_to<join_atom, node_join,
-                  worker_actor>::with<uint32_t, scheduler_actor>,
+  caf::replies_to<join_atom, node_join, worker_actor>::with<uint32_t,
+                                                            scheduler_actor>,
   // A client submits tests; replies how many were accepted. Every accepted
   // test's outcome is sent to the given actor inside an outcome_batch.
   caf::replies_to<submit_atom, cluster_submission, caf::actor>::with<uint64_t>,
@@ -449,4 +505,7 @@ CAF_ADD_TYPE_ID(alb, (alb::outcome_batch))
 CAF_ADD_TYPE_ID(alb, (alb::coordinator_actor))
 CAF_ADD_TYPE_ID(alb, (alb::revoke_batch))
 CAF_ADD_TYPE_ID(alb, (alb::revoke_reply))
+CAF_ADD_TYPE_ID(alb, (alb::node_work))
+CAF_ADD_TYPE_ID(alb, (alb::report_bundle))
+CAF_ADD_TYPE_ID(alb, (alb::node_uplink_actor))
 CAF_END_TYPE_ID_BLOCK(alb)

@@ -220,7 +220,10 @@ void flush(real_worker_impl self) {
   report_batch b;
   b.slot = st.slot;
   b.items.swap(st.out);
-  self->send(st.scheduler, std::move(b));
+  if (st.opts.uplink)
+    self->send(st.opts.uplink, std::move(b));
+  else
+    self->send(st.scheduler, std::move(b));
 }
 
 void finish(real_worker_impl self, running_test& t, int status) {
@@ -373,7 +376,13 @@ worker_actor::behavior_type real_worker_behavior(real_worker_impl self,
   auto me = caf::actor_cast<worker_actor>(self);
   if (st.opts.coordinator) {
     self->monitor(st.opts.coordinator);
-    node_join j{st.opts.token, st.opts.node, st.opts.caps};
+    if (st.opts.uplink) {
+      // Announced before the join request leaves: the uplink knows this
+      // worker before any placement for it can arrive there.
+      self->monitor(st.opts.uplink);
+      self->send(st.opts.uplink, join_atom::value);
+    }
+    node_join j{st.opts.token, st.opts.node, st.opts.caps, st.opts.uplink};
     self
       ->request(st.opts.coordinator, caf::infinite, join_atom::value,
                 std::move(j), me)
@@ -381,6 +390,8 @@ worker_actor::behavior_type real_worker_behavior(real_worker_impl self,
         [self](uint32_t slot, scheduler_actor& sched) {
           self->state.scheduler = sched;
           self->monitor(sched);
+          if (self->state.opts.uplink)
+            self->send(self->state.opts.uplink, join_atom::value, sched);
           on_joined(self, slot);
         },
         [self](caf::error& e) { self->quit(std::move(e)); });
@@ -454,7 +465,11 @@ worker_actor::behavior_type real_worker_behavior(real_worker_impl self,
     },
     [self](leave_atom) {
       auto& st = self->state;
-      if (st.joined)
+      // Through the uplink when there is one, so the leave follows the
+      // reports it still holds.
+      if (st.joined && st.opts.uplink)
+        self->send(st.opts.uplink, leave_atom::value, st.slot);
+      else if (st.joined)
         self->send(st.scheduler, leave_atom::value, st.slot);
       self->quit();
     },

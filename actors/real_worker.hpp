@@ -28,6 +28,9 @@ struct real_worker_options {
   std::string token;
   /// Name of the node process hosting the worker.
   std::string node;
+  /// The node's uplink (with `coordinator` only; may be null): placements
+  /// arrive and reports leave through it, gathered with the other workers'.
+  node_uplink_actor uplink;
   /// Seconds between load reports.
   double report_interval = 1.0;
   /// Seconds between checks on running children.

@@ -62,8 +62,11 @@ void flush(scheduler_impl self) {
       item.priority = rec.req.priority;
       batch.items.push_back(std::move(item));
     }
-    if (slot < st.handles.size() && st.handles[slot])
-      self->send(st.handles[slot], std::move(batch));
+    if (slot >= st.handles.size() || !st.handles[slot])
+      return;
+    if (st.opts.route && st.opts.route(st.handles[slot], batch))
+      return;
+    self->send(st.handles[slot], std::move(batch));
   });
   // Revokes after placements: a worker sees its placements before any
   // request to give one back.
@@ -163,6 +166,29 @@ void remove(scheduler_impl self, uint32_t slot, bool lost) {
   after_change(self);
 }
 
+// Ends the reported attempts of one worker and refills it.
+void take_reports(scheduler_impl self, report_batch& batch, double now) {
+  auto& st = self->state;
+  // The core ends only placements this slot holds under this generation:
+  // a stale report (requeued test, reused slot) changes nothing.
+  attempt_outcome o;
+  for (auto& r : batch.items) {
+    o.success = r.success;
+    o.timed_out = r.timed_out;
+    o.exec_seconds = r.exec_seconds;
+    o.queued_seconds = r.queued_seconds;
+    o.exit_code = r.exit_code;
+    o.error = std::move(r.error);
+    o.output_tail = std::move(r.output_tail);
+    st.core->complete(batch.slot, test_handle{r.ref, r.gen}, o, now);
+  }
+  // The report doubles as the worker's request for more: refill it in one
+  // batch before the general pass.
+  st.core->refill(batch.slot, now);
+  // Still idle with nothing queued here: take work from the busiest.
+  st.core->steal(batch.slot, now);
+}
+
 scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
                                                   scheduler_options opts) {
   auto& st = self->state;
@@ -219,24 +245,15 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
       return slot;
     },
     [self](report_batch& batch) {
-      auto& st = self->state;
+      take_reports(self, batch, now_of(self));
+      after_change(self);
+    },
+    [self](report_bundle& bundle) {
       auto now = now_of(self);
-      attempt_outcome o;
-      for (auto& r : batch.items) {
-        o.success = r.success;
-        o.timed_out = r.timed_out;
-        o.exec_seconds = r.exec_seconds;
-        o.queued_seconds = r.queued_seconds;
-        o.exit_code = r.exit_code;
-        o.error = std::move(r.error);
-        o.output_tail = std::move(r.output_tail);
-        st.core->complete(batch.slot, test_handle{r.ref, r.gen}, o, now);
-      }
-      // The report doubles as the worker's request for more: refill it in
-      // one batch before the general pass.
-      st.core->refill(batch.slot, now);
-      // Still idle with nothing queued here: take work from the busiest.
-      st.core->steal(batch.slot, now);
+      for (auto& batch : bundle.batches)
+        take_reports(self, batch, now);
+      // One pass and one flush for the whole node: its placements go back
+      // as one message too.
       after_change(self);
     },
     [self](revoke_reply& reply) {

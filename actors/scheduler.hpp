@@ -26,6 +26,11 @@ struct scheduler_options {
   scheduler_observer* observer = nullptr;
   /// Called for every test that ends.
   end_listener on_end;
+  /// Delivers one worker's placements some other way than a message to
+  /// its handle, when it returns true (the coordinator gathers them per
+  /// node and sends them on from `on_flush`); called on the scheduler's
+  /// thread. Empty = always to the handle.
+  std::function<bool(const worker_actor&, work_batch&)> route;
   /// Called once after every message the scheduler handled, after the
   /// placements it made were sent: a listener that gathers `on_end` calls
   /// sends them on from here in one message instead of one per test.

@@ -19,6 +19,7 @@
 #include "actors/cluster_net.hpp"
 #include "actors/coordinator_client.hpp"
 #include "actors/node.hpp"
+#include "actors/node_uplink.hpp"
 #include "actors/real_worker.hpp"
 #include "actors/system.hpp"
 #include "bin/cluster_cli.hpp"
@@ -139,10 +140,13 @@ int run_node(const node_flags& f) {
              + std::to_string(res.cores) + " cores, "
              + std::to_string(res.memory_gb) + " GB)");
     std::vector<worker_actor> workers;
+    // One per connection: a rejoin starts with nothing gathered.
+    auto uplink = spawn_node_uplink(sys);
     for (auto& c : caps) {
       real_worker_options o;
       o.caps = c;
       o.coordinator = coord;
+      o.uplink = uplink;
       o.token = token;
       o.node = node_name;
       auto w = spawn_real_worker(sys, scheduler_actor{}, std::move(o));
@@ -188,6 +192,7 @@ int run_node(const node_flags& f) {
           });
     }
     workers.clear();
+    self->send_exit(uplink, caf::exit_reason::user_shutdown);
     if (refused)
       return 1;
     if (stopping)

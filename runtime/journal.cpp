@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <string_view>
 #include <unordered_set>
 #include <utility>
 
@@ -45,7 +47,7 @@ const char* create_nodes_sql
 constexpr const char* definition_version = "alb-test-1";
 
 struct def_writer {
-  std::string out;
+  std::string& out;
 
   void str(const char* p, size_t n) {
     char len[24];
@@ -114,9 +116,9 @@ struct def_reader {
   }
 };
 
-std::string encode(const journaled_test& t) {
+void encode_into(const journaled_test& t, std::string& out) {
   auto& r = t.req;
-  def_writer w;
+  def_writer w{out};
   w.out.reserve(128);
   w.str(definition_version, std::strlen(definition_version));
   w.str(r.test_id);
@@ -149,7 +151,12 @@ std::string encode(const journaled_test& t) {
     w.str(v);
   }
   w.str(t.cwd);
-  return std::move(w.out);
+}
+
+std::string encode(const journaled_test& t) {
+  std::string out;
+  encode_into(t, out);
+  return out;
 }
 
 journaled_test decode(const std::string& text) {
@@ -378,13 +385,31 @@ void submission_journal::rollback() noexcept {
   sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
+uint64_t submission_journal::digest_of(const journaled_test& t) {
+  // One buffer per thread: no allocation per test once it has grown.
+  thread_local std::string buf;
+  buf.clear();
+  encode_into(t, buf);
+  return std::hash<std::string_view>{}(buf);
+}
+
 void submission_journal::accept(const std::vector<journaled_test>& tests) {
+  std::vector<const journaled_test*> ptrs;
+  ptrs.reserve(tests.size());
+  for (auto& t : tests)
+    ptrs.push_back(&t);
+  accept(ptrs);
+}
+
+void submission_journal::accept(
+  const std::vector<const journaled_test*>& tests) {
   if (tests.empty())
     return;
   std::unordered_set<std::string> ids;
   std::vector<std::string> defs;
   defs.reserve(tests.size());
-  for (auto& t : tests) {
+  for (auto* tp : tests) {
+    auto& t = *tp;
     auto& id = t.req.test_id;
     if (id.empty())
       fail(path_, "cannot accept a test without an id");
@@ -410,7 +435,7 @@ void submission_journal::accept(const std::vector<journaled_test>& tests) {
             "(?, ?, 'open')",
             ins, "cannot write");
     for (size_t i = 0; i < tests.size(); ++i) {
-      auto& id = tests[i].req.test_id;
+      auto& id = tests[i]->req.test_id;
       if (auto r = find(id)) {
         sqlite3_reset(retire.st);
         sqlite3_bind_int64(retire.st, 1, r->seq);
@@ -435,9 +460,9 @@ void submission_journal::accept(const std::vector<journaled_test>& tests) {
   for (size_t i = 0; i < tests.size(); ++i) {
     journal_record r;
     r.seq = seqs[i];
-    r.test = tests[i];
+    r.test = *tests[i];
     r.definition = std::move(defs[i]);
-    live_[tests[i].req.test_id] = std::move(r);
+    live_[tests[i]->req.test_id] = std::move(r);
     ++open_;
   }
 }

@@ -111,6 +111,9 @@ public:
   /// write fails.
   void accept(const std::vector<journaled_test>& tests);
 
+  /// The same for tests held elsewhere (no copy of the list).
+  void accept(const std::vector<const journaled_test*>& tests);
+
   /// Records how open tests ended, in one transaction. Outcomes of ids that
   /// are not open are ignored. Throws journal_error (nothing written).
   void record(const std::vector<journaled_outcome>& outcomes);
@@ -136,6 +139,11 @@ public:
   /// environment, working directory; exact for any bytes): equal encodings
   /// mean the same test.
   static std::string definition_of(const journaled_test& t);
+
+  /// A 64-bit digest of `definition_of(t)` (this process only; not
+  /// stored): different digests mean different tests, and two different
+  /// tests share one with a chance of about 2^-64.
+  static uint64_t digest_of(const journaled_test& t);
 
 private:
   submission_journal() = default;

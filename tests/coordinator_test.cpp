@@ -20,8 +20,11 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "actors/coordinator.hpp"
 #include "actors/node.hpp"
+#include "actors/node_uplink.hpp"
 #include "actors/real_worker.hpp"
 #include "actors/system.hpp"
 #include "runtime/journal.hpp"
@@ -77,7 +80,8 @@ struct two_systems {
   }
 
   worker_actor node_worker(coordinator_actor c, const std::string& token,
-                           const std::string& id) {
+                           const std::string& id,
+                           node_uplink_actor uplink = {}) {
     real_worker_options o;
     o.caps.worker_id = id;
     o.caps.cpu_cores = 2;
@@ -85,7 +89,18 @@ struct two_systems {
     o.coordinator = c;
     o.token = token;
     o.node = "node-b";
+    o.uplink = std::move(uplink);
     return spawn_real_worker(*b, scheduler_actor{}, std::move(o));
+  }
+
+  /// Coordinator statistics (JSON).
+  nlohmann::json stats(coordinator_actor c) {
+    caf::scoped_actor self{*b};
+    nlohmann::json j;
+    self->request(c, 10s, stats_atom::value)
+      .receive([&](std::string& s) { j = nlohmann::json::parse(s); },
+               [&](caf::error& e) { BOOST_FAIL(b->render(e)); });
+    return j;
   }
 
   bool logged(const std::string& needle) {
@@ -102,6 +117,39 @@ cluster_test shell(const std::string& id, const std::string& script) {
   t.req.test_id = id;
   t.command = {"sh", "-c", script};
   return t;
+}
+
+/// Submits `tests` as `client` and returns the accepted count.
+uint64_t submit(caf::scoped_actor& client, coordinator_actor c,
+                std::vector<cluster_test> tests) {
+  cluster_submission s;
+  s.token = "the-token";
+  s.tests = std::move(tests);
+  uint64_t accepted = 0;
+  client
+    ->request(c, 10s, submit_atom::value, s,
+              caf::actor_cast<caf::actor>(client))
+    .receive([&](uint64_t n) { accepted = n; },
+             [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
+  return accepted;
+}
+
+/// Outcomes `client` receives until there are `n` (or `limit` passes).
+std::vector<cluster_outcome> outcomes(caf::scoped_actor& client, size_t n,
+                                      caf::timespan limit = 20s) {
+  std::vector<cluster_outcome> got;
+  while (got.size() < n) {
+    bool timeout = false;
+    client->receive(
+      [&](outcome_batch& ob) {
+        for (auto& o : ob.items)
+          got.push_back(o);
+      },
+      caf::after(limit) >> [&] { timeout = true; });
+    if (timeout)
+      break;
+  }
+  return got;
 }
 
 } // namespace
@@ -225,6 +273,83 @@ BOOST_AUTO_TEST_CASE(a_wrong_token_is_refused_before_registration) {
   BOOST_TEST(refused);
 }
 
+BOOST_AUTO_TEST_CASE(workers_behind_an_uplink_get_their_placements_per_node) {
+  auto c = remote();
+  auto uplink = spawn_node_uplink(*b);
+  auto w1 = node_worker(c, "the-token", "node-b/w0", uplink);
+  auto w2 = node_worker(c, "the-token", "node-b/w1", uplink);
+  caf::scoped_actor client{*b};
+  // Simulated tests that take no time, so placements and reports flow
+  // back and forth many times; one real command among them.
+  std::vector<cluster_test> tests;
+  for (int i = 0; i < 400; ++i) {
+    cluster_test t;
+    t.req.test_id = "sim-" + std::to_string(i);
+    tests.push_back(t);
+  }
+  tests.push_back(shell("cmd", "echo via-uplink"));
+  BOOST_TEST(submit(client, c, tests) == 401u);
+  auto got = outcomes(client, 401);
+  BOOST_REQUIRE_EQUAL(got.size(), 401u);
+  std::map<std::string, int> times;
+  for (auto& o : got) {
+    ++times[o.test_id];
+    BOOST_TEST(o.status == "completed");
+    BOOST_TEST(o.worker_id.rfind("node-b/", 0) == 0);
+    if (o.test_id == "cmd")
+      BOOST_TEST(o.output_tail == "via-uplink\n");
+  }
+  BOOST_TEST(times.size() == 401u);
+  for (auto& [id, n] : times)
+    BOOST_TEST(n == 1, id << " reported " << n << " times");
+  // The placements crossed the wire through the uplink, several workers'
+  // batches to a message.
+  auto j = stats(c);
+  auto batches = j["node_uplink"]["worker_batches"].get<uint64_t>();
+  auto messages = j["node_uplink"]["messages"].get<uint64_t>();
+  BOOST_TEST(batches > 0u);
+  BOOST_TEST(messages > 0u);
+  BOOST_TEST(messages <= batches);
+  caf::anon_send_exit(w1, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(w2, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(uplink, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_uplink_takes_its_workers_and_their_tests_requeue) {
+  auto c = remote();
+  auto first = spawn_node_uplink(*b);
+  auto w1 = node_worker(c, "the-token", "node-b/w0", first);
+  caf::scoped_actor client{*b};
+  client->monitor(w1);
+  // The marker says the command started on the only worker.
+  auto marker = "/tmp/alb_uplink_started_" + std::to_string(::getpid());
+  std::remove(marker.c_str());
+  BOOST_TEST(
+    submit(client, c,
+           {shell("long", "touch '" + marker + "'; sleep 1; echo done")})
+    == 1u);
+  for (int i = 0; i < 500 && ::access(marker.c_str(), F_OK) != 0; ++i)
+    std::this_thread::sleep_for(20ms);
+  BOOST_REQUIRE(::access(marker.c_str(), F_OK) == 0);
+  std::remove(marker.c_str());
+  // Its node's uplink dies under it.
+  caf::anon_send_exit(first, caf::exit_reason::kill);
+  bool down = false;
+  client->receive([&](caf::down_msg&) { down = true; },
+                  caf::after(10s) >> [] {});
+  BOOST_TEST(down);
+  auto second = spawn_node_uplink(*b);
+  auto w2 = node_worker(c, "the-token", "node-b/w1", second);
+  auto got = outcomes(client, 1);
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_TEST(got[0].status == "completed");
+  BOOST_TEST(got[0].worker_id == "node-b/w1");
+  BOOST_TEST(got[0].attempts == 2);
+  BOOST_TEST(got[0].output_tail == "done\n");
+  caf::anon_send_exit(w2, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(second, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // -- journal: a coordinator started again resumes ---------------------------
@@ -297,8 +422,11 @@ struct journaled_cluster {
     auto h = b->middleman().remote_actor<coordinator_actor>("127.0.0.1", port);
     BOOST_REQUIRE(h);
     std::vector<worker_actor> ws;
+    // As `alb node` does: placements and reports through one uplink.
+    auto uplink = spawn_node_uplink(*b);
     for (int i = 0; i < 2; ++i) {
       real_worker_options o;
+      o.uplink = uplink;
       o.caps.worker_id = "node-b/w" + std::to_string(i);
       o.caps.cpu_cores = 4;
       o.caps.available_memory = 4;

@@ -1,0 +1,104 @@
+#include "actors/node_uplink.hpp"
+
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace alb {
+
+namespace {
+
+struct uplink_state {
+  static inline const char* name = "alb.node_uplink";
+
+  /// Local workers by actor id (the id the coordinator knows them by).
+  std::unordered_map<uint64_t, worker_actor> workers;
+  /// Where reports go (named by the coordinator when a worker joins).
+  scheduler_actor scheduler;
+  /// Reports gathered since the last send.
+  report_bundle out;
+  /// Whether a tick to send them is on its way.
+  bool flush_scheduled = false;
+};
+
+using uplink_impl = node_uplink_actor::stateful_pointer<uplink_state>;
+
+void send_reports(uplink_impl self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  if (st.out.batches.empty() || !st.scheduler)
+    return;
+  self->send(st.scheduler, std::move(st.out));
+  st.out.batches.clear();
+}
+
+node_uplink_actor::behavior_type uplink_behavior(uplink_impl self) {
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& ws = self->state.workers;
+    ws.erase(dm.source.id());
+    // Its workers are all gone (refused, left, or lost their coordinator):
+    // the reports it still holds have nowhere to go either.
+    if (ws.empty())
+      self->quit();
+  });
+  return {
+    [self](node_work& w) {
+      auto& st = self->state;
+      for (size_t i = 0; i < w.batches.size() && i < w.workers.size(); ++i) {
+        auto k = st.workers.find(w.workers[i]);
+        // A worker that is gone: the coordinator's proxy sees it go and
+        // requeues what it held, these placements included.
+        if (k != st.workers.end())
+          self->send(k->second, std::move(w.batches[i]));
+      }
+    },
+    [self](cancel_atom, uint64_t worker, uint32_t ref, uint32_t gen) {
+      auto& st = self->state;
+      auto k = st.workers.find(worker);
+      if (k != st.workers.end())
+        self->send(k->second, cancel_atom::value, ref, gen);
+    },
+    [self](join_atom) {
+      auto& src = self->current_sender();
+      if (!src)
+        return;
+      auto w = caf::actor_cast<worker_actor>(src);
+      self->state.workers[src->id()] = w;
+      self->monitor(w);
+    },
+    [self](join_atom, scheduler_actor& s) {
+      auto& st = self->state;
+      if (st.scheduler != s) {
+        // Reports for an earlier scheduler mean nothing to this one.
+        st.out.batches.clear();
+        st.scheduler = std::move(s);
+      }
+    },
+    [self](report_batch& b) {
+      auto& st = self->state;
+      st.out.batches.push_back(std::move(b));
+      // The tick queues behind the reports already in the mailbox: what the
+      // workers reported in this turn leaves together.
+      if (!st.flush_scheduled) {
+        st.flush_scheduled = true;
+        self->send(self, tick_atom::value);
+      }
+    },
+    [self](tick_atom) { send_reports(self); },
+    [self](leave_atom, uint32_t slot) {
+      send_reports(self);
+      if (self->state.scheduler)
+        self->send(self->state.scheduler, leave_atom::value, slot);
+    },
+  };
+}
+
+} // namespace
+
+node_uplink_actor spawn_node_uplink(caf::actor_system& sys) {
+  return sys.spawn(uplink_behavior);
+}
+
+} // namespace alb
