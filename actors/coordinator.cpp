@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/cluster_state.hpp"
+#include "runtime/id_map.hpp"
 #include "runtime/journal.hpp"
 
 namespace alb {
@@ -263,7 +264,7 @@ struct coordinator_state {
   scheduler_actor scheduler;
   std::shared_ptr<spec_store> specs = std::make_shared<spec_store>();
   std::shared_ptr<route_table> routes = std::make_shared<route_table>();
-  std::unordered_map<std::string, open_test> pending;
+  id_map<open_test> pending;
   /// Numbers submissions (open_test::named_in).
   uint64_t submissions = 0;
   std::unordered_map<caf::actor_addr, client_info> clients;
@@ -349,14 +350,15 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
   auto* j = st.opts.journal.get();
   std::vector<std::pair<caf::actor, outcome_batch>> out;
   for (auto& c : items) {
-    auto i = st.pending.find(c.test_id);
-    if (i == st.pending.end())
+    auto ref = st.pending.find(c.test_id);
+    if (ref == st.pending.npos)
       continue;
-    auto waiters = std::move(i->second.waiters);
+    auto& p = st.pending[ref];
+    auto waiters = std::move(p.waiters);
     // The spec store takes a lock: only tests with a command are in it.
-    if (i->second.has_spec)
+    if (p.has_spec)
       st.specs->erase(c.test_id);
-    st.pending.erase(i);
+    st.pending.erase(ref);
     auto rec = j ? j->find(c.test_id) : nullptr;
     for (size_t w = 0; w < waiters.size(); ++w) {
       auto& client = waiters[w];
@@ -396,7 +398,7 @@ void flush_outcomes(coordinator_impl self) {
     std::vector<journaled_outcome> rows;
     rows.reserve(st.outbox.size());
     for (auto& c : st.outbox)
-      if (st.pending.count(c.test_id) > 0)
+      if (st.pending.find(c.test_id) != st.pending.npos)
         rows.push_back(c);
     try {
       j->record(rows);
@@ -452,7 +454,7 @@ void resume(coordinator_impl self) {
     batch.tests.reserve(open.size());
     for (auto& t : open) {
       auto id = t.req.test_id;
-      auto& p = st.pending[id];
+      auto& p = st.pending[st.pending.try_emplace(id).first];
       p.digest = submission_journal::digest_of(t);
       p.has_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty();
       if (p.has_spec)
@@ -627,13 +629,11 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       outcome_batch answers; // rejections and outcomes from the journal
       // Indices into s.tests; the tests stay in the message until they
       // move to the scheduler.
-      std::vector<std::pair<size_t, open_test*>> fresh;
-      std::vector<std::string> attach;
+      std::vector<std::pair<size_t, uint32_t>> fresh; // (index, pending)
+      std::vector<uint32_t> attach; // pending entries
       std::unordered_set<std::string> answered; // from the journal
       size_t rejected = 0;
       fresh.reserve(s.tests.size());
-      // Sized once: a submission may carry tens of thousands of tests.
-      st.pending.reserve(st.pending.size() + s.tests.size());
       auto reject = [&](const std::string& id, std::string err) {
         cluster_outcome c;
         c.test_id = id;
@@ -655,23 +655,24 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
         auto digest = submission_journal::digest_of(t);
         // One lookup: a new id is entered here and stays unless the
         // journal refuses the submission.
-        auto [p, is_new] = st.pending.try_emplace(id);
+        auto [ref, is_new] = st.pending.try_emplace(id);
+        auto& p = st.pending[ref];
         if (!is_new) {
-          if (p->second.named_in == serial)
+          if (p.named_in == serial)
             reject(id, twice(id));
-          else if (p->second.digest != digest)
+          else if (p.digest != digest)
             reject(id, "test '" + id
                          + "' is already submitted with a different command, "
                            "environment, working directory or requirements "
                            "and has not ended (wait for it or use another "
                            "id)");
           else
-            attach.push_back(id);
-          p->second.named_in = serial;
+            attach.push_back(ref);
+          p.named_in = serial;
           continue;
         }
         if (!answered.empty() && answered.count(id) > 0) {
-          st.pending.erase(p);
+          st.pending.erase(ref);
           reject(id, twice(id));
           continue;
         }
@@ -680,7 +681,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
           bool seen = ci && ci->delivered.count(id) > 0;
           if (r && r->ended && !seen
               && r->definition == submission_journal::definition_of(t)) {
-            st.pending.erase(p);
+            st.pending.erase(ref);
             answered.insert(id);
             answers.items.push_back(r->outcome);
             if (ci)
@@ -688,10 +689,9 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
             continue;
           }
         }
-        p->second.digest = digest;
-        p->second.named_in = serial;
-        // Pointers into the map stay valid: its nodes never move.
-        fresh.emplace_back(k, &p->second);
+        p.digest = digest;
+        p.named_in = serial;
+        fresh.emplace_back(k, ref);
       }
       // Durable before acknowledged: a coordinator killed from here on
       // resumes these tests.
@@ -704,7 +704,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
           j->accept(rows);
         } catch (const journal_error& e) {
           for (auto& f : fresh)
-            st.pending.erase(s.tests[f.first].req.test_id);
+            st.pending.erase(f.second);
           log(self, std::string{"submission not accepted: "} + e.what());
           return caf::make_error(caf::sec::runtime_error,
                                  std::string{"submission not accepted: "}
@@ -713,9 +713,9 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       }
       test_batch batch;
       batch.tests.reserve(fresh.size());
-      for (auto& [k, pp] : fresh) {
+      for (auto& [k, ref] : fresh) {
         auto& t = s.tests[k];
-        auto& p = *pp;
+        auto& p = st.pending[ref];
         p.has_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty();
         if (p.has_spec)
           st.specs->put(
@@ -727,9 +727,9 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
           ci->delivered.erase(t.req.test_id);
         batch.tests.push_back(std::move(t.req));
       }
-      for (auto& id : attach)
+      for (auto ref : attach)
         if (client)
-          st.pending[id].waiters.push_back(client);
+          st.pending[ref].waiters.push_back(client);
       auto n = batch.tests.size();
       auto line = "accepted " + std::to_string(n) + " tests";
       if (!attach.empty())

@@ -22,6 +22,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <sys/wait.h>
@@ -136,6 +137,30 @@ bool wait_for_workers(alb::coordinator_client& client, size_t workers) {
   return false;
 }
 
+/// CPU seconds (user + system) process `pid` has used so far.
+double cpu_seconds(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f)
+    return 0;
+  char buf[1024];
+  size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // Fields after the command name (which may hold spaces) in parentheses.
+  const char* p = std::strrchr(buf, ')');
+  if (!p)
+    return 0;
+  unsigned long utime = 0, stime = 0;
+  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                  &utime, &stime)
+      != 2)
+    return 0;
+  return static_cast<double>(utime + stime)
+         / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 double median(std::vector<double> xs) {
   std::sort(xs.begin(), xs.end());
   return xs.empty() ? 0 : xs[xs.size() / 2];
@@ -174,6 +199,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(tests), reps, per_node, slots,
               db ? "on" : "off");
   std::vector<double> cluster_rates;
+  // CPU microseconds per test: coordinator, both nodes, this client.
+  std::vector<double> cpu_coord, cpu_nodes, cpu_client;
   for (int r = 0; r < reps; ++r) {
     try {
       loopback_cluster cluster{per_node, slots, db};
@@ -201,6 +228,10 @@ int main(int argc, char** argv) {
         suite[i].req.test_id = id;
         suite[i].req.model_id = "bench";
       }
+      std::vector<double> cpu0;
+      for (auto pid : cluster.pids)
+        cpu0.push_back(cpu_seconds(pid));
+      auto self0 = cpu_seconds(::getpid());
       auto t0 = clock_type::now();
       // In slices, as a CI system hands over its suites: one message of
       // 200,000 tests would only measure a single serialization.
@@ -223,6 +254,13 @@ int main(int argc, char** argv) {
         return 1;
       }
       cluster_rates.push_back(static_cast<double>(tests) / dt.count());
+      auto per_test = [&](double secs) {
+        return secs * 1e6 / static_cast<double>(tests);
+      };
+      cpu_coord.push_back(per_test(cpu_seconds(cluster.pids[0]) - cpu0[0]));
+      cpu_nodes.push_back(per_test(cpu_seconds(cluster.pids[1]) - cpu0[1]
+                                   + cpu_seconds(cluster.pids[2]) - cpu0[2]));
+      cpu_client.push_back(per_test(cpu_seconds(::getpid()) - self0));
       client.close();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "run %d: %s\n", r, e.what());
@@ -258,5 +296,8 @@ int main(int argc, char** argv) {
   };
   row("cluster (coordinator + 2 nodes)", cluster_rates);
   row("in one process (same workers)", local_rates);
+  std::printf("CPU per test in the cluster runs (median, microseconds): "
+              "coordinator %.2f, both nodes %.2f, client %.2f\n",
+              median(cpu_coord), median(cpu_nodes), median(cpu_client));
   return 0;
 }
