@@ -25,6 +25,12 @@ void configure_system(caf::actor_system_config& cfg, int threads,
         ? threads
         : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   cfg.set("scheduler.max-threads", n);
+  // An idle CAF thread polls its queue 500 more times after a short spin,
+  // sleeping 50 us between polls: each poll is a context switch, which on
+  // a machine shared by several alb processes costs the others CPU. Past
+  // the spin it waits on its condition variable instead, woken by the
+  // next enqueue.
+  cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
 }
 
 } // namespace alb
