@@ -114,8 +114,13 @@ public:
       return;
     auto* box = i->second.box;
     routes_.erase(i);
-    if (--box->routes == 0)
+    if (--box->routes == 0) {
+      // Its placements were for workers that are all gone: the scheduler
+      // requeued them.
+      dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), box),
+                   dirty_.end());
       nodes_.erase(box->uplink.address());
+    }
   }
 
   /// The scheduler's route hook: gathers the batch for its node when the
@@ -126,7 +131,10 @@ public:
     if (i == routes_.end())
       return false;
     specs.fill(b);
-    auto& w = i->second.box->work;
+    auto* box = i->second.box;
+    auto& w = box->work;
+    if (w.batches.empty())
+      dirty_.push_back(box);
     w.workers.push_back(i->second.worker);
     w.batches.push_back(std::move(b));
     batches_.fetch_add(1, std::memory_order_relaxed);
@@ -148,12 +156,12 @@ public:
     ready_.clear();
     {
       std::lock_guard<std::mutex> g{mtx_};
-      for (auto& [addr, box] : nodes_)
-        if (!box.work.batches.empty()) {
-          ready_.emplace_back(box.uplink, std::move(box.work));
-          box.work.workers.clear();
-          box.work.batches.clear();
-        }
+      for (auto* box : dirty_) {
+        ready_.emplace_back(box->uplink, std::move(box->work));
+        box->work.workers.clear();
+        box->work.batches.clear();
+      }
+      dirty_.clear();
     }
     for (auto& [uplink, work] : ready_)
       caf::anon_send(uplink, std::move(work));
@@ -170,6 +178,9 @@ private:
   std::unordered_map<caf::actor_id, route> routes_;
   /// Stable addresses: routes point into it.
   std::map<caf::actor_addr, node_outbox> nodes_;
+  /// Nodes with placements gathered since the last flush (a flush visits
+  /// only these, however many nodes there are).
+  std::vector<node_outbox*> dirty_;
   /// Scheduler thread only.
   std::vector<std::pair<node_uplink_actor, node_work>> ready_;
   std::atomic<uint64_t> batches_{0};
@@ -630,8 +641,8 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       // Indices into s.tests; the tests stay in the message until they
       // move to the scheduler.
       std::vector<std::pair<size_t, uint32_t>> fresh; // (index, pending)
-      std::vector<uint32_t> attach; // pending entries
-      std::unordered_set<std::string> answered; // from the journal
+      std::vector<uint32_t> attach;                   // pending entries
+      std::unordered_set<std::string> answered;       // from the journal
       size_t rejected = 0;
       fresh.reserve(s.tests.size());
       auto reject = [&](const std::string& id, std::string err) {

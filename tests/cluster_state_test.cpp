@@ -4,6 +4,7 @@
 #include "runtime/chunked_store.hpp"
 #include "runtime/cluster_state.hpp"
 #include "runtime/huge_pages.hpp"
+#include "runtime/id_map.hpp"
 #include "runtime/rng.hpp"
 
 #include <cmath>
@@ -1013,4 +1014,44 @@ BOOST_AUTO_TEST_CASE(huge_alloc_gives_usable_aligned_blocks) {
   big[big_size - 1] = 2;
   BOOST_TEST(big[0] + big[big_size - 1] == 3);
   huge_free(big, big_size);
+}
+
+BOOST_AUTO_TEST_CASE(id_map_finds_every_live_id_through_erase_and_reuse) {
+  id_map<int> m;
+  std::map<std::string, int> model; // what it must hold
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) {
+    auto id = "t-" + std::to_string(i);
+    auto [ref, added] = m.try_emplace(id);
+    BOOST_REQUIRE(added);
+    m[ref] = i;
+    model[id] = i;
+  }
+  // Erase every other id, then add new ones: freed entries are reused and
+  // the tombstones left in the index must not hide any live id.
+  for (int i = 0; i < n; i += 2) {
+    auto id = "t-" + std::to_string(i);
+    m.erase(std::string_view{id});
+    model.erase(id);
+  }
+  for (int i = n; i < n + n / 2; ++i) {
+    auto id = "t-" + std::to_string(i);
+    auto [ref, added] = m.try_emplace(id);
+    BOOST_REQUIRE(added);
+    BOOST_TEST(m[ref] == 0); // value-initialized, not the erased value
+    m[ref] = i;
+    model[id] = i;
+  }
+  BOOST_TEST(m.size() == model.size());
+  for (auto& [id, v] : model) {
+    auto ref = m.find(id);
+    BOOST_REQUIRE(ref != m.npos);
+    BOOST_TEST(m[ref] == v);
+    BOOST_TEST(m.key(ref) == id);
+    auto again = m.try_emplace(id);
+    BOOST_TEST(!again.second);
+    BOOST_TEST(again.first == ref);
+  }
+  for (int i = 0; i < n; i += 2)
+    BOOST_TEST(m.find("t-" + std::to_string(i)) == m.npos);
 }
