@@ -21,6 +21,8 @@ struct uplink_state {
   report_bundle out;
   /// Whether a tick to send them is on its way.
   bool flush_scheduled = false;
+  /// Name of the node process.
+  std::string node;
 };
 
 using uplink_impl = node_uplink_actor::stateful_pointer<uplink_state>;
@@ -34,7 +36,11 @@ void send_reports(uplink_impl self) {
   st.out.batches.clear();
 }
 
-node_uplink_actor::behavior_type uplink_behavior(uplink_impl self) {
+// Takes an argument on purpose: CAF 0.17 spawns a function actor without
+// arguments through a null tuple pointer (undefined behaviour).
+node_uplink_actor::behavior_type uplink_behavior(uplink_impl self,
+                                                 std::string node) {
+  self->state.node = std::move(node);
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& ws = self->state.workers;
     ws.erase(dm.source.id());
@@ -97,8 +103,9 @@ node_uplink_actor::behavior_type uplink_behavior(uplink_impl self) {
 
 } // namespace
 
-node_uplink_actor spawn_node_uplink(caf::actor_system& sys) {
-  return sys.spawn(uplink_behavior);
+node_uplink_actor spawn_node_uplink(caf::actor_system& sys,
+                                    const std::string& node) {
+  return sys.spawn(uplink_behavior, node);
 }
 
 } // namespace alb

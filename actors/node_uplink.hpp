@@ -7,6 +7,8 @@
 // It forwards in order: a worker's reports and then its leave; placements
 // and then a cancel of one of them.
 
+#include <string>
+
 #include "actors/messages.hpp"
 
 namespace alb {
@@ -14,7 +16,9 @@ namespace alb {
 /// Spawns an uplink. Workers announce themselves to it (`join_atom`)
 /// before they ask the coordinator to join, and monitor it: if it goes,
 /// they go, and the coordinator requeues what they held. It ends when the
-/// last worker that announced itself is gone.
-node_uplink_actor spawn_node_uplink(caf::actor_system& sys);
+/// last worker that announced itself is gone. `node` names the node
+/// process (it is what the coordinator knows it by).
+node_uplink_actor spawn_node_uplink(caf::actor_system& sys,
+                                    const std::string& node);
 
 } // namespace alb

@@ -141,7 +141,7 @@ int run_node(const node_flags& f) {
              + std::to_string(res.memory_gb) + " GB)");
     std::vector<worker_actor> workers;
     // One per connection: a rejoin starts with nothing gathered.
-    auto uplink = spawn_node_uplink(sys);
+    auto uplink = spawn_node_uplink(sys, node_name);
     for (auto& c : caps) {
       real_worker_options o;
       o.caps = c;

@@ -275,7 +275,7 @@ BOOST_AUTO_TEST_CASE(a_wrong_token_is_refused_before_registration) {
 
 BOOST_AUTO_TEST_CASE(workers_behind_an_uplink_get_their_placements_per_node) {
   auto c = remote();
-  auto uplink = spawn_node_uplink(*b);
+  auto uplink = spawn_node_uplink(*b, "node-b");
   auto w1 = node_worker(c, "the-token", "node-b/w0", uplink);
   auto w2 = node_worker(c, "the-token", "node-b/w1", uplink);
   caf::scoped_actor client{*b};
@@ -317,7 +317,7 @@ BOOST_AUTO_TEST_CASE(workers_behind_an_uplink_get_their_placements_per_node) {
 
 BOOST_AUTO_TEST_CASE(a_lost_uplink_takes_its_workers_and_their_tests_requeue) {
   auto c = remote();
-  auto first = spawn_node_uplink(*b);
+  auto first = spawn_node_uplink(*b, "node-b");
   auto w1 = node_worker(c, "the-token", "node-b/w0", first);
   caf::scoped_actor client{*b};
   client->monitor(w1);
@@ -338,7 +338,7 @@ BOOST_AUTO_TEST_CASE(a_lost_uplink_takes_its_workers_and_their_tests_requeue) {
   client->receive([&](caf::down_msg&) { down = true; },
                   caf::after(10s) >> [] {});
   BOOST_TEST(down);
-  auto second = spawn_node_uplink(*b);
+  auto second = spawn_node_uplink(*b, "node-b");
   auto w2 = node_worker(c, "the-token", "node-b/w1", second);
   auto got = outcomes(client, 1);
   BOOST_REQUIRE_EQUAL(got.size(), 1u);
@@ -423,7 +423,7 @@ struct journaled_cluster {
     BOOST_REQUIRE(h);
     std::vector<worker_actor> ws;
     // As `alb node` does: placements and reports through one uplink.
-    auto uplink = spawn_node_uplink(*b);
+    auto uplink = spawn_node_uplink(*b, "node-b");
     for (int i = 0; i < 2; ++i) {
       real_worker_options o;
       o.uplink = uplink;
