@@ -15,6 +15,11 @@
 //
 // With --db on the coordinator keeps its journal (every accepted test and
 // every outcome written to SQLite before it is acknowledged or reported).
+//
+// Besides tests/s it prints the CPU time per test (user + system, from
+// /proc) of the coordinator, of both nodes and of this client: on a shared
+// machine the sum is what bounds the rate, and it varies far less than the
+// rate does.
 
 #include <algorithm>
 #include <atomic>
