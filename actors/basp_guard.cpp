@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <list>
@@ -12,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <set>
 #include <stdexcept>
 #include <sys/socket.h>
 #include <thread>
@@ -48,7 +50,12 @@ struct connection {
   clock_type::time_point accepted;
   bool handshaken = false;
   bool seen_record = false;
+  /// TLS: bytes the coordinator sent after the client's first encrypted
+  /// record (see `through`).
+  uint64_t answered = 0;
   bool dead = false;
+  /// Why the guard ends it ("" = an ordinary end, not logged).
+  std::string why;
   std::string header;
   uint64_t payload_left = 0;
   std::string to_upstream;
@@ -96,6 +103,71 @@ struct basp_guard::impl {
   std::list<connection> conns;
   mutable std::mutex peers_mtx;
   std::map<uint16_t, std::string> peers;
+  /// Refusal lines: when the current 10 s window began, lines shown in it
+  /// and lines only counted.
+  clock_type::time_point window_start = clock_type::now();
+  int shown = 0;
+  size_t hidden = 0;
+  /// (host, reason) pairs shown in the current window.
+  std::set<std::pair<std::string, std::string>> shown_kinds;
+
+  // Starts a new window when the current one is over, first reporting how
+  // many refusals it did not show.
+  void roll(clock_type::time_point now) {
+    if (now - window_start < std::chrono::seconds(10))
+      return;
+    if (hidden > 0 && opts.on_refused)
+      opts.on_refused(std::to_string(hidden)
+                      + " more connections refused in the last 10 s (not "
+                        "shown one by one)");
+    window_start = now;
+    shown = 0;
+    hidden = 0;
+    shown_kinds.clear();
+  }
+
+  void refused(const std::string& peer, const std::string& why) {
+    if (!opts.on_refused)
+      return;
+    roll(clock_type::now());
+    // A flood must not turn into a flood of log lines: each host and
+    // reason once per window, and only so many lines in all.
+    auto host = peer.substr(0, peer.rfind(':'));
+    if (shown >= opts.refusals_shown
+        || !shown_kinds.emplace(std::move(host), why).second) {
+      ++hidden;
+      return;
+    }
+    ++shown;
+    opts.on_refused("refused connection from " + peer + ": " + why);
+  }
+
+  // Whether `c` got through its handshake as far as logging is concerned.
+  // TLS 1.3 disguises every encrypted record (the client's certificate
+  // and Finished included) as application data, so the client's first one
+  // does not mean the coordinator accepted it: it answers an accepted
+  // client with session tickets and its BASP handshake (hundreds of
+  // bytes), a refused one with a 24-byte alert.
+  bool through(const connection& c) const {
+    return c.handshaken && (!opts.tls || c.answered >= 64);
+  }
+
+  // Why connection `c`, not through its handshake yet, ended when its
+  // client (or the coordinator) closed it.
+  std::string early_close(const connection& c, bool by_client) const {
+    if (!opts.tls)
+      return by_client ? "closed before its handshake"
+                       : "the coordinator refused its handshake";
+    if (!c.seen_record)
+      return by_client ? "closed before its TLS handshake"
+                       : "the coordinator closed it before its TLS handshake";
+    // TLS 1.3 encrypts the alert that says why: the side that closed first
+    // is all the relay can tell.
+    return std::string{"the TLS handshake failed (closed by "}
+           + (by_client ? "the peer" : "the coordinator")
+           + "): a certificate not signed by the cluster's CA, or a peer "
+             "that does not trust the coordinator's";
+  }
 
   void close_conn(connection& c) {
     if (c.client >= 0)
@@ -116,6 +188,9 @@ struct basp_guard::impl {
       return;
     if (conns.size() >= opts.max_connections) {
       ::close(fd);
+      refused(addr_string(ss), "more than "
+                                 + std::to_string(opts.max_connections)
+                                 + " connections at once");
       return;
     }
     int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -174,11 +249,20 @@ struct basp_guard::impl {
       uint32_t len_be;
       std::memcpy(&len_be, c.header.data() + 4, 4);
       auto len = ntohl(len_be);
-      if (op > last_operation || len > opts.max_payload)
+      if (op > last_operation || len > opts.max_payload) {
+        c.why = op > last_operation
+                  ? "sent a malformed frame (unknown operation "
+                      + std::to_string(op) + ")"
+                  : "sent a frame announcing " + std::to_string(len)
+                      + " bytes (limit " + std::to_string(opts.max_payload)
+                      + ")";
         return false;
+      }
       if (!c.handshaken) {
-        if (op != client_handshake)
+        if (op != client_handshake) {
+          c.why = "did not start with a CAF handshake";
           return false;
+        }
         c.handshaken = true;
       }
       c.to_upstream += c.header;
@@ -213,10 +297,16 @@ struct basp_guard::impl {
       auto len = (static_cast<uint32_t>(static_cast<uint8_t>(c.header[3])) << 8)
                  | static_cast<uint8_t>(c.header[4]);
       if (type < tls_change_cipher_spec || type > tls_application_data
-          || major != 3 || len > tls_max_record)
+          || major != 3 || len > tls_max_record) {
+        c.why = c.seen_record ? "sent a malformed TLS record"
+                              : "did not speak TLS (a node or client "
+                                "without --tls-cert?)";
         return false;
-      if (!c.seen_record && type != tls_handshake)
+      }
+      if (!c.seen_record && type != tls_handshake) {
+        c.why = "did not start with a TLS handshake";
         return false;
+      }
       c.seen_record = true;
       if (type == tls_application_data)
         c.handshaken = true;
@@ -257,31 +347,46 @@ struct basp_guard::impl {
         auto& uf = fds[3 + 2 * i];
         if (cf.revents & (POLLIN | POLLHUP | POLLERR)) {
           auto n = ::recv(c.client, buf, sizeof(buf), 0);
-          if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+          if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             c.dead = true;
-          else if (n > 0 && !filter(c, buf, static_cast<size_t>(n)))
+            if (!through(c))
+              c.why = early_close(c, true);
+          } else if (n > 0 && !filter(c, buf, static_cast<size_t>(n))) {
             c.dead = true;
+          }
         }
         if (uf.revents & (POLLIN | POLLHUP | POLLERR)) {
           auto n = ::recv(c.upstream, buf, sizeof(buf), 0);
-          if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+          if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             c.dead = true;
-          else if (n > 0)
+            if (!through(c) && c.why.empty())
+              c.why = early_close(c, false);
+          } else if (n > 0) {
+            if (c.handshaken)
+              c.answered += static_cast<uint64_t>(n);
             c.to_client.append(buf, static_cast<size_t>(n));
+          }
         }
         if (!c.dead && !drain(c.upstream, c.to_upstream))
           c.dead = true;
         if (!c.dead && !drain(c.client, c.to_client))
           c.dead = true;
-        if (!c.handshaken
+        if (!c.dead && !c.handshaken
             && std::chrono::duration<double>(now - c.accepted).count()
-                 > opts.handshake_timeout)
+                 > opts.handshake_timeout) {
           c.dead = true;
+          char secs[32];
+          std::snprintf(secs, sizeof(secs), "%g", opts.handshake_timeout);
+          c.why = std::string{"no handshake within "} + secs + " s";
+        }
       }
+      roll(now);
       for (auto i = conns.begin(); i != conns.end();) {
         if (i->dead) {
           // Hand over what the middleman already said (e.g. an error).
           drain(i->client, i->to_client);
+          if (!i->why.empty())
+            refused(i->peer, i->why);
           close_conn(*i);
           i = conns.erase(i);
         } else {

@@ -20,6 +20,7 @@
 // send CAF a frame, so the forged-header stall needs a member's key.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,15 @@ struct basp_guard_options {
   size_t max_connections = 1024;
   /// The middleman behind talks TLS: check TLS records, not BASP frames.
   bool tls = false;
+  /// Receives one line per connection ended before its peer got through
+  /// the handshake, or for breaking the frame rules, naming the peer and
+  /// why (e.g. "refused connection from 10.0.0.7:51234: the coordinator
+  /// refused its TLS handshake ..."). Per 10 s: each host and reason once,
+  /// at most `refusals_shown` lines; the rest are counted in one summary
+  /// line. Called on the guard's thread; may be empty.
+  std::function<void(const std::string&)> on_refused;
+  /// Refusal lines per 10 s before they are only counted.
+  int refusals_shown = 10;
 };
 
 /// A running guard (one thread); stops when destroyed.

@@ -168,6 +168,8 @@ int run_coordinator(const coordinator_flags& f) {
     g.port = static_cast<uint16_t>(port);
     g.upstream_port = *inner;
     g.tls = tls != nullptr;
+    // Strangers are named with their address (rate-limited by the guard).
+    g.on_refused = [&log](const std::string& line) { log.warn(line); };
     std::shared_ptr<basp_guard> guard;
     try {
       guard = std::make_shared<basp_guard>(g);

@@ -252,6 +252,16 @@ def main():
     check(coord.poll() is None, "hostile bytes: the coordinator is alive")
     for s in held:
         s.close()
+    # Strangers are logged with their address, but a flood is summarised
+    # rather than logged line by line.
+    log = read("coordinator")
+    refusals = [l for l in log.splitlines() if "refused connection from 127.0.0.1:" in l]
+    check(any("closed before its handshake" in l for l in refusals),
+          "hostile bytes: refused connections logged with the peer address")
+    check(len(refusals) <= 10,
+          "hostile bytes: at most 10 refusal lines per 10 s (got %d)" % len(refusals))
+    wait_for(lambda: "more connections refused in the last 10 s" in read("coordinator"),
+             15, "hostile bytes: the rest of the flood counted in a summary line")
 
     # -- 5. clean shutdown -----------------------------------------------------
     coord.send_signal(signal.SIGTERM)

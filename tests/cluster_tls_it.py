@@ -171,6 +171,11 @@ def main():
     log = read("coordinator")
     check("'plain'" not in log and "'stranger'" not in log,
           "strangers: no worker of theirs registered")
+    check("refused connection from 127.0.0.1:" in log
+          and "did not speak TLS" in log,
+          "plain node: refusal logged with its address")
+    check("the TLS handshake failed" in log,
+          "other CA's node: refused handshake logged with its address")
 
     # Garbage, a cut-off TLS record and a cut-off ClientHello on the port.
     for payload in (os.urandom(64), b"\x16\x03\x01\x40\x00", b"\x16\x03\x01\x00\x30" + os.urandom(20),
