@@ -222,6 +222,8 @@ void add_coordinator(CLI::App& app, int& rc) {
     "the token from --token-file (the same file on every machine). A node\n"
     "that disappears has its tests requeued elsewhere. Runs until SIGINT or\n"
     "SIGTERM. Defaults come from the [cluster] section of --config.\n"
+    "Refused joins and connections (wrong token, garbage bytes, failed TLS\n"
+    "handshakes) are logged as warnings with the peer's address.\n"
     "\n"
     "TLS (CAF's OpenSSL module): with --tls-cert, --tls-key and --tls-ca\n"
     "(or a [tls] section in --config) every connection is TLS and both\n"
