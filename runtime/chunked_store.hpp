@@ -29,6 +29,26 @@ public:
   chunked_store(const chunked_store&) = delete;
   chunked_store& operator=(const chunked_store&) = delete;
 
+  /// Takes over `o`'s chunks (elements keep their addresses); `o` is left
+  /// empty.
+  chunked_store(chunked_store&& o) noexcept
+    : chunks_(std::move(o.chunks_)), size_(o.size_) {
+    o.chunks_.clear();
+    o.size_ = 0;
+  }
+
+  /// Frees this store's elements, then takes over `o`'s.
+  chunked_store& operator=(chunked_store&& o) noexcept {
+    if (this != &o) {
+      clear();
+      chunks_ = std::move(o.chunks_);
+      size_ = o.size_;
+      o.chunks_.clear();
+      o.size_ = 0;
+    }
+    return *this;
+  }
+
   ~chunked_store() { clear(); }
 
   /// Number of elements.

@@ -51,6 +51,9 @@ public:
   /// The value of entry `ref` (which must be live).
   T& operator[](uint32_t ref) { return store_[ref].value; }
 
+  /// The value of entry `ref` (which must be live).
+  const T& operator[](uint32_t ref) const { return store_[ref].value; }
+
   /// The id of entry `ref`.
   const std::string& key(uint32_t ref) const { return store_[ref].id; }
 
@@ -71,6 +74,14 @@ public:
 
   /// Number of entries.
   size_t size() const { return index_.size(); }
+
+  /// Calls `f(id, value)` for every entry, in no particular order.
+  template<class F>
+  void for_each(F&& f) const {
+    for (auto& e : store_)
+      if (e.live)
+        f(e.id, e.value);
+  }
 
 private:
   struct entry {

@@ -293,12 +293,13 @@ submission_journal submission_journal::open(const std::string& path) {
       fail(path, "malformed row " + std::to_string(r.seq)
                    + " in table journal_tests (test '" + id + "'): " + why);
     };
+    journaled_test t;
     try {
-      r.test = decode(r.definition);
+      t = decode(r.definition);
     } catch (const std::exception& e) {
       bad(std::string{"bad definition: "} + e.what());
     }
-    if (id.empty() || r.test.req.test_id != id)
+    if (id.empty() || t.req.test_id != id)
       bad("the definition names another test");
     if (state == "ended") {
       r.ended = true;
@@ -320,8 +321,10 @@ submission_journal submission_journal::open(const std::string& path) {
     }
     if (!r.ended)
       ++j.open_;
-    if (!j.live_.emplace(id, std::move(r)).second)
+    auto [ref, added] = j.live_.try_emplace(id);
+    if (!added)
       bad("two live records");
+    j.live_[ref] = std::move(r);
   }
   stmt n;
   prepare(path, db, "SELECT name FROM journal_nodes ORDER BY name", n,
@@ -344,22 +347,25 @@ submission_journal::~submission_journal() = default;
 
 const journal_record*
 submission_journal::find(const std::string& test_id) const {
-  auto i = live_.find(test_id);
-  return i == live_.end() ? nullptr : &i->second;
+  auto ref = live_.find(test_id);
+  return ref == live_.npos ? nullptr : &live_[ref];
 }
 
 std::vector<journaled_test> submission_journal::open_tests() const {
   std::vector<const journal_record*> open;
   open.reserve(open_);
-  for (auto& [id, r] : live_)
+  live_.for_each([&](const std::string&, const journal_record& r) {
     if (!r.ended)
       open.push_back(&r);
+  });
   std::sort(open.begin(), open.end(),
             [](auto* a, auto* b) { return a->seq < b->seq; });
   std::vector<journaled_test> out;
   out.reserve(open.size());
+  // Decoded here: kept in memory only as its encoding, which was checked
+  // when it was read or written.
   for (auto* r : open)
-    out.push_back(r->test);
+    out.push_back(decode(r->definition));
   return out;
 }
 
@@ -405,9 +411,14 @@ void submission_journal::accept(
   const std::vector<const journaled_test*>& tests) {
   if (tests.empty())
     return;
-  std::unordered_set<std::string> ids;
+  // Views into `tests`: no copy of each id just to check for doubles.
+  std::unordered_set<std::string_view> ids;
+  ids.reserve(tests.size());
   std::vector<std::string> defs;
   defs.reserve(tests.size());
+  // Sequence number of the ended record each test supersedes (0 = none).
+  std::vector<int64_t> superseded;
+  superseded.reserve(tests.size());
   for (auto* tp : tests) {
     auto& t = *tp;
     auto& id = t.req.test_id;
@@ -415,10 +426,12 @@ void submission_journal::accept(
       fail(path_, "cannot accept a test without an id");
     if (!ids.insert(id).second)
       fail(path_, "test '" + id + "' appears twice in one submission");
-    if (auto r = find(id); r && !r->ended)
+    auto r = find(id);
+    if (r && !r->ended)
       fail(path_, "test '" + id + "' is open already");
     if (!finite_numbers(t.req))
       fail(path_, "test '" + id + "' has a number that is not finite");
+    superseded.push_back(r ? r->seq : 0);
     defs.push_back(definition_of(t));
   }
   auto* db = db_.get();
@@ -436,9 +449,9 @@ void submission_journal::accept(
             ins, "cannot write");
     for (size_t i = 0; i < tests.size(); ++i) {
       auto& id = tests[i]->req.test_id;
-      if (auto r = find(id)) {
+      if (superseded[i] != 0) {
         sqlite3_reset(retire.st);
-        sqlite3_bind_int64(retire.st, 1, r->seq);
+        sqlite3_bind_int64(retire.st, 1, superseded[i]);
         if (sqlite3_step(retire.st) != SQLITE_DONE)
           fail_db(path_, db, "cannot write");
       }
@@ -460,22 +473,22 @@ void submission_journal::accept(
   for (size_t i = 0; i < tests.size(); ++i) {
     journal_record r;
     r.seq = seqs[i];
-    r.test = *tests[i];
     r.definition = std::move(defs[i]);
-    live_[tests[i]->req.test_id] = std::move(r);
+    live_[live_.try_emplace(tests[i]->req.test_id).first] = std::move(r);
     ++open_;
   }
 }
 
 void submission_journal::record(
   const std::vector<journaled_outcome>& outcomes) {
-  std::vector<const journaled_outcome*> todo;
-  std::unordered_set<std::string> seen;
+  // (outcome, record) pairs, each record found once.
+  std::vector<std::pair<const journaled_outcome*, uint32_t>> todo;
+  std::unordered_set<std::string_view> seen;
   for (auto& o : outcomes) {
-    auto r = find(o.test_id);
+    auto ref = live_.find(o.test_id);
     // A test ends once: a second outcome in the batch is a stale report.
-    if (r && !r->ended && seen.insert(o.test_id).second)
-      todo.push_back(&o);
+    if (ref != live_.npos && !live_[ref].ended && seen.insert(o.test_id).second)
+      todo.emplace_back(&o, ref);
   }
   if (todo.empty())
     return;
@@ -488,7 +501,7 @@ void submission_journal::record(
             "?, timed_out = ?, exit_code = ?, exec_seconds = ?, attempts = ?, "
             "worker_id = ?, error = ?, output_tail = ? WHERE seq = ?",
             up, "cannot write");
-    for (auto* o : todo) {
+    for (auto& [o, ref] : todo) {
       sqlite3_reset(up.st);
       bind_text(up.st, 1, o->status);
       sqlite3_bind_int(up.st, 2, o->success ? 1 : 0);
@@ -499,7 +512,7 @@ void submission_journal::record(
       bind_text(up.st, 7, o->worker_id);
       bind_text(up.st, 8, o->error);
       bind_text(up.st, 9, o->output_tail);
-      sqlite3_bind_int64(up.st, 10, find(o->test_id)->seq);
+      sqlite3_bind_int64(up.st, 10, live_[ref].seq);
       if (sqlite3_step(up.st) != SQLITE_DONE)
         fail_db(path_, db, "cannot write");
     }
@@ -508,8 +521,8 @@ void submission_journal::record(
     rollback();
     throw;
   }
-  for (auto* o : todo) {
-    auto& r = live_[o->test_id];
+  for (auto& [o, ref] : todo) {
+    auto& r = live_[ref];
     r.ended = true;
     r.outcome = *o;
     --open_;
@@ -548,7 +561,7 @@ void submission_journal::retire(const std::vector<std::string>& test_ids) {
     throw;
   }
   for (auto& id : ids)
-    live_.erase(id);
+    live_.erase(std::string_view{id});
 }
 
 bool submission_journal::note_node(const std::string& name) {

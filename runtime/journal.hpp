@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "runtime/cluster_types.hpp"
+#include "runtime/id_map.hpp"
 #include "runtime/model.hpp"
 
 struct sqlite3;
@@ -64,9 +65,8 @@ using journaled_outcome = cluster_outcome;
 struct journal_record {
   /// Order of acceptance (increasing over the database's life).
   int64_t seq = 0;
-  /// The test as accepted.
-  journaled_test test;
-  /// Canonical encoding of `test` (see `submission_journal::definition_of`).
+  /// Canonical encoding of the test as accepted (see
+  /// `submission_journal::definition_of`; `open_tests` decodes it).
   std::string definition;
   /// Whether its outcome is recorded.
   bool ended = false;
@@ -154,7 +154,7 @@ private:
 
   std::string path_;
   std::unique_ptr<sqlite3, int (*)(sqlite3*)> db_{nullptr, nullptr};
-  std::unordered_map<std::string, journal_record> live_;
+  id_map<journal_record> live_;
   std::set<std::string> nodes_;
   size_t open_ = 0;
 };
