@@ -3,24 +3,19 @@
 
 #include "bin/commands.hpp"
 
-#include <algorithm>
-#include <chrono>
 #include <iostream>
 #include <memory>
-#include <thread>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/scoped_actor.hpp>
 
 #include "actors/cluster_net.hpp"
 #include "actors/coordinator_client.hpp"
 #include "actors/node.hpp"
-#include "actors/node_uplink.hpp"
-#include "actors/real_worker.hpp"
+#include "actors/node_host.hpp"
 #include "actors/system.hpp"
 #include "bin/cluster_cli.hpp"
 #include "bin/common.hpp"
@@ -84,129 +79,25 @@ int run_node(const node_flags& f) {
   configure_system(cfg, f.threads, false);
   load_network(cfg, tls.get());
   caf::actor_system sys{cfg};
-  // Tries to reach the coordinator for up to `seconds`, backing off from
-  // 0.2 s to 5 s between attempts: 0 = connected, 1 = gave up, 2 = stop
-  // signal.
-  std::string last_error;
-  auto attach = [&](double seconds, coordinator_actor& out) {
-    auto deadline
-      = std::chrono::steady_clock::now()
-        + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          std::chrono::duration<double>(seconds));
-    double pause = 0.2;
-    for (;;) {
-      auto h = connect_coordinator(sys, ep.first, ep.second,
-                                   std::chrono::seconds(10));
-      if (h) {
-        out = *h;
-        return 0;
-      }
-      last_error = sys.render(h.error());
-      if (h.error() == caf::sec::disconnect_during_handshake)
-        last_error += tls_mismatch_hint(tls != nullptr);
-      auto left = std::chrono::duration<double>(
-                    deadline - std::chrono::steady_clock::now())
-                    .count();
-      if (left <= 0)
-        return 1;
-      if (wait_for_signal(std::min(pause, left)) != 0)
-        return 2;
-      pause = std::min(pause * 2, 5.0);
-    }
+  node_host_options o;
+  o.host = ep.first;
+  o.port = ep.second;
+  o.endpoint = f.coordinator;
+  o.node = node_name;
+  o.caps = std::move(caps);
+  o.token = token;
+  o.tls = tls != nullptr;
+  o.connect_timeout = f.connect_timeout;
+  o.reconnect_timeout = f.reconnect_timeout;
+  o.summary = std::to_string(f.workers) + " workers, "
+              + std::to_string(res.cores) + " cores, "
+              + std::to_string(res.memory_gb) + " GB";
+  o.stop_requested = [](double seconds) { return wait_for_signal(seconds); };
+  o.info = [&log](const std::string& line) { log.info(line); };
+  o.error = [](const std::string& line) {
+    std::cerr << "alb node: error: " << line << "\n";
   };
-  caf::scoped_actor self{sys};
-  // One pass per connection: a coordinator that goes away (killed,
-  // restarted, network) is waited for and joined again under the same node
-  // and worker names, so it recognises this node.
-  for (bool first = true;; first = false) {
-    coordinator_actor coord;
-    // The coordinator may still be starting (e.g. under `alb run`).
-    auto got = attach(first ? f.connect_timeout : f.reconnect_timeout, coord);
-    if (got == 2)
-      return 0;
-    if (got == 1) {
-      if (first)
-        std::cerr << "alb node: error: cannot reach coordinator at "
-                  << f.coordinator << ": " << last_error << "\n";
-      else
-        std::cerr << "alb node: error: coordinator at " << f.coordinator
-                  << " did not come back within --reconnect-timeout "
-                  << f.reconnect_timeout << " s: " << last_error << "\n";
-      return 1;
-    }
-    log.info(std::string{first ? "connected" : "reconnected"} + " to "
-             + f.coordinator + " as node '" + node_name + "' ("
-             + std::to_string(f.workers) + " workers, "
-             + std::to_string(res.cores) + " cores, "
-             + std::to_string(res.memory_gb) + " GB)");
-    std::vector<worker_actor> workers;
-    // One per connection: a rejoin starts with nothing gathered.
-    auto uplink = spawn_node_uplink(sys, node_name);
-    for (auto& c : caps) {
-      real_worker_options o;
-      o.caps = c;
-      o.coordinator = coord;
-      o.uplink = uplink;
-      o.token = token;
-      o.node = node_name;
-      auto w = spawn_real_worker(sys, scheduler_actor{}, std::move(o));
-      self->monitor(w);
-      workers.push_back(w);
-    }
-    size_t alive = workers.size();
-    bool refused = false;
-    bool stopping = false; // by signal
-    bool lost = false;
-    caf::error lost_reason;
-    while (alive > 0) {
-      self->receive(
-        [&](caf::down_msg& dm) {
-          --alive;
-          if (stopping || lost || refused)
-            return;
-          if (dm.reason == caf::sec::invalid_argument) {
-            // The coordinator refused the join (token).
-            std::cerr << "alb node: error: coordinator refused the node: "
-                      << sys.render(dm.reason) << "\n";
-            refused = true;
-          } else {
-            // The coordinator (or the connection) is gone: so is every
-            // worker's scheduler. Ending the workers kills the commands
-            // they ran; the coordinator's journal runs them again.
-            lost = true;
-            lost_reason = dm.reason;
-          }
-          for (auto& w : workers)
-            self->send_exit(w, caf::exit_reason::user_shutdown);
-        },
-        caf::after(std::chrono::milliseconds(100)) >>
-          [&] {
-            if (!stopping && !lost && !refused && wait_for_signal(0) != 0) {
-              log.info("stopping: leaving the cluster");
-              stopping = true;
-              // A clean leave: the scheduler requeues what the workers held
-              // without counting it as a lost node.
-              for (auto& w : workers)
-                self->send(w, leave_atom::value);
-            }
-          });
-    }
-    workers.clear();
-    self->send_exit(uplink, caf::exit_reason::user_shutdown);
-    if (refused)
-      return 1;
-    if (stopping)
-      return 0;
-    auto why = lost_reason ? sys.render(lost_reason) : std::string{"normal"};
-    if (f.reconnect_timeout <= 0) {
-      log.info("coordinator went away (" + why + "); stopping");
-      return 0;
-    }
-    log.info("coordinator went away (" + why
-             + "); running tests killed; reconnecting for up to "
-             + std::to_string(static_cast<long long>(f.reconnect_timeout))
-             + " s");
-  }
+  return run_node_host(sys, o);
 }
 
 } // namespace

@@ -1,0 +1,56 @@
+#pragma once
+
+// The life of a node process once its flags are read: attach to the
+// coordinator (retrying while it starts), host the worker actors behind one
+// uplink, watch them, leave cleanly on a stop signal, and when the
+// coordinator goes away wait for it and join again under the same names.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runtime/model.hpp"
+
+namespace caf {
+class actor_system;
+} // namespace caf
+
+namespace alb {
+
+/// What a node process runs with.
+struct node_host_options {
+  /// The coordinator's host and port.
+  std::string host;
+  /// The coordinator's port.
+  uint16_t port = 0;
+  /// "host:port" as the user gave it (for messages).
+  std::string endpoint;
+  /// Name of the node (recognised when it rejoins).
+  std::string node;
+  /// Its workers (one actor each).
+  std::vector<worker_capabilities> caps;
+  /// Join token ("" = none).
+  std::string token;
+  /// Whether the connection is TLS (for the hint on a failed handshake).
+  bool tls = false;
+  /// Seconds to wait for the coordinator the first time.
+  double connect_timeout = 10;
+  /// Seconds to wait for it to come back (0 = stop at once).
+  double reconnect_timeout = 60;
+  /// What it offers, for the "connected" line, e.g. "4 workers, 8 cores".
+  std::string summary;
+  /// Waits up to `seconds` for a stop signal; nonzero when one came.
+  std::function<int(double)> stop_requested;
+  /// Receives progress lines.
+  std::function<void(const std::string&)> info;
+  /// Receives the line that explains a non-zero result.
+  std::function<void(const std::string&)> error;
+};
+
+/// Runs the node until it is stopped or cannot go on: 0 = stopped by a
+/// signal, or the coordinator went away with `reconnect_timeout` 0;
+/// 1 = refused, unreachable, or not back in time.
+int run_node_host(caf::actor_system& sys, const node_host_options& o);
+
+} // namespace alb
