@@ -17,6 +17,7 @@ namespace {
 
 struct monitor_flags {
   std::string url = "http://127.0.0.1:9464/metrics";
+  std::string cacert;
   double interval = 1;
   uint64_t count = 0;
 };
@@ -33,7 +34,9 @@ void add_monitor(CLI::App& app, int& rc) {
     "throughput graph, the busiest workers and alerts (queue growing while\n"
     "workers idle, success rate below 80%, a worker over 90% load). Works\n"
     "with anything alb serves /metrics for: a run with --metrics-port, a\n"
-    "coordinator or a node. An unreachable target is shown and retried.\n"
+    "coordinator or a node, over http:// or https:// (for a TLS proxy in\n"
+    "front of it; --cacert names its CA when it is not in the system's\n"
+    "trust store). An unreachable target is shown and retried.\n"
     "Press q to quit. When stdout is not a terminal it prints one summary\n"
     "line per interval instead (Ctrl-C or --count ends it).\n"
     "Exit status: 0 ok, 1 the target was never reached, 2 bad input.\n\n"
@@ -41,18 +44,23 @@ void add_monitor(CLI::App& app, int& rc) {
     "         alb monitor --url http://127.0.0.1:9464/metrics");
   cmd
     ->add_option("--url", f->url,
-                 "Where /metrics is: http://HOST:PORT[/PATH] (default "
+                 "Where /metrics is: http[s]://HOST:PORT[/PATH] (default "
                  "http://127.0.0.1:9464/metrics)")
     ->check(CLI::Validator(
       [](std::string& s) -> std::string {
         try {
-          report::parse_http_url(s);
+          report::parse_metrics_url(s);
           return {};
         } catch (const std::invalid_argument& e) {
           return e.what();
         }
       },
-      "URL", "http URL"));
+      "URL", "http(s) URL"));
+  cmd
+    ->add_option("--cacert", f->cacert,
+                 "PEM file of the CA an https:// target's certificate must "
+                 "chain to (default: the system's trust store)")
+    ->check(CLI::ExistingFile);
   cmd->add_option("--interval", f->interval, "Seconds between refreshes")
     ->default_val(1)
     ->check(CLI::Validator(
@@ -72,7 +80,8 @@ void add_monitor(CLI::App& app, int& rc) {
     ->check(CLI::Range(uint64_t{0}, uint64_t{1000000000}));
   cmd->callback([f, &rc] {
     report::monitor_options o;
-    o.url = report::parse_http_url(f->url);
+    o.url = report::parse_metrics_url(f->url);
+    o.ca_file = f->cacert;
     o.interval = f->interval;
     o.count = f->count;
     rc = report::run_monitor(o);

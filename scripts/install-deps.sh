@@ -11,5 +11,5 @@ fi
 apt_get install -y --no-install-recommends \
   build-essential cmake git python3 curl ca-certificates \
   libcaf-dev libssl-dev openssl libtomlplusplus-dev prometheus-cpp-dev libboost-test-dev \
-  nlohmann-json3-dev libcli11-dev libsqlite3-dev libbenchmark-dev \
+  nlohmann-json3-dev libcli11-dev libsqlite3-dev libbenchmark-dev libcurl4-openssl-dev \
   gnuplot-nox fonts-dejavu-core prometheus tmux

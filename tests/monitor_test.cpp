@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -130,6 +131,82 @@ uint16_t closed_port() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
   close(fd);
   return ntohs(sa.sin_port);
+}
+
+/// A TLS server on loopback (`openssl s_server -WWW`) serving the files of
+/// a temporary directory, with a self-signed certificate for 127.0.0.1.
+/// Stopped (by its pid) and removed on destruction.
+struct tls_file_server {
+  std::string dir;
+  std::string cert;
+  uint16_t port = 0;
+  pid_t pid = -1;
+
+  /// Starts it serving `metrics` as the file "metrics"; returns once it
+  /// accepts connections.
+  explicit tls_file_server(const std::string& metrics) {
+    char tmpl[] = "/tmp/alb_monitor_tls.XXXXXX";
+    BOOST_REQUIRE(mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    cert = dir + "/cert.pem";
+    auto gen = "openssl req -x509 -newkey ec -pkeyopt "
+               "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj "
+               "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout "
+               + dir + "/key.pem -out " + cert + " 2>/dev/null";
+    BOOST_REQUIRE(std::system(gen.c_str()) == 0);
+    std::ofstream{dir + "/metrics"} << metrics;
+    port = closed_port();
+    // Nothing buffered may be written twice by the child.
+    std::fflush(nullptr);
+    pid = fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+      if (chdir(dir.c_str()) != 0)
+        _exit(127);
+      auto accept = "127.0.0.1:" + std::to_string(port);
+      freopen("/dev/null", "w", stdout);
+      freopen("/dev/null", "w", stderr);
+      execlp("openssl", "openssl", "s_server", "-quiet", "-accept",
+             accept.c_str(), "-cert", "cert.pem", "-key", "key.pem", "-WWW",
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // Ready when a TCP connection succeeds (bounded: 10 s).
+    for (int i = 0; i < 1000; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      sa.sin_port = htons(port);
+      bool up = connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+      close(fd);
+      if (up)
+        return;
+      BOOST_REQUIRE(waitpid(pid, nullptr, WNOHANG) == 0); // still running
+      usleep(10'000);
+    }
+    BOOST_FAIL("openssl s_server did not start");
+  }
+
+  ~tls_file_server() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+    std::system(("rm -rf " + dir).c_str());
+  }
+
+  /// The https:// URL of the served metrics.
+  std::string url() const {
+    return "https://127.0.0.1:" + std::to_string(port) + "/metrics";
+  }
+};
+
+/// Fetch options with a total timeout of `seconds`.
+fetch_options within(double seconds) {
+  fetch_options o;
+  o.timeout_seconds = seconds;
+  return o;
 }
 
 std::size_t count_of(const std::string& haystack, const std::string& needle) {
@@ -455,44 +532,53 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(fetching)
 
 BOOST_AUTO_TEST_CASE(urls_parse_with_defaults) {
-  auto u = parse_http_url("http://127.0.0.1:9464/metrics");
+  auto u = parse_metrics_url("http://127.0.0.1:9464/metrics");
   BOOST_TEST(u.host == "127.0.0.1");
   BOOST_TEST(u.port == 9464);
   BOOST_TEST(u.path == "/metrics");
-  u = parse_http_url("localhost:8080");
+  u = parse_metrics_url("localhost:8080");
   BOOST_TEST(u.host == "localhost");
   BOOST_TEST(u.port == 8080);
   BOOST_TEST(u.path == "/metrics");
-  u = parse_http_url("HTTP://[::1]:9/x?y=1#frag");
+  u = parse_metrics_url("HTTP://[::1]:9/x?y=1#frag");
   BOOST_TEST(u.host == "::1");
   BOOST_TEST(u.port == 9);
   BOOST_TEST(u.path == "/x?y=1");
-  BOOST_TEST(parse_http_url("http://example.org").port == 80);
+  BOOST_TEST(parse_metrics_url("http://example.org").port == 80);
+  u = parse_metrics_url("https://example.org");
+  BOOST_TEST(u.scheme == "https");
+  BOOST_TEST(u.port == 443);
+  BOOST_TEST(u.full() == "https://example.org:443/metrics");
+  BOOST_TEST(parse_metrics_url("http://[::1]:9/m").full()
+             == "http://[::1]:9/m");
 }
 
 BOOST_AUTO_TEST_CASE(bad_urls_are_refused_with_a_reason) {
-  for (auto bad : {"", "https://h/metrics", "ftp://h", "http://", "http://:80",
+  for (auto bad : {"", "ftp://h", "file:///etc/passwd", "http://", "http://:80",
                    "http://h:0", "http://h:65536", "http://h:x", "http://h:",
                    "http://a b", "http://u@h", "http://[::1", "http://::1:80"})
-    BOOST_CHECK_THROW(parse_http_url(bad), std::invalid_argument);
+    BOOST_CHECK_THROW(parse_metrics_url(bad), std::invalid_argument);
   try {
-    parse_http_url("https://h/metrics");
+    parse_metrics_url("ftp://h/metrics");
+    BOOST_FAIL("ftp:// accepted");
   } catch (const std::invalid_argument& e) {
     BOOST_TEST(std::string{e.what()}
-               == "URL 'https://h/metrics' has scheme 'https'; only http:// "
-                  "is supported");
+               == "URL 'ftp://h/metrics' has scheme 'ftp'; only http:// and "
+                  "https:// are supported");
   }
 }
 
 BOOST_AUTO_TEST_CASE(a_closed_port_is_connection_refused) {
   auto port = closed_port();
-  auto r = http_get(parse_http_url("127.0.0.1:" + std::to_string(port)), 2);
+  auto r = fetch_metrics(parse_metrics_url("127.0.0.1:" + std::to_string(port)),
+                         within(2));
   BOOST_TEST(!r.ok);
   BOOST_TEST(r.error == "connection refused");
   BOOST_TEST(unreachable_message("http://127.0.0.1:1/metrics", r.error, 1)
              == "cannot reach http://127.0.0.1:1/metrics: connection refused "
                 "\u2014 retrying every 1 s");
-  auto bad = http_get(parse_http_url("no-such-host.invalid"), 2);
+  auto bad
+    = fetch_metrics(parse_metrics_url("no-such-host.invalid"), within(2));
   BOOST_TEST(!bad.ok);
   BOOST_TEST(bad.error.find("cannot resolve host 'no-such-host.invalid'")
              == 0u);
@@ -503,15 +589,46 @@ BOOST_AUTO_TEST_CASE(a_real_metrics_server_is_fetched_and_parsed) {
   m::prometheus_observer obs{reg};
   some_activity(obs);
   m::server srv{reg, "127.0.0.1", 0};
-  auto r = http_get(parse_http_url(srv.url()), 5);
+  auto r = fetch_metrics(parse_metrics_url(srv.url()), within(5));
   BOOST_TEST(r.ok, r.error);
   auto snap = parse_exposition(r.body);
   BOOST_TEST(snap.malformed_lines == 0u);
   BOOST_TEST(snap.sum("alb_tests_submitted_total") == 5);
-  auto missing = http_get(
-    parse_http_url("127.0.0.1:" + std::to_string(srv.port()) + "/nothing"), 5);
+  auto missing = fetch_metrics(
+    parse_metrics_url("127.0.0.1:" + std::to_string(srv.port()) + "/nothing"),
+    within(5));
   BOOST_TEST(!missing.ok);
   BOOST_TEST(missing.error.find("HTTP 404") == 0u, missing.error);
+}
+
+BOOST_AUTO_TEST_CASE(https_is_fetched_and_the_certificate_checked) {
+  m::registry reg{{"stress", "adaptive"}};
+  m::prometheus_observer obs{reg};
+  some_activity(obs);
+  tls_file_server srv{reg.scrape()};
+  auto opts = within(5);
+  opts.ca_file = srv.cert;
+  auto r = fetch_metrics(parse_metrics_url(srv.url()), opts);
+  BOOST_TEST(r.ok, r.error);
+  BOOST_TEST(parse_exposition(r.body).sum("alb_tests_submitted_total") == 5);
+  // Without its CA the self-signed certificate is refused, with a reason.
+  auto untrusted = fetch_metrics(parse_metrics_url(srv.url()), within(5));
+  BOOST_TEST(!untrusted.ok);
+  BOOST_TEST(untrusted.error.find("TLS: ") == 0u, untrusted.error);
+  // And the command takes it end to end.
+  auto cmd = run_alb("monitor --url " + srv.url() + " --cacert " + srv.cert
+                     + " --interval 0.1 --count 1");
+  BOOST_TEST(cmd.status == 0, cmd.err);
+  BOOST_TEST(cmd.out.find("workers 2 (2 busy, 0 idle)") != std::string::npos,
+             cmd.out);
+}
+
+BOOST_AUTO_TEST_CASE(http_to_a_tls_port_says_so) {
+  tls_file_server srv{"alb_run_info 1\n"};
+  auto url = "http://127.0.0.1:" + std::to_string(srv.port) + "/metrics";
+  auto r = fetch_metrics(parse_metrics_url(url), within(5));
+  BOOST_TEST(!r.ok);
+  BOOST_TEST(r.error == "empty response (is it an https:// server?)");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -520,7 +637,7 @@ BOOST_AUTO_TEST_SUITE(command)
 
 BOOST_AUTO_TEST_CASE(bad_url_or_interval_exit_2_naming_the_flag) {
   for (auto args :
-       {"--url https://h/metrics", "--url http://h:99999", "--url ''",
+       {"--url ftp://h/metrics", "--url http://h:99999", "--url ''",
         "--interval 0", "--interval abc", "--interval -1", "--count -3"}) {
     auto r = run_alb(std::string{"monitor "} + args);
     BOOST_TEST(r.status == 2, args);
