@@ -52,6 +52,60 @@ double auto_bucket(double duration) {
 
 } // namespace
 
+run_seeds plan_run(const simulation_options& opts) {
+  run_seeds out;
+  rng seeds{opts.seed};
+  // Plans are drawn up front so the run depends on the seed alone.
+  out.plan = plan_submissions(opts.tests, opts.duration, opts.burst, seeds);
+  out.plan.insert(out.plan.end(), opts.extra_waves.begin(),
+                  opts.extra_waves.end());
+  if (opts.dynamic)
+    out.script = plan_churn(opts.duration, opts.workers, seeds);
+  out.script.insert(out.script.end(), opts.extra_churn.begin(),
+                    opts.extra_churn.end());
+  out.scheduler_seed = seeds.next();
+  out.fleet_seed = seeds.next();
+  if (!out.script.empty())
+    out.churn_seed = seeds.next();
+  out.test_seed = seeds.next();
+  // A separate test seed draws other tests for the same fleet.
+  if (opts.test_seed != 0)
+    out.test_seed = rng{opts.test_seed}.next();
+  return out;
+}
+
+std::vector<std::pair<worker_capabilities, uint64_t>>
+draw_fleet(const simulation_options& opts, uint64_t fleet_seed) {
+  std::vector<std::pair<worker_capabilities, uint64_t>> out;
+  out.reserve(static_cast<size_t>(std::max(0, opts.workers)));
+  rng draw{fleet_seed};
+  for (int i = 0; i < opts.workers; ++i) {
+    auto caps
+      = draw_worker(opts.workers_profile, draw, "w-" + std::to_string(i));
+    auto seed = draw.next();
+    out.emplace_back(std::move(caps), seed);
+  }
+  return out;
+}
+
+simulation_instance draw_instance(const simulation_options& opts) {
+  simulation_instance out;
+  auto seeded = plan_run(opts);
+  for (auto& [caps, seed] : draw_fleet(opts, seeded.fleet_seed))
+    out.workers.push_back(std::move(caps));
+  // The submitter's order: waves by time (stable), tests numbered in it.
+  auto plan = seeded.plan;
+  std::stable_sort(plan.begin(), plan.end(),
+                   [](auto& a, auto& b) { return a.at < b.at; });
+  rng draw{seeded.test_seed};
+  uint64_t index = 0;
+  for (auto& w : plan)
+    for (uint64_t i = 0; i < w.count; ++i)
+      out.tests.emplace_back(
+        w.at, draw_test(opts.tests_profile, draw, index++, w.priority));
+  return out;
+}
+
 simulation_result run_simulation(const simulation_options& opts) {
   if (opts.workers < 1)
     throw std::invalid_argument("workers must be at least 1");
@@ -59,20 +113,13 @@ simulation_result run_simulation(const simulation_options& opts) {
     throw std::invalid_argument(err);
   auto wall_start = std::chrono::steady_clock::now();
   simulation_result result;
-  rng seeds{opts.seed};
   auto scale = opts.deterministic ? 1.0 : std::max(1e-6, opts.time_scale);
-
-  // Plans are drawn up front so the run depends on the seed alone.
-  auto plan = plan_submissions(opts.tests, opts.duration, opts.burst, seeds);
-  plan.insert(plan.end(), opts.extra_waves.begin(), opts.extra_waves.end());
+  auto seeded = plan_run(opts);
+  auto& plan = seeded.plan;
+  auto& script = seeded.script;
   uint64_t total_tests = 0;
   for (auto& w : plan)
     total_tests += w.count;
-  std::vector<churn_event> script;
-  if (opts.dynamic)
-    script = plan_churn(opts.duration, opts.workers, seeds);
-  script.insert(script.end(), opts.extra_churn.begin(),
-                opts.extra_churn.end());
 
   nlohmann::json configuration = {
     {"workers", opts.workers},
@@ -115,15 +162,15 @@ simulation_result run_simulation(const simulation_options& opts) {
     caf::actor_system sys{cfg};
 
     recorder_options ro;
-    ro.bucket_width = opts.bucket_width > 0 ? opts.bucket_width
-                                            : auto_bucket(opts.duration);
+    ro.bucket_width
+      = opts.bucket_width > 0 ? opts.bucket_width : auto_bucket(opts.duration);
     ro.configuration_json = configuration.dump();
     ro.on_result = [&done](std::string doc) { done.set_value(std::move(doc)); };
     auto recorder = spawn_recorder(sys, std::move(ro));
 
     scheduler_options so;
     so.config = opts.scheduler;
-    so.config.seed = seeds.next();
+    so.config.seed = seeded.scheduler_seed;
     so.time_scale = scale;
     so.recorder = recorder;
     so.observer = opts.observer;
@@ -158,12 +205,10 @@ simulation_result run_simulation(const simulation_options& opts) {
     wt.time_scale = scale;
     std::vector<worker_actor> workers;
     workers.reserve(static_cast<size_t>(opts.workers));
-    rng draw{seeds.next()};
-    for (int i = 0; i < opts.workers; ++i) {
+    for (auto& [caps, seed] : draw_fleet(opts, seeded.fleet_seed)) {
       auto wo = wt;
-      wo.caps = draw_worker(opts.workers_profile, draw,
-                            "w-" + std::to_string(i));
-      wo.seed = draw.next();
+      wo.caps = caps;
+      wo.seed = seed;
       workers.push_back(spawn_worker(sys, scheduler, std::move(wo)));
     }
 
@@ -175,7 +220,7 @@ simulation_result run_simulation(const simulation_options& opts) {
       co.profile = opts.workers_profile;
       co.worker_template = wt;
       co.time_scale = scale;
-      co.seed = seeds.next();
+      co.seed = seeded.churn_seed;
       churn = spawn_churn(sys, scheduler, std::move(co));
     }
     workers.clear();
@@ -184,7 +229,7 @@ simulation_result run_simulation(const simulation_options& opts) {
     sub.profile = opts.tests_profile;
     sub.plan = plan;
     sub.time_scale = scale;
-    sub.seed = seeds.next();
+    sub.seed = seeded.test_seed;
     auto submitter = spawn_submitter(sys, scheduler, std::move(sub));
 
     // A run that cannot finish (e.g. a bug) must not hang the command.
@@ -192,8 +237,8 @@ simulation_result run_simulation(const simulation_options& opts) {
       (opts.duration * 20 + 600) / (opts.deterministic ? 1.0 : scale));
     bool finished = false;
     if (opts.deterministic) {
-      auto& sched = dynamic_cast<caf::scheduler::test_coordinator&>(
-        sys.scheduler());
+      auto& sched
+        = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
       auto limit = opts.duration * 20 + 600;
       for (;;) {
         sched.run();
@@ -208,9 +253,10 @@ simulation_result run_simulation(const simulation_options& opts) {
           break;
       }
     } else {
-      auto deadline = std::chrono::steady_clock::now()
-                      + std::chrono::duration_cast<
-                        std::chrono::steady_clock::duration>(budget);
+      auto deadline
+        = std::chrono::steady_clock::now()
+          + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            budget);
       for (;;) {
         auto st = done_future.wait_for(std::chrono::milliseconds(1000));
         if (st == std::future_status::ready) {
@@ -230,8 +276,8 @@ simulation_result run_simulation(const simulation_options& opts) {
       caf::anon_send_exit(churn, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(recorder, caf::exit_reason::user_shutdown);
     if (opts.deterministic) {
-      auto& sched = dynamic_cast<caf::scheduler::test_coordinator&>(
-        sys.scheduler());
+      auto& sched
+        = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
       sched.run();
     }
     if (!finished)

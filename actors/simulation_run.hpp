@@ -60,6 +60,9 @@ struct simulation_options {
   scheduler_config scheduler;
   /// Seed of every random draw.
   uint64_t seed = 1;
+  /// Seed of the tests' draws alone (0 = derived from `seed`): another
+  /// value draws other tests for the same fleet.
+  uint64_t test_seed = 0;
   /// Simulated seconds per real second (ignored on virtual time).
   double time_scale = 1;
   /// Run on a virtual clock with one thread: as fast as possible and exactly
@@ -100,6 +103,42 @@ struct simulation_result {
   /// Wall-clock seconds the run took.
   double wall_seconds = 0;
 };
+
+/// The plans and seeds a run draws from `simulation_options::seed`.
+struct run_seeds {
+  /// Submission waves (before sorting by time).
+  std::vector<submission_wave> plan;
+  /// Worker churn script.
+  std::vector<churn_event> script;
+  /// Seed of the scheduler (randomized strategies).
+  uint64_t scheduler_seed = 0;
+  /// Seed of the fleet's draws.
+  uint64_t fleet_seed = 0;
+  /// Seed of the churn actor (0 without churn).
+  uint64_t churn_seed = 0;
+  /// Seed of the submitter's test draws.
+  uint64_t test_seed = 0;
+};
+
+/// Draws the plans and seeds of a run exactly as `run_simulation` does.
+run_seeds plan_run(const simulation_options& opts);
+
+/// The initial workers a run spawns, each with its own seed.
+std::vector<std::pair<worker_capabilities, uint64_t>>
+draw_fleet(const simulation_options& opts, uint64_t fleet_seed);
+
+/// What a run will place: its initial workers and every planned test with
+/// its submission time, drawn exactly as `run_simulation` draws them
+/// (without churn's workers).
+struct simulation_instance {
+  /// The initial workers.
+  std::vector<worker_capabilities> workers;
+  /// (submission time, test) in submission order.
+  std::vector<std::pair<double, test_requirements>> tests;
+};
+
+/// Draws the instance `run_simulation(opts)` runs.
+simulation_instance draw_instance(const simulation_options& opts);
 
 /// Runs one simulation; throws std::runtime_error when it cannot start or
 /// does not finish in time.

@@ -134,7 +134,8 @@ simulated_attempt simulate_attempt(double expected_duration, double speed,
                                    rng& r) {
   simulated_attempt a;
   auto pace = std::max(1e-3, speed * std::max(1e-3, performance_level));
-  a.duration = expected_duration / pace * r.uniform(0.8, 1.2);
+  a.duration = expected_duration / pace
+               * r.uniform(simulated_jitter_low, simulated_jitter_high);
   a.success = !(failure_rate > 0 && r.chance(failure_rate));
   if (timeout > 0 && a.duration > timeout) {
     a.duration = timeout;

@@ -62,6 +62,12 @@ std::vector<submission_wave> plan_submissions(uint64_t tests, double duration,
 /// The `--dynamic` script: workers leave, die and join during the run.
 std::vector<churn_event> plan_churn(double duration, int workers, rng& r);
 
+/// Least factor a simulated attempt's duration is drawn with (see
+/// `simulate_attempt`): no schedule of simulated tests runs one faster.
+inline constexpr double simulated_jitter_low = 0.8;
+/// Largest factor a simulated attempt's duration is drawn with.
+inline constexpr double simulated_jitter_high = 1.2;
+
 /// How a simulated worker executes one test.
 struct simulated_attempt {
   /// Seconds it runs (until the timeout when it times out).

@@ -3,6 +3,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/simulation_run.hpp"
+#include "runtime/config.hpp"
+#include "runtime/makespan_bound.hpp"
+#include "runtime/strategy.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -10,6 +15,8 @@
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
+
+using namespace alb;
 
 namespace {
 
@@ -98,6 +105,9 @@ BOOST_AUTO_TEST_CASE(the_same_seed_gives_the_same_results) {
   std::ifstream ia{s.dir + "/a.json"}, ib{s.dir + "/b.json"};
   auto ja = nlohmann::json::parse(ia);
   auto jb = nlohmann::json::parse(ib);
+  // One result per strategy in each, or the comparison below proves nothing.
+  BOOST_TEST_REQUIRE(ja["results"].size() == 2u);
+  BOOST_TEST_REQUIRE(jb["results"].size() == 2u);
   for (size_t i = 0; i < ja["results"].size(); ++i)
     BOOST_TEST(ja["results"][i]["metrics"]["makespan"]
                == jb["results"][i]["metrics"]["makespan"]);
@@ -127,4 +137,47 @@ BOOST_AUTO_TEST_CASE(a_corrupt_database_is_refused_naming_the_file) {
   std::string first;
   std::getline(in, first);
   BOOST_TEST(first.rfind("garbage", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(no_strategy_ever_beats_the_lower_bound) {
+  // Property: the real pipeline (scheduler, simulated workers, submitter on
+  // the virtual clock) never finishes below the bound, for every strategy,
+  // several seeds, all at once and released over time, on the shipped
+  // heterogeneous workload.
+  config cfg;
+  merge_config_file(cfg, std::string{ALB_SOURCE_DIR}
+                           + "/configs/benchmark_workload.toml");
+  size_t runs = 0;
+  double closest = 1e9;
+  for (uint64_t seed = 1; seed <= 3; ++seed)
+    for (double duration : {0.0, 4.0})
+      for (auto& s : strategy_names()) {
+        simulation_options o;
+        o.type = "benchmark";
+        o.workers = 6;
+        o.tests = 40;
+        o.duration = duration;
+        o.seed = seed;
+        o.deterministic = true;
+        o.workers_profile = cfg.worker_profiles.at("benchmark");
+        o.tests_profile = cfg.test_profiles.at("benchmark");
+        o.scheduler = cfg.scheduler;
+        o.scheduler.strategy = s;
+        o.scheduler.seed = seed;
+        auto inst = draw_instance(o);
+        BOOST_TEST_REQUIRE(inst.tests.size() == 40u);
+        auto bound = bound_of(inst.workers, inst.tests, 0.8).total;
+        auto r = run_simulation(o);
+        auto& m = r.document["metrics"];
+        BOOST_TEST_REQUIRE(m["completed_tests"] == 40);
+        auto makespan = m["makespan"].get<double>();
+        BOOST_TEST(makespan + 1e-9 >= bound,
+                   s << " seed " << seed << " duration " << duration
+                     << ": makespan " << makespan << " < bound " << bound);
+        closest = std::min(closest, makespan / bound);
+        ++runs;
+      }
+  BOOST_TEST(runs == 6 * strategy_names().size());
+  // Not a bound so low that it says nothing.
+  BOOST_TEST(closest < 2.0);
 }
