@@ -12,6 +12,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -196,11 +197,11 @@ struct proxy_state {
   std::shared_ptr<spec_store> specs;
 };
 
-using proxy_impl = worker_actor::stateful_pointer<proxy_state>;
+using proxy_impl = revocable_worker_actor::stateful_pointer<proxy_state>;
 
-worker_actor::behavior_type proxy_behavior(proxy_impl self, worker_actor remote,
-                                           node_uplink_actor uplink,
-                                           std::shared_ptr<spec_store> specs) {
+revocable_worker_actor::behavior_type
+proxy_behavior(proxy_impl self, worker_actor remote, node_uplink_actor uplink,
+               std::shared_ptr<spec_store> specs) {
   self->state.remote = remote;
   self->state.uplink = std::move(uplink);
   self->state.specs = std::move(specs);
@@ -235,6 +236,13 @@ worker_actor::behavior_type proxy_behavior(proxy_impl self, worker_actor remote,
       // nop
     },
     [self](leave_atom) { self->send(self->state.remote, leave_atom::value); },
+    [self](revoke_batch& b) {
+      // Straight to the worker: a revoke that overtakes its placement
+      // (sent through the uplink) finds nothing and is answered "kept",
+      // which is safe.
+      self->send(caf::actor_cast<revocable_worker_actor>(self->state.remote),
+                 std::move(b));
+    },
   };
 }
 
@@ -574,7 +582,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       auto wid = j.caps.worker_id;
       self
         ->request(st.scheduler, caf::infinite, join_atom::value,
-                  std::move(j.caps), proxy)
+                  std::move(j.caps), caf::actor_cast<worker_actor>(proxy))
         .then(
           [self, rp, w, nid, wid, proxy, uplink = j.uplink,
            node = j.node](uint32_t slot) mutable {
@@ -602,6 +610,10 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
             log(self, "worker '" + wid + "' of node '" + node
                         + "' registered in slot " + std::to_string(slot));
             rp.deliver(slot, st.scheduler);
+            // alb's node workers answer revokes: said in the proxy's name,
+            // the handle the scheduler knows, so rebalancing can move what
+            // they have not started.
+            caf::send_as(proxy, st.scheduler, revoke_atom::value, slot);
             // Routed only from here on: the worker's uplink knows it (the
             // worker announced itself before asking to join), and the
             // placements made so far went through the proxy.

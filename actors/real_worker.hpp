@@ -1,12 +1,16 @@
 #pragma once
 
-// A worker that runs real commands. A placement with a `command` runs as a
-// child process in its own process group, with the placement's environment
-// additions and working directory, stdin from /dev/null and stdout+stderr
-// captured for the report's tail; the group is killed on timeout or
-// cancellation. A placement without a command is simulated: it "runs" for
-// its expected duration and passes. The worker joins either a scheduler
-// directly (in-process) or a coordinator with a join token (a node process).
+// A worker that runs real commands: the one worker actor (actors/worker.cpp:
+// local queue, join, revokes, cancels, reports) with the process executor.
+// A placement with a `command` runs as a child process (runtime/process) in
+// its own process group, with the placement's environment additions and
+// working directory, stdin from /dev/null and stdout+stderr captured for the
+// report's tail; its end is learned when it happens (pidfd), and the group
+// is killed on timeout or cancellation. A placement without a command is
+// simulated: it "runs" for its expected duration and passes. The worker
+// joins either a scheduler directly (in-process) or a coordinator with a
+// join token (a node process); either way it answers revokes, so
+// rebalancing moves tests it has not started.
 
 #include <cstddef>
 #include <functional>
@@ -33,8 +37,6 @@ struct real_worker_options {
   node_uplink_actor uplink;
   /// Seconds between load reports.
   double report_interval = 1.0;
-  /// Seconds between checks on running children.
-  double poll_interval = 0.005;
   /// Bytes of combined stdout/stderr kept for the report.
   size_t tail_bytes = 2048;
   /// Called once with the slot when the worker joined (may be empty).

@@ -2,13 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/executor.hpp"
+#include "runtime/local_queue.hpp"
 #include "runtime/rng.hpp"
 #include "runtime/simulation.hpp"
 
@@ -19,226 +21,395 @@ namespace {
 using std::chrono::duration;
 using std::chrono::duration_cast;
 
-struct running_test {
-  work_item item;
-  simulated_attempt attempt;
-  double queued_seconds = 0;
+caf::timespan span(double seconds) {
+  return duration_cast<caf::timespan>(duration<double>(seconds));
+}
+
+// -- the one worker actor -----------------------------------------------------
+
+/// A run's deadline passed (worker-internal).
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+/// A run's process ended (worker-internal, from the reaper's thread).
+using exited_atom = caf::atom_constant<caf::atom("exited")>;
+
+/// The worker's own interface: the public one plus its private timers.
+using worker_self_actor
+  = revocable_worker_actor::extend<caf::reacts_to<deadline_atom, uint64_t>,
+                                   caf::reacts_to<exited_atom, uint64_t>>;
+
+struct worker_state;
+using worker_impl = worker_self_actor::stateful_pointer<worker_state>;
+
+/// The executor's view of its worker.
+class host_of final : public executor_host {
+public:
+  explicit host_of(worker_impl self) : self_(self) {
+    // nop
+  }
+  double now() const override;
+  void timer(double seconds, uint64_t seq) override;
+  void deadline(double seconds, uint64_t seq) override;
+  std::function<void()> exit_notifier(uint64_t seq) override;
+
+private:
+  worker_impl self_;
 };
 
-struct queued_test {
-  work_item item;
-  double received_at = 0;
-};
+using queue_type = local_queue<work_item, work_report>;
 
 struct worker_state {
   static inline const char* name = "alb.worker";
 
-  worker_options opts;
+  worker_core_options opts;
   scheduler_actor scheduler;
-  rng random;
+  std::shared_ptr<executor> exec;
+  std::unique_ptr<host_of> host;
   caf::actor_clock::time_point start;
   uint32_t slot = 0;
-  bool joined = false;
-  int slots = 1;
-  double background = 0;
-  uint64_t next_seq = 0;
-  std::deque<queued_test> queue;
-  std::unordered_map<uint64_t, running_test> running;
-  std::vector<work_report> out;
+  queue_type queue;
+
+  ~worker_state() {
+    // Whatever still runs stops with the worker.
+    if (exec)
+      for (auto seq : queue.running_seqs())
+        exec->stop(seq);
+  }
 };
 
-using worker_impl = revocable_worker_actor::stateful_pointer<worker_state>;
-
-double now_of(worker_impl self) {
-  duration<double> d = self->clock().now() - self->state.start;
-  return d.count() * self->state.opts.time_scale;
+double host_of::now() const {
+  duration<double> d = self_->clock().now() - self_->state.start;
+  return d.count();
 }
 
-double performance(worker_impl self) {
-  return warmup_level(self->state.opts.profile, now_of(self));
+void host_of::timer(double seconds, uint64_t seq) {
+  self_->delayed_send(self_, span(seconds), finish_atom::value, seq);
 }
 
-void report(worker_impl self, const work_item& item, const simulated_attempt& a,
-            double queued) {
-  work_report r;
-  r.ref = item.ref;
-  r.gen = item.gen;
-  r.success = a.success;
-  r.timed_out = a.timed_out;
-  r.exec_seconds = a.duration;
-  r.queued_seconds = queued;
-  if (a.timed_out)
-    r.error = "timed out after " + std::to_string(item.timeout) + " s";
-  else if (!a.success)
-    r.error = "simulated failure";
-  self->state.out.push_back(std::move(r));
+void host_of::deadline(double seconds, uint64_t seq) {
+  self_->delayed_send(self_, span(seconds), deadline_atom::value, seq);
 }
 
-// Starts queued tests while slots are free. Tests whose simulated time is
-// zero finish on the spot, which keeps zero-duration benchmarks free of
-// timer traffic.
-void start_more(worker_impl self) {
-  auto& st = self->state;
-  auto now = now_of(self);
-  while (!st.queue.empty() && static_cast<int>(st.running.size()) < st.slots) {
-    auto q = std::move(st.queue.front());
-    st.queue.pop_front();
-    auto a = simulate_attempt(q.item.expected_duration, st.opts.caps.speed,
-                              performance(self), st.opts.profile.failure_rate,
-                              q.item.timeout, st.random);
-    auto queued = std::max(0.0, now - q.received_at);
-    auto real = a.duration / st.opts.time_scale;
-    if (real <= 0) {
-      report(self, q.item, a, queued);
-      continue;
-    }
-    auto seq = st.next_seq++;
-    st.running.emplace(seq, running_test{std::move(q.item), a, queued});
-    self->delayed_send(self,
-                       duration_cast<caf::timespan>(duration<double>(real)),
-                       finish_atom::value, seq);
-  }
+std::function<void()> host_of::exit_notifier(uint64_t seq) {
+  // A weak address: a notifier outliving the worker does nothing.
+  return [addr = self_->address(), seq] {
+    if (auto a = caf::actor_cast<caf::actor>(addr))
+      caf::anon_send(a, exited_atom::value, seq);
+  };
+}
+
+/// The worker's clock in its own units (simulated seconds for a simulation).
+double scaled_now(worker_impl self) {
+  return self->state.host->now() * self->state.opts.time_scale;
 }
 
 void flush(worker_impl self) {
   auto& st = self->state;
-  if (st.out.empty() || !st.joined)
+  auto out = st.queue.flush();
+  if (out.empty())
     return;
   report_batch b;
   b.slot = st.slot;
-  b.items.swap(st.out);
-  self->send(st.scheduler, std::move(b));
+  b.items = std::move(out);
+  // Through the uplink when there is one: gathered with the node's other
+  // workers' reports.
+  if (st.opts.uplink)
+    self->send(st.opts.uplink, std::move(b));
+  else
+    self->send(st.scheduler, std::move(b));
+}
+
+void ended(worker_impl self, const queue_type::started& s, work_report& r) {
+  r.ref = s.item.ref;
+  r.gen = s.item.gen;
+  r.queued_seconds = s.queued_seconds;
+  self->state.queue.report(std::move(r));
+}
+
+void start_more(worker_impl self) {
+  auto& st = self->state;
+  if (!st.queue.can_start())
+    return;
+  st.queue.start_ready(scaled_now(self),
+                       [&](uint64_t seq, queue_type::started& s) {
+                         work_report r;
+                         if (st.exec->start(*st.host, seq, s.item, r))
+                           return true;
+                         ended(self, s, r);
+                         return false;
+                       });
+}
+
+// One event of run `seq` (timer, deadline or exit) through `call`.
+template<class Call>
+void on_run_event(worker_impl self, uint64_t seq, Call call) {
+  auto& st = self->state;
+  auto* s = st.queue.find_running(seq);
+  // Cancelled meanwhile: its events mean nothing now.
+  if (!s)
+    return;
+  work_report r;
+  if (!call(*s, r))
+    return;
+  auto done = st.queue.finish(seq);
+  ended(self, *done, r);
+  start_more(self);
+  flush(self);
 }
 
 void send_load(worker_impl self) {
   auto& st = self->state;
   worker_load l;
   l.worker_id = st.opts.caps.worker_id;
-  auto bg = st.opts.profile.background_load;
-  if (bg > 0) {
-    // Background load drifts as a bounded random walk.
-    st.background
-      = std::clamp(st.background + st.random.uniform(-0.2, 0.2) * bg, 0.0, bg);
-  }
-  l.active_tests = static_cast<int>(st.running.size());
-  l.queued_tests = static_cast<int>(st.queue.size());
+  l.active_tests = static_cast<int>(st.queue.running());
+  l.queued_tests = static_cast<int>(st.queue.queued());
   l.queue_depth = l.active_tests + l.queued_tests;
-  l.cpu_utilization = std::min(
-    100.0, 100.0 * l.active_tests / std::max(1, st.slots) + st.background);
-  l.performance_level = performance(self);
-  l.warming_up = l.performance_level < 1.0;
+  l.cpu_utilization
+    = std::min(100.0, 100.0 * l.active_tests / std::max(1, st.queue.slots()));
+  st.exec->fill_load(*st.host, l);
   self->send(st.scheduler, load_report{st.slot, std::move(l)});
 }
 
-revocable_worker_actor::behavior_type worker_behavior(worker_impl self,
-                                                      scheduler_actor scheduler,
-                                                      worker_options opts) {
+void on_joined(worker_impl self, uint32_t slot) {
+  auto& st = self->state;
+  st.slot = slot;
+  st.queue.set_joined();
+  // This worker gives back queued tests on request: rebalancing may move
+  // them. (Through a coordinator, the coordinator says so for it.)
+  if (!st.opts.coordinator)
+    self->send(st.scheduler, revoke_atom::value, slot);
+  if (st.opts.on_joined)
+    st.opts.on_joined(slot);
+  flush(self);
+  self->delayed_send(self, span(st.opts.report_interval), tick_atom::value);
+}
+
+void end_with(worker_impl self, caf::error e) {
+  if (self->state.opts.quit_with_error)
+    self->quit(std::move(e));
+  else
+    self->quit();
+}
+
+worker_self_actor::behavior_type
+worker_behavior(worker_impl self, scheduler_actor scheduler,
+                worker_core_options opts, std::shared_ptr<executor> exec) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.scheduler = scheduler;
-  st.random.reseed(st.opts.seed);
+  st.exec = std::move(exec);
+  st.host = std::make_unique<host_of>(self);
   st.start = self->clock().now();
-  st.slots = st.opts.caps.max_concurrent_tests > 0
-               ? st.opts.caps.max_concurrent_tests
-               : std::max(1, st.opts.caps.cpu_cores);
-  self->monitor(scheduler);
-  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+  st.queue.set_slots(st.opts.caps.max_concurrent_tests > 0
+                       ? st.opts.caps.max_concurrent_tests
+                       : std::max(1, st.opts.caps.cpu_cores));
+  // Losing the scheduler (or the coordinator, hence the connection) ends
+  // the worker: there is nobody to report to.
+  self->set_down_handler(
+    [self](caf::down_msg& dm) { end_with(self, std::move(dm.reason)); });
   auto me = caf::actor_cast<worker_actor>(self);
-  self->request(scheduler, caf::infinite, join_atom::value, st.opts.caps, me)
-    .then(
-      [self](uint32_t slot) {
-        auto& st = self->state;
-        st.slot = slot;
-        st.joined = true;
-        // This worker gives back queued tests on request: rebalancing may
-        // move them.
-        self->send(st.scheduler, revoke_atom::value, slot);
-        flush(self);
-        self->delayed_send(self,
-                           duration_cast<caf::timespan>(duration<double>(
-                             st.opts.report_interval / st.opts.time_scale)),
-                           tick_atom::value);
-      },
-      [self](caf::error&) { self->quit(); });
+  if (st.opts.coordinator) {
+    self->monitor(st.opts.coordinator);
+    if (st.opts.uplink) {
+      // Announced before the join request leaves: the uplink knows this
+      // worker before any placement for it can arrive there.
+      self->monitor(st.opts.uplink);
+      self->send(st.opts.uplink, join_atom::value);
+    }
+    node_join j{st.opts.token, st.opts.node, st.opts.caps, st.opts.uplink};
+    self
+      ->request(st.opts.coordinator, caf::infinite, join_atom::value,
+                std::move(j), me)
+      .then(
+        [self](uint32_t slot, scheduler_actor& sched) {
+          self->state.scheduler = sched;
+          self->monitor(sched);
+          if (self->state.opts.uplink)
+            self->send(self->state.opts.uplink, join_atom::value, sched);
+          on_joined(self, slot);
+        },
+        [self](caf::error& e) { end_with(self, std::move(e)); });
+  } else {
+    self->monitor(scheduler);
+    self->request(scheduler, caf::infinite, join_atom::value, st.opts.caps, me)
+      .then([self](uint32_t slot) { on_joined(self, slot); },
+            [self](caf::error& e) { end_with(self, std::move(e)); });
+  }
   return {
     [self](work_batch& b) {
       auto& st = self->state;
-      auto now = now_of(self);
+      auto now = scaled_now(self);
       for (auto& item : b.items)
-        st.queue.push_back(queued_test{std::move(item), now});
+        st.queue.push(std::move(item), now);
       start_more(self);
       flush(self);
     },
     [self](cancel_atom, uint32_t ref, uint32_t gen) {
       auto& st = self->state;
-      for (auto i = st.queue.begin(); i != st.queue.end(); ++i) {
-        if (i->item.ref == ref && i->item.gen == gen) {
-          st.queue.erase(i);
-          return;
-        }
-      }
-      for (auto i = st.running.begin(); i != st.running.end(); ++i) {
-        if (i->second.item.ref == ref && i->second.item.gen == gen) {
-          // The timer still fires; finding nothing, it is ignored.
-          st.running.erase(i);
-          start_more(self);
-          flush(self);
-          return;
-        }
+      uint64_t seq = 0;
+      // The scheduler withdrew it: no report either way.
+      if (st.queue.cancel(ref, gen, &seq) == cancel_found::running) {
+        st.exec->stop(seq);
+        start_more(self);
+        flush(self);
       }
     },
     [self](finish_atom, uint64_t seq) {
-      auto& st = self->state;
-      auto i = st.running.find(seq);
-      if (i == st.running.end())
-        return;
-      auto t = std::move(i->second);
-      st.running.erase(i);
-      report(self, t.item, t.attempt, t.queued_seconds);
-      start_more(self);
-      flush(self);
+      on_run_event(self, seq, [&](queue_type::started& s, work_report& r) {
+        return self->state.exec->on_timer(*self->state.host, seq, s.item, r);
+      });
+    },
+    [self](deadline_atom, uint64_t seq) {
+      on_run_event(self, seq, [&](queue_type::started& s, work_report& r) {
+        return self->state.exec->on_deadline(*self->state.host, seq, s.item, r);
+      });
+    },
+    [self](exited_atom, uint64_t seq) {
+      on_run_event(self, seq, [&](queue_type::started& s, work_report& r) {
+        return self->state.exec->on_exit(*self->state.host, seq, s.item, r);
+      });
     },
     [self](tick_atom) {
       auto& st = self->state;
       send_load(self);
-      self->delayed_send(self,
-                         duration_cast<caf::timespan>(duration<double>(
-                           st.opts.report_interval / st.opts.time_scale)),
-                         tick_atom::value);
+      self->delayed_send(self, span(st.opts.report_interval), tick_atom::value);
     },
     [self](revoke_batch& b) {
       auto& st = self->state;
       revoke_reply reply;
       reply.slot = st.slot;
       reply.items.reserve(b.items.size());
-      for (auto& r : b.items) {
-        // Only a test still waiting in the local queue can go; a started
-        // one stays, so no test ever runs twice.
-        auto i = std::find_if(
-          st.queue.begin(), st.queue.end(), [&](const queued_test& q) {
-            return q.item.ref == r.ref && q.item.gen == r.gen;
-          });
-        bool found = i != st.queue.end();
-        if (found)
-          st.queue.erase(i);
-        reply.items.push_back(revoke_answer{r.ref, r.gen, found});
-      }
+      // Only a test still waiting in the local queue can go; a started
+      // one stays, so no test ever runs twice.
+      for (auto& r : b.items)
+        reply.items.push_back(
+          revoke_answer{r.ref, r.gen, st.queue.revoke(r.ref, r.gen)});
       self->send(st.scheduler, std::move(reply));
     },
     [self](leave_atom) {
       auto& st = self->state;
-      if (st.joined)
+      // Through the uplink when there is one, so the leave follows the
+      // reports it still holds.
+      if (st.queue.joined() && st.opts.uplink)
+        self->send(st.opts.uplink, leave_atom::value, st.slot);
+      else if (st.queue.joined())
         self->send(st.scheduler, leave_atom::value, st.slot);
       self->quit();
     },
   };
 }
 
+// -- the simulation -----------------------------------------------------------
+
+/// Runs tests as simulated durations drawn from a profile.
+class simulation_executor final : public executor {
+public:
+  explicit simulation_executor(const worker_options& o)
+    : profile_(o.profile), speed_(o.caps.speed), time_scale_(o.time_scale) {
+    random_.reseed(o.seed);
+  }
+
+  bool start(executor_host& host, uint64_t seq, const work_item& item,
+             work_report& done) override {
+    auto a = simulate_attempt(item.expected_duration, speed_, performance(host),
+                              profile_.failure_rate, item.timeout, random_);
+    auto real = a.duration / time_scale_;
+    // Zero-length tests end on the spot, which keeps zero-duration
+    // benchmarks free of timer traffic.
+    if (real <= 0) {
+      fill(item, a, done);
+      return false;
+    }
+    attempts_.emplace(seq, a);
+    host.timer(real, seq);
+    return true;
+  }
+
+  bool on_timer(executor_host&, uint64_t seq, const work_item& item,
+                work_report& done) override {
+    auto i = attempts_.find(seq);
+    if (i == attempts_.end())
+      return false;
+    fill(item, i->second, done);
+    attempts_.erase(i);
+    return true;
+  }
+
+  bool on_deadline(executor_host&, uint64_t, const work_item&,
+                   work_report&) override {
+    // Timeouts are part of the drawn attempt.
+    return false;
+  }
+
+  bool on_exit(executor_host&, uint64_t, const work_item&,
+               work_report&) override {
+    return false;
+  }
+
+  void stop(uint64_t seq) override {
+    // The timer still fires; finding nothing, it is ignored.
+    attempts_.erase(seq);
+  }
+
+  void fill_load(executor_host& host, worker_load& l) override {
+    auto bg = profile_.background_load;
+    if (bg > 0) {
+      // Background load drifts as a bounded random walk.
+      background_
+        = std::clamp(background_ + random_.uniform(-0.2, 0.2) * bg, 0.0, bg);
+    }
+    l.cpu_utilization = std::min(100.0, l.cpu_utilization + background_);
+    l.performance_level = performance(host);
+    l.warming_up = l.performance_level < 1.0;
+  }
+
+private:
+  double performance(executor_host& host) const {
+    return warmup_level(profile_, host.now() * time_scale_);
+  }
+
+  static void fill(const work_item& item, const simulated_attempt& a,
+                   work_report& r) {
+    r.success = a.success;
+    r.timed_out = a.timed_out;
+    r.exec_seconds = a.duration;
+    if (a.timed_out)
+      r.error = "timed out after " + std::to_string(item.timeout) + " s";
+    else if (!a.success)
+      r.error = "simulated failure";
+  }
+
+  worker_profile profile_;
+  double speed_;
+  double time_scale_;
+  rng random_;
+  double background_ = 0;
+  std::unordered_map<uint64_t, simulated_attempt> attempts_;
+};
+
 } // namespace
+
+worker_actor spawn_worker_with(caf::actor_system& sys,
+                               scheduler_actor scheduler,
+                               worker_core_options opts,
+                               std::unique_ptr<executor> exec) {
+  // CAF copies spawn arguments: the executor travels in a shared pointer
+  // (the state holds the only one once the actor runs).
+  std::shared_ptr<executor> e{exec.release()};
+  auto h = sys.spawn(worker_behavior, std::move(scheduler), std::move(opts),
+                     std::move(e));
+  return caf::actor_cast<worker_actor>(h);
+}
 
 worker_actor spawn_worker(caf::actor_system& sys, scheduler_actor scheduler,
                           worker_options opts) {
-  return sys.spawn(worker_behavior, std::move(scheduler), std::move(opts));
+  worker_core_options o;
+  o.caps = opts.caps;
+  o.time_scale = opts.time_scale;
+  o.report_interval = opts.report_interval / opts.time_scale;
+  o.quit_with_error = false;
+  auto exec = std::make_unique<simulation_executor>(opts);
+  return spawn_worker_with(sys, std::move(scheduler), std::move(o),
+                           std::move(exec));
 }
 
 } // namespace alb

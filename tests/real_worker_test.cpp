@@ -5,8 +5,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
+
+#include <signal.h>
+#include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -35,6 +40,10 @@ caf::behavior fake_scheduler(caf::event_based_actor* self, caf::actor probe) {
     [](const load_report&) {
       // nop
     },
+    [probe](revoke_atom, uint32_t slot) {
+      caf::anon_send(probe, revoke_atom::value, slot);
+    },
+    [probe](revoke_reply& r) { caf::anon_send(probe, std::move(r)); },
     [self](leave_atom, uint32_t) { self->quit(); },
   };
 }
@@ -71,6 +80,46 @@ struct fixture {
     return out;
   }
 };
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/alb-rw-XXXXXX";
+  BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
+  return tmpl;
+}
+
+// Whether `pid` exists and is not a zombie (an orphan's zombie may wait
+// for a PID 1 that does not reap).
+bool alive(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string line;
+  if (!std::getline(in, line))
+    return false;
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size()
+         && line[close + 2] != 'Z';
+}
+
+// Waits (bounded) until `path` names a pid.
+pid_t wait_for_pid(const std::string& path) {
+  for (int i = 0; i < 1000; ++i) {
+    std::ifstream in{path};
+    pid_t pid = 0;
+    if (in >> pid && pid > 0)
+      return pid;
+    std::this_thread::sleep_for(10ms);
+  }
+  return -1;
+}
+
+// Waits (bounded) until no process `pid` exists, not even a zombie.
+bool wait_gone(pid_t pid) {
+  for (int i = 0; i < 500; ++i) {
+    if (!alive(pid))
+      return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
 
 work_item cmd(uint32_t ref, std::vector<std::string> argv, double timeout = 0) {
   work_item w;
@@ -129,14 +178,62 @@ BOOST_AUTO_TEST_CASE(env_and_cwd_apply) {
 BOOST_AUTO_TEST_CASE(cancel_kills_the_child_and_frees_the_slot) {
   caf::scoped_actor probe{*sys};
   auto w = spawn(probe, 1);
-  caf::anon_send(w, work_batch{{cmd(1, {"sleep", "30"}), cmd(2, {"true"})}});
-  std::this_thread::sleep_for(200ms);
+  auto dir = temp_dir();
+  auto pid_file = dir + "/pid";
+  // The child says its pid once it runs.
+  caf::anon_send(
+    w, work_batch{{cmd(1, {"sh", "-c",
+                           "echo $$ > " + pid_file + ".tmp; mv " + pid_file
+                             + ".tmp " + pid_file + "; exec sleep 30"}),
+                   cmd(2, {"true"})}});
+  auto pid = wait_for_pid(pid_file);
+  BOOST_REQUIRE(pid > 0);
+  BOOST_REQUIRE(alive(pid));
   caf::anon_send(w, cancel_atom::value, uint32_t{1}, uint32_t{1});
   auto rs = collect(probe, 1, 10s);
   BOOST_REQUIRE_EQUAL(rs.size(), 1u);
   BOOST_TEST(rs.count(2) == 1u);
   BOOST_TEST(rs[2].success);
+  // The cancelled child is gone (killed and reaped), not left running.
+  BOOST_TEST(wait_gone(pid));
   caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(announces_revokes_and_gives_back_only_unstarted_tests) {
+  caf::scoped_actor probe{*sys};
+  auto w = spawn(probe, 1);
+  uint32_t slot = 0;
+  probe->receive([&](revoke_atom, uint32_t s) { slot = s; },
+                 caf::after(10s) >> [] {});
+  BOOST_TEST(slot == 7u);
+  auto dir = temp_dir();
+  auto pid_file = dir + "/pid";
+  caf::anon_send(
+    w, work_batch{{cmd(1, {"sh", "-c",
+                           "echo $$ > " + pid_file + ".tmp; mv " + pid_file
+                             + ".tmp " + pid_file + "; exec sleep 30"}),
+                   cmd(2, {"true"})}});
+  BOOST_REQUIRE(wait_for_pid(pid_file) > 0);
+  // Test 1 runs, test 2 waits for the only slot.
+  caf::anon_send(caf::actor_cast<revocable_worker_actor>(w),
+                 revoke_batch{{revoke_item{1, 1}, revoke_item{2, 1}}});
+  revoke_reply reply;
+  probe->receive([&](revoke_reply& r) { reply = std::move(r); },
+                 caf::after(10s) >> [] {});
+  BOOST_REQUIRE_EQUAL(reply.items.size(), 2u);
+  BOOST_TEST(reply.slot == 7u);
+  BOOST_TEST(reply.items[0].ref == 1u);
+  BOOST_TEST(!reply.items[0].given_back);
+  BOOST_TEST(reply.items[1].ref == 2u);
+  BOOST_TEST(reply.items[1].given_back);
+  // The given-back test never runs here: cancelling the running one frees
+  // the slot and no report of test 2 follows.
+  caf::anon_send(w, cancel_atom::value, uint32_t{1}, uint32_t{1});
+  auto rs = collect(probe, 1, 1s);
+  BOOST_TEST(rs.empty());
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  std::filesystem::remove_all(dir);
 }
 
 BOOST_AUTO_TEST_CASE(tests_without_command_are_simulated) {

@@ -1,0 +1,234 @@
+// How fast alb runs short real commands: N `true` commands through an
+// `alb coordinator` and one `alb node` (one worker with C slots) over
+// loopback, next to `xargs -P C` running the same N commands on the same
+// machine in the same run. The runs alternate (alb, xargs, alb, xargs, ...)
+// so both see the same background load; the ratio of the medians is the
+// figure to quote.
+//
+//   bench_real_dispatch [--tests N] [--concurrency C] [--reps R]
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <stdexcept>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/coordinator_client.hpp"
+#include "runtime/process.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// Starts `args` with stdout on `out` (-1 = inherited) and stderr silenced
+/// unless ALB_BENCH_VERBOSE is set.
+alb::process start(std::vector<std::string> args, int out) {
+  alb::spawn_options o;
+  o.argv = std::move(args);
+  o.stdout_fd = out;
+  static int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (!std::getenv("ALB_BENCH_VERBOSE"))
+    o.stderr_fd = null;
+  std::string error;
+  auto p = alb::process::spawn(o, error);
+  if (!p.running())
+    throw std::runtime_error{error};
+  return p;
+}
+
+/// A coordinator with one node, stopped when it goes out of scope.
+struct loopback_cluster {
+  std::vector<alb::process> procs;
+  std::string endpoint;
+
+  explicit loopback_cluster(int slots) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+      throw std::runtime_error{"pipe failed"};
+    procs.push_back(start({ALB_BINARY, "coordinator", "--port", "0",
+                           "--log-level", "ERROR", "--threads", "2", "--no-db"},
+                          fds[1]));
+    ::close(fds[1]);
+    // "alb coordinator: listening on 127.0.0.1:PORT (...)"
+    std::string line;
+    char c;
+    while (::read(fds[0], &c, 1) == 1 && c != '\n')
+      line += c;
+    ::close(fds[0]);
+    auto at = line.find("listening on ");
+    if (at == std::string::npos)
+      throw std::runtime_error{"the coordinator did not start"};
+    endpoint = line.substr(at + 13, line.find(' ', at + 13) - at - 13);
+    procs.push_back(
+      start({ALB_BINARY, "node", "--coordinator", endpoint, "--workers", "1",
+             "--cores", std::to_string(slots), "--memory", "64", "--name",
+             "bench-node", "--reconnect-timeout", "0", "--log-level", "ERROR",
+             "--threads", "2"},
+            -1));
+  }
+
+  ~loopback_cluster() {
+    for (auto& p : procs)
+      p.kill_group(SIGTERM);
+    for (auto& p : procs)
+      p.wait();
+  }
+};
+
+bool wait_for_workers(alb::coordinator_client& client, size_t workers) {
+  auto deadline = clock_type::now() + std::chrono::seconds(30);
+  while (clock_type::now() < deadline) {
+    auto j = nlohmann::json::parse(client.stats(), nullptr, false);
+    size_t n = 0;
+    if (j.is_object() && j.contains("nodes"))
+      for (auto& [name, info] : j["nodes"].items())
+        n += info.value("workers", size_t{0});
+    if (n >= workers)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+/// Seconds alb takes for `tests` `true` commands (throws on a lost test).
+double run_alb(uint64_t tests, int slots, int rep) {
+  loopback_cluster cluster{slots};
+  alb::coordinator_client_options o;
+  o.endpoint = cluster.endpoint;
+  o.request_timeout = 120;
+  alb::coordinator_client client{o};
+  client.connect();
+  std::atomic<size_t> passed{0};
+  client.on_outcome([&passed](const alb::cluster_outcome& out) {
+    if (out.success)
+      passed.fetch_add(1, std::memory_order_relaxed);
+  });
+  if (!wait_for_workers(client, 1))
+    throw std::runtime_error{"the node did not register its worker"};
+  std::vector<alb::cluster_test> suite(tests);
+  for (uint64_t i = 0; i < tests; ++i) {
+    char id[32];
+    std::snprintf(id, sizeof(id), "r%d-%07llu", rep,
+                  static_cast<unsigned long long>(i));
+    suite[i].req.test_id = id;
+    suite[i].req.model_id = "bench";
+    suite[i].command = {"true"};
+  }
+  auto t0 = clock_type::now();
+  client.submit(std::move(suite));
+  auto res = client.wait(300);
+  std::chrono::duration<double> dt = clock_type::now() - t0;
+  if (!res.complete() || passed.load() != tests)
+    throw std::runtime_error{"lost tests: " + std::to_string(passed.load())
+                             + " of " + std::to_string(tests) + " passed"};
+  client.close();
+  return dt.count();
+}
+
+/// Seconds `xargs -P slots` takes for `tests` `true` commands.
+double run_xargs(uint64_t tests, int slots) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw std::runtime_error{"pipe failed"};
+  alb::spawn_options o;
+  o.argv = {"xargs", "-P", std::to_string(slots), "-n", "1", "true"};
+  o.stdin_fd = fds[0];
+  o.new_group = false;
+  std::string error;
+  std::string input;
+  for (uint64_t i = 0; i < tests; ++i)
+    input += "x\n";
+  auto t0 = clock_type::now();
+  auto p = alb::process::spawn(o, error);
+  ::close(fds[0]);
+  if (!p.running())
+    throw std::runtime_error{error};
+  size_t off = 0;
+  while (off < input.size()) {
+    auto n = ::write(fds[1], input.data() + off, input.size() - off);
+    if (n <= 0)
+      break;
+    off += static_cast<size_t>(n);
+  }
+  ::close(fds[1]);
+  auto status = p.wait();
+  std::chrono::duration<double> dt = clock_type::now() - t0;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error{"xargs failed"};
+  return dt.count();
+}
+
+double median(std::vector<double> xs) {
+  std::sort(xs.begin(), xs.end());
+  return xs.empty() ? 0 : xs[xs.size() / 2];
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  uint64_t tests = 2000;
+  int slots = 2;
+  int reps = 5;
+  CLI::App app{"N `true` commands through alb next to xargs -P"};
+  app.add_option("--tests", tests, "Commands per run")
+    ->check(CLI::Range(uint64_t{1}, uint64_t{10000000}));
+  app.add_option("--concurrency", slots, "Commands at once (slots, -P)")
+    ->check(CLI::Range(1, 4096));
+  app.add_option("--reps", reps, "Runs of each")->check(CLI::Range(1, 1000));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "bench_real_dispatch: error: %s\n", e.what());
+    return 2;
+  }
+  std::printf("cores: %u, commands per run: %llu, concurrency: %d, runs: %d\n",
+              std::thread::hardware_concurrency(),
+              static_cast<unsigned long long>(tests), slots, reps);
+  std::vector<double> alb_rates, xargs_rates, ratios;
+  try {
+    for (int r = 0; r < reps; ++r) {
+      auto a = static_cast<double>(tests) / run_alb(tests, slots, r);
+      auto x = static_cast<double>(tests) / run_xargs(tests, slots);
+      alb_rates.push_back(a);
+      xargs_rates.push_back(x);
+      ratios.push_back(a / x);
+      std::printf("run %d: alb %.0f/s, xargs %.0f/s, ratio %.2f\n", r, a, x,
+                  a / x);
+      std::fflush(stdout);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_real_dispatch: %s\n", e.what());
+    return 1;
+  }
+  auto lo_hi = [](std::vector<double> xs) {
+    std::sort(xs.begin(), xs.end());
+    return std::make_pair(xs.front(), xs.back());
+  };
+  auto [alo, ahi] = lo_hi(alb_rates);
+  auto [xlo, xhi] = lo_hi(xargs_rates);
+  auto [rlo, rhi] = lo_hi(ratios);
+  std::printf("alb (coordinator + 1 node, %d slots): median %.0f/s "
+              "(%.0f-%.0f)\n",
+              slots, median(alb_rates), alo, ahi);
+  std::printf("xargs -P %d:                           median %.0f/s "
+              "(%.0f-%.0f)\n",
+              slots, median(xargs_rates), xlo, xhi);
+  std::printf("ratio alb/xargs: median of runs %.2f (%.2f-%.2f), of "
+              "medians %.2f\n",
+              median(ratios), rlo, rhi,
+              median(alb_rates) / median(xargs_rates));
+  return 0;
+}

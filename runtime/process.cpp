@@ -1,0 +1,446 @@
+#include "runtime/process.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+extern char** environ;
+
+namespace alb {
+
+namespace {
+
+// Everything the child needs, prepared before the clone: the child shares
+// our memory until it execs and may only make plain system calls.
+struct child_args {
+  const char* path = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* cwd = nullptr;
+  int in = -1;
+  int out = -1;
+  int err = -1;
+  bool new_group = true;
+  bool die_with_parent = true;
+  bool close_others = true;
+  pid_t parent = 0;
+  /// Set by the child when it could not exec (it exits with 127 then).
+  int error = 0;
+  /// What failed: 1 = exec, 2 = chdir, 3 = setup.
+  int stage = 0;
+};
+
+int child_main(void* p) {
+  auto* a = static_cast<child_args*>(p);
+  // Handlers of this process must not run in the child: restore defaults
+  // (ignored signals stay ignored, as exec would keep them).
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction old;
+    if (::sigaction(sig, nullptr, &old) != 0)
+      continue;
+    if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+      struct sigaction def;
+      std::memset(&def, 0, sizeof(def));
+      def.sa_handler = SIG_DFL;
+      ::sigaction(sig, &def, nullptr);
+    }
+  }
+  // SIGPIPE is ignored by many servers; a test expects the default.
+  struct sigaction def;
+  std::memset(&def, 0, sizeof(def));
+  def.sa_handler = SIG_DFL;
+  ::sigaction(SIGPIPE, &def, nullptr);
+  if (a->new_group && ::setpgid(0, 0) != 0) {
+    a->error = errno;
+    a->stage = 3;
+    ::_exit(127);
+  }
+  if (a->die_with_parent) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // The parent may have died before the line above.
+    if (::getppid() != a->parent)
+      ::_exit(127);
+  }
+  int in = a->in;
+  if (in < 0)
+    in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in >= 0 && in != 0)
+    ::dup2(in, 0);
+  if (a->out >= 0 && a->out != 1)
+    ::dup2(a->out, 1);
+  if (a->err >= 0 && a->err != 2)
+    ::dup2(a->err, 2);
+  // Inherited sockets (a node's connection to its coordinator) would keep
+  // that connection open after the node died.
+  if (a->close_others && ::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+    for (int fd = 3; fd < 4096; ++fd)
+      ::close(fd);
+  }
+  if (a->cwd && ::chdir(a->cwd) != 0) {
+    a->error = errno;
+    a->stage = 2;
+    ::_exit(127);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execve(a->path, a->argv, a->envp);
+  a->error = errno;
+  a->stage = 1;
+  ::_exit(127);
+}
+
+bool executable(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)
+         && ::access(path.c_str(), X_OK) == 0;
+}
+
+// PATH lookup as execvp does it, done before the clone (the child must not
+// allocate).
+std::string resolve(const std::string& prog,
+                    const std::vector<std::string>& env) {
+  if (prog.find('/') != std::string::npos)
+    return prog;
+  std::string path;
+  bool found = false;
+  for (auto& kv : env) {
+    if (kv.rfind("PATH=", 0) == 0) {
+      path = kv.substr(5);
+      found = true;
+    }
+  }
+  if (!found) {
+    auto* p = ::getenv("PATH");
+    path = p ? p : "/usr/local/bin:/usr/bin:/bin";
+  }
+  size_t b = 0;
+  while (b <= path.size()) {
+    auto e = path.find(':', b);
+    if (e == std::string::npos)
+      e = path.size();
+    auto dir = path.substr(b, e - b);
+    auto cand = (dir.empty() ? std::string{"."} : dir) + "/" + prog;
+    if (executable(cand))
+      return cand;
+    b = e + 1;
+  }
+  return {};
+}
+
+// Converts what waitid says into a waitpid-style status.
+int status_of(const siginfo_t& info) {
+  switch (info.si_code) {
+    case CLD_EXITED:
+      return (info.si_status & 0xff) << 8;
+    case CLD_DUMPED:
+      return (info.si_status & 0x7f) | 0x80;
+    default:
+      return info.si_status & 0x7f;
+  }
+}
+
+} // namespace
+
+std::map<std::string, std::string> current_environment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv{*e};
+    auto eq = kv.find('=');
+    if (eq != std::string::npos)
+      out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
+std::vector<std::string>
+environment_strings(const std::map<std::string, std::string>& env) {
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (auto& [k, v] : env)
+    out.push_back(k + "=" + v);
+  return out;
+}
+
+process process::spawn(const spawn_options& opts, std::string& error) {
+  process p;
+  if (opts.argv.empty()) {
+    error = "empty command";
+    return p;
+  }
+  auto path = resolve(opts.argv[0], opts.env);
+  if (path.empty()) {
+    error = opts.argv[0] + ": command not found";
+    return p;
+  }
+  std::vector<char*> argv;
+  argv.reserve(opts.argv.size() + 1);
+  for (auto& a : opts.argv)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  char* const* env = environ;
+  if (!opts.env.empty()) {
+    envp.reserve(opts.env.size() + 1);
+    for (auto& kv : opts.env)
+      envp.push_back(const_cast<char*>(kv.c_str()));
+    envp.push_back(nullptr);
+    env = envp.data();
+  }
+  child_args a;
+  a.path = path.c_str();
+  a.argv = argv.data();
+  a.envp = env;
+  a.cwd = opts.cwd.empty() ? nullptr : opts.cwd.c_str();
+  a.in = opts.stdin_fd;
+  a.out = opts.stdout_fd;
+  a.err = opts.stderr_fd;
+  a.new_group = opts.new_group;
+  a.die_with_parent = opts.die_with_parent;
+  a.close_others = opts.close_others;
+  a.parent = ::getpid();
+  // The child runs on this stack until it execs (CLONE_VFORK suspends this
+  // thread meanwhile), so a per-thread buffer serves every spawn.
+  constexpr size_t stack_size = 64 * 1024;
+  thread_local std::unique_ptr<char[]> stack{new char[stack_size]};
+  // No signal handler may run in the child while it shares our memory.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  auto pid
+    = ::clone(child_main, stack.get() + stack_size,
+              CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &a, &pidfd);
+  auto clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    error
+      = std::string{"cannot start a process: "} + std::strerror(clone_errno);
+    return p;
+  }
+  p.pid_ = pid;
+  p.pidfd_ = pidfd;
+  p.group_ = opts.new_group;
+  if (a.stage != 0) {
+    // It never ran the command: reap it here.
+    p.wait();
+    switch (a.stage) {
+      case 1:
+        error = opts.argv[0] + ": " + std::strerror(a.error);
+        break;
+      case 2:
+        error = opts.cwd + ": " + std::strerror(a.error);
+        break;
+      default:
+        error
+          = std::string{"cannot set up the process: "} + std::strerror(a.error);
+    }
+    p.reset();
+    return process{};
+  }
+  return p;
+}
+
+process::process(process&& other) noexcept
+  : pid_(other.pid_), pidfd_(other.pidfd_), group_(other.group_),
+    status_(other.status_) {
+  other.pid_ = -1;
+  other.pidfd_ = -1;
+  other.status_.reset();
+}
+
+process& process::operator=(process&& other) noexcept {
+  if (this != &other) {
+    reset();
+    pid_ = other.pid_;
+    pidfd_ = other.pidfd_;
+    group_ = other.group_;
+    status_ = other.status_;
+    other.pid_ = -1;
+    other.pidfd_ = -1;
+    other.status_.reset();
+  }
+  return *this;
+}
+
+process::~process() {
+  reset();
+}
+
+void process::reset() noexcept {
+  if (running()) {
+    kill_group(SIGKILL);
+    if (!try_wait()) {
+      // Not gone yet: the reaper collects it when it is, without blocking
+      // this thread.
+      child_reaper::instance().adopt(pid_, pidfd_);
+      pidfd_ = -1;
+    }
+  }
+  if (pidfd_ >= 0)
+    ::close(pidfd_);
+  pid_ = -1;
+  pidfd_ = -1;
+  status_.reset();
+}
+
+void process::kill_group(int sig) const {
+  if (!running())
+    return;
+  // Only while the leader is unreaped: its pid (the group's id) cannot be
+  // reused before that, so the signal cannot reach strangers.
+  if (group_)
+    ::kill(-pid_, sig);
+  else
+    ::syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0);
+}
+
+std::optional<int> process::try_wait() {
+  if (status_ || pid_ <= 0)
+    return status_;
+  siginfo_t info;
+  std::memset(&info, 0, sizeof(info));
+  // Look first, reap after: grandchildren left in its group are killed
+  // while the leader still holds the group id.
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_), &info,
+               WEXITED | WNOHANG | WNOWAIT)
+        != 0
+      || info.si_pid == 0)
+    return std::nullopt;
+  if (group_)
+    ::kill(-pid_, SIGKILL);
+  std::memset(&info, 0, sizeof(info));
+  while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_),
+                  &info, WEXITED)
+           != 0
+         && errno == EINTR) {
+    // retry
+  }
+  status_ = status_of(info);
+  return status_;
+}
+
+int process::wait() {
+  if (status_ || pid_ <= 0)
+    return status_.value_or(0);
+  siginfo_t info;
+  std::memset(&info, 0, sizeof(info));
+  while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_),
+                  &info, WEXITED | WNOWAIT)
+           != 0
+         && errno == EINTR) {
+    // retry
+  }
+  return try_wait().value_or(0);
+}
+
+// -- reaper -------------------------------------------------------------------
+
+struct child_reaper::impl {
+  struct entry {
+    /// Called when the child ended (watch), or empty (adopted: reap it).
+    std::function<void()> on_exit;
+    pid_t pid = -1;
+  };
+  int ep = -1;
+  std::mutex mtx;
+  std::unordered_map<int, entry> entries;
+  std::thread thread;
+
+  void add(int fd, entry e) {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      entries[fd] = std::move(e);
+    }
+    epoll_event ev;
+    std::memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.fd = fd;
+    if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      // Should not happen; fire at once rather than never.
+      fire(fd);
+    }
+  }
+
+  void fire(int fd) {
+    entry e;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      auto i = entries.find(fd);
+      if (i == entries.end())
+        return;
+      e = std::move(i->second);
+      entries.erase(i);
+    }
+    ::epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+    if (e.on_exit) {
+      e.on_exit();
+    } else {
+      siginfo_t info;
+      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &info,
+               WEXITED | WNOHANG);
+    }
+    ::close(fd);
+  }
+
+  void run() {
+    epoll_event evs[64];
+    for (;;) {
+      auto n = ::epoll_wait(ep, evs, 64, -1);
+      for (int i = 0; i < n; ++i)
+        fire(evs[i].data.fd);
+    }
+  }
+};
+
+child_reaper::child_reaper() : impl_(new impl) {
+  impl_->ep = ::epoll_create1(EPOLL_CLOEXEC);
+  // Never joined: the reaper lives as long as the process.
+  impl_->thread = std::thread{[this] { impl_->run(); }};
+  impl_->thread.detach();
+}
+
+child_reaper::~child_reaper() {
+  // nop: never destroyed (see instance())
+}
+
+child_reaper& child_reaper::instance() {
+  // Leaked on purpose: its thread may still run while statics go away.
+  static auto* r = new child_reaper;
+  return *r;
+}
+
+void child_reaper::watch(const process& p, std::function<void()> on_exit) {
+  if (p.pidfd() < 0)
+    return;
+  int fd = ::fcntl(p.pidfd(), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0)
+    return;
+  impl_->add(fd, impl::entry{std::move(on_exit), p.pid()});
+}
+
+void child_reaper::adopt(pid_t pid, int pidfd) {
+  impl_->add(pidfd, impl::entry{{}, pid});
+}
+
+} // namespace alb

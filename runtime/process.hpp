@@ -1,0 +1,121 @@
+#pragma once
+
+// Child processes, one way for all of them: `process` owns one child (its
+// pid and a pidfd), starts it in its own process group with a parent-death
+// signal, and kills the whole group when it is destroyed unreaped. The
+// `child_reaper` is one thread per process that learns of exits as they
+// happen (epoll on pidfds) and calls back, so nobody polls.
+//
+// Linux only (clone with CLONE_PIDFD, waitid P_PIDFD: kernel 5.4 or newer).
+// No CAF.
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace alb {
+
+/// How to start a child.
+struct spawn_options {
+  /// Program and arguments; argv[0] is searched on PATH unless it has a
+  /// slash.
+  std::vector<std::string> argv;
+  /// Full environment as KEY=VALUE strings (empty = this process's).
+  std::vector<std::string> env;
+  /// Working directory ("" = this process's).
+  std::string cwd;
+  /// Descriptor for the child's stdin (-1 = /dev/null).
+  int stdin_fd = -1;
+  /// Descriptor for the child's stdout (-1 = inherit).
+  int stdout_fd = -1;
+  /// Descriptor for the child's stderr (-1 = inherit).
+  int stderr_fd = -1;
+  /// Start it as the leader of a new process group (killed as a group).
+  bool new_group = true;
+  /// Kill it (SIGKILL) when its parent dies (PR_SET_PDEATHSIG: strictly,
+  /// when the thread that started it ends; CAF's scheduler threads live as
+  /// long as the actor system).
+  bool die_with_parent = true;
+  /// Close every descriptor above 2 in the child.
+  bool close_others = true;
+};
+
+/// Environment of this process as a map (to add a child's settings to).
+std::map<std::string, std::string> current_environment();
+
+/// KEY=VALUE strings of `env`, as `spawn_options::env` wants them.
+std::vector<std::string>
+environment_strings(const std::map<std::string, std::string>& env);
+
+/// One child process. Movable, not copyable; destroying a running child
+/// kills its process group (SIGKILL) and reaps it without blocking.
+class process {
+public:
+  /// No child.
+  process() = default;
+  /// Starts a child; on failure returns an empty process and sets `error`
+  /// (a missing program or directory is reported the same way: exec
+  /// errors of the child are passed back before this returns).
+  static process spawn(const spawn_options& opts, std::string& error);
+
+  process(process&& other) noexcept;
+  process& operator=(process&& other) noexcept;
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+  ~process();
+
+  /// Whether this holds a child that was not reaped yet.
+  bool running() const { return pid_ > 0 && !status_; }
+  /// The child's pid (-1 = none).
+  pid_t pid() const { return pid_; }
+  /// The pidfd (readable once the child ended; -1 = none).
+  int pidfd() const { return pidfd_; }
+  /// Sends `sig` to the child's process group (or the child alone when it
+  /// has none).
+  void kill_group(int sig) const;
+  /// The wait status if the child ended (it is reaped then), else nothing.
+  std::optional<int> try_wait();
+  /// Waits for the child and returns its wait status.
+  int wait();
+
+private:
+  void reset() noexcept;
+
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  bool group_ = false;
+  std::optional<int> status_;
+};
+
+/// Calls back when watched children end: one thread, epoll on pidfds.
+class child_reaper {
+public:
+  /// The process-wide reaper (its thread starts on first use).
+  static child_reaper& instance();
+
+  /// Calls `on_exit()` from the reaper's thread once `p` has ended (it is
+  /// not reaped: the owner calls `try_wait`). The callback must be cheap
+  /// and thread-safe (e.g. send a message). Watches a duplicate of the
+  /// pidfd, so `p` may go away first; the callback then still runs.
+  void watch(const process& p, std::function<void()> on_exit);
+
+  /// Takes over reaping `pid` (already signalled) through `pidfd`, which
+  /// it closes when done.
+  void adopt(pid_t pid, int pidfd);
+
+  child_reaper(const child_reaper&) = delete;
+  child_reaper& operator=(const child_reaper&) = delete;
+
+private:
+  child_reaper();
+  ~child_reaper();
+  struct impl;
+  impl* impl_;
+};
+
+} // namespace alb

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Integration test of how alb runs real tests on real processes (loopback).
+
+- Rebalancing in a cluster: tests queued on a one-slot node move to a node
+  that joins later (migration or stealing, seen in /metrics), and every test
+  ends exactly once.
+
+Every process is cleaned up; the run is bounded (well under a minute).
+
+Usage: execution_it.py PATH/TO/alb
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ALB = os.path.abspath(sys.argv[1])
+TMP = tempfile.mkdtemp(prefix="alb-exec-it-")
+PROCS = []
+FAILURES = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def start(args, name):
+    out = open(os.path.join(TMP, name + ".out"), "w")
+    err = open(os.path.join(TMP, name + ".err"), "w")
+    p = subprocess.Popen([ALB] + args, stdout=out, stderr=err, cwd=TMP)
+    p.log_name = name
+    PROCS.append(p)
+    return p
+
+
+def read(name, ext="err"):
+    try:
+        with open(os.path.join(TMP, name + "." + ext)) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    check(False, "timed out waiting for " + what)
+    return False
+
+
+def write(name, text, mode=0o600):
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+def toml_tests(tests):
+    out = []
+    for t in tests:
+        out.append("[[tests]]")
+        for k, v in t.items():
+            out.append("%s = %s" % (k, json.dumps(v)))
+    return "\n".join(out) + "\n"
+
+
+def results_of(path):
+    with open(path) as f:
+        return json.load(f)["results"]
+
+
+def alive(pid):
+    """Whether pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def coordinator(token, name, extra=()):
+    p = start(["coordinator", "--port", "0", "--no-db", "--token-file", token]
+              + list(extra), name)
+    found = {}
+
+    def bound():
+        text = read(name, "out")
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", text)
+        if m:
+            found["port"] = int(m.group(1))
+        m = re.search(r"metrics: (http://\S+)", text)
+        if m:
+            found["metrics"] = m.group(1)
+        return "port" in found and ("metrics" in found or not extra)
+    wait_for(bound, 15, "the coordinator's port")
+    return p, found.get("port"), found.get("metrics")
+
+
+def node(addr, token, name, cores, extra=()):
+    return start(["node", "--coordinator", addr, "--workers", "1", "--cores",
+                  str(cores), "--memory", "8", "--token-file", token, "--name",
+                  name, "--reconnect-timeout", "0"] + list(extra), name)
+
+
+def registered(name, count=1):
+    return lambda: read(name, "err").count("registered") >= count or \
+        read(name, "out").count("registered") >= count
+
+
+def submit(file, port, token, output, timeout=60):
+    return subprocess.Popen(
+        [ALB, "submit", "--coordinator", "127.0.0.1:%d" % port, "--token-file",
+         token, "--output", output, file],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=TMP)
+
+
+def metric(url, name):
+    try:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+    except OSError:
+        return None
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name):
+            total += float(line.split()[-1])
+    return total
+
+
+def test_rebalancing(token):
+    coord, port, url = coordinator(token, "rb-coordinator",
+                                   ["--metrics-port", "0"])
+    if not port or not url:
+        return
+    addr = "127.0.0.1:%d" % port
+    slow = node(addr, token, "rb-slow", 1)
+    wait_for(lambda: "registered" in read("rb-coordinator", "err")
+             + read("rb-coordinator", "out"), 15, "the first node")
+    # Three 1.5 s tests on one slot: one runs, the others wait in the
+    # worker's local queue (its prefetch) on the slow node, none centrally,
+    # so only a move brings them to the node that joins next.
+    tests = [{"test_id": "rb-%d" % i, "command": ["sleep", "1.5"],
+              "expected_duration": 1.5} for i in range(3)]
+    f = write("rb.toml", toml_tests(tests))
+    out = os.path.join(TMP, "rb.json")
+    sub = submit(f, port, token, out)
+    time.sleep(0.5)
+    fast = node(addr, token, "rb-fast", 2)
+    try:
+        sub.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        sub.kill()
+        sub.communicate()
+    res = results_of(out) if os.path.exists(out) else []
+    ids = [r["test_id"] for r in res]
+    check(sorted(ids) == sorted(t["test_id"] for t in tests),
+          "rebalancing: every test ended exactly once (%d outcomes)" % len(ids))
+    check(all(r["status"] == "completed" for r in res),
+          "rebalancing: all completed")
+    moved = (metric(url, "alb_tests_migrated_total") or 0) + \
+        (metric(url, "alb_tests_stolen_total") or 0)
+    check(moved > 0, "rebalancing: migrated + stolen = %g > 0 in /metrics"
+          % moved)
+    on_fast = sum(1 for r in res if r.get("worker_id", "").startswith("rb-fast"))
+    check(on_fast > 0, "rebalancing: %d tests ran on the node that joined "
+          "later" % on_fast)
+    for p in (slow, fast, coord):
+        p.terminate()
+    for p in (slow, fast, coord):
+        p.wait(timeout=15)
+
+
+def main():
+    token = write("token", "%032x\n" % random.getrandbits(128))
+    test_rebalancing(token)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for p in PROCS:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if FAILURES:
+            print("logs kept in " + TMP)
+            for name in sorted(os.listdir(TMP)):
+                if name.endswith(".err"):
+                    print("--- " + name)
+                    print(read(name[:-4])[-2000:])
+        else:
+            shutil.rmtree(TMP, ignore_errors=True)
+    print("%d failure(s)" % len(FAILURES))
+    sys.exit(1 if FAILURES else 0)
