@@ -92,7 +92,7 @@ echo "--- first capture:"
 cat "$WORK/screen_a"
 for want in 'alb monitor  http://127\.0\.0\.1' 'q quits' 'Run +stress run' \
   'Workers +10 registered' 'Queue +[0-9]+ waiting \(p1 ' \
-  'Wait +p50 [0-9]' 'Success +[0-9.]+% of ended tests' \
+  'Wait +p50 (≤ |<= |> )?[0-9]' 'Success +[0-9.]+% of ended tests' \
   'Moves +[0-9]+ migrations' 'Alerts' 'Throughput history' \
   'Busiest workers' '█'; do
   grep -Eq -- "$want" "$WORK/screen_a" || fail "first capture lacks /$want/"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 
 namespace alb::report {
 
@@ -190,8 +191,9 @@ metrics_snapshot parse_exposition(std::string_view text, double time) {
   return result;
 }
 
-std::optional<double>
-histogram_quantile(double q, std::vector<std::pair<double, double>> buckets) {
+std::optional<quantile_bucket>
+histogram_quantile_bucket(double q,
+                          std::vector<std::pair<double, double>> buckets) {
   if (buckets.empty() || std::isnan(q))
     return std::nullopt;
   std::sort(buckets.begin(), buckets.end());
@@ -205,21 +207,18 @@ histogram_quantile(double q, std::vector<std::pair<double, double>> buckets) {
   q = std::clamp(q, 0.0, 1.0);
   auto rank = q * total;
   std::size_t i = 0;
-  while (i + 1 < buckets.size() && buckets[i].second < rank)
+  // The first bucket whose cumulative count reaches the rank holds it
+  // (a rank of 0 lies in the first non-empty bucket).
+  while (i + 1 < buckets.size()
+         && (buckets[i].second < rank || !(buckets[i].second > 0)))
     ++i;
-  auto upper = buckets[i].first;
-  if (std::isinf(upper)) {
-    // The rank lies above every finite bound: the highest one is all we know.
-    return i > 0 ? buckets[i - 1].first : std::optional<double>{};
-  }
-  if (i == 0 && upper <= 0)
-    return upper;
-  auto lower = i > 0 ? buckets[i - 1].first : 0.0;
-  auto below = i > 0 ? buckets[i - 1].second : 0.0;
-  auto in_bucket = buckets[i].second - below;
-  if (!(in_bucket > 0))
-    return upper;
-  return lower + (upper - lower) * (rank - below) / in_bucket;
+  quantile_bucket result;
+  result.upper = buckets[i].first;
+  result.lower = i > 0 ? buckets[i - 1].first
+                 : buckets[0].first > 0
+                   ? 0.0
+                   : -std::numeric_limits<double>::infinity();
+  return result;
 }
 
 } // namespace alb::report

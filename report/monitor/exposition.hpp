@@ -60,12 +60,24 @@ struct metrics_snapshot {
 /// fatal, so a partly odd target still shows what it can.
 metrics_snapshot parse_exposition(std::string_view text, double time = 0);
 
-/// Estimates quantile `q` (0..1) from cumulative histogram buckets given as
-/// (upper bound, cumulative count) pairs, as PromQL's histogram_quantile does:
-/// linear interpolation inside the bucket that holds the rank, the lower
-/// edge of the first bucket taken as 0, and the highest finite bound when the
-/// rank falls into the +Inf bucket. Returns nothing when the count is 0.
-std::optional<double>
-histogram_quantile(double q, std::vector<std::pair<double, double>> buckets);
+/// Where a quantile lies, as far as histogram buckets tell: somewhere in
+/// (lower, upper]. Buckets say nothing about where inside, so this is all a
+/// display may claim.
+struct quantile_bucket {
+  /// The bucket's lower edge: the previous bound, 0 for the first bucket
+  /// (-Inf if its bound is not positive).
+  double lower = 0;
+  /// The bucket's upper bound (`le`); +Inf when the rank lies above every
+  /// finite bound.
+  double upper = 0;
+};
+
+/// Returns the bucket that holds quantile `q` (0..1) of cumulative histogram
+/// buckets given as (upper bound, cumulative count) pairs in any order: the
+/// first whose count reaches rank q * total. Returns nothing when the count
+/// is 0.
+std::optional<quantile_bucket>
+histogram_quantile_bucket(double q,
+                          std::vector<std::pair<double, double>> buckets);
 
 } // namespace alb::report

@@ -83,14 +83,14 @@ monitor_figures compute_figures(const metrics_snapshot& cur,
       }
       if (same_bounds && !delta.empty() && delta.back().second > 0) {
         f.wait_window = true;
-        f.wait_p50 = histogram_quantile(0.5, delta);
-        f.wait_p99 = histogram_quantile(0.99, delta);
+        f.wait_p50 = histogram_quantile_bucket(0.5, delta);
+        f.wait_p99 = histogram_quantile_bucket(0.99, delta);
       }
     }
   }
   if (!f.wait_window) {
-    f.wait_p50 = histogram_quantile(0.5, wait);
-    f.wait_p99 = histogram_quantile(0.99, wait);
+    f.wait_p50 = histogram_quantile_bucket(0.5, wait);
+    f.wait_p99 = histogram_quantile_bucket(0.99, wait);
   }
 
   f.migrations = cur.sum("alb_tests_migrated_total");
@@ -152,13 +152,20 @@ monitor_figures compute_figures(const metrics_snapshot& cur,
 std::vector<alert> evaluate_alerts(const monitor_figures& f,
                                    const alert_rules& rules) {
   std::vector<alert> result;
-  if (f.interval > 0 && f.queue_change > 0 && f.idle_workers >= 1)
-    result.push_back(
-      {alert_kind::queue_growing_with_idle_workers,
-       format("queue growing: +%.0f to %.0f waiting while %.0f "
-              "worker%s idle",
-              f.queue_change, f.queue_depth + f.parked, f.idle_workers,
-              f.idle_workers == 1 ? " is" : "s are")});
+  auto waiting = f.queue_depth + f.parked;
+  auto waiting_before = waiting - f.queue_change;
+  auto idle_text = [&] {
+    return format("%.0f worker%s idle", f.idle_workers,
+                  f.idle_workers == 1 ? " is" : "s are");
+  };
+  // Tests that were already waiting at the last refresh and more since,
+  // with idle workers throughout: not just arrivals about to be placed.
+  if (f.interval > 0 && f.queue_change > 0 && waiting_before > 0
+      && f.idle_workers >= 1)
+    result.push_back({alert_kind::queue_growing_with_idle_workers,
+                      format("queue growing: +%.0f to %.0f waiting while ",
+                             f.queue_change, waiting)
+                        + idle_text()});
   auto ended = f.completed + f.failed;
   if (ended >= rules.min_ended_tests && !std::isnan(f.success_rate)
       && f.success_rate < rules.min_success_rate)
@@ -167,15 +174,22 @@ std::vector<alert> evaluate_alerts(const monitor_figures& f,
        format("success rate %.1f%% is below %.0f%% (%.0f of %.0f ended "
               "tests failed)",
               f.success_rate, rules.min_success_rate, f.failed, ended)});
+  // A full worker is only a hot spot when work waits that idle workers are
+  // not doing; with nothing waiting it is simply in use.
   std::vector<const worker_figures*> hot;
-  for (auto& w : f.workers_by_load)
-    if (w.load > rules.max_worker_load)
-      hot.push_back(&w);
+  if (waiting >= 1 && f.idle_workers >= 1)
+    for (auto& w : f.workers_by_load)
+      if (w.load > rules.max_worker_load)
+        hot.push_back(&w);
+  auto context
+    = " while " + idle_text()
+      + format(" and %.0f test%s", waiting, waiting == 1 ? " waits" : "s wait");
   if (hot.size() == 1) {
     result.push_back(
       {alert_kind::worker_overloaded,
        format("worker %s at %.0f%% load (over %.0f%%)", hot[0]->id.c_str(),
-              hot[0]->load * 100, rules.max_worker_load * 100)});
+              hot[0]->load * 100, rules.max_worker_load * 100)
+         + context});
   } else if (hot.size() > 1) {
     auto msg = format("%zu workers over %.0f%% load:", hot.size(),
                       rules.max_worker_load * 100);
@@ -184,7 +198,7 @@ std::vector<alert> evaluate_alerts(const monitor_figures& f,
                     hot[i]->load * 100);
     if (hot.size() > 4)
       msg += ", ...";
-    result.push_back({alert_kind::worker_overloaded, std::move(msg)});
+    result.push_back({alert_kind::worker_overloaded, msg + context});
   }
   return result;
 }

@@ -70,8 +70,9 @@ struct monitor_figures {
   /// Completed / (completed + failed), percent; NaN before any test ended.
   double success_rate = 0;
 
-  /// Assignment wait (submission to start on a worker) quantiles, seconds.
-  std::optional<double> wait_p50, wait_p99;
+  /// Assignment wait (submission to start on a worker) quantiles: the
+  /// histogram bucket (seconds) each lies in.
+  std::optional<quantile_bucket> wait_p50, wait_p99;
   /// Whether the quantiles cover only the last interval (else the whole
   /// run, used when no test was placed during the interval).
   bool wait_window = false;
@@ -101,18 +102,23 @@ struct alert_rules {
   /// ...once at least this many tests have ended (one early failure is no
   /// trend).
   double min_ended_tests = 10;
-  /// Alert when a worker's load exceeds this (0..1).
+  /// Alert when a worker's load exceeds this (0..1) while tests wait and
+  /// other workers are idle.
   double max_worker_load = 0.9;
 };
 
 /// What an alert is about.
 enum class alert_kind {
-  /// The queue grew since the last refresh while some workers sat idle:
-  /// tests wait that nobody takes (unplaceable, or the balancer stalls).
+  /// Tests were already waiting (queued or parked) at the last refresh,
+  /// more wait now, and some workers sit idle: tests wait that nobody
+  /// takes (unplaceable, or the balancer stalls).
   queue_growing_with_idle_workers,
   /// Too few of the ended tests succeeded.
   low_success_rate,
-  /// At least one worker is loaded above the threshold.
+  /// A hot spot: at least one worker is loaded above the threshold while
+  /// tests wait and other workers sit idle. A full worker with nothing
+  /// waiting is in use, not overloaded; tests waiting with no idle worker
+  /// mean a full cluster, not an unbalanced one.
   worker_overloaded,
 };
 

@@ -153,8 +153,8 @@ std::vector<screen_line> render_screen(const monitor_state& state,
           + rate_text(f.submit_rate) + "/s   failed "
           + rate_text(f.failure_rate) + "/s",
         st);
-    add("Wait        p50 " + seconds_text(f.wait_p50, u) + "   p99 "
-          + seconds_text(f.wait_p99, u)
+    add("Wait        p50 " + quantile_text(f.wait_p50, u) + "   p99 "
+          + quantile_text(f.wait_p99, u)
           + (f.wait_window
                ? format("   (tests placed in the last %.1f s)", f.interval)
                : "   (whole run)"),
@@ -246,8 +246,8 @@ std::string summary_line(const monitor_state& state, bool unicode) {
                 count_text(f.queue_by_priority[p]).c_str());
   s += ") | throughput " + rate_text(f.throughput) + "/s peak "
        + rate_text(state.peak_throughput()) + "/s";
-  s += " | wait p50 " + seconds_text(f.wait_p50, unicode) + " p99 "
-       + seconds_text(f.wait_p99, unicode);
+  s += " | wait p50 " + quantile_text(f.wait_p50, unicode) + " p99 "
+       + quantile_text(f.wait_p99, unicode);
   s += " | success " + percent_text(f.success_rate) + " ("
        + count_text(f.completed) + " completed, " + count_text(f.failed)
        + " failed)";

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 #include <unistd.h>
 
@@ -97,6 +98,39 @@ std::string seconds_text(std::optional<double> v, bool unicode) {
   if (s < 100)
     return format("%.2f s", s);
   return format("%.0f s", s);
+}
+
+namespace {
+
+// The unit a bucket bound of `v` seconds reads best in.
+std::pair<double, const char*> bound_unit(double v, bool unicode) {
+  if (v < 1e-3)
+    return {1e6, unicode ? "\u00b5s" : "us"};
+  if (v < 1)
+    return {1e3, "ms"};
+  return {1, "s"};
+}
+
+// A bucket bound as the histogram states it: as few digits as it has.
+std::string bound_text(double v, bool unicode) {
+  auto [scale, name] = bound_unit(v, unicode);
+  return format("%g %s", v * scale, name);
+}
+
+} // namespace
+
+std::string quantile_text(const std::optional<quantile_bucket>& q,
+                          bool unicode) {
+  if (!q || std::isnan(q->upper) || std::isnan(q->lower))
+    return "-";
+  if (std::isinf(q->upper))
+    return "> " + bound_text(q->lower, unicode);
+  if (!(q->lower > 0))
+    return (unicode ? "\u2264 " : "<= ") + bound_text(q->upper, unicode);
+  // Both ends in the upper bound's unit.
+  auto [scale, name] = bound_unit(q->upper, unicode);
+  return format("%g%s%g %s", q->lower * scale, unicode ? "\u2013" : "-",
+                q->upper * scale, name);
 }
 
 std::string uptime_text(double s) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "report/monitor/exposition.hpp"
+
 namespace alb::report::detail {
 
 /// NaN, for figures that cannot be computed (no predecessor snapshot).
@@ -42,6 +44,12 @@ std::string percent_text(double v);
 
 /// A duration in µs, ms or s ("-" when unknown).
 std::string seconds_text(std::optional<double> v, bool unicode);
+
+/// Where a quantile lies, as its bucket allows: "<= 1 ms" for the first
+/// bucket, "> 300 s" above the last bound, else the range "1-2.5 ms" (in the
+/// unit of the upper bound); "-" when unknown. Unicode uses ≤ and an en dash.
+std::string quantile_text(const std::optional<quantile_bucket>& q,
+                          bool unicode);
 
 /// An uptime as "42s", "3m07s" or "2h05m".
 std::string uptime_text(double s);
