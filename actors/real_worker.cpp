@@ -100,6 +100,9 @@ public:
     o.cwd = item.cwd;
     o.stdout_fd = out.get();
     o.stderr_fd = out.get();
+    // Nothing the test starts may outlive it (timeout, cancel, a node
+    // that dies, setsid grandchildren).
+    o.contain = true;
     std::string error;
     auto p = process::spawn(o, error);
     if (!p.running()) {
@@ -131,9 +134,10 @@ public:
     auto i = runs_.find(seq);
     if (i == runs_.end() || !i->second.proc.running())
       return false;
-    // Killed here; its end arrives through the reaper like any other.
+    // Stopped here (its whole tree); its end arrives through the reaper
+    // like any other.
     i->second.timed_out = true;
-    i->second.proc.kill_group(SIGKILL);
+    i->second.proc.stop();
     return false;
   }
 

@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -160,7 +161,283 @@ int status_of(const siginfo_t& info) {
   }
 }
 
+// -- the supervisor of a contained child
+// ---------------------------------------
+//
+// Runs in a fork-like copy of this process (no exec): only system calls, no
+// allocation, no locks.
+
+/// What the supervisor reports through its pipe when the command did not
+/// start: the stage (as in child_args) and errno.
+struct start_failure {
+  int stage = 0;
+  int error = 0;
+};
+
+struct supervisor_args {
+  child_args child;
+  /// Write end of the start pipe (close-on-exec).
+  int report = -1;
+  /// Stack for the command's vfork-like start.
+  char* stack_top = nullptr;
+};
+
+// Decimal digits of `v` into `out` (no terminator); returns the length.
+size_t put_uint(char* out, unsigned long v) {
+  char tmp[24];
+  size_t n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  for (size_t i = 0; i < n; ++i)
+    out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+// SIGKILLs every child of this (single-threaded) process and its group.
+void kill_children(const char* path) {
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  char buf[4096];
+  unsigned long v = 0;
+  bool in_number = false;
+  for (;;) {
+    auto n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0)
+      break;
+    for (ssize_t i = 0; i < n; ++i) {
+      char c = buf[i];
+      if (c >= '0' && c <= '9') {
+        v = v * 10 + static_cast<unsigned long>(c - '0');
+        in_number = true;
+      } else if (in_number) {
+        ::kill(static_cast<pid_t>(v), SIGKILL);
+        ::kill(-static_cast<pid_t>(v), SIGKILL);
+        v = 0;
+        in_number = false;
+      }
+    }
+  }
+  if (in_number) {
+    ::kill(static_cast<pid_t>(v), SIGKILL);
+    ::kill(-static_cast<pid_t>(v), SIGKILL);
+  }
+  ::close(fd);
+}
+
+[[noreturn]] void exit_as(int status) {
+  if (WIFEXITED(status))
+    ::_exit(WEXITSTATUS(status));
+  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+  // Die of the same signal (without a core file of this copy).
+  struct rlimit none = {0, 0};
+  ::setrlimit(RLIMIT_CORE, &none);
+  struct sigaction def;
+  std::memset(&def, 0, sizeof(def));
+  def.sa_handler = SIG_DFL;
+  ::sigaction(sig, &def, nullptr);
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, sig);
+  ::sigprocmask(SIG_UNBLOCK, &only, nullptr);
+  ::kill(::getpid(), sig);
+  ::_exit(128 + sig);
+}
+
+int supervisor_main(void* p) {
+  auto* a = static_cast<supervisor_args*>(p);
+  auto& c = a->child;
+  // All signals stay blocked (as the parent blocked them for the clone):
+  // they are taken with sigwaitinfo below. Handlers are reset for the
+  // command, which starts from this process.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction old;
+    if (::sigaction(sig, nullptr, &old) != 0)
+      continue;
+    if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+      struct sigaction def;
+      std::memset(&def, 0, sizeof(def));
+      def.sa_handler = SIG_DFL;
+      ::sigaction(sig, &def, nullptr);
+    }
+  }
+  struct sigaction def;
+  std::memset(&def, 0, sizeof(def));
+  def.sa_handler = SIG_DFL;
+  ::sigaction(SIGCHLD, &def, nullptr);
+  ::sigaction(SIGPIPE, &def, nullptr);
+  start_failure fail;
+  auto report_failure = [&](int stage, int err) {
+    fail.stage = stage;
+    fail.error = err;
+    auto n = ::write(a->report, &fail, sizeof(fail));
+    (void)n;
+    ::_exit(127);
+  };
+  // Its own group: a kill of the command's group does not reach it.
+  ::setpgid(0, 0);
+  // The node dies (even SIGKILL): SIGTERM, taken below, stops the tree.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != c.parent)
+    ::_exit(127);
+  // Orphans of the command's tree (setsid ones too) become its children.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  int in = c.in;
+  if (in < 0)
+    in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in >= 0 && in != 0)
+    ::dup2(in, 0);
+  if (c.out >= 0 && c.out != 1)
+    ::dup2(c.out, 1);
+  if (c.err >= 0 && c.err != 2)
+    ::dup2(c.err, 2);
+  if (a->report != 3) {
+    ::dup2(a->report, 3);
+    a->report = 3;
+  }
+  ::fcntl(3, F_SETFD, FD_CLOEXEC);
+  if (::syscall(SYS_close_range, 4U, ~0U, 0U) != 0)
+    for (int fd = 4; fd < 4096; ++fd)
+      ::close(fd);
+  if (c.cwd && ::chdir(c.cwd) != 0)
+    report_failure(2, errno);
+  auto self = ::getpid();
+  child_args cmd = c;
+  cmd.in = 0;
+  cmd.out = 1;
+  cmd.err = 2;
+  cmd.cwd = nullptr;
+  cmd.new_group = true;
+  cmd.die_with_parent = true;
+  cmd.close_others = true;
+  cmd.parent = self;
+  cmd.stage = 0;
+  cmd.error = 0;
+  auto leader
+    = ::clone(child_main, a->stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &cmd);
+  if (leader < 0)
+    report_failure(3, errno);
+  if (cmd.stage != 0)
+    report_failure(cmd.stage, cmd.error);
+  // Started: the parent reads end-of-file.
+  ::close(3);
+  char path[64] = "/proc/self/task/";
+  size_t len = std::strlen(path);
+  len += put_uint(path + len, static_cast<unsigned long>(self));
+  std::memcpy(path + len, "/children", 10);
+  sigset_t wanted;
+  sigemptyset(&wanted);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1})
+    sigaddset(&wanted, sig);
+  int status = 0;
+  bool ended = false;
+  while (!ended) {
+    siginfo_t info;
+    auto sig = ::sigwaitinfo(&wanted, &info);
+    if (sig < 0)
+      continue;
+    if (sig == SIGCHLD) {
+      // Orphans that ended are reaped as they come; the leader is only
+      // looked at, so its group id stays reserved until the group dies.
+      for (;;) {
+        siginfo_t w;
+        std::memset(&w, 0, sizeof(w));
+        if (::waitid(P_ALL, 0, &w, WEXITED | WNOHANG | WNOWAIT) != 0
+            || w.si_pid == 0)
+          break;
+        if (w.si_pid == leader) {
+          ended = true;
+          break;
+        }
+        ::waitpid(w.si_pid, nullptr, 0);
+      }
+    } else {
+      // Stopped (timeout, cancel) or the node died: the command dies too.
+      ::kill(-leader, SIGKILL);
+      ended = true;
+    }
+  }
+  ::kill(-leader, SIGKILL);
+  bool leader_reaped = false;
+  for (;;) {
+    kill_children(path);
+    int st = 0;
+    auto r = ::waitpid(-1, &st, 0);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      break; // ECHILD: nothing of the tree is left
+    }
+    if (r == leader && !leader_reaped) {
+      status = st;
+      leader_reaped = true;
+    }
+  }
+  exit_as(status);
+}
+
+std::string start_error(const spawn_options& opts, int stage, int err) {
+  switch (stage) {
+    case 1:
+      return opts.argv[0] + ": " + std::strerror(err);
+    case 2:
+      return opts.cwd + ": " + std::strerror(err);
+    default:
+      return std::string{"cannot set up the process: "} + std::strerror(err);
+  }
+}
+
 } // namespace
+
+process process::spawn_contained(const spawn_options& opts, const void* args,
+                                 char* stack, size_t stack_size,
+                                 std::string& error) {
+  process p;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    error = std::string{"cannot start a process: "} + std::strerror(errno);
+    return p;
+  }
+  supervisor_args sa;
+  sa.child = *static_cast<const child_args*>(args);
+  sa.report = fds[1];
+  sa.stack_top = stack + stack_size;
+  // The copy must not run our handlers before it resets them.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  auto pid = ::clone(supervisor_main, stack + 2 * stack_size,
+                     CLONE_PIDFD | SIGCHLD, &sa, &pidfd);
+  auto clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::close(fds[1]);
+  if (pid < 0) {
+    ::close(fds[0]);
+    error
+      = std::string{"cannot start a process: "} + std::strerror(clone_errno);
+    return p;
+  }
+  p.pid_ = pid;
+  p.pidfd_ = pidfd;
+  p.contained_ = true;
+  // End-of-file: the command runs; a record: it did not start.
+  start_failure fail;
+  ssize_t n;
+  while ((n = ::read(fds[0], &fail, sizeof(fail))) < 0 && errno == EINTR) {
+    // retry
+  }
+  ::close(fds[0]);
+  if (n == static_cast<ssize_t>(sizeof(fail))) {
+    p.wait();
+    error = start_error(opts, fail.stage, fail.error);
+    p.reset();
+    return process{};
+  }
+  return p;
+}
 
 std::map<std::string, std::string> current_environment() {
   std::map<std::string, std::string> out;
@@ -220,9 +497,13 @@ process process::spawn(const spawn_options& opts, std::string& error) {
   a.close_others = opts.close_others;
   a.parent = ::getpid();
   // The child runs on this stack until it execs (CLONE_VFORK suspends this
-  // thread meanwhile), so a per-thread buffer serves every spawn.
+  // thread meanwhile), so a per-thread buffer serves every spawn; a
+  // supervisor's copy uses the upper half for its own, the lower half for
+  // the command's start.
   constexpr size_t stack_size = 64 * 1024;
-  thread_local std::unique_ptr<char[]> stack{new char[stack_size]};
+  thread_local std::unique_ptr<char[]> stack{new char[2 * stack_size]};
+  if (opts.contain)
+    return spawn_contained(opts, &a, stack.get(), stack_size, error);
   // No signal handler may run in the child while it shares our memory.
   sigset_t all, old;
   sigfillset(&all);
@@ -244,17 +525,7 @@ process process::spawn(const spawn_options& opts, std::string& error) {
   if (a.stage != 0) {
     // It never ran the command: reap it here.
     p.wait();
-    switch (a.stage) {
-      case 1:
-        error = opts.argv[0] + ": " + std::strerror(a.error);
-        break;
-      case 2:
-        error = opts.cwd + ": " + std::strerror(a.error);
-        break;
-      default:
-        error
-          = std::string{"cannot set up the process: "} + std::strerror(a.error);
-    }
+    error = start_error(opts, a.stage, a.error);
     p.reset();
     return process{};
   }
@@ -263,7 +534,7 @@ process process::spawn(const spawn_options& opts, std::string& error) {
 
 process::process(process&& other) noexcept
   : pid_(other.pid_), pidfd_(other.pidfd_), group_(other.group_),
-    status_(other.status_) {
+    contained_(other.contained_), status_(other.status_) {
   other.pid_ = -1;
   other.pidfd_ = -1;
   other.status_.reset();
@@ -275,6 +546,7 @@ process& process::operator=(process&& other) noexcept {
     pid_ = other.pid_;
     pidfd_ = other.pidfd_;
     group_ = other.group_;
+    contained_ = other.contained_;
     status_ = other.status_;
     other.pid_ = -1;
     other.pidfd_ = -1;
@@ -289,7 +561,7 @@ process::~process() {
 
 void process::reset() noexcept {
   if (running()) {
-    kill_group(SIGKILL);
+    stop();
     if (!try_wait()) {
       // Not gone yet: the reaper collects it when it is, without blocking
       // this thread.
@@ -301,12 +573,25 @@ void process::reset() noexcept {
     ::close(pidfd_);
   pid_ = -1;
   pidfd_ = -1;
+  group_ = false;
+  contained_ = false;
   status_.reset();
+}
+
+void process::stop() const {
+  kill_group(SIGKILL);
 }
 
 void process::kill_group(int sig) const {
   if (!running())
     return;
+  if (contained_) {
+    // The supervisor stops the tree on SIGTERM; SIGKILL of the supervisor
+    // itself would leave the tree behind.
+    ::syscall(SYS_pidfd_send_signal, pidfd_, sig == SIGKILL ? SIGTERM : sig,
+              nullptr, 0);
+    return;
+  }
   // Only while the leader is unreaped: its pid (the group's id) cannot be
   // reused before that, so the signal cannot reach strangers.
   if (group_)

@@ -43,6 +43,14 @@ struct spawn_options {
   bool die_with_parent = true;
   /// Close every descriptor above 2 in the child.
   bool close_others = true;
+  /// Run it under a supervisor of its own, so nothing it starts outlives
+  /// it: the supervisor (a small copy of this process, never exec'd) is a
+  /// child subreaper with a parent-death signal; when the command ends,
+  /// is stopped, or this process dies (even SIGKILL), it kills the
+  /// command's process group and then every descendant left (orphans,
+  /// `setsid` ones included, are reparented to it), and exits as the
+  /// command did (same exit status or signal).
+  bool contain = false;
 };
 
 /// Environment of this process as a map (to add a child's settings to).
@@ -76,19 +84,27 @@ public:
   /// The pidfd (readable once the child ended; -1 = none).
   int pidfd() const { return pidfd_; }
   /// Sends `sig` to the child's process group (or the child alone when it
-  /// has none).
+  /// has none; to a contained child's supervisor, which passes SIGKILL and
+  /// SIGTERM on as "stop everything").
   void kill_group(int sig) const;
+  /// Stops it and everything it started (SIGKILL to its group; for a
+  /// contained child, the supervisor kills the whole tree).
+  void stop() const;
   /// The wait status if the child ended (it is reaped then), else nothing.
   std::optional<int> try_wait();
   /// Waits for the child and returns its wait status.
   int wait();
 
 private:
+  static process spawn_contained(const spawn_options& opts, const void* args,
+                                 char* stack, size_t stack_size,
+                                 std::string& error);
   void reset() noexcept;
 
   pid_t pid_ = -1;
   int pidfd_ = -1;
   bool group_ = false;
+  bool contained_ = false;
   std::optional<int> status_;
 };
 

@@ -4,6 +4,8 @@
 - Rebalancing in a cluster: tests queued on a one-slot node move to a node
   that joins later (migration or stealing, seen in /metrics), and every test
   ends exactly once.
+- Containment: a node SIGKILLed mid-test leaves no process of that test
+  alive, not even a `setsid` grandchild; the same after a timeout.
 
 Every process is cleaned up; the run is bounded (well under a minute).
 
@@ -184,9 +186,77 @@ def test_rebalancing(token):
         p.wait(timeout=15)
 
 
+def test_node_sigkill_leaves_nothing(token):
+    coord, port, _ = coordinator(token, "kill-coordinator")
+    if not port:
+        return
+    addr = "127.0.0.1:%d" % port
+    n = node(addr, token, "kill-node", 2)
+    wait_for(lambda: "registered" in read("kill-coordinator", "err")
+             + read("kill-coordinator", "out"), 15, "the node")
+    pids = os.path.join(TMP, "pids")
+    os.mkdir(pids)
+    # A background child, and a grandchild in a session of its own: both
+    # outlive their parent shell unless alb contains them.
+    script = ("sleep 305 & echo $! > %s/bg; "
+              "setsid sleep 306 & echo $! > %s/setsid; "
+              "echo $$ > %s/leader; wait") % (pids, pids, pids)
+    f = write("kill.toml", toml_tests([{"test_id": "k", "command":
+                                        ["sh", "-c", script]}]))
+    sub = submit(f, port, token, os.path.join(TMP, "kill.json"))
+    files = [os.path.join(pids, x) for x in ("bg", "setsid", "leader")]
+    if not wait_for(lambda: all(os.path.exists(x) and open(x).read().strip()
+                                for x in files), 20, "the test's processes"):
+        sub.kill()
+        return
+    procs = [int(open(x).read()) for x in files]
+    check(all(alive(p) for p in procs), "sigkill: the test's processes run")
+    n.send_signal(signal.SIGKILL)
+    n.wait(timeout=10)
+    gone = wait_for(lambda: not any(alive(p) for p in procs), 10,
+                    "the test's processes to end")
+    check(gone, "sigkill: no process of the test outlives its node "
+          "(leader, background child, setsid grandchild)")
+    for p in procs:
+        if alive(p):
+            os.kill(p, signal.SIGKILL)
+    sub.kill()
+    sub.communicate()
+    coord.terminate()
+    coord.wait(timeout=15)
+
+
+def test_timeout_kills_setsid_grandchild(token):
+    coord, port, _ = coordinator(token, "to-coordinator")
+    if not port:
+        return
+    addr = "127.0.0.1:%d" % port
+    n = node(addr, token, "to-node", 1)
+    pidfile = os.path.join(TMP, "to-setsid")
+    script = "setsid sleep 307 & echo $! > %s; wait" % pidfile
+    f = write("to.toml", toml_tests([{"test_id": "t", "timeout": 1.0,
+                                      "command": ["sh", "-c", script]}]))
+    out = os.path.join(TMP, "to.json")
+    sub = submit(f, port, token, out)
+    sub.communicate(timeout=60)
+    res = results_of(out) if os.path.exists(out) else []
+    check(len(res) == 1 and res[0].get("timed_out"), "timeout: the test timed out")
+    pid = int(open(pidfile).read()) if os.path.exists(pidfile) else -1
+    check(pid > 0 and wait_for(lambda: not alive(pid), 10, "the grandchild"),
+          "timeout: its setsid grandchild is gone too")
+    if pid > 0 and alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    n.terminate()
+    coord.terminate()
+    n.wait(timeout=15)
+    coord.wait(timeout=15)
+
+
 def main():
     token = write("token", "%032x\n" % random.getrandbits(128))
     test_rebalancing(token)
+    test_node_sigkill_leaves_nothing(token)
+    test_timeout_kills_setsid_grandchild(token)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -172,4 +173,104 @@ BOOST_AUTO_TEST_CASE(the_reaper_calls_back_when_a_child_ends) {
   auto s = p.try_wait();
   BOOST_REQUIRE(s.has_value());
   BOOST_TEST(WEXITSTATUS(*s) == 0);
+}
+
+namespace {
+
+process start_contained(std::vector<std::string> argv, int out = -1) {
+  spawn_options o;
+  o.argv = std::move(argv);
+  o.stdout_fd = out;
+  o.contain = true;
+  std::string error;
+  auto p = process::spawn(o, error);
+  BOOST_REQUIRE_MESSAGE(p.running(), error);
+  return p;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_contained_child_exits_as_its_command_did) {
+  auto a = start_contained({"sh", "-c", "exit 3"});
+  BOOST_TEST(WEXITSTATUS(a.wait()) == 3);
+  auto b = start_contained({"sh", "-c", "kill -USR2 $$"});
+  auto sb = b.wait();
+  BOOST_TEST(WIFSIGNALED(sb));
+  BOOST_TEST(WTERMSIG(sb) == SIGUSR2);
+  auto c = start_contained({"true"});
+  BOOST_TEST(WIFEXITED(c.wait()));
+}
+
+BOOST_AUTO_TEST_CASE(a_contained_child_reports_start_errors) {
+  spawn_options o;
+  o.contain = true;
+  std::string error;
+  o.argv = {"true"};
+  o.cwd = "/nonexistent-dir";
+  auto a = process::spawn(o, error);
+  BOOST_TEST(!a.running());
+  BOOST_TEST(error.find("/nonexistent-dir") != std::string::npos);
+  // An executable file that is no program: exec itself fails.
+  char tmpl[] = "/tmp/alb-noexec-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  BOOST_REQUIRE(fd >= 0);
+  BOOST_REQUIRE(::write(fd, "\x01\x02\x03\x04", 4) == 4);
+  ::close(fd);
+  ::chmod(tmpl, 0700);
+  o.cwd.clear();
+  o.argv = {tmpl};
+  error.clear();
+  auto b = process::spawn(o, error);
+  ::unlink(tmpl);
+  BOOST_TEST(!b.running());
+  BOOST_TEST(error.find("Exec format error") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(nothing_a_contained_command_started_outlives_its_end) {
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  // The command leaves a background child and a setsid grandchild behind
+  // and exits at once: a process-group kill alone misses the second.
+  auto p = start_contained(
+    {"sh", "-c", "sleep 300 & echo $!; setsid sleep 301 & echo $!"}, fds[1]);
+  ::close(fds[1]);
+  auto bg = read_pid(fds[0]);
+  auto escaped = read_pid(fds[0]);
+  ::close(fds[0]);
+  BOOST_REQUIRE(bg > 0);
+  BOOST_REQUIRE(escaped > 0);
+  BOOST_TEST(WEXITSTATUS(p.wait()) == 0);
+  BOOST_TEST(!alive(bg));
+  BOOST_TEST(!alive(escaped));
+}
+
+BOOST_AUTO_TEST_CASE(stopping_a_contained_command_stops_its_whole_tree) {
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  auto p = start_contained(
+    {"sh", "-c", "setsid sh -c 'sleep 302 & echo $!; wait' & wait"}, fds[1]);
+  ::close(fds[1]);
+  auto deep = read_pid(fds[0]);
+  ::close(fds[0]);
+  BOOST_REQUIRE(deep > 0);
+  BOOST_REQUIRE(alive(deep));
+  p.stop();
+  auto s = p.wait();
+  BOOST_TEST(WIFSIGNALED(s));
+  BOOST_TEST(WTERMSIG(s) == SIGKILL);
+  BOOST_TEST(!alive(deep));
+}
+
+BOOST_AUTO_TEST_CASE(an_uncontained_setsid_grandchild_escapes_the_group_kill) {
+  // The reason containment exists: without it a setsid child survives.
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  auto p = start({"sh", "-c", "setsid sleep 303 & echo $!"}, fds[1]);
+  ::close(fds[1]);
+  auto escaped = read_pid(fds[0]);
+  ::close(fds[0]);
+  BOOST_REQUIRE(escaped > 0);
+  p.wait();
+  BOOST_TEST(alive(escaped));
+  ::kill(escaped, SIGKILL);
 }
