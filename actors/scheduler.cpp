@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/simulation.hpp"
+
 namespace alb {
 
 namespace {
@@ -58,6 +60,9 @@ void flush(scheduler_impl self) {
       item.gen = h.gen;
       item.test_id = rec.req.test_id;
       item.expected_duration = rec.req.expected_duration;
+      if (st.opts.duration_noise > 0)
+        item.expected_duration *= duration_noise_factor(
+          rec.req.test_id, st.opts.noise_seed, st.opts.duration_noise);
       item.timeout = rec.req.timeout;
       item.priority = rec.req.priority;
       batch.items.push_back(std::move(item));

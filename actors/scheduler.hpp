@@ -26,6 +26,13 @@ struct scheduler_options {
   scheduler_observer* observer = nullptr;
   /// Called for every test that ends.
   end_listener on_end;
+  /// Simulation only: the workload's estimates are noisy, each test really
+  /// takes `duration_noise_factor(id, noise_seed, duration_noise)` times its
+  /// expected duration (what simulated workers are told to draw around; the
+  /// core keeps planning with the estimate). 0 = estimates are exact.
+  double duration_noise = 0;
+  /// Seed of the noise factors.
+  uint64_t noise_seed = 0;
   /// Delivers one worker's placements some other way than a message to
   /// its handle, when it returns true (the coordinator gathers them per
   /// node and sends them on from `on_flush`); called on the scheduler's

@@ -180,8 +180,14 @@ simulation_result run_simulation(const simulation_options& opts) {
       if (result.violations.size() < 100)
         result.violations.push_back(err);
     };
-    if (opts.record_placements)
+    so.duration_noise = opts.duration_noise;
+    so.noise_seed = seeded.test_seed;
+    if (opts.record_placements || opts.on_end)
       so.on_end = [&](const assignment& a, const attempt_outcome*) {
+        if (opts.on_end)
+          opts.on_end(a);
+        if (!opts.record_placements)
+          return;
         std::lock_guard<std::mutex> guard{mtx};
         result.placements.emplace_back(a.test_id, a.worker_id,
                                        to_string(a.status));

@@ -80,6 +80,12 @@ struct simulation_options {
   bool check_invariants = false;
   /// Record (test, worker) of every ended test, in order.
   bool record_placements = false;
+  /// Called for every test that ends, on the scheduler's thread.
+  std::function<void(const assignment&)> on_end;
+  /// Noisy estimates: each test really takes its expected duration times
+  /// `duration_noise_factor(id, run_seeds::test_seed, duration_noise)`
+  /// (a mean-1 lognormal of this log-standard deviation; 0 = exact).
+  double duration_noise = 0;
   /// Called about once per second of wall time with the progress.
   std::function<void(const run_progress&)> on_progress;
   /// Time-series bucket width in seconds (0 = chosen from the duration).

@@ -145,6 +145,23 @@ simulated_attempt simulate_attempt(double expected_duration, double speed,
   return a;
 }
 
+double duration_noise_factor(const std::string& test_id, uint64_t seed,
+                             double sigma) {
+  if (!(sigma > 0))
+    return 1.0;
+  // FNV-1a over the id, mixed with the seed, seeds a generator of its own.
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char c : test_id)
+    h = (h ^ c) * 1099511628211ull;
+  rng r{h};
+  // Box-Muller: one standard normal from two uniforms.
+  auto u1 = std::max(1e-300, r.uniform());
+  auto u2 = r.uniform();
+  auto z
+    = std::sqrt(-2 * std::log(u1)) * std::cos(2 * 3.14159265358979323846 * u2);
+  return std::exp(sigma * z - sigma * sigma / 2);
+}
+
 double warmup_level(const worker_profile& p, double age) {
   if (p.warmup_seconds <= 0 || age >= p.warmup_seconds)
     return 1.0;

@@ -68,6 +68,14 @@ inline constexpr double simulated_jitter_low = 0.8;
 /// Largest factor a simulated attempt's duration is drawn with.
 inline constexpr double simulated_jitter_high = 1.2;
 
+/// The true/expected duration ratio of the test called `test_id` in a
+/// workload whose estimates are noisy: a lognormal of log-standard
+/// deviation `sigma` and mean 1, a pure function of (`test_id`, `seed`) so a
+/// test keeps it across attempts and a benchmark can compute it too. 1 for
+/// `sigma` <= 0.
+double duration_noise_factor(const std::string& test_id, uint64_t seed,
+                             double sigma);
+
 /// How a simulated worker executes one test.
 struct simulated_attempt {
   /// Seconds it runs (until the timeout when it times out).

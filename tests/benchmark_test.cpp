@@ -6,8 +6,11 @@
 #include "actors/simulation_run.hpp"
 #include "runtime/config.hpp"
 #include "runtime/makespan_bound.hpp"
+#include "runtime/simulation.hpp"
 #include "runtime/strategy.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -180,4 +183,134 @@ BOOST_AUTO_TEST_CASE(no_strategy_ever_beats_the_lower_bound) {
   BOOST_TEST(runs == 6 * strategy_names().size());
   // Not a bound so low that it says nothing.
   BOOST_TEST(closest < 2.0);
+}
+
+BOOST_AUTO_TEST_CASE(seeds_give_median_and_worst_cold_and_warm_per_cell) {
+  scratch s;
+  auto o = run(s.dir, "--workers 3,4 --tests 20 --strategies "
+                      "round_robin,adaptive --seeds 1-3 --no-db "
+                      "--output r.json");
+  BOOST_TEST_REQUIRE(o.rc == 0, o.out);
+  std::ifstream in{s.dir + "/r.json"};
+  auto j = nlohmann::json::parse(in);
+  BOOST_TEST(j["configuration"]["seeds"].size() == 3u);
+  // One summary row per cell and strategy, one run per seed besides.
+  auto& summary = j["summary"];
+  BOOST_TEST_REQUIRE(summary.size() == 4u);
+  BOOST_TEST(j["runs"].size() == 12u);
+  for (auto& row : summary) {
+    BOOST_TEST(row["seeds"] == 3);
+    for (auto side : {"cold", "warm"}) {
+      auto& x = row[side];
+      // The bound is honest: no median, let alone the worst, is below it.
+      BOOST_TEST(x["ratio_median"].get<double>() >= 1.0);
+      BOOST_TEST(x["ratio_worst"].get<double>()
+                 >= x["ratio_median"].get<double>());
+      // Turnaround includes the run: never below the wait.
+      BOOST_TEST(x["turnaround_p50"].get<double>()
+                 >= x["wait_p50"].get<double>());
+      BOOST_TEST(x["turnaround_p99"].get<double>() > 0.0);
+    }
+  }
+  // The worst over seeds is the largest of the runs' ratios.
+  double worst = 0;
+  for (auto& r : j["runs"])
+    if (r["workers"] == 3 && r["strategy"] == "adaptive")
+      worst = std::max(worst, r["cold"]["makespan_ratio"].get<double>());
+  for (auto& row : summary)
+    if (row["workers"] == 3 && row["strategy"] == "adaptive")
+      BOOST_TEST(row["cold"]["ratio_worst"].get<double>() == worst);
+  BOOST_TEST(j["verdict"]["warm"].contains("below_round_robin"));
+  for (auto col : {"c.med", "c.wst", "w.med", "w.wst", "turn50", "wait99"})
+    BOOST_TEST(o.out.find(col) != std::string::npos, col);
+}
+
+BOOST_AUTO_TEST_CASE(a_test_seed_draws_other_tests_for_the_same_fleet) {
+  scratch s;
+  auto a = run(s.dir, "--workers 4 --tests 30 --strategies round_robin "
+                      "--no-db --output a.json");
+  auto b = run(s.dir, "--workers 4 --tests 30 --strategies round_robin "
+                      "--no-db --test-seed 99 --output b.json");
+  BOOST_TEST_REQUIRE(a.rc == 0, a.out);
+  BOOST_TEST_REQUIRE(b.rc == 0, b.out);
+  std::ifstream ia{s.dir + "/a.json"}, ib{s.dir + "/b.json"};
+  auto ja = nlohmann::json::parse(ia);
+  auto jb = nlohmann::json::parse(ib);
+  BOOST_TEST_REQUIRE(ja["results"].size() == 1u);
+  BOOST_TEST_REQUIRE(jb["results"].size() == 1u);
+  BOOST_TEST(ja["results"][0]["metrics"]["makespan"]
+             != jb["results"][0]["metrics"]["makespan"]);
+  // The fleet is the same: the instances drawn agree on every worker.
+  simulation_options o;
+  o.workers = 4;
+  o.tests = 30;
+  o.duration = 0;
+  auto x = draw_instance(o);
+  o.test_seed = 99;
+  auto y = draw_instance(o);
+  BOOST_TEST_REQUIRE(x.workers.size() == 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    BOOST_TEST(x.workers[i].speed == y.workers[i].speed);
+    BOOST_TEST(x.workers[i].available_memory == y.workers[i].available_memory);
+  }
+  BOOST_TEST(x.tests.size() == y.tests.size());
+  bool differ = false;
+  for (size_t i = 0; i < x.tests.size(); ++i)
+    differ = differ || x.tests[i].second.model_id != y.tests[i].second.model_id
+             || x.tests[i].second.expected_duration
+                  != y.tests[i].second.expected_duration;
+  BOOST_TEST(differ);
+}
+
+BOOST_AUTO_TEST_CASE(
+  noisy_estimates_change_the_runs_and_keep_the_bound_honest) {
+  scratch s;
+  auto exact = run(s.dir, "--workers 4,8 --tests 40 --strategies "
+                          "least_loaded,adaptive --seeds 1-2 --no-db "
+                          "--output a.json");
+  auto noisy = run(s.dir, "--workers 4,8 --tests 40 --strategies "
+                          "least_loaded,adaptive --seeds 1-2 --no-db "
+                          "--duration-noise 0.7 --output b.json");
+  BOOST_TEST_REQUIRE(exact.rc == 0, exact.out);
+  BOOST_TEST_REQUIRE(noisy.rc == 0, noisy.out);
+  std::ifstream ia{s.dir + "/a.json"}, ib{s.dir + "/b.json"};
+  auto ja = nlohmann::json::parse(ia);
+  auto jb = nlohmann::json::parse(ib);
+  BOOST_TEST(jb["configuration"]["duration_noise"] == 0.7);
+  BOOST_TEST_REQUIRE(ja["runs"].size() == 8u);
+  BOOST_TEST_REQUIRE(jb["runs"].size() == 8u);
+  size_t changed = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    for (auto side : {"cold", "warm"})
+      BOOST_TEST(jb["runs"][i][side]["makespan_ratio"].get<double>() >= 1.0);
+    if (ja["runs"][i]["cold"]["makespan"] != jb["runs"][i]["cold"]["makespan"])
+      ++changed;
+  }
+  BOOST_TEST(changed == 8u);
+  // A malformed seed list is refused with one line naming it.
+  auto bad = run(s.dir, "--workers 3 --tests 10 --seeds 5-2 --no-db");
+  BOOST_TEST(bad.rc == 2);
+  BOOST_TEST(bad.out.find("--seeds '5-2'") != std::string::npos, bad.out);
+}
+
+BOOST_AUTO_TEST_CASE(noise_factors_are_a_mean_one_lognormal_per_test) {
+  double sum = 0, logsum = 0, logsq = 0;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) {
+    auto id = "t" + std::to_string(i);
+    auto f = duration_noise_factor(id, 7, 0.5);
+    BOOST_TEST_REQUIRE(f > 0.0);
+    // A pure function of (id, seed): the same test keeps its factor.
+    BOOST_TEST_REQUIRE(f == duration_noise_factor(id, 7, 0.5));
+    sum += f;
+    logsum += std::log(f);
+    logsq += std::log(f) * std::log(f);
+  }
+  auto mean = sum / n;
+  auto sd = std::sqrt(logsq / n - (logsum / n) * (logsum / n));
+  BOOST_TEST(std::abs(mean - 1.0) < 0.02, mean);
+  BOOST_TEST(std::abs(sd - 0.5) < 0.02, sd);
+  BOOST_TEST(duration_noise_factor("t1", 7, 0) == 1.0);
+  BOOST_TEST(duration_noise_factor("t1", 7, 0.5)
+             != duration_noise_factor("t1", 8, 0.5));
 }
