@@ -8,6 +8,8 @@
 
 #include "report/visualize.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,9 +19,12 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -238,6 +243,67 @@ std::string alb_command() {
   return std::string("'") + ALB_BINARY + "'";
 }
 
+/// One block of a chart's data file (`index N` in its script).
+struct dat_block {
+  /// The comment after "# index N: ".
+  std::string comment;
+  /// Whitespace-separated fields of each row.
+  std::vector<std::vector<std::string>> rows;
+};
+
+/// Splits a chart's data file into its blocks.
+std::vector<dat_block> data_blocks(const fs::path& p) {
+  std::vector<dat_block> out;
+  std::istringstream in(slurp(p));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# index ", 0) == 0) {
+      out.emplace_back();
+      out.back().comment = line.substr(line.find(": ") + 2);
+    } else if (!line.empty() && line[0] != '#' && !out.empty()) {
+      std::istringstream fields(line);
+      std::vector<std::string> row;
+      for (std::string f; fields >> f;)
+        row.push_back(f);
+      out.back().rows.push_back(row);
+    }
+  }
+  return out;
+}
+
+/// The entries of a benchmark sample by (strategy, workers, tests).
+std::map<std::tuple<std::string, double, double>, nlohmann::json>
+bench_cells(const std::string& file) {
+  std::map<std::tuple<std::string, double, double>, nlohmann::json> out;
+  auto j = nlohmann::json::parse(slurp(sample(file)));
+  for (auto& e : j["results"])
+    out[{e["strategy"].get<std::string>(), e["workers"].get<double>(),
+         e["tests"].get<double>()}]
+      = e["metrics"];
+  return out;
+}
+
+/// Whether `a` and `b` agree to the 10 digits the data files carry.
+bool same(double a, double b) {
+  return std::abs(a - b) <= 1e-8 * std::max(1.0, std::abs(b));
+}
+
+/// Reads "NAME at 100 tests: ..." into (NAME, 100); false if it is not so.
+bool fixed_count(const std::string& comment, const std::string& what,
+                 std::string& name, double& count) {
+  auto at = comment.find(" at ");
+  auto colon = comment.find(": ");
+  if (at == std::string::npos || colon == std::string::npos || colon < at)
+    return false;
+  name = comment.substr(0, at);
+  auto rest = comment.substr(at + 4, colon - at - 4);
+  auto sp = rest.find(' ');
+  if (sp == std::string::npos || rest.substr(sp + 1) != what)
+    return false;
+  count = std::stod(rest.substr(0, sp));
+  return true;
+}
+
 } // namespace
 
 // -- stress -------------------------------------------------------------------
@@ -337,6 +403,119 @@ BOOST_AUTO_TEST_CASE(benchmark_renders_every_chart) {
   check_charts(res, result_kind::benchmark, benchmark_charts);
   auto gp = slurp(res.charts[3].script);
   BOOST_TEST(gp.find("with boxxyerror fc palette") != std::string::npos);
+}
+
+// A grid with holes (30 and 50 workers ran only 100 tests, adaptive never
+// ran 30 workers): averaging over test counts per worker count would compare
+// unlike things. Every point must be one configuration.
+BOOST_AUTO_TEST_CASE(benchmark_throughput_points_are_one_configuration_each) {
+  temp_dir tmp;
+  auto res = render("benchmark_holes.json", tmp.path);
+  check_charts(res, result_kind::benchmark, benchmark_charts);
+  auto cells = bench_cells("benchmark_holes.json");
+  auto blocks = data_blocks(res.charts[0].data);
+  BOOST_REQUIRE(!blocks.empty());
+  std::set<double> counts;
+  std::size_t points = 0;
+  for (auto& b : blocks) {
+    std::string strategy;
+    double tests = 0;
+    BOOST_REQUIRE_MESSAGE(fixed_count(b.comment, "tests", strategy, tests),
+                          "block '" << b.comment << "' mixes test counts");
+    counts.insert(tests);
+    for (auto& row : b.rows) {
+      auto it = cells.find({strategy, std::stod(row[0]), tests});
+      BOOST_REQUIRE_MESSAGE(it != cells.end(), b.comment << " " << row[0]);
+      BOOST_TEST(
+        same(std::stod(row[1]), it->second["avg_throughput"].get<double>()),
+        b.comment << " at " << row[0] << " workers");
+      ++points;
+    }
+  }
+  BOOST_TEST(counts == (std::set<double>{20, 100, 500}));
+  BOOST_TEST(points == cells.size());
+  // Each test count is its own panel, named by what it holds.
+  auto gp = slurp(res.charts[0].script);
+  BOOST_TEST(gp.find("set multiplot") != std::string::npos);
+  BOOST_TEST(gp.find("'100 tests'") != std::string::npos, gp);
+  BOOST_TEST(gp.find("mean over") == std::string::npos, gp);
+}
+
+BOOST_AUTO_TEST_CASE(
+  benchmark_latency_and_utilization_points_are_one_configuration) {
+  temp_dir tmp;
+  auto res = render("benchmark_holes.json", tmp.path);
+  auto cells = bench_cells("benchmark_holes.json");
+  // Latency against tests, one panel per worker count.
+  std::size_t points = 0;
+  for (auto& b : data_blocks(res.charts[1].data)) {
+    std::string name;
+    double workers = 0;
+    BOOST_REQUIRE_MESSAGE(fixed_count(b.comment, "workers", name, workers),
+                          "block '" << b.comment << "' mixes worker counts");
+    auto sp = name.rfind(' ');
+    auto strategy = name.substr(0, sp), which = name.substr(sp + 1);
+    double scale = b.comment.find("latency_ms") != std::string::npos ? 1e3 : 1;
+    for (auto& row : b.rows) {
+      auto it = cells.find({strategy, workers, std::stod(row[0])});
+      BOOST_REQUIRE(it != cells.end());
+      BOOST_TEST(same(std::stod(row[1]),
+                      it->second[which + "_latency"].get<double>() * scale),
+                 b.comment << " at " << row[0] << " tests");
+      ++points;
+    }
+  }
+  BOOST_TEST(points == 2 * cells.size()); // p50 and p99
+  // Utilization bars, one panel per test count.
+  points = 0;
+  for (auto& b : data_blocks(res.charts[2].data)) {
+    std::string name;
+    double tests = 0;
+    BOOST_REQUIRE_MESSAGE(fixed_count(b.comment, "tests", name, tests),
+                          "block '" << b.comment << "' mixes test counts");
+    double workers = std::stod(name.substr(0, name.find(' ')));
+    const char* order[] = {"round_robin", "least_loaded", "adaptive"};
+    for (auto& row : b.rows) {
+      auto strategy = order[static_cast<int>(std::lround(std::stod(row[0])))];
+      auto it = cells.find({strategy, workers, tests});
+      BOOST_REQUIRE(it != cells.end());
+      BOOST_TEST(same(std::stod(row[1]),
+                      it->second["worker_utilization"].get<double>() * 100),
+                 b.comment << " " << strategy);
+      ++points;
+    }
+  }
+  BOOST_TEST(points == cells.size());
+}
+
+BOOST_AUTO_TEST_CASE(benchmark_strategy_means_cover_what_every_strategy_ran) {
+  temp_dir tmp;
+  auto res = render("benchmark_holes.json", tmp.path);
+  auto cells = bench_cells("benchmark_holes.json");
+  auto gp = slurp(res.charts[4].script);
+  // 5 worker counts x 3 test counts is 15, but 11 were run, and adaptive
+  // lacks one of them: the means are over the 10 every strategy ran.
+  BOOST_TEST(gp.find("15 configurations") == std::string::npos, gp);
+  BOOST_TEST(gp.find("mean over the 10 configurations every strategy ran (1 "
+                     "run by only some left out)")
+               != std::string::npos,
+             gp);
+  auto blocks = data_blocks(res.charts[4].data);
+  BOOST_REQUIRE(blocks.size() == 1u);
+  const char* order[] = {"round_robin", "least_loaded", "adaptive"};
+  BOOST_REQUIRE(blocks[0].rows.size() == 3u);
+  for (auto& row : blocks[0].rows) {
+    std::string strategy = order[std::stoi(row[0])];
+    double sum = 0;
+    int n = 0;
+    for (auto& [key, m] : cells)
+      if (std::get<0>(key) == strategy && std::get<1>(key) != 30) {
+        sum += m["makespan"].get<double>();
+        ++n;
+      }
+    BOOST_TEST(n == 10);
+    BOOST_TEST(same(std::stod(row[1]), sum / n), strategy);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(benchmark_as_bare_list_is_detected) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -27,25 +28,6 @@ std::optional<double> entry_utilization(const bench_entry& e) {
   if (auto v = metric(e.metrics, "worker_utilization"))
     return as_percent(*v);
   return std::nullopt;
-}
-
-/// Mean of `get` over the entries of `strategy`, grouped by `key`.
-template<class Key, class Get>
-std::map<double, double> mean_by(const std::vector<bench_entry>& entries,
-                                 const std::string& strategy, Key key,
-                                 Get get) {
-  std::map<double, std::pair<double, int>> acc;
-  for (const auto& e : entries)
-    if (e.strategy == strategy)
-      if (auto v = get(e)) {
-        auto& a = acc[key(e)];
-        a.first += *v;
-        a.second += 1;
-      }
-  std::map<double, double> out;
-  for (const auto& [k, a] : acc)
-    out[k] = a.first / a.second;
-  return out;
 }
 
 template<class Get>
@@ -105,22 +87,121 @@ std::string numeric_x_axis(const std::vector<double>& values,
   return s;
 }
 
-std::string strategy_style(std::size_t i) {
-  return "lt " + std::to_string(i % palette_size + 1) + " dt "
-         + std::to_string(i / palette_size % 5 + 1);
-}
-
 std::string bench_title(const bench_context& c, const std::string& what,
                         const std::string& extra = "") {
   return gp_lines({what + " (benchmark, " + c.file + ")", c.subtitle, extra});
 }
 
-std::string averaging_note(const bench_context& c, bool over_tests) {
-  const auto& v = over_tests ? c.tests : c.workers;
-  if (v.size() <= 1)
+/// Panels side by side: columns and rows for `n` panels.
+std::pair<int, int> panel_grid(std::size_t n) {
+  int cols = n <= 1 ? 1 : n <= 4 ? 2 : 3;
+  return {cols, static_cast<int>((n + cols - 1) / cols)};
+}
+
+/// Sizes `ch` for `n` panels and returns the multiplot opening (or "" for
+/// one panel, which then carries `title` itself).
+std::string open_panels(chart_spec& ch, std::size_t n,
+                        const std::string& title) {
+  if (n <= 1)
     return "";
-  return std::string("mean over ")
-         + (over_tests ? "test counts " : "worker counts ") + values_text(v);
+  auto [cols, rows] = panel_grid(n);
+  ch.width = cols == 1 ? 1200 : cols * 600;
+  ch.height = 130 + rows * 430;
+  return "set multiplot layout " + std::to_string(rows) + ","
+         + std::to_string(cols) + " title " + title + " font ',13'\n";
+}
+
+/// One metric drawn as a line per strategy.
+struct line_metric {
+  /// Name in block comments ("p50"); "" for the only one.
+  std::string name;
+  /// Its value in an entry.
+  std::optional<double> (*get)(const bench_entry&);
+  /// Point type and dash type of its lines.
+  int pt = 7, dt = 1;
+  /// Whether its lines carry the strategy in the key.
+  bool titled = true;
+};
+
+/// Lines against one dimension (workers, or tests with `x_tests`), one panel
+/// per value of the other, so each point is one configuration (repeats of
+/// it averaged) and no line mixes configurations of different sizes.
+/// `scale` multiplies values; `extra` are plot items added to every panel.
+/// Returns the body, or "" when no panel has data.
+std::string line_panels(chart_spec& ch, const bench_context& c,
+                        const std::string& title, bool x_tests,
+                        const std::vector<line_metric>& metrics, double scale,
+                        const std::string& ylabel, const std::string& value,
+                        const std::vector<std::string>& extra) {
+  const auto& fixed = x_tests ? c.workers : c.tests;
+  const char* fixed_name = x_tests ? "workers" : "tests";
+  const char* x_name = x_tests ? "tests" : "workers";
+  std::string s = open_panels(ch, fixed.size(), title);
+  std::string fixed_key = fixed.size() > 1
+                            ? "set key inside left top vertical\n"
+                            : "set key outside right top vertical\n";
+  bool any = false;
+  for (double f : fixed) {
+    std::string panel_title
+      = gp_str(count_of(f, x_tests ? "worker" : "test", fixed_name));
+    std::vector<std::string> items;
+    double hi = 0;
+    for (std::size_t i = 0; i < c.strategies.size(); ++i)
+      for (const auto& m : metrics) {
+        std::map<double, std::pair<double, int>> acc;
+        for (const auto& e : c.bench.entries)
+          if (e.strategy == c.strategies[i]
+              && (x_tests ? e.workers : e.tests) == f)
+            if (auto v = m.get(e)) {
+              auto& a = acc[x_tests ? e.tests : e.workers];
+              a.first += *v * scale;
+              a.second += 1;
+            }
+        if (acc.empty())
+          continue;
+        std::string rows;
+        for (const auto& [x, a] : acc) {
+          rows += num(x) + " " + num(a.first / a.second) + "\n";
+          hi = std::max(hi, a.first / a.second);
+        }
+        auto who = c.strategies[i] + (m.name.empty() ? "" : " " + m.name);
+        int b = ch.data.add(who + " at " + pretty(f) + " " + fixed_name + ": "
+                              + x_name + " " + value,
+                            rows);
+        items.push_back("data index " + std::to_string(b) + " using 1:2 with "
+                        + series_style(acc.size(), false, m.pt) + " lt "
+                        + std::to_string(i % palette_size + 1) + " dt "
+                        + std::to_string(m.dt) + " title "
+                        + (m.titled ? gp_str(c.strategies[i]) : "''"));
+      }
+    // One panel carries the chart title, with the size it holds.
+    auto this_title
+      = fixed.size() <= 1 ? title + ".\"\\n\"." + panel_title : panel_title;
+    if (items.empty()) {
+      s += no_data_panel(this_title, "no such metric at this size");
+      continue;
+    }
+    any = true;
+    for (const auto& x : extra)
+      items.push_back(x);
+    s += panel_reset();
+    s += "set title " + this_title + "\n";
+    s += numeric_x_axis(x_tests ? c.tests : c.workers,
+                        x_tests ? "Tests submitted" : "Workers");
+    s += "set ylabel " + gp_str(ylabel) + "\n";
+    s += range("yrange", value_axis(0, hi));
+    // Several panels: the key inside each, so the plots keep their width.
+    s += fixed_key;
+    s += "plot ";
+    for (std::size_t i = 0; i < items.size(); ++i)
+      s += (i ? ", \\\n     " : "") + items[i];
+    s += "\n";
+  }
+  if (!any)
+    return "";
+  if (fixed.size() > 1)
+    s += "unset multiplot\n";
+  return s;
 }
 
 chart_spec bench_throughput_chart(const bench_context& c) {
@@ -128,45 +209,31 @@ chart_spec bench_throughput_chart(const bench_context& c) {
   ch.name = "throughput";
   ch.title = "Throughput vs workers";
   ch.description = "Average throughput of each strategy as the number of "
-                   "workers grows.";
-  std::string title = bench_title(c, "Throughput vs workers per strategy",
-                                  averaging_note(c, true));
-  std::string s = panel_reset();
-  std::vector<std::string> items;
-  double hi = 0;
-  for (std::size_t i = 0; i < c.strategies.size(); ++i) {
-    auto pts = mean_by(
-      c.bench.entries, c.strategies[i],
-      [](const bench_entry& e) { return e.workers; }, entry_throughput);
-    if (pts.empty())
-      continue;
-    std::string rows;
-    for (const auto& [w, v] : pts) {
-      rows += num(w) + " " + num(v) + "\n";
-      hi = std::max(hi, v);
-    }
-    int b = ch.data.add(c.strategies[i] + ": workers tests_per_second", rows);
-    items.push_back("data index " + std::to_string(b) + " using 1:2 with "
-                    + series_style(pts.size(), false) + " " + strategy_style(i)
-                    + " title " + gp_str(c.strategies[i]));
-  }
-  if (items.empty()) {
-    ch.body = no_data_panel(title, c.bench.entries.empty()
-                                     ? "the file has no benchmark results"
-                                     : "no throughput in the results");
-    return ch;
-  }
-  s += "set title " + title + "\n";
-  s += numeric_x_axis(c.workers, "Workers");
-  s += "set ylabel 'Throughput (tests/s)'\n";
-  s += range("yrange", value_axis(0, hi));
-  s += "set key outside right top vertical\n";
-  s += "plot ";
-  for (std::size_t i = 0; i < items.size(); ++i)
-    s += (i ? ", \\\n     " : "") + items[i];
-  s += "\n";
-  ch.body = s;
+                   "workers grows, one panel per test count: every point is "
+                   "one configuration.";
+  std::string title = bench_title(c, "Throughput vs workers per strategy");
+  auto body
+    = line_panels(ch, c, title, false, {{"", entry_throughput, 7, 1, true}}, 1,
+                  "Throughput (tests/s)", "tests_per_second", {});
+  ch.body = !body.empty()
+              ? body
+              : no_data_panel(title, c.bench.entries.empty()
+                                       ? "the file has no benchmark results"
+                                       : "no throughput in the results");
   return ch;
+}
+
+std::optional<double> p50_of(const bench_entry& e) {
+  return metric(e.metrics, "p50_latency");
+}
+std::optional<double> p99_of(const bench_entry& e) {
+  return metric(e.metrics, "p99_latency");
+}
+std::optional<double> avg_latency_of(const bench_entry& e) {
+  return metric(e.metrics, "avg_latency");
+}
+std::optional<double> max_latency_of(const bench_entry& e) {
+  return metric(e.metrics, "max_latency");
 }
 
 chart_spec bench_latency_chart(const bench_context& c) {
@@ -175,81 +242,44 @@ chart_spec bench_latency_chart(const bench_context& c) {
   ch.title = "Latency scaling";
   // Scale against the test count when the benchmark varies it, else workers.
   bool vs_tests = c.tests.size() > 1;
-  ch.description = std::string("Median and tail latency of each strategy as "
-                               "the number of ")
-                   + (vs_tests ? "tests" : "workers") + " grows.";
+  ch.description
+    = std::string("Median and tail latency of each strategy as "
+                  "the number of ")
+      + (vs_tests ? "tests grows, one panel per worker count" : "workers grows")
+      + ": every point is one configuration.";
   bool have_p50 = false, have_p99 = false;
   for (const auto& e : c.bench.entries) {
-    have_p50 = have_p50 || metric(e.metrics, "p50_latency").has_value();
-    have_p99 = have_p99 || metric(e.metrics, "p99_latency").has_value();
+    have_p50 = have_p50 || p50_of(e).has_value();
+    have_p99 = have_p99 || p99_of(e).has_value();
   }
-  const char* k_low = have_p50 ? "p50_latency" : "avg_latency";
-  const char* k_high = have_p99 ? "p99_latency" : "max_latency";
   std::string n_low = have_p50 ? "p50" : "average";
   std::string n_high = have_p99 ? "p99" : "max";
+  auto low = have_p50 ? p50_of : avg_latency_of;
+  auto high = have_p99 ? p99_of : max_latency_of;
   double top = 0;
   for (const auto& e : c.bench.entries)
-    for (auto k : {k_low, k_high})
-      if (auto v = metric(e.metrics, k))
+    for (auto get : {low, high})
+      if (auto v = get(e))
         top = std::max(top, *v);
   unit u = latency_unit(top);
-  std::string title = bench_title(c,
-                                  "Latency scaling: " + n_low + " and " + n_high
-                                    + " vs " + (vs_tests ? "tests" : "workers"),
-                                  averaging_note(c, !vs_tests));
-  std::vector<std::string> items;
-  double hi = 0;
-  auto key = [vs_tests](const bench_entry& e) {
-    return vs_tests ? e.tests : e.workers;
-  };
-  for (std::size_t i = 0; i < c.strategies.size(); ++i) {
-    for (int which = 0; which < 2; ++which) {
-      const char* k = which == 0 ? k_low : k_high;
-      auto pts
-        = mean_by(c.bench.entries, c.strategies[i], key,
-                  [k](const bench_entry& e) { return metric(e.metrics, k); });
-      if (pts.empty())
-        continue;
-      std::string rows;
-      for (const auto& [x, v] : pts) {
-        rows += num(x) + " " + num(v * u.scale) + "\n";
-        hi = std::max(hi, v * u.scale);
-      }
-      int b = ch.data.add(c.strategies[i] + " " + (which ? n_high : n_low)
-                            + ": " + (vs_tests ? "tests" : "workers")
-                            + " latency_" + u.name,
-                          rows);
-      items.push_back("data index " + std::to_string(b) + " using 1:2 with "
-                      + series_style(pts.size(), false, which ? 6 : 7) + " lt "
-                      + std::to_string(i % palette_size + 1) + " dt "
-                      + (which ? "2" : "1") + " title "
-                      + (which ? std::string("''") : gp_str(c.strategies[i])));
-    }
-  }
-  if (items.empty()) {
-    ch.body = no_data_panel(title, c.bench.entries.empty()
-                                     ? "the file has no benchmark results"
-                                     : "no latency metrics in the results");
-    return ch;
-  }
-  items.push_back("keyentry with linespoints lc rgb '#404040' lw 2 dt 1 pt 7 "
-                  "title "
-                  + gp_str(n_low + " (solid)"));
-  items.push_back("keyentry with linespoints lc rgb '#404040' lw 2 dt 2 pt 6 "
-                  "title "
-                  + gp_str(n_high + " (dashed)"));
-  std::string s = panel_reset();
-  s += "set title " + title + "\n";
-  s += numeric_x_axis(vs_tests ? c.tests : c.workers,
-                      vs_tests ? "Tests submitted" : "Workers");
-  s += std::string("set ylabel 'Latency (") + u.name + ")'\n";
-  s += range("yrange", value_axis(0, hi));
-  s += "set key outside right top vertical\n";
-  s += "plot ";
-  for (std::size_t i = 0; i < items.size(); ++i)
-    s += (i ? ", \\\n     " : "") + items[i];
-  s += "\n";
-  ch.body = s;
+  std::string title
+    = bench_title(c, "Latency scaling: " + n_low + " and " + n_high + " vs "
+                       + (vs_tests ? "tests" : "workers"));
+  std::vector<std::string> keys{
+    "keyentry with linespoints lc rgb '#404040' lw 2 dt 1 pt 7 title "
+      + gp_str(n_low + " (solid)"),
+    "keyentry with linespoints lc rgb '#404040' lw 2 dt 2 pt 6 title "
+      + gp_str(n_high + " (dashed)")};
+  auto body
+    = line_panels(ch, c, title, vs_tests,
+                  {{n_low, low, 7, 1, true}, {n_high, high, 6, 2, false}},
+                  u.scale, std::string("Latency (") + u.name + ")",
+                  std::string("latency_") + u.name, keys);
+  ch.body = !body.empty()
+              ? body
+              : no_data_panel(title, c.bench.entries.empty()
+                                       ? "the file has no benchmark results"
+                                       : "no latency metrics in the results");
   return ch;
 }
 
@@ -258,65 +288,90 @@ chart_spec bench_efficiency_chart(const bench_context& c) {
   ch.name = "efficiency";
   ch.title = "Worker efficiency";
   ch.description = "Worker utilization of each strategy, one bar per worker "
-                   "count.";
-  std::string title = bench_title(c,
-                                  "Worker efficiency: utilization per "
-                                  "strategy",
-                                  averaging_note(c, true));
+                   "count, one panel per test count: every bar is one "
+                   "configuration.";
+  std::string title = bench_title(c, "Worker efficiency: utilization per "
+                                     "strategy");
   const std::size_t groups = c.strategies.size();
   const std::size_t per = std::max<std::size_t>(c.workers.size(), 1);
   const double slot = 0.8 / static_cast<double>(per);
-  std::vector<std::string> items;
   bool labels = groups * per <= 36;
-  for (std::size_t k = 0; k < c.workers.size(); ++k) {
-    std::string rows;
-    for (std::size_t i = 0; i < groups; ++i) {
-      auto pts = mean_by(
-        c.bench.entries, c.strategies[i],
-        [](const bench_entry& e) { return e.workers; }, entry_utilization);
-      auto it = pts.find(c.workers[k]);
-      if (it == pts.end())
+  std::string s = open_panels(ch, c.tests.size(), title);
+  std::string fixed_key = c.tests.size() > 1
+                            ? "set key inside left top vertical\n"
+                            : "set key outside right top vertical\n";
+  bool any = false;
+  for (double t : c.tests) {
+    std::vector<std::string> items;
+    for (std::size_t k = 0; k < c.workers.size(); ++k) {
+      std::string rows;
+      for (std::size_t i = 0; i < groups; ++i) {
+        double sum = 0;
+        int n = 0;
+        for (const auto& e : c.bench.entries)
+          if (e.strategy == c.strategies[i] && e.workers == c.workers[k]
+              && e.tests == t)
+            if (auto v = entry_utilization(e)) {
+              sum += *v;
+              ++n;
+            }
+        if (n == 0)
+          continue;
+        double x = static_cast<double>(i)
+                   + (static_cast<double>(k) - (per - 1) / 2.0) * slot;
+        rows += num(x) + " " + num(sum / n) + " " + dat_str(fixed(sum / n, 0))
+                + "\n";
+      }
+      if (rows.empty())
         continue;
-      double x = static_cast<double>(i)
-                 + (static_cast<double>(k) - (per - 1) / 2.0) * slot;
-      rows += num(x) + " " + num(it->second) + " "
-              + dat_str(fixed(it->second, 0)) + "\n";
-    }
-    if (rows.empty())
-      continue;
-    int b = ch.data.add(pretty(c.workers[k])
-                          + " workers: position utilization_percent label",
-                        rows);
-    items.push_back("data index " + std::to_string(b)
-                    + " using 1:2 with boxes lt "
-                    + std::to_string(k % palette_size + 1) + " title "
-                    + gp_str(count_of(c.workers[k], "worker", "workers")));
-    if (labels)
+      int b = ch.data.add(pretty(c.workers[k]) + " workers at " + pretty(t)
+                            + " tests: position utilization_percent label",
+                          rows);
       items.push_back("data index " + std::to_string(b)
-                      + " using 1:2:3 with labels offset 0,0.7 font ',8' "
-                        "notitle");
+                      + " using 1:2 with boxes lt "
+                      + std::to_string(k % palette_size + 1) + " title "
+                      + gp_str(count_of(c.workers[k], "worker", "workers")));
+      if (labels)
+        items.push_back("data index " + std::to_string(b)
+                        + " using 1:2:3 with labels offset 0,0.7 font ',8' "
+                          "notitle");
+    }
+    auto panel_title = gp_str(count_of(t, "test", "tests"));
+    if (c.tests.size() <= 1)
+      panel_title = title + ".\"\\n\"." + panel_title;
+    if (items.empty()) {
+      s += no_data_panel(panel_title, "no worker_utilization at this size");
+      continue;
+    }
+    any = true;
+    s += panel_reset();
+    s += "set title " + panel_title + "\n";
+    s += "set ylabel 'Worker utilization (%)'\nset xlabel 'Strategy'\n";
+    s += range("xrange", {-0.6, static_cast<double>(groups) - 0.4});
+    s += range("yrange", {0, 115});
+    s += "set ytics (0, 20, 40, 60, 80, 100)\n";
+    s += category_tics(c.strategies,
+                       (ch.width - 300) / panel_grid(c.tests.size()).first);
+    s += "set xtics scale 0\n";
+    s += "set boxwidth " + num(slot * 0.9) + " absolute\n";
+    s += "set style fill solid 0.85 noborder\n";
+    // Several panels: the key inside each, so the plots keep their width.
+    s += fixed_key;
+    s += "plot ";
+    for (std::size_t i = 0; i < items.size(); ++i)
+      s += (i ? ", \\\n     " : "") + items[i];
+    s += "\n";
   }
-  if (items.empty()) {
+  if (!any) {
+    ch.width = 1200;
+    ch.height = 700;
     ch.body = no_data_panel(title, c.bench.entries.empty()
                                      ? "the file has no benchmark results"
                                      : "no worker_utilization in the results");
     return ch;
   }
-  std::string s = panel_reset();
-  s += "set title " + title + "\n";
-  s += "set ylabel 'Worker utilization (%)'\nset xlabel 'Strategy'\n";
-  s += range("xrange", {-0.6, static_cast<double>(groups) - 0.4});
-  s += range("yrange", {0, 115});
-  s += "set ytics (0, 20, 40, 60, 80, 100)\n";
-  s += category_tics(c.strategies, ch.width - 300);
-  s += "set xtics scale 0\n";
-  s += "set boxwidth " + num(slot * 0.9) + " absolute\n";
-  s += "set style fill solid 0.85 noborder\n";
-  s += "set key outside right top vertical\n";
-  s += "plot ";
-  for (std::size_t i = 0; i < items.size(); ++i)
-    s += (i ? ", \\\n     " : "") + items[i];
-  s += "\n";
+  if (c.tests.size() > 1)
+    s += "unset multiplot\n";
   ch.body = s;
   return ch;
 }
@@ -419,11 +474,39 @@ chart_spec bench_strategy_chart(const bench_context& c) {
   ch.name = "strategies";
   ch.title = "Strategy comparison";
   ch.description = "Mean makespan (left axis) and throughput (right axis) of "
-                   "each strategy over all configurations.";
+                   "each strategy over the configurations every strategy "
+                   "ran.";
+  // Compare like with like: only the configurations every strategy ran,
+  // and say how many those are (not the size of the workers x tests grid).
+  std::set<std::pair<double, double>> all, common;
+  for (const auto& e : c.bench.entries)
+    all.insert({e.workers, e.tests});
+  for (const auto& cfg : all) {
+    bool everyone = true;
+    for (const auto& st : c.strategies)
+      everyone = everyone
+                 && std::any_of(c.bench.entries.begin(), c.bench.entries.end(),
+                                [&](const bench_entry& e) {
+                                  return e.strategy == st
+                                         && e.workers == cfg.first
+                                         && e.tests == cfg.second;
+                                });
+    if (everyone)
+      common.insert(cfg);
+  }
+  auto in_common = [&](const bench_entry& e) {
+    return common.count({e.workers, e.tests}) > 0;
+  };
   std::string note;
-  if (c.workers.size() * c.tests.size() > 1)
-    note = "mean over " + std::to_string(c.workers.size() * c.tests.size())
-           + " configurations";
+  if (common.size() > 1 || common.size() < all.size()) {
+    note = "mean over the "
+           + count_of(static_cast<double>(common.size()), "configuration",
+                      "configurations")
+           + (c.strategies.size() > 1 ? " every strategy ran" : "");
+    if (common.size() < all.size())
+      note += " (" + std::to_string(all.size() - common.size())
+              + " run by only some left out)";
+  }
   std::string title = bench_title(c,
                                   "Strategy comparison: makespan and "
                                   "throughput",
@@ -432,16 +515,17 @@ chart_spec bench_strategy_chart(const bench_context& c) {
   double hi_m = 0, hi_t = 0;
   bool any_m = false, any_t = false, any_lb = false;
   std::vector<std::string> value_rows;
+  std::vector<bench_entry> compared;
+  std::copy_if(c.bench.entries.begin(), c.bench.entries.end(),
+               std::back_inserter(compared), in_common);
   for (std::size_t i = 0; i < c.strategies.size(); ++i) {
-    auto m
-      = mean_of(c.bench.entries, c.strategies[i], [](const bench_entry& e) {
-          return metric(e.metrics, "makespan");
-        });
-    auto t = mean_of(c.bench.entries, c.strategies[i], entry_throughput);
-    auto lb
-      = mean_of(c.bench.entries, c.strategies[i], [](const bench_entry& e) {
-          return metric(e.metrics, "lower_bound");
-        });
+    auto m = mean_of(compared, c.strategies[i], [](const bench_entry& e) {
+      return metric(e.metrics, "makespan");
+    });
+    auto t = mean_of(compared, c.strategies[i], entry_throughput);
+    auto lb = mean_of(compared, c.strategies[i], [](const bench_entry& e) {
+      return metric(e.metrics, "lower_bound");
+    });
     any_m = any_m || m;
     any_t = any_t || t;
     any_lb = any_lb || lb;
@@ -454,8 +538,10 @@ chart_spec bench_strategy_chart(const bench_context& c) {
             + "\n";
   }
   if (!any_m && !any_t) {
-    ch.body = no_data_panel(title, c.bench.entries.empty()
-                                     ? "the file has no benchmark results"
+    ch.body = no_data_panel(
+      title, c.bench.entries.empty() ? "the file has no benchmark results"
+             : common.empty()        ? "no configuration was run by every "
+                                       "strategy"
                                      : "no makespan or throughput in the "
                                        "results");
     return ch;
@@ -525,8 +611,16 @@ std::vector<chart_spec> bench_charts(const bench_data& b,
   }
   c.workers.assign(w.begin(), w.end());
   c.tests.assign(t.begin(), t.end());
+  std::set<std::pair<double, double>> configurations;
+  for (const auto& e : b.entries)
+    configurations.insert({e.workers, e.tests});
   c.subtitle
     = count_of(static_cast<double>(b.entries.size()), "result", "results")
+      + (b.entries.empty()
+           ? std::string{}
+           : " in "
+               + count_of(static_cast<double>(configurations.size()),
+                          "configuration", "configurations"))
       + ", "
       + count_of(static_cast<double>(c.strategies.size()), "strategy",
                  "strategies");

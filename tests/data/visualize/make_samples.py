@@ -149,3 +149,27 @@ dump("malformed.json", None, '{"type": "stress", "metrics": {"total_tests": 10,\
 dump("no_metrics.json", {"configuration": config(), "time_series": {}})
 dump("bad_entry.json", {"type": "benchmark",
                         "results": [{"workers": 5, "tests": 10, "metrics": {}}]})
+
+# A benchmark whose grid has holes, as a quick `alb benchmark` run has: every
+# worker count ran 20, 100 and 500 tests except 30 and 50 workers (100 only),
+# and adaptive never ran 30 workers. Throughput grows with the test count, so
+# averaging test counts per worker count would invent a fall at 30 and 50.
+# Extra fields ("bound", "turnaround") must not disturb reading.
+holes = []
+for w in (5, 10, 20, 30, 50):
+    for n in ((100,) if w >= 30 else (20, 100, 500)):
+        for s in ("round_robin", "least_loaded", "adaptive"):
+            if s == "adaptive" and w == 30:
+                continue
+            q = {"round_robin": 0.7, "least_loaded": 0.8, "adaptive": 0.9}[s]
+            makespan = round((n * 0.6 / w + 3.0) / q, 3)
+            thr = n / makespan
+            lat = 0.05 + 0.8 * n / (w * 100.0) / q
+            util = min(0.99, q * min(1.0, n / (w * 4.0)) + 0.05)
+            m = metrics(total=n, lat=lat, thr=thr, workers=w, util=util)
+            m.update(makespan=makespan, lower_bound=round(n * 0.6 / w, 3),
+                     bound={"makespan": round(n * 0.6 / w, 3)},
+                     turnaround=round(lat * 2, 3))
+            holes.append({"workers": w, "tests": n, "strategy": s, "metrics": m})
+dump("benchmark_holes.json", {"type": "benchmark", "configuration": {"seed": 3},
+                              "results": holes}, indent=None)
