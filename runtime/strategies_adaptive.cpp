@@ -183,6 +183,22 @@ private:
     const worker_history* hist = nullptr;
   };
 
+  /// What a worker the history does not know yet is assumed to run at:
+  /// its advertised speed with speed hints; else what its declared
+  /// hardware says (CPU clock against a nominal 3 GHz, within 1/4..4x);
+  /// else nominal.
+  static double prior_speed(const worker_capabilities& caps, bool hints) {
+    if (hints && caps.speed > 0)
+      return caps.speed;
+    auto mhz = caps.hardware.cpu.frequency_mhz;
+    if (mhz > 0)
+      return std::clamp(mhz / nominal_mhz, 0.25, 4.0);
+    return 1.0;
+  }
+
+  /// The clock of a nominal-speed worker.
+  static constexpr double nominal_mhz = 3000;
+
   static int tier_of(double speed) {
     auto k = static_cast<int>(std::floor(std::log2(speed) * 4.0)) + tiers / 2;
     return std::clamp(k, 0, tiers - 1);
@@ -207,7 +223,7 @@ private:
     }
     auto& caps = c.worker(slot).caps;
     e.slots = std::max(1, c.worker(slot).slots);
-    e.fallback = hints_ && caps.speed > 0 ? caps.speed : 1.0;
+    e.fallback = prior_speed(caps, hints_);
     e.hist = history().find_worker(caps.worker_id);
     e.speed = e.fallback;
     if (e.hist && e.hist->overall.slowdown.count > 0

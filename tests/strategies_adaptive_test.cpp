@@ -111,6 +111,38 @@ BOOST_AUTO_TEST_CASE(performance_based_learns_speed_from_history) {
   BOOST_TEST(h->estimate("bert-base", h->find_worker("b"), 2.0, 1.0) == 1.0);
 }
 
+BOOST_AUTO_TEST_CASE(unknown_workers_get_a_prior_from_their_declared_clock) {
+  // No speed hints, no history: before any result arrives, a worker that
+  // declares a 12 GHz-equivalent clock (4x nominal) beats one declaring
+  // 1.5 GHz (0.5x), for performance_based and for adaptive, which then
+  // sees a heterogeneous cluster instead of a uniform one.
+  for (auto name : {"performance_based", "adaptive"}) {
+    scheduler_config cfg = config_for(name);
+    cfg.speed_hints = false;
+    cluster_state c{cfg};
+    auto slow_caps = make_worker("slow", 16, 4, 0.5);
+    slow_caps.hardware.cpu.frequency_mhz = 1500;
+    auto fast_caps = make_worker("fast", 16, 4, 4.0);
+    fast_caps.hardware.cpu.frequency_mhz = 12000;
+    c.add_worker(slow_caps, 0);
+    auto fast = c.add_worker(fast_caps, 0);
+    auto s = make_strategy(cfg);
+    BOOST_TEST(s->pick(make_record(1), c) == fast, name);
+    BOOST_TEST(s->last_choice() == "performance_based", name);
+  }
+  // A worker declaring nothing stays nominal: the faster-declared one wins
+  // over it, and it wins over the slower-declared one.
+  scheduler_config cfg = config_for("performance_based");
+  cfg.speed_hints = false;
+  cluster_state c{cfg};
+  auto slow_caps = make_worker("slow", 16, 4, 1.0);
+  slow_caps.hardware.cpu.frequency_mhz = 1500;
+  c.add_worker(slow_caps, 0);
+  auto plain = c.add_worker(make_worker("plain", 16, 4, 4.0), 0);
+  auto s = make_strategy(cfg);
+  BOOST_TEST(s->pick(make_record(1), c) == plain);
+}
+
 BOOST_AUTO_TEST_CASE(priority_based_sends_urgent_tests_to_fast_workers) {
   cluster_state c{config_for("priority_based")};
   auto slow = c.add_worker(make_worker("slow", 16, 4, 0.5), 0);
