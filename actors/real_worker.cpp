@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -75,7 +77,7 @@ public:
         done.success = true;
         return false;
       }
-      runs_.emplace(seq, run{{}, {}, host.now(), false});
+      runs_.emplace(seq, run{{}, {}, {}, host.now(), false});
       host.timer(item.expected_duration, seq);
       return true;
     }
@@ -103,16 +105,25 @@ public:
     // Nothing the test starts may outlive it (timeout, cancel, a node
     // that dies, setsid grandchildren).
     o.contain = true;
-    std::string error;
-    auto p = process::spawn(o, error);
-    if (!p.running()) {
-      fail(done, error);
-      done.output_tail = "alb: " + error + "\n";
-      return false;
-    }
     auto started = host.now();
-    child_reaper::instance().watch(p, host.exit_notifier(seq));
-    runs_.emplace(seq, run{std::move(p), std::move(out), started, false});
+    std::string error;
+    // A long-lived supervisor runs it when one can (no copy of this
+    // process per test); else a supervisor of its own.
+    if (auto sup = idle_supervisor(); sup && sup->run(o, error)) {
+      child_reaper::instance().watch_fd(sup->fd(), host.exit_notifier(seq));
+      runs_.emplace(seq,
+                    run{{}, std::move(sup), std::move(out), started, false});
+    } else {
+      error.clear();
+      auto p = process::spawn(o, error);
+      if (!p.running()) {
+        fail(done, error);
+        done.output_tail = "alb: " + error + "\n";
+        return false;
+      }
+      child_reaper::instance().watch(p, host.exit_notifier(seq));
+      runs_.emplace(seq, run{std::move(p), {}, std::move(out), started, false});
+    }
     if (item.timeout > 0)
       host.deadline(item.timeout, seq);
     return true;
@@ -132,12 +143,15 @@ public:
   bool on_deadline(executor_host&, uint64_t seq, const work_item&,
                    work_report&) override {
     auto i = runs_.find(seq);
-    if (i == runs_.end() || !i->second.proc.running())
+    if (i == runs_.end() || (!i->second.proc.running() && !i->second.sup))
       return false;
     // Stopped here (its whole tree); its end arrives through the reaper
     // like any other.
     i->second.timed_out = true;
-    i->second.proc.stop();
+    if (i->second.sup)
+      i->second.sup->stop();
+    else
+      i->second.proc.stop();
     return false;
   }
 
@@ -147,9 +161,25 @@ public:
     if (i == runs_.end())
       return false;
     auto& t = i->second;
-    auto status = t.proc.try_wait();
-    if (!status)
-      return false;
+    std::optional<int> status;
+    if (t.sup) {
+      auto oc = t.sup->take();
+      if (!oc)
+        return false;
+      if (!oc->error.empty()) {
+        fail(r, oc->error);
+        r.output_tail = "alb: " + oc->error + "\n";
+        release(std::move(t.sup));
+        runs_.erase(i);
+        return true;
+      }
+      status = oc->status;
+      release(std::move(t.sup));
+    } else {
+      status = t.proc.try_wait();
+      if (!status)
+        return false;
+    }
     r.exec_seconds = host.now() - t.started;
     r.output_tail = read_tail(t.out.get(), tail_bytes_);
     if (t.timed_out) {
@@ -174,8 +204,9 @@ public:
   }
 
   void stop(uint64_t seq) override {
-    // The process kills its group as it goes (and is reaped without
-    // blocking); its exit notice then finds nothing.
+    // The process (or the supervisor, which is not reused) kills the
+    // command's tree as it goes and is reaped without blocking; its exit
+    // notice then finds nothing.
     runs_.erase(seq);
   }
 
@@ -186,10 +217,30 @@ public:
 private:
   struct run {
     process proc;
+    /// The long-lived supervisor running it (else `proc` is its own).
+    std::unique_ptr<supervisor> sup;
     unique_fd out;
     double started = 0;
     bool timed_out = false;
   };
+
+  // An idle long-lived supervisor, started on demand (null when none can
+  // be).
+  std::unique_ptr<supervisor> idle_supervisor() {
+    if (!idle_.empty()) {
+      auto s = std::move(idle_.back());
+      idle_.pop_back();
+      return s;
+    }
+    std::string error;
+    return supervisor::start(error);
+  }
+
+  // Back to the idle ones once its command ended (a dead one is dropped).
+  void release(std::unique_ptr<supervisor> s) {
+    if (s && s->alive())
+      idle_.push_back(std::move(s));
+  }
 
   static void fail(work_report& done, std::string error) {
     done.success = false;
@@ -200,6 +251,7 @@ private:
   size_t tail_bytes_;
   std::map<std::string, std::string> base_env_;
   std::unordered_map<uint64_t, run> runs_;
+  std::vector<std::unique_ptr<supervisor>> idle_;
 };
 
 } // namespace

@@ -9,10 +9,13 @@
 #include <unordered_map>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -378,6 +381,264 @@ int supervisor_main(void* p) {
   exit_as(status);
 }
 
+// -- the long-lived supervisor
+// -------------------------------------------------
+
+/// Requests to a supervisor: run a command, or stop the one running.
+enum : int32_t { request_run = 1, request_stop = 2 };
+
+/// Header of a request; a run's strings follow (path, argv, env, cwd, each
+/// NUL-terminated) and its stdout/stderr descriptors travel as SCM_RIGHTS.
+struct request_header {
+  int32_t type = 0;
+  int32_t argc = 0;
+  int32_t envc = 0;
+  int32_t has_cwd = 0;
+};
+
+/// What a supervisor answers when a command ended (or did not start).
+struct reply {
+  int32_t not_started = 0;
+  int32_t stage = 0;
+  int32_t error = 0;
+  int32_t status = 0;
+};
+
+/// Bytes of strings a request may carry (one datagram).
+constexpr size_t max_request = 192 * 1024;
+
+struct pool_args {
+  int sock = -1;
+  pid_t parent = 0;
+  char* stack_top = nullptr;
+  /// Room for a request and its pointer arrays (this copy's own).
+  char* buf = nullptr;
+  size_t buf_size = 0;
+};
+
+// Kills the tree of `leader` (its group, then every descendant left) and
+// returns the leader's wait status.
+int kill_tree(pid_t leader, const char* children_path) {
+  ::kill(-leader, SIGKILL);
+  int status = 0;
+  for (;;) {
+    kill_children(children_path);
+    int st = 0;
+    auto r = ::waitpid(-1, &st, 0);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      break; // ECHILD: nothing of the tree is left
+    }
+    if (r == leader)
+      status = st;
+  }
+  return status;
+}
+
+int pool_main(void* p) {
+  auto* a = static_cast<pool_args*>(p);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction old;
+    if (::sigaction(sig, nullptr, &old) != 0)
+      continue;
+    if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+      struct sigaction def;
+      std::memset(&def, 0, sizeof(def));
+      def.sa_handler = SIG_DFL;
+      ::sigaction(sig, &def, nullptr);
+    }
+  }
+  struct sigaction def;
+  std::memset(&def, 0, sizeof(def));
+  def.sa_handler = SIG_DFL;
+  ::sigaction(SIGCHLD, &def, nullptr);
+  ::sigaction(SIGPIPE, &def, nullptr);
+  ::setpgid(0, 0);
+  // The node dies (even SIGKILL): SIGTERM, taken below, stops the tree.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != a->parent)
+    ::_exit(0);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  if (a->sock != 3) {
+    ::dup2(a->sock, 3);
+    a->sock = 3;
+  }
+  ::fcntl(3, F_SETFD, FD_CLOEXEC);
+  sigset_t wanted;
+  sigemptyset(&wanted);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT})
+    sigaddset(&wanted, sig);
+  int sfd = ::signalfd(-1, &wanted, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0)
+    ::_exit(0);
+  if (sfd != 4) {
+    ::dup2(sfd, 4);
+    ::fcntl(4, F_SETFD, FD_CLOEXEC);
+    ::close(sfd);
+  }
+  ::syscall(SYS_close_range, 5U, ~0U, 0U);
+  auto self = ::getpid();
+  char path[64] = "/proc/self/task/";
+  size_t len = std::strlen(path);
+  len += put_uint(path + len, static_cast<unsigned long>(self));
+  std::memcpy(path + len, "/children", 10);
+  pid_t leader = -1;
+  auto send_reply = [](const reply& r) {
+    while (::send(3, &r, sizeof(r), MSG_NOSIGNAL) < 0 && errno == EINTR) {
+      // retry
+    }
+  };
+  auto finish = [&] {
+    reply r;
+    r.status = kill_tree(leader, path);
+    leader = -1;
+    send_reply(r);
+  };
+  auto quit = [&] {
+    if (leader > 0)
+      kill_tree(leader, path);
+    ::_exit(0);
+  };
+  for (;;) {
+    pollfd fds[2] = {{3, POLLIN, 0}, {4, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0)
+      continue;
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo si;
+      bool chld = false;
+      while (::read(4, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si))) {
+        if (si.ssi_signo == SIGCHLD)
+          chld = true;
+        else
+          quit();
+      }
+      if (chld) {
+        // Orphans that ended are reaped as they come; the leader is only
+        // looked at, so its group id stays reserved until the group dies.
+        for (;;) {
+          siginfo_t w;
+          std::memset(&w, 0, sizeof(w));
+          if (::waitid(P_ALL, 0, &w, WEXITED | WNOHANG | WNOWAIT) != 0
+              || w.si_pid == 0)
+            break;
+          if (w.si_pid == leader) {
+            finish();
+            break;
+          }
+          ::waitpid(w.si_pid, nullptr, 0);
+        }
+      }
+    }
+    if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+      continue;
+    int got[2] = {-1, -1};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(2 * sizeof(int))];
+    iovec iov{a->buf, max_request};
+    msghdr msg;
+    std::memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl;
+    msg.msg_controllen = sizeof(ctl);
+    auto n = ::recvmsg(3, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+      continue;
+    if (n <= 0)
+      quit(); // the owner closed it (or is gone)
+    for (auto* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+        std::memcpy(got, CMSG_DATA(c),
+                    std::min(sizeof(got), c->cmsg_len - CMSG_LEN(0)));
+    request_header h;
+    if (static_cast<size_t>(n) < sizeof(h)) {
+      for (int fd : got)
+        if (fd >= 0)
+          ::close(fd);
+      continue;
+    }
+    std::memcpy(&h, a->buf, sizeof(h));
+    if (h.type == request_stop) {
+      if (leader > 0)
+        ::kill(-leader, SIGKILL); // its end follows through SIGCHLD
+      continue;
+    }
+    if (h.type != request_run || leader > 0 || h.argc < 1 || h.envc < 0) {
+      for (int fd : got)
+        if (fd >= 0)
+          ::close(fd);
+      continue;
+    }
+    // The strings, then the pointer arrays after them.
+    char* cur = a->buf + sizeof(h);
+    char* end = a->buf + n;
+    auto next = [&]() -> char* {
+      char* s = cur;
+      while (cur < end && *cur)
+        ++cur;
+      if (cur >= end)
+        return nullptr;
+      ++cur;
+      return s;
+    };
+    auto** ptrs = reinterpret_cast<char**>(
+      a->buf + ((static_cast<size_t>(n) + 15) & ~size_t{15}));
+    size_t room
+      = (a->buf + a->buf_size - reinterpret_cast<char*>(ptrs)) / sizeof(char*);
+    bool ok
+      = static_cast<size_t>(h.argc) + static_cast<size_t>(h.envc) + 2 <= room;
+    char* prog = ok ? next() : nullptr;
+    char** argv = ptrs;
+    char** envp = ptrs + h.argc + 1;
+    for (int i = 0; ok && i < h.argc; ++i)
+      ok = (argv[i] = next()) != nullptr;
+    for (int i = 0; ok && i < h.envc; ++i)
+      ok = (envp[i] = next()) != nullptr;
+    char* cwd = ok && h.has_cwd ? next() : nullptr;
+    if (!ok || !prog || (h.has_cwd && !cwd)) {
+      for (int fd : got)
+        if (fd >= 0)
+          ::close(fd);
+      reply r;
+      r.not_started = 1;
+      r.stage = 3;
+      r.error = EINVAL;
+      send_reply(r);
+      continue;
+    }
+    argv[h.argc] = nullptr;
+    envp[h.envc] = nullptr;
+    child_args cmd;
+    cmd.path = prog;
+    cmd.argv = argv;
+    cmd.envp = envp;
+    cmd.cwd = cwd;
+    cmd.in = -1;
+    cmd.out = got[0];
+    cmd.err = got[1] >= 0 ? got[1] : got[0];
+    cmd.new_group = true;
+    cmd.die_with_parent = true;
+    cmd.close_others = true;
+    cmd.parent = self;
+    auto pid = ::clone(child_main, a->stack_top,
+                       CLONE_VM | CLONE_VFORK | SIGCHLD, &cmd);
+    for (int fd : got)
+      if (fd >= 0)
+        ::close(fd);
+    if (pid < 0 || cmd.stage != 0) {
+      if (pid > 0)
+        ::waitpid(pid, nullptr, 0);
+      reply r;
+      r.not_started = 1;
+      r.stage = pid < 0 ? 3 : cmd.stage;
+      r.error = pid < 0 ? errno : cmd.error;
+      send_reply(r);
+      continue;
+    }
+    leader = pid;
+  }
+}
+
 std::string start_error(const spawn_options& opts, int stage, int err) {
   switch (stage) {
     case 1:
@@ -639,6 +900,166 @@ int process::wait() {
   return try_wait().value_or(0);
 }
 
+// -- supervisor (the owner's side)
+// ---------------------------------------------
+
+std::unique_ptr<supervisor> supervisor::start(std::string& error) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    error = std::string{"cannot start a supervisor: "} + std::strerror(errno);
+    return nullptr;
+  }
+  constexpr size_t stack_size = 64 * 1024;
+  // Freed here once the copy is made: the supervisor has its own.
+  std::unique_ptr<char[]> mem{new char[2 * stack_size + 2 * max_request]};
+  pool_args a;
+  a.sock = sv[1];
+  a.parent = ::getpid();
+  a.stack_top = mem.get() + stack_size;
+  a.buf = mem.get() + 2 * stack_size;
+  a.buf_size = 2 * max_request;
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  auto pid = ::clone(pool_main, mem.get() + 2 * stack_size,
+                     CLONE_PIDFD | SIGCHLD, &a, &pidfd);
+  auto clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::close(sv[1]);
+  if (pid < 0) {
+    ::close(sv[0]);
+    error
+      = std::string{"cannot start a supervisor: "} + std::strerror(clone_errno);
+    return nullptr;
+  }
+  std::unique_ptr<supervisor> s{new supervisor};
+  s->pid_ = pid;
+  s->pidfd_ = pidfd;
+  s->sock_ = sv[0];
+  s->alive_ = true;
+  return s;
+}
+
+supervisor::~supervisor() {
+  // Shutting the socket down ends it (it kills what runs first), even
+  // while the reaper still watches a duplicate; the reaper collects it.
+  if (sock_ >= 0) {
+    ::shutdown(sock_, SHUT_RDWR);
+    ::close(sock_);
+  }
+  if (pid_ > 0)
+    child_reaper::instance().adopt(pid_, pidfd_);
+}
+
+bool supervisor::run(const spawn_options& opts, std::string& error) {
+  if (!alive_) {
+    error = "supervisor gone";
+    return false;
+  }
+  if (opts.argv.empty()) {
+    error = "empty command";
+    return false;
+  }
+  auto path = resolve(opts.argv[0], opts.env);
+  if (path.empty()) {
+    error = opts.argv[0] + ": command not found";
+    return false;
+  }
+  std::string buf;
+  request_header h;
+  h.type = request_run;
+  h.argc = static_cast<int32_t>(opts.argv.size());
+  h.has_cwd = opts.cwd.empty() ? 0 : 1;
+  buf.resize(sizeof(h));
+  auto add = [&](const char* s) {
+    buf.append(s);
+    buf.push_back('\0');
+  };
+  add(path.c_str());
+  for (auto& x : opts.argv)
+    add(x.c_str());
+  int32_t envc = 0;
+  if (opts.env.empty()) {
+    for (char** e = environ; e && *e; ++e, ++envc)
+      add(*e);
+  } else {
+    for (auto& kv : opts.env) {
+      add(kv.c_str());
+      ++envc;
+    }
+  }
+  h.envc = envc;
+  if (h.has_cwd)
+    add(opts.cwd.c_str());
+  if (buf.size() > max_request) {
+    error = "command and environment too large for a supervisor";
+    return false;
+  }
+  std::memcpy(buf.data(), &h, sizeof(h));
+  int out = opts.stdout_fd >= 0 ? opts.stdout_fd : 1;
+  int err = opts.stderr_fd >= 0 ? opts.stderr_fd : 2;
+  int fds[2] = {out, err};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(fds))];
+  std::memset(ctl, 0, sizeof(ctl));
+  iovec iov{buf.data(), buf.size()};
+  msghdr msg;
+  std::memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof(ctl);
+  auto* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(fds));
+  std::memcpy(CMSG_DATA(c), fds, sizeof(fds));
+  ssize_t n;
+  while ((n = ::sendmsg(sock_, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    // retry
+  }
+  if (n != static_cast<ssize_t>(buf.size())) {
+    error = std::string{"cannot reach the supervisor: "} + std::strerror(errno);
+    alive_ = false;
+    return false;
+  }
+  return true;
+}
+
+void supervisor::stop() {
+  if (!alive_)
+    return;
+  request_header h;
+  h.type = request_stop;
+  if (::send(sock_, &h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    alive_ = false;
+}
+
+std::optional<supervisor::outcome> supervisor::take() {
+  reply r;
+  ssize_t n;
+  while ((n = ::recv(sock_, &r, sizeof(r), MSG_DONTWAIT)) < 0
+         && errno == EINTR) {
+    // retry
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    return std::nullopt;
+  if (n != static_cast<ssize_t>(sizeof(r))) {
+    alive_ = false;
+    return outcome{"the supervisor died", 0};
+  }
+  if (r.not_started) {
+    outcome o;
+    o.error
+      = r.stage == 1 ? std::string{"cannot execute: "} + std::strerror(r.error)
+        : r.stage == 2
+          ? std::string{"cannot change directory: "} + std::strerror(r.error)
+          : std::string{"cannot set up the process: "} + std::strerror(r.error);
+    return o;
+  }
+  return outcome{"", r.status};
+}
+
 // -- reaper -------------------------------------------------------------------
 
 struct child_reaper::impl {
@@ -722,6 +1143,13 @@ void child_reaper::watch(const process& p, std::function<void()> on_exit) {
   if (fd < 0)
     return;
   impl_->add(fd, impl::entry{std::move(on_exit), p.pid()});
+}
+
+void child_reaper::watch_fd(int fd, std::function<void()> on_ready) {
+  int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (dup < 0)
+    return;
+  impl_->add(dup, impl::entry{std::move(on_ready), -1});
 }
 
 void child_reaper::adopt(pid_t pid, int pidfd) {

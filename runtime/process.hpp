@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -108,6 +109,51 @@ private:
   std::optional<int> status_;
 };
 
+/// A long-lived supervisor that runs contained commands one at a time, so
+/// a contained test costs no copy of this process: started once (a small
+/// copy of this process that never execs, with the same guarantees as
+/// `spawn_options::contain`), it starts each command with a vfork-like
+/// clone and, when the command ends or is stopped, kills the command's
+/// whole tree and reports how it ended. It exits, killing what runs, when
+/// its owner destroys it or when this process dies.
+class supervisor {
+public:
+  /// How a command ended.
+  struct outcome {
+    /// Why it did not start ("" = it ran).
+    std::string error;
+    /// Its wait status (when it ran).
+    int status = 0;
+  };
+
+  /// Starts a supervisor; null (and `error` set) when it cannot.
+  static std::unique_ptr<supervisor> start(std::string& error);
+  ~supervisor();
+  supervisor(const supervisor&) = delete;
+  supervisor& operator=(const supervisor&) = delete;
+
+  /// Hands it a command to run (only when idle). False (with `error`)
+  /// when the command cannot be handed over (too large, supervisor gone):
+  /// then use `process::spawn` with `contain` instead.
+  bool run(const spawn_options& opts, std::string& error);
+  /// Stops the running command and its tree; its outcome follows.
+  void stop();
+  /// Readable once the outcome of the current command is there.
+  int fd() const { return sock_; }
+  /// The outcome of the current command when it is there (a supervisor
+  /// that died reports that as the error), else nothing.
+  std::optional<outcome> take();
+  /// Whether it still serves.
+  bool alive() const { return alive_; }
+
+private:
+  supervisor() = default;
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  int sock_ = -1;
+  bool alive_ = false;
+};
+
 /// Calls back when watched children end: one thread, epoll on pidfds.
 class child_reaper {
 public:
@@ -119,6 +165,10 @@ public:
   /// and thread-safe (e.g. send a message). Watches a duplicate of the
   /// pidfd, so `p` may go away first; the callback then still runs.
   void watch(const process& p, std::function<void()> on_exit);
+
+  /// Calls `on_ready()` from the reaper's thread once `fd` is readable
+  /// (watching a duplicate of it, once).
+  void watch_fd(int fd, std::function<void()> on_ready);
 
   /// Takes over reaping `pid` (already signalled) through `pidfd`, which
   /// it closes when done.

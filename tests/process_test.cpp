@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -273,4 +274,106 @@ BOOST_AUTO_TEST_CASE(an_uncontained_setsid_grandchild_escapes_the_group_kill) {
   p.wait();
   BOOST_TEST(alive(escaped));
   ::kill(escaped, SIGKILL);
+}
+
+namespace {
+
+// Waits (bounded) for the supervisor's outcome.
+std::optional<supervisor::outcome> outcome_of(supervisor& s) {
+  for (int i = 0; i < 1000; ++i) {
+    pollfd p{s.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 10) > 0)
+      if (auto o = s.take())
+        return o;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_supervisor_runs_commands_one_after_another) {
+  std::string error;
+  auto s = supervisor::start(error);
+  BOOST_REQUIRE_MESSAGE(s, error);
+  spawn_options o;
+  o.argv = {"sh", "-c", "exit 4"};
+  BOOST_REQUIRE(s->run(o, error));
+  auto a = outcome_of(*s);
+  BOOST_REQUIRE(a.has_value());
+  BOOST_TEST(a->error.empty());
+  BOOST_TEST(WEXITSTATUS(a->status) == 4);
+  // The same supervisor again, with its own environment and directory.
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  o.argv = {"sh", "-c", "echo \"$(pwd) $ALB_S\""};
+  o.env = {"ALB_S=z", "PATH=/usr/bin:/bin"};
+  o.cwd = "/tmp";
+  o.stdout_fd = fds[1];
+  BOOST_REQUIRE(s->run(o, error));
+  ::close(fds[1]);
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof(buf))) > 0)
+    out.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  auto b = outcome_of(*s);
+  BOOST_REQUIRE(b.has_value());
+  BOOST_TEST(WEXITSTATUS(b->status) == 0);
+  BOOST_TEST(out == "/tmp z\n");
+  // A directory that does not exist: reported, not run.
+  o.cwd = "/nonexistent-dir";
+  o.stdout_fd = -1;
+  BOOST_REQUIRE(s->run(o, error));
+  auto c = outcome_of(*s);
+  BOOST_REQUIRE(c.has_value());
+  BOOST_TEST(c->error.find("directory") != std::string::npos);
+  BOOST_TEST(s->alive());
+}
+
+BOOST_AUTO_TEST_CASE(a_supervisor_leaves_nothing_of_a_command_behind) {
+  std::string error;
+  auto s = supervisor::start(error);
+  BOOST_REQUIRE(s);
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  spawn_options o;
+  o.argv = {"sh", "-c", "sleep 300 & echo $!; setsid sleep 301 & echo $!"};
+  o.stdout_fd = fds[1];
+  BOOST_REQUIRE(s->run(o, error));
+  ::close(fds[1]);
+  auto bg = read_pid(fds[0]);
+  auto escaped = read_pid(fds[0]);
+  ::close(fds[0]);
+  BOOST_REQUIRE(bg > 0);
+  BOOST_REQUIRE(escaped > 0);
+  auto a = outcome_of(*s);
+  BOOST_REQUIRE(a.has_value());
+  BOOST_TEST(!alive(bg));
+  BOOST_TEST(!alive(escaped));
+  // Stopped mid-run: the whole tree goes, the outcome is a SIGKILL.
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  o.argv = {"sh", "-c", "setsid sh -c 'sleep 302 & echo $!; wait' & wait"};
+  o.stdout_fd = fds[1];
+  BOOST_REQUIRE(s->run(o, error));
+  ::close(fds[1]);
+  auto deep = read_pid(fds[0]);
+  ::close(fds[0]);
+  BOOST_REQUIRE(deep > 0);
+  s->stop();
+  auto b = outcome_of(*s);
+  BOOST_REQUIRE(b.has_value());
+  BOOST_TEST(WIFSIGNALED(b->status));
+  BOOST_TEST(!alive(deep));
+  // Destroyed mid-run: the same.
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  o.argv = {"sh", "-c", "setsid sleep 303 & echo $!; wait"};
+  o.stdout_fd = fds[1];
+  BOOST_REQUIRE(s->run(o, error));
+  ::close(fds[1]);
+  auto last = read_pid(fds[0]);
+  ::close(fds[0]);
+  BOOST_REQUIRE(last > 0);
+  s.reset();
+  BOOST_TEST(wait_gone(last));
 }
