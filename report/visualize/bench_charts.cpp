@@ -7,6 +7,7 @@
 #include <map>
 #include <numeric>
 #include <set>
+#include <tuple>
 
 namespace alb::report::viz {
 
@@ -611,9 +612,19 @@ std::vector<chart_spec> bench_charts(const bench_data& b,
   }
   c.workers.assign(w.begin(), w.end());
   c.tests.assign(t.begin(), t.end());
+  // Runs per (strategy, configuration): repeats (e.g. seeds) are averaged
+  // into one point, and the subtitle says so.
+  std::map<std::tuple<std::string, double, double>, int> runs;
   std::set<std::pair<double, double>> configurations;
-  for (const auto& e : b.entries)
+  for (const auto& e : b.entries) {
     configurations.insert({e.workers, e.tests});
+    ++runs[{e.strategy, e.workers, e.tests}];
+  }
+  int fewest = std::numeric_limits<int>::max(), most = 0;
+  for (const auto& [key, n] : runs) {
+    fewest = std::min(fewest, n);
+    most = std::max(most, n);
+  }
   c.subtitle
     = count_of(static_cast<double>(b.entries.size()), "result", "results")
       + (b.entries.empty()
@@ -627,6 +638,12 @@ std::vector<chart_spec> bench_charts(const bench_data& b,
   if (!c.workers.empty())
     c.subtitle += ", workers " + values_text(c.workers) + ", tests "
                   + values_text(c.tests);
+  if (most > 1)
+    c.subtitle += ", each point the mean of "
+                  + (fewest == most
+                       ? std::to_string(most)
+                       : std::to_string(fewest) + "-" + std::to_string(most))
+                  + " runs";
   if (auto ts = find_any(b.configuration, {"timestamp"}); ts && ts->is_string())
     c.subtitle += ", run " + printable(ts->get<std::string>()).substr(0, 19);
   return {bench_throughput_chart(c), bench_latency_chart(c),
