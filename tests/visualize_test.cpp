@@ -320,6 +320,26 @@ BOOST_AUTO_TEST_CASE(stress_renders_every_chart) {
   BOOST_TEST(gp.find("Time since start (s)") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(stress_throughput_axis_names_the_sample_width) {
+  // Samples 0.25 s apart: a rate per 0.25 s bucket, not per second.
+  temp_dir tmp;
+  auto text = slurp(sample("stress.json"));
+  auto j = nlohmann::json::parse(text);
+  for (auto& pt : j["time_series"]["throughput"])
+    pt[0] = pt[0].get<double>() * 0.25;
+  auto file = tmp.path / "quarter.json";
+  std::ofstream{file} << j.dump();
+  visualize_options opts;
+  opts.input = file;
+  opts.output_dir = tmp.path / "out";
+  opts.stamp = "x";
+  auto res = visualize(opts);
+  auto gp = slurp(res.charts[2].script);
+  BOOST_TEST(gp.find("set ylabel 'Throughput (tests/s, per 0.25 s sample)'")
+               != std::string::npos,
+             gp);
+}
+
 BOOST_AUTO_TEST_CASE(stress_without_type_key_and_with_nan_is_detected) {
   temp_dir tmp;
   auto res = render("stress_original.json", tmp.path);

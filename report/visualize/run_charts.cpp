@@ -143,7 +143,17 @@ std::string throughput_panel(data_file& data, const stress_context& c,
                          "the throughput time series is empty or missing");
   ts_panel p;
   p.title_expr = title_expr;
+  // Each sample is the completions of one time bucket as a rate; the bucket
+  // width varies with the run's length, so the axis names it.
   p.ylabel = "Throughput (tests/s)";
+  if (r.throughput.size() >= 2) {
+    std::vector<double> gaps;
+    for (std::size_t i = 1; i < r.throughput.size(); ++i)
+      gaps.push_back(r.throughput[i].first - r.throughput[i - 1].first);
+    std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
+    if (auto gap = gaps[gaps.size() / 2]; gap > 0)
+      p.ylabel = "Throughput (tests/s, per " + pretty(gap) + " s sample)";
+  }
   p.x = run_time_axis(r);
   int b
     = data.add("throughput: seconds tests_per_second", rows_of(r.throughput));
