@@ -442,6 +442,26 @@ BOOST_AUTO_TEST_CASE(success_rate_below_80_percent) {
     == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(cancelled_tests_are_no_failures) {
+  // 10 completed, 1 failed, 9 cancelled: 10 of 11 that could succeed did.
+  auto base = text(10, 1, 0, 0, {}, {});
+  for (auto cancelled : {"alb_tests_failed_total{reason=\"cancelled\"} 9\n",
+                         "alb_tests_cancelled_total{priority=\"1\"} 9\n"}) {
+    monitor_state state;
+    state.update(parse_exposition(base + cancelled, 0));
+    auto& f = state.figures();
+    BOOST_TEST(f.failed == 1, cancelled);
+    BOOST_TEST(f.cancelled == 9);
+    BOOST_TEST(f.success_rate == 100.0 * 10 / 11,
+               boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(state.alerts().empty(), summary_line(state));
+    BOOST_TEST(summary_line(state).find(
+                 "success 90.9% (10 completed, 1 failed, 9 cancelled)")
+                 != std::string::npos,
+               summary_line(state));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(workers_over_90_percent_load_are_listed) {
   // Two tests wait, one worker idles.
   auto one = evaluate_alerts(compute_figures(

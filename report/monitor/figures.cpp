@@ -62,10 +62,19 @@ monitor_figures compute_figures(const metrics_snapshot& cur,
 
   f.submitted = cur.sum("alb_tests_submitted_total");
   f.completed = cur.sum("alb_tests_completed_total");
-  f.failed = cur.sum("alb_tests_failed_total");
+  // Cancelled tests are no failures. Targets count them either as
+  // alb_tests_cancelled_total or as alb_tests_failed_total{reason=
+  // "cancelled"}; both are moved out of the failures.
+  auto failures = [](const metrics_snapshot& s) {
+    return s.sum("alb_tests_failed_total")
+           - s.sum("alb_tests_failed_total", {{"reason", "cancelled"}});
+  };
+  f.failed = failures(cur);
+  f.cancelled = cur.sum("alb_tests_cancelled_total")
+                + cur.sum("alb_tests_failed_total", {{"reason", "cancelled"}});
   f.throughput = rate("alb_tests_completed_total");
   f.submit_rate = rate("alb_tests_submitted_total");
-  f.failure_rate = rate("alb_tests_failed_total");
+  f.failure_rate = rates ? increase(f.failed, failures(*prev)) / dt : nan_v;
   auto ended = f.completed + f.failed;
   f.success_rate = ended > 0 ? 100.0 * f.completed / ended : nan_v;
 

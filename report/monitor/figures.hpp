@@ -59,15 +59,20 @@ struct monitor_figures {
   /// Tests on workers.
   double in_flight = 0;
 
-  /// Tests submitted, completed, failed (any reason) so far.
+  /// Tests submitted, completed, failed (execution, timeout, unplaceable)
+  /// so far.
   double submitted = 0, completed = 0, failed = 0;
+  /// Tests cancelled so far (by a user or at shutdown): ended, but neither
+  /// a success nor a failure.
+  double cancelled = 0;
   /// Completions per second: the throughput.
   double throughput = 0;
   /// Submissions per second.
   double submit_rate = 0;
   /// Failures per second.
   double failure_rate = 0;
-  /// Completed / (completed + failed), percent; NaN before any test ended.
+  /// Completed / (completed + failed), percent, cancelled tests left out;
+  /// NaN before any test ended.
   double success_rate = 0;
 
   /// Assignment wait (submission to start on a worker) quantiles: the

@@ -161,7 +161,9 @@ std::vector<screen_line> render_screen(const monitor_state& state,
         st);
     add("Success     " + percent_text(f.success_rate) + " of ended tests   "
           + count_text(f.completed) + " completed, " + count_text(f.failed)
-          + " failed, " + count_text(f.submitted) + " submitted",
+          + " failed, "
+          + (f.cancelled > 0 ? count_text(f.cancelled) + " cancelled, " : "")
+          + count_text(f.submitted) + " submitted",
         st);
     add("Moves       " + count_text(f.migrations) + " migrations, "
           + count_text(f.steals) + " steals (" + rate_text(f.move_rate)
@@ -250,7 +252,9 @@ std::string summary_line(const monitor_state& state, bool unicode) {
        + quantile_text(f.wait_p99, unicode);
   s += " | success " + percent_text(f.success_rate) + " ("
        + count_text(f.completed) + " completed, " + count_text(f.failed)
-       + " failed)";
+       + " failed"
+       + (f.cancelled > 0 ? ", " + count_text(f.cancelled) + " cancelled" : "")
+       + ")";
   s += " | migrations " + count_text(f.migrations) + " steals "
        + count_text(f.steals);
   if (state.alerts().empty()) {
