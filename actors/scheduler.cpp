@@ -121,6 +121,21 @@ void stop_workers(scheduler_impl self) {
       self->send_exit(h, caf::exit_reason::user_shutdown);
 }
 
+// Hands the observer the cluster gauges and, with `loads`, every worker's
+// load: on each tick, when a worker leaves and when the run ends, so the
+// gauges never keep a state the cluster has left.
+void publish_gauges(scheduler_impl self, double now, bool loads) {
+  auto& st = self->state;
+  if (!st.opts.observer)
+    return;
+  st.opts.observer->on_snapshot(st.core->snapshot(now));
+  if (loads)
+    for (auto slot : st.core->live_workers())
+      st.opts.observer->on_worker_load(
+        slot, st.core->load_of(slot),
+        static_cast<int>(st.core->worker(slot).held.size()));
+}
+
 void check_end(scheduler_impl self) {
   auto& st = self->state;
   if (st.finished || !st.opts.finish_when_done || st.received < st.expected
@@ -128,6 +143,7 @@ void check_end(scheduler_impl self) {
     return;
   st.finished = true;
   auto now = now_of(self);
+  publish_gauges(self, now, true);
   sample(self, now);
   if (st.opts.recorder)
     self->send(st.opts.recorder, end_atom::value, metrics_json(self));
@@ -168,6 +184,7 @@ void remove(scheduler_impl self, uint32_t slot, bool lost) {
     self->demonitor(st.handles[slot].address());
   st.handles[slot] = nullptr;
   st.core->remove_worker(slot, lost, now_of(self));
+  publish_gauges(self, now_of(self), false);
   after_change(self);
 }
 
@@ -285,16 +302,9 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
       st.core->tick(now);
       dispatch(self, now);
       flush(self);
-      if (st.opts.observer) {
-        st.opts.observer->on_snapshot(st.core->snapshot(now));
-        // Per-worker gauges once per ten ticks: enough for a dashboard,
-        // and O(workers) work stays rare.
-        if (++st.ticks % 10 == 0)
-          for (auto slot : st.core->live_workers())
-            st.opts.observer->on_worker_load(
-              slot, st.core->load_of(slot),
-              static_cast<int>(st.core->worker(slot).held.size()));
-      }
+      // Per-worker gauges once per ten ticks: enough for a dashboard, and
+      // O(workers) work stays rare.
+      publish_gauges(self, now, ++st.ticks % 10 == 0);
       if (st.opts.check_invariants && st.opts.on_violation) {
         auto err = st.core->check_invariants();
         if (!err.empty())

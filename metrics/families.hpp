@@ -5,12 +5,14 @@
 // Internal to metrics/ (it pulls in prometheus-cpp headers): other components
 // include registry.hpp / prometheus_observer.hpp / server.hpp instead.
 //
-// Conventions: `alb_` prefix, counters end in `_total`, durations are
-// `_seconds`, every label has a bounded value set (priority 1-5, failure
-// reason, strategy names up to `max_strategy_labels`, worker ids up to the
-// observer's `max_worker_series`). Children known in advance exist from the
-// start with value 0, so queries over them return a series even in runs where
-// the event never happens.
+// Conventions: `alb_` prefix (process metrics use the standard `process_`
+// names instead), counters end in `_total`, durations are `_seconds`, values
+// from 0 to 1 end in `_ratio`, no family holds a total beside its parts (a
+// `sum()` over any family counts nothing twice), every label has a bounded
+// value set (priority 1-5, failure reason, strategy names up to
+// `max_strategy_labels`, worker ids up to the observer's `max_worker_series`).
+// Children known in advance exist from the start with value 0, so queries over
+// them return a series even in runs where the event never happens.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -32,6 +34,18 @@ inline constexpr std::size_t priority_levels = 5;
 
 /// Number of `alb::failure_kind` values.
 inline constexpr std::size_t failure_kinds = 4;
+
+/// Failure kinds counted in alb_tests_failed_total{reason}: all but
+/// `cancelled` (the last), which has a family of its own.
+inline constexpr std::size_t failure_reasons = failure_kinds - 1;
+
+/// Values of the `state` label of alb_queue_depth, in this index order: a
+/// waiting test is in exactly one of them.
+inline constexpr std::array<std::string_view, 3> queue_states = {
+  "ready",    // in the priority queue, placed once a slot frees
+  "parked",   // no worker can hold it now (resources)
+  "key_wait", // its concurrency key is held by another test
+};
 
 /// Strategy label values registered at start (at 0), in this order.
 inline constexpr std::array<std::string_view, 10> known_strategies = {
@@ -90,8 +104,11 @@ struct families {
   std::array<prometheus::Counter*, priority_levels> assigned{};
   /// alb_tests_completed_total{priority}.
   std::array<prometheus::Counter*, priority_levels> completed{};
-  /// alb_tests_failed_total{reason}, indexed by `alb::failure_kind`.
-  std::array<prometheus::Counter*, failure_kinds> failed{};
+  /// alb_tests_failed_total{reason}, indexed by `alb::failure_kind` (no
+  /// `cancelled` child).
+  std::array<prometheus::Counter*, failure_reasons> failed{};
+  /// alb_tests_cancelled_total{priority}.
+  std::array<prometheus::Counter*, priority_levels> cancelled{};
   /// alb_tests_retried_total{priority}.
   std::array<prometheus::Counter*, priority_levels> retried{};
   /// alb_tests_requeued_total{priority}.
@@ -107,19 +124,18 @@ struct families {
 
   // -- queue and cluster state (gauges from the scheduler's snapshot) -------
 
-  /// alb_queue_depth{priority}.
-  std::array<prometheus::Gauge*, priority_levels> queue_depth{};
-  /// alb_tests_parked.
-  prometheus::Gauge* parked = nullptr;
+  /// alb_queue_depth{priority,state}, indexed [priority - 1][state] with
+  /// states in `queue_states` order.
+  std::array<std::array<prometheus::Gauge*, queue_states.size()>,
+             priority_levels>
+    queue_depth{};
   /// alb_tests_in_flight.
   prometheus::Gauge* in_flight = nullptr;
-  /// alb_workers{state="registered"}.
-  prometheus::Gauge* workers_registered = nullptr;
   /// alb_workers{state="busy"}.
   prometheus::Gauge* workers_busy = nullptr;
   /// alb_workers{state="idle"}.
   prometheus::Gauge* workers_idle = nullptr;
-  /// alb_worker_load_mean.
+  /// alb_worker_mean_load_ratio.
   prometheus::Gauge* load_mean = nullptr;
   /// alb_workers_joined_total.
   prometheus::Counter* workers_joined = nullptr;
@@ -134,7 +150,7 @@ struct families {
 
   // -- per worker (children created when a worker joins) --------------------
 
-  /// alb_worker_load{worker}.
+  /// alb_worker_load_ratio{worker}.
   prometheus::Family<prometheus::Gauge>* worker_load = nullptr;
   /// alb_worker_active_tests{worker}.
   prometheus::Family<prometheus::Gauge>* worker_active = nullptr;
@@ -176,19 +192,22 @@ struct families {
   prometheus::Family<prometheus::Gauge>* run_info = nullptr;
   /// The current alb_run_info child.
   prometheus::Gauge* run_info_child = nullptr;
-  /// alb_process_start_time_seconds.
+  // The process families carry the standard names of Prometheus's client
+  // libraries, so stock process dashboards and alerts find them.
+
+  /// process_start_time_seconds.
   prometheus::Gauge* start_time = nullptr;
-  /// alb_process_uptime_seconds.
-  prometheus::Gauge* uptime = nullptr;
-  /// alb_process_resident_memory_bytes.
+  /// process_resident_memory_bytes.
   prometheus::Gauge* resident_memory = nullptr;
-  /// alb_process_virtual_memory_bytes.
+  /// process_virtual_memory_bytes.
   prometheus::Gauge* virtual_memory = nullptr;
-  /// alb_process_threads.
+  /// process_threads.
   prometheus::Gauge* threads = nullptr;
-  /// alb_process_open_fds.
+  /// process_open_fds.
   prometheus::Gauge* open_fds = nullptr;
-  /// alb_process_cpu_seconds_total.
+  /// process_max_fds.
+  prometheus::Gauge* max_fds = nullptr;
+  /// process_cpu_seconds_total.
   prometheus::Counter* cpu_seconds = nullptr;
 };
 

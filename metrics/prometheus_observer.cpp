@@ -196,7 +196,8 @@ struct prometheus_observer::state : detail::flushable {
   by_priority completed{fams.completed};
   by_priority retried{fams.retried};
   by_priority requeued{fams.requeued};
-  std::array<local_counter, detail::failure_kinds> failed;
+  by_priority cancelled{fams.cancelled};
+  std::array<local_counter, detail::failure_reasons> failed;
   local_counter migrated;
   local_counter stolen;
   local_counter attempts_placed;
@@ -228,6 +229,7 @@ struct prometheus_observer::state : detail::flushable {
     completed.flush();
     retried.flush();
     requeued.flush();
+    cancelled.flush();
     for (std::size_t i = 0; i < failed.size(); ++i)
       failed[i].flush(*fams.failed[i]);
     migrated.flush(*fams.migrated);
@@ -310,9 +312,15 @@ void prometheus_observer::on_completed(std::size_t worker, int priority,
     s->completions.inc();
 }
 
-void prometheus_observer::on_failed(int, failure_kind why) {
+void prometheus_observer::on_failed(int priority, failure_kind why) {
+  // A cancel is the user's decision, not a failure of the test: it must not
+  // lower success rates computed from alb_tests_failed_total.
+  if (why == failure_kind::cancelled) {
+    st_->cancelled.inc(priority);
+    return;
+  }
   auto i = static_cast<std::size_t>(why);
-  st_->failed[i < detail::failure_kinds ? i : 0].inc();
+  st_->failed[i < detail::failure_reasons ? i : 0].inc();
 }
 
 void prometheus_observer::on_retried(int priority) {
@@ -380,11 +388,14 @@ void prometheus_observer::on_worker_load(std::size_t worker, double load,
 
 void prometheus_observer::on_snapshot(const cluster_snapshot& snap) {
   auto& fams = st_->fams;
-  for (std::size_t i = 0; i < detail::priority_levels; ++i)
-    fams.queue_depth[i]->Set(static_cast<double>(snap.queued_by_priority[i]));
-  fams.parked->Set(static_cast<double>(snap.parked));
+  for (std::size_t i = 0; i < detail::priority_levels; ++i) {
+    // Index order of detail::queue_states.
+    auto& depth = fams.queue_depth[i];
+    depth[0]->Set(static_cast<double>(snap.queued_by_priority[i]));
+    depth[1]->Set(static_cast<double>(snap.parked_by_priority[i]));
+    depth[2]->Set(static_cast<double>(snap.key_waiting_by_priority[i]));
+  }
   fams.in_flight->Set(static_cast<double>(snap.assigned));
-  fams.workers_registered->Set(static_cast<double>(snap.workers));
   fams.workers_busy->Set(static_cast<double>(snap.busy_workers));
   fams.workers_idle->Set(static_cast<double>(
     snap.workers - std::min(snap.busy_workers, snap.workers)));

@@ -54,7 +54,8 @@ public:
   /// `alb_test_duration_seconds`.
   void on_completed(std::size_t worker, int priority,
                     double exec_seconds) override;
-  /// Counts `alb_tests_failed_total{reason}`.
+  /// Counts `alb_tests_failed_total{reason}`, or
+  /// `alb_tests_cancelled_total{priority}` for a cancel.
   void on_failed(int priority, failure_kind why) override;
   /// Counts `alb_tests_retried_total{priority}`.
   void on_retried(int priority) override;
@@ -70,10 +71,11 @@ public:
   void on_worker_joined(std::size_t worker, std::string_view id) override;
   /// Counts the departure and removes the worker's series.
   void on_worker_left(std::size_t worker, bool lost) override;
-  /// Sets `alb_worker_load` and `alb_worker_active_tests` of the worker.
+  /// Sets `alb_worker_load_ratio` and `alb_worker_active_tests` of the worker.
   void on_worker_load(std::size_t worker, double load,
                       int active_tests) override;
-  /// Sets the queue, parked, in-flight, workers-by-state and mean-load gauges.
+  /// Sets the queue-by-priority-and-state, in-flight, workers-by-state and
+  /// mean-load gauges.
   void on_snapshot(const cluster_snapshot& snap) override;
 
   // -- hooks of the actor layer ---------------------------------------------

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -107,11 +108,20 @@ families::families(prometheus::Registry& reg)
     counter(reg, "alb_tests_assigned_total", "Tests assigned to a worker"));
   completed = by_priority(counter(reg, "alb_tests_completed_total",
                                   "Tests that completed successfully"));
-  auto& failed_fam = counter(reg, "alb_tests_failed_total",
-                             "Tests that ended unsuccessfully, by reason");
-  for (std::size_t i = 0; i < failure_kinds; ++i)
+  static_assert(static_cast<std::size_t>(failure_kind::cancelled)
+                  == failure_reasons,
+                "cancelled must be the last failure_kind");
+  auto& failed_fam
+    = counter(reg, "alb_tests_failed_total",
+              "Tests that ended unsuccessfully (execution failure, timeout, "
+              "unplaceable), by reason; cancelled tests are not failures and "
+              "count in alb_tests_cancelled_total");
+  for (std::size_t i = 0; i < failure_reasons; ++i)
     failed[i]
       = &failed_fam.Add({{"reason", to_string(static_cast<failure_kind>(i))}});
+  cancelled = by_priority(counter(reg, "alb_tests_cancelled_total",
+                                  "Tests cancelled by a user or at shutdown "
+                                  "before they ended"));
   retried = by_priority(counter(reg, "alb_tests_retried_total",
                                 "Failed attempts queued again for a retry"));
   requeued = by_priority(
@@ -131,19 +141,26 @@ families::families(prometheus::Registry& reg)
                              "Execution time of successfully completed tests")
                      .Add({}, duration_buckets());
 
-  queue_depth = by_priority(
-    gauge(reg, "alb_queue_depth", "Tests waiting in the queue, by priority"));
-  parked = &gauge(reg, "alb_tests_parked",
-                  "Tests waiting because no worker can hold them now")
-              .Add({});
+  auto& queue_fam
+    = gauge(reg, "alb_queue_depth",
+            "Tests waiting for a worker, by priority and state: ready (placed "
+            "once a slot frees), parked (no worker can hold them now), "
+            "key_wait (concurrency key held); sum over state for the queue");
+  for (std::size_t p = 0; p < priority_levels; ++p)
+    for (std::size_t q = 0; q < queue_states.size(); ++q)
+      queue_depth[p][q]
+        = &queue_fam.Add({{"priority", std::to_string(p + 1)},
+                          {"state", std::string{queue_states[q]}}});
   in_flight = &gauge(reg, "alb_tests_in_flight",
                      "Tests assigned to workers, running or queued locally")
                  .Add({});
-  auto& workers_fam = gauge(reg, "alb_workers", "Workers by state");
-  workers_registered = &workers_fam.Add({{"state", "registered"}});
+  auto& workers_fam
+    = gauge(reg, "alb_workers",
+            "Registered workers by state: busy (holds a test) or idle; sum "
+            "over state for all registered workers");
   workers_busy = &workers_fam.Add({{"state", "busy"}});
   workers_idle = &workers_fam.Add({{"state", "idle"}});
-  load_mean = &gauge(reg, "alb_worker_load_mean",
+  load_mean = &gauge(reg, "alb_worker_mean_load_ratio",
                      "Mean worker load score over all workers (0 to 1)")
                  .Add({});
   workers_joined = &counter(reg, "alb_workers_joined_total",
@@ -162,7 +179,7 @@ families::families(prometheus::Registry& reg)
                  "Remote nodes attached to the coordinator")
              .Add({});
 
-  worker_load = &gauge(reg, "alb_worker_load",
+  worker_load = &gauge(reg, "alb_worker_load_ratio",
                        "Load score of a worker (0 idle to 1 full)");
   worker_active = &gauge(reg, "alb_worker_active_tests",
                          "Tests a worker holds, running or queued locally");
@@ -183,25 +200,25 @@ families::families(prometheus::Registry& reg)
 
   run_info = &gauge(reg, "alb_run_info",
                     "Always 1; labels describe the run (mode, strategy)");
-  start_time = &gauge(reg, "alb_process_start_time_seconds",
-                      "Start time of the process since the Unix epoch")
+  start_time = &gauge(reg, "process_start_time_seconds",
+                      "Start time of the process since unix epoch in seconds")
                   .Add({});
-  uptime = &gauge(reg, "alb_process_uptime_seconds",
-                  "Seconds since the process started")
-              .Add({});
-  resident_memory = &gauge(reg, "alb_process_resident_memory_bytes",
-                           "Resident memory of the process")
+  resident_memory = &gauge(reg, "process_resident_memory_bytes",
+                           "Resident memory size in bytes")
                        .Add({});
-  virtual_memory = &gauge(reg, "alb_process_virtual_memory_bytes",
-                          "Virtual memory of the process")
+  virtual_memory = &gauge(reg, "process_virtual_memory_bytes",
+                          "Virtual memory size in bytes")
                       .Add({});
   threads
-    = &gauge(reg, "alb_process_threads", "Threads of the process").Add({});
-  open_fds = &gauge(reg, "alb_process_open_fds",
-                    "Open file descriptors of the process")
+    = &gauge(reg, "process_threads", "Number of OS threads in the process")
+         .Add({});
+  open_fds = &gauge(reg, "process_open_fds", "Number of open file descriptors")
                 .Add({});
-  cpu_seconds = &counter(reg, "alb_process_cpu_seconds_total",
-                         "User and system CPU time of the process")
+  max_fds
+    = &gauge(reg, "process_max_fds", "Maximum number of open file descriptors")
+         .Add({});
+  cpu_seconds = &counter(reg, "process_cpu_seconds_total",
+                         "Total user and system CPU time spent in seconds")
                    .Add({});
 }
 
@@ -221,6 +238,8 @@ struct process_sample {
   double threads = 0;
   double cpu_seconds = 0;
   double open_fds = 0;
+  /// Soft limit on open files (RLIMIT_NOFILE), 0 when unlimited.
+  double max_fds = 0;
   /// Process start in clock ticks after boot.
   double start_ticks = 0;
 };
@@ -272,6 +291,9 @@ process_sample read_process() {
     // The directory handle counted itself.
     result.open_fds = static_cast<double>(n > 0 ? n - 1 : 0);
   }
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+    result.max_fds = static_cast<double>(lim.rlim_cur);
   return result;
 }
 
@@ -318,11 +340,11 @@ public:
 
 private:
   void apply(const process_sample& s) const {
-    fams_.uptime->Set(now_unix() - start_);
     fams_.resident_memory->Set(s.resident_bytes);
     fams_.virtual_memory->Set(s.virtual_bytes);
     fams_.threads->Set(s.threads);
     fams_.open_fds->Set(s.open_fds);
+    fams_.max_fds->Set(s.max_fds);
     if (s.cpu_seconds > cpu_seen_) {
       fams_.cpu_seconds->Increment(s.cpu_seconds - cpu_seen_);
       cpu_seen_ = s.cpu_seconds;

@@ -36,10 +36,11 @@ struct run_info {
 };
 
 /// Every alb metric family on one Prometheus registry, plus process health
-/// (start time, uptime, memory, threads, CPU, open files) refreshed on each
-/// scrape. Thread-safe: scrapes may run at any time; each scrape first
-/// flushes the local counts of every `prometheus_observer` of the registry.
-/// Must outlive its observers and servers.
+/// under the standard `process_*` names (start time, memory, threads, CPU,
+/// open files and their limit) refreshed on each scrape. Thread-safe: scrapes
+/// may run at any time; each scrape first flushes the local counts of every
+/// `prometheus_observer` of the registry. Must outlive its observers and
+/// servers.
 class registry {
 public:
   /// Creates every family and the label sets known in advance, all at 0.

@@ -380,6 +380,7 @@ void cluster_state::dispatch(double now) {
       key_waiters_[t.req.concurrency_key].push_back(test_handle{ref, t.gen});
       t.key_waiting = true;
       ++key_waiting_count_;
+      ++key_waiting_by_prio_[static_cast<size_t>(t.req.priority - 1)];
       continue;
     }
     if (!try_place(ref, now))
@@ -402,6 +403,7 @@ void cluster_state::refill(uint32_t slot, double now) {
       key_waiters_[t.req.concurrency_key].push_back(test_handle{ref, t.gen});
       t.key_waiting = true;
       ++key_waiting_count_;
+      ++key_waiting_by_prio_[static_cast<size_t>(t.req.priority - 1)];
       continue;
     }
     if (!fits_now(slot, t)) {
@@ -536,6 +538,7 @@ void cluster_state::release_key(const std::string& key, double now) {
     if (t.live && t.gen == h.gen && t.key_waiting) {
       t.key_waiting = false;
       --key_waiting_count_;
+      --key_waiting_by_prio_[static_cast<size_t>(t.req.priority - 1)];
       // Pushing the newest first onto the front keeps the oldest first.
       enqueue(h.ref, now, true);
     }
@@ -637,10 +640,12 @@ void cluster_state::end(uint32_t ref, test_status status,
   }
   if (t.parked) {
     --parked_count_;
+    --parked_by_prio_[p];
     t.parked = false;
   }
   if (t.key_waiting) {
     --key_waiting_count_;
+    --key_waiting_by_prio_[p];
     t.key_waiting = false;
   }
   switch (status) {
@@ -687,6 +692,7 @@ void cluster_state::park(uint32_t ref) {
   auto& t = tests_[ref];
   t.parked = true;
   ++parked_count_;
+  ++parked_by_prio_[static_cast<size_t>(t.req.priority - 1)];
   parked_[static_cast<size_t>(t.req.priority - 1)].push_back(
     test_handle{ref, t.gen});
 }
@@ -715,11 +721,14 @@ void cluster_state::scan_parked(double now) {
         dq.push_back(h);
         continue;
       }
+      auto p = static_cast<size_t>(t.req.priority - 1);
       t.parked = false;
       --parked_count_;
+      --parked_by_prio_[p];
       if (!try_place(h.ref, now)) {
         t.parked = true;
         ++parked_count_;
+        ++parked_by_prio_[p];
         dq.push_back(h);
       }
     }
@@ -1100,8 +1109,11 @@ std::vector<assignment> cluster_state::assignments() const {
 cluster_snapshot cluster_state::snapshot(double now) const {
   cluster_snapshot s;
   s.now = now;
-  for (size_t p = 0; p < 5; ++p)
+  for (size_t p = 0; p < 5; ++p) {
     s.queued_by_priority[p] = queued_count_[p];
+    s.parked_by_priority[p] = parked_by_prio_[p];
+    s.key_waiting_by_priority[p] = key_waiting_by_prio_[p];
+  }
   s.parked = parked_count_;
   s.workers = live_.size();
   s.assigned = in_flight_;
@@ -1178,8 +1190,19 @@ std::string cluster_state::check_invariants() const {
     err << "in-flight count " << in_flight_ << " != held " << held_total
         << "; ";
   size_t live_tests = 0;
-  for (auto& t : tests_)
+  // The waiting counts by priority feed alb_queue_depth{priority,state}.
+  std::array<size_t, 5> parked{};
+  std::array<size_t, 5> key_waiting{};
+  for (auto& t : tests_) {
     live_tests += t.live ? 1 : 0;
+    auto p = static_cast<size_t>(t.req.priority - 1);
+    if (t.live && t.parked)
+      ++parked[p];
+    if (t.live && t.key_waiting)
+      ++key_waiting[p];
+  }
+  if (parked != parked_by_prio_ || key_waiting != key_waiting_by_prio_)
+    err << "parked or key-waiting counts by priority drift; ";
   if (live_tests != open_)
     err << "open count " << open_ << " != live records " << live_tests << "; ";
   if (stats_.submitted_count() != stats_.ended() + open_)

@@ -453,10 +453,14 @@ private:
   std::array<size_t, 5> queued_count_{};
   std::array<std::deque<test_handle>, 5> parked_;
   size_t parked_count_ = 0;
+  /// `parked_count_` by priority (index = priority - 1), for the snapshot.
+  std::array<size_t, 5> parked_by_prio_{};
   bool capacity_changed_ = false;
   std::unordered_map<std::string, int> key_busy_;
   std::unordered_map<std::string, std::deque<test_handle>> key_waiters_;
   size_t key_waiting_count_ = 0;
+  /// `key_waiting_count_` by priority, for the snapshot.
+  std::array<size_t, 5> key_waiting_by_prio_{};
   size_t in_flight_ = 0;
   size_t open_ = 0;
   uint64_t placements_ = 0;

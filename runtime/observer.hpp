@@ -29,9 +29,15 @@ const char* to_string(failure_kind x);
 struct cluster_snapshot {
   /// Seconds since the run started.
   double now = 0;
-  /// Tests waiting in the queue per priority (index 0 = priority 1).
+  /// Tests in the priority queue, placeable once a slot frees, per priority
+  /// (index 0 = priority 1).
   std::size_t queued_by_priority[5] = {0, 0, 0, 0, 0};
-  /// Tests parked because no worker can hold them now.
+  /// Tests parked because no worker can hold them now, per priority. They
+  /// wait for a worker as much as the queued ones do.
+  std::size_t parked_by_priority[5] = {0, 0, 0, 0, 0};
+  /// Tests waiting for their concurrency key, per priority.
+  std::size_t key_waiting_by_priority[5] = {0, 0, 0, 0, 0};
+  /// Tests parked, over all priorities.
   std::size_t parked = 0;
   /// Workers registered.
   std::size_t workers = 0;

@@ -4,6 +4,7 @@
 #define BOOST_TEST_MODULE metrics
 #include <boost/test/unit_test.hpp>
 
+#include "actors/simulation_run.hpp"
 #include "metrics/prometheus_observer.hpp"
 #include "metrics/registry.hpp"
 #include "metrics/server.hpp"
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <map>
@@ -124,11 +126,18 @@ BOOST_AUTO_TEST_CASE(counters_start_at_zero_with_every_known_label_set) {
     auto l = "{priority=\"" + std::to_string(p) + "\"}";
     BOOST_TEST(get(m, "alb_tests_submitted_total" + l) == 0);
     BOOST_TEST(get(m, "alb_tests_completed_total" + l) == 0);
-    BOOST_TEST(get(m, "alb_queue_depth" + l) == 0);
+    BOOST_TEST(get(m, "alb_tests_cancelled_total" + l) == 0);
+    for (auto st : {"ready", "parked", "key_wait"})
+      BOOST_TEST(get(m, "alb_queue_depth{priority=\"" + std::to_string(p)
+                          + "\",state=\"" + st + "\"}")
+                 == 0);
   }
-  for (auto r : {"execution", "timeout", "unplaceable", "cancelled"})
+  BOOST_TEST(count_prefix(m, "alb_queue_depth{") == 15u);
+  for (auto r : {"execution", "timeout", "unplaceable"})
     BOOST_TEST(
       get(m, "alb_tests_failed_total{reason=\"" + std::string{r} + "\"}") == 0);
+  // A cancel is not a failure: no such reason.
+  BOOST_TEST(count_prefix(m, "alb_tests_failed_total{") == 3u);
   BOOST_TEST(get(m, "alb_tests_migrated_total") == 0);
   BOOST_TEST(get(m, "alb_tests_stolen_total") == 0);
   BOOST_TEST(get(m, "alb_nodes_connected") == 0);
@@ -155,6 +164,7 @@ BOOST_AUTO_TEST_CASE(test_lifecycle_events_update_their_series) {
   base.on_failed(3, failure_kind::timeout);
   base.on_failed(1, failure_kind::unplaceable);
   base.on_failed(1, failure_kind::unplaceable);
+  base.on_failed(4, failure_kind::cancelled);
   base.on_retried(2);
   base.on_requeued(4);
   base.on_migrated();
@@ -172,6 +182,9 @@ BOOST_AUTO_TEST_CASE(test_lifecycle_events_update_their_series) {
   BOOST_TEST(get(m, "alb_tests_failed_total{reason=\"timeout\"}") == 1);
   BOOST_TEST(get(m, "alb_tests_failed_total{reason=\"unplaceable\"}") == 2);
   BOOST_TEST(get(m, "alb_tests_failed_total{reason=\"execution\"}") == 0);
+  // The cancel counts apart, by priority, and in no failure reason.
+  BOOST_TEST(get(m, "alb_tests_cancelled_total{priority=\"4\"}") == 1);
+  BOOST_TEST(!value(m, "alb_tests_failed_total{reason=\"cancelled\"}"));
   BOOST_TEST(get(m, "alb_tests_retried_total{priority=\"2\"}") == 1);
   BOOST_TEST(get(m, "alb_tests_requeued_total{priority=\"4\"}") == 1);
   BOOST_TEST(get(m, "alb_tests_migrated_total") == 1);
@@ -219,6 +232,9 @@ BOOST_AUTO_TEST_CASE(snapshot_sets_queue_and_worker_gauges) {
   alb::cluster_snapshot snap;
   snap.queued_by_priority[0] = 7;
   snap.queued_by_priority[4] = 2;
+  snap.parked_by_priority[0] = 1;
+  snap.parked_by_priority[2] = 2;
+  snap.key_waiting_by_priority[4] = 5;
   snap.parked = 3;
   snap.workers = 10;
   snap.busy_workers = 4;
@@ -227,15 +243,29 @@ BOOST_AUTO_TEST_CASE(snapshot_sets_queue_and_worker_gauges) {
   obs.on_snapshot(snap);
   obs.set_nodes(3);
   auto m = scrape(reg);
-  BOOST_TEST(get(m, "alb_queue_depth{priority=\"1\"}") == 7);
-  BOOST_TEST(get(m, "alb_queue_depth{priority=\"2\"}") == 0);
-  BOOST_TEST(get(m, "alb_queue_depth{priority=\"5\"}") == 2);
-  BOOST_TEST(get(m, "alb_tests_parked") == 3);
+  auto depth = [&](int p, const char* st) {
+    return get(m, "alb_queue_depth{priority=\"" + std::to_string(p)
+                    + "\",state=\"" + st + "\"}");
+  };
+  BOOST_TEST(depth(1, "ready") == 7);
+  BOOST_TEST(depth(1, "parked") == 1);
+  BOOST_TEST(depth(2, "ready") == 0);
+  BOOST_TEST(depth(3, "parked") == 2);
+  BOOST_TEST(depth(5, "ready") == 2);
+  BOOST_TEST(depth(5, "key_wait") == 5);
+  // The queue is every waiting test: the family sums to all of them.
+  double waiting = 0;
+  for (auto& kv : m)
+    if (kv.first.compare(0, 16, "alb_queue_depth{") == 0)
+      waiting += kv.second;
+  BOOST_TEST(waiting == 7 + 2 + 3 + 5);
+  BOOST_TEST(!value(m, "alb_tests_parked"));
   BOOST_TEST(get(m, "alb_tests_in_flight") == 12);
-  BOOST_TEST(get(m, "alb_workers{state=\"registered\"}") == 10);
+  // Busy and idle partition the registered workers: no total beside them.
+  BOOST_TEST(count_prefix(m, "alb_workers{") == 2u);
   BOOST_TEST(get(m, "alb_workers{state=\"busy\"}") == 4);
   BOOST_TEST(get(m, "alb_workers{state=\"idle\"}") == 6);
-  BOOST_TEST(get(m, "alb_worker_load_mean") == 0.375);
+  BOOST_TEST(get(m, "alb_worker_mean_load_ratio") == 0.375);
   BOOST_TEST(get(m, "alb_nodes_connected") == 3);
 }
 
@@ -267,20 +297,20 @@ BOOST_AUTO_TEST_CASE(worker_load_follows_the_worker) {
   obs.on_worker_load(0, 0.5, 2);
   obs.on_worker_load(1, 1.0, 4);
   auto m = scrape(reg);
-  BOOST_TEST(get(m, "alb_worker_load{worker=\"a\"}") == 0.5);
+  BOOST_TEST(get(m, "alb_worker_load_ratio{worker=\"a\"}") == 0.5);
   BOOST_TEST(get(m, "alb_worker_active_tests{worker=\"b\"}") == 4);
   BOOST_TEST(get(m, "alb_workers_joined_total") == 2);
   obs.on_worker_left(0, true);
   obs.on_worker_left(1, false);
   m = scrape(reg);
-  BOOST_TEST(!value(m, "alb_worker_load{worker=\"a\"}"));
+  BOOST_TEST(!value(m, "alb_worker_load_ratio{worker=\"a\"}"));
   BOOST_TEST(get(m, "alb_workers_left_total{reason=\"lost\"}") == 1);
   BOOST_TEST(get(m, "alb_workers_left_total{reason=\"left\"}") == 1);
   // Events for departed or unknown workers are ignored, not crashes.
   obs.on_worker_load(0, 0.9, 1);
   obs.on_worker_load(77, 0.9, 1);
   obs.on_completed(77, 1, 0.1);
-  BOOST_TEST(count_prefix(scrape(reg), "alb_worker_load{") == 0u);
+  BOOST_TEST(count_prefix(scrape(reg), "alb_worker_load_ratio{") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(per_worker_series_are_capped) {
@@ -291,12 +321,12 @@ BOOST_AUTO_TEST_CASE(per_worker_series_are_capped) {
   for (std::size_t i = 0; i < 8; ++i)
     obs.on_worker_load(i, 0.25, 1);
   auto m = scrape(reg);
-  BOOST_TEST(count_prefix(m, "alb_worker_load{") == 5u);
+  BOOST_TEST(count_prefix(m, "alb_worker_load_ratio{") == 5u);
   BOOST_TEST(count_prefix(m, "alb_worker_active_tests{") == 5u);
   BOOST_TEST(count_prefix(m, "alb_worker_assignments_total{") == 5u);
   BOOST_TEST(get(m, "alb_workers_untracked") == 3);
-  BOOST_TEST(get(m, "alb_worker_load{worker=\"w4\"}") == 0.25);
-  BOOST_TEST(!value(m, "alb_worker_load{worker=\"w5\"}"));
+  BOOST_TEST(get(m, "alb_worker_load_ratio{worker=\"w4\"}") == 0.25);
+  BOOST_TEST(!value(m, "alb_worker_load_ratio{worker=\"w5\"}"));
   BOOST_TEST(obs.tracks_worker(4));
   BOOST_TEST(!obs.tracks_worker(5));
   // A tracked worker leaving frees its place for the next one to join; an
@@ -305,7 +335,7 @@ BOOST_AUTO_TEST_CASE(per_worker_series_are_capped) {
   obs.on_worker_left(6, false);
   obs.on_worker_joined(8, "w8");
   m = scrape(reg);
-  BOOST_TEST(count_prefix(m, "alb_worker_load{") == 5u);
+  BOOST_TEST(count_prefix(m, "alb_worker_load_ratio{") == 5u);
   BOOST_TEST(get(m, "alb_workers_untracked") == 2);
   BOOST_TEST(obs.tracks_worker(8));
   // Churn of many workers never exceeds the cap.
@@ -314,7 +344,7 @@ BOOST_AUTO_TEST_CASE(per_worker_series_are_capped) {
     obs.on_worker_left(i - 1, i % 2 == 0);
   }
   m = scrape(reg);
-  BOOST_TEST(count_prefix(m, "alb_worker_load{") <= 5u);
+  BOOST_TEST(count_prefix(m, "alb_worker_load_ratio{") <= 5u);
 }
 
 BOOST_AUTO_TEST_CASE(cap_is_shared_by_observers_of_one_registry) {
@@ -325,7 +355,7 @@ BOOST_AUTO_TEST_CASE(cap_is_shared_by_observers_of_one_registry) {
   shard_a.on_worker_joined(1, "a1");
   shard_b.on_worker_joined(0, "b0");
   shard_b.on_worker_joined(1, "b1");
-  BOOST_TEST(count_prefix(scrape(reg), "alb_worker_load{") == 3u);
+  BOOST_TEST(count_prefix(scrape(reg), "alb_worker_load_ratio{") == 3u);
   BOOST_TEST(!shard_b.tracks_worker(1));
 }
 
@@ -378,9 +408,9 @@ BOOST_AUTO_TEST_CASE(counts_survive_the_observer) {
   }
   auto m = scrape(reg);
   BOOST_TEST(get(m, "alb_tests_stolen_total") == 1);
-  BOOST_TEST(get(m, "alb_tests_failed_total{reason=\"cancelled\"}") == 1);
+  BOOST_TEST(get(m, "alb_tests_cancelled_total{priority=\"2\"}") == 1);
   // Its worker series went with it.
-  BOOST_TEST(count_prefix(m, "alb_worker_load{") == 0u);
+  BOOST_TEST(count_prefix(m, "alb_worker_load_ratio{") == 0u);
   prometheus_observer next{reg, observer_options{1}};
   next.on_worker_joined(0, "fresh");
   BOOST_TEST(next.tracks_worker(0));
@@ -389,17 +419,113 @@ BOOST_AUTO_TEST_CASE(counts_survive_the_observer) {
 BOOST_AUTO_TEST_CASE(process_health_is_reported) {
   registry reg;
   auto m = parse(reg.scrape());
-  BOOST_TEST(get(m, "alb_process_resident_memory_bytes") > 1e5);
-  BOOST_TEST(get(m, "alb_process_virtual_memory_bytes")
-             >= get(m, "alb_process_resident_memory_bytes"));
-  BOOST_TEST(get(m, "alb_process_threads") >= 1);
-  BOOST_TEST(get(m, "alb_process_open_fds") >= 3);
-  BOOST_TEST(get(m, "alb_process_uptime_seconds") >= 0);
-  auto start = get(m, "alb_process_start_time_seconds");
+  // The standard names of Prometheus's client libraries, which stock process
+  // dashboards query, and no alb_-prefixed copies.
+  BOOST_TEST(get(m, "process_resident_memory_bytes") > 1e5);
+  BOOST_TEST(get(m, "process_virtual_memory_bytes")
+             >= get(m, "process_resident_memory_bytes"));
+  BOOST_TEST(get(m, "process_threads") >= 1);
+  BOOST_TEST(get(m, "process_open_fds") >= 3);
+  BOOST_TEST(get(m, "process_max_fds") >= get(m, "process_open_fds"));
+  BOOST_TEST(get(m, "process_cpu_seconds_total") >= 0);
+  BOOST_TEST(count_prefix(m, "alb_process_") == 0u);
+  auto start = get(m, "process_start_time_seconds");
   auto now = static_cast<double>(time(nullptr));
   // Started within the last hour, not in the future.
   BOOST_TEST(start <= now + 1);
   BOOST_TEST(start > now - 3600);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Whole simulated runs (virtual time, one thread) with the observer attached:
+// what a scrape says against what the run's own result file says.
+BOOST_AUTO_TEST_SUITE(runs)
+
+/// Scrapes its registry after every snapshot, as a Prometheus scraping at
+/// tick resolution would, and keeps the largest total queue depth seen.
+class scraping_observer : public prometheus_observer {
+public:
+  explicit scraping_observer(registry& reg)
+    : prometheus_observer(reg), reg_(reg) {
+    // nop
+  }
+
+  void on_snapshot(const alb::cluster_snapshot& snap) override {
+    prometheus_observer::on_snapshot(snap);
+    double depth = 0;
+    for (auto& kv : scrape(reg_))
+      if (kv.first.compare(0, 16, "alb_queue_depth{") == 0)
+        depth += kv.second;
+    peak_depth = std::max(peak_depth, depth);
+  }
+
+  /// Largest sum(alb_queue_depth) over all scrapes.
+  double peak_depth = 0;
+
+private:
+  registry& reg_;
+};
+
+alb::simulation_options burst_run() {
+  alb::simulation_options o;
+  o.workers = 10;
+  o.tests = 600;
+  o.duration = 3;
+  o.burst = true;
+  o.deterministic = true;
+  o.seed = 7;
+  return o;
+}
+
+double series_peak(const nlohmann::json& doc, const char* name) {
+  double peak = 0;
+  for (auto& point : doc.at("time_series").at(name))
+    peak = std::max(peak, point.at(1).get<double>());
+  return peak;
+}
+
+BOOST_AUTO_TEST_CASE(queue_depth_peak_matches_the_result_file) {
+  registry reg;
+  scraping_observer obs{reg};
+  auto o = burst_run();
+  o.observer = &obs;
+  auto r = alb::run_simulation(o);
+  auto file_peak = series_peak(r.document, "queue_depth");
+  // A burst run with a real backlog, or the comparison proves nothing.
+  BOOST_REQUIRE(file_peak >= 100);
+  BOOST_TEST(std::fabs(obs.peak_depth - file_peak) <= 0.1 * file_peak,
+             "scraped alb_queue_depth peak "
+               << obs.peak_depth << ", result file peak " << file_peak);
+}
+
+BOOST_AUTO_TEST_CASE(every_gauge_is_idle_after_the_run) {
+  registry reg;
+  prometheus_observer obs{reg};
+  auto o = burst_run();
+  o.dynamic = true;
+  o.observer = &obs;
+  auto r = alb::run_simulation(o);
+  auto m = scrape(reg);
+  auto& metrics = r.document.at("metrics");
+  BOOST_REQUIRE(metrics.at("pending_tests").get<double>() == 0);
+  BOOST_TEST(get(m, "alb_tests_in_flight") == 0);
+  BOOST_TEST(get(m, "alb_workers{state=\"busy\"}") == 0);
+  BOOST_TEST(get(m, "alb_workers{state=\"idle\"}")
+             == metrics.at("final_worker_count").get<double>());
+  BOOST_TEST(get(m, "alb_worker_mean_load_ratio") == 0);
+  std::size_t loads = 0;
+  for (auto& kv : m) {
+    if (kv.first.compare(0, 16, "alb_queue_depth{") == 0)
+      BOOST_TEST(kv.second == 0, kv.first << " = " << kv.second);
+    if (kv.first.compare(0, 22, "alb_worker_load_ratio{") == 0) {
+      ++loads;
+      BOOST_TEST(kv.second == 0, kv.first << " = " << kv.second);
+    }
+    if (kv.first.compare(0, 24, "alb_worker_active_tests{") == 0)
+      BOOST_TEST(kv.second == 0, kv.first << " = " << kv.second);
+  }
+  BOOST_TEST(loads == metrics.at("final_worker_count").get<std::size_t>());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -419,8 +545,7 @@ BOOST_AUTO_TEST_CASE(port_zero_binds_a_real_port_and_serves_metrics) {
   BOOST_TEST(resp.find("alb_tests_submitted_total{priority=\"2\"} 1")
              != std::string::npos);
   BOOST_TEST(resp.find("# HELP alb_queue_depth") != std::string::npos);
-  BOOST_TEST(resp.find("alb_process_resident_memory_bytes")
-             != std::string::npos);
+  BOOST_TEST(resp.find("process_resident_memory_bytes") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(busy_port_is_an_error_naming_the_port) {

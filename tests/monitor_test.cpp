@@ -57,6 +57,8 @@ void some_activity(m::prometheus_observer& obs) {
   alb::cluster_snapshot snap;
   snap.queued_by_priority[1] = 2;
   snap.queued_by_priority[4] = 1;
+  snap.parked_by_priority[2] = 4;
+  snap.parked = 4;
   snap.workers = 2;
   snap.busy_workers = 2;
   snap.assigned = 3;
@@ -74,12 +76,11 @@ std::string text(double completed, double failed, double queue, double idle,
       << "\n"
       << "alb_tests_completed_total{priority=\"1\"} " << completed << "\n"
       << "alb_tests_failed_total{reason=\"execution\"} " << failed << "\n"
-      << "alb_queue_depth{priority=\"1\"} " << queue << "\n"
-      << "alb_workers{state=\"registered\"} 4\n"
+      << "alb_queue_depth{priority=\"1\",state=\"ready\"} " << queue << "\n"
       << "alb_workers{state=\"busy\"} " << 4 - idle << "\n"
       << "alb_workers{state=\"idle\"} " << idle << "\n";
   for (auto& [id, load] : loads)
-    out << "alb_worker_load{worker=\"" << id << "\"} " << load << "\n";
+    out << "alb_worker_load_ratio{worker=\"" << id << "\"} " << load << "\n";
   const char* bounds[] = {"0.1", "1", "10", "+Inf"};
   for (std::size_t i = 0; i < wait_buckets.size(); ++i)
     out << "alb_assignment_wait_seconds_bucket{le=\"" << bounds[i] << "\"} "
@@ -241,14 +242,14 @@ BOOST_AUTO_TEST_CASE(a_real_scrape_parses_without_malformed_lines) {
                     "alb_assignment_wait_seconds_bucket",
                     "alb_test_duration_seconds_count",
                     "alb_queue_depth",
-                    "alb_tests_parked",
                     "alb_tests_in_flight",
                     "alb_workers",
-                    "alb_worker_load_mean",
+                    "alb_worker_mean_load_ratio",
                     "alb_workers_joined_total",
                     "alb_workers_left_total",
                     "alb_nodes_connected",
-                    "alb_worker_load",
+                    "alb_worker_load_ratio",
+                    "alb_tests_cancelled_total",
                     "alb_worker_active_tests",
                     "alb_worker_assignments_total",
                     "alb_worker_completions_total",
@@ -258,20 +259,23 @@ BOOST_AUTO_TEST_CASE(a_real_scrape_parses_without_malformed_lines) {
                     "alb_scheduling_attempts_total",
                     "alb_scheduling_decision_seconds_bucket",
                     "alb_run_info",
-                    "alb_process_uptime_seconds",
-                    "alb_process_resident_memory_bytes"})
+                    "process_start_time_seconds",
+                    "process_resident_memory_bytes"})
     BOOST_TEST(snap.has(name), name);
   BOOST_TEST(snap.sum("alb_tests_submitted_total") == 5);
   BOOST_TEST(snap.sum("alb_tests_submitted_total", {{"priority", "2"}}) == 4);
   BOOST_TEST(snap.sum("alb_queue_depth", {{"priority", "5"}}) == 1);
-  BOOST_TEST(snap.sum("alb_worker_load", {{"worker", "w-0"}}) == 0.5);
+  BOOST_TEST(snap.sum("alb_worker_load_ratio", {{"worker", "w-0"}}) == 0.5);
   BOOST_TEST(snap.sum("alb_assignment_wait_seconds_bucket", {{"le", "+Inf"}})
              == 2);
   auto f = compute_figures(snap);
   BOOST_TEST(f.mode == "stress");
   BOOST_TEST(f.strategy == "least_loaded");
   BOOST_TEST(f.workers == 2);
+  // Parked tests are the state="parked" part of alb_queue_depth.
   BOOST_TEST(f.queue_depth == 3);
+  BOOST_TEST(f.parked == 4);
+  BOOST_TEST(f.queue_by_priority[2] == 4);
   BOOST_TEST(f.queue_by_priority[1] == 2);
   BOOST_TEST(f.in_flight == 3);
   BOOST_TEST(f.completed == 1);

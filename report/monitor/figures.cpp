@@ -3,6 +3,7 @@
 #include "report/monitor/text.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 
@@ -32,9 +33,15 @@ monitor_figures compute_figures(const metrics_snapshot& cur,
     if (auto* st = s.label("strategy"))
       f.strategy = *st;
   }
-  f.uptime = cur.has("alb_process_uptime_seconds")
-               ? cur.sum("alb_process_uptime_seconds")
-               : nan_v;
+  // The standard process_start_time_seconds against this host's clock: the
+  // scrape's own time is monotonic.
+  f.uptime
+    = cur.has("process_start_time_seconds")
+        ? std::max(0.0, std::chrono::duration<double>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                            .count()
+                          - cur.sum("process_start_time_seconds"))
+        : nan_v;
   double dt = prev ? cur.time - prev->time : 0;
   bool rates = prev && dt > 0;
   f.interval = rates ? dt : 0;
@@ -44,20 +51,19 @@ monitor_figures compute_figures(const metrics_snapshot& cur,
     return increase(cur.sum(name), prev->sum(name)) / dt;
   };
 
-  f.workers = cur.sum("alb_workers", {{"state", "registered"}});
   f.busy_workers = cur.sum("alb_workers", {{"state", "busy"}});
   f.idle_workers = cur.sum("alb_workers", {{"state", "idle"}});
-  f.mean_load = cur.sum("alb_worker_load_mean");
+  f.workers = f.busy_workers + f.idle_workers;
+  f.mean_load = cur.sum("alb_worker_mean_load_ratio");
   for (std::size_t p = 0; p < f.queue_by_priority.size(); ++p)
     f.queue_by_priority[p]
       = cur.sum("alb_queue_depth", {{"priority", std::to_string(p + 1)}});
-  f.queue_depth = cur.sum("alb_queue_depth");
-  f.parked = cur.sum("alb_tests_parked");
-  // Parked tests wait as much as queued ones: both count as the queue grows.
-  f.queue_change = prev
-                     ? f.queue_depth + f.parked - prev->sum("alb_queue_depth")
-                         - prev->sum("alb_tests_parked")
-                     : 0;
+  // alb_queue_depth holds every waiting test; parked ones are its
+  // state="parked" part, shown beside the rest.
+  f.parked = cur.sum("alb_queue_depth", {{"state", "parked"}});
+  f.queue_depth = cur.sum("alb_queue_depth") - f.parked;
+  f.queue_change
+    = prev ? cur.sum("alb_queue_depth") - prev->sum("alb_queue_depth") : 0;
   f.in_flight = cur.sum("alb_tests_in_flight");
 
   f.submitted = cur.sum("alb_tests_submitted_total");
@@ -115,7 +121,7 @@ monitor_figures compute_figures(const metrics_snapshot& cur,
     auto* id = s.label("worker");
     if (!id)
       continue;
-    if (s.name == "alb_worker_load") {
+    if (s.name == "alb_worker_load_ratio") {
       auto& w = by_id[*id];
       w.id = *id;
       w.load = s.value;
