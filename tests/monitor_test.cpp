@@ -446,6 +446,25 @@ BOOST_AUTO_TEST_CASE(success_rate_below_80_percent) {
     == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(workers_lost_since_the_last_refresh) {
+  auto lost = [](double n) {
+    return text(50, 0, 0, 0, {}, {})
+           + "alb_workers_left_total{reason=\"lost\"} " + std::to_string(n)
+           + "\nalb_workers_left_total{reason=\"left\"} 7\n";
+  };
+  auto a = parse_exposition(lost(1), 0);
+  auto b = parse_exposition(lost(3), 1);
+  auto alerts = evaluate_alerts(compute_figures(b, &a));
+  BOOST_REQUIRE(alerts.size() == 1u);
+  BOOST_TEST((alerts[0].kind == alert_kind::workers_lost));
+  BOOST_TEST(alerts[0].message
+             == "2 workers lost since the last refresh (3 in all)");
+  // None lost since, workers that left cleanly, or the first scrape: quiet.
+  auto c = parse_exposition(lost(3), 2);
+  BOOST_TEST(evaluate_alerts(compute_figures(c, &b)).empty());
+  BOOST_TEST(evaluate_alerts(compute_figures(b)).empty());
+}
+
 BOOST_AUTO_TEST_CASE(cancelled_tests_are_no_failures) {
   // 10 completed, 1 failed, 9 cancelled: 10 of 11 that could succeed did.
   auto base = text(10, 1, 0, 0, {}, {});
@@ -743,15 +762,16 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(command)
 
 BOOST_AUTO_TEST_CASE(bad_url_or_interval_exit_2_naming_the_flag) {
-  for (auto args :
-       {"--url ftp://h/metrics", "--url http://h:99999", "--url ''",
-        "--interval 0", "--interval abc", "--interval -1", "--count -3"}) {
+  for (auto args : {"--url ftp://h/metrics", "--url http://h:99999", "--url ''",
+                    "--interval 0", "--interval abc", "--interval -1",
+                    "--count -3", "--cacert /nonexistent/ca.pem"}) {
     auto r = run_alb(std::string{"monitor "} + args);
     BOOST_TEST(r.status == 2, args);
     auto first = r.err.substr(0, r.err.find('\n'));
     BOOST_TEST((first.find("--url") != std::string::npos
                 || first.find("--interval") != std::string::npos
-                || first.find("--count") != std::string::npos),
+                || first.find("--count") != std::string::npos
+                || first.find("--cacert") != std::string::npos),
                first);
     BOOST_TEST(r.out.empty());
   }

@@ -115,6 +115,11 @@ monitor_figures compute_figures(const metrics_snapshot& cur,
             : nan_v;
   f.requeued = cur.sum("alb_tests_requeued_total");
   f.retried = cur.sum("alb_tests_retried_total");
+  f.workers_lost = cur.sum("alb_workers_left_total", {{"reason", "lost"}});
+  if (prev)
+    f.workers_lost_change
+      = increase(f.workers_lost,
+                 prev->sum("alb_workers_left_total", {{"reason", "lost"}}));
 
   std::map<std::string, worker_figures> by_id;
   for (auto& s : cur.samples) {
@@ -215,6 +220,13 @@ std::vector<alert> evaluate_alerts(const monitor_figures& f,
       msg += ", ...";
     result.push_back({alert_kind::worker_overloaded, msg + context});
   }
+  if (f.workers_lost_change > 0)
+    result.push_back(
+      {alert_kind::workers_lost,
+       format("%.0f worker%s lost since the last refresh (%.0f "
+              "in all)",
+              f.workers_lost_change, f.workers_lost_change == 1 ? "" : "s",
+              f.workers_lost)});
   return result;
 }
 

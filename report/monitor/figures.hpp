@@ -88,6 +88,9 @@ struct monitor_figures {
   double move_rate = 0;
   /// Tests requeued because their worker left, and retried after failing.
   double requeued = 0, retried = 0;
+  /// Workers lost (vanished without leaving) so far, and since the
+  /// predecessor (0 without one).
+  double workers_lost = 0, workers_lost_change = 0;
 
   /// Workers with per-worker series, busiest (highest load) first.
   std::vector<worker_figures> workers_by_load;
@@ -125,6 +128,8 @@ enum class alert_kind {
   /// waiting is in use, not overloaded; tests waiting with no idle worker
   /// mean a full cluster, not an unbalanced one.
   worker_overloaded,
+  /// Workers were lost (failed without leaving) since the last refresh.
+  workers_lost,
 };
 
 /// One raised alert.
