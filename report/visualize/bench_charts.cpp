@@ -54,6 +54,11 @@ struct bench_context {
   std::vector<std::string> strategies; // in order of first appearance
   std::vector<double> workers;         // sorted distinct
   std::vector<double> tests;           // sorted distinct
+  /// The entries of the configurations every strategy ran: what means over
+  /// configurations may compare.
+  std::vector<bench_entry> compared;
+  /// Configurations every strategy ran, and all that were run.
+  std::size_t common = 0, configurations = 0;
 };
 
 std::string values_text(const std::vector<double>& v) {
@@ -384,15 +389,15 @@ chart_spec bench_heatmap_chart(const bench_context& c) {
   ch.description = "Worker utilization for every combination of workers and "
                    "tests, one panel per strategy.";
   // The strategies shown: all when they fit a 3x3 sheet, else the nine with
-  // the highest mean throughput.
+  // the highest mean throughput over the configurations all of them ran.
   std::vector<std::string> shown = c.strategies;
   std::string note;
   if (shown.size() > 9) {
     std::stable_sort(
       shown.begin(), shown.end(),
       [&](const std::string& a, const std::string& b) {
-        return mean_of(c.bench.entries, a, entry_throughput).value_or(0)
-               > mean_of(c.bench.entries, b, entry_throughput).value_or(0);
+        return mean_of(c.compared, a, entry_throughput).value_or(0)
+               > mean_of(c.compared, b, entry_throughput).value_or(0);
       });
     shown.resize(9);
     note = "the 9 strategies with the highest throughput";
@@ -477,35 +482,16 @@ chart_spec bench_strategy_chart(const bench_context& c) {
   ch.description = "Mean makespan (left axis) and throughput (right axis) of "
                    "each strategy over the configurations every strategy "
                    "ran.";
+  std::string note;
   // Compare like with like: only the configurations every strategy ran,
   // and say how many those are (not the size of the workers x tests grid).
-  std::set<std::pair<double, double>> all, common;
-  for (const auto& e : c.bench.entries)
-    all.insert({e.workers, e.tests});
-  for (const auto& cfg : all) {
-    bool everyone = true;
-    for (const auto& st : c.strategies)
-      everyone = everyone
-                 && std::any_of(c.bench.entries.begin(), c.bench.entries.end(),
-                                [&](const bench_entry& e) {
-                                  return e.strategy == st
-                                         && e.workers == cfg.first
-                                         && e.tests == cfg.second;
-                                });
-    if (everyone)
-      common.insert(cfg);
-  }
-  auto in_common = [&](const bench_entry& e) {
-    return common.count({e.workers, e.tests}) > 0;
-  };
-  std::string note;
-  if (common.size() > 1 || common.size() < all.size()) {
+  if (c.common > 1 || c.common < c.configurations) {
     note = "mean over the "
-           + count_of(static_cast<double>(common.size()), "configuration",
+           + count_of(static_cast<double>(c.common), "configuration",
                       "configurations")
            + (c.strategies.size() > 1 ? " every strategy ran" : "");
-    if (common.size() < all.size())
-      note += " (" + std::to_string(all.size() - common.size())
+    if (c.common < c.configurations)
+      note += " (" + std::to_string(c.configurations - c.common)
               + " run by only some left out)";
   }
   std::string title = bench_title(c,
@@ -516,9 +502,7 @@ chart_spec bench_strategy_chart(const bench_context& c) {
   double hi_m = 0, hi_t = 0;
   bool any_m = false, any_t = false, any_lb = false;
   std::vector<std::string> value_rows;
-  std::vector<bench_entry> compared;
-  std::copy_if(c.bench.entries.begin(), c.bench.entries.end(),
-               std::back_inserter(compared), in_common);
+  const auto& compared = c.compared;
   for (std::size_t i = 0; i < c.strategies.size(); ++i) {
     auto m = mean_of(compared, c.strategies[i], [](const bench_entry& e) {
       return metric(e.metrics, "makespan");
@@ -541,7 +525,7 @@ chart_spec bench_strategy_chart(const bench_context& c) {
   if (!any_m && !any_t) {
     ch.body = no_data_panel(
       title, c.bench.entries.empty() ? "the file has no benchmark results"
-             : common.empty()        ? "no configuration was run by every "
+             : c.common == 0         ? "no configuration was run by every "
                                        "strategy"
                                      : "no makespan or throughput in the "
                                        "results");
@@ -601,7 +585,7 @@ chart_spec bench_strategy_chart(const bench_context& c) {
 
 std::vector<chart_spec> bench_charts(const bench_data& b,
                                      const std::string& file) {
-  bench_context c{b, file, "", {}, {}, {}};
+  bench_context c{b, file, "", {}, {}, {}, {}, 0, 0};
   std::set<double> w, t;
   for (const auto& e : b.entries) {
     if (std::find(c.strategies.begin(), c.strategies.end(), e.strategy)
@@ -612,6 +596,27 @@ std::vector<chart_spec> bench_charts(const bench_data& b,
   }
   c.workers.assign(w.begin(), w.end());
   c.tests.assign(t.begin(), t.end());
+  std::set<std::pair<double, double>> all, common;
+  for (const auto& e : b.entries)
+    all.insert({e.workers, e.tests});
+  for (const auto& cfg : all) {
+    bool everyone = true;
+    for (const auto& st : c.strategies)
+      everyone = everyone
+                 && std::any_of(b.entries.begin(), b.entries.end(),
+                                [&](const bench_entry& e) {
+                                  return e.strategy == st
+                                         && e.workers == cfg.first
+                                         && e.tests == cfg.second;
+                                });
+    if (everyone)
+      common.insert(cfg);
+  }
+  for (const auto& e : b.entries)
+    if (common.count({e.workers, e.tests}) > 0)
+      c.compared.push_back(e);
+  c.common = common.size();
+  c.configurations = all.size();
   // Runs per (strategy, configuration): repeats (e.g. seeds) are averaged
   // into one point, and the subtitle says so.
   std::map<std::tuple<std::string, double, double>, int> runs;
