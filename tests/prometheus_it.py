@@ -11,7 +11,8 @@ Then compares panel values with the run's own result file: the queue depth
 peak (within 10%), tests completed, failed, cancelled and requeued, workers at
 the end and joined minus left; and checks every gauge is at rest during the
 linger after the run (nothing in flight, no busy worker, empty queue, loads
-0). Also checks `promtool check metrics` on a mid-run scrape of /metrics and
+0), that configs/alb-alerts.yml loads with every rule healthy and that
+AlbWorkersLost fired for the workers the churn killed. Also checks `promtool check metrics` on a mid-run scrape of /metrics and
 `promtool check config` on configs/prometheus.yml.
 
 Usage: prometheus_it.py [PATH_TO_ALB]   (or env ALB; default build/bin/alb)
@@ -165,6 +166,10 @@ def main():
         if "127.0.0.1:9464" not in cfg:
             raise TestFailure("configs/prometheus.yml no longer targets 127.0.0.1:9464")
         cfg = cfg.replace("127.0.0.1:9464", "127.0.0.1:%d" % mport)
+        # The rules file sits beside the shipped config, not the copy.
+        if "alb-alerts.yml" not in cfg:
+            raise TestFailure("configs/prometheus.yml no longer loads alb-alerts.yml")
+        cfg = cfg.replace("- alb-alerts.yml", "- " + os.path.join(ROOT, "configs", "alb-alerts.yml"))
         cfg = re.sub(r"(scrape_interval|evaluation_interval|scrape_timeout):\s*\S+", r"\1: " + SCRAPE, cfg)
         cfg_path = os.path.join(tmp, "prometheus.yml")
         with open(cfg_path, "w") as f:
@@ -181,6 +186,14 @@ def main():
         wait_for("Prometheus to be ready",
                  lambda: "Ready" in http_get("http://127.0.0.1:%d/-/ready" % pport), 60, procs=procs)
         log("Prometheus ready on 127.0.0.1:%d" % pport)
+
+        # Prometheus hands new targets to its scrapers only every few seconds:
+        # start alb once its target is scraped (still down), so the first
+        # samples of the run, and the counters' first increases, are stored.
+        def target_known():
+            q = 'up{job="%s",instance="%s"}' % (job, instance)
+            return len(api(pport, "/api/v1/query", {"query": q})["result"]) > 0
+        wait_for("Prometheus to scrape the (not yet running) alb target", target_known, 30, 0.2, procs)
 
         alb_log_path = os.path.join(tmp, "alb.log")
         alb_log = open(alb_log_path, "w")
@@ -364,6 +377,23 @@ def main():
             metrics["final_worker_count"])
         if not metrics["requeued_tests"]:
             failures.append("the run requeued no test: the requeue comparison proves nothing")
+
+        # The shipped alerting rules are loaded and evaluate on real series:
+        # the churn lost workers, so AlbWorkersLost fired during the run.
+        groups = api(pport, "/api/v1/rules", {})["groups"]
+        loaded = sorted(r["name"] for g in groups for r in g["rules"])
+        log("alerting rules loaded: %s" % ", ".join(loaded))
+        for name in ("AlbQueueGrowingWhileWorkersIdle", "AlbLowSuccessRate", "AlbWorkerOverloaded",
+                     "AlbWorkersLost", "AlbTargetDown"):
+            if name not in loaded:
+                failures.append("alerting rule %s is not loaded from configs/alb-alerts.yml" % name)
+        for g in groups:
+            for r in g["rules"]:
+                if r.get("health") not in ("ok", "unknown"):
+                    failures.append("alerting rule %s: %s %s" % (r["name"], r.get("health"), r.get("lastError")))
+        fired = last_max('max(ALERTS{alertname="AlbWorkersLost",instance="%s",alertstate="firing"})' % instance)
+        if not fired:
+            failures.append("AlbWorkersLost never fired although the run lost %s workers" % lost)
 
         # After the run (during the linger) every gauge is at rest.
         for expr, want in (("sum(alb_tests_in_flight%s)" % sel, 0),
