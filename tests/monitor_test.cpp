@@ -183,9 +183,17 @@ struct tls_file_server {
       close(fd);
       if (up)
         return;
-      BOOST_REQUIRE(waitpid(pid, nullptr, WNOHANG) == 0); // still running
+      if (waitpid(pid, nullptr, WNOHANG) != 0) { // it exited (and is reaped)
+        std::system(("rm -rf " + dir).c_str());
+        BOOST_FAIL("openssl s_server exited at start");
+      }
       usleep(10'000);
     }
+    // The destructor does not run for a constructor that throws: stop it here.
+    kill(pid, SIGTERM);
+    waitpid(pid, nullptr, 0);
+    pid = -1;
+    std::system(("rm -rf " + dir).c_str());
     BOOST_FAIL("openssl s_server did not start");
   }
 
