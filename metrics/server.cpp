@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <vector>
 
 namespace alb::metrics {
 
@@ -92,7 +93,15 @@ server::server(registry& reg, std::string bind_address, std::uint16_t port,
   const std::string listen = (v6 ? "[" + bind_address + "]" : bind_address)
                              + ":" + std::to_string(port);
   try {
-    impl_->exposer = std::make_unique<prometheus::Exposer>(listen, 2);
+    // civetweb gives each connection a thread of its pool until the request
+    // is read: with the default 2 threads and no read deadline, two clients
+    // that send half a request (or nothing) stall every scrape. Enough
+    // threads for a few slow clients, and a deadline that drops the rest.
+    impl_->exposer
+      = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+        "listening_ports", listen, "num_threads",
+        std::to_string(server_threads), "request_timeout_ms",
+        std::to_string(request_timeout_ms)});
   } catch (const std::exception&) {
     // civetweb only says it failed; find out why to name the cause.
     int err = probe_bind(bind_address, port);

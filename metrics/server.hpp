@@ -24,8 +24,18 @@ public:
 bool is_loopback(const std::string& address);
 
 /// Serves `GET /metrics` over HTTP.
+///
+/// Slow or stuck clients cannot starve scrapes: `server_threads` requests are
+/// served at once, and a client that has not sent its whole request within
+/// `request_timeout_ms` is dropped.
 class server {
 public:
+  /// HTTP worker threads.
+  static constexpr int server_threads = 8;
+
+  /// Milliseconds a client has to send its request (and to read the answer).
+  static constexpr int request_timeout_ms = 2000;
+
   /// Starts listening on `bind_address`:`port` (port 0 picks a free one).
   /// Throws `server_error` if the address is not loopback and `allow_remote`
   /// is false, or if the port cannot be bound (e.g. "metrics port 9464 on

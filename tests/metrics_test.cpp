@@ -19,12 +19,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -546,6 +548,82 @@ BOOST_AUTO_TEST_CASE(port_zero_binds_a_real_port_and_serves_metrics) {
              != std::string::npos);
   BOOST_TEST(resp.find("# HELP alb_queue_depth") != std::string::npos);
   BOOST_TEST(resp.find("process_resident_memory_bytes") != std::string::npos);
+}
+
+/// Opens `n` connections to 127.0.0.1:`port` that each send `prefix` (half a
+/// request, or nothing) and then hold still, as a slow or hostile client
+/// does; closes them on destruction.
+struct half_open_clients {
+  std::vector<int> fds;
+  half_open_clients(std::uint16_t port, int n, const std::string& prefix) {
+    for (int i = 0; i < n; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(port);
+      sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      BOOST_REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa))
+                    == 0);
+      if (!prefix.empty())
+        BOOST_REQUIRE(write(fd, prefix.data(), prefix.size())
+                      == static_cast<ssize_t>(prefix.size()));
+      fds.push_back(fd);
+    }
+  }
+  ~half_open_clients() {
+    for (auto fd : fds)
+      close(fd);
+  }
+};
+
+/// Seconds a full GET /metrics takes, or a negative value when it gets no
+/// complete answer within `limit` seconds.
+double timed_scrape(std::uint16_t port, int limit) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{limit, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  auto t0 = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+  std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  BOOST_REQUIRE(write(fd, req.data(), req.size())
+                == static_cast<ssize_t>(req.size()));
+  std::string resp;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;)
+    resp.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  auto dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count();
+  bool whole = resp.find("200 OK") != std::string::npos
+               && resp.find("alb_run_info") != std::string::npos;
+  return whole && dt <= limit ? dt : -1;
+}
+
+BOOST_AUTO_TEST_CASE(half_open_requests_do_not_block_a_scrape) {
+  registry reg;
+  server srv{reg, "127.0.0.1", 0};
+  // A few clients stuck mid-request (headers never finished) and a few that
+  // connect and send nothing: a scrape beside them is answered at once.
+  half_open_clients partial{srv.port(), 4,
+                            "GET /metrics HTTP/1.1\r\nHost: x\r\n"};
+  half_open_clients silent{srv.port(), 2, ""};
+  auto dt = timed_scrape(srv.port(), 2);
+  BOOST_TEST(dt >= 0, "no answer within 2 s beside 6 half-open requests");
+}
+
+BOOST_AUTO_TEST_CASE(many_half_open_requests_time_out_and_free_the_server) {
+  registry reg;
+  server srv{reg, "127.0.0.1", 0};
+  // More stuck clients than server threads: each is dropped after the
+  // request timeout, so a scrape waits at most a few timeouts, not forever.
+  half_open_clients partial{srv.port(), 16,
+                            "GET /metrics HTTP/1.1\r\nHost: x\r\n"};
+  auto dt = timed_scrape(srv.port(), 12);
+  BOOST_TEST(dt >= 0, "no answer within 12 s beside 16 half-open requests");
 }
 
 BOOST_AUTO_TEST_CASE(busy_port_is_an_error_naming_the_port) {
