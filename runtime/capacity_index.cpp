@@ -23,6 +23,11 @@ void capacity_index::set(uint32_t i, const capacity_leaf& x) {
   if (i >= base_)
     reserve(i + 1);
   auto node = base_ + i;
+  auto& old = nodes_[node];
+  if (old.free_slots >= 1)
+    by_free_memory_.erase({old.free_memory, i});
+  if (x.free_slots >= 1)
+    by_free_memory_.insert({x.free_memory, i});
   nodes_[node] = x;
   for (node /= 2; node >= 1; node /= 2)
     pull(node);

@@ -9,6 +9,8 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <set>
+#include <utility>
 #include <vector>
 
 namespace alb {
@@ -56,24 +58,16 @@ public:
   void set(uint32_t i, const capacity_leaf& leaf);
 
   /// Marks slot `i` empty (no worker).
-  void clear(uint32_t i) {
-    set(i, capacity_leaf{});
-  }
+  void clear(uint32_t i) { set(i, capacity_leaf{}); }
 
   /// Returns the leaf of slot `i`.
-  const capacity_leaf& leaf(uint32_t i) const {
-    return nodes_[base_ + i];
-  }
+  const capacity_leaf& leaf(uint32_t i) const { return nodes_[base_ + i]; }
 
   /// Number of slots the tree can address.
-  uint32_t size() const {
-    return base_;
-  }
+  uint32_t size() const { return base_; }
 
   /// Returns whether any slot has room for one more test.
-  bool any_free_slot() const {
-    return base_ > 0 && nodes_[1].free_slots >= 1;
-  }
+  bool any_free_slot() const { return base_ > 0 && nodes_[1].free_slots >= 1; }
 
   /// The lowest load score of any slot (infinity when empty).
   float min_load() const {
@@ -92,7 +86,7 @@ public:
   }
 
   /// Least loaded slot that fits `n` now and satisfies `pred(slot)`, or npos.
-  template <class Pred>
+  template<class Pred>
   uint32_t least_loaded(const capacity_need& n, Pred&& pred) const {
     float best = std::numeric_limits<float>::infinity();
     uint32_t best_slot = npos;
@@ -103,7 +97,7 @@ public:
 
   /// First slot at or after `start` (wrapping around) that fits `n` now and
   /// satisfies `pred(slot)`, or npos.
-  template <class Pred>
+  template<class Pred>
   uint32_t first_from(uint32_t start, const capacity_need& n,
                       Pred&& pred) const {
     if (base_ == 0)
@@ -117,15 +111,33 @@ public:
   }
 
   /// Slot fitting `n` now with the least free memory left after placing it
-  /// (best fit), or npos. Explores only subtrees that can fit.
-  template <class Pred>
+  /// (best fit; ties to the lowest slot), or npos. Walks the slots with a
+  /// free test slot in order of free memory from `n.memory` up: O(log n)
+  /// to the first candidate, and the first that also has the accelerators
+  /// and satisfies `pred` is the answer. Past `best_fit_walk` candidates
+  /// that fail those it searches the tree instead (same answer).
+  template<class Pred>
   uint32_t best_fit(const capacity_need& n, Pred&& pred) const {
+    if (base_ == 0)
+      return npos;
+    auto it = by_free_memory_.lower_bound({n.memory, 0});
+    for (int i = 0; i < best_fit_walk && it != by_free_memory_.end();
+         ++i, ++it) {
+      auto slot = it->second;
+      if (fits_free(nodes_[base_ + slot], n) && pred(slot))
+        return slot;
+    }
+    if (it == by_free_memory_.end())
+      return npos;
     float best = std::numeric_limits<float>::infinity();
     uint32_t best_slot = npos;
-    if (base_ > 0)
-      best_fit_rec(1, n, pred, best, best_slot);
+    best_fit_rec(1, n, pred, best, best_slot);
     return best_slot;
   }
+
+  /// Candidates `best_fit` walks in free-memory order before it searches
+  /// the tree.
+  static constexpr int best_fit_walk = 64;
 
   /// Returns whether any slot could hold `n` when empty (total capacity).
   bool any_could_fit(const capacity_need& n) const {
@@ -134,7 +146,7 @@ public:
 
   /// Returns whether any slot satisfying `pred(slot)` could hold `n` when
   /// empty (total capacity). Prunes subtrees too small for `n`.
-  template <class Pred>
+  template<class Pred>
   bool any_could_fit_if(const capacity_need& n, Pred&& pred) const {
     return base_ > 0 && could_if_rec(1, n, pred);
   }
@@ -160,9 +172,9 @@ private:
 
   void pull(uint32_t node);
 
-  template <class Pred>
-  void least_rec(uint32_t node, const capacity_need& n, Pred& pred,
-                 float& best, uint32_t& best_slot) const {
+  template<class Pred>
+  void least_rec(uint32_t node, const capacity_need& n, Pred& pred, float& best,
+                 uint32_t& best_slot) const {
     const auto& x = nodes_[node];
     if (x.load >= best || !fits_free(x, n))
       return;
@@ -184,7 +196,7 @@ private:
     least_rec(r, n, pred, best, best_slot);
   }
 
-  template <class Pred>
+  template<class Pred>
   uint32_t first_rec(uint32_t node, uint32_t lo, uint32_t hi, uint32_t start,
                      const capacity_need& n, Pred& pred) const {
     if (hi <= start || !fits_free(nodes_[node], n))
@@ -196,7 +208,7 @@ private:
     return r != npos ? r : first_rec(2 * node + 1, mid, hi, start, n, pred);
   }
 
-  template <class Pred>
+  template<class Pred>
   void best_fit_rec(uint32_t node, const capacity_need& n, Pred& pred,
                     float& best, uint32_t& best_slot) const {
     const auto& x = nodes_[node];
@@ -216,13 +228,14 @@ private:
       best_fit_rec(2 * node + 1, n, pred, best, best_slot);
   }
 
-  template <class Pred>
+  template<class Pred>
   bool could_if_rec(uint32_t node, const capacity_need& n, Pred& pred) const {
     if (!fits_total(nodes_[node], n))
       return false;
     if (node >= base_)
       return pred(node - base_);
-    return could_if_rec(2 * node, n, pred) || could_if_rec(2 * node + 1, n, pred);
+    return could_if_rec(2 * node, n, pred)
+           || could_if_rec(2 * node + 1, n, pred);
   }
 
   bool could_rec(uint32_t node, const capacity_need& n) const {
@@ -235,6 +248,8 @@ private:
 
   uint32_t base_ = 0;
   std::vector<capacity_leaf> nodes_;
+  /// (free memory, slot) of every slot with a free test slot, for best_fit.
+  std::set<std::pair<float, uint32_t>> by_free_memory_;
 };
 
 } // namespace alb

@@ -665,3 +665,56 @@ BOOST_AUTO_TEST_CASE(an_empty_capacity_index_fits_nothing) {
   BOOST_TEST(idx.first_from(0, need, any) == npos);
   BOOST_TEST(!idx.fits_now(0, need));
 }
+
+BOOST_AUTO_TEST_CASE(best_fit_index_query_equals_a_full_scan) {
+  // Property: the ordered walk answers exactly what scanning every slot for
+  // the least memory slack (ties to the lowest slot) among those that fit
+  // memory, accelerators, a free test slot and the predicate answers, over
+  // random updates, including slots emptied and predicates that reject the
+  // first candidates (so the tree fallback is exercised too).
+  alb::rng r{11};
+  alb::capacity_index idx;
+  const uint32_t n = 300;
+  for (int round = 0; round < 3000; ++round) {
+    auto i = static_cast<uint32_t>(r.below(n));
+    if (r.chance(0.1)) {
+      idx.clear(i);
+    } else {
+      alb::capacity_leaf x;
+      x.total_memory
+        = static_cast<float>(r.pick(std::vector<double>{16, 32, 64}));
+      x.free_memory = static_cast<float>(r.uniform(0, x.total_memory));
+      if (r.chance(0.3))
+        x.free_memory = std::floor(x.free_memory); // ties
+      x.free_slots = static_cast<int16_t>(r.below(3));
+      x.load = static_cast<float>(r.uniform());
+      x.total_accel = {0, 0, 0, 0};
+      x.free_accel = {0, 0, 0, 0};
+      if (r.chance(0.3)) {
+        x.total_accel[0] = 2;
+        x.free_accel[0] = static_cast<int16_t>(r.below(3));
+      }
+      idx.set(i, x);
+    }
+    alb::capacity_need need;
+    need.memory
+      = static_cast<float>(r.pick(std::vector<double>{0.5, 1, 4, 8, 30}));
+    if (r.chance(0.25))
+      need.accel[0] = 1;
+    auto modulus = 1 + r.below(200); // 1 accepts all; large ones reject many
+    auto pred = [&](uint32_t s) { return s % modulus == 0 || modulus == 1; };
+    uint32_t expect = alb::capacity_index::npos;
+    float best = std::numeric_limits<float>::infinity();
+    for (uint32_t s = 0; s < idx.size(); ++s) {
+      auto& x = idx.leaf(s);
+      if (!idx.fits_now(s, need) || !pred(s))
+        continue;
+      auto slack = x.free_memory - need.memory;
+      if (slack < best) {
+        best = slack;
+        expect = s;
+      }
+    }
+    BOOST_TEST_REQUIRE(idx.best_fit(need, pred) == expect, "round " << round);
+  }
+}
