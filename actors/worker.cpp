@@ -22,7 +22,11 @@ using std::chrono::duration;
 using std::chrono::duration_cast;
 
 caf::timespan span(double seconds) {
-  return duration_cast<caf::timespan>(duration<double>(seconds));
+  // Beyond ~292 years a timespan (int64 nanoseconds) overflows and the
+  // timer would fire at once: clamp far below that (files are checked at
+  // load; this guards other senders).
+  return duration_cast<caf::timespan>(
+    duration<double>(std::clamp(seconds, 0.0, 1e9)));
 }
 
 // -- the one worker actor -----------------------------------------------------

@@ -159,7 +159,15 @@ struct test_spec {
   std::map<std::string, std::string> env;
   /// Working directory of the command ("" = the worker's).
   std::string cwd;
+  /// Whether it is simulated on purpose (`simulate = true`): a test
+  /// without a command is refused otherwise.
+  bool simulate = false;
 };
+
+/// The longest time a test's `timeout`, `expected_duration` or
+/// `wait_limit` may say, seconds (30 days): longer values are refused at
+/// load rather than overflowing a timer.
+constexpr double max_test_seconds = 30.0 * 24 * 3600;
 
 /// Everything `alb` can be configured with.
 struct config {

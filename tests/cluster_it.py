@@ -135,7 +135,8 @@ def main():
                   "env": {"ALB_IT": "42"}, "cwd": "/tmp"})
     suite.append({"test_id": "missing-binary",
                   "command": ["/nonexistent/alb-it-binary"]})
-    suite.append({"test_id": "simulated", "expected_duration": 0.1})
+    suite.append({"test_id": "simulated", "simulate": True,
+                  "expected_duration": 0.1})
     f = write("suite.toml", toml_tests(suite), 0o644)
     t0 = time.time()
     r = submit(f, port, token, os.path.join(TMP, "suite.json"))

@@ -719,3 +719,79 @@ BOOST_AUTO_TEST_CASE(did_you_mean_only_suggests_near_words) {
   BOOST_TEST(did_you_mean("colour", words) == "");
   BOOST_TEST(did_you_mean("", words) == "");
 }
+
+// -- strict [[tests]]
+// ----------------------------------------------------------
+
+namespace {
+
+std::string tests_error(const std::string& text) {
+  try {
+    load_config_from_string(text, "suite.toml", config_format::toml);
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  BOOST_FAIL("loading should have failed:\n" << text);
+  return {};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_mistyped_test_key_is_an_error_with_a_suggestion) {
+  // Was: a warning, and the test ran simulated and "completed".
+  check_contains(
+    tests_error("[[tests]]\ntest_id = \"a\"\ncomand = [\"false\"]\n"),
+    {"suite.toml:3:1: unknown key 'comand' in tests[0]",
+     "did you mean 'command'?"});
+}
+
+BOOST_AUTO_TEST_CASE(a_test_without_command_must_say_it_is_simulated) {
+  check_contains(
+    tests_error("[[tests]]\ntest_id = \"a\"\n"),
+    {"suite.toml:", "tests[0]", "no 'command'", "simulate = true"});
+  auto cfg = load_config_from_string(
+    "[[tests]]\ntest_id = \"a\"\nsimulate = true\nexpected_duration = 1\n",
+    "suite.toml", config_format::toml);
+  BOOST_REQUIRE_EQUAL(cfg.tests.size(), 1u);
+  BOOST_TEST(cfg.tests[0].simulate);
+  BOOST_TEST(cfg.tests[0].command.empty());
+  check_contains(
+    tests_error(
+      "[[tests]]\ntest_id = \"a\"\nsimulate = true\ncommand = [\"true\"]\n"),
+    {"both 'command' and simulate = true"});
+}
+
+BOOST_AUTO_TEST_CASE(depends_on_is_refused_not_ignored) {
+  check_contains(
+    tests_error("[[tests]]\ntest_id = \"a\"\ncommand = "
+                "[\"true\"]\ndepends_on = [\"b\"]\n"),
+    {"suite.toml:4:1: unknown key 'depends_on' in tests[0]", "not supported"});
+}
+
+BOOST_AUTO_TEST_CASE(test_durations_past_30_days_are_refused) {
+  // Was: timeout = 1e10 overflowed the timer and "timed out" at once.
+  for (auto key : {"timeout", "expected_duration", "wait_limit"})
+    for (auto value : {"1e10", "9.3e9", "1e300", "2592001"})
+      check_contains(tests_error(std::string{"[[tests]]\ntest_id = \"a\"\n"
+                                             "command = [\"true\"]\n"}
+                                 + key + " = " + value + "\n"),
+                     {"suite.toml:4:", std::string{"tests[0]."} + key,
+                      "too long (at most 2592000 s"});
+  auto cfg = load_config_from_string(
+    "[[tests]]\ntest_id = \"a\"\ncommand = [\"true\"]\ntimeout = 2592000\n",
+    "suite.toml", config_format::toml);
+  BOOST_TEST(cfg.tests[0].requirements.timeout == 2592000.0);
+}
+
+BOOST_AUTO_TEST_CASE(nul_bytes_in_commands_and_environments_are_refused) {
+  // Was: exec silently cut the argument at the NUL.
+  check_contains(tests_error("[[tests]]\ntest_id = \"a\"\ncommand = "
+                             "[\"echo\", \"a\\u0000b\"]\n"),
+                 {"tests[0].command[1]", "NUL byte"});
+  check_contains(tests_error("[[tests]]\ntest_id = \"a\"\ncommand = "
+                             "[\"true\"]\nenv = { X = \"a\\u0000b\" }\n"),
+                 {"tests[0].env.X", "NUL byte"});
+  check_contains(tests_error("[[tests]]\ntest_id = \"a\"\ncommand = "
+                             "[\"true\"]\ncwd = \"/tmp\\u0000x\"\n"),
+                 {"tests[0].cwd", "NUL byte"});
+}

@@ -6,6 +6,8 @@
   ends exactly once.
 - Containment: a node SIGKILLed mid-test leaves no process of that test
   alive, not even a `setsid` grandchild; the same after a timeout.
+- Strict test files: a mistyped key, `timeout = 1e10` and a test without
+  a command are refused by `alb submit` and `alb run` with exit 2.
 
 Every process is cleaned up; the run is bounded (well under a minute).
 
@@ -252,8 +254,39 @@ def test_timeout_kills_setsid_grandchild(token):
     coord.wait(timeout=15)
 
 
+def test_strict_files(token):
+    coord, port, _ = coordinator(token, "strict-coordinator")
+    if not port:
+        return
+    cases = {
+        "typo": ('[[tests]]\ntest_id = "a"\ncomand = ["false"]\n',
+                 ["strict-typo.toml:3:1: unknown key 'comand'",
+                  "did you mean 'command'?"]),
+        "huge-timeout": ('[[tests]]\ntest_id = "a"\ncommand = ["sleep", "3"]'
+                         '\ntimeout = 1e10\n', ["timeout", "too long"]),
+        "no-command": ('[[tests]]\ntest_id = "a"\n', ["no 'command'"]),
+    }
+    for name, (text, parts) in cases.items():
+        f = write("strict-%s.toml" % name, text)
+        out = os.path.join(TMP, "strict-%s.json" % name)
+        r = subprocess.run([ALB, "submit", "--coordinator", "127.0.0.1:%d" % port,
+                            "--token-file", token, "--output", out, f],
+                           capture_output=True, text=True, timeout=30, cwd=TMP)
+        check(r.returncode == 2 and all(x in r.stderr for x in parts)
+              and not os.path.exists(out),
+              "strict: alb submit refuses %s with exit 2 (%r)"
+              % (name, r.stderr.strip()))
+        r = subprocess.run([ALB, "run", "--nodes", "0", f], capture_output=True,
+                           text=True, timeout=30, cwd=TMP)
+        check(r.returncode == 2 and all(x in r.stderr for x in parts),
+              "strict: alb run refuses %s with exit 2" % name)
+    coord.terminate()
+    coord.wait(timeout=15)
+
+
 def main():
     token = write("token", "%032x\n" % random.getrandbits(128))
+    test_strict_files(token)
     test_rebalancing(token)
     test_node_sigkill_leaves_nothing(token)
     test_timeout_kills_setsid_grandchild(token)

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -114,6 +115,20 @@ public:
     if (auto guess = did_you_mean(k.str(), known); !guess.empty())
       msg += " (did you mean '" + guess + "'?)";
     warnings_.emplace_back(k.source().begin, one_line(msg + "; ignored"));
+  }
+
+  /// An unknown key where none may be (a test definition): an error.
+  [[noreturn]] void unknown_key_error(const toml::key& k,
+                                      const std::string& parent,
+                                      const std::vector<std::string>& known,
+                                      const std::string& hint = {}) const {
+    std::string msg = where(k.source()) + ": unknown key '"
+                      + std::string{k.str()} + "' in " + parent;
+    if (!hint.empty())
+      msg += " (" + hint + ")";
+    else if (auto guess = did_you_mean(k.str(), known); !guess.empty())
+      msg += " (did you mean '" + guess + "'?)";
+    throw config_error(one_line(msg));
   }
 
   int64_t integer(const toml::node& n, const std::string& path) const {
@@ -280,6 +295,29 @@ void read_fields(reader& r, const toml::table& t, const std::string& path,
         known.emplace_back(f.name);
       r.unknown_key(k, path, known);
     }
+  }
+}
+
+/// Reads every key of `t` into `obj`; an unknown key is an error (with a
+/// "did you mean", or the hint `hints` has for that key).
+template<class T, size_t N>
+void read_fields_strict(reader& r, const toml::table& t,
+                        const std::string& path, T& obj,
+                        const field<T> (&fields)[N],
+                        const std::map<std::string, std::string>& hints = {}) {
+  for (auto&& [k, v] : t) {
+    std::string_view key = k.str();
+    auto i = std::find_if(std::begin(fields), std::end(fields),
+                          [key](auto& f) { return key == f.name; });
+    if (i != std::end(fields)) {
+      i->set(r, v, child(path, k.str()), obj);
+      continue;
+    }
+    std::vector<std::string> known;
+    for (auto& f : fields)
+      known.emplace_back(f.name);
+    auto h = hints.find(std::string{key});
+    r.unknown_key_error(k, path, known, h == hints.end() ? "" : h->second);
   }
 }
 

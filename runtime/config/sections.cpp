@@ -338,6 +338,27 @@ const field<tls_config> tls_fields[] = {
    }},
 };
 
+// A duration of a test: non-negative and at most max_test_seconds (a
+// larger one would overflow the timers that enforce it).
+double test_seconds(reader& r, const node& n, const str& p) {
+  auto x = r.number(n, p, bound::non_negative);
+  if (x > max_test_seconds) {
+    std::ostringstream msg;
+    msg.precision(12);
+    msg << x << " s is too long (at most "
+        << static_cast<long long>(max_test_seconds) << " s, 30 days)";
+    r.fail(n, p, msg.str());
+  }
+  return x;
+}
+
+// Strings handed to exec must not hold NUL bytes: exec would cut them.
+const str& no_nul(reader& r, const node& n, const str& p, const str& s) {
+  if (s.find('\0') != str::npos)
+    r.fail(n, p, "contains a NUL byte (exec would cut the string there)");
+  return s;
+}
+
 const field<test_spec> test_spec_fields[] = {
   {"test_id",
    [](reader& r, const node& n, const str& p, test_spec& x) {
@@ -378,7 +399,7 @@ const field<test_spec> test_spec_fields[] = {
    }},
   {"expected_duration",
    [](reader& r, const node& n, const str& p, test_spec& x) {
-     x.requirements.expected_duration = r.number(n, p, bound::non_negative);
+     x.requirements.expected_duration = test_seconds(r, n, p);
    }},
   {"priority",
    [](reader& r, const node& n, const str& p, test_spec& x) {
@@ -386,7 +407,7 @@ const field<test_spec> test_spec_fields[] = {
    }},
   {"timeout",
    [](reader& r, const node& n, const str& p, test_spec& x) {
-     x.requirements.timeout = r.number(n, p, bound::non_negative);
+     x.requirements.timeout = test_seconds(r, n, p);
    }},
   {"retries",
    [](reader& r, const node& n, const str& p, test_spec& x) {
@@ -398,7 +419,7 @@ const field<test_spec> test_spec_fields[] = {
    }},
   {"wait_limit",
    [](reader& r, const node& n, const str& p, test_spec& x) {
-     x.requirements.wait_limit = r.number(n, p, bound::non_negative);
+     x.requirements.wait_limit = test_seconds(r, n, p);
    }},
   {"command",
    [](reader& r, const node& n, const str& p, test_spec& x) {
@@ -407,19 +428,27 @@ const field<test_spec> test_spec_fields[] = {
               "expected an array of strings (the argv, e.g. [\"pytest\", "
               "\"-q\"]), got a string");
      x.command = r.strings(n, p, false);
+     auto& a = *n.as_array();
+     for (size_t i = 0; i < x.command.size(); ++i)
+       no_nul(r, a[i], p + "[" + std::to_string(i) + "]", x.command[i]);
    }},
+  {"simulate", [](reader& r, const node& n, const str& p,
+                  test_spec& x) { x.simulate = r.boolean(n, p); }},
   {"env",
    [](reader& r, const node& n, const str& p, test_spec& x) {
      std::map<std::string, std::string> env;
      for (auto&& [k, v] : r.table(n, p)) {
        if (k.str().empty() || k.str().find('=') != std::string_view::npos)
          r.fail(v, p, "'" + std::string{k.str()} + "' is not a variable name");
-       env[std::string{k.str()}] = r.string(v, child(p, k.str()));
+       auto key = std::string{k.str()};
+       no_nul(r, v, p, key);
+       env[key]
+         = no_nul(r, v, child(p, k.str()), r.string(v, child(p, k.str())));
      }
      x.env = std::move(env);
    }},
   {"cwd", [](reader& r, const node& n, const str& p,
-             test_spec& x) { x.cwd = r.string(n, p); }},
+             test_spec& x) { x.cwd = no_nul(r, n, p, r.string(n, p)); }},
 };
 
 std::vector<test_spec> read_tests(reader& r, const node& n, const str& p) {
@@ -429,9 +458,19 @@ std::vector<test_spec> read_tests(reader& r, const node& n, const str& p) {
   for (size_t i = 0; i < a.size(); ++i) {
     auto ip = p + "[" + std::to_string(i) + "]";
     test_spec spec;
-    read_fields(r, r.table(a[i], ip), ip, spec, test_spec_fields);
+    // Strict: a mistyped key would otherwise turn a real test into a
+    // simulated one that always passes.
+    read_fields_strict(
+      r, r.table(a[i], ip), ip, spec, test_spec_fields,
+      {{"depends_on", "not supported: alb does not order tests; submit "
+                      "the dependent tests after the others have passed"}});
     if (spec.requirements.test_id.empty())
       r.fail(a[i], ip, "missing 'test_id'");
+    if (spec.command.empty() && !spec.simulate)
+      r.fail(a[i], ip,
+             "no 'command' (say simulate = true for a simulated test)");
+    if (!spec.command.empty() && spec.simulate)
+      r.fail(a[i], ip, "both 'command' and simulate = true");
     auto [it, fresh]
       = seen.emplace(spec.requirements.test_id, r.where(a[i].source()));
     if (!fresh)
