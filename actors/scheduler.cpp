@@ -122,8 +122,8 @@ void stop_workers(scheduler_impl self) {
 }
 
 // Hands the observer the cluster gauges and, with `loads`, every worker's
-// load: on each tick, when a worker leaves and when the run ends, so the
-// gauges never keep a state the cluster has left.
+// load: on each tick, when a worker joins or leaves and when the run ends, so
+// the gauges never keep a state the cluster has left.
 void publish_gauges(scheduler_impl self, double now, bool loads) {
   auto& st = self->state;
   if (!st.opts.observer)
@@ -263,6 +263,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
       // Not a rebalancing source until it says it answers revokes.
       st.core->set_revocable(slot, false);
       self->monitor(w);
+      publish_gauges(self, now_of(self), false);
       after_change(self);
       return slot;
     },

@@ -4,11 +4,19 @@
 #define BOOST_TEST_MODULE metrics
 #include <boost/test/unit_test.hpp>
 
+#include "actors/messages.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/simulation_run.hpp"
+#include "actors/system.hpp"
+#include "actors/worker.hpp"
 #include "metrics/prometheus_observer.hpp"
 #include "metrics/registry.hpp"
 #include "metrics/server.hpp"
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/send.hpp>
 #include <prometheus/collectable.h>
 #include <prometheus/text_serializer.h>
 
@@ -528,6 +536,46 @@ BOOST_AUTO_TEST_CASE(every_gauge_is_idle_after_the_run) {
       BOOST_TEST(kv.second == 0, kv.first << " = " << kv.second);
   }
   BOOST_TEST(loads == metrics.at("final_worker_count").get<std::size_t>());
+}
+
+BOOST_AUTO_TEST_CASE(worker_gauges_follow_joins_and_leaves_before_any_tick) {
+  // CAF's deterministic scheduler: no time passes, so no tick fires and only
+  // the join and leave themselves can have set the gauges.
+  caf::actor_system_config cfg;
+  alb::configure_system(cfg, 1, true);
+  caf::actor_system sys{cfg};
+  auto& sched
+    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+  registry reg;
+  prometheus_observer obs{reg};
+  alb::scheduler_options so;
+  so.finish_when_done = false;
+  so.observer = &obs;
+  auto scheduler = alb::spawn_scheduler(sys, so);
+  std::vector<alb::worker_actor> workers;
+  for (auto id : {"w1", "w2", "w3"}) {
+    alb::worker_options wo;
+    wo.caps.worker_id = id;
+    wo.caps.available_memory = 8;
+    wo.caps.cpu_cores = 2;
+    wo.caps.max_concurrent_tests = 2;
+    workers.push_back(alb::spawn_worker(sys, scheduler, wo));
+    sched.run();
+  }
+  auto m = scrape(reg);
+  BOOST_TEST(get(m, "alb_workers{state=\"idle\"}") == 3);
+  BOOST_TEST(get(m, "alb_workers{state=\"busy\"}") == 0);
+  caf::anon_send_exit(workers[0], caf::exit_reason::kill);
+  sched.run();
+  caf::anon_send(workers[1], alb::leave_atom::value);
+  sched.run();
+  m = scrape(reg);
+  BOOST_TEST(get(m, "alb_workers{state=\"idle\"}") == 1);
+  BOOST_TEST(get(m, "alb_workers_left_total{reason=\"lost\"}") == 1);
+  BOOST_TEST(get(m, "alb_workers_left_total{reason=\"left\"}") == 1);
+  BOOST_TEST(count_prefix(m, "alb_worker_load_ratio{") == 1u);
+  caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+  sched.run();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
