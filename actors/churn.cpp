@@ -59,6 +59,12 @@ void apply(churn_impl self, const churn_event& e) {
   auto& ws = st.opts.workers;
   auto n = affected(e, ws.size());
   if (e.action == churn_event::kind::add) {
+    // LB_MAX_WORKERS is a hard cap on workers present at once, random churn
+    // included: `ws` is every worker present.
+    if (st.opts.max_workers > 0)
+      n = std::min<uint64_t>(n, st.opts.max_workers > ws.size()
+                                  ? st.opts.max_workers - ws.size()
+                                  : 0);
     for (uint64_t i = 0; i < n; ++i) {
       auto wo = st.opts.worker_template;
       wo.caps = draw_worker(st.opts.profile, st.random,

@@ -29,6 +29,9 @@ struct churn_options {
   double time_scale = 1;
   /// Seed of its random draws.
   uint64_t seed = 1;
+  /// Most workers present at once, counting those it adds (0 = no limit):
+  /// an add that would pass it adds only up to it.
+  uint64_t max_workers = 0;
 };
 
 /// Spawns the churn actor for `scheduler`.

@@ -132,6 +132,8 @@ simulation_result run_simulation(const simulation_options& opts) {
     {"deterministic", opts.deterministic},
     {"time_scale", scale},
   };
+  if (opts.max_workers > 0)
+    configuration["max_workers"] = opts.max_workers;
   {
     // ISO 8601 local time with microseconds, like the original.
     auto now = std::chrono::system_clock::now();
@@ -227,6 +229,7 @@ simulation_result run_simulation(const simulation_options& opts) {
       co.worker_template = wt;
       co.time_scale = scale;
       co.seed = seeded.churn_seed;
+      co.max_workers = static_cast<uint64_t>(std::max(0, opts.max_workers));
       churn = spawn_churn(sys, scheduler, std::move(co));
     }
     workers.clear();

@@ -70,6 +70,9 @@ struct simulation_options {
   bool deterministic = false;
   /// Scheduler threads (0 = one per core).
   int threads = 0;
+  /// Most workers present at once, churn included (0 = no limit;
+  /// `LB_MAX_WORKERS`). Scripted or random additions stop at it.
+  int max_workers = 0;
   /// Further submissions (spikes, scenario bursts).
   std::vector<submission_wave> extra_waves;
   /// Further worker changes (scenario events).

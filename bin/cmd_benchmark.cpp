@@ -401,7 +401,7 @@ int run_benchmark(const benchmark_flags& f) {
             num(m, "avg_throughput"), num(m, "p50_latency"),
             num(m, "p99_latency"), num(m, "success_rate"), c.makespan, lb,
             c.ratio, h.ratio, 100 * num(m, "worker_utilization"),
-            num(m, "utilization_stddev"));
+            100 * num(m, "utilization_stddev"));
           std::fflush(stdout);
         }
         results.push_back({{"workers", w},

@@ -184,7 +184,7 @@ std::vector<check> judge(const std::string& name,
   if (name == "heterogeneous_hardware")
     add("utilization spread reported", m.contains("utilization_stddev"),
         "utilization " + percent(num(m, "worker_utilization")) + ", stddev "
-          + fmt(num(m, "utilization_stddev")) + " points");
+          + percent(num(m, "utilization_stddev")));
   if (name == "spike_and_recovery") {
     // The queue must rise during the spike and drain before the end.
     double spike_at = 0;
@@ -267,6 +267,7 @@ int run_scenario(const scenario_flags& f) {
   o.burst = s.burst_mode;
   o.dynamic = s.dynamic_workers;
   f.apply_simulation(o, cfg.scheduler, s.strategy);
+  o.max_workers = cfg.max_workers;
   o.workers_profile = cfg.worker_profiles.at(s.worker_profile);
   o.tests_profile = cfg.test_profiles.at(s.test_profile);
   // Events are given as fractions of the initial workers; the churn actor
@@ -356,8 +357,9 @@ void add_scenario(CLI::App& app, int& rc) {
     "the worker and test profiles, bursts, random churn, the strategy and a\n"
     "script of events at fractions of the submission window: worker removals\n"
     "and crashes, new workers, bursts of extra tests. --strategy overrides\n"
-    "the scenario's, which overrides [scheduler] strategy. The most workers\n"
-    "the script ever has is capped by $LB_MAX_WORKERS. After the run each of\n"
+    "the scenario's, which overrides [scheduler] strategy. $LB_MAX_WORKERS\n"
+    "is a hard cap on workers present at once: a script that passes it is\n"
+    "refused, random churn adds only up to it. After the run each of\n"
     "the scenario's stated properties is checked and printed; the JSON gets\n"
     "them as scenario_checks.\n"
     "Exit status: 0 ok, 1 run failed, 2 bad input.\n\n"

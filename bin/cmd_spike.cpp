@@ -58,7 +58,8 @@ std::vector<spike_report> find_recovery(const nlohmann::json& doc,
       depth.resize(i + 1, -1);
     depth[i] = p.at(1).get<double>();
   }
-  for (auto& p : ts.at("throughput")) {
+  // A spike's peak throughput is its busiest 1 s window, as the run's.
+  for (auto& p : ts.at("throughput_1s")) {
     auto i = bucket_of(p.at(0).get<double>(), width);
     if (i >= throughput.size())
       throughput.resize(i + 1, 0);
@@ -101,10 +102,14 @@ int run_spike(const spike_flags& f) {
   simulation_options o;
   o.type = "spike";
   o.workers = f.workers;
-  o.tests = f.tests;
+  // --tests is the total to submit, as the reference says: split into an
+  // even base load and the spikes.
+  auto split = split_spike_load(f.tests, f.spikes, f.spike_size);
+  o.tests = split.base;
   // Precedence: built-in default < file < LB_DEFAULT_DURATION < --duration.
   o.duration = f.duration >= 0 ? f.duration : cfg.default_duration;
   f.apply_simulation(o, cfg.scheduler);
+  o.max_workers = cfg.max_workers;
   o.workers_profile = cfg.worker_profiles.at("balanced");
   o.tests_profile = cfg.test_profiles.at("balanced");
   // Fine enough to see a spike come and go: about 200 points, never finer
@@ -114,8 +119,7 @@ int run_spike(const spike_flags& f) {
   o.bucket_width = width;
   // Spikes evenly spaced inside the window (for 3: at 25%, 50%, 75%), so the
   // base load runs before the first and after the last.
-  auto per_spike = static_cast<uint64_t>(
-    std::llround(f.spike_size * static_cast<double>(f.tests)));
+  auto per_spike = split.per_spike;
   std::vector<spike_report> planned;
   for (int k = 0; k < f.spikes && per_spike > 0; ++k) {
     spike_report r;
@@ -125,7 +129,7 @@ int run_spike(const spike_flags& f) {
     o.extra_waves.push_back({r.start, per_spike, 0});
   }
   o.extra_configuration = {
-    {"base_tests", f.tests},        {"spike_count", planned.size()},
+    {"base_tests", split.base},     {"spike_count", planned.size()},
     {"spike_size", f.spike_size},   {"spike_tests", per_spike},
     {"initial_workers", f.workers},
   };
@@ -150,10 +154,11 @@ int run_spike(const spike_flags& f) {
         m["final_workers"] = final_workers;
       };
   auto metrics = metrics_session::start(f, cfg, "spike", o.scheduler.strategy);
-  std::cout << "alb spike: " << o.workers << " workers, " << o.tests
-            << " base tests over " << o.duration << " s, " << planned.size()
-            << " spikes of " << per_spike << " tests, strategy "
-            << o.scheduler.strategy << ", seed " << o.seed << std::endl;
+  std::cout << "alb spike: " << o.workers << " workers, " << f.tests
+            << " tests: " << o.tests << " evenly over " << o.duration
+            << " s and " << planned.size() << " spikes of " << per_spike
+            << " tests, strategy " << o.scheduler.strategy << ", seed "
+            << o.seed << std::endl;
   auto rc = run_and_report(std::move(o), f, "spike", metrics.get());
   if (!reports->empty()) {
     std::printf("spike  start(s)  tests  peak queue  peak tput/s  "
@@ -175,10 +180,12 @@ void add_spike(CLI::App& app, int& rc) {
   auto* cmd = app.add_subcommand(
     "spike", "Load spikes on top of a base load, and the recovery from each");
   cmd->footer(
-    "--tests tests are submitted evenly over --duration seconds (the base\n"
-    "load); on top, --spikes bursts of --spike-size x --tests extra tests\n"
-    "arrive at once, evenly spaced in the window (3 spikes: at 25%, 50% and\n"
-    "75%). Workers and tests are drawn from the default profiles. The JSON\n"
+    "--tests is the total number of tests to submit (as in the reference),\n"
+    "split into an even base load over --duration seconds and --spikes\n"
+    "bursts that each arrive at once and are --spike-size times the base\n"
+    "load (the default 100 tests, 3 spikes of 2x: 13 base + 3 x 29),\n"
+    "evenly spaced in the window (3 spikes: at 25%, 50% and 75%). Workers\n"
+    "and tests are drawn from the default profiles. The JSON\n"
     "adds initial_workers, final_workers and spikes: [{start, end, tests,\n"
     "recovery_time, peak_queue_depth, peak_throughput}], where end is when\n"
     "the queue drained back to its depth before the spike (from the\n"
@@ -190,7 +197,9 @@ void add_spike(CLI::App& app, int& rc) {
   cmd->add_option("--workers", f->workers, "Initial number of workers")
     ->default_val(20)
     ->check(CLI::Range(1, 1000000));
-  cmd->add_option("--tests", f->tests, "Number of base-load tests")
+  cmd
+    ->add_option("--tests", f->tests,
+                 "Total number of tests to submit (base load plus spikes)")
     ->default_val(100)
     ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
   cmd
@@ -203,7 +212,7 @@ void add_spike(CLI::App& app, int& rc) {
     ->check(CLI::Range(0, 1000));
   cmd
     ->add_option("--spike-size", f->spike_size,
-                 "Extra tests per spike, as a multiple of --tests")
+                 "Size of each spike as a multiple of the base load")
     ->default_val(2.0)
     ->check(CLI::Range(0.0, 1000.0));
   f->add_simulation(cmd, "Placement strategy", false);

@@ -36,6 +36,7 @@ int run_stress(const stress_flags& f) {
   o.burst = f.burst;
   o.dynamic = f.dynamic;
   f.apply_simulation(o, cfg.scheduler);
+  o.max_workers = cfg.max_workers;
   o.workers_profile = cfg.worker_profiles.at("balanced");
   o.tests_profile = cfg.test_profiles.at("balanced");
   auto metrics = metrics_session::start(f, cfg, "stress", o.scheduler.strategy);
@@ -58,10 +59,13 @@ void add_stress(CLI::App& app, int& rc) {
     "workers with 4-32 GB, tests needing 0.5-8 GB and 0-2 GPUs, priorities\n"
     "1-5, durations 0.05-0.5 s). Tests are submitted evenly over --duration\n"
     "seconds (or in a few bursts with --burst); the run ends when every test\n"
-    "has ended. Latency is the wait from submission to start on a worker.\n"
+    "has ended. Latency is the wait from submission to start on a worker;\n"
+    "its percentiles are exact. peak_throughput is the most completions in\n"
+    "any 1 s sliding window; utilization fields are fractions 0-1.\n"
     "With --deterministic the run uses a virtual clock and one thread: it\n"
     "finishes as fast as the CPU allows and the same --seed gives the same\n"
-    "placements. --workers is capped by $LB_MAX_WORKERS; profiles, the\n"
+    "placements. $LB_MAX_WORKERS caps workers present at once\n"
+    "(--workers and --dynamic additions); profiles, the\n"
     "scheduler and /metrics come from --config (see README).\n"
     "Exit status: 0 ok, 1 run failed, 2 bad input.\n\n"
     "Example: alb stress --workers 50 --tests 2000 --duration 5 --burst "

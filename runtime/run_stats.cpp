@@ -7,65 +7,73 @@
 
 namespace alb {
 
-namespace {
-
-constexpr double hist_min = 1e-6;
-constexpr double hist_ratio = 1.02;
-const double hist_log_ratio = std::log(hist_ratio);
-// 1e-6 s * 1.02^1400 is about 1e6 s: room for any realistic wait.
-constexpr size_t hist_buckets = 1400;
-
-size_t bucket_of(double x) {
-  if (x <= hist_min)
-    return 0;
-  auto i = static_cast<size_t>(std::log(x / hist_min) / hist_log_ratio) + 1;
-  return std::min(i, hist_buckets - 1);
-}
-
-// Upper edge of bucket i; bucket 0 holds everything up to hist_min.
-double bucket_upper(size_t i) {
-  return hist_min * std::pow(hist_ratio, static_cast<double>(i));
-}
-
-} // namespace
-
-log_histogram::log_histogram() : buckets_(hist_buckets, 0) {
-  // nop
-}
-
-void log_histogram::add(double x) {
+void wait_samples::add(double x) {
   if (!(x > 0))
     x = 0;
-  if (count_ == 0) {
+  if (values_.empty()) {
     min_ = max_ = x;
   } else {
     min_ = std::min(min_, x);
     max_ = std::max(max_, x);
+    if (x < values_.back())
+      sorted_ = false;
   }
-  ++count_;
+  values_.push_back(x);
   sum_ += x;
-  ++buckets_[bucket_of(x)];
 }
 
-double log_histogram::quantile(double q) const {
-  if (count_ == 0)
-    return 0;
-  q = std::clamp(q, 0.0, 1.0);
-  // Rank of the value we want (nearest-rank definition).
-  auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_)));
-  rank = std::max<uint64_t>(rank, 1);
-  uint64_t seen = 0;
-  for (size_t i = 0; i < buckets_.size(); ++i) {
-    seen += buckets_[i];
-    if (seen >= rank) {
-      if (i == 0)
-        return std::clamp(0.0, min_, max_);
-      // Geometric middle of the bucket, clamped to what was really seen.
-      auto mid = std::sqrt(bucket_upper(i - 1) * bucket_upper(i));
-      return std::clamp(mid, min_, max_);
-    }
+void wait_samples::merge(const wait_samples& other) {
+  if (other.values_.empty())
+    return;
+  if (values_.empty()) {
+    min_ = other.min_;
+    max_ = other.max_;
+  } else {
+    min_ = std::min(min_, other.min_);
+    max_ = std::max(max_, other.max_);
   }
-  return max_;
+  values_.insert(values_.end(), other.values_.begin(), other.values_.end());
+  sorted_ = false;
+  sum_ += other.sum_;
+}
+
+double wait_samples::quantile(double q) const {
+  if (values_.empty())
+    return 0;
+  if (!sorted_) {
+    std::sort(values_.begin(), values_.end());
+    sorted_ = true;
+  }
+  q = std::clamp(q, 0.0, 1.0);
+  // Nearest rank: the smallest value with at least q * n values at or
+  // below it.
+  auto n = static_cast<double>(values_.size());
+  auto rank = static_cast<size_t>(std::ceil(q * n - 1e-9));
+  rank = std::clamp<size_t>(rank, 1, values_.size());
+  return values_[rank - 1];
+}
+
+uint64_t sliding_peak::add(double t, uint64_t n) {
+  if (head_ < window_.size() && t < window_.back().first)
+    t = window_.back().first;
+  // Drop what fell out of (t - width, t].
+  while (head_ < window_.size() && window_[head_].first <= t - width_) {
+    in_window_ -= window_[head_].second;
+    ++head_;
+  }
+  // Reclaim the dropped front now and then instead of on every event.
+  if (head_ > 64 && head_ * 2 > window_.size()) {
+    window_.erase(window_.begin(),
+                  window_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+  if (head_ < window_.size() && window_.back().first == t)
+    window_.back().second += n;
+  else
+    window_.emplace_back(t, n);
+  in_window_ += n;
+  peak_ = std::max(peak_, in_window_);
+  return in_window_;
 }
 
 void run_stats::submitted(double now) {
@@ -75,6 +83,7 @@ void run_stats::submitted(double now) {
 
 void run_stats::completed(double now, double exec, double turnaround) {
   ++completed_;
+  peak_.add(now);
   exec_sum_ += exec;
   turnaround_sum_ += turnaround;
   last_end_ = std::max(last_end_, now);
@@ -113,10 +122,13 @@ uint32_t run_stats::worker_joined(std::string id, double now, int slots) {
   w.joined_at = now;
   w.slots = std::max(slots, 1);
   workers_.push_back(std::move(w));
+  peak_present_ = std::max(peak_present_, ++present_);
   return static_cast<uint32_t>(workers_.size() - 1);
 }
 
 void run_stats::worker_left(uint32_t serial, double now) {
+  if (workers_[serial].left_at < 0 && present_ > 0)
+    --present_;
   workers_[serial].left_at = now;
 }
 
@@ -127,9 +139,17 @@ void run_stats::worker_ran(uint32_t serial, double exec, bool success) {
     ++w.completed;
 }
 
+wait_samples run_stats::latency() const {
+  wait_samples all;
+  for (auto& h : latency_by_priority_)
+    all.merge(h);
+  return all;
+}
+
 run_metrics run_stats::metrics(double end, uint64_t final_workers,
                                uint64_t pending) const {
   run_metrics m;
+  auto latency_ = latency();
   m.total_tests = submitted_;
   m.success_rate = submitted_ ? 100.0 * static_cast<double>(completed_)
                                   / static_cast<double>(submitted_)
@@ -144,7 +164,8 @@ run_metrics run_stats::metrics(double end, uint64_t final_workers,
   m.makespan = first_submit_ >= 0 ? std::max(0.0, last - first_submit_) : 0;
   m.avg_throughput
     = m.makespan > 0 ? static_cast<double>(completed_) / m.makespan : 0;
-  m.peak_throughput = peak_throughput_;
+  // Completions in the busiest second: a count per 1 s window, so per second.
+  m.peak_throughput = static_cast<double>(peak_.peak()) / peak_.width();
   if (!workers_.empty()) {
     double n = static_cast<double>(workers_.size());
     double sum = 0;
@@ -186,14 +207,14 @@ run_metrics run_stats::metrics(double end, uint64_t final_workers,
       for (auto u : utils)
         uv += (u - um) * (u - um);
       m.worker_utilization = um;
-      m.utilization_stddev
-        = 100.0 * std::sqrt(uv / static_cast<double>(utils.size()));
+      m.utilization_stddev = std::sqrt(uv / static_cast<double>(utils.size()));
     }
   }
   m.avg_scheduling_attempts = assigned_ ? static_cast<double>(placement_tries_)
                                             / static_cast<double>(assigned_)
                                         : 0;
   m.final_worker_count = final_workers;
+  m.peak_worker_count = peak_present_;
   m.pending_tests = pending;
   m.assigned_tests = assigned_;
   m.completed_tests = completed_;
@@ -242,6 +263,7 @@ void to_json(nlohmann::json& j, const run_metrics& m) {
     {"utilization_stddev", m.utilization_stddev},
     {"avg_scheduling_attempts", m.avg_scheduling_attempts},
     {"final_worker_count", m.final_worker_count},
+    {"peak_worker_count", m.peak_worker_count},
     {"pending_tests", m.pending_tests},
     {"assigned_tests", m.assigned_tests},
     {"completed_tests", m.completed_tests},
@@ -279,7 +301,9 @@ time_series::bucket& time_series::at(double now) {
 }
 
 void time_series::add_completions(double now, uint64_t n) {
-  at(now).completions += n;
+  auto& b = at(now);
+  b.completions += n;
+  b.window_peak = std::max(b.window_peak, window_.add(std::max(0.0, now), n));
 }
 
 void time_series::add_latency(double now, double latency_sum, uint64_t n) {
@@ -297,14 +321,12 @@ void time_series::sample(double now, double queue_depth, double workers) {
 }
 
 double time_series::peak_throughput() const {
-  uint64_t best = 0;
-  for (auto& b : buckets_)
-    best = std::max(best, b.completions);
-  return static_cast<double>(best) / width_;
+  return static_cast<double>(window_.peak()) / window_.width();
 }
 
 nlohmann::json time_series::to_json() const {
   auto tp = nlohmann::json::array();
+  auto tp1 = nlohmann::json::array();
   auto lat = nlohmann::json::array();
   auto qd = nlohmann::json::array();
   auto wk = nlohmann::json::array();
@@ -312,6 +334,7 @@ nlohmann::json time_series::to_json() const {
     auto& b = buckets_[i];
     auto t = static_cast<double>(i) * width_;
     tp.push_back({t, static_cast<double>(b.completions) / width_});
+    tp1.push_back({t, static_cast<double>(b.window_peak) / window_.width()});
     if (b.latency_count > 0)
       lat.push_back({t, b.latency_sum / static_cast<double>(b.latency_count)});
     if (b.sampled) {
@@ -319,8 +342,11 @@ nlohmann::json time_series::to_json() const {
       wk.push_back({t, b.workers});
     }
   }
-  return nlohmann::json{
-    {"throughput", tp}, {"latency", lat}, {"queue_depth", qd}, {"workers", wk}};
+  return nlohmann::json{{"throughput", tp},
+                        {"throughput_1s", tp1},
+                        {"latency", lat},
+                        {"queue_depth", qd},
+                        {"workers", wk}};
 }
 
 } // namespace alb

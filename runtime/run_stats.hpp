@@ -15,42 +15,74 @@
 
 namespace alb {
 
-/// Histogram with logarithmic buckets (2% wide) from 1 microsecond to about
-/// 12 days; quantiles are exact to the bucket width, min/max/mean exactly.
-class log_histogram {
+/// Every recorded value (seconds), kept so quantiles are exact: a quantile
+/// is the recorded value at its nearest rank, not an estimate. Costs 8 bytes
+/// per value; min, max, sum and mean are kept as running figures.
+class wait_samples {
 public:
-  /// Creates an empty histogram.
-  log_histogram();
-
-  /// Records one value (seconds; negative values count as 0).
+  /// Records one value (negative values count as 0).
   void add(double x);
 
+  /// Adds every value of `other`.
+  void merge(const wait_samples& other);
+
   /// Number of values recorded.
-  uint64_t count() const { return count_; }
+  uint64_t count() const { return values_.size(); }
 
   /// Sum of the values.
   double sum() const { return sum_; }
 
   /// Smallest value (0 when empty).
-  double min() const { return count_ ? min_ : 0; }
+  double min() const { return values_.empty() ? 0 : min_; }
 
   /// Largest value (0 when empty).
-  double max() const { return count_ ? max_ : 0; }
+  double max() const { return values_.empty() ? 0 : max_; }
 
   /// Mean (0 when empty).
   double mean() const {
-    return count_ ? sum_ / static_cast<double>(count_) : 0;
+    return values_.empty() ? 0 : sum_ / static_cast<double>(values_.size());
   }
 
-  /// Value below which a fraction `q` of the values lie (0 when empty).
+  /// The recorded value of nearest rank ceil(q * count): at least a fraction
+  /// `q` of the values are at or below it (0 when empty).
   double quantile(double q) const;
 
 private:
-  std::vector<uint64_t> buckets_;
-  uint64_t count_ = 0;
+  // Sorted lazily by quantile(); `sorted_` says whether it still is.
+  mutable std::vector<double> values_;
+  mutable bool sorted_ = true;
   double sum_ = 0;
   double min_ = 0;
   double max_ = 0;
+};
+
+/// The most events in any window of `width` seconds, over events fed in time
+/// order: the one definition of `peak_throughput` (width 1 s) for every
+/// producer. Exact: a window ending at each event counts the events in
+/// (t - width, t]. Memory: the events of one window.
+class sliding_peak {
+public:
+  /// Windows of `width` seconds.
+  explicit sliding_peak(double width = 1.0) : width_(width) {}
+
+  /// `n` events at time `t`; returns the events in the window ending at `t`.
+  /// A time before the previous one counts as the previous one (clocks of
+  /// one process only move forward; this keeps the window well defined).
+  uint64_t add(double t, uint64_t n = 1);
+
+  /// Most events seen in one window so far.
+  uint64_t peak() const { return peak_; }
+
+  /// Window width in seconds.
+  double width() const { return width_; }
+
+private:
+  double width_;
+  // (time, events at that time), oldest first; their sum is `in_window_`.
+  std::vector<std::pair<double, uint64_t>> window_;
+  size_t head_ = 0;
+  uint64_t in_window_ = 0;
+  uint64_t peak_ = 0;
 };
 
 /// What the run knows about one worker that ever joined.
@@ -89,7 +121,7 @@ struct run_metrics {
   double p95_latency = 0;
   /// 99th percentile wait.
   double p99_latency = 0;
-  /// Most completions per second in any time-series bucket.
+  /// Most successful completions in any 1 s sliding window, per second.
   double peak_throughput = 0;
   /// Completions per second over the run (first submission to last end).
   double avg_throughput = 0;
@@ -99,12 +131,15 @@ struct run_metrics {
   double worker_assignment_range = 0;
   /// Mean fraction of worker slot-time spent running tests (0-1).
   double worker_utilization = 0;
-  /// Standard deviation of per-worker utilization, in percentage points.
+  /// Population standard deviation of per-worker utilization, as a fraction
+  /// (0-1) like `worker_utilization`.
   double utilization_stddev = 0;
   /// Placement tries per placed test (1 = every test placed at once).
   double avg_scheduling_attempts = 0;
   /// Workers registered at the end.
   uint64_t final_worker_count = 0;
+  /// Most workers registered at once during the run.
+  uint64_t peak_worker_count = 0;
   /// Tests never placed by the end.
   uint64_t pending_tests = 0;
   /// Tests placed on a worker at least once.
@@ -170,9 +205,9 @@ public:
   /// A test of priority `priority` (1-5) started after waiting `wait`
   /// seconds since submission.
   void started(double wait, int priority = 3) {
-    latency_.add(wait);
-    if (priority >= 1 && priority <= 5)
-      latency_by_priority_[static_cast<size_t>(priority - 1)].add(wait);
+    auto i = priority >= 1 && priority <= 5 ? static_cast<size_t>(priority - 1)
+                                            : size_t{5};
+    latency_by_priority_[i].add(wait);
   }
   /// A test ended successfully.
   void completed(double now, double exec, double turnaround);
@@ -202,9 +237,6 @@ public:
   /// The worker ran a test for `exec` seconds (successfully or not).
   void worker_ran(uint32_t serial, double exec, bool success);
 
-  /// Sets the peak completions per second (from the recorder's buckets).
-  void set_peak_throughput(double x) { peak_throughput_ = x; }
-
   /// Computes every figure as of `end`.
   run_metrics metrics(double end, uint64_t final_workers,
                       uint64_t pending) const;
@@ -221,8 +253,8 @@ public:
   /// Tests completed successfully.
   uint64_t completed_count() const { return completed_; }
 
-  /// Latency histogram (submission to start).
-  const log_histogram& latency() const { return latency_; }
+  /// Every wait from submission to start, of all priorities.
+  wait_samples latency() const;
 
 private:
   uint64_t submitted_ = 0;
@@ -241,17 +273,20 @@ private:
   double last_end_ = -1;
   double exec_sum_ = 0;
   double turnaround_sum_ = 0;
-  double peak_throughput_ = 0;
+  sliding_peak peak_{1.0};
   double max_mem_res_ = 0;
   double max_acc_res_ = 0;
-  log_histogram latency_;
-  std::array<log_histogram, 5> latency_by_priority_;
+  // Waits by priority 1-5; index 5 holds any other priority.
+  std::array<wait_samples, 6> latency_by_priority_;
   std::map<std::string, uint64_t, std::less<>> choices_;
   std::vector<worker_stats> workers_;
+  uint64_t present_ = 0;
+  uint64_t peak_present_ = 0;
 };
 
 /// Time series in fixed buckets: completions per second and mean latency per
-/// bucket, plus sampled gauges (queue depth, workers). Memory grows with the
+/// bucket, the busiest 1 s window ending in each bucket, plus sampled gauges
+/// (queue depth, workers). Memory grows with the
 /// run's length, never with its number of tests.
 class time_series {
 public:
@@ -268,16 +303,19 @@ public:
   /// Samples the queue depth and worker count at `now`.
   void sample(double now, double queue_depth, double workers);
 
-  /// Highest completions per second over all buckets.
+  /// Most completions in any 1 s sliding window (`sliding_peak`), per second.
   double peak_throughput() const;
 
-  /// The series as [[t, v], ...] pairs keyed "throughput", "latency",
-  /// "queue_depth" and "workers" (t = bucket start in seconds).
+  /// The series as [[t, v], ...] pairs keyed "throughput" (completions per
+  /// second in the bucket), "throughput_1s" (most completions in a 1 s
+  /// window ending in the bucket), "latency", "queue_depth" and "workers"
+  /// (t = bucket start in seconds).
   nlohmann::json to_json() const;
 
 private:
   struct bucket {
     uint64_t completions = 0;
+    uint64_t window_peak = 0;
     double latency_sum = 0;
     uint64_t latency_count = 0;
     double queue_depth = 0;
@@ -289,6 +327,7 @@ private:
 
   double width_;
   std::vector<bucket> buckets_;
+  sliding_peak window_{1.0};
 };
 
 } // namespace alb

@@ -112,6 +112,22 @@ std::vector<submission_wave> plan_submissions(uint64_t tests, double duration,
   return plan;
 }
 
+spike_split split_spike_load(uint64_t total, int spikes, double spike_size) {
+  spike_split s;
+  if (spikes <= 0 || !(spike_size > 0)) {
+    s.base = total;
+    return s;
+  }
+  auto k = static_cast<uint64_t>(spikes);
+  // base * (1 + k * size) = total, the spikes rounded to whole tests.
+  auto per = std::llround(spike_size * static_cast<double>(total)
+                          / (1 + static_cast<double>(k) * spike_size));
+  s.per_spike
+    = std::min<uint64_t>(static_cast<uint64_t>(std::max(0LL, per)), total / k);
+  s.base = total - k * s.per_spike;
+  return s;
+}
+
 std::vector<churn_event> plan_churn(double duration, int workers, rng& r) {
   std::vector<churn_event> script;
   if (duration <= 0 || workers <= 0)

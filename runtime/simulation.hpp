@@ -59,6 +59,19 @@ test_requirements draw_test(const test_profile& p, rng& r, uint64_t index,
 std::vector<submission_wave> plan_submissions(uint64_t tests, double duration,
                                               bool burst, rng& r);
 
+/// How `alb spike` splits its `--tests` total.
+struct spike_split {
+  /// Tests of the even base load.
+  uint64_t base = 0;
+  /// Tests of each spike.
+  uint64_t per_spike = 0;
+};
+
+/// Splits `total` tests into a base load and `spikes` spikes each
+/// `spike_size` times the base: base + spikes x per_spike == total exactly
+/// (the rounding goes to the base).
+spike_split split_spike_load(uint64_t total, int spikes, double spike_size);
+
 /// The `--dynamic` script: workers leave, die and join during the run.
 std::vector<churn_event> plan_churn(double duration, int workers, rng& r);
 

@@ -18,13 +18,6 @@ namespace tt = boost::test_tools;
 
 namespace {
 
-/// Relative closeness for values computed from the log histogram.
-bool near(double actual, double expected, double rel) {
-  if (expected == 0)
-    return std::fabs(actual) < 1e-9;
-  return std::fabs(actual - expected) <= rel * std::fabs(expected);
-}
-
 worker_capabilities make_worker(std::string id, double memory, int slots) {
   worker_capabilities w;
   w.worker_id = std::move(id);
@@ -128,9 +121,12 @@ BOOST_AUTO_TEST_CASE(a_scripted_run_yields_the_hand_computed_metrics) {
   BOOST_TEST(m.avg_latency == 3.5 / 4, tt::tolerance(1e-9));
   BOOST_TEST(m.min_latency == 0.0);
   BOOST_TEST(m.max_latency == 2.0, tt::tolerance(1e-9));
-  BOOST_TEST(near(m.p50_latency, 0.5, 0.02), m.p50_latency);
-  BOOST_TEST(near(m.p95_latency, 2.0, 0.02), m.p95_latency);
-  BOOST_TEST(near(m.p99_latency, 2.0, 0.02), m.p99_latency);
+  // Waits 0, 0.5, 1, 2: nearest-rank percentiles are recorded waits.
+  BOOST_TEST(m.p50_latency == 0.5);
+  BOOST_TEST(m.p95_latency == 2.0);
+  BOOST_TEST(m.p99_latency == 2.0);
+  // Completions at 2, 3 and 6.5: no 1 s window (t - 1, t] holds two.
+  BOOST_TEST(m.peak_throughput == 1.0);
   BOOST_TEST(m.makespan == 6.5, tt::tolerance(1e-9));
   BOOST_TEST(m.avg_throughput == 3 / 6.5, tt::tolerance(1e-9));
   // Placements 3 and 1: mean 2, population stddev 1, range 2.
@@ -139,7 +135,8 @@ BOOST_AUTO_TEST_CASE(a_scripted_run_yields_the_hand_computed_metrics) {
   // Busy slot-seconds over present slot-seconds: 4/6.5 and 6/6.5.
   BOOST_TEST(m.worker_utilization == (4 / 6.5 + 6 / 6.5) / 2,
              tt::tolerance(1e-9));
-  BOOST_TEST(m.utilization_stddev == 100 * (1 / 6.5), tt::tolerance(1e-9));
+  // A fraction, like worker_utilization.
+  BOOST_TEST(m.utilization_stddev == 1 / 6.5, tt::tolerance(1e-9));
   // Five tries (t1, t2, t5, t3, t4) for four placed tests.
   BOOST_TEST(m.avg_scheduling_attempts == 1.25, tt::tolerance(1e-9));
   BOOST_TEST(m.final_worker_count == 2u);
@@ -173,7 +170,8 @@ BOOST_AUTO_TEST_CASE(utilization_counts_only_the_time_a_worker_was_present) {
   auto m = s.metrics(10, 1, 0);
   // a: 8 busy slot-seconds of 2 slots * 8 s; b: 4 of 1 slot * 5 s.
   BOOST_TEST(m.worker_utilization == (0.5 + 0.8) / 2, tt::tolerance(1e-9));
-  BOOST_TEST(m.utilization_stddev == 15.0, tt::tolerance(1e-9));
+  // A fraction like worker_utilization, not percentage points.
+  BOOST_TEST(m.utilization_stddev == 0.15, tt::tolerance(1e-9));
   BOOST_TEST(m.worker_assignment_range == 1.0);
   BOOST_TEST(m.worker_assignment_stddev == 0.5, tt::tolerance(1e-9));
   BOOST_TEST(m.final_worker_count == 1u);
@@ -206,10 +204,37 @@ BOOST_AUTO_TEST_CASE(an_empty_run_has_zero_metrics_and_no_nan) {
   BOOST_TEST(m.makespan == 0.0);
 }
 
-BOOST_AUTO_TEST_CASE(the_peak_throughput_is_what_the_recorder_set) {
+BOOST_AUTO_TEST_CASE(peak_throughput_is_the_busiest_one_second_window) {
+  // Nobody sets the peak: run_stats computes it from the completions, so the
+  // API and the coordinator (which only have run_stats) report it too.
   run_stats s;
-  s.set_peak_throughput(42);
-  BOOST_TEST(s.metrics(1, 0, 0).peak_throughput == 42.0);
+  s.submitted(0);
+  for (double t : {0.1, 0.5, 0.9, 1.05, 1.2, 3.0})
+    s.completed(t, 0.1, 0.1);
+  s.failed(1.1, false, false); // not a completion
+  // (0.05, 1.05] and (0.2, 1.2] hold four each; no window holds five.
+  BOOST_TEST(s.metrics(3, 1, 0).peak_throughput == 4.0);
+  // Far more than avg_throughput, but never more than one second's tests.
+  BOOST_TEST(s.metrics(3, 1, 0).peak_throughput
+             <= static_cast<double>(s.completed_count()));
+}
+
+BOOST_AUTO_TEST_CASE(sliding_peak_counts_half_open_windows_exactly) {
+  sliding_peak p{1.0};
+  BOOST_TEST(p.peak() == 0u);
+  BOOST_TEST(p.add(0.0) == 1u);
+  BOOST_TEST(p.add(0.5, 3) == 4u);
+  // 0.0 falls out of (0.0, 1.0]; 0.5 stays.
+  BOOST_TEST(p.add(1.0) == 4u);
+  BOOST_TEST(p.add(1.5) == 2u);
+  BOOST_TEST(p.peak() == 4u);
+  // A time before the last counts at the last.
+  BOOST_TEST(p.add(0.2) == 3u);
+  // Long runs keep only one window's events (1/16 s apart: exact in
+  // binary, so 16 per window).
+  for (int i = 0; i < 100000; ++i)
+    p.add(2 + i * 0.0625);
+  BOOST_TEST(p.peak() == 16u);
 }
 
 BOOST_AUTO_TEST_CASE(to_json_carries_every_reference_field) {
@@ -228,10 +253,9 @@ BOOST_AUTO_TEST_CASE(to_json_carries_every_reference_field) {
   BOOST_TEST(j["final_worker_count"].get<uint64_t>() == 3u);
 }
 
-// -- log_histogram
-// -------------------------------------------------------------
+// -- wait_samples ------------------------------------------------------------
 
-BOOST_AUTO_TEST_CASE(log_histogram_quantiles_match_sorted_data) {
+BOOST_AUTO_TEST_CASE(wait_samples_quantiles_are_the_sorted_data_at_rank) {
   rng r{7};
   // Uniform, exponential-ish and log-uniform data over several decades.
   std::vector<std::vector<double>> sets(3);
@@ -242,7 +266,7 @@ BOOST_AUTO_TEST_CASE(log_histogram_quantiles_match_sorted_data) {
   }
   for (size_t k = 0; k < sets.size(); ++k) {
     auto xs = sets[k];
-    log_histogram h;
+    wait_samples h;
     double sum = 0;
     for (auto x : xs) {
       h.add(x);
@@ -257,16 +281,30 @@ BOOST_AUTO_TEST_CASE(log_histogram_quantiles_match_sorted_data) {
     for (double q : {0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0}) {
       auto rank = std::max<size_t>(
         1, static_cast<size_t>(std::ceil(q * static_cast<double>(xs.size()))));
-      auto expected = xs[rank - 1];
-      BOOST_TEST(near(h.quantile(q), expected, 0.025),
-                 "set " << k << " q " << q << ": " << h.quantile(q) << " vs "
-                        << expected);
+      BOOST_TEST(h.quantile(q) == xs[rank - 1], "set " << k << " q " << q);
     }
   }
 }
 
-BOOST_AUTO_TEST_CASE(log_histogram_of_few_values_is_exact_at_the_ends) {
-  log_histogram h;
+BOOST_AUTO_TEST_CASE(p99_tells_apart_waits_a_bucket_would_merge) {
+  // The old 2% log buckets printed 22.774 for both of these.
+  for (double tail : {22.738, 22.725}) {
+    run_stats s;
+    for (int i = 0; i < 98; ++i)
+      s.started(1.0, 3);
+    s.started(tail, 1);
+    s.started(30.0, 5);
+    auto m = s.metrics(40, 1, 0);
+    BOOST_TEST(m.p99_latency == tail);
+    BOOST_TEST(m.p50_latency == 1.0);
+    BOOST_TEST(m.latency_by_priority[0].p99 == tail);
+    BOOST_TEST(m.latency_by_priority[4].p50 == 30.0);
+    BOOST_TEST(s.latency().count() == 100u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(wait_samples_of_few_values_are_exact) {
+  wait_samples h;
   BOOST_TEST(h.quantile(0.5) == 0.0);
   BOOST_TEST(h.mean() == 0.0);
   h.add(3);
@@ -278,18 +316,29 @@ BOOST_AUTO_TEST_CASE(log_histogram_of_few_values_is_exact_at_the_ends) {
   BOOST_TEST(h.quantile(0.5) == 0.0);
   BOOST_TEST(h.quantile(1) == 3.0);
   BOOST_TEST(h.sum() == 3.0);
+  // Adding after a quantile keeps the order right.
+  h.add(1);
+  BOOST_TEST(h.quantile(0.5) == 1.0);
+  wait_samples other;
+  other.add(0.5);
+  h.merge(other);
+  BOOST_TEST(h.count() == 4u);
+  BOOST_TEST(h.quantile(0.5) == 0.5);
+  BOOST_TEST(h.quantile(0.75) == 1.0);
 }
 
 // -- time_series -------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(time_series_reports_completions_per_second_per_bucket) {
   time_series ts{0.5};
+  ts.add_completions(-1, 1); // before the start: the first bucket
   ts.add_completions(0.1, 2);
   ts.add_completions(0.4, 1);
   ts.add_completions(1.2, 4);
-  ts.add_completions(-1, 1); // before the start: the first bucket
-  // Buckets [0, 0.5): 4, [0.5, 1): 0, [1, 1.5): 4 completions.
-  BOOST_TEST(ts.peak_throughput() == 8.0);
+  // Buckets [0, 0.5): 4, [0.5, 1): 0, [1, 1.5): 4 completions. The peak is
+  // not a bucket scaled to a rate (8/s) but the busiest 1 s window:
+  // (0.2, 1.2] holds 1 + 4.
+  BOOST_TEST(ts.peak_throughput() == 5.0);
   auto j = ts.to_json();
   auto& tp = j["throughput"];
   BOOST_REQUIRE(tp.size() == 3u);
@@ -299,6 +348,12 @@ BOOST_AUTO_TEST_CASE(time_series_reports_completions_per_second_per_bucket) {
   BOOST_TEST(tp[1][1].get<double>() == 0.0);
   BOOST_TEST(tp[2][0].get<double>() == 1.0);
   BOOST_TEST(tp[2][1].get<double>() == 8.0);
+  // The busiest window ending in each bucket.
+  auto& tp1 = j["throughput_1s"];
+  BOOST_REQUIRE(tp1.size() == 3u);
+  BOOST_TEST(tp1[0][1].get<double>() == 4.0);
+  BOOST_TEST(tp1[1][1].get<double>() == 0.0);
+  BOOST_TEST(tp1[2][1].get<double>() == 5.0);
 }
 
 BOOST_AUTO_TEST_CASE(time_series_averages_latency_and_keeps_last_samples) {
@@ -337,7 +392,8 @@ BOOST_AUTO_TEST_CASE(an_empty_time_series_has_empty_series) {
   BOOST_TEST(ts.width() == 1.0);
   BOOST_TEST(ts.peak_throughput() == 0.0);
   auto j = ts.to_json();
-  for (auto key : {"throughput", "latency", "queue_depth", "workers"}) {
+  for (auto key :
+       {"throughput", "throughput_1s", "latency", "queue_depth", "workers"}) {
     BOOST_TEST(j.contains(key), key);
     BOOST_TEST(j[key].empty(), key);
   }

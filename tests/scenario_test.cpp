@@ -292,6 +292,37 @@ BOOST_AUTO_TEST_CASE(max_workers_exceeded_is_refused) {
   BOOST_TEST(!fs::exists(out));
 }
 
+BOOST_AUTO_TEST_CASE(max_workers_caps_random_churn_too) {
+  // worker_churn's script peaks at 37 and its random churn adds more: 39 on
+  // the landed main with LB_MAX_WORKERS=37.
+  for (auto mode : {"--deterministic", "--time-scale=4"}) {
+    temp_dir tmp;
+    auto out = tmp.path / "churn.json";
+    auto r = run_alb(
+      {"scenario", "worker_churn", mode, "--quiet", "--output", out.string()},
+      {{"LB_MAX_WORKERS", "37"}});
+    BOOST_TEST_REQUIRE(r.status == 0, r.output);
+    auto doc = read_json(out);
+    auto& m = metrics(doc);
+    BOOST_TEST(m.at("peak_worker_count").get<uint64_t>() <= 37u, mode);
+    BOOST_TEST(m.at("peak_worker_count").get<uint64_t>() >= 30u, mode);
+    double most = 0;
+    for (auto& p : doc.at("time_series").at("workers"))
+      most = std::max(most, p.at(1).get<double>());
+    BOOST_TEST(most <= 37.0, mode);
+    BOOST_TEST(doc.at("configuration").at("max_workers").get<int>() == 37);
+    check_nothing_lost(doc);
+  }
+  // Without a cap the same run passes 37: the cap is what holds it.
+  temp_dir tmp;
+  auto out = tmp.path / "free.json";
+  auto r = run_alb({"scenario", "worker_churn", "--deterministic", "--quiet",
+                    "--output", out.string()});
+  BOOST_TEST_REQUIRE(r.status == 0, r.output);
+  BOOST_TEST(metrics(read_json(out)).at("peak_worker_count").get<uint64_t>()
+             > 37u);
+}
+
 BOOST_AUTO_TEST_CASE(missing_or_directory_config_is_refused) {
   temp_dir tmp;
   auto out = tmp.path / "x.json";
@@ -497,8 +528,10 @@ BOOST_AUTO_TEST_CASE(spike_writes_spikes_and_shows_them_in_the_series) {
   BOOST_TEST(doc.at("final_workers").get<int>() == 10);
   BOOST_TEST(metrics(doc).at("initial_workers").get<int>() == 10);
   BOOST_TEST(metrics(doc).at("final_workers").get<int>() == 10);
-  // Base load plus three spikes of 200.
-  BOOST_TEST(metrics(doc).at("total_tests").get<uint64_t>() == 800u);
+  // --tests is the total: 50 base plus three spikes of 50.
+  BOOST_TEST(metrics(doc).at("total_tests").get<uint64_t>() == 200u);
+  BOOST_TEST(doc.at("configuration").at("tests").get<uint64_t>() == 200u);
+  BOOST_TEST(doc.at("configuration").at("base_tests").get<uint64_t>() == 50u);
   check_nothing_lost(doc);
   auto& spikes = doc.at("spikes");
   BOOST_TEST_REQUIRE(spikes.size() == 3u);
@@ -506,7 +539,7 @@ BOOST_AUTO_TEST_CASE(spike_writes_spikes_and_shows_them_in_the_series) {
   for (size_t k = 0; k < 3; ++k) {
     auto& s = spikes[k];
     BOOST_TEST(s.at("start").get<double>() == expected_start[k]);
-    BOOST_TEST(s.at("tests").get<uint64_t>() == 200u);
+    BOOST_TEST(s.at("tests").get<uint64_t>() == 50u);
     BOOST_TEST(s.at("end").get<double>() > s.at("start").get<double>());
     // Recovered before the next spike.
     BOOST_TEST(s.at("end").get<double>() < expected_start[k] + 5);

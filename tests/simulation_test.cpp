@@ -232,6 +232,29 @@ BOOST_AUTO_TEST_CASE(a_zero_duration_submits_everything_at_once) {
   BOOST_TEST(plan_submissions(0, 10, true, r).empty());
 }
 
+// -- spike split
+// ---------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_spike_split_adds_up_to_the_total_asked_for) {
+  // The reference: --tests is the number of tests to submit.
+  auto d = split_spike_load(100, 3, 2.0);
+  BOOST_TEST(d.per_spike == 29u);
+  BOOST_TEST(d.base == 13u);
+  auto e = split_spike_load(300, 3, 2.0);
+  BOOST_TEST(e.base + 3 * e.per_spike == 300u);
+  BOOST_TEST(e.per_spike == 86u);
+  for (uint64_t total : {1ull, 2ull, 7ull, 100ull, 1001ull, 999999ull})
+    for (int spikes : {0, 1, 3, 10})
+      for (double size : {0.0, 0.5, 1.0, 2.0, 50.0}) {
+        auto s = split_spike_load(total, spikes, size);
+        BOOST_TEST(s.base + static_cast<uint64_t>(spikes) * s.per_spike
+                     == total,
+                   total << " " << spikes << " " << size);
+        if (spikes == 0 || size == 0)
+          BOOST_TEST(s.per_spike == 0u);
+      }
+}
+
 // -- churn
 // ---------------------------------------------------------------------
 
