@@ -8,6 +8,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/send.hpp>
 
@@ -157,6 +158,8 @@ simulation_result run_simulation(const simulation_options& opts) {
   auto done_future = done.get_future();
   std::mutex mtx; // guards violations and placements
   auto cell = std::make_shared<progress_cell>();
+  int seen = 0;           // interrupt requests acted on
+  uint64_t abandoned = 0; // tests open when the second one came
 
   {
     caf::actor_system_config cfg;
@@ -245,11 +248,30 @@ simulation_result run_simulation(const simulation_options& opts) {
     auto budget = std::chrono::duration<double>(
       (opts.duration * 20 + 600) / (opts.deterministic ? 1.0 : scale));
     bool finished = false;
+    // Interrupts: the first stops submissions, the second ends the run with
+    // the scheduler's figures as they are (tests still open stay unended).
+    auto poll_interrupts = [&] {
+      auto n = opts.interrupts ? opts.interrupts->load() : 0;
+      if (n >= 1 && seen < 1)
+        caf::anon_send(submitter, end_atom::value);
+      if (n >= 2 && seen < 2) {
+        auto p = cell->load();
+        abandoned = p.waiting + p.in_flight;
+        sys.spawn([scheduler, recorder](caf::event_based_actor* self) {
+          self->request(scheduler, caf::infinite, stats_atom::value)
+            .then([self, recorder](std::string& m) {
+              self->send(recorder, end_atom::value, std::move(m));
+            });
+        });
+      }
+      seen = std::max(seen, std::min(n, 2));
+    };
     if (opts.deterministic) {
       auto& sched
         = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
       auto limit = opts.duration * 20 + 600;
       for (;;) {
+        poll_interrupts();
         sched.run();
         if (done_future.wait_for(std::chrono::seconds(0))
             == std::future_status::ready) {
@@ -266,12 +288,19 @@ simulation_result run_simulation(const simulation_options& opts) {
         = std::chrono::steady_clock::now()
           + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
             budget);
+      auto next_progress
+        = std::chrono::steady_clock::now() + std::chrono::seconds(1);
       for (;;) {
-        auto st = done_future.wait_for(std::chrono::milliseconds(1000));
+        // Short waits so an interrupt is acted on within a tenth of a second.
+        auto st = done_future.wait_for(std::chrono::milliseconds(100));
         if (st == std::future_status::ready) {
           finished = true;
           break;
         }
+        poll_interrupts();
+        if (std::chrono::steady_clock::now() < next_progress)
+          continue;
+        next_progress += std::chrono::seconds(1);
         if (opts.on_progress)
           opts.on_progress(cell->load());
         if (std::chrono::steady_clock::now() > deadline)
@@ -296,6 +325,13 @@ simulation_result run_simulation(const simulation_options& opts) {
   }
   result.document = nlohmann::json::parse(done_future.get());
   result.document["type"] = opts.type;
+  result.interrupts = seen;
+  result.document["interrupted"] = seen > 0;
+  if (seen > 0) {
+    result.document["interrupt_requests"] = seen;
+    // Tests submitted but not ended when the second request cut the run.
+    result.document["abandoned_tests"] = abandoned;
+  }
   if (opts.on_document)
     opts.on_document(result.document);
   if (opts.on_progress)

@@ -5,6 +5,7 @@
 // time. The commands `stress`, `spike`, `scenario` and `benchmark` are thin
 // layers over `run_simulation`. This header is CAF-free on purpose.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -89,6 +90,11 @@ struct simulation_options {
   /// `duration_noise_factor(id, run_seeds::test_seed, duration_noise)`
   /// (a mean-1 lognormal of this log-standard deviation; 0 = exact).
   double duration_noise = 0;
+  /// Interrupt requests (e.g. SIGINT/SIGTERM counted by a signal handler;
+  /// not owned; may be null). At 1 the submitter stops and the run ends
+  /// once the tests already submitted have ended; at 2 it ends at once with
+  /// what has ended so far. The result then has `"interrupted": true`.
+  const std::atomic<int>* interrupts = nullptr;
   /// Called about once per second of wall time with the progress.
   std::function<void(const run_progress&)> on_progress;
   /// Time-series bucket width in seconds (0 = chosen from the duration).
@@ -111,6 +117,8 @@ struct simulation_result {
   std::vector<std::tuple<std::string, std::string, std::string>> placements;
   /// Wall-clock seconds the run took.
   double wall_seconds = 0;
+  /// Interrupt requests seen (0 = ran to its end).
+  int interrupts = 0;
 };
 
 /// The plans and seeds a run draws from `simulation_options::seed`.

@@ -108,6 +108,14 @@ submitter_actor::behavior_type submitter_behavior(submitter_impl self,
       }
       schedule_next(self);
     },
+    [self](end_atom) {
+      // Stop now: what is planned but not sent is never submitted; the
+      // scheduler learns the real total and ends once those tests ended.
+      auto& st = self->state;
+      st.wave_left = 0;
+      st.next_wave = st.opts.plan.size();
+      schedule_next(self);
+    },
   };
 }
 

@@ -2,7 +2,8 @@
 
 // The submitter actor: submits tests drawn from a profile according to a plan
 // of waves (steady or bursts), in batches, then tells the scheduler how many
-// it submitted in all.
+// it submitted in all. `end_atom` stops it early (an interrupted run): it
+// reports what it submitted so far and submits nothing more.
 
 #include "actors/messages.hpp"
 #include "runtime/profiles.hpp"
@@ -10,8 +11,9 @@
 
 namespace alb {
 
-/// Interface of a submitter (its own timer only).
-using submitter_actor = caf::typed_actor<caf::reacts_to<submit_atom>>;
+/// Interface of a submitter: its own timer, and `end_atom` to stop early.
+using submitter_actor
+  = caf::typed_actor<caf::reacts_to<submit_atom>, caf::reacts_to<end_atom>>;
 
 /// Settings of a submitter.
 struct submitter_options {

@@ -92,120 +92,6 @@ nlohmann::json event_json(const scenario_event& ev, double duration,
   return j;
 }
 
-// -- property checks ----------------------------------------------------------
-
-/// One stated property of a scenario, judged from its result document.
-struct check {
-  std::string what;
-  bool passed = false;
-  std::string detail;
-};
-
-double num(const nlohmann::json& j, const char* key) {
-  auto i = j.find(key);
-  return i != j.end() && i->is_number() ? i->get<double>() : 0.0;
-}
-
-/// Latency of priority `p` (1-5) by `key` ("p99_latency", "avg_latency").
-double prio(const nlohmann::json& m, int p, const char* key) {
-  auto& by = m.at("latency_by_priority").at(std::to_string(p));
-  return num(by, key);
-}
-
-uint64_t prio_count(const nlohmann::json& m, int p) {
-  return static_cast<uint64_t>(
-    num(m.at("latency_by_priority").at(std::to_string(p)), "count"));
-}
-
-bool killed_workers(const scenario_configuration& s) {
-  return std::any_of(s.events.begin(), s.events.end(), [](auto& ev) {
-    return ev.action == scenario_action::kill_workers;
-  });
-}
-
-// The properties every scenario shares, then those its description states.
-// Scenarios from a user's file get the shared ones only.
-std::vector<check> judge(const std::string& name,
-                         const scenario_configuration& s,
-                         const nlohmann::json& doc) {
-  std::vector<check> out;
-  auto& m = doc.at("metrics");
-  auto total = num(m, "total_tests");
-  auto completed = num(m, "completed_tests");
-  auto failed = num(m, "failed_tests");
-  auto cancelled = num(m, "cancelled_tests");
-  auto pending = num(m, "pending_tests");
-  auto mem = num(m, "max_memory_reservation");
-  auto acc = num(m, "max_accelerator_reservation");
-  auto success = num(m, "success_rate");
-  auto add = [&](std::string what, bool ok, std::string detail) {
-    out.push_back({std::move(what), ok, std::move(detail)});
-  };
-  add("no test lost", completed + failed + cancelled == total && pending == 0,
-      fmt(completed) + " completed + " + fmt(failed) + " failed + "
-        + fmt(cancelled) + " cancelled of " + fmt(total) + ", " + fmt(pending)
-        + " pending");
-  add("no worker oversubscribed", mem <= 1 + 1e-9 && acc <= 1 + 1e-9,
-      "peak memory reservation " + percent(mem) + ", accelerators "
-        + percent(acc));
-  if (killed_workers(s))
-    add("tests of crashed workers requeued", num(m, "requeued_tests") > 0,
-        fmt(num(m, "requeued_tests")) + " requeued");
-  auto all_complete = [&] {
-    add("every test completed", success >= 100 - 1e-9,
-        "success rate " + fmt(success) + "%");
-  };
-  if (name == "normal_operation" || name == "worker_churn"
-      || name == "mass_worker_failure" || name == "resource_contention"
-      || name == "gpu_scarcity" || name == "long_tail_durations"
-      || name == "heterogeneous_hardware")
-    all_complete();
-  if (name == "high_priority_burst") {
-    auto p1 = prio(m, 1, "p99_latency");
-    auto p5 = prio(m, 5, "p99_latency");
-    auto all = num(m, "p99_latency");
-    add("priority-1 p99 latency below the overall and priority-5 p99",
-        p1 <= all && p1 < p5,
-        "p99 " + fmt(p1) + " s (priority 1) vs " + fmt(all) + " s (all), "
-          + fmt(p5) + " s (priority 5)");
-  }
-  if (name == "priority_inversion") {
-    auto p1 = prio(m, 1, "avg_latency");
-    auto p5 = prio(m, 5, "avg_latency");
-    auto q1 = prio(m, 1, "p99_latency");
-    auto q5 = prio(m, 5, "p99_latency");
-    add("priority 1 waits less than priority 5", p1 < p5 && q1 < q5,
-        "mean wait " + fmt(p1) + " s (priority 1) vs " + fmt(p5)
-          + " s (priority 5), p99 " + fmt(q1) + " s vs " + fmt(q5) + " s");
-    add("priority-5 tests still finish", prio_count(m, 5) > 0 && pending == 0,
-        fmt(static_cast<double>(prio_count(m, 5)))
-          + " priority-5 tests started, " + fmt(pending) + " pending");
-  }
-  if (name == "heterogeneous_hardware")
-    add("utilization spread reported", m.contains("utilization_stddev"),
-        "utilization " + percent(num(m, "worker_utilization")) + ", stddev "
-          + percent(num(m, "utilization_stddev")));
-  if (name == "spike_and_recovery") {
-    // The queue must rise during the spike and drain before the end.
-    double spike_at = 0;
-    for (auto& ev : s.events)
-      if (ev.action == scenario_action::submit_burst) {
-        spike_at = ev.at * num(doc.at("configuration"), "duration");
-        break;
-      }
-    double peak = 0, last = 0;
-    for (auto& p : doc.at("time_series").at("queue_depth")) {
-      if (p.at(0).get<double>() + 1e-9 >= spike_at - 0.5)
-        peak = std::max(peak, p.at(1).get<double>());
-      last = p.at(1).get<double>();
-    }
-    add("queue rises at the spike and drains", peak > 0 && last <= 0.5,
-        "peak queue depth " + fmt(peak) + " after " + fmt(spike_at) + " s, "
-          + fmt(last) + " at the end");
-  }
-  return out;
-}
-
 // -- alb scenarios ------------------------------------------------------------
 
 struct list_flags : run_flags {};
@@ -242,6 +128,15 @@ int list_scenarios(const list_flags& f) {
                         "    event:  ", "            ");
     if (!s.expectation.empty())
       std::cout << wrap(s.expectation, 78, "    expect: ", "            ");
+    for (auto& c : s.checks) {
+      std::string bound
+        = c.than.empty()
+            ? fmt(c.threshold)
+            : (c.threshold == 1 ? "" : fmt(c.threshold) + " x ") + c.than;
+      std::cout << wrap(c.what + ": " + c.metric + " " + to_string(c.op) + " "
+                          + bound,
+                        78, "    check:  ", "            ");
+    }
   }
   std::cout << "\nRun one with: alb scenario NAME [--output FILE]\n";
   return 0;
@@ -302,34 +197,58 @@ int run_scenario(const scenario_flags& f) {
     {"test_profile", s.test_profile},
     {"events", events},
   };
-  auto checks = std::make_shared<std::vector<check>>();
-  o.on_document = [checks, name = f.name, s](nlohmann::json& doc) {
-    *checks = judge(name, s, doc);
+  // Every scenario's common promises, then those its file states as data.
+  auto expectations = common_expectations();
+  expectations.insert(expectations.end(), s.checks.begin(), s.checks.end());
+  auto checks = std::make_shared<std::vector<check_outcome>>();
+  o.on_document = [checks, expectations](nlohmann::json& doc) {
+    *checks = evaluate(expectations, doc);
     auto arr = nlohmann::json::array();
-    for (auto& c : *checks)
-      arr.push_back(
-        {{"check", c.what}, {"passed", c.passed}, {"detail", c.detail}});
+    for (auto& c : *checks) {
+      auto& e = c.expectation;
+      nlohmann::json j = {{"check", e.what},       {"metric", e.metric},
+                          {"op", to_string(e.op)}, {"threshold", e.threshold},
+                          {"bound", c.bound},      {"passed", c.passed},
+                          {"detail", c.detail()}};
+      if (c.found)
+        j["measured"] = c.measured;
+      if (!e.than.empty())
+        j["than"] = e.than;
+      arr.push_back(std::move(j));
+    }
     doc["scenario_checks"] = std::move(arr);
   };
   auto metrics
     = metrics_session::start(f, cfg, "scenario", o.scheduler.strategy);
-  std::cout << "alb scenario " << f.name << ": " << s.description << "\n"
+  f.human() << "alb scenario " << f.name << ": " << s.description << "\n"
             << "  " << o.workers << " workers (" << s.worker_profile << "), "
             << o.tests << " tests (" << s.test_profile << ")";
   if (burst_tests > 0)
-    std::cout << " + " << burst_tests << " in bursts";
-  std::cout << " over " << o.duration << " s" << (o.burst ? ", bursts" : "")
+    f.human() << " + " << burst_tests << " in bursts";
+  f.human() << " over " << o.duration << " s" << (o.burst ? ", bursts" : "")
             << (o.dynamic ? ", random churn" : "") << ", strategy "
             << o.scheduler.strategy << ", seed " << o.seed << "\n";
   for (auto& ev : s.events)
-    std::cout << "  event " << describe_event(ev, tc.workers) << "\n";
-  std::cout << std::flush;
+    f.human() << "  event " << describe_event(ev, tc.workers) << "\n";
+  f.human() << std::flush;
   auto rc = run_and_report(std::move(o), f, "scenario", metrics.get());
-  if (!checks->empty()) {
-    std::cout << "expected: " << s.expectation << "\n";
-    for (auto& c : *checks)
-      std::cout << "  [" << (c.passed ? "ok" : "NOT MET") << "] " << c.what
-                << ": " << c.detail << "\n";
+  if (checks->empty())
+    return rc;
+  if (!s.expectation.empty())
+    f.human() << "expected: " << s.expectation << "\n";
+  bool all_met = true;
+  for (auto& c : *checks) {
+    f.human() << "  [" << (c.passed ? "ok" : "NOT MET") << "] "
+              << c.expectation.what << ": " << c.detail() << "\n";
+    all_met = all_met && c.passed;
+  }
+  f.human() << std::flush;
+  // A promise not kept fails the command, unless it already failed or was
+  // interrupted (whose status says more).
+  if (rc == 0 && !all_met) {
+    std::cerr << "alb scenario " << f.name
+              << ": error: expectations NOT MET (see above)\n";
+    return 1;
   }
   return rc;
 }
@@ -359,10 +278,13 @@ void add_scenario(CLI::App& app, int& rc) {
     "and crashes, new workers, bursts of extra tests. --strategy overrides\n"
     "the scenario's, which overrides [scheduler] strategy. $LB_MAX_WORKERS\n"
     "is a hard cap on workers present at once: a script that passes it is\n"
-    "refused, random churn adds only up to it. After the run each of\n"
-    "the scenario's stated properties is checked and printed; the JSON gets\n"
-    "them as scenario_checks.\n"
-    "Exit status: 0 ok, 1 run failed, 2 bad input.\n\n"
+    "refused, random churn adds only up to it. After the run every\n"
+    "check of the scenario (its `checks` in configs/scenarios.toml: metric,\n"
+    "op, threshold or `than` another metric; plus no test lost and no\n"
+    "worker oversubscribed for every scenario) is printed as [ok] or\n"
+    "[NOT MET] with the measured value; the JSON gets them as\n"
+    "scenario_checks. Exit status: 0 ok, 1 run failed or a check NOT MET,\n"
+    "2 bad input, 130/143 interrupted (SIGINT/SIGTERM).\n\n"
     "Example: alb scenario worker_churn --output worker_churn_results.json");
   cmd->add_option("name", f->name, "Scenario name (see `alb scenarios`)")
     ->required();

@@ -154,21 +154,23 @@ int run_spike(const spike_flags& f) {
         m["final_workers"] = final_workers;
       };
   auto metrics = metrics_session::start(f, cfg, "spike", o.scheduler.strategy);
-  std::cout << "alb spike: " << o.workers << " workers, " << f.tests
+  f.human() << "alb spike: " << o.workers << " workers, " << f.tests
             << " tests: " << o.tests << " evenly over " << o.duration
             << " s and " << planned.size() << " spikes of " << per_spike
             << " tests, strategy " << o.scheduler.strategy << ", seed "
             << o.seed << std::endl;
   auto rc = run_and_report(std::move(o), f, "spike", metrics.get());
   if (!reports->empty()) {
-    std::printf("spike  start(s)  tests  peak queue  peak tput/s  "
-                "recovered(s)  recovery(s)\n");
+    std::fprintf(f.human_file(),
+                 "spike  start(s)  tests  peak queue  peak tput/s  "
+                 "recovered(s)  recovery(s)\n");
     int k = 1;
     for (auto& r : *reports)
-      std::printf("%5d  %8.2f  %5llu  %10.0f  %11.1f  %12.2f  %11.2f\n", k++,
-                  r.start, static_cast<unsigned long long>(r.tests),
-                  r.peak_queue, r.peak_throughput, r.end, r.end - r.start);
-    std::fflush(stdout);
+      std::fprintf(f.human_file(),
+                   "%5d  %8.2f  %5llu  %10.0f  %11.1f  %12.2f  %11.2f\n", k++,
+                   r.start, static_cast<unsigned long long>(r.tests),
+                   r.peak_queue, r.peak_throughput, r.end, r.end - r.start);
+    std::fflush(f.human_file());
   }
   return rc;
 }

@@ -40,7 +40,7 @@ int run_stress(const stress_flags& f) {
   o.workers_profile = cfg.worker_profiles.at("balanced");
   o.tests_profile = cfg.test_profiles.at("balanced");
   auto metrics = metrics_session::start(f, cfg, "stress", o.scheduler.strategy);
-  std::cout << "alb stress: " << o.workers << " workers, " << o.tests
+  f.human() << "alb stress: " << o.workers << " workers, " << o.tests
             << " tests over " << o.duration << " s"
             << (o.burst ? ", bursts" : "")
             << (o.dynamic ? ", dynamic workers" : "") << ", strategy "

@@ -1,7 +1,10 @@
 #include "bin/common.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <thread>
 #include <unistd.h>
@@ -79,11 +82,27 @@ void run_flags::apply_simulation(simulation_options& o,
 }
 
 void run_flags::add_output(CLI::App* cmd) {
-  cmd->add_option("--output", output, "Save results to this JSON file");
+  cmd->add_option("--output", output,
+                  "Save results to this JSON file; '-' writes the JSON to "
+                  "stdout and the summary to stderr. Regular files are "
+                  "replaced atomically; FIFOs, devices and links to them "
+                  "are written in place");
   cmd->add_flag("-q,--quiet", quiet, "No progress line");
   cmd->add_flag("--live", live,
                 "Show the run live as a full-screen dashboard (as alb "
                 "monitor does); a progress line when not on a terminal");
+}
+
+std::ostream& run_flags::human() const {
+  int fd = -1;
+  if (!output.empty() && classify_output(output, &fd) == output_kind::descriptor
+      && fd == STDOUT_FILENO)
+    return std::cerr;
+  return std::cout;
+}
+
+std::FILE* run_flags::human_file() const {
+  return &human() == &std::cerr ? stderr : stdout;
 }
 
 config load_run_config(const run_flags& f, const char* command) {
@@ -98,6 +117,7 @@ struct metrics_session::impl {
   std::unique_ptr<metrics::prometheus_observer> obs;
   std::unique_ptr<metrics::server> srv;
   double linger = 0;
+  std::ostream* out = &std::cout;
 };
 
 std::unique_ptr<metrics_session>
@@ -117,7 +137,8 @@ metrics_session::start(const run_flags& f, const config& cfg,
     = std::make_unique<metrics::prometheus_observer>(*s->impl_->reg);
   s->impl_->linger
     = f.metrics_linger >= 0 ? f.metrics_linger : cfg.metrics.linger;
-  std::cout << "metrics: " << s->impl_->srv->url() << std::endl;
+  s->impl_->out = &f.human();
+  *s->impl_->out << "metrics: " << s->impl_->srv->url() << std::endl;
   return s;
 }
 
@@ -134,8 +155,8 @@ metrics::registry& metrics_session::registry() {
 void metrics_session::linger() {
   if (impl_->linger <= 0)
     return;
-  std::cout << "serving " << impl_->srv->url() << " for " << impl_->linger
-            << " s more" << std::endl;
+  *impl_->out << "serving " << impl_->srv->url() << " for " << impl_->linger
+              << " s more" << std::endl;
   std::this_thread::sleep_for(std::chrono::duration<double>(impl_->linger));
 }
 
@@ -172,6 +193,49 @@ std::string live_status(const run_progress& p, uint64_t total) {
                 static_cast<unsigned long long>(p.in_flight));
   return line;
 }
+
+// Interrupt requests of the running command, counted by the handler.
+std::atomic<int> interrupts{0};
+std::atomic<int> interrupt_signal{0};
+
+extern "C" void on_interrupt(int sig) {
+  interrupt_signal.store(sig);
+  auto n = interrupts.fetch_add(1) + 1;
+  // Only async-signal-safe calls here: write(2) and _exit(2).
+  const char* msg
+    = n == 1   ? "\nalb: interrupted: no more submissions; waiting for the "
+                 "submitted tests to end (again to stop now)\n"
+      : n == 2 ? "\nalb: interrupted again: stopping now\n"
+               : nullptr;
+  if (msg) {
+    auto rc = ::write(STDERR_FILENO, msg, std::strlen(msg));
+    (void)rc;
+  } else {
+    ::_exit(128 + sig);
+  }
+}
+
+/// SIGINT and SIGTERM handlers for the lifetime of a run; the previous ones
+/// come back afterwards.
+struct interrupt_guard {
+  struct sigaction old_int {};
+  struct sigaction old_term {};
+  interrupt_guard() {
+    interrupts.store(0);
+    interrupt_signal.store(0);
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int);
+    ::sigaction(SIGTERM, &sa, &old_term);
+  }
+  ~interrupt_guard() {
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+  }
+  interrupt_guard(const interrupt_guard&) = delete;
+  interrupt_guard& operator=(const interrupt_guard&) = delete;
+};
 
 } // namespace
 
@@ -214,6 +278,8 @@ int run_and_report(simulation_options o, const run_flags& f,
       live->show(reg->scrape(), p.elapsed, live_status(p, total));
     };
   }
+  interrupt_guard guard;
+  o.interrupts = &interrupts;
   simulation_result r;
   try {
     r = run_simulation(o);
@@ -229,19 +295,36 @@ int run_and_report(simulation_options o, const run_flags& f,
   live.reset();
   if (!f.quiet && tty)
     std::cerr << "\n";
-  std::cout << format_summary(r.document);
-  std::printf("wall time %.2f s\n", r.wall_seconds);
-  std::fflush(stdout);
-  for (auto& v : r.violations)
-    std::cerr << "alb " << command << ": invariant violated: " << v << "\n";
+  // The result first: a reader that stops early (`| head -1`) or a signal
+  // during the summary must not cost the file.
+  bool written = false;
   if (!f.output.empty()) {
     try {
-      write_file_atomic(f.output, r.document.dump(2) + "\n");
+      write_result(f.output, r.document.dump(2) + "\n");
+      written = true;
     } catch (const std::exception& e) {
       std::cerr << "alb " << command << ": error: " << e.what() << "\n";
       return 1;
     }
-    std::cout << "results written to " << f.output << "\n";
+  }
+  auto& out = f.human();
+  out << format_summary(r.document);
+  char wall[64];
+  std::snprintf(wall, sizeof(wall), "wall time %.2f s\n", r.wall_seconds);
+  out << wall;
+  if (written && &out == &std::cout)
+    out << "results written to " << f.output << "\n";
+  out << std::flush;
+  for (auto& v : r.violations)
+    std::cerr << "alb " << command << ": invariant violated: " << v << "\n";
+  if (r.interrupts > 0) {
+    auto sig = interrupt_signal.load();
+    std::cerr << "alb " << command << ": interrupted by "
+              << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << "; "
+              << (f.output.empty() ? "partial result not saved (no --output)"
+                                   : "partial result written")
+              << "\n";
+    return 128 + sig;
   }
   if (metrics)
     metrics->linger();

@@ -4,6 +4,8 @@
 // benchmark): configuration loading with its precedence, the /metrics
 // endpoint's flags and lifetime, and printing and writing a run's result.
 
+#include <cstdio>
+#include <iosfwd>
 #include <memory>
 #include <string>
 
@@ -73,6 +75,11 @@ struct run_flags {
                         const std::string& fallback_strategy = {}) const;
   /// Adds --output, --quiet and --live.
   void add_output(CLI::App* cmd);
+  /// Where the human-readable lines go: stdout, or stderr when the JSON
+  /// result goes to stdout (`--output -` and the like).
+  std::ostream& human() const;
+  /// The same as a stdio stream, for printf-style tables.
+  std::FILE* human_file() const;
 };
 
 /// Loads the effective configuration (defaults < file < environment),
@@ -107,9 +114,13 @@ private:
 };
 
 /// Runs `opts` and reports: a progress line while it runs (unless quiet; with
-/// `f.live` on a terminal the full-screen live view instead), a summary, and
-/// the JSON result written atomically to `f.output`. Checks the output path
-/// first. Returns the exit status (0 ok, 1 failed, 2 bad input).
+/// `f.live` on a terminal the full-screen live view instead), then the JSON
+/// result written to `f.output` (`write_result`: atomically for a file, in
+/// place for stdout, a FIFO or a device), then the summary. Checks the
+/// output path first. SIGINT/SIGTERM during the run stop the submissions
+/// (a second one ends the run at once); the partial result is written and
+/// summarized, and the status is 128 + the signal. Returns the exit status
+/// (0 ok, 1 failed, 2 bad input, 130/143 interrupted).
 int run_and_report(simulation_options opts, const run_flags& f,
                    const char* command, metrics_session* metrics);
 

@@ -21,6 +21,7 @@
 
 #include "runtime/model.hpp"
 #include "runtime/profiles.hpp"
+#include "runtime/scenario_checks.hpp"
 #include "runtime/scheduler_config.hpp"
 
 #include <functional>
@@ -106,6 +107,9 @@ struct scenario_configuration {
   std::string description;
   /// What a good balancer does in it (shown by `alb scenarios`).
   std::string expectation;
+  /// The expectation as checks (`checks = [{ what, metric, op, threshold,
+  /// than }]`), judged after every run besides `common_expectations()`.
+  std::vector<scenario_expectation> checks;
   /// Scripted events, sorted by `at`.
   std::vector<scenario_event> events;
   /// Where it was defined ("file:line:col" or "built-in"), for messages.

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <sstream>
@@ -24,11 +25,84 @@ std::string parent_of(const std::string& path) {
   return path.substr(0, pos);
 }
 
+// "/dev/fd/3" -> 3; -1 when `path` is not `prefix` + a number.
+int fd_number(const std::string& path, const std::string& prefix) {
+  if (path.compare(0, prefix.size(), prefix) != 0
+      || path.size() == prefix.size())
+    return -1;
+  int n = 0;
+  for (size_t i = prefix.size(); i < path.size(); ++i) {
+    if (path[i] < '0' || path[i] > '9' || n > 100000)
+      return -1;
+    n = n * 10 + (path[i] - '0');
+  }
+  return n;
+}
+
+void write_all(int fd, const std::string& text, const std::string& path) {
+  size_t off = 0;
+  while (off < text.size()) {
+    auto n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw std::runtime_error("cannot write '" + path
+                               + "': write: " + std::strerror(errno));
+    }
+    off += static_cast<size_t>(n);
+  }
+}
+
 } // namespace
+
+output_kind classify_output(const std::string& path, int* fd,
+                            std::string* target) {
+  // The names a shell gives its own descriptors: write to the descriptor, as
+  // `> /dev/stdout` does, instead of opening (or replacing) the name.
+  int n = -1;
+  if (path == "-" || path == "/dev/stdout")
+    n = STDOUT_FILENO;
+  else if (path == "/dev/stderr")
+    n = STDERR_FILENO;
+  else if ((n = fd_number(path, "/dev/fd/")) < 0)
+    n = fd_number(path, "/proc/self/fd/");
+  if (n >= 0) {
+    if (fd)
+      *fd = n;
+    return output_kind::descriptor;
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return output_kind::in_place;
+  struct stat lst {};
+  if (::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+    // A link to a regular file: replace the file it points to, keep the
+    // link. A dangling link: create its target in place through it.
+    char* real = ::realpath(path.c_str(), nullptr);
+    if (!real)
+      return output_kind::in_place;
+    if (target)
+      *target = real;
+    std::free(real);
+    return output_kind::atomic_file;
+  }
+  if (target)
+    *target = path;
+  return output_kind::atomic_file;
+}
 
 std::string check_output_path(const std::string& path) {
   if (path.empty())
     return "output path is empty";
+  int fd = -1;
+  std::string target;
+  auto kind = classify_output(path, &fd, &target);
+  if (kind == output_kind::descriptor) {
+    if (::fcntl(fd, F_GETFL) < 0)
+      return "cannot write '" + path + "': descriptor " + std::to_string(fd)
+             + " is not open";
+    return {};
+  }
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode))
@@ -37,7 +111,9 @@ std::string check_output_path(const std::string& path) {
       return "output path '" + path
              + "' is not writable: " + std::strerror(errno);
   }
-  auto dir = parent_of(path);
+  if (kind == output_kind::in_place)
+    return {};
+  auto dir = parent_of(target.empty() ? path : target);
   if (::stat(dir.c_str(), &st) != 0)
     return "cannot write '" + path + "': directory '" + dir
            + "' does not exist";
@@ -81,11 +157,47 @@ void write_file_atomic(const std::string& path, const std::string& text) {
     fail("rename");
 }
 
+void write_result(const std::string& path, const std::string& text) {
+  int fd = -1;
+  std::string target;
+  switch (classify_output(path, &fd, &target)) {
+    case output_kind::descriptor:
+      // Whatever stdio buffered for this descriptor goes first.
+      std::fflush(nullptr);
+      write_all(fd, text, path);
+      return;
+    case output_kind::in_place: {
+      // No O_TRUNC: a FIFO or device has nothing to truncate, and a
+      // dangling link's new target is created empty.
+      int out = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (out < 0)
+        throw std::runtime_error("cannot write '" + path
+                                 + "': open: " + std::strerror(errno));
+      try {
+        write_all(out, text, path);
+      } catch (...) {
+        ::close(out);
+        throw;
+      }
+      if (::close(out) != 0)
+        throw std::runtime_error("cannot write '" + path
+                                 + "': close: " + std::strerror(errno));
+      return;
+    }
+    case output_kind::atomic_file:
+      write_file_atomic(target, text);
+      return;
+  }
+}
+
 std::string format_summary(const nlohmann::json& doc) {
   std::ostringstream out;
   auto& m = doc.at("metrics");
   auto num = [&](const char* key) { return m.value(key, 0.0); };
   char line[256];
+  if (doc.value("interrupted", false))
+    out << "INTERRUPTED: partial result, submissions stopped at "
+        << m.value("total_tests", uint64_t{0}) << " tests\n";
   std::snprintf(line, sizeof(line),
                 "tests: %.0f submitted, %.0f completed, %.0f failed, %.0f "
                 "pending (success rate %.1f%%)\n",

@@ -183,6 +183,7 @@ run_metrics run_stats::metrics(double end, uint64_t final_workers,
       auto d = static_cast<double>(w.assignments) - mean;
       var += d * d;
     }
+    m.worker_assignment_mean = mean;
     m.worker_assignment_stddev = std::sqrt(var / n);
     m.worker_assignment_range = hi - lo;
     // Utilization counts only the time each worker was present, up to the
@@ -257,6 +258,7 @@ void to_json(nlohmann::json& j, const run_metrics& m) {
     {"p99_latency", m.p99_latency},
     {"peak_throughput", m.peak_throughput},
     {"avg_throughput", m.avg_throughput},
+    {"worker_assignment_mean", m.worker_assignment_mean},
     {"worker_assignment_stddev", m.worker_assignment_stddev},
     {"worker_assignment_range", m.worker_assignment_range},
     {"worker_utilization", m.worker_utilization},

@@ -125,6 +125,8 @@ struct run_metrics {
   double peak_throughput = 0;
   /// Completions per second over the run (first submission to last end).
   double avg_throughput = 0;
+  /// Mean number of tests placed per worker (every worker ever present).
+  double worker_assignment_mean = 0;
   /// Standard deviation of the number of tests placed per worker.
   double worker_assignment_stddev = 0;
   /// Most minus fewest tests placed on one worker.

@@ -3,6 +3,7 @@
 
 #include "runtime/config/reader.hpp"
 
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -171,6 +172,51 @@ scenario_event read_event(reader& r, const node& n, const str& p) {
   return ev;
 }
 
+const field<scenario_expectation> check_fields[] = {
+  {"what", [](reader& r, const node& n, const str& p,
+              scenario_expectation& x) { x.what = r.nonempty_string(n, p); }},
+  {"metric",
+   [](reader& r, const node& n, const str& p, scenario_expectation& x) {
+     x.metric = r.nonempty_string(n, p);
+     if (auto problem = metric_problem(x.metric); !problem.empty())
+       r.fail(n, p, problem);
+   }},
+  {"op",
+   [](reader& r, const node& n, const str& p, scenario_expectation& x) {
+     auto s = r.string(n, p);
+     auto op = parse_comparison(s);
+     if (!op)
+       r.fail(n, p,
+              "unknown comparison '" + s + "' (expected <, <=, >, >= or ==)");
+     x.op = *op;
+   }},
+  {"threshold", [](reader& r, const node& n, const str& p,
+                   scenario_expectation& x) { x.threshold = r.number(n, p); }},
+  {"than",
+   [](reader& r, const node& n, const str& p, scenario_expectation& x) {
+     x.than = r.nonempty_string(n, p);
+     if (auto problem = metric_problem(x.than); !problem.empty())
+       r.fail(n, p, problem);
+   }},
+};
+
+scenario_expectation read_check(reader& r, const node& n, const str& p) {
+  scenario_expectation x;
+  x.threshold = std::nan("");
+  auto& t = r.table(n, p);
+  read_fields(r, t, p, x, check_fields);
+  for (auto key : {"what", "metric", "op"})
+    if (!t.contains(key))
+      r.fail(n, p, std::string{"a check needs '"} + key + "'");
+  // Relative to another metric the factor defaults to 1.
+  if (std::isnan(x.threshold)) {
+    if (x.than.empty())
+      r.fail(n, p, "a check needs 'threshold' (or 'than', another metric)");
+    x.threshold = 1;
+  }
+  return x;
+}
+
 std::string strategy_problem(const std::string& name) {
   // The scheduler section's own check knows the strategy names; every other
   // key of a default scheduler_config is valid, so any complaint is about
@@ -217,6 +263,14 @@ const field<scenario_configuration> scenario_fields[] = {
   {"expectation",
    [](reader& r, const node& n, const str& p, scenario_configuration& x) {
      x.expectation = r.string(n, p);
+   }},
+  {"checks",
+   [](reader& r, const node& n, const str& p, scenario_configuration& x) {
+     auto& a = r.array(n, p, true);
+     std::vector<scenario_expectation> checks;
+     for (size_t i = 0; i < a.size(); ++i)
+       checks.push_back(read_check(r, a[i], p + "[" + std::to_string(i) + "]"));
+     x.checks = std::move(checks);
    }},
   {"events",
    [](reader& r, const node& n, const str& p, scenario_configuration& x) {
