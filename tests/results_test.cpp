@@ -287,8 +287,10 @@ BOOST_AUTO_TEST_CASE(a_symlink_to_a_file_stays_a_symlink) {
   BOOST_TEST_REQUIRE(c.wait() == 0, slurp(c.err));
   BOOST_TEST(fs::is_symlink(fs::symlink_status(link)));
   BOOST_TEST(is_result(slurp(file)));
-  // The stdout names a descriptor: written there, not opened by name.
-  child d{tmp.path, small_stress("/dev/stdout")};
+  // A name for a descriptor is written to that descriptor, not opened by
+  // name. (/dev/fd/1 rather than /dev/stdout: a regression must not be
+  // able to replace the machine's /dev/stdout, as the old rename did.)
+  child d{tmp.path, small_stress("/dev/fd/1")};
   BOOST_TEST_REQUIRE(d.wait() == 0, slurp(d.err));
   BOOST_TEST(is_result(slurp(d.out)));
 }
