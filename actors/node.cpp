@@ -64,10 +64,14 @@ node_resources detect_resources() {
   return r;
 }
 
-std::vector<worker_capabilities>
-split_resources(const node_resources& r, int workers, const std::string& node) {
+std::vector<worker_capabilities> split_resources(const node_resources& r,
+                                                 int workers,
+                                                 const std::string& node,
+                                                 int slots) {
   if (workers < 1)
     throw cluster_error{"--workers must be at least 1"};
+  if (slots < 0)
+    throw cluster_error{"--slots must be at least 1"};
   std::vector<worker_capabilities> out;
   for (int i = 0; i < workers; ++i) {
     worker_capabilities c;
@@ -75,7 +79,7 @@ split_resources(const node_resources& r, int workers, const std::string& node) {
     c.hostname = r.hostname;
     c.cpu_cores = std::max(1, r.cores / workers + (i < r.cores % workers));
     c.cpu_threads = c.cpu_cores;
-    c.max_concurrent_tests = c.cpu_cores;
+    c.max_concurrent_tests = slots > 0 ? slots : c.cpu_cores;
     c.available_memory = r.memory_gb / workers;
     c.hardware.cpu.cores = c.cpu_cores;
     c.hardware.memory.total_gb = c.available_memory;

@@ -41,9 +41,14 @@ node_resources detect_resources();
 
 /// Splits `r` over `workers` workers named `<node>/w<i>`: cores and
 /// accelerators by whole units (the first workers get the remainder),
-/// memory evenly; every worker runs at most its cores at once.
-std::vector<worker_capabilities>
-split_resources(const node_resources& r, int workers, const std::string& node);
+/// memory evenly; every worker runs at most `slots` tests at once (0 = its
+/// cores). With one worker (the default) the node's whole memory, cores
+/// and accelerators are one pool its slots draw from, so any test that
+/// fits the machine fits the node.
+std::vector<worker_capabilities> split_resources(const node_resources& r,
+                                                 int workers,
+                                                 const std::string& node,
+                                                 int slots = 0);
 
 /// Parses "cuda:2,rocm:1" into counts; throws cluster_error.
 std::map<std::string, int> parse_accelerators(const std::string& spec);

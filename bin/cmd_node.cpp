@@ -28,6 +28,7 @@ namespace {
 struct node_flags {
   std::string coordinator;
   int workers = 1;
+  int slots = 0;
   double memory = -1;
   int cores = -1;
   std::string accelerators;
@@ -66,7 +67,7 @@ int run_node(const node_flags& f) {
     }
     auto name = f.name.empty() ? res.hostname + "-" + std::to_string(::getpid())
                                : f.name;
-    caps = split_resources(res, f.workers, name);
+    caps = split_resources(res, f.workers, name, f.slots);
     tls = load_tls(f.tls, [&log](const std::string& w) { log.warn(w); });
   } catch (const cluster_error& e) {
     std::cerr << "alb node: error: " << e.what() << "\n";
@@ -90,7 +91,8 @@ int run_node(const node_flags& f) {
   o.connect_timeout = f.connect_timeout;
   o.reconnect_timeout = f.reconnect_timeout;
   o.summary = std::to_string(f.workers) + " workers, "
-              + std::to_string(res.cores) + " cores, "
+              + std::to_string(o.caps.front().max_concurrent_tests)
+              + " slots each, " + std::to_string(res.cores) + " cores, "
               + std::to_string(res.memory_gb) + " GB";
   o.stop_requested = [](double seconds) { return wait_for_signal(seconds); };
   o.info = [&log](const std::string& line) { log.info(line); };
@@ -110,8 +112,11 @@ void add_node(CLI::App& app, int& rc) {
     "Connects to `alb coordinator` and hosts --workers worker actors there.\n"
     "Tests with a command run as child processes (own process group, killed\n"
     "on timeout); tests without one are simulated. Capabilities come from\n"
-    "the machine (nproc, /proc/meminfo, nvidia-smi) unless given by flags;\n"
-    "they are split evenly over the workers. The join token is read from\n"
+    "the machine (nproc, /proc/meminfo, nvidia-smi) unless given by flags.\n"
+    "With one worker (the default) the node is one pool: its --slots tests\n"
+    "at once (default: its cores) draw on the whole memory, cores and\n"
+    "accelerators, so an 8 GB node with 2 slots runs a 6 GB test; more\n"
+    "--workers split them evenly instead. The join token is read from\n"
     "--token-file (never the command line). Stops on SIGINT/SIGTERM (its\n"
     "tests are requeued). When the coordinator goes away (stopped, killed or\n"
     "unreachable) the node kills the commands it was running (a coordinator\n"
@@ -123,7 +128,7 @@ void add_node(CLI::App& app, int& rc) {
     "Exit status: 0 ok (stopped by signal, or the coordinator went away with\n"
     "--reconnect-timeout 0), 1 refused, unreachable or not back in time,\n"
     "2 bad input.\n\n"
-    "Example: alb node --coordinator 10.0.0.5:8080 --workers 4 "
+    "Example: alb node --coordinator 10.0.0.5:8080 --slots 4 "
     "--token-file ~/.alb-token");
   cmd
     ->add_option("--coordinator", f->coordinator,
@@ -132,6 +137,10 @@ void add_node(CLI::App& app, int& rc) {
   cmd->add_option("--workers", f->workers, "Worker actors on this node")
     ->default_val(1)
     ->check(CLI::Range(1, 4096));
+  cmd
+    ->add_option("--slots", f->slots,
+                 "Tests each worker runs at once (default: its cores)")
+    ->check(CLI::Range(1, 100000));
   cmd->add_option("--memory", f->memory, "Memory in GB (default: detected)")
     ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--cores", f->cores, "CPU cores (default: detected)")

@@ -33,6 +33,7 @@ struct run_cluster_flags {
   std::string file;
   int nodes = 3;
   int workers = 2;
+  int slots = 0;
   int cores = 0;
   double memory = 0;
   std::string strategy;
@@ -160,6 +161,10 @@ int run_cluster(const run_cluster_flags& f) {
                                    "--reconnect-timeout",
                                    "0"};
     nargs.insert(nargs.end(), tls_args.begin(), tls_args.end());
+    if (f.slots > 0) {
+      nargs.push_back("--slots");
+      nargs.push_back(std::to_string(f.slots));
+    }
     if (f.cores > 0) {
       nargs.push_back("--cores");
       nargs.push_back(std::to_string(f.cores));
@@ -224,6 +229,10 @@ void add_run(CLI::App& app, int& rc) {
   cmd->add_option("--workers", f->workers, "Workers per node")
     ->default_val(2)
     ->check(CLI::Range(1, 4096));
+  cmd
+    ->add_option("--slots", f->slots,
+                 "Tests each node worker runs at once (default: its cores)")
+    ->check(CLI::Range(1, 100000));
   cmd->add_option("--cores", f->cores, "Cores per node (default: detected)")
     ->check(CLI::Range(1, 100000));
   cmd->add_option("--memory", f->memory, "GB per node (default: detected)")

@@ -191,6 +191,23 @@ BOOST_AUTO_TEST_CASE(resources_split_over_workers) {
   BOOST_CHECK_THROW(split_resources(r, 0, "n"), cluster_error);
 }
 
+BOOST_AUTO_TEST_CASE(one_worker_with_slots_offers_the_whole_node) {
+  // An 8 GB node with 2 slots: one pool, so a 6 GB test fits (two workers
+  // of 4 GB each could not run it).
+  node_resources r;
+  r.cores = 2;
+  r.memory_gb = 8;
+  r.accelerators = parse_accelerators("cuda:2");
+  auto ws = split_resources(r, 1, "n", 2);
+  BOOST_REQUIRE_EQUAL(ws.size(), 1u);
+  BOOST_TEST(ws[0].max_concurrent_tests == 2);
+  BOOST_TEST(ws[0].available_memory == 8.0);
+  BOOST_TEST(ws[0].available_accelerators.at("cuda") == 2);
+  auto split = split_resources(r, 2, "n");
+  BOOST_TEST(split[0].available_memory == 4.0);
+  BOOST_TEST(split_resources(r, 1, "n")[0].max_concurrent_tests == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_SUITE(coordinator, two_systems)

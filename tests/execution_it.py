@@ -6,6 +6,8 @@
   ends exactly once.
 - Containment: a node SIGKILLed mid-test leaves no process of that test
   alive, not even a `setsid` grandchild; the same after a timeout.
+- Whole-node resources: an 8 GB node with 2 slots runs a 6 GB test, and
+  two 3 GB tests at once.
 - Strict test files: a mistyped key, `timeout = 1e10` and a test without
   a command are refused by `alb submit` and `alb run` with exit 2.
 
@@ -284,9 +286,60 @@ def test_strict_files(token):
     coord.wait(timeout=15)
 
 
+def test_whole_node_pool(token):
+    coord, port, _ = coordinator(token, "pool-coordinator")
+    if not port:
+        return
+    addr = "127.0.0.1:%d" % port
+    # 8 GB and 2 slots in one pool: a 6 GB test fits, and two 3 GB tests
+    # run at the same time (each writes a file the other waits for).
+    n = start(["node", "--coordinator", addr, "--slots", "2", "--cores", "2",
+               "--memory", "8", "--token-file", token, "--name", "pool-node",
+               "--reconnect-timeout", "0"], "pool-node")
+    meet = os.path.join(TMP, "meet")
+    os.mkdir(meet)
+    both = ("touch %s/$T; for i in $(seq 100); do "
+            "[ -e %s/a ] && [ -e %s/b ] && exit 0; sleep 0.05; done; exit 1"
+            % (meet, meet, meet))
+    tests = [{"test_id": "big", "minimum_memory": 6, "wait_limit": 20,
+              "command": ["true"]},
+             {"test_id": "half-a", "minimum_memory": 3, "env": {"T": "a"},
+              "command": ["sh", "-c", both]},
+             {"test_id": "half-b", "minimum_memory": 3, "env": {"T": "b"},
+              "command": ["sh", "-c", both]}]
+    out_lines = []
+    for t in tests:
+        out_lines.append("[[tests]]")
+        for k, v in t.items():
+            if isinstance(v, dict):
+                out_lines.append("%s = { %s }" % (k, ", ".join(
+                    "%s = %s" % (a, json.dumps(b)) for a, b in v.items())))
+            else:
+                out_lines.append("%s = %s" % (k, json.dumps(v)))
+    f = write("pool.toml", "\n".join(out_lines) + "\n")
+    out = os.path.join(TMP, "pool.json")
+    sub = submit(f, port, token, out)
+    try:
+        sub.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        sub.kill()
+        sub.communicate()
+    res = {r["test_id"]: r for r in results_of(out)} if os.path.exists(out) else {}
+    check(res.get("big", {}).get("status") == "completed",
+          "pool: an 8 GB node with 2 slots runs a 6 GB test")
+    check(res.get("half-a", {}).get("status") == "completed"
+          and res.get("half-b", {}).get("status") == "completed",
+          "pool: two 3 GB tests run at once on its two slots")
+    n.terminate()
+    coord.terminate()
+    n.wait(timeout=15)
+    coord.wait(timeout=15)
+
+
 def main():
     token = write("token", "%032x\n" % random.getrandbits(128))
     test_strict_files(token)
+    test_whole_node_pool(token)
     test_rebalancing(token)
     test_node_sigkill_leaves_nothing(token)
     test_timeout_kills_setsid_grandchild(token)
