@@ -1,5 +1,7 @@
 #include "actors/basp_guard.hpp"
 
+#include "runtime/log_limiter.hpp"
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
@@ -103,43 +105,26 @@ struct basp_guard::impl {
   std::list<connection> conns;
   mutable std::mutex peers_mtx;
   std::map<uint16_t, std::string> peers;
-  /// Refusal lines: when the current 10 s window began, lines shown in it
-  /// and lines only counted.
-  clock_type::time_point window_start = clock_type::now();
-  int shown = 0;
-  size_t hidden = 0;
-  /// (host, reason) pairs shown in the current window.
-  std::set<std::pair<std::string, std::string>> shown_kinds;
+  /// Refusal lines: each host and reason once per 10 s, at most
+  /// `refusals_shown` lines; the rest counted in one summary line.
+  log_limiter limiter{10, 10.0, "connections refused"};
+  clock_type::time_point epoch = clock_type::now();
 
-  // Starts a new window when the current one is over, first reporting how
-  // many refusals it did not show.
+  double seconds_since_start(clock_type::time_point now) const {
+    return std::chrono::duration<double>(now - epoch).count();
+  }
+
   void roll(clock_type::time_point now) {
-    if (now - window_start < std::chrono::seconds(10))
-      return;
-    if (hidden > 0 && opts.on_refused)
-      opts.on_refused(std::to_string(hidden)
-                      + " more connections refused in the last 10 s (not "
-                        "shown one by one)");
-    window_start = now;
-    shown = 0;
-    hidden = 0;
-    shown_kinds.clear();
+    limiter.roll(seconds_since_start(now), opts.on_refused);
   }
 
   void refused(const std::string& peer, const std::string& why) {
     if (!opts.on_refused)
       return;
-    roll(clock_type::now());
-    // A flood must not turn into a flood of log lines: each host and
-    // reason once per window, and only so many lines in all.
     auto host = peer.substr(0, peer.rfind(':'));
-    if (shown >= opts.refusals_shown
-        || !shown_kinds.emplace(std::move(host), why).second) {
-      ++hidden;
-      return;
-    }
-    ++shown;
-    opts.on_refused("refused connection from " + peer + ": " + why);
+    if (limiter.admit(host + '\n' + why, seconds_since_start(clock_type::now()),
+                      opts.on_refused))
+      opts.on_refused("refused connection from " + peer + ": " + why);
   }
 
   // Whether `c` got through its handshake as far as logging is concerned.
@@ -407,6 +392,7 @@ struct basp_guard::impl {
 basp_guard::basp_guard(basp_guard_options opts) : impl_(new impl) {
   auto& d = *impl_;
   d.opts = std::move(opts);
+  d.limiter = log_limiter{d.opts.refusals_shown, 10.0, "connections refused"};
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -12,12 +12,16 @@
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include "actors/coordinator_internal.hpp"
+#include "actors/coordinator_proxy.hpp"
+#include "actors/coordinator_routes.hpp"
 #include "runtime/cluster_state.hpp"
 #include "runtime/id_map.hpp"
 #include "runtime/journal.hpp"
@@ -35,222 +39,37 @@ bool tokens_equal(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+namespace coord {
+
 namespace {
-
-/// How to run a test, kept in the coordinator's process while the test is
-/// open; the proxies read it when the scheduler places the test.
-struct run_spec {
-  std::vector<std::string> command;
-  std::map<std::string, std::string> env;
-  std::string cwd;
-};
-
-/// Shared between the coordinator (writes) and the proxies (read), which
-/// may run on different scheduler threads.
-struct spec_store {
-  std::mutex mtx;
-  std::unordered_map<std::string, run_spec> by_id;
-
-  void put(const std::string& id, run_spec s) {
-    std::lock_guard<std::mutex> g{mtx};
-    by_id[id] = std::move(s);
-  }
-
-  void erase(const std::string& id) {
-    std::lock_guard<std::mutex> g{mtx};
-    by_id.erase(id);
-  }
-
-  void fill(work_batch& b) {
-    std::lock_guard<std::mutex> g{mtx};
-    if (by_id.empty())
-      return;
-    for (auto& item : b.items) {
-      if (!item.command.empty())
-        continue; // the scheduler already carries it
-      auto i = by_id.find(item.test_id);
-      if (i == by_id.end())
-        continue;
-      item.command = i->second.command;
-      item.env = i->second.env;
-      item.cwd = i->second.cwd;
-    }
-  }
-};
-
-// -- routes -------------------------------------------------------------------
-
-/// Placements of one node's workers gathered during a scheduler turn.
-struct node_outbox {
-  /// The node's uplink.
-  node_uplink_actor uplink;
-  /// What goes to it at the end of the turn.
-  node_work work;
-  /// Proxies routed through it.
-  size_t routes = 0;
-};
-
-/// Which proxies' placements go through a node's uplink, and what is
-/// gathered for each node. Written by the coordinator (joins, leaves) and
-/// used by the scheduler's route and flush hooks on the scheduler's thread.
-class route_table {
-public:
-  /// Routes the proxy `proxy` (an actor id in this process) through
-  /// `uplink` to the worker with actor id `worker` on the node.
-  void add(caf::actor_id proxy, const node_uplink_actor& uplink,
-           uint64_t worker) {
-    std::lock_guard<std::mutex> g{mtx_};
-    auto& box = nodes_[uplink.address()];
-    if (!box.uplink)
-      box.uplink = uplink;
-    ++box.routes;
-    routes_[proxy] = route{worker, &box};
-  }
-
-  /// Forgets the proxy's route (and its node's outbox with the last one).
-  void remove(caf::actor_id proxy) {
-    std::lock_guard<std::mutex> g{mtx_};
-    auto i = routes_.find(proxy);
-    if (i == routes_.end())
-      return;
-    auto* box = i->second.box;
-    routes_.erase(i);
-    if (--box->routes == 0) {
-      // Its placements were for workers that are all gone: the scheduler
-      // requeued them.
-      dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), box),
-                   dirty_.end());
-      nodes_.erase(box->uplink.address());
-    }
-  }
-
-  /// The scheduler's route hook: gathers the batch for its node when the
-  /// proxy has a route.
-  bool gather(const worker_actor& proxy, work_batch& b, spec_store& specs) {
-    std::lock_guard<std::mutex> g{mtx_};
-    auto i = routes_.find(proxy.id());
-    if (i == routes_.end())
-      return false;
-    specs.fill(b);
-    auto* box = i->second.box;
-    auto& w = box->work;
-    if (w.batches.empty())
-      dirty_.push_back(box);
-    w.workers.push_back(i->second.worker);
-    w.batches.push_back(std::move(b));
-    batches_.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
-
-  /// Worker batches sent through uplinks so far.
-  uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
-
-  /// Messages that carried them.
-  uint64_t messages() const {
-    return messages_.load(std::memory_order_relaxed);
-  }
-
-  /// Sends what was gathered, one message per node.
-  void flush() {
-    // Taken out under the lock, sent after it: a send may block on a full
-    // connection's buffer for a moment.
-    ready_.clear();
-    {
-      std::lock_guard<std::mutex> g{mtx_};
-      for (auto* box : dirty_) {
-        ready_.emplace_back(box->uplink, std::move(box->work));
-        box->work.workers.clear();
-        box->work.batches.clear();
-      }
-      dirty_.clear();
-    }
-    for (auto& [uplink, work] : ready_)
-      caf::anon_send(uplink, std::move(work));
-    messages_.fetch_add(ready_.size(), std::memory_order_relaxed);
-    ready_.clear();
-  }
-
-private:
-  struct route {
-    uint64_t worker;
-    node_outbox* box;
-  };
-  std::mutex mtx_;
-  std::unordered_map<caf::actor_id, route> routes_;
-  /// Stable addresses: routes point into it.
-  std::map<caf::actor_addr, node_outbox> nodes_;
-  /// Nodes with placements gathered since the last flush (a flush visits
-  /// only these, however many nodes there are).
-  std::vector<node_outbox*> dirty_;
-  /// Scheduler thread only.
-  std::vector<std::pair<node_uplink_actor, node_work>> ready_;
-  std::atomic<uint64_t> batches_{0};
-  std::atomic<uint64_t> messages_{0};
-};
-
-// -- proxy --------------------------------------------------------------------
-
-struct proxy_state {
-  static inline const char* name = "alb.worker_proxy";
-  worker_actor remote;
-  node_uplink_actor uplink;
-  std::shared_ptr<spec_store> specs;
-};
-
-using proxy_impl = revocable_worker_actor::stateful_pointer<proxy_state>;
-
-revocable_worker_actor::behavior_type
-proxy_behavior(proxy_impl self, worker_actor remote, node_uplink_actor uplink,
-               std::shared_ptr<spec_store> specs) {
-  self->state.remote = remote;
-  self->state.uplink = std::move(uplink);
-  self->state.specs = std::move(specs);
-  self->monitor(remote);
-  // The remote worker (or the connection to its node) is gone: end the
-  // proxy with a non-normal reason, so the scheduler treats the worker as
-  // lost and requeues what it held.
-  self->set_down_handler([self](caf::down_msg& dm) {
-    self->quit(dm.reason
-                 ? dm.reason
-                 : caf::error{caf::exit_reason::remote_link_unreachable});
-  });
-  return {
-    [self](work_batch& b) {
-      self->state.specs->fill(b);
-      self->send(self->state.remote, std::move(b));
-    },
-    [self](cancel_atom, uint32_t ref, uint32_t gen) {
-      auto& st = self->state;
-      // The same way its placements went, so the cancel cannot overtake
-      // the placement it withdraws.
-      if (st.uplink)
-        self->send(st.uplink, cancel_atom::value,
-                   static_cast<uint64_t>(st.remote.id()), ref, gen);
-      else
-        self->send(st.remote, cancel_atom::value, ref, gen);
-    },
-    [](finish_atom, uint64_t) {
-      // nop: proxies run nothing
-    },
-    [](tick_atom) {
-      // nop
-    },
-    [self](leave_atom) { self->send(self->state.remote, leave_atom::value); },
-    [self](revoke_batch& b) {
-      // Straight to the worker: a revoke that overtakes its placement
-      // (sent through the uplink) finds nothing and is answered "kept",
-      // which is safe.
-      self->send(caf::actor_cast<revocable_worker_actor>(self->state.remote),
-                 std::move(b));
-    },
-  };
-}
 
 // -- coordinator --------------------------------------------------------------
 
 struct node_info {
   size_t workers = 0;
   std::string peer;
+};
+
+/// The session of one node process (a node name joined from one CAF node).
+struct node_session {
+  /// Its handle (what the node's workers take for the scheduler).
+  scheduler_actor handle;
+  /// What it checks against.
+  std::shared_ptr<node_session_data> data;
+  /// Workers registered through it.
+  size_t workers = 0;
+};
+
+/// Where a registered remote worker belongs.
+struct worker_entry {
+  /// Node name.
+  std::string node;
+  /// Its proxy in this process.
+  caf::actor_id proxy = 0;
+  /// Its node's process.
+  caf::node_id nid;
+  /// Its scheduler slot.
+  uint32_t slot = 0;
 };
 
 /// A test that is queued or running.
@@ -291,14 +110,17 @@ struct coordinator_state {
   std::vector<cluster_outcome> outbox;
   bool flush_scheduled = false;
   std::map<std::string, node_info> nodes;
-  /// Node name and proxy id of every registered remote worker.
-  std::unordered_map<caf::actor_addr, std::pair<std::string, caf::actor_id>>
-    worker_node;
+  /// Sessions by node name and process.
+  std::map<std::pair<std::string, caf::node_id>, node_session> sessions;
+  /// Every registered remote worker.
+  std::unordered_map<caf::actor_addr, worker_entry> worker_node;
+  /// Refusals, rate-limited (shared with the door and the sessions).
+  std::shared_ptr<refusal_log> refusals;
   std::unordered_set<std::string> seen_nodes;
   size_t live_nodes = 0;
 };
 
-using coordinator_impl = coordinator_actor::stateful_pointer<coordinator_state>;
+using coordinator_impl = core_actor::stateful_pointer<coordinator_state>;
 
 void log(coordinator_impl self, const std::string& line) {
   if (self->state.opts.log)
@@ -308,27 +130,7 @@ void log(coordinator_impl self, const std::string& line) {
 // Calls `f` with "host:port" of the process `nid` (or "local").
 template<class F>
 void with_peer(coordinator_impl self, const caf::node_id& nid, F f) {
-  auto& sys = self->home_system();
-  if (nid == sys.node() || !sys.has_middleman()) {
-    f(std::string{"local"});
-    return;
-  }
-  self
-    ->request(sys.middleman().actor_handle(), std::chrono::seconds(5),
-              caf::get_atom::value, nid)
-    .then(
-      [self, f](const caf::node_id&, std::string& host, uint16_t port) mutable {
-        // Behind a relay the middleman sees the relay's connection.
-        auto& name = self->state.opts.peer_name;
-        auto real = name ? name(host, port) : std::string{};
-        f(real.empty() ? host + ":" + std::to_string(port) : real);
-      },
-      [f](caf::error&) mutable { f(std::string{"unknown peer"}); });
-}
-
-caf::node_id sender_node(coordinator_impl self) {
-  auto& s = self->current_sender();
-  return s ? s->node() : self->home_system().node();
+  coord::with_peer(self, self->state.opts.peer_name, nid, std::move(f));
 }
 
 void count_nodes(coordinator_impl self) {
@@ -490,10 +292,12 @@ void resume(coordinator_impl self) {
                 + " outcomes no client has collected yet");
 }
 
-coordinator_actor::behavior_type
-coordinator_behavior(coordinator_impl self, coordinator_options opts) {
+core_actor::behavior_type
+coordinator_behavior(coordinator_impl self, coordinator_options opts,
+                     std::shared_ptr<refusal_log> refusals) {
   auto& st = self->state;
   st.opts = std::move(opts);
+  st.refusals = std::move(refusals);
   auto sopts = st.opts.scheduler;
   sopts.finish_when_done = false;
   // Weak: the scheduler must not keep its coordinator alive.
@@ -546,9 +350,23 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       client_down(self, dm);
       return;
     }
-    auto name = i->second.first;
-    st.routes->remove(i->second.second);
+    auto entry = std::move(i->second);
+    auto& name = entry.node;
+    st.routes->remove(entry.proxy);
     st.worker_node.erase(i);
+    // Its slot is no longer the node's to report for; the session ends
+    // with the node's last worker.
+    auto si = st.sessions.find({name, entry.nid});
+    if (si != st.sessions.end()) {
+      {
+        std::lock_guard<std::mutex> g{si->second.data->mtx};
+        si->second.data->slots.erase(entry.slot);
+      }
+      if (si->second.workers > 0 && --si->second.workers == 0) {
+        self->send_exit(si->second.handle, caf::exit_reason::user_shutdown);
+        st.sessions.erase(si);
+      }
+    }
     auto& info = st.nodes[name];
     if (info.workers > 0 && --info.workers == 0) {
       log(self, "node '" + name + "' at " + info.peer + " left ("
@@ -565,19 +383,22 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
       auto nid = sender_node(self);
       if (!st.opts.token.empty() && !tokens_equal(j.token, st.opts.token)) {
         auto what = j.token.empty() ? "no join token" : "wrong join token";
-        with_peer(self, nid,
-                  [self, what, node = j.node,
-                   wid = j.caps.worker_id](const std::string& peer) {
-                    log(self, "refused worker '" + wid + "' of node '" + node
-                                + "' from " + peer + ": " + what);
-                  });
+        if (st.refusals->admit(to_string(nid) + "\njoin\n" + what))
+          with_peer(self, nid,
+                    [self, what, node = j.node,
+                     wid = j.caps.worker_id](const std::string& peer) {
+                      self->state.refusals->write(
+                        "refused worker '" + wid + "' of node '" + node
+                        + "' from " + peer + ": " + what);
+                    });
         return caf::make_error(caf::sec::invalid_argument,
                                std::string{"join refused: "} + what);
       }
       if (!w)
         return caf::make_error(caf::sec::invalid_argument,
                                "join refused: no worker handle");
-      auto proxy = self->spawn(proxy_behavior, w, j.uplink, st.specs);
+      auto proxy
+        = spawn_worker_proxy(self->home_system(), w, j.uplink, st.specs);
       auto rp = self->make_response_promise<uint32_t, scheduler_actor>();
       auto wid = j.caps.worker_id;
       self
@@ -587,8 +408,25 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
           [self, rp, w, nid, wid, proxy, uplink = j.uplink,
            node = j.node](uint32_t slot) mutable {
             auto& st = self->state;
-            st.worker_node[w.address()] = {node, proxy.id()};
+            st.worker_node[w.address()] = {node, proxy.id(), nid, slot};
             self->monitor(w);
+            // One session per node process: all its workers (and its
+            // uplink) report through the same handle.
+            auto& ses = st.sessions[{node, nid}];
+            if (!ses.handle) {
+              ses.data = std::make_shared<node_session_data>();
+              ses.data->name = node;
+              ses.data->node = nid;
+              ses.handle
+                = spawn_node_session(self->home_system(), self, st.scheduler,
+                                     ses.data, st.refusals, st.opts.peer_name);
+            }
+            {
+              std::lock_guard<std::mutex> g{ses.data->mtx};
+              ses.data->slots.insert(slot);
+            }
+            ++ses.workers;
+            auto session = ses.handle;
             auto& info = st.nodes[node];
             if (info.workers++ == 0) {
               bool again = !st.seen_nodes.insert(node).second;
@@ -609,7 +447,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
             }
             log(self, "worker '" + wid + "' of node '" + node
                         + "' registered in slot " + std::to_string(slot));
-            rp.deliver(slot, st.scheduler);
+            rp.deliver(slot, session);
             // alb's node workers answer revokes: said in the proxy's name,
             // the handle the scheduler knows, so rebalancing can move what
             // they have not started.
@@ -628,18 +466,31 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
           });
       return rp;
     },
+    [self](hello_atom, client_hello& h) -> caf::result<client_session_actor> {
+      auto& st = self->state;
+      auto nid = sender_node(self);
+      if (!st.opts.token.empty() && !tokens_equal(h.token, st.opts.token)) {
+        auto what = h.token.empty() ? "no join token" : "wrong join token";
+        if (st.refusals->admit(to_string(nid) + "\nhello\n" + what))
+          with_peer(self, nid, [self, what](const std::string& peer) {
+            self->state.refusals->write("refused client from " + peer + ": "
+                                        + what);
+          });
+        return caf::make_error(caf::sec::invalid_argument,
+                               std::string{"client refused: "} + what);
+      }
+      if (!h.outcomes)
+        return caf::make_error(caf::sec::invalid_argument,
+                               "client refused: no actor for its outcomes");
+      if (st.clients.try_emplace(h.outcomes.address()).second)
+        self->monitor(h.outcomes);
+      return spawn_client_session(self->home_system(), self, nid,
+                                  std::move(h.outcomes), st.refusals,
+                                  st.opts.peer_name);
+    },
     [self](submit_atom, cluster_submission& s,
            caf::actor& client) -> caf::result<uint64_t> {
       auto& st = self->state;
-      if (!st.opts.token.empty() && !tokens_equal(s.token, st.opts.token)) {
-        auto what = s.token.empty() ? "no join token" : "wrong join token";
-        with_peer(self, sender_node(self),
-                  [self, what](const std::string& peer) {
-                    log(self, "refused submission from " + peer + ": " + what);
-                  });
-        return caf::make_error(caf::sec::invalid_argument,
-                               std::string{"submission refused: "} + what);
-      }
       auto* j = st.opts.journal.get();
       client_info* ci = nullptr;
       if (client) {
@@ -807,6 +658,8 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
               nodes[name] = {{"workers", info.workers}, {"peer", info.peer}};
             j["nodes"] = std::move(nodes);
             j["open_tests"] = self->state.pending.size();
+            // Ended, waiting for their journal transaction.
+            j["outcomes_gathered"] = self->state.outbox.size();
             // How well placements to nodes are batched on the wire.
             j["node_uplink"]
               = {{"worker_batches", self->state.routes->batches()},
@@ -816,14 +669,50 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts) {
           [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
       return rp;
     },
+    [self](cancel_atom, std::vector<std::string>& ids,
+           caf::actor& client) -> uint64_t {
+      auto& st = self->state;
+      uint64_t n = 0;
+      for (auto& id : ids) {
+        auto ref = st.pending.find(id);
+        if (ref == st.pending.npos)
+          continue;
+        // A client cancels only what it waits for: another client's test
+        // is not its to stop.
+        auto& ws = st.pending[ref].waiters;
+        if (std::find(ws.begin(), ws.end(), client) == ws.end()) {
+          refuse(self, st.refusals, st.opts.peer_name,
+                 "cancel of test '" + id + "'", "not submitted by this client");
+          continue;
+        }
+        self->send(st.scheduler, cancel_atom::value, id);
+        ++n;
+      }
+      return n;
+    },
   };
 }
 
 } // namespace
 
+} // namespace coord
+
+void stop_coordinator(caf::actor_system& sys, const coordinator_actor& c,
+                      caf::exit_reason reason) {
+  if (!c)
+    return;
+  caf::scoped_actor self{sys};
+  self->send_exit(c, reason);
+}
+
 coordinator_actor spawn_coordinator(caf::actor_system& sys,
                                     coordinator_options opts) {
-  return sys.spawn(coordinator_behavior, std::move(opts));
+  auto refusals = std::make_shared<coord::refusal_log>(opts.log);
+  auto name = opts.peer_name;
+  auto core = sys.spawn(coord::coordinator_behavior, std::move(opts), refusals);
+  // The door links itself to the core: they end together.
+  return coord::spawn_door(sys, std::move(core), std::move(refusals),
+                           std::move(name));
 }
 
 } // namespace alb

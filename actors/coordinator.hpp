@@ -31,6 +31,8 @@
 #include "actors/messages.hpp"
 #include "actors/scheduler.hpp"
 
+#include <caf/exit_reason.hpp>
+
 namespace alb {
 
 class submission_journal;
@@ -60,6 +62,14 @@ struct coordinator_options {
 /// Spawns a coordinator and its scheduler (linked: they end together).
 coordinator_actor spawn_coordinator(caf::actor_system& sys,
                                     coordinator_options opts);
+
+/// Stops a coordinator: the exit comes from an actor of this process,
+/// which is the only kind its published actor obeys (an exit from a peer,
+/// or an anonymous one, is refused). `kill` ends it without writing the
+/// outcomes it gathered.
+void stop_coordinator(caf::actor_system& sys, const coordinator_actor& c,
+                      caf::exit_reason reason
+                      = caf::exit_reason::user_shutdown);
 
 /// Compares two tokens in time independent of where they differ.
 bool tokens_equal(const std::string& a, const std::string& b);

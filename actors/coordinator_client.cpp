@@ -137,6 +137,8 @@ struct coordinator_client::impl {
   std::unique_ptr<caf::actor_system> sys;
   coordinator_actor coord;
   caf::actor recv;
+  /// The session the hello opened: everything after the hello goes here.
+  client_session_actor session;
 
   caf::timespan request_timeout() const {
     return std::chrono::duration_cast<caf::timespan>(
@@ -147,6 +149,7 @@ struct coordinator_client::impl {
     if (recv)
       caf::anon_send_exit(recv, caf::exit_reason::user_shutdown);
     recv = nullptr;
+    session = nullptr;
     coord = nullptr;
     sys.reset();
     cfg.reset();
@@ -234,6 +237,29 @@ void coordinator_client::connect() {
     d.st->expected = d.st->received;
   }
   d.recv = d.sys->spawn(receiver, d.st, d.coord);
+  // The token opens a session; submissions, stats and cancels need it.
+  caf::error failure;
+  {
+    caf::scoped_actor self{*d.sys};
+    self
+      ->request(d.coord, d.request_timeout(), hello_atom::value,
+                client_hello{d.opts.token, d.recv})
+      .receive([&](client_session_actor& s) { d.session = std::move(s); },
+               [&](caf::error& e) { failure = std::move(e); });
+  }
+  if (failure) {
+    auto code = failure == caf::sec::invalid_argument ? client_errc::refused
+                : failure == caf::sec::request_timeout
+                  ? client_errc::timeout
+                  : client_errc::disconnected;
+    auto what = code == client_errc::refused
+                  ? "the coordinator at " + addr
+                      + " refused this client: " + error_text(*d.sys, failure)
+                  : "no session with the coordinator at " + addr + ": "
+                      + error_text(*d.sys, failure);
+    d.shutdown();
+    throw coordinator_client_error{code, what};
+  }
 }
 
 bool coordinator_client::connected() const {
@@ -265,12 +291,11 @@ size_t coordinator_client::submit(std::vector<cluster_test> tests) {
     d.st->expected += n;
   }
   caf::scoped_actor self{*d.sys};
-  cluster_submission s{d.opts.token, std::move(tests)};
+  cluster_submission s{std::move(tests)};
   uint64_t accepted = 0;
   caf::error failure;
   self
-    ->request(d.coord, d.request_timeout(), submit_atom::value, std::move(s),
-              d.recv)
+    ->request(d.session, d.request_timeout(), submit_atom::value, std::move(s))
     .receive([&](uint64_t k) { accepted = k; },
              [&](caf::error& e) { failure = std::move(e); });
   if (failure || accepted < n) {
@@ -319,7 +344,7 @@ std::string coordinator_client::stats() {
   caf::scoped_actor self{*d.sys};
   std::string out;
   caf::error failure;
-  self->request(d.coord, d.request_timeout(), stats_atom::value)
+  self->request(d.session, d.request_timeout(), stats_atom::value)
     .receive([&](std::string& s) { out = std::move(s); },
              [&](caf::error& e) { failure = std::move(e); });
   if (failure)
@@ -328,6 +353,26 @@ std::string coordinator_client::stats() {
                                      : client_errc::disconnected,
                                    "stats: " + error_text(*d.sys, failure)};
   return out;
+}
+
+size_t coordinator_client::cancel(std::vector<std::string> ids) {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> api{d.api_mtx};
+  d.require_connection();
+  caf::scoped_actor self{*d.sys};
+  uint64_t n = 0;
+  caf::error failure;
+  self
+    ->request(d.session, d.request_timeout(), cancel_atom::value,
+              std::move(ids))
+    .receive([&](uint64_t k) { n = k; },
+             [&](caf::error& e) { failure = std::move(e); });
+  if (failure)
+    throw coordinator_client_error{failure == caf::sec::request_timeout
+                                     ? client_errc::timeout
+                                     : client_errc::disconnected,
+                                   "cancel: " + error_text(*d.sys, failure)};
+  return static_cast<size_t>(n);
 }
 
 std::string coordinator_client::address() const {
@@ -365,7 +410,7 @@ void coordinator_client::close() {
       // leave; shutting the connection down earlier could turn it into a
       // lost connection.
       if (alive)
-        self->request(d.coord, std::chrono::seconds(2), stats_atom::value)
+        self->request(d.session, std::chrono::seconds(2), stats_atom::value)
           .receive([](std::string&) {}, [](caf::error&) {});
     }
     d.shutdown();

@@ -25,8 +25,8 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/cluster_types.hpp"
 #include "actors/tls.hpp"
+#include "runtime/cluster_types.hpp"
 
 namespace alb {
 
@@ -40,7 +40,7 @@ enum class client_errc {
   bad_input,
   /// The coordinator could not be reached within the connect timeout.
   unreachable,
-  /// The coordinator refused the submission (join token).
+  /// The coordinator refused this client (join token).
   refused,
   /// The coordinator did not answer within the request timeout.
   timeout,
@@ -107,10 +107,11 @@ public:
   coordinator_client(const coordinator_client&) = delete;
   coordinator_client& operator=(const coordinator_client&) = delete;
 
-  /// Checks the endpoint and TLS files and connects, retrying until
-  /// `connect_timeout`. Throws coordinator_client_error (bad_input,
-  /// unreachable). Warnings (e.g. TLS files readable by others) are in
-  /// warnings() afterwards.
+  /// Checks the endpoint and TLS files, connects (retrying until
+  /// `connect_timeout`) and opens a session with the token. Throws
+  /// coordinator_client_error (bad_input, unreachable, refused for a wrong
+  /// or missing token, timeout). Warnings (e.g. TLS files readable by others)
+  /// are in warnings() afterwards.
   void connect();
 
   /// Whether connected and the coordinator not lost.
@@ -123,13 +124,18 @@ public:
   /// Submits `tests`. Returns how many the coordinator took on: each of
   /// them gets exactly one outcome (tests it rejects, e.g. a duplicate id
   /// or impossible requirements, come back at once as failed outcomes with
-  /// the reason in `error`). Throws coordinator_client_error (refused,
-  /// timeout, disconnected, not_connected, bad_input for an empty list).
+  /// the reason in `error`). Throws coordinator_client_error
+  /// (timeout, disconnected, not_connected, bad_input for an empty list).
   size_t submit(std::vector<cluster_test> tests);
 
   /// Waits up to `timeout` seconds (< 0 = no limit) until every submitted
   /// test has its outcome or the connection is lost.
   client_wait_result wait(double timeout = -1);
+
+  /// Cancels those of `ids` this client submitted and that have not ended
+  /// (each then gets a cancelled outcome); returns how many. Tests of other
+  /// clients are left alone. Throws coordinator_client_error.
+  size_t cancel(std::vector<std::string> ids);
 
   /// Submitted tests without an outcome yet.
   size_t open() const;

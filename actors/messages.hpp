@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
@@ -316,6 +317,8 @@ using churn_atom = caf::atom_constant<caf::atom("churn")>;
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
 /// A worker says it answers revokes (rebalancing may take its queued tests).
 using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
+/// A client asks the coordinator for a session.
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
 
 // -- interfaces
 // ----------------------------------------------------------------
@@ -366,13 +369,20 @@ using recorder_actor
 
 // -- cluster (coordinator, nodes, clients) ------------------------------------
 
-/// Tests a client submits to a coordinator in one message.
+/// Tests a client submits to its session in one message (the session
+/// was opened with the token, so the submission carries none).
 struct cluster_submission {
-  /// The shared join token (submitted commands run on the nodes, so a
-  /// client must prove it belongs just like a node).
-  std::string token;
   /// The tests.
   std::vector<cluster_test> tests;
+};
+
+/// A client's request for a session: submitted commands run on the nodes,
+/// so a client must prove it belongs just like a node.
+struct client_hello {
+  /// The shared join token.
+  std::string token;
+  /// Where the session sends the outcomes of the client's tests.
+  caf::actor outcomes;
 };
 
 /// The node process's uplink: stands between its workers and a
@@ -424,7 +434,13 @@ typename Inspector::result_type inspect(Inspector& f, cluster_test& x) {
 /// Serializes cluster_submission.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_submission& x) {
-  return f(caf::meta::type_name("cluster_submission"), x.token, x.tests);
+  return f(caf::meta::type_name("cluster_submission"), x.tests);
+}
+
+/// Serializes client_hello.
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, client_hello& x) {
+  return f(caf::meta::type_name("client_hello"), x.token, x.outcomes);
 }
 
 /// Serializes node_join.
@@ -460,22 +476,31 @@ typename Inspector::result_type inspect(Inspector& f, outcome_batch& x) {
   return f(caf::meta::type_name("outcome_batch"), x.items);
 }
 
-/// The coordinator: the front door of a cluster. It checks the join token
-/// before any worker reaches the scheduler and relays outcomes to clients.
+/// A client's session with a coordinator, opened by a hello with the
+/// token. It accepts requests only from the client's process and acts only
+/// on the client's own tests; their outcomes go to the actor named in the
+/// hello, inside outcome_batch messages.
+using client_session_actor = caf::typed_actor<
+  // Submits tests; replies how many were taken on (each gets one outcome).
+  caf::replies_to<submit_atom, cluster_submission>::with<uint64_t>,
+  // Scheduler metrics and cluster membership as JSON.
+  caf::replies_to<stats_atom>::with<std::string>,
+  // Cancels those of the named tests this client submitted; replies how
+  // many it cancelled.
+  caf::replies_to<cancel_atom, std::vector<std::string>>::with<uint64_t>>;
+
+/// The coordinator's public face: the one actor it publishes. It accepts
+/// exactly two messages, each checked against the join token; everything
+/// else is refused (and logged) without effect. Reports, leaves and
+/// submissions go to the session a successful join or hello returns.
 using coordinator_actor = caf::typed_actor<
-  // A node's worker asks to join; replies its slot and the scheduler it
-  // reports to.
+  // A node's worker asks to join; replies its slot and the node's session,
+  // which takes the scheduler's messages from that node's workers (only
+  // for their own slots) and passes them on.
   caf::replies_to<join_atom, node_join, worker_actor>::with<uint32_t,
                                                             scheduler_actor>,
-  // A client submits tests; replies how many were accepted. Every accepted
-  // test's outcome is sent to the given actor inside an outcome_batch.
-  caf::replies_to<submit_atom, cluster_submission, caf::actor>::with<uint64_t>,
-  // Internal: tests that ended (from the scheduler's end listener).
-  caf::reacts_to<outcome_batch>,
-  // Internal: write the gathered outcomes to the journal, then report them.
-  caf::reacts_to<tick_atom>,
-  // Scheduler metrics and cluster membership as JSON.
-  caf::replies_to<stats_atom>::with<std::string>>;
+  // A client asks for a session.
+  caf::replies_to<hello_atom, client_hello>::with<client_session_actor>>;
 
 } // namespace alb
 
@@ -508,4 +533,6 @@ CAF_ADD_TYPE_ID(alb, (alb::revoke_reply))
 CAF_ADD_TYPE_ID(alb, (alb::node_work))
 CAF_ADD_TYPE_ID(alb, (alb::report_bundle))
 CAF_ADD_TYPE_ID(alb, (alb::node_uplink_actor))
+CAF_ADD_TYPE_ID(alb, (alb::client_hello))
+CAF_ADD_TYPE_ID(alb, (alb::client_session_actor))
 CAF_END_TYPE_ID_BLOCK(alb)

@@ -160,7 +160,7 @@ int run_coordinator(const coordinator_flags& f) {
     if (!inner) {
       std::cerr << "alb coordinator: error: cannot publish: "
                 << sys.render(inner.error()) << "\n";
-      caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+      stop_coordinator(sys, coord);
       return 2;
     }
     basp_guard_options g;
@@ -177,7 +177,7 @@ int run_coordinator(const coordinator_flags& f) {
       slot->guard = guard;
     } catch (const std::exception& e) {
       std::cerr << "alb coordinator: error: " << e.what() << "\n";
-      caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+      stop_coordinator(sys, coord);
       return 2;
     }
     auto bound = guard->port();
@@ -190,7 +190,7 @@ int run_coordinator(const coordinator_flags& f) {
     auto sig = wait_for_signal(-1);
     log.info(std::string{"stopping on "}
              + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
-    caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+    stop_coordinator(sys, coord);
     coord = nullptr;
     {
       std::lock_guard<std::mutex> lock{slot->mtx};
@@ -223,7 +223,12 @@ void add_coordinator(CLI::App& app, int& rc) {
     "that disappears has its tests requeued elsewhere. Runs until SIGINT or\n"
     "SIGTERM. Defaults come from the [cluster] section of --config.\n"
     "Refused joins and connections (wrong token, garbage bytes, failed TLS\n"
-    "handshakes) are logged as warnings with the peer's address.\n"
+    "handshakes) are logged as warnings with the peer's address. The port\n"
+    "takes only a join or a hello with the token; anything else a peer sends\n"
+    "there (forged outcomes or reports, stats, submit, cancel, exit) is\n"
+    "refused and logged (`refused outcome_batch from ADDR: ...`), and a node\n"
+    "or client may act only for its own workers or tests (README, \"Trust\n"
+    "model\").\n"
     "\n"
     "TLS (CAF's OpenSSL module): with --tls-cert, --tls-key and --tls-ca\n"
     "(or a [tls] section in --config) every connection is TLS and both\n"

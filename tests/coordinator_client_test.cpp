@@ -160,7 +160,7 @@ struct cluster {
   }
 
   ~cluster() {
-    caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+    stop_coordinator(*a, coord);
     coord = nullptr;
     b.reset();
     a.reset();
@@ -308,17 +308,18 @@ BOOST_AUTO_TEST_CASE(stats_is_the_coordinators_json) {
 
 BOOST_AUTO_TEST_CASE(wrong_or_missing_token_is_refused) {
   cluster c;
+  // The token opens the session: without it there is nothing to submit to.
   coordinator_client wrong{c.client_options("not-the-token")};
-  wrong.connect();
-  auto [what, code]
-    = client_error_of([&] { wrong.submit({shell("x", "true")}); });
+  auto [what, code] = client_error_of([&] { wrong.connect(); });
   BOOST_TEST((code == client_errc::refused));
   BOOST_TEST(what.find("wrong join token") != std::string::npos, what);
+  BOOST_TEST(!wrong.connected());
+  auto [what1, code1]
+    = client_error_of([&] { wrong.submit({shell("x", "true")}); });
+  BOOST_TEST((code1 == client_errc::not_connected), what1);
   BOOST_TEST(wrong.open() == 0u);
   coordinator_client none{c.client_options("")};
-  none.connect();
-  auto [what2, code2]
-    = client_error_of([&] { none.submit({shell("x", "true")}); });
+  auto [what2, code2] = client_error_of([&] { none.connect(); });
   BOOST_TEST((code2 == client_errc::refused));
   BOOST_TEST(what2.find("no join token") != std::string::npos, what2);
 }

@@ -13,12 +13,15 @@
 #include <mutex>
 #include <thread>
 
+#include <cerrno>
+#include <csignal>
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +36,19 @@ using namespace alb;
 using namespace std::chrono_literals;
 
 namespace {
+
+/// Opens a session on `c` for `client` (its outcomes go to it); fails the
+/// test when refused.
+client_session_actor hello(caf::scoped_actor& client, coordinator_actor c,
+                           const std::string& token) {
+  client_session_actor ses;
+  client
+    ->request(c, 10s, hello_atom::value,
+              client_hello{token, caf::actor_cast<caf::actor>(client)})
+    .receive([&](client_session_actor& s) { ses = std::move(s); },
+             [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
+  return ses;
+}
 
 struct two_systems {
   // Declared first so they outlive the actor systems: the coordinator's log
@@ -66,7 +82,7 @@ struct two_systems {
   }
 
   ~two_systems() {
-    caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+    stop_coordinator(*a, coord);
     coord = nullptr;
     // The node side first, so it does not talk to a vanished coordinator.
     b.reset();
@@ -93,11 +109,12 @@ struct two_systems {
     return spawn_real_worker(*b, scheduler_actor{}, std::move(o));
   }
 
-  /// Coordinator statistics (JSON).
+  /// Coordinator statistics (JSON), asked on a session of `c`.
   nlohmann::json stats(coordinator_actor c) {
     caf::scoped_actor self{*b};
+    auto ses = hello(self, c, "the-token");
     nlohmann::json j;
-    self->request(c, 10s, stats_atom::value)
+    self->request(ses, 10s, stats_atom::value)
       .receive([&](std::string& s) { j = nlohmann::json::parse(s); },
                [&](caf::error& e) { BOOST_FAIL(b->render(e)); });
     return j;
@@ -122,13 +139,11 @@ cluster_test shell(const std::string& id, const std::string& script) {
 /// Submits `tests` as `client` and returns the accepted count.
 uint64_t submit(caf::scoped_actor& client, coordinator_actor c,
                 std::vector<cluster_test> tests) {
+  auto ses = hello(client, c, "the-token");
   cluster_submission s;
-  s.token = "the-token";
   s.tests = std::move(tests);
   uint64_t accepted = 0;
-  client
-    ->request(c, 10s, submit_atom::value, s,
-              caf::actor_cast<caf::actor>(client))
+  client->request(ses, 10s, submit_atom::value, s)
     .receive([&](uint64_t n) { accepted = n; },
              [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
   return accepted;
@@ -217,15 +232,13 @@ BOOST_AUTO_TEST_CASE(remote_workers_run_submitted_commands) {
   auto w1 = node_worker(c, "the-token", "node-b/w0");
   auto w2 = node_worker(c, "the-token", "node-b/w1");
   caf::scoped_actor client{*b};
+  auto ses = hello(client, c, "the-token");
   cluster_submission s;
-  s.token = "the-token";
   s.tests.push_back(shell("ok", "echo fine"));
   s.tests.push_back(shell("bad", "exit 5"));
   s.tests.push_back(shell("ok", "true")); // duplicate id: rejected
   uint64_t accepted = 0;
-  client
-    ->request(c, 10s, submit_atom::value, s,
-              caf::actor_cast<caf::actor>(client))
+  client->request(ses, 10s, submit_atom::value, s)
     .receive([&](uint64_t n) { accepted = n; },
              [&](caf::error& e) { BOOST_FAIL(b->render(e)); });
   BOOST_TEST(accepted == 3u);
@@ -280,14 +293,14 @@ BOOST_AUTO_TEST_CASE(a_wrong_token_is_refused_before_registration) {
   BOOST_TEST(logged("refused worker 'intruder/w0' of node 'node-b' from "
                     "127.0.0.1:"));
   BOOST_TEST(!logged("registered"));
-  cluster_submission s;
-  s.token = "guess";
-  s.tests.push_back(shell("x", "true"));
-  bool refused = false;
+  // A client with the wrong token gets no session.
+  caf::error refusal;
   self
-    ->request(c, 10s, submit_atom::value, s, caf::actor_cast<caf::actor>(self))
-    .receive([](uint64_t) {}, [&](caf::error&) { refused = true; });
-  BOOST_TEST(refused);
+    ->request(c, 10s, hello_atom::value,
+              client_hello{"guess", caf::actor_cast<caf::actor>(self)})
+    .receive([](client_session_actor&) {},
+             [&](caf::error& e) { refusal = std::move(e); });
+  BOOST_CHECK(refusal == caf::sec::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(workers_behind_an_uplink_get_their_placements_per_node) {
@@ -367,6 +380,116 @@ BOOST_AUTO_TEST_CASE(a_lost_uplink_takes_its_workers_and_their_tests_requeue) {
   caf::anon_send_exit(second, caf::exit_reason::user_shutdown);
 }
 
+// A worker that takes placements and never reports (a node's stand-in).
+// Takes an argument: CAF 0.17 spawns a function actor without arguments
+// through a null tuple pointer.
+worker_actor::behavior_type idle_worker(int) {
+  return {
+    [](work_batch&) {},
+    [](cancel_atom, uint32_t, uint32_t) {},
+    [](finish_atom, uint64_t) {},
+    [](tick_atom) {},
+    [](leave_atom) {},
+  };
+}
+
+BOOST_AUTO_TEST_CASE(a_node_reports_only_for_its_own_workers) {
+  auto c = remote();
+  auto w = node_worker(c, "the-token", "node-b/w0");
+  // A second node process, with the token, joins one worker of its own.
+  caf::actor_system_config cfg_c;
+  configure_system(cfg_c, 2, false);
+  cfg_c.load<caf::io::middleman>();
+  caf::actor_system sys_c{cfg_c};
+  auto door
+    = sys_c.middleman().remote_actor<coordinator_actor>("127.0.0.1", port);
+  BOOST_REQUIRE(door);
+  caf::scoped_actor evil{sys_c};
+  node_join j;
+  j.token = "the-token";
+  j.node = "evil";
+  j.caps.worker_id = "evil/w0";
+  j.caps.cpu_cores = 1;
+  j.caps.available_memory = 0.1; // too small for the victim
+  uint32_t evil_slot = 0;
+  scheduler_actor session;
+  auto idle = sys_c.spawn(idle_worker, 0);
+  evil->request(*door, 10s, join_atom::value, j, idle)
+    .receive(
+      [&](uint32_t slot, scheduler_actor& s) {
+        evil_slot = slot;
+        session = s;
+      },
+      [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
+  BOOST_REQUIRE(session);
+  caf::scoped_actor client{*b};
+  auto victim = shell("victim", "sleep 1; echo real; exit 3");
+  victim.req.minimum_memory = 1;
+  BOOST_TEST(submit(client, c, {victim}) == 1u);
+  // Forged reports on its own session for every other slot: passing, with
+  // output of its choosing, for the first records and generations.
+  report_bundle bundle;
+  for (uint32_t slot = 0; slot < 4; ++slot) {
+    if (slot == evil_slot)
+      continue;
+    report_batch rb;
+    rb.slot = slot;
+    for (uint32_t ref = 0; ref < 8; ++ref)
+      for (uint32_t gen = 0; gen < 4; ++gen) {
+        work_report r;
+        r.ref = ref;
+        r.gen = gen;
+        r.output_tail = "forged";
+        rb.items.push_back(r);
+      }
+    evil->send(session, rb);
+    bundle.batches.push_back(std::move(rb));
+  }
+  evil->send(session, bundle);
+  evil->send(session, leave_atom::value, evil_slot == 0 ? 1u : 0u);
+  auto got = outcomes(client, 1);
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_TEST(got[0].status == "failed");
+  BOOST_TEST(got[0].exit_code == 3);
+  BOOST_TEST(got[0].output_tail == "real\n");
+  BOOST_TEST(got[0].worker_id == "node-b/w0");
+  BOOST_TEST(logged("slot is not one of node 'evil''s workers"));
+  BOOST_TEST(logged("refused report_batch for slot"));
+  BOOST_TEST(logged("refused report_bundle for slot"));
+  BOOST_TEST(logged("refused leave for slot"));
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(idle, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(a_client_cancels_only_its_own_tests) {
+  auto c = remote();
+  auto w = node_worker(c, "the-token", "node-b/w0");
+  caf::scoped_actor owner{*b};
+  caf::scoped_actor other{*b};
+  auto mine = hello(owner, c, "the-token");
+  auto theirs = hello(other, c, "the-token");
+  cluster_submission s;
+  s.tests.push_back(shell("long", "sleep 30"));
+  owner->request(mine, 10s, submit_atom::value, s)
+    .receive([](uint64_t) {}, [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
+  auto cancel = [](caf::scoped_actor& self, client_session_actor& ses) {
+    uint64_t n = 99;
+    self
+      ->request(ses, 10s, cancel_atom::value, std::vector<std::string>{"long"})
+      .receive([&](uint64_t k) { n = k; },
+               [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
+    return n;
+  };
+  BOOST_TEST(cancel(other, theirs) == 0u);
+  BOOST_TEST(logged("refused cancel of test 'long' from"));
+  BOOST_TEST(logged("not submitted by this client"));
+  BOOST_TEST(cancel(owner, mine) == 1u);
+  auto got = outcomes(owner, 1);
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_TEST(got[0].status == "cancelled");
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // -- journal: a coordinator started again resumes ---------------------------
@@ -430,7 +553,7 @@ struct journaled_cluster {
   void stop() {
     if (!coord)
       return;
-    caf::anon_send_exit(coord, caf::exit_reason::kill);
+    stop_coordinator(*a, coord, caf::exit_reason::kill);
     coord = nullptr;
   }
 
@@ -469,10 +592,39 @@ struct journaled_cluster {
     return logged(needle);
   }
 
-  /// A test that appends one line to its marker file per run.
+  /// A test that writes its shell's pid to `id`.pid when it starts and
+  /// appends one line to its marker file per run.
   cluster_test marked(const std::string& id, double sleep_s) {
-    return shell(id, "sleep " + std::to_string(sleep_s) + "; echo " + id
-                       + " >> '" + dir + "/" + id + ".runs'; echo out-" + id);
+    return shell(id, "echo $$ > '" + dir + "/" + id + ".pid'; sleep "
+                       + std::to_string(sleep_s) + "; echo " + id + " >> '"
+                       + dir + "/" + id + ".runs'; echo out-" + id);
+  }
+
+  /// Whether the shell of test `id` started and is gone now (waits for it
+  /// to go for up to 10 s): once gone, it can append nothing any more.
+  bool started_and_gone(const std::string& id) {
+    std::ifstream in{dir + "/" + id + ".pid"};
+    pid_t pid = 0;
+    if (!(in >> pid) || pid <= 0)
+      return false;
+    for (int i = 0; i < 500; ++i) {
+      if (::kill(pid, 0) != 0 && errno == ESRCH)
+        return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  /// Statistics of the coordinator, asked by `client`.
+  nlohmann::json stats(caf::scoped_actor& client) {
+    auto h = b->middleman().remote_actor<coordinator_actor>("127.0.0.1", port);
+    BOOST_REQUIRE(h);
+    auto ses = hello(client, *h, "t");
+    nlohmann::json j;
+    client->request(ses, 10s, stats_atom::value)
+      .receive([&](std::string& s) { j = nlohmann::json::parse(s); },
+               [&](caf::error& e) { BOOST_FAIL(b->render(e)); });
+    return j;
   }
 
   /// How often test `id` ran to its end.
@@ -489,10 +641,9 @@ struct journaled_cluster {
   void send(caf::scoped_actor& client, const std::vector<cluster_test>& tests) {
     auto h = b->middleman().remote_actor<coordinator_actor>("127.0.0.1", port);
     BOOST_REQUIRE(h);
-    cluster_submission s{"t", tests};
-    client
-      ->request(*h, 10s, submit_atom::value, s,
-                caf::actor_cast<caf::actor>(client))
+    auto ses = hello(client, *h, "t");
+    cluster_submission s{tests};
+    client->request(ses, 10s, submit_atom::value, s)
       .receive([](uint64_t) {},
                [&](caf::error& e) { BOOST_FAIL(b->render(e)); });
   }
@@ -550,10 +701,13 @@ BOOST_FIXTURE_TEST_CASE(a_restarted_coordinator_resumes_from_its_journal,
   for (size_t i = 0; i < ws.size(); ++i)
     self->receive([](caf::down_msg&) {},
                   caf::after(10s) >> [] { BOOST_FAIL("worker kept running"); });
-  // The workers killed their commands: nothing finishes behind our back.
-  std::this_thread::sleep_for(2s);
-  for (int i = 0; i < 4; ++i)
-    BOOST_TEST(runs("slow-" + std::to_string(i)) == 0);
+  // The workers killed their commands: nothing finishes behind our back
+  // (each started, and its shell is gone without having written its run).
+  for (int i = 0; i < 4; ++i) {
+    auto id = "slow-" + std::to_string(i);
+    BOOST_TEST(started_and_gone(id), id);
+    BOOST_TEST(runs(id) == 0, id);
+  }
   BOOST_TEST(runs("quick") == 1);
   start();
   BOOST_TEST(wait_logged("resumed 4 unfinished tests from journal"));
@@ -595,11 +749,18 @@ BOOST_FIXTURE_TEST_CASE(a_clean_stop_writes_the_gathered_outcomes,
   for (int i = 0; i < 200 && runs("done-before-stop") == 0; ++i)
     std::this_thread::sleep_for(50ms);
   BOOST_REQUIRE(runs("done-before-stop") == 1);
-  // The worker's report reaches the coordinator shortly after the command.
-  std::this_thread::sleep_for(500ms);
+  // The worker's report reaches the coordinator shortly after the command:
+  // its outcome is then gathered (and not yet written).
+  bool gathered = false;
+  for (int i = 0; i < 400 && !gathered; ++i) {
+    gathered = stats(client)["outcomes_gathered"].get<int>() == 1;
+    if (!gathered)
+      std::this_thread::sleep_for(25ms);
+  }
+  BOOST_REQUIRE(gathered);
   caf::scoped_actor self{*a};
   self->monitor(coord);
-  caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+  stop_coordinator(*a, coord);
   self->receive([](caf::down_msg&) {},
                 caf::after(10s) >>
                   [] { BOOST_FAIL("coordinator kept running"); });

@@ -1,0 +1,179 @@
+#pragma once
+
+// The parts of the coordinator, shared by its files and nothing else:
+// - coordinator.cpp: the core, which owns the scheduler, the journal and
+//   the clients' tests; its interface is private (never published, never
+//   sent over the wire, so no peer can address it);
+// - coordinator_door.cpp: the published actor (join and hello only) and
+//   the per-node and per-client sessions that check who sends what;
+// - coordinator_proxy.cpp: the local proxy of each remote worker;
+// - coordinator_routes.cpp: placements gathered per node and turn.
+//
+// Who may send what (DESIGN §9; README "Trust model"):
+//   anyone            -> door: join (with token), hello (with token)
+//   a joined node     -> its node session: reports, load, leave, revokes,
+//                        for the slots of its own workers only
+//   a client (hello)  -> its client session: submit, stats, cancel (its
+//                        own tests only)
+//   the scheduler     -> core: outcome_batch; core -> core: tick
+// Anything else is refused, logged (rate-limited) and has no effect.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/node_id.hpp>
+
+#include "actors/coordinator.hpp"
+#include "runtime/log_limiter.hpp"
+
+namespace alb::coord {
+
+/// The core's private interface: what the door and the sessions pass on
+/// after their checks, plus the internal messages.
+using core_actor = caf::typed_actor<
+  // From the door: a node's worker asks to join (token not checked yet).
+  caf::replies_to<join_atom, node_join, worker_actor>::with<uint32_t,
+                                                            scheduler_actor>,
+  // From the door: a client asks for a session (token not checked yet).
+  caf::replies_to<hello_atom, client_hello>::with<client_session_actor>,
+  // From a client session: tests whose outcomes go to the given actor.
+  caf::replies_to<submit_atom, cluster_submission, caf::actor>::with<uint64_t>,
+  // From a client session: metrics and membership as JSON.
+  caf::replies_to<stats_atom>::with<std::string>,
+  // From a client session: cancel those of these tests the given client
+  // waits for.
+  caf::replies_to<cancel_atom, std::vector<std::string>,
+                  caf::actor>::with<uint64_t>,
+  // Internal: tests that ended (from the scheduler's end listener).
+  caf::reacts_to<outcome_batch>,
+  // Internal: write the gathered outcomes to the journal, then report them.
+  caf::reacts_to<tick_atom>>;
+
+/// Refusal lines of the door, the sessions and the core, rate-limited
+/// together (runtime/log_limiter.hpp): per 10 s each sender and kind once,
+/// at most 40 lines, the rest summarised. Thread-safe.
+class refusal_log {
+public:
+  /// Writes admitted lines to `out` (may be empty: nothing is written).
+  explicit refusal_log(std::function<void(const std::string&)> out);
+
+  /// Whether a line of kind `kind` is to be written now (else it is only
+  /// counted).
+  bool admit(const std::string& kind);
+
+  /// Writes a line (admitted before).
+  void write(const std::string& line);
+
+private:
+  std::mutex mtx_;
+  std::function<void(const std::string&)> out_;
+  log_limiter limiter_;
+  std::chrono::steady_clock::time_point epoch_;
+};
+
+/// Names the process behind a connection the middleman sees as host:port
+/// (the guard's relay), "" = use host:port.
+using peer_namer = std::function<std::string(const std::string&, uint16_t)>;
+
+/// Calls `f` with "host:port" of the process `nid` ("local" for this one,
+/// "unknown peer" when the middleman does not know it).
+template<class Self, class F>
+void with_peer(Self* self, const peer_namer& name, const caf::node_id& nid,
+               F f) {
+  auto& sys = self->home_system();
+  if (nid == sys.node() || !sys.has_middleman()) {
+    f(std::string{"local"});
+    return;
+  }
+  self
+    ->request(sys.middleman().actor_handle(), std::chrono::seconds(5),
+              caf::get_atom::value, nid)
+    .then(
+      [name, f](const caf::node_id&, std::string& host, uint16_t port) mutable {
+        // Behind a relay the middleman sees the relay's connection.
+        auto real = name ? name(host, port) : std::string{};
+        f(real.empty() ? host + ":" + std::to_string(port) : real);
+      },
+      [f](caf::error&) mutable { f(std::string{"unknown peer"}); });
+}
+
+/// The node that sent the message `self` is handling.
+template<class Self>
+caf::node_id sender_node(Self* self) {
+  auto& s = self->current_sender();
+  return s ? s->node() : self->home_system().node();
+}
+
+/// Logs (rate-limited) that `what` from the current sender was refused
+/// because `why`, naming the peer.
+template<class Self>
+void refuse(Self* self, const std::shared_ptr<refusal_log>& log,
+            const peer_namer& name, const std::string& what,
+            const std::string& why) {
+  if (!self->current_sender()) {
+    // A peer may send without naming itself: then there is no address.
+    if (log->admit("anonymous\n" + what + '\n' + why))
+      log->write("refused " + what + " from an anonymous sender: " + why);
+    return;
+  }
+  auto nid = sender_node(self);
+  if (!log->admit(to_string(nid) + '\n' + what + '\n' + why))
+    return;
+  with_peer(self, name, nid, [log, what, why](const std::string& peer) {
+    log->write("refused " + what + " from " + peer + ": " + why);
+  });
+}
+
+/// What a node session knows about its node, shared with the core (which
+/// adds and removes slots as workers join and go).
+struct node_session_data {
+  /// Name the node joined under.
+  std::string name;
+  /// The node's process: only its actors may use the session.
+  caf::node_id node;
+  /// Guards `slots`.
+  std::mutex mtx;
+  /// Scheduler slots of the node's registered workers.
+  std::unordered_set<uint32_t> slots;
+
+  /// Whether `slot` is one of this node's workers.
+  bool owns(uint32_t slot) {
+    std::lock_guard<std::mutex> g{mtx};
+    return slots.count(slot) > 0;
+  }
+};
+
+/// Spawns the published actor: join and hello go on to `core`, anything
+/// else is refused and logged.
+coordinator_actor spawn_door(caf::actor_system& sys, core_actor core,
+                             std::shared_ptr<refusal_log> log, peer_namer name);
+
+/// Spawns the session of one node process: it passes on to `sched` what
+/// the node's own actors send for their own slots, refuses the rest; it
+/// ends with `core`.
+scheduler_actor spawn_node_session(caf::actor_system& sys, core_actor core,
+                                   scheduler_actor sched,
+                                   std::shared_ptr<node_session_data> data,
+                                   std::shared_ptr<refusal_log> log,
+                                   peer_namer name);
+
+/// Spawns the session of one client (the process `client` that said
+/// hello; outcomes go to `outcomes`); it ends with `outcomes` or `core`.
+client_session_actor spawn_client_session(caf::actor_system& sys,
+                                          core_actor core, caf::node_id client,
+                                          caf::actor outcomes,
+                                          std::shared_ptr<refusal_log> log,
+                                          peer_namer name);
+
+} // namespace alb::coord
