@@ -199,7 +199,13 @@ execution_history execution_history::load(const std::string& path) {
   if (::access(path.c_str(), R_OK) != 0)
     fail(path, std::strerror(errno));
   db_handle db;
-  open_db(path, db, SQLITE_OPEN_READONLY);
+  // Read-write when it may be: a writer killed mid-transaction (a save, or
+  // the coordinator's journal in the same file) leaves a hot journal that
+  // SQLite must roll back before anyone can read, and a read-only
+  // connection cannot ("attempt to write a readonly database").
+  open_db(path, db,
+          ::access(path.c_str(), W_OK) == 0 ? SQLITE_OPEN_READWRITE
+                                            : SQLITE_OPEN_READONLY);
   // The first statement is what reads the header: a garbage file fails
   // here with "file is not a database".
   stmt_handle probe;
