@@ -1,6 +1,7 @@
 // The `alb` command: parses the command line and dispatches to a subcommand.
 
 #include "bin/commands.hpp"
+#include "bin/version.hpp"
 #include "runtime/huge_pages.hpp"
 
 #include <CLI/CLI.hpp>
@@ -9,7 +10,10 @@
 
 int main(int argc, char** argv) {
   alb::tune_allocator_for_service();
-  CLI::App app{"alb - adaptive load balancer for distributed test execution"};
+  // Named "alb" so help (and the man page made from it) does not show the
+  // path it was started from.
+  CLI::App app{"alb - adaptive load balancer for distributed test execution",
+               "alb"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   int rc = 0;
@@ -23,11 +27,14 @@ int main(int argc, char** argv) {
   alb::cli::add_node(app, rc);
   alb::cli::add_submit(app, rc);
   alb::cli::add_run(app, rc);
+  alb::cli::add_version(app, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // One line naming what is wrong; usage errors exit with 2.

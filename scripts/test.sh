@@ -13,4 +13,6 @@ cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 600
 ./build/examples/example_custom_script >/dev/null
 ./build/examples/example_coordinator_client >/dev/null
+# The .deb: cpack, dpkg -i, the installed alb and units, dpkg -r (~30 s).
+bash packaging/test_deb.sh build
 echo "all tests passed"
