@@ -21,46 +21,9 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-ALB = os.path.abspath(sys.argv[1])
-TMP = tempfile.mkdtemp(prefix="alb-cluster-tls-it-")
-PROCS = []
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
-
-
-def path(name):
-    return os.path.join(TMP, name)
-
-
-def start(args, name):
-    out = open(path(name + ".out"), "w")
-    err = open(path(name + ".err"), "w")
-    p = subprocess.Popen([ALB] + args, stdout=out, stderr=err, cwd=TMP)
-    PROCS.append(p)
-    return p
-
-
-def read(name, ext="err"):
-    with open(path(name + "." + ext)) as f:
-        return f.read()
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    check(False, "timed out waiting for " + what)
-    return False
+from it_support import ALB, FAILURES, PROCS, TMP, check, path, read, start, wait_for, write
 
 
 def run(args, timeout=60):
@@ -95,13 +58,6 @@ def make_pki():
 def tls(name, ca="ca"):
     return ["--tls-cert", name + ".pem", "--tls-key", name + ".key",
             "--tls-ca", ca + ".pem"]
-
-
-def write(name, text, mode=0o600):
-    with open(path(name), "w") as f:
-        f.write(text)
-    os.chmod(path(name), mode)
-    return name
 
 
 def suite_toml(prefix, n, extra=""):

@@ -24,55 +24,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
-ALB = os.path.abspath(sys.argv[1])
-TMP = tempfile.mkdtemp(prefix="alb-exec-it-")
-PROCS = []
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
-
-
-def start(args, name):
-    out = open(os.path.join(TMP, name + ".out"), "w")
-    err = open(os.path.join(TMP, name + ".err"), "w")
-    p = subprocess.Popen([ALB] + args, stdout=out, stderr=err, cwd=TMP)
-    p.log_name = name
-    PROCS.append(p)
-    return p
-
-
-def read(name, ext="err"):
-    try:
-        with open(os.path.join(TMP, name + "." + ext)) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    check(False, "timed out waiting for " + what)
-    return False
-
-
-def write(name, text, mode=0o600):
-    path = os.path.join(TMP, name)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
-    return path
+from it_support import ALB, FAILURES, PROCS, TMP, check, read, start, wait_for, write
 
 
 def toml_tests(tests):

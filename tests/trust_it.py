@@ -23,47 +23,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
-ALB = os.path.abspath(sys.argv[1])
+from it_support import ALB, FAILURES, PROCS, TMP, check, path, read, start, wait_for
+
 ATTACKER = os.path.abspath(sys.argv[2])
-TMP = tempfile.mkdtemp(prefix="alb-trust-it-")
-PROCS = []
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
-
-
-def path(name):
-    return os.path.join(TMP, name)
-
-
-def start(args, name):
-    out = open(path(name + ".out"), "w")
-    err = open(path(name + ".err"), "w")
-    p = subprocess.Popen([ALB] + args, stdout=out, stderr=err, cwd=TMP)
-    PROCS.append(p)
-    return p
-
-
-def read(name, ext="err"):
-    with open(path(name + "." + ext)) as f:
-        return f.read()
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    check(False, "timed out waiting for " + what)
-    return False
 
 
 def openssl(*args):

@@ -1,0 +1,71 @@
+"""Shared harness of the multi-process integration tests (cluster_it,
+cluster_tls_it, trust_it, execution_it).
+
+Importing it reads the alb binary from argv[1] and makes the test's own
+temporary directory; every process started with start() is recorded in PROCS
+so the test's cleanup can end exactly the processes it started.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ALB = os.path.abspath(sys.argv[1])
+TMP = tempfile.mkdtemp(
+    prefix="alb-%s-" % os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    .replace("_", "-"))
+PROCS = []
+FAILURES = []
+
+
+def check(cond, what):
+    """Prints one ok/FAIL line and records a failure."""
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def path(name):
+    """The path of a file in the test's directory."""
+    return os.path.join(TMP, name)
+
+
+def start(args, name):
+    """Starts `alb ARGS` in the test's directory, stdout/stderr to NAME.out/.err."""
+    out = open(path(name + ".out"), "w")
+    err = open(path(name + ".err"), "w")
+    p = subprocess.Popen([ALB] + args, stdout=out, stderr=err, cwd=TMP)
+    p.log_name = name
+    PROCS.append(p)
+    return p
+
+
+def read(name, ext="err"):
+    """What a started process wrote so far ("" before it wrote anything)."""
+    try:
+        with open(path(name + "." + ext)) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def wait_for(pred, timeout, what):
+    """Waits until pred() holds (polled every 50 ms); a timeout is a failure."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    check(False, "timed out waiting for " + what)
+    return False
+
+
+def write(name, text, mode=0o600):
+    """Writes a file in the test's directory with MODE; returns its path."""
+    p = path(name)
+    with open(p, "w") as f:
+        f.write(text)
+    os.chmod(p, mode)
+    return p
