@@ -257,12 +257,18 @@ simulation_result run_simulation(const simulation_options& opts) {
       if (n >= 2 && seen < 2) {
         auto p = cell->load();
         abandoned = p.waiting + p.in_flight;
-        sys.spawn([scheduler, recorder](caf::event_based_actor* self) {
-          self->request(scheduler, caf::infinite, stats_atom::value)
-            .then([self, recorder](std::string& m) {
-              self->send(recorder, end_atom::value, std::move(m));
-            });
-        });
+        // The handles go in as spawn arguments, not captures: CAF 0.17
+        // starts a function actor without arguments through a null tuple
+        // pointer (UBSan stops the process there).
+        sys.spawn(
+          [](caf::event_based_actor* self, decltype(scheduler) sched,
+             decltype(recorder) rec) {
+            self->request(sched, caf::infinite, stats_atom::value)
+              .then([self, rec](std::string& m) {
+                self->send(rec, end_atom::value, std::move(m));
+              });
+          },
+          scheduler, recorder);
       }
       seen = std::max(seen, std::min(n, 2));
     };
