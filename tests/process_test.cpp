@@ -266,7 +266,10 @@ BOOST_AUTO_TEST_CASE(an_uncontained_setsid_grandchild_escapes_the_group_kill) {
   // The reason containment exists: without it a setsid child survives.
   int fds[2];
   BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  auto p = start({"sh", "-c", "setsid sleep 303 & echo $!"}, fds[1]);
+  // The pid is printed from inside the new session, so the group kill that
+  // ends the command cannot catch the child before it has called setsid.
+  auto p
+    = start({"sh", "-c", "setsid sh -c 'echo $$; exec sleep 303' &"}, fds[1]);
   ::close(fds[1]);
   auto escaped = read_pid(fds[0]);
   ::close(fds[0]);
