@@ -54,26 +54,30 @@ struct child_args {
   int stage = 0;
 };
 
-int child_main(void* p) {
-  auto* a = static_cast<child_args*>(p);
-  // Handlers of this process must not run in the child: restore defaults
-  // (ignored signals stay ignored, as exec would keep them).
+// Runs in a freshly cloned child (async-signal-safe calls only): handlers
+// of the parent must not run there, so caught signals go back to their
+// default (ignored ones stay ignored, as exec would keep them), and SIGPIPE,
+// which many servers ignore, is reset because a test expects the default.
+// Supervisors also reset SIGCHLD, since they reap the command themselves.
+void reset_signal_handlers(bool with_sigchld) {
+  struct sigaction def;
+  std::memset(&def, 0, sizeof(def));
+  def.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) {
     struct sigaction old;
     if (::sigaction(sig, nullptr, &old) != 0)
       continue;
-    if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
-      struct sigaction def;
-      std::memset(&def, 0, sizeof(def));
-      def.sa_handler = SIG_DFL;
+    if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)
       ::sigaction(sig, &def, nullptr);
-    }
   }
-  // SIGPIPE is ignored by many servers; a test expects the default.
-  struct sigaction def;
-  std::memset(&def, 0, sizeof(def));
-  def.sa_handler = SIG_DFL;
+  if (with_sigchld)
+    ::sigaction(SIGCHLD, &def, nullptr);
   ::sigaction(SIGPIPE, &def, nullptr);
+}
+
+int child_main(void* p) {
+  auto* a = static_cast<child_args*>(p);
+  reset_signal_handlers(false);
   if (a->new_group && ::setpgid(0, 0) != 0) {
     a->error = errno;
     a->stage = 3;
@@ -255,22 +259,7 @@ int supervisor_main(void* p) {
   // All signals stay blocked (as the parent blocked them for the clone):
   // they are taken with sigwaitinfo below. Handlers are reset for the
   // command, which starts from this process.
-  for (int sig = 1; sig < NSIG; ++sig) {
-    struct sigaction old;
-    if (::sigaction(sig, nullptr, &old) != 0)
-      continue;
-    if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
-      struct sigaction def;
-      std::memset(&def, 0, sizeof(def));
-      def.sa_handler = SIG_DFL;
-      ::sigaction(sig, &def, nullptr);
-    }
-  }
-  struct sigaction def;
-  std::memset(&def, 0, sizeof(def));
-  def.sa_handler = SIG_DFL;
-  ::sigaction(SIGCHLD, &def, nullptr);
-  ::sigaction(SIGPIPE, &def, nullptr);
+  reset_signal_handlers(true);
   start_failure fail;
   auto report_failure = [&](int stage, int err) {
     fail.stage = stage;
@@ -438,22 +427,7 @@ int kill_tree(pid_t leader, const char* children_path) {
 
 int pool_main(void* p) {
   auto* a = static_cast<pool_args*>(p);
-  for (int sig = 1; sig < NSIG; ++sig) {
-    struct sigaction old;
-    if (::sigaction(sig, nullptr, &old) != 0)
-      continue;
-    if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
-      struct sigaction def;
-      std::memset(&def, 0, sizeof(def));
-      def.sa_handler = SIG_DFL;
-      ::sigaction(sig, &def, nullptr);
-    }
-  }
-  struct sigaction def;
-  std::memset(&def, 0, sizeof(def));
-  def.sa_handler = SIG_DFL;
-  ::sigaction(SIGCHLD, &def, nullptr);
-  ::sigaction(SIGPIPE, &def, nullptr);
+  reset_signal_handlers(true);
   ::setpgid(0, 0);
   // The node dies (even SIGKILL): SIGTERM, taken below, stops the tree.
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
