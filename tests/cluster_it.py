@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from it_support import ALB, FAILURES, PROCS, TMP, check, read, start, wait_for, write
+from it_support import ALB, FAILURES, PROCS, TMP, finish, check, read, start, wait_for, write
 
 
 def toml_tests(tests):
@@ -401,24 +401,5 @@ def restart(token):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # report, then clean up
-        FAILURES.append("exception: %r" % e)
-        print("FAIL exception: %r" % e, flush=True)
-    finally:
-        for p in PROCS:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    if FAILURES:
-        print("\nlogs in " + TMP)
-        for name in ("coordinator", "n1", "n2", "n3", "coord-r1", "coord-r2",
-                     "r1", "r2"):
-            try:
-                print("--- %s.err\n%s" % (name, read(name)[-3000:]))
-            except OSError:
-                pass
-        sys.exit(1)
-    shutil.rmtree(TMP, ignore_errors=True)
-    print("all cluster checks passed")
+    finish(main, "all cluster checks passed",
+           ["coordinator", "n1", "n2", "n3", "coord-r1", "coord-r2", "r1", "r2"])

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from it_support import ALB, FAILURES, PROCS, TMP, check, path, read, start, wait_for, write
+from it_support import ALB, FAILURES, PROCS, TMP, finish, check, path, read, start, wait_for, write
 
 
 def run(args, timeout=60):
@@ -190,24 +190,4 @@ def main():
         check(False, "coordinator exits on SIGTERM")
 
 
-try:
-    main()
-finally:
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    if FAILURES:
-        print("logs kept in " + TMP)
-        for name in ("coordinator", "member"):
-            try:
-                print("--- %s stderr\n%s" % (name, read(name)[-3000:]))
-            except OSError:
-                pass
-    else:
-        shutil.rmtree(TMP, ignore_errors=True)
-
-if FAILURES:
-    print("%d check(s) failed" % len(FAILURES))
-    sys.exit(1)
-print("all TLS cluster checks passed")
+finish(main, "all TLS cluster checks passed", ["coordinator", "member"])

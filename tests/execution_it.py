@@ -27,7 +27,7 @@ import sys
 import time
 import urllib.request
 
-from it_support import ALB, FAILURES, PROCS, TMP, check, read, start, wait_for, write
+from it_support import ALB, FAILURES, PROCS, TMP, finish, check, read, start, wait_for, write
 
 
 def toml_tests(tests):
@@ -301,20 +301,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        for p in PROCS:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        if FAILURES:
-            print("logs kept in " + TMP)
-            for name in sorted(os.listdir(TMP)):
-                if name.endswith(".err"):
-                    print("--- " + name)
-                    print(read(name[:-4])[-2000:])
-        else:
-            shutil.rmtree(TMP, ignore_errors=True)
-    print("%d failure(s)" % len(FAILURES))
-    sys.exit(1 if FAILURES else 0)
+    finish(main, "all execution checks passed")

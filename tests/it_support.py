@@ -7,6 +7,7 @@ so the test's cleanup can end exactly the processes it started.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,3 +70,29 @@ def write(name, text, mode=0o600):
         f.write(text)
     os.chmod(p, mode)
     return p
+
+
+def finish(main, passed, logs=None):
+    """Runs main(), then ends every process it started. On a failure (or an
+    exception) it prints the tail of each log in LOGS (every .err file when
+    None), keeps TMP and exits 1; otherwise it removes TMP and prints PASSED."""
+    try:
+        main()
+    except Exception as e:  # report, then clean up
+        FAILURES.append("exception: %r" % e)
+        print("FAIL exception: %r" % e, flush=True)
+    finally:
+        for p in PROCS:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    if FAILURES:
+        print("\nlogs kept in " + TMP)
+        if logs is None:
+            logs = sorted(n[:-4] for n in os.listdir(TMP) if n.endswith(".err"))
+        for name in logs:
+            print("--- %s.err\n%s" % (name, read(name)[-3000:]))
+        print("%d check(s) failed" % len(FAILURES))
+        sys.exit(1)
+    shutil.rmtree(TMP, ignore_errors=True)
+    print(passed)

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from it_support import ALB, FAILURES, PROCS, TMP, check, path, read, start, wait_for
+from it_support import ALB, FAILURES, PROCS, TMP, finish, check, path, read, start, wait_for
 
 ATTACKER = os.path.abspath(sys.argv[2])
 
@@ -179,24 +179,4 @@ def main():
         scenario(mode)
 
 
-try:
-    main()
-finally:
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    if FAILURES:
-        print("logs kept in " + TMP)
-        for name in ("plain-coordinator", "tls-coordinator"):
-            try:
-                print("--- %s stderr\n%s" % (name, read(name)[-4000:]))
-            except OSError:
-                pass
-    else:
-        shutil.rmtree(TMP, ignore_errors=True)
-
-if FAILURES:
-    print("%d check(s) failed" % len(FAILURES))
-    sys.exit(1)
-print("all trust checks passed")
+finish(main, "all trust checks passed", ["plain-coordinator", "tls-coordinator"])
