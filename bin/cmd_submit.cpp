@@ -22,6 +22,7 @@
 #include "actors/node.hpp"
 #include "bin/cluster_cli.hpp"
 #include "bin/common.hpp"
+#include "report/submit_report.hpp"
 #include "runtime/config.hpp"
 #include "runtime/output.hpp"
 
@@ -144,54 +145,6 @@ load_tls(const tls_options& o,
   return m;
 }
 
-namespace {
-
-std::string one_line(std::string s, size_t max) {
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  if (s.size() > max)
-    s = s.substr(0, max - 3) + "...";
-  return s;
-}
-
-void print_table(const std::vector<cluster_outcome>& rows) {
-  size_t w_id = 4, w_worker = 6;
-  for (auto& r : rows) {
-    w_id = std::max(w_id, r.test_id.size());
-    w_worker = std::max(w_worker, r.worker_id.size());
-  }
-  w_id = std::min<size_t>(w_id, 40);
-  w_worker = std::min<size_t>(w_worker, 30);
-  std::printf("%-*s  %-9s  %5s  %8s  %3s  %-*s  %s\n", static_cast<int>(w_id),
-              "test", "status", "exit", "seconds", "try",
-              static_cast<int>(w_worker), "worker", "error");
-  for (auto& r : rows) {
-    auto status = r.timed_out ? std::string{"timeout"} : r.status;
-    std::printf("%-*s  %-9s  %5d  %8.2f  %3d  %-*s  %s\n",
-                static_cast<int>(w_id), one_line(r.test_id, 40).c_str(),
-                status.c_str(), r.exit_code, r.exec_seconds, r.attempts,
-                static_cast<int>(w_worker), one_line(r.worker_id, 30).c_str(),
-                one_line(r.error, 60).c_str());
-  }
-}
-
-nlohmann::json to_json(const std::vector<cluster_outcome>& rows) {
-  auto arr = nlohmann::json::array();
-  for (auto& r : rows)
-    arr.push_back({{"test_id", r.test_id},
-                   {"status", r.status},
-                   {"success", r.success},
-                   {"timed_out", r.timed_out},
-                   {"exit_code", r.exit_code},
-                   {"execution_time", r.exec_seconds},
-                   {"attempts", r.attempts},
-                   {"worker_id", r.worker_id},
-                   {"error", r.error},
-                   {"output_tail", r.output_tail}});
-  return arr;
-}
-
-} // namespace
-
 int submit_and_report(const submit_settings& set,
                       std::vector<cluster_test> tests) {
   if (!set.output.empty()) {
@@ -238,16 +191,18 @@ int submit_and_report(const submit_settings& set,
   std::stable_sort(results.begin(), results.end(), [&](auto& a, auto& b) {
     return order[a.test_id] < order[b.test_id];
   });
-  print_table(results);
-  size_t passed = 0;
+  // Outcomes on stdout in submission order; problems on stderr.
+  report::print_outcome_table(stdout, results);
+  report::submission_summary sum;
+  sum.coordinator = set.coordinator;
+  sum.tests = total;
+  sum.open = r.open;
   for (auto& x : results)
-    passed += x.success ? 1 : 0;
-  auto wall
+    sum.passed += x.success ? 1 : 0;
+  sum.wall_seconds
     = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
         .count();
-  std::printf("%zu tests: %zu passed, %zu failed, %zu without outcome "
-              "(%.2f s)\n",
-              total, passed, results.size() - passed, r.open, wall);
+  std::printf("%s\n", report::summary_line(sum, results).c_str());
   std::fflush(stdout);
   if (lost)
     std::cerr << "alb submit: error: the coordinator went away with " << r.open
@@ -256,19 +211,15 @@ int submit_and_report(const submit_settings& set,
     std::cerr << "alb submit: error: --timeout reached with " << r.open
               << " tests open\n";
   if (!set.output.empty()) {
-    nlohmann::json doc = {{"coordinator", set.coordinator},
-                          {"tests", total},
-                          {"passed", passed},
-                          {"wall_seconds", wall},
-                          {"results", to_json(results)}};
     try {
-      write_file_atomic(set.output, doc.dump(2) + "\n");
+      write_file_atomic(set.output,
+                        report::result_document(sum, results).dump(2) + "\n");
     } catch (const std::exception& e) {
       std::cerr << "alb submit: error: " << e.what() << "\n";
       return 1;
     }
   }
-  return passed == total ? 0 : 1;
+  return sum.passed == total ? 0 : 1;
 }
 
 // -- alb submit ---------------------------------------------------------------
