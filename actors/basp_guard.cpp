@@ -48,16 +48,33 @@ struct connection {
   int client = -1;
   int upstream = -1;
   std::string peer;
+  /// The peer's address without the port (the caps count by it).
+  std::string host;
   uint16_t relay_port = 0;
   clock_type::time_point accepted;
+  /// When its relay connection to CAF was opened (TLS: it may wait).
+  clock_type::time_point relayed;
   bool handshaken = false;
+  /// The coordinator accepted its join or hello (basp_guard::admit).
+  bool admitted = false;
+  /// A frame header that must wait for admission is held in `header`:
+  /// nothing more is read from the client until then.
+  bool held = false;
+  /// The payload of its handshake frame is still coming.
+  bool in_first_frame = false;
   bool seen_record = false;
   /// TLS: bytes the coordinator sent after the client's first encrypted
   /// record (see `through`).
   uint64_t answered = 0;
   bool dead = false;
+  /// Counted in `pending` and `pending_by_host`.
+  bool counted = false;
   /// Why the guard ends it ("" = an ordinary end, not logged).
   std::string why;
+  /// Metric label of `why` (when not empty).
+  guard_refusal kind = guard_refusal::closed_early;
+  /// Client bytes read but not checked yet (behind a held header).
+  std::string inbox;
   std::string header;
   uint64_t payload_left = 0;
   std::string to_upstream;
@@ -94,7 +111,31 @@ bool drain(int fd, std::string& buf) {
   return true;
 }
 
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", s);
+  return buf;
+}
+
 } // namespace
+
+const char* label(guard_refusal r) {
+  switch (r) {
+    case guard_refusal::handshake_timeout:
+      return "handshake_timeout";
+    case guard_refusal::address_cap:
+      return "address_cap";
+    case guard_refusal::total_cap:
+      return "total_cap";
+    case guard_refusal::connection_cap:
+      return "connection_cap";
+    case guard_refusal::bad_frame:
+      return "bad_frame";
+    case guard_refusal::closed_early:
+      return "closed_early";
+  }
+  return "closed_early";
+}
 
 struct basp_guard::impl {
   basp_guard_options opts;
@@ -105,8 +146,14 @@ struct basp_guard::impl {
   std::list<connection> conns;
   mutable std::mutex peers_mtx;
   std::map<uint16_t, std::string> peers;
-  /// Refusal lines: each host and reason once per 10 s, at most
-  /// `refusals_shown` lines; the rest counted in one summary line.
+  /// Relay ports admitted by the coordinator, not yet applied (guarded by
+  /// `peers_mtx`; the wake pipe says there are some).
+  std::vector<uint16_t> admissions;
+  /// Connections not admitted yet, by host, and in total.
+  std::map<std::string, size_t> pending_by_host;
+  size_t pending = 0;
+  /// Refusal lines: each reason once per 10 s (naming the first peer), at
+  /// most `refusals_shown` lines; the rest counted in one summary line.
   log_limiter limiter{10, 10.0, "connections refused"};
   clock_type::time_point epoch = clock_type::now();
 
@@ -118,11 +165,15 @@ struct basp_guard::impl {
     limiter.roll(seconds_since_start(now), opts.on_refused);
   }
 
-  void refused(const std::string& peer, const std::string& why) {
+  void refused(const std::string& peer, const std::string& why,
+               guard_refusal kind) {
+    if (opts.on_count)
+      opts.on_count(kind);
     if (!opts.on_refused)
       return;
-    auto host = peer.substr(0, peer.rfind(':'));
-    if (limiter.admit(host + '\n' + why, seconds_since_start(clock_type::now()),
+    // By reason, not by host: a flood from many addresses (or one reason
+    // per address) must not hide the other reasons behind the cap.
+    if (limiter.admit(why, seconds_since_start(clock_type::now()),
                       opts.on_refused))
       opts.on_refused("refused connection from " + peer + ": " + why);
   }
@@ -154,7 +205,71 @@ struct basp_guard::impl {
              "that does not trust the coordinator's";
   }
 
+  void unpend(connection& c) {
+    if (!c.counted)
+      return;
+    c.counted = false;
+    --pending;
+    auto i = pending_by_host.find(c.host);
+    if (i != pending_by_host.end() && --i->second == 0)
+      pending_by_host.erase(i);
+  }
+
+  // Makes room for a new pending connection from `host`: closes that
+  // host's oldest pending connection when it holds its cap, else (total
+  // cap) the oldest of the host holding the most. Oldest first because a
+  // member's handshake takes milliseconds: what has waited longest is what
+  // is most likely held open on purpose.
+  void make_room(const std::string& host) {
+    std::string victim_host;
+    guard_refusal kind;
+    std::string why;
+    auto h = pending_by_host.find(host);
+    if (h != pending_by_host.end()
+        && h->second >= opts.max_pending_per_address) {
+      victim_host = host;
+      kind = guard_refusal::address_cap;
+      why = "more than " + std::to_string(opts.max_pending_per_address)
+            + " connections from one address in their handshake (its "
+              "oldest is closed)";
+    } else if (pending >= opts.max_pending) {
+      size_t most = 0;
+      for (auto& [k, n] : pending_by_host)
+        if (n > most) {
+          most = n;
+          victim_host = k;
+        }
+      kind = guard_refusal::total_cap;
+      why = "more than " + std::to_string(opts.max_pending)
+            + " connections in their handshake (the oldest of the address "
+              "holding the most is closed)";
+    } else {
+      return;
+    }
+    // Spares a connection whose protocol handshake is over (a member's,
+    // about to join, whose admission may still be on its way) while there
+    // is another to close.
+    for (int pass = 0; pass < 2; ++pass)
+      for (auto& c : conns)
+        if (!c.dead && c.counted && c.host == victim_host
+            && (pass == 1 || !protocol_done(c))) {
+          c.dead = true;
+          c.why = why;
+          c.kind = kind;
+          unpend(c);
+          return;
+        }
+  }
+
+  // Whether `c` got through CAF's handshake (plain: its whole handshake
+  // frame; TLS: the coordinator accepted its certificate): what is left is
+  // its join or hello.
+  bool protocol_done(const connection& c) const {
+    return opts.tls ? through(c) : c.handshaken && !c.in_first_frame;
+  }
+
   void close_conn(connection& c) {
+    unpend(c);
     if (c.client >= 0)
       ::close(c.client);
     if (c.upstream >= 0)
@@ -171,13 +286,53 @@ struct basp_guard::impl {
                        SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0)
       return;
-    if (conns.size() >= opts.max_connections) {
+    auto peer = addr_string(ss);
+    auto host = peer.substr(0, peer.rfind(':'));
+    make_room(host);
+    // Connections closed to make room still hold their sockets until the
+    // sweep: count only the live ones.
+    size_t live = 0;
+    for (auto& c : conns)
+      live += c.dead ? 0 : 1;
+    if (live >= opts.max_connections) {
       ::close(fd);
-      refused(addr_string(ss), "more than "
-                                 + std::to_string(opts.max_connections)
-                                 + " connections at once");
+      refused(peer,
+              "more than " + std::to_string(opts.max_connections)
+                + " connections at once",
+              guard_refusal::connection_cap);
       return;
     }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    connection c;
+    c.client = fd;
+    c.peer = peer;
+    c.host = host;
+    c.accepted = clock_type::now();
+    c.counted = true;
+    ++pending;
+    ++pending_by_host[host];
+    conns.push_back(std::move(c));
+    // Over TLS it waits for a place in CAF's handshakes (connect_waiting,
+    // after the accept queue is drained: newest first).
+    if (!opts.tls)
+      if (!connect_upstream(conns.back())) {
+        unpend(conns.back());
+        ::close(fd);
+        conns.pop_back();
+      }
+  }
+
+  // Connections relayed to CAF that are not admitted yet.
+  size_t upstream_pending() const {
+    size_t n = 0;
+    for (auto& c : conns)
+      n += c.upstream >= 0 && !c.dead && !c.admitted ? 1 : 0;
+    return n;
+  }
+
+  // Opens the relay connection of `c` to the middleman; false = failed.
+  bool connect_upstream(connection& c) {
     int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in to{};
     to.sin_family = AF_INET;
@@ -187,73 +342,145 @@ struct basp_guard::impl {
         || ::connect(up, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
       if (up >= 0)
         ::close(up);
-      ::close(fd);
-      return;
+      return false;
     }
     set_nonblocking(up);
     int one = 1;
     ::setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     sockaddr_in local{};
     socklen_t llen = sizeof(local);
     ::getsockname(up, reinterpret_cast<sockaddr*>(&local), &llen);
-    connection c;
-    c.client = fd;
     c.upstream = up;
-    c.peer = addr_string(ss);
     c.relay_port = ntohs(local.sin_port);
-    c.accepted = clock_type::now();
-    {
-      std::lock_guard<std::mutex> g{peers_mtx};
-      peers[c.relay_port] = c.peer;
+    c.relayed = clock_type::now();
+    std::lock_guard<std::mutex> g{peers_mtx};
+    peers[c.relay_port] = c.peer;
+    return true;
+  }
+
+  // Over TLS, CAF's middleman spends milliseconds of its one thread on
+  // each connection it accepts (a new OpenSSL context, the handshake): a
+  // flood of ClientHellos would keep it busy for seconds and members out.
+  // So at most `tls_handshakes` unadmitted connections are relayed at a
+  // time; the others wait here (their bytes buffered), newest first:
+  // sockets held open are old, a member's connection is new.
+  void connect_waiting() {
+    if (!opts.tls)
+      return;
+    auto busy = upstream_pending();
+    size_t waiting = 0;
+    for (auto& c : conns)
+      waiting += !c.dead && c.upstream < 0 ? 1 : 0;
+    // A member's TLS handshake and join take a fraction of a second: a
+    // place held for a quarter of the deadline while others wait goes to
+    // the next (so held sockets keep no one out for long).
+    auto hold = std::chrono::duration<double>(opts.handshake_timeout / 4);
+    auto now = clock_type::now();
+    for (auto& c : conns) {
+      if (busy < opts.tls_handshakes || waiting == 0)
+        break;
+      if (c.dead || c.upstream < 0 || c.admitted || protocol_done(c)
+          || now - c.relayed < hold)
+        continue;
+      c.dead = true;
+      c.why = "no TLS handshake within " + seconds_text(hold.count())
+              + " s while others waited";
+      c.kind = guard_refusal::handshake_timeout;
+      unpend(c);
+      --busy;
     }
-    conns.push_back(std::move(c));
+    for (auto i = conns.rbegin();
+         i != conns.rend() && busy < opts.tls_handshakes; ++i) {
+      if (i->dead || i->upstream >= 0)
+        continue;
+      if (connect_upstream(*i)) {
+        ++busy;
+      } else {
+        i->dead = true;
+        i->why = "the coordinator's middleman did not accept a connection";
+        i->kind = guard_refusal::closed_early;
+      }
+    }
   }
 
   // Checks the client's bytes frame by frame; false = disconnect.
   bool filter(connection& c, const char* data, size_t n) {
     if (opts.tls)
       return filter_tls(c, data, n);
-    while (n > 0) {
+    c.inbox.append(data, n);
+    return pump(c);
+  }
+
+  // Relays what `c.inbox` holds up to a frame that must wait for
+  // admission; false = disconnect.
+  bool pump(connection& c) {
+    size_t pos = 0;
+    bool ok = true;
+    while (ok) {
+      auto n = c.inbox.size() - pos;
       if (c.payload_left > 0) {
+        if (n == 0)
+          break;
         auto k = static_cast<size_t>(
           std::min<uint64_t>(c.payload_left, static_cast<uint64_t>(n)));
-        c.to_upstream.append(data, k);
+        c.to_upstream.append(c.inbox, pos, k);
         c.payload_left -= k;
-        data += k;
-        n -= k;
+        pos += k;
+        if (c.payload_left == 0)
+          c.in_first_frame = false;
         continue;
       }
-      auto k = std::min(n, header_size - c.header.size());
-      c.header.append(data, k);
-      data += k;
-      n -= k;
-      if (c.header.size() < header_size)
-        return true;
-      auto op = static_cast<uint8_t>(c.header[0]);
-      uint32_t len_be;
-      std::memcpy(&len_be, c.header.data() + 4, 4);
-      auto len = ntohl(len_be);
-      if (op > last_operation || len > opts.max_payload) {
-        c.why = op > last_operation
-                  ? "sent a malformed frame (unknown operation "
-                      + std::to_string(op) + ")"
-                  : "sent a frame announcing " + std::to_string(len)
-                      + " bytes (limit " + std::to_string(opts.max_payload)
-                      + ")";
+      if (c.header.size() < header_size) {
+        auto k = std::min(n, header_size - c.header.size());
+        c.header.append(c.inbox, pos, k);
+        pos += k;
+        if (c.header.size() < header_size)
+          break;
+      }
+      ok = frame_header(c);
+      if (!ok || c.held)
+        break;
+    }
+    c.inbox.erase(0, pos);
+    return ok;
+  }
+
+  // Checks the complete frame header in `c.header` and relays it (or holds
+  // it until admission); false = disconnect.
+  bool frame_header(connection& c) {
+    auto op = static_cast<uint8_t>(c.header[0]);
+    uint32_t len_be;
+    std::memcpy(&len_be, c.header.data() + 4, 4);
+    auto len = ntohl(len_be);
+    if (op > last_operation || len > opts.max_payload) {
+      c.why = op > last_operation
+                ? "sent a malformed frame (unknown operation "
+                    + std::to_string(op) + ")"
+                : "sent a frame announcing " + std::to_string(len)
+                    + " bytes (limit " + std::to_string(opts.max_payload) + ")";
+      c.kind = guard_refusal::bad_frame;
+      return false;
+    }
+    if (!c.handshaken) {
+      if (op != client_handshake) {
+        c.why = "did not start with a CAF handshake";
+        c.kind = guard_refusal::bad_frame;
         return false;
       }
-      if (!c.handshaken) {
-        if (op != client_handshake) {
-          c.why = "did not start with a CAF handshake";
-          return false;
-        }
-        c.handshaken = true;
-      }
-      c.to_upstream += c.header;
-      c.header.clear();
-      c.payload_left = len;
+      c.handshaken = true;
+      c.in_first_frame = len > 0;
+      if (!opts.await_admission)
+        unpend(c);
     }
+    // CAF reserves the announced size at once: before admission only small
+    // frames go through; a larger one (a member's big submission, sent
+    // before the guard heard of its hello) waits for admit().
+    c.held = opts.await_admission && !c.admitted && len > opts.pending_payload;
+    if (c.held)
+      return true;
+    c.to_upstream += c.header;
+    c.header.clear();
+    c.payload_left = len;
     return true;
   }
 
@@ -286,20 +513,56 @@ struct basp_guard::impl {
         c.why = c.seen_record ? "sent a malformed TLS record"
                               : "did not speak TLS (a node or client "
                                 "without --tls-cert?)";
+        c.kind = guard_refusal::bad_frame;
         return false;
       }
       if (!c.seen_record && type != tls_handshake) {
         c.why = "did not start with a TLS handshake";
+        c.kind = guard_refusal::bad_frame;
         return false;
       }
       c.seen_record = true;
-      if (type == tls_application_data)
+      if (type == tls_application_data && !c.handshaken) {
         c.handshaken = true;
+        if (!opts.await_admission)
+          unpend(c);
+      }
       c.to_upstream += c.header;
       c.header.clear();
       c.payload_left = len;
     }
     return true;
+  }
+
+  // Reads the wake pipe: applies the admissions queued by admit(); true =
+  // stop.
+  bool woken() {
+    char buf[256];
+    bool stop = false;
+    for (;;) {
+      auto n = ::read(wake[0], buf, sizeof(buf));
+      if (n <= 0)
+        break;
+      for (ssize_t i = 0; i < n; ++i)
+        stop = stop || buf[i] == 's';
+    }
+    std::vector<uint16_t> ports;
+    {
+      std::lock_guard<std::mutex> g{peers_mtx};
+      ports.swap(admissions);
+    }
+    for (auto port : ports)
+      for (auto& c : conns)
+        if (c.relay_port == port && c.handshaken && !c.dead && !c.admitted) {
+          c.admitted = true;
+          unpend(c);
+          if (c.held) {
+            c.held = false;
+            if (!pump(c))
+              c.dead = true;
+          }
+        }
+    return stop;
   }
 
   void run() {
@@ -312,22 +575,27 @@ struct basp_guard::impl {
       fds.push_back({wake[0], POLLIN, 0});
       fds.push_back({listener, POLLIN, 0});
       for (auto& c : conns) {
-        short ce = c.to_upstream.size() < buffer_limit ? POLLIN : 0;
+        // A held frame waits for admission unread.
+        short ce = !c.held && c.to_upstream.size() < buffer_limit ? POLLIN : 0;
         if (!c.to_client.empty())
           ce |= POLLOUT;
         short ue = c.to_client.size() < buffer_limit ? POLLIN : 0;
         if (!c.to_upstream.empty())
           ue |= POLLOUT;
         fds.push_back({c.client, ce, 0});
-        fds.push_back({c.upstream, ue, 0});
+        // poll() skips a negative descriptor: one still waiting for CAF.
+        fds.push_back({c.upstream, c.upstream >= 0 ? ue : short{0}, 0});
         owners.push_back(&c);
       }
       ::poll(fds.data(), fds.size(), 500);
-      if (fds[0].revents & POLLIN)
+      if ((fds[0].revents & POLLIN) && woken())
         return;
       auto now = clock_type::now();
       for (size_t i = 0; i < owners.size(); ++i) {
         auto& c = *owners[i];
+        // Closed to make room: keeps the reason it was given.
+        if (c.dead)
+          continue;
         auto& cf = fds[2 + 2 * i];
         auto& uf = fds[3 + 2 * i];
         if (cf.revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -352,17 +620,23 @@ struct basp_guard::impl {
             c.to_client.append(buf, static_cast<size_t>(n));
           }
         }
-        if (!c.dead && !drain(c.upstream, c.to_upstream))
+        if (!c.dead && c.upstream >= 0 && !drain(c.upstream, c.to_upstream))
           c.dead = true;
         if (!c.dead && !drain(c.client, c.to_client))
           c.dead = true;
-        if (!c.dead && !c.handshaken
+        bool waiting = opts.await_admission ? !c.admitted
+                                            : !c.handshaken || c.in_first_frame;
+        if (!c.dead && waiting
             && std::chrono::duration<double>(now - c.accepted).count()
                  > opts.handshake_timeout) {
           c.dead = true;
-          char secs[32];
-          std::snprintf(secs, sizeof(secs), "%g", opts.handshake_timeout);
-          c.why = std::string{"no handshake within "} + secs + " s";
+          auto secs = seconds_text(opts.handshake_timeout);
+          c.why = !c.handshaken || c.in_first_frame
+                    ? (opts.tls ? "no TLS handshake within " + secs + " s"
+                                : "no handshake within " + secs + " s")
+                    : "no join or hello with the token within " + secs
+                        + " s of connecting";
+          c.kind = guard_refusal::handshake_timeout;
         }
       }
       roll(now);
@@ -371,20 +645,24 @@ struct basp_guard::impl {
           // Hand over what the middleman already said (e.g. an error).
           drain(i->client, i->to_client);
           if (!i->why.empty())
-            refused(i->peer, i->why);
+            refused(i->peer, i->why, i->kind);
           close_conn(*i);
           i = conns.erase(i);
         } else {
           ++i;
         }
       }
+      // The whole accept queue at once: a member's connection queued behind
+      // a flood, in a full queue, has its SYN dropped by the kernel and
+      // retried only after 1 s, then 3 s.
       if (fds[1].revents & POLLIN)
-        for (int k = 0; k < 64; ++k) {
+        for (int k = 0; k < 4096; ++k) {
           auto before = conns.size();
           accept_one();
           if (conns.size() == before)
             break;
         }
+      connect_waiting();
     }
   }
 };
@@ -405,8 +683,10 @@ basp_guard::basp_guard(basp_guard_options opts) : impl_(new impl) {
   d.listener = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(d.listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (d.listener < 0 || ::bind(d.listener, res->ai_addr, res->ai_addrlen) != 0
-      || ::listen(d.listener, 256) != 0) {
+  if (d.listener < 0
+      || ::bind(d.listener, res->ai_addr, res->ai_addrlen) != 0
+      // A deep queue for the same reason (see run()).
+      || ::listen(d.listener, SOMAXCONN) != 0) {
     auto err = std::string{std::strerror(errno)};
     ::freeaddrinfo(res);
     if (d.listener >= 0)
@@ -422,7 +702,7 @@ basp_guard::basp_guard(basp_guard_options opts) : impl_(new impl) {
   d.bound = ss.ss_family == AF_INET6
               ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
               : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  if (::pipe2(d.wake, O_CLOEXEC) != 0) {
+  if (::pipe2(d.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
     ::close(d.listener);
     throw std::runtime_error{"pipe failed"};
   }
@@ -431,8 +711,11 @@ basp_guard::basp_guard(basp_guard_options opts) : impl_(new impl) {
 
 basp_guard::~basp_guard() {
   auto& d = *impl_;
-  char x = 1;
-  [[maybe_unused]] auto r = ::write(d.wake[1], &x, 1);
+  char x = 's';
+  // A full pipe (admissions not read yet) already wakes the thread; the
+  // stop byte is retried until it fits.
+  while (::write(d.wake[1], &x, 1) != 1 && errno == EAGAIN)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   d.thread.join();
   for (auto& c : d.conns)
     d.close_conn(c);
@@ -443,6 +726,17 @@ basp_guard::~basp_guard() {
 
 uint16_t basp_guard::port() const {
   return impl_->bound;
+}
+
+void basp_guard::admit(uint16_t relay_port) {
+  auto& d = *impl_;
+  {
+    std::lock_guard<std::mutex> g{d.peers_mtx};
+    d.admissions.push_back(relay_port);
+  }
+  char x = 'a';
+  // A full pipe means the thread is woken already.
+  [[maybe_unused]] auto r = ::write(d.wake[1], &x, 1);
 }
 
 std::string basp_guard::peer_of(uint16_t relay_port) const {

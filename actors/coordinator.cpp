@@ -118,6 +118,14 @@ struct coordinator_state {
   std::shared_ptr<refusal_log> refusals;
   std::unordered_set<std::string> seen_nodes;
   size_t live_nodes = 0;
+  /// Journal failures, rate-limited: a full disk fails every write (each
+  /// flush of outcomes), which must not become a line each.
+  log_limiter journal_errors{5, 10.0, "journal errors"};
+  /// Origin of the times given to `journal_errors`.
+  std::chrono::steady_clock::time_point epoch
+    = std::chrono::steady_clock::now();
+  /// A tick is due to write the summary of suppressed journal errors.
+  bool journal_roll_scheduled = false;
 };
 
 using coordinator_impl = core_actor::stateful_pointer<coordinator_state>;
@@ -131,6 +139,24 @@ void log(coordinator_impl self, const std::string& line) {
 template<class F>
 void with_peer(coordinator_impl self, const caf::node_id& nid, F f) {
   coord::with_peer(self, self->state.opts.peer_name, nid, std::move(f));
+}
+
+// Tells the relay in front (opts.on_admitted) that the connection of
+// process `nid` got through: it joined or said hello with the token, so
+// the guard's handshake deadline and caps no longer apply to it.
+void admitted(coordinator_impl self, const caf::node_id& nid) {
+  auto& f = self->state.opts.on_admitted;
+  auto& sys = self->home_system();
+  if (!f || nid == sys.node() || !sys.has_middleman())
+    return;
+  self
+    ->request(sys.middleman().actor_handle(), std::chrono::seconds(5),
+              caf::get_atom::value, nid)
+    .then([f](const caf::node_id&, std::string& host,
+              uint16_t port) { f(host, port); },
+          [](caf::error&) {
+            // Gone already: nothing to admit.
+          });
 }
 
 void count_nodes(coordinator_impl self) {
@@ -207,6 +233,44 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
     caf::anon_send(client, std::move(ob));
 }
 
+double seconds_since_start(coordinator_impl self) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                       - self->state.epoch)
+    .count();
+}
+
+// Logs a failed journal write of kind `kind` (rate-limited: each kind and
+// error once per 10 s, at most 5 lines, the rest summarised in one line).
+void journal_failed(coordinator_impl self, const std::string& kind,
+                    const std::string& line, const journal_error& e) {
+  auto& st = self->state;
+  auto out = [self](const std::string& l) { log(self, l); };
+  if (st.journal_errors.admit(kind + '\n' + e.what(), seconds_since_start(self),
+                              out)) {
+    log(self, line + e.what());
+    return;
+  }
+  // The summary is written when the window is over even if no further
+  // error comes (the tick rolls it).
+  if (!st.journal_roll_scheduled) {
+    st.journal_roll_scheduled = true;
+    self->delayed_send(self, std::chrono::seconds(10), tick_atom::value);
+  }
+}
+
+// Writes the summary of suppressed journal errors once their window is
+// over; `now` = force it (a stop).
+void roll_journal_errors(coordinator_impl self, bool now = false) {
+  auto& st = self->state;
+  auto out = [self](const std::string& l) { log(self, l); };
+  auto t = seconds_since_start(self);
+  if (now)
+    st.journal_errors.finish(t, out);
+  else
+    st.journal_errors.roll(t, out);
+  st.journal_roll_scheduled = false;
+}
+
 // Writes the gathered outcomes in one transaction, then reports them: an
 // outcome a client saw is always in the journal, so a restart never runs
 // that test again.
@@ -226,8 +290,10 @@ void flush_outcomes(coordinator_impl self) {
     } catch (const journal_error& e) {
       // Holding the outcomes back would stall every client; a restart runs
       // these tests again instead.
-      log(self, std::string{"cannot record "} + std::to_string(rows.size())
-                  + " outcomes, reporting them anyway: " + e.what());
+      journal_failed(self, "record",
+                     "cannot record " + std::to_string(rows.size())
+                       + " outcomes, reporting them anyway: ",
+                     e);
     }
   }
   auto items = std::move(st.outbox);
@@ -257,7 +323,7 @@ void client_down(coordinator_impl self, const caf::down_msg& dm) {
     try {
       j->retire(ids);
     } catch (const journal_error& e) {
-      log(self, std::string{"cannot retire collected outcomes: "} + e.what());
+      journal_failed(self, "retire", "cannot retire collected outcomes: ", e);
     }
   }
   st.clients.erase(i);
@@ -340,6 +406,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
     // before a stop: a clean stop must not leave them to run again after
     // a restart.
     flush_outcomes(self);
+    roll_journal_errors(self, true);
     if (em.reason)
       self->quit(em.reason);
   });
@@ -414,6 +481,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
             // uplink) report through the same handle.
             auto& ses = st.sessions[{node, nid}];
             if (!ses.handle) {
+              admitted(self, nid);
               ses.data = std::make_shared<node_session_data>();
               ses.data->name = node;
               ses.data->node = nid;
@@ -435,7 +503,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
                 try {
                   st.opts.journal->note_node(node);
                 } catch (const journal_error& e) {
-                  log(self, e.what());
+                  journal_failed(self, "note_node", "", e);
                 }
               }
               with_peer(self, nid, [self, node, again](const std::string& p) {
@@ -484,6 +552,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
                                "client refused: no actor for its outcomes");
       if (st.clients.try_emplace(h.outcomes.address()).second)
         self->monitor(h.outcomes);
+      admitted(self, nid);
       return spawn_client_session(self->home_system(), self, nid,
                                   std::move(h.outcomes), st.refusals,
                                   st.opts.peer_name);
@@ -579,7 +648,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
         } catch (const journal_error& e) {
           for (auto& f : fresh)
             st.pending.erase(f.second);
-          log(self, std::string{"submission not accepted: "} + e.what());
+          journal_failed(self, "accept", "submission not accepted: ", e);
           return caf::make_error(caf::sec::runtime_error,
                                  std::string{"submission not accepted: "}
                                    + e.what());
@@ -644,7 +713,12 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       else
         self->send(self, tick_atom::value);
     },
-    [self](tick_atom) { flush_outcomes(self); },
+    [self](tick_atom) {
+      // One tick type for both: an early flush or roll is harmless.
+      flush_outcomes(self);
+      if (self->state.journal_roll_scheduled)
+        roll_journal_errors(self);
+    },
     [self](stats_atom) -> caf::result<std::string> {
       auto rp = self->make_response_promise<std::string>();
       self->request(self->state.scheduler, caf::infinite, stats_atom::value)

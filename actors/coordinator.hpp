@@ -51,6 +51,10 @@ struct coordinator_options {
   /// Names the client behind a connection the middleman sees as coming
   /// from host:port (a relay such as basp_guard); "" = use host:port.
   std::function<std::string(const std::string&, uint16_t)> peer_name;
+  /// Called with the connection (host:port as the middleman sees it) of a
+  /// peer whose join or hello with the token was accepted: its handshake
+  /// is over for the relay in front (basp_guard::admit). May be empty.
+  std::function<void(const std::string&, uint16_t)> on_admitted;
   /// Journal of submitted tests (null = none). Only the coordinator's
   /// actor uses it once spawned.
   std::shared_ptr<submission_journal> journal;

@@ -3,14 +3,17 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/binary_serializer.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/basp_guard.hpp"
 #include "actors/cluster_net.hpp"
 #include "actors/node.hpp"
 #include "actors/system.hpp"
@@ -112,6 +115,53 @@ caf::behavior receiver(caf::event_based_actor* self,
 
 // The coordinator's own words when it sent some ("submission refused:
 // wrong join token"), else CAF's rendering of the error.
+// Bytes `x` takes serialized (what CAF puts in a frame's payload, less its
+// small envelope).
+template<class T>
+size_t serialized_size(caf::actor_system& sys, T& x) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  if (sink(x))
+    return 0;
+  return buf.size();
+}
+
+std::string megabytes(size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f MB",
+                static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+// Why submission `s` cannot be sent in one message ("" = it can): the
+// guard in front of the coordinator relays at most default_max_payload
+// bytes per frame; 64 KiB are left for CAF's envelope.
+std::string oversized(caf::actor_system& sys, cluster_submission& s) {
+  constexpr size_t envelope = 64u << 10;
+  constexpr size_t limit = default_max_payload - envelope;
+  auto size = serialized_size(sys, s);
+  if (size <= limit)
+    return {};
+  // Name the largest test: one huge environment or command is the usual
+  // cause, and a single test over the limit cannot be split off.
+  size_t largest = 0;
+  std::string largest_id;
+  for (auto& t : s.tests) {
+    auto k = serialized_size(sys, t);
+    if (k > largest) {
+      largest = k;
+      largest_id = t.req.test_id;
+    }
+  }
+  auto limit_text = " serialized, over the coordinator's limit of "
+                    + megabytes(default_max_payload) + " per message";
+  if (largest > limit)
+    return "test '" + largest_id + "' alone is " + megabytes(largest)
+           + limit_text + " (make its command and environment smaller)";
+  return "submission of " + std::to_string(s.tests.size()) + " tests is "
+         + megabytes(size) + limit_text + "; submit fewer tests at a time";
+}
+
 std::string error_text(caf::actor_system& sys, const caf::error& e) {
   auto& ctx = e.context();
   for (size_t i = ctx.size(); i > 0; --i)
@@ -284,6 +334,12 @@ size_t coordinator_client::submit(std::vector<cluster_test> tests) {
     throw coordinator_client_error{client_errc::bad_input,
                                    "no tests to submit"};
   auto n = tests.size();
+  cluster_submission s{std::move(tests)};
+  // The coordinator's guard drops a connection that sends a frame larger
+  // than it accepts, and the request would then only time out: say so
+  // before sending anything.
+  if (auto why = oversized(*d.sys, s); !why.empty())
+    throw coordinator_client_error{client_errc::bad_input, why};
   // Counted before sending: outcomes of rejected tests may arrive before
   // the reply does.
   {
@@ -291,7 +347,6 @@ size_t coordinator_client::submit(std::vector<cluster_test> tests) {
     d.st->expected += n;
   }
   caf::scoped_actor self{*d.sys};
-  cluster_submission s{std::move(tests)};
   uint64_t accepted = 0;
   caf::error failure;
   self

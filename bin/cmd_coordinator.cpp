@@ -40,6 +40,9 @@ struct coordinator_flags : run_flags {
   std::string token_file;
   int threads = 2;
   tls_options tls;
+  double handshake_timeout = 10;
+  int max_handshakes_per_address = 16;
+  int max_handshakes = 256;
 };
 
 int run_coordinator(const coordinator_flags& f) {
@@ -146,6 +149,17 @@ int run_coordinator(const coordinator_flags& f) {
       }
       return g ? g->peer_of(port) : std::string{};
     };
+    // A join or hello with the token ends the guard's handshake deadline
+    // for that connection.
+    o.on_admitted = [slot](const std::string&, uint16_t port) {
+      std::shared_ptr<basp_guard> g;
+      {
+        std::lock_guard<std::mutex> lock{slot->mtx};
+        g = slot->guard;
+      }
+      if (g)
+        g->admit(port);
+    };
     coordinator_actor coord;
     try {
       coord = spawn_coordinator(sys, std::move(o));
@@ -168,8 +182,16 @@ int run_coordinator(const coordinator_flags& f) {
     g.port = static_cast<uint16_t>(port);
     g.upstream_port = *inner;
     g.tls = tls != nullptr;
+    g.handshake_timeout = f.handshake_timeout;
+    g.max_pending_per_address
+      = static_cast<size_t>(f.max_handshakes_per_address);
+    g.max_pending = static_cast<size_t>(f.max_handshakes);
     // Strangers are named with their address (rate-limited by the guard).
     g.on_refused = [&log](const std::string& line) { log.warn(line); };
+    g.on_count = [prom](guard_refusal r) {
+      if (prom)
+        prom->count_refused_connection(label(r));
+    };
     std::shared_ptr<basp_guard> guard;
     try {
       guard = std::make_shared<basp_guard>(g);
@@ -229,6 +251,13 @@ void add_coordinator(CLI::App& app, int& rc) {
     "refused and logged (`refused outcome_batch from ADDR: ...`), and a node\n"
     "or client may act only for its own workers or tests (README, \"Trust\n"
     "model\").\n"
+    "A connection must finish its handshake (CAF or TLS, then the join or\n"
+    "hello with the token) within --handshake-timeout seconds or it is\n"
+    "closed (`refused connection from ADDR: no handshake within 10 s`); at\n"
+    "most --max-handshakes-per-address (16) from one address and\n"
+    "--max-handshakes (256) in all are in their handshake at once: one more\n"
+    "closes the oldest, so sockets held open never keep a node or client\n"
+    "out. Counted in alb_connections_refused_total{reason}.\n"
     "\n"
     "TLS (CAF's OpenSSL module): with --tls-cert, --tls-key and --tls-ca\n"
     "(or a [tls] section in --config) every connection is TLS and both\n"
@@ -268,6 +297,23 @@ void add_coordinator(CLI::App& app, int& rc) {
                   "File holding the join token nodes and clients present");
   cmd->add_option("--threads", f->threads, "Scheduler threads")
     ->check(CLI::Range(1, 256));
+  cmd
+    ->add_option("--handshake-timeout", f->handshake_timeout,
+                 "Seconds a connection has to finish its handshake (CAF or "
+                 "TLS, then the join or hello with the token); then it is "
+                 "closed (default 10)")
+    ->check(CLI::Range(0.1, 3600.0));
+  cmd
+    ->add_option("--max-handshakes-per-address", f->max_handshakes_per_address,
+                 "Connections from one address still in their handshake; "
+                 "one more closes that address's oldest (default 16)")
+    ->check(CLI::Range(1, 100000));
+  cmd
+    ->add_option("--max-handshakes", f->max_handshakes,
+                 "Connections still in their handshake in total; one more "
+                 "closes the oldest of the address holding the most "
+                 "(default 256)")
+    ->check(CLI::Range(1, 100000));
   add_tls_flags(cmd, f->tls);
   f->add_config(cmd);
   f->add_metrics(cmd);

@@ -47,6 +47,17 @@ inline constexpr std::array<std::string_view, 3> queue_states = {
   "key_wait", // its concurrency key is held by another test
 };
 
+/// Values of the `reason` label of alb_connections_refused_total (the
+/// coordinator's guard, actors/basp_guard.hpp), in this index order.
+inline constexpr std::array<std::string_view, 6> refusal_reasons = {
+  "handshake_timeout", // handshake (CAF/TLS, then join or hello) too slow
+  "address_cap",       // closed to make room: its address had too many
+  "total_cap",         // closed to make room: too many in their handshake
+  "connection_cap",    // refused: too many connections at once
+  "bad_frame",         // malformed or oversized frame, no handshake first
+  "closed_early",      // closed before its handshake was over
+};
+
 /// Strategy label values registered at start (at 0), in this order.
 inline constexpr std::array<std::string_view, 10> known_strategies = {
   "round_robin",    "weighted_round_robin",
@@ -147,6 +158,8 @@ struct families {
   prometheus::Gauge* workers_untracked = nullptr;
   /// alb_nodes_connected.
   prometheus::Gauge* nodes = nullptr;
+  /// alb_connections_refused_total{reason}, in `refusal_reasons` order.
+  std::array<prometheus::Counter*, 6> connections_refused{};
 
   // -- per worker (children created when a worker joins) --------------------
 

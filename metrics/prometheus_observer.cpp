@@ -411,6 +411,13 @@ void prometheus_observer::set_nodes(std::size_t n) {
   st_->fams.nodes->Set(static_cast<double>(n));
 }
 
+void prometheus_observer::count_refused_connection(std::string_view reason) {
+  auto& r = detail::refusal_reasons;
+  for (std::size_t i = 0; i < r.size(); ++i)
+    if (r[i] == reason)
+      st_->fams.connections_refused[i]->Increment();
+}
+
 bool prometheus_observer::tracks_worker(std::size_t worker) const {
   return st_->series_of(worker) != nullptr;
 }

@@ -95,6 +95,10 @@ public:
   /// Sets `alb_nodes_connected`.
   void set_nodes(std::size_t n);
 
+  /// Counts `alb_connections_refused_total{reason}`; `reason` is one of
+  /// the guard's labels (others are ignored). Any thread.
+  void count_refused_connection(std::string_view reason);
+
   /// Returns whether worker `worker` currently has per-worker series.
   bool tracks_worker(std::size_t worker) const;
 

@@ -178,6 +178,14 @@ families::families(prometheus::Registry& reg)
   nodes = &gauge(reg, "alb_nodes_connected",
                  "Remote nodes attached to the coordinator")
              .Add({});
+  auto& refused_fam
+    = counter(reg, "alb_connections_refused_total",
+              "Connections the coordinator's port ended before their "
+              "handshake (CAF or TLS, then join or hello) was over, or for "
+              "breaking the frame rules, by reason");
+  for (std::size_t r = 0; r < refusal_reasons.size(); ++r)
+    connections_refused[r]
+      = &refused_fam.Add({{"reason", std::string{refusal_reasons[r]}}});
 
   worker_load = &gauge(reg, "alb_worker_load_ratio",
                        "Load score of a worker (0 idle to 1 full)");

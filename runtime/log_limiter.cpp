@@ -1,5 +1,6 @@
 #include "runtime/log_limiter.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -25,6 +26,20 @@ void log_limiter::roll(double now,
     hidden_ = 0;
     kinds_.clear();
   }
+}
+
+void log_limiter::finish(
+  double now, const std::function<void(const std::string&)>& summary) {
+  if (hidden_ > 0 && summary)
+    summary(std::to_string(hidden_) + " more " + what_ + " in the last "
+            + std::to_string(static_cast<long long>(
+              std::ceil(std::max(0.0, now - window_start_))))
+            + " s (not shown one by one)");
+  window_start_ = now;
+  started_ = true;
+  shown_ = 0;
+  hidden_ = 0;
+  kinds_.clear();
 }
 
 bool log_limiter::admit(

@@ -32,6 +32,12 @@ public:
   /// does), so a summary is not held back until the next line comes.
   void roll(double now, const std::function<void(const std::string&)>& summary);
 
+  /// Ends the current window at `now` (a stop): when lines were
+  /// suppressed in it, `summary` gets the line saying how many, naming the
+  /// seconds the window lasted so far.
+  void finish(double now,
+              const std::function<void(const std::string&)>& summary);
+
   /// Lines suppressed in the current window so far.
   size_t hidden() const { return hidden_; }
 

@@ -120,7 +120,8 @@ struct cluster {
   coordinator_actor coord;
   uint16_t port = 0;
 
-  explicit cluster(const certs* c = nullptr) {
+  /// With `c`: TLS; with `guarded` (or TLS): a guard owns the public port.
+  explicit cluster(const certs* c = nullptr, bool guarded = false) {
     if (c) {
       tls_a = std::make_unique<tls_material>(c->tls("coord"));
       tls_b = std::make_unique<tls_material>(c->tls("node"));
@@ -133,14 +134,20 @@ struct cluster {
     b = std::make_unique<caf::actor_system>(cfg_b);
     coordinator_options o;
     o.token = token;
+    // As in `alb coordinator`: an accepted hello or join ends the guard's
+    // handshake deadline (the guard exists before any peer connects).
+    o.on_admitted = [this](const std::string&, uint16_t relay) {
+      if (guard)
+        guard->admit(relay);
+    };
     coord = spawn_coordinator(*a, std::move(o));
     auto p = publish_on_loopback(*a, coord);
     BOOST_REQUIRE(p);
     port = *p;
-    if (c) {
+    if (c || guarded) {
       basp_guard_options g;
       g.upstream_port = port;
-      g.tls = true;
+      g.tls = c != nullptr;
       guard = std::make_unique<basp_guard>(g);
       port = guard->port();
     }
@@ -322,6 +329,72 @@ BOOST_AUTO_TEST_CASE(wrong_or_missing_token_is_refused) {
   auto [what2, code2] = client_error_of([&] { none.connect(); });
   BOOST_TEST((code2 == client_errc::refused));
   BOOST_TEST(what2.find("no join token") != std::string::npos, what2);
+}
+
+// A submission larger than the guard relays (it would drop the connection
+// and the client would wait for an answer until its request timeout) is
+// refused by the client at once, naming the limit and the largest test.
+BOOST_AUTO_TEST_CASE(oversized_submissions_are_refused_at_once) {
+  cluster c{nullptr, true};
+  auto o = c.client_options();
+  o.request_timeout = 30;
+  coordinator_client client{o};
+  client.connect();
+  auto big = shell("huge-env", "true");
+  big.env = {{"BLOB", std::string(70u << 20, 'x')}};
+  auto t0 = std::chrono::steady_clock::now();
+  auto [what, code] = client_error_of([&] { client.submit({big}); });
+  BOOST_TEST((code == client_errc::bad_input), what);
+  BOOST_TEST(what.find("test 'huge-env' alone is 70.0 MB") == 0u, what);
+  BOOST_TEST(what.find("limit of 64.0 MB per message") != std::string::npos,
+             what);
+  // Many tests, none too large alone.
+  std::vector<cluster_test> many;
+  for (int i = 0; i < 70; ++i) {
+    many.push_back(shell("part-" + std::to_string(i), "true"));
+    many.back().env = {{"BLOB", std::string(1u << 20, 'y')}};
+  }
+  auto [what2, code2] = client_error_of([&] { client.submit(many); });
+  BOOST_TEST((code2 == client_errc::bad_input), what2);
+  BOOST_TEST(what2.find("submission of 70 tests is 70.0 MB") == 0u, what2);
+  BOOST_TEST(what2.find("submit fewer tests at a time") != std::string::npos,
+             what2);
+  BOOST_TEST(
+    (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10)));
+  // Nothing was sent: the connection is fine, and a large submission under
+  // the limit gets through the guard (its frames wait for the hello's
+  // admission if they arrive before it).
+  BOOST_TEST(client.connected());
+  BOOST_TEST(client.submit({shell("small", "echo fine")}) == 1u);
+  auto r = client.wait(60);
+  BOOST_TEST(r.complete());
+  BOOST_REQUIRE_EQUAL(r.outcomes.size(), 1u);
+  BOOST_TEST(r.outcomes[0].success);
+}
+
+// A fresh client whose big submission follows its hello at once: the
+// guard holds the large frame until the coordinator admits the hello (it
+// does not refuse it, and CAF does not see the size before admission).
+BOOST_AUTO_TEST_CASE(a_big_submission_right_after_the_hello_gets_through) {
+  cluster c{nullptr, true};
+  for (int round = 0; round < 3; ++round) {
+    coordinator_client client{c.client_options()};
+    client.connect();
+    // 8 MB in all; each environment stays under the kernel's 128 KiB per
+    // string.
+    std::vector<cluster_test> tests;
+    for (int i = 0; i < 80; ++i) {
+      tests.push_back(
+        shell("big-" + std::to_string(round) + "-" + std::to_string(i),
+              "echo \"${#BLOB}\""));
+      tests.back().env = {{"BLOB", std::string(100000, 'z')}};
+    }
+    BOOST_TEST(client.submit(tests) == 80u);
+    auto r = client.wait(60);
+    BOOST_REQUIRE(r.complete());
+    BOOST_REQUIRE_EQUAL(r.outcomes.size(), 80u);
+    BOOST_TEST(r.outcomes[0].output_tail.find("100000") != std::string::npos);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(bad_endpoints_and_closed_ports_are_clear_errors) {

@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
@@ -780,4 +781,43 @@ BOOST_FIXTURE_TEST_CASE(a_clean_stop_writes_the_gathered_outcomes,
   BOOST_TEST(r->outcome.status == "completed");
   for (auto& w : ws)
     caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+// A journal whose every write fails (a full disk) must not turn each
+// outcome flush into a log line: 269 "cannot record" lines in a few
+// seconds were seen. One line per kind of failure per 10 s, the rest
+// counted in one summary line (written at the latest when it stops).
+BOOST_FIXTURE_TEST_CASE(journal_failures_are_logged_rate_limited,
+                        journaled_cluster) {
+  start();
+  auto ws = join_node();
+  BOOST_REQUIRE(wait_logged("node 'node-b' joined"));
+  caf::scoped_actor client{*b};
+  std::vector<cluster_test> suite;
+  for (int i = 0; i < 40; ++i)
+    suite.push_back(shell("t-" + std::to_string(i), "sleep 0.05"));
+  send(client, suite);
+  // From here on every write fails: SQLite cannot create its rollback
+  // journal where a directory of that name is.
+  BOOST_REQUIRE(::mkdir((db + "-journal").c_str(), 0700) == 0);
+  auto got = collect(client, suite.size(), 30s);
+  // Reported anyway (holding them back would stall every client).
+  BOOST_TEST(got.size() == suite.size());
+  stop_coordinator(*a, coord);
+  coord = nullptr;
+  BOOST_TEST(wait_logged("more journal errors in the last"));
+  ::rmdir((db + "-journal").c_str());
+  std::lock_guard<std::mutex> g{log_mtx};
+  size_t shown = 0;
+  size_t hidden = 0;
+  for (auto& l : log) {
+    if (l.find("cannot record") != std::string::npos)
+      ++shown;
+    if (auto k = l.find(" more journal errors"); k != std::string::npos)
+      hidden += std::stoul(l.substr(0, k));
+  }
+  BOOST_TEST_MESSAGE("failed flushes: " << shown << " logged, " << hidden
+                                        << " summarised");
+  BOOST_TEST(shown == 1u);
+  BOOST_TEST(hidden >= 1u);
 }

@@ -96,3 +96,34 @@ def finish(main, passed, logs=None):
         sys.exit(1)
     shutil.rmtree(TMP, ignore_errors=True)
     print(passed)
+
+
+def openssl(*args):
+    """Runs the openssl command in the test's directory (quietly)."""
+    subprocess.run(["openssl"] + list(args), check=True, cwd=TMP,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def make_pki(names):
+    """A throwaway CA (ca.pem/ca.key) and, for each of NAMES, NAME.pem and
+    NAME.key signed by it (EC P-256, valid 2 days), in the test's directory."""
+    def key(name):
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-out", name + ".key")
+        os.chmod(path(name + ".key"), 0o600)
+    key("ca")
+    openssl("req", "-x509", "-new", "-key", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=ca")
+    for name in names:
+        key(name)
+        openssl("req", "-new", "-key", name + ".key", "-out", name + ".csr",
+                "-subj", "/CN=" + name)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem",
+                "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+                "-out", name + ".pem")
+
+
+def tls_args(name):
+    """The --tls-* flags of a process presenting NAME.pem of make_pki()."""
+    return ["--tls-cert", name + ".pem", "--tls-key", name + ".key",
+            "--tls-ca", "ca.pem"]

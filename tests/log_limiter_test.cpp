@@ -51,3 +51,21 @@ BOOST_AUTO_TEST_CASE(roll_reports_without_a_new_line) {
   BOOST_TEST(summaries[0].rfind("1 more connections refused", 0) == 0);
   BOOST_TEST(l.hidden() == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(finish_reports_what_was_hidden_at_once) {
+  log_limiter l{1, 10.0, "journal errors"};
+  std::vector<std::string> summaries;
+  auto sum = [&](const std::string& s) { summaries.push_back(s); };
+  l.admit("x", 0, sum);
+  l.admit("x", 1, sum);
+  l.admit("x", 2.5, sum);
+  l.finish(3.2, sum);
+  BOOST_REQUIRE_EQUAL(summaries.size(), 1u);
+  BOOST_TEST(summaries[0]
+             == "2 more journal errors in the last 4 s (not shown one by "
+                "one)");
+  // A new window from there: nothing hidden, nothing said.
+  l.finish(4, sum);
+  BOOST_TEST(summaries.size() == 1u);
+  BOOST_TEST(l.admit("x", 4.5, sum));
+}

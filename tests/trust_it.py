@@ -25,36 +25,18 @@ import subprocess
 import sys
 import time
 
+import it_support
 from it_support import ALB, FAILURES, PROCS, TMP, finish, check, path, read, start, wait_for
 
 ATTACKER = os.path.abspath(sys.argv[2])
 
 
-def openssl(*args):
-    subprocess.run(["openssl"] + list(args), check=True, cwd=TMP,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def make_pki():
-    def key(name):
-        openssl("genpkey", "-algorithm", "EC", "-pkeyopt",
-                "ec_paramgen_curve:P-256", "-out", name + ".key")
-        os.chmod(path(name + ".key"), 0o600)
-    key("ca")
-    openssl("req", "-x509", "-new", "-key", "ca.key", "-out", "ca.pem",
-            "-days", "2", "-subj", "/CN=ca")
-    for name in ("coord", "node", "client", "attacker"):
-        key(name)
-        openssl("req", "-new", "-key", name + ".key", "-out", name + ".csr",
-                "-subj", "/CN=" + name)
-        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem",
-                "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-                "-out", name + ".pem")
+    it_support.make_pki(("coord", "node", "client", "attacker"))
 
 
 def tls(name):
-    return ["--tls-cert", name + ".pem", "--tls-key", name + ".key",
-            "--tls-ca", "ca.pem"]
+    return it_support.tls_args(name)
 
 
 # Each kind of refusal the attack causes, as the coordinator logs it.
