@@ -14,11 +14,13 @@ client get in at once (well within the deadline), the submission succeeds,
 every held socket is closed by the guard within the deadline (plus the
 guard's half-second poll), the refusals are logged with their reasons and
 rate-limited, and alb_connections_refused_total counts them by reason.
-Loopback only; about 20 s.
+Then (plain TCP) a 66 MB submission: `alb submit` refuses it at once with
+one line naming the limit, exit 2. Loopback only; about 25 s.
 
 Usage: guard_it.py PATH/TO/alb
 """
 
+import json
 import os
 import re
 import resource
@@ -119,6 +121,30 @@ def refused_counts(text):
     return out
 
 
+def oversized(addr, token, tag):
+    """A 66 MB submission: `alb submit` says at once, in one line, that it is
+    over the coordinator's limit and exits 2 (it used to send it, lose the
+    connection to the guard and wait 30 s for "did not answer")."""
+    suite = path(tag + "huge.json")
+    with open(suite, "w") as f:
+        json.dump({"tests": [{"test_id": "huge", "command": ["true"],
+                              "env": {"BLOB": "x" * (66 << 20)}}]}, f)
+    t0 = time.time()
+    r = subprocess.run([ALB, "submit", "--coordinator", addr, "--token-file",
+                        token, suite], capture_output=True, text=True,
+                       cwd=TMP, timeout=120)
+    took = time.time() - t0
+    os.unlink(suite)
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode == 2 and len(lines) == 1
+          and "test 'huge' alone is 66.0 MB" in lines[0]
+          and "limit of 64.0 MB per message" in lines[0],
+          "oversized submission: one clear line, exit 2 (exit %d: %s)"
+          % (r.returncode, r.stderr.strip()[-300:]))
+    check(took < 25, "oversized submission: refused without waiting for an "
+          "answer (%.1f s, mostly reading 66 MB of JSON)" % took)
+
+
 def scenario(mode):
     use_tls = mode == "tls"
     tag = mode + "-"
@@ -212,6 +238,8 @@ def scenario(mode):
           and counts.get("handshake_timeout", 0) > 0,
           mode + ": counted by reason (address_cap, total_cap, "
           "handshake_timeout)")
+    if not use_tls:
+        oversized(addr, token, tag)
     node.send_signal(signal.SIGTERM)
     coord.send_signal(signal.SIGTERM)
     try:
