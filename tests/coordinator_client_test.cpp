@@ -22,6 +22,8 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/after.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include <nlohmann/json.hpp>
@@ -119,9 +121,17 @@ struct cluster {
   std::unique_ptr<basp_guard> guard;
   coordinator_actor coord;
   uint16_t port = 0;
+  /// Refusal lines of the guard (written on its thread).
+  struct lines {
+    std::mutex mtx;
+    std::vector<std::string> items;
+  };
+  std::shared_ptr<lines> refusals = std::make_shared<lines>();
 
-  /// With `c`: TLS; with `guarded` (or TLS): a guard owns the public port.
-  explicit cluster(const certs* c = nullptr, bool guarded = false) {
+  /// With `c`: TLS; with `guarded` (or TLS): a guard owns the public port,
+  /// with a handshake deadline of `deadline` seconds.
+  explicit cluster(const certs* c = nullptr, bool guarded = false,
+                   double deadline = 10) {
     if (c) {
       tls_a = std::make_unique<tls_material>(c->tls("coord"));
       tls_b = std::make_unique<tls_material>(c->tls("node"));
@@ -148,6 +158,11 @@ struct cluster {
       basp_guard_options g;
       g.upstream_port = port;
       g.tls = c != nullptr;
+      g.handshake_timeout = deadline;
+      g.on_refused = [r = refusals](const std::string& line) {
+        std::lock_guard<std::mutex> lock{r->mtx};
+        r->items.push_back(line);
+      };
       guard = std::make_unique<basp_guard>(g);
       port = guard->port();
     }
@@ -172,6 +187,15 @@ struct cluster {
     b.reset();
     a.reset();
     guard.reset();
+  }
+
+  /// Whether the guard logged a refusal containing `what`.
+  bool refused(const std::string& what) {
+    std::lock_guard<std::mutex> lock{refusals->mtx};
+    for (auto& l : refusals->items)
+      if (l.find(what) != std::string::npos)
+        return true;
+    return false;
   }
 
   coordinator_client_options client_options(const std::string& tok
@@ -395,6 +419,45 @@ BOOST_AUTO_TEST_CASE(a_big_submission_right_after_the_hello_gets_through) {
     BOOST_REQUIRE_EQUAL(r.outcomes.size(), 80u);
     BOOST_TEST(r.outcomes[0].output_tail.find("100000") != std::string::npos);
   }
+}
+
+// The guard's deadline covers the whole handshake: a peer that completes
+// CAF's handshake and then never says hello is closed once it is over (it
+// used to stay forever once its first header had arrived); a member whose
+// hello was accepted stays however long it is idle.
+BOOST_AUTO_TEST_CASE(the_guard_closes_a_peer_that_never_says_hello) {
+  cluster c{nullptr, true, 1.0};
+  coordinator_client client{c.client_options()};
+  client.connect();
+  caf::actor_system_config cfg;
+  configure_system(cfg, 1, false);
+  load_network(cfg, nullptr);
+  caf::actor_system sys{cfg};
+  auto t0 = std::chrono::steady_clock::now();
+  auto h
+    = connect_coordinator(sys, "127.0.0.1", c.port, std::chrono::seconds(5));
+  BOOST_REQUIRE(h);
+  bool down = false;
+  {
+    caf::scoped_actor self{sys};
+    self->monitor(*h);
+    self->receive([&](caf::down_msg&) { down = true; },
+                  caf::after(std::chrono::seconds(10)) >> [] {});
+  }
+  auto took
+    = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+        .count();
+  BOOST_TEST(down, "the silent peer was not disconnected");
+  BOOST_TEST(took >= 0.9);
+  BOOST_TEST(took < 4.0);
+  BOOST_TEST(c.refused("no join or hello with the token within 1 s"));
+  // The member, idle for longer than the deadline, is still served.
+  BOOST_TEST(client.connected());
+  BOOST_TEST(client.submit({shell("late", "echo still-here")}) == 1u);
+  auto r = client.wait(60);
+  BOOST_REQUIRE(r.complete());
+  BOOST_TEST(r.outcomes.at(0).output_tail.find("still-here")
+             != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(bad_endpoints_and_closed_ports_are_clear_errors) {
