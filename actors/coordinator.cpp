@@ -114,6 +114,9 @@ struct coordinator_state {
   std::map<std::pair<std::string, caf::node_id>, node_session> sessions;
   /// Every registered remote worker.
   std::unordered_map<caf::actor_addr, worker_entry> worker_node;
+  /// Node name of each worker id that ever joined (outcomes name the
+  /// node that ran them; kept after a leave, as outcomes may come later).
+  std::unordered_map<std::string, std::string> node_of_worker;
   /// Refusals, rate-limited (shared with the door and the sessions).
   std::shared_ptr<refusal_log> refusals;
   std::unordered_set<std::string> seen_nodes;
@@ -171,8 +174,20 @@ void count_nodes(coordinator_impl self) {
   }
 }
 
+// Unix seconds now (outcome times are wall-clock for people and CI
+// reports; the scheduler's own clock only measures intervals).
+double wall_now() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+// Runs on the scheduler's thread as the test ends, so the scheduler's
+// times of `a` convert to wall-clock ones against this moment.
 cluster_outcome make_outcome(const assignment& a, const attempt_outcome* o) {
   cluster_outcome c;
+  c.ended_at = wall_now();
+  if (a.submitted_at >= 0 && a.completed_at >= a.submitted_at)
+    c.submitted_at = c.ended_at - (a.completed_at - a.submitted_at);
   c.test_id = a.test_id;
   c.status = to_string(a.status);
   c.success = a.success;
@@ -184,6 +199,10 @@ cluster_outcome make_outcome(const assignment& a, const attempt_outcome* o) {
     c.timed_out = o->timed_out;
     c.exit_code = o->exit_code;
     c.output_tail = o->output_tail;
+    c.signal = o->signal;
+    // The node measured how long the command ran; the start is that much
+    // before the end (transfer time of the report is not counted as run).
+    c.started_at = c.ended_at - o->exec_seconds;
     if (c.error.empty())
       c.error = o->error;
   }
@@ -476,6 +495,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
            node = j.node](uint32_t slot) mutable {
             auto& st = self->state;
             st.worker_node[w.address()] = {node, proxy.id(), nid, slot};
+            st.node_of_worker[wid] = node;
             self->monitor(w);
             // One session per node process: all its workers (and its
             // uplink) report through the same handle.
@@ -582,6 +602,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
         c.test_id = id;
         c.status = "failed";
         c.error = std::move(err);
+        c.submitted_at = c.ended_at = wall_now();
         answers.items.push_back(std::move(c));
         ++rejected;
       };
@@ -692,6 +713,12 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
     },
     [self](outcome_batch& b) {
       auto& st = self->state;
+      for (auto& c : b.items)
+        if (!c.worker_id.empty() && c.node.empty()) {
+          auto i = st.node_of_worker.find(c.worker_id);
+          if (i != st.node_of_worker.end())
+            c.node = i->second;
+        }
       // Gathered: with a journal for one transaction (not one disk sync per
       // test); without one until the batches already in the mailbox are
       // in, since the flush message queues behind them. Under load a client

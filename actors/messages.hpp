@@ -71,6 +71,8 @@ struct work_report {
   std::string error;
   /// Tail of the command's output.
   std::string output_tail;
+  /// Signal that ended the command (0 = it exited).
+  int32_t signal = 0;
 };
 
 /// Reports of one worker, sent as one message; doubles as the worker's
@@ -205,7 +207,7 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_report& x) {
   return f(caf::meta::type_name("work_report"), x.ref, x.gen, x.success,
            x.timed_out, x.exec_seconds, x.queued_seconds, x.exit_code, x.error,
-           x.output_tail);
+           x.output_tail, x.signal);
 }
 
 /// Serializes report_batch.
@@ -467,7 +469,8 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_outcome& x) {
   return f(caf::meta::type_name("cluster_outcome"), x.test_id, x.status,
            x.success, x.timed_out, x.exit_code, x.exec_seconds, x.attempts,
-           x.worker_id, x.error, x.output_tail);
+           x.worker_id, x.error, x.output_tail, x.signal, x.node,
+           x.submitted_at, x.started_at, x.ended_at);
 }
 
 /// Serializes outcome_batch.

@@ -196,6 +196,7 @@ public:
         r.error = "exit status " + std::to_string(r.exit_code);
     } else if (WIFSIGNALED(*status)) {
       r.exit_code = 128 + WTERMSIG(*status);
+      r.signal = WTERMSIG(*status);
       r.success = false;
       r.error = "killed by signal " + std::to_string(WTERMSIG(*status));
     }

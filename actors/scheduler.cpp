@@ -202,6 +202,7 @@ void take_reports(scheduler_impl self, report_batch& batch, double now) {
     o.exit_code = r.exit_code;
     o.error = std::move(r.error);
     o.output_tail = std::move(r.output_tail);
+    o.signal = r.signal;
     st.core->complete(batch.slot, test_handle{r.ref, r.gen}, o, now);
   }
   // The report doubles as the worker's request for more: refill it in one

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/cluster_types.hpp"
 #include "actors/tls.hpp"
+#include "runtime/cluster_types.hpp"
 #include "runtime/config.hpp"
 
 namespace CLI {
@@ -75,13 +75,22 @@ struct submit_settings {
   double timeout = 0;
   /// Seconds to keep trying to reach the coordinator.
   double connect_timeout = 10;
-  /// JSON file for the outcomes ("" = none).
+  /// JSON file for the outcomes ("" = none; "-" = stdout, the table then
+  /// goes to stderr).
   std::string output;
+  /// No progress line and no per-test lines while waiting.
+  bool quiet = false;
+  /// JUnit XML file for the outcomes ("" = none; "-" = stdout).
+  std::string junit;
+  /// Name of the JUnit testsuite (e.g. the tests file's stem).
+  std::string suite_name = "alb";
 };
 
-/// Submits `tests` as `s` says, waits for every outcome, prints the
-/// per-test table and writes `s.output`. Returns 0 when all passed, 1 when
-/// some failed or the coordinator went away, 2 when the submission was
+/// Submits `tests` as `s` says and waits for every outcome, showing a
+/// progress line on a terminal (stderr) or one line per ended test
+/// otherwise (unless `s.quiet`); then prints the per-test table and the
+/// summary and writes `s.output` and `s.junit`. Returns 0 when all passed, 1
+/// when some failed or the coordinator went away, 2 when the submission was
 /// refused, the coordinator unreachable or the input bad.
 int submit_and_report(const submit_settings& s,
                       std::vector<cluster_test> tests);

@@ -12,7 +12,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
@@ -22,8 +24,10 @@
 #include "actors/node.hpp"
 #include "bin/cluster_cli.hpp"
 #include "bin/common.hpp"
+#include "report/junit.hpp"
 #include "report/submit_report.hpp"
 #include "runtime/config.hpp"
+#include "runtime/log_format.hpp"
 #include "runtime/output.hpp"
 
 namespace alb::cli {
@@ -145,14 +149,60 @@ load_tls(const tls_options& o,
   return m;
 }
 
+namespace {
+
+// What the submission has seen so far, shared between the client's
+// outcome callback and the waiting thread.
+struct submit_watch {
+  std::mutex mtx;
+  std::vector<cluster_outcome> results;
+  report::progress_counts counts;
+  // Whether the progress line is on the terminal now (and must be cleared
+  // before anything else is printed there).
+  bool line_shown = false;
+};
+
+void draw_progress(submit_watch& w, double elapsed) {
+  std::fprintf(stderr, "\r%s\033[K",
+               report::progress_line(w.counts, elapsed).c_str());
+  std::fflush(stderr);
+  w.line_shown = true;
+}
+
+void clear_progress(submit_watch& w) {
+  if (!w.line_shown)
+    return;
+  std::fprintf(stderr, "\r\033[K");
+  std::fflush(stderr);
+  w.line_shown = false;
+}
+
+} // namespace
+
 int submit_and_report(const submit_settings& set,
                       std::vector<cluster_test> tests) {
-  if (!set.output.empty()) {
-    if (auto err = check_output_path(set.output); !err.empty()) {
+  // `--output -` (or /dev/stdout): the JSON owns stdout, so the table and
+  // the summary go to stderr with the rest.
+  std::FILE* human = stdout;
+  for (auto* path : {&set.output, &set.junit}) {
+    if (path->empty())
+      continue;
+    if (auto err = check_output_path(*path); !err.empty()) {
       std::cerr << "alb submit: error: " << err << "\n";
       return 2;
     }
+    int fd = -1;
+    if (classify_output(*path, &fd) == output_kind::descriptor
+        && fd == STDOUT_FILENO)
+      human = stderr;
   }
+  if (!set.output.empty() && set.output == set.junit) {
+    std::cerr << "alb submit: error: --output and --junit name the same "
+                 "file: "
+              << set.output << "\n";
+    return 2;
+  }
+  auto started_wall = unix_now();
   coordinator_client_options o;
   o.endpoint = set.coordinator;
   o.token = set.token;
@@ -160,10 +210,36 @@ int submit_and_report(const submit_settings& set,
   o.connect_timeout = set.connect_timeout;
   coordinator_client client{o};
   auto t0 = std::chrono::steady_clock::now();
+  auto elapsed = [&t0] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+      .count();
+  };
   auto total = tests.size();
   std::map<std::string, size_t> order;
-  for (size_t i = 0; i < tests.size(); ++i)
+  std::vector<std::string> ids;
+  ids.reserve(tests.size());
+  for (size_t i = 0; i < tests.size(); ++i) {
     order.emplace(tests[i].req.test_id, i);
+    ids.push_back(tests[i].req.test_id);
+  }
+  // On a terminal a progress line redrawn in place; otherwise (CI logs,
+  // pipes) one line per test as it ends.
+  bool tty = !set.quiet && ::isatty(STDERR_FILENO) == 1;
+  bool per_test = !set.quiet && !tty;
+  submit_watch watch;
+  watch.counts.total = total;
+  client.on_outcome([&](const cluster_outcome& c) {
+    std::lock_guard<std::mutex> g{watch.mtx};
+    watch.results.push_back(c);
+    (c.success ? watch.counts.passed : watch.counts.failed) += 1;
+    if (per_test) {
+      auto line = report::finished_line(c, watch.results.size(), total);
+      std::fprintf(stderr, "%s\n", line.c_str());
+      std::fflush(stderr);
+    } else if (tty) {
+      draw_progress(watch, elapsed());
+    }
+  });
   client_wait_result r;
   try {
     client.connect();
@@ -173,37 +249,51 @@ int submit_and_report(const submit_settings& set,
     std::cerr << "alb submit: " << total << " tests submitted to "
               << client.address() << (client.uses_tls() ? " over TLS" : "")
               << std::endl;
-    double left = -1;
-    if (set.timeout > 0)
-      left = std::max(0.0, set.timeout
-                             - std::chrono::duration<double>(
-                                 std::chrono::steady_clock::now() - t0)
-                                 .count());
-    r = client.wait(left);
+    for (;;) {
+      double left = -1;
+      if (set.timeout > 0)
+        left = std::max(0.0, set.timeout - elapsed());
+      // The progress line ticks even when no outcome comes.
+      double step = tty ? 0.5 : left;
+      if (tty && left >= 0)
+        step = std::min(step, left);
+      r = client.wait(step);
+      if (r.complete() || r.disconnected || (left >= 0 && left <= step))
+        break;
+      if (tty) {
+        std::lock_guard<std::mutex> g{watch.mtx};
+        draw_progress(watch, elapsed());
+      }
+    }
   } catch (const coordinator_client_error& e) {
+    std::lock_guard<std::mutex> g{watch.mtx};
+    clear_progress(watch);
     std::cerr << "alb submit: error: " << e.what() << "\n";
     return 2;
   }
   client.close();
-  auto& results = r.outcomes;
+  std::vector<cluster_outcome> results;
+  {
+    std::lock_guard<std::mutex> g{watch.mtx};
+    clear_progress(watch);
+    results = std::move(watch.results);
+  }
   bool lost = r.disconnected && r.open > 0;
   bool timed_out = !r.disconnected && r.open > 0;
   std::stable_sort(results.begin(), results.end(), [&](auto& a, auto& b) {
     return order[a.test_id] < order[b.test_id];
   });
-  // Outcomes on stdout in submission order; problems on stderr.
-  report::print_outcome_table(stdout, results);
+  // Outcomes in submission order; problems on stderr.
+  report::print_outcome_table(human, results);
   report::submission_summary sum;
   sum.coordinator = set.coordinator;
   sum.tests = total;
   sum.open = r.open;
   for (auto& x : results)
     sum.passed += x.success ? 1 : 0;
-  sum.wall_seconds
-    = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-        .count();
-  std::printf("%s\n", report::summary_line(sum, results).c_str());
-  std::fflush(stdout);
+  sum.wall_seconds = elapsed();
+  std::fprintf(human, "%s\n", report::summary_line(sum, results).c_str());
+  std::fflush(human);
   if (lost)
     std::cerr << "alb submit: error: the coordinator went away with " << r.open
               << " tests open\n";
@@ -212,8 +302,31 @@ int submit_and_report(const submit_settings& set,
               << " tests open\n";
   if (!set.output.empty()) {
     try {
-      write_file_atomic(set.output,
-                        report::result_document(sum, results).dump(2) + "\n");
+      write_result(
+        set.output,
+        report::result_document(sum, results)
+            .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+          + "\n");
+    } catch (const std::exception& e) {
+      std::cerr << "alb submit: error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  if (!set.junit.empty()) {
+    report::junit_suite js;
+    js.name = set.suite_name;
+    js.hostname = set.coordinator;
+    js.timestamp = started_wall;
+    js.wall_seconds = sum.wall_seconds;
+    std::set<std::string> ended;
+    for (auto& x : results)
+      ended.insert(x.test_id);
+    std::vector<std::string> missing;
+    for (auto& id : ids)
+      if (!ended.count(id))
+        missing.push_back(id);
+    try {
+      write_result(set.junit, report::junit_xml(js, results, missing));
     } catch (const std::exception& e) {
       std::cerr << "alb submit: error: " << e.what() << "\n";
       return 1;
@@ -233,8 +346,20 @@ struct submit_flags {
   double timeout = 0;
   double connect_timeout = 10;
   std::string output;
+  std::string junit;
+  bool quiet = false;
   tls_options tls;
 };
+
+// The JUnit suite name of a tests file: its name without directory and
+// extension ("suite" for "ci/suite.toml").
+std::string suite_name_of(const std::string& path) {
+  auto name = path.substr(path.find_last_of('/') + 1);
+  auto dot = name.find_last_of('.');
+  if (dot != std::string::npos && dot > 0)
+    name.resize(dot);
+  return name.empty() ? std::string{"alb"} : name;
+}
 
 int run_submit(const submit_flags& f) {
   submit_settings set;
@@ -242,6 +367,9 @@ int run_submit(const submit_flags& f) {
   set.timeout = f.timeout;
   set.connect_timeout = f.connect_timeout;
   set.output = f.output;
+  set.quiet = f.quiet;
+  set.junit = f.junit;
+  set.suite_name = suite_name_of(f.file);
   try {
     parse_coordinator_url(f.coordinator);
     if (auto err = check_tls_options(f.tls); !err.empty())
@@ -270,8 +398,21 @@ void add_submit(CLI::App& app, int& rc) {
     "submit", "Send tests to a coordinator and wait for their outcomes");
   cmd->footer(
     "FILE is TOML or JSON with [[tests]] entries (test_id, command = [argv],\n"
-    "env, cwd, timeout and requirement keys; see README). Prints one line\n"
-    "per test when all have ended.\n"
+    "env, cwd, timeout and requirement keys; see README).\n"
+    "While it waits: on a terminal a progress line on stderr (ended,\n"
+    "passed, failed, open), otherwise one line per test as it ends\n"
+    "(\"[  3/200] passed  ID  1.23 s  on NODE (WORKER)\"; failures with the\n"
+    "exit status or signal and the error); --quiet for neither. Then one\n"
+    "table row per test and a summary on stdout (stderr with --output -).\n"
+    "--output FILE writes the outcomes as JSON: per test status, exit_code\n"
+    "(null when a signal or the timeout ended it), signal, node, worker,\n"
+    "attempts, submitted_at/started_at/ended_at (ISO-8601 with zone),\n"
+    "duration_seconds, queued_seconds, error and output_tail.\n"
+    "--junit FILE writes JUnit XML (Jenkins, GitLab, GitHub reporters): one\n"
+    "testcase per test (classname.name split at the id's last '.', '::'\n"
+    "or '/', time), <failure> for a non-zero exit, <error> for a timeout,\n"
+    "a signal, a test that could not run or got no outcome, <skipped> for\n"
+    "a cancelled one, with the message, details and output tail.\n"
     "A coordinator started with --tls-cert needs --tls-cert, --tls-key and\n"
     "--tls-ca here too (or a [tls] section in FILE): a certificate signed\n"
     "by the CA the coordinator trusts.\n"
@@ -303,7 +444,12 @@ void add_submit(CLI::App& app, int& rc) {
     ->default_val(10)
     ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--output", f->output,
-                  "Write the outcomes to this JSON file");
+                  "Write the outcomes to this JSON file (- = stdout)");
+  cmd->add_option("--junit", f->junit,
+                  "Write the outcomes as JUnit XML to this file (- = "
+                  "stdout), for CI test reports");
+  cmd->add_flag("-q,--quiet", f->quiet,
+                "No progress line or per-test lines while waiting");
   add_tls_flags(cmd, f->tls);
   cmd->callback(
     [f, &rc] { rc = guarded("submit", [f] { return run_submit(*f); }); });

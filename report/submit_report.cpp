@@ -1,8 +1,11 @@
 #include "report/submit_report.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
+
+#include "runtime/log_format.hpp"
 
 namespace alb::report {
 
@@ -39,20 +42,109 @@ void print_outcome_table(std::FILE* out,
   }
 }
 
+std::string signal_name(int sig) {
+  if (auto* abbrev = ::sigabbrev_np(sig))
+    return std::string{"SIG"} + abbrev;
+  return "signal " + std::to_string(sig);
+}
+
+namespace {
+
+nlohmann::json time_or_null(double unix_seconds) {
+  auto s = iso8601_local(unix_seconds);
+  return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+}
+
+// The exit status of a command that exited by itself (a signal or the
+// timeout leaves none).
+bool has_exit_code(const cluster_outcome& r) {
+  return r.signal == 0 && !r.timed_out;
+}
+
+} // namespace
+
 nlohmann::json outcomes_json(const std::vector<cluster_outcome>& rows) {
   auto arr = nlohmann::json::array();
-  for (auto& r : rows)
-    arr.push_back({{"test_id", r.test_id},
-                   {"status", r.status},
-                   {"success", r.success},
-                   {"timed_out", r.timed_out},
-                   {"exit_code", r.exit_code},
-                   {"execution_time", r.exec_seconds},
-                   {"attempts", r.attempts},
-                   {"worker_id", r.worker_id},
-                   {"error", r.error},
-                   {"output_tail", r.output_tail}});
+  for (auto& r : rows) {
+    nlohmann::json x = {{"test_id", r.test_id},
+                        {"status", r.status},
+                        {"success", r.success},
+                        {"timed_out", r.timed_out},
+                        {"exit_code", nullptr},
+                        {"signal", nullptr},
+                        {"signal_name", nullptr},
+                        {"execution_time", r.exec_seconds},
+                        {"duration_seconds", r.exec_seconds},
+                        {"attempts", r.attempts},
+                        {"worker_id", r.worker_id},
+                        {"node", r.node},
+                        {"submitted_at", time_or_null(r.submitted_at)},
+                        {"started_at", time_or_null(r.started_at)},
+                        {"ended_at", time_or_null(r.ended_at)},
+                        {"queued_seconds", nullptr},
+                        {"error", r.error},
+                        {"output_tail", r.output_tail}};
+    if (has_exit_code(r))
+      x["exit_code"] = r.exit_code;
+    if (r.signal != 0) {
+      x["signal"] = r.signal;
+      x["signal_name"] = signal_name(r.signal);
+    }
+    if (r.submitted_at > 0 && r.started_at >= r.submitted_at)
+      x["queued_seconds"] = r.started_at - r.submitted_at;
+    arr.push_back(std::move(x));
+  }
   return arr;
+}
+
+std::string finished_line(const cluster_outcome& o, size_t done, size_t total) {
+  auto width = std::to_string(total).size();
+  char head[64];
+  std::snprintf(head, sizeof(head), "[%*zu/%zu] ", static_cast<int>(width),
+                done, total);
+  std::string line = head;
+  auto word = o.timed_out ? std::string{"timeout"}
+                          : (o.success ? std::string{"passed"} : o.status);
+  line += word;
+  line.append(word.size() < 9 ? 9 - word.size() : 1, ' ');
+  line += one_line(o.test_id, 200);
+  char secs[32];
+  std::snprintf(secs, sizeof(secs), "  %.2f s", o.exec_seconds);
+  line += secs;
+  if (!o.node.empty())
+    line += "  on " + o.node + " (" + o.worker_id + ")";
+  else if (!o.worker_id.empty())
+    line += "  on " + o.worker_id;
+  if (o.attempts > 1)
+    line += "  attempt " + std::to_string(o.attempts);
+  if (!o.success) {
+    if (o.signal != 0)
+      line += "  " + signal_name(o.signal);
+    else if (has_exit_code(o) && o.exit_code != 0)
+      line += "  exit " + std::to_string(o.exit_code);
+    if (!o.error.empty())
+      line += ": " + one_line(o.error, 200);
+  }
+  return line;
+}
+
+std::string progress_line(const progress_counts& c, double elapsed) {
+  char buf[200];
+  auto ended = c.passed + c.failed;
+  std::snprintf(buf, sizeof(buf),
+                "[%7.1fs] %zu/%zu ended: %zu passed, %zu failed", elapsed,
+                ended, c.total, c.passed, c.failed);
+  std::string line = buf;
+  if (c.running >= 0 && c.waiting >= 0) {
+    line += "; " + std::to_string(c.running) + " running, "
+            + std::to_string(c.waiting) + " waiting";
+  } else {
+    auto open = c.total > ended ? c.total - ended : 0;
+    line += "; " + std::to_string(open) + " open";
+  }
+  if (!c.reasons.empty())
+    line += " (" + one_line(c.reasons, 120) + ")";
+  return line;
 }
 
 std::string summary_line(const submission_summary& s,

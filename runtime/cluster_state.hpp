@@ -104,6 +104,8 @@ struct attempt_outcome {
   int exit_code = 0;
   /// Tail of its output.
   std::string output_tail;
+  /// Signal that ended a real command (0 = it exited).
+  int signal = 0;
 };
 
 /// One worker slot of the registry.

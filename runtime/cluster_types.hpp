@@ -38,8 +38,12 @@ struct cluster_outcome {
   bool success = false;
   /// Whether its last attempt was stopped by its timeout.
   bool timed_out = false;
-  /// Exit status of the last attempt's command.
+  /// Exit status of the last attempt's command (128 + `signal` when a
+  /// signal ended it, as a shell reports it).
   int32_t exit_code = 0;
+  /// Signal that ended the last attempt's command (0 = it exited, or never
+  /// ran; a timeout's kill is `timed_out`, not a signal).
+  int32_t signal = 0;
   /// Execution time of the last attempt in seconds.
   double exec_seconds = 0;
   /// Placements (requeues after a lost node and retries add one each).
@@ -50,6 +54,17 @@ struct cluster_outcome {
   std::string error;
   /// Tail of the last attempt's output.
   std::string output_tail;
+  /// Node (`alb node --name`) whose worker ran the last attempt ("" when
+  /// none did).
+  std::string node;
+  /// When the coordinator took the test on, Unix seconds (0 = unknown).
+  double submitted_at = 0;
+  /// When the last attempt started, Unix seconds: its end less its
+  /// execution time as the node measured it (0 = it never ran).
+  double started_at = 0;
+  /// When the coordinator learned that the test ended, Unix seconds (0 =
+  /// unknown).
+  double ended_at = 0;
 };
 
 } // namespace alb

@@ -13,8 +13,11 @@ apt_get install -y --no-install-recommends \
   libcaf-dev libssl-dev openssl libtomlplusplus-dev prometheus-cpp-dev libboost-test-dev \
   nlohmann-json3-dev libcli11-dev libsqlite3-dev libbenchmark-dev libcurl4-openssl-dev \
   gnuplot-nox fonts-dejavu-core prometheus tmux \
-  pkg-config help2man systemd dpkg-dev adduser
-# Node.js and npm for the dashboard type check (tests/dashboards_ts); a newer
+  pkg-config help2man systemd dpkg-dev adduser \
+  libxml2-utils
+# (libxml2-utils: xmllint checks `alb submit --junit` files in report_it.)
+# Node.js and npm for the dashboard type check (tests/dashboards_ts) and the
+# JUnit consumer (tests/junit_js); a newer
 # node already installed is kept.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   apt_get install -y --no-install-recommends nodejs npm

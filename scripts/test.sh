@@ -7,6 +7,8 @@ bash scripts/install-deps.sh
 # The dashboard type check's TypeScript and @grafana/schema, as locked.
 if command -v npm >/dev/null 2>&1; then
   (cd tests/dashboards_ts && npm ci --no-audit --no-fund --loglevel=error)
+  # junit2json, the JUnit consumer report_it reads --junit files with.
+  (cd tests/junit_js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 cmake -S . -B build -DALB_BUILD_TESTS=ON -DALB_BUILD_BENCH=ON
 cmake --build build -j"$(nproc)"
