@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -93,6 +94,8 @@ struct client_info {
   /// Journal records (id, seq) whose outcomes it was sent: retired when it
   /// disconnects cleanly.
   std::unordered_map<std::string, int64_t> delivered;
+  /// Its address, for DEBUG lines ("" until known or without DEBUG).
+  std::string peer;
 };
 
 struct coordinator_state {
@@ -323,11 +326,72 @@ void flush_outcomes(coordinator_impl self) {
 // A client disconnected: after a clean leave, the outcomes it received are
 // collected and retired (its next submission of those ids runs afresh);
 // after a lost connection they stay to answer it when it comes back.
+// DEBUG: what the scheduler did, summed per interval rather than one line
+// per test (a suite of 100,000 tests must not mean 200,000 lines). The
+// hooks and the tally all run on the scheduler's thread.
+void add_debug_summary(
+  scheduler_options& sopts,
+  std::function<void(const std::string&, const std::string&)> debug,
+  double interval) {
+  struct tally {
+    uint64_t placed = 0;
+    uint64_t batches = 0;
+    uint64_t passed = 0;
+    uint64_t failed = 0;
+    double since = -1;
+  };
+  auto t = std::make_shared<tally>();
+  auto route = std::move(sopts.route);
+  sopts.route = [t, route](const worker_actor& h, work_batch& b) {
+    t->placed += b.items.size();
+    ++t->batches;
+    return route ? route(h, b) : false;
+  };
+  auto on_end = std::move(sopts.on_end);
+  sopts.on_end = [t, on_end](const assignment& a, const attempt_outcome* o) {
+    ++(a.success ? t->passed : t->failed);
+    if (on_end)
+      on_end(a, o);
+  };
+  auto on_tick = std::move(sopts.on_tick);
+  sopts.on_tick
+    = [t, on_tick, debug, interval](const cluster_state& core, double now) {
+        if (on_tick)
+          on_tick(core, now);
+        if (t->since < 0)
+          t->since = now;
+        if (now - t->since < interval)
+          return;
+        // Quiet intervals say nothing.
+        if (t->placed + t->passed + t->failed > 0) {
+          char secs[32];
+          std::snprintf(secs, sizeof(secs), "%.0f", now - t->since);
+          debug("scheduler", "placed " + std::to_string(t->placed)
+                               + " tests in the last " + secs + " s ("
+                               + std::to_string(t->batches) + " batches); "
+                               + std::to_string(t->passed) + " passed, "
+                               + std::to_string(t->failed) + " failed; now "
+                               + std::to_string(core.in_flight()) + " placed, "
+                               + std::to_string(core.queued()) + " waiting");
+        }
+        *t = tally{};
+        t->since = now;
+      };
+}
+
 void client_down(coordinator_impl self, const caf::down_msg& dm) {
   auto& st = self->state;
   auto i = st.clients.find(dm.source);
   if (i == st.clients.end())
     return;
+  if (st.opts.debug)
+    st.opts.debug(
+      "coordinator",
+      "client " + (i->second.peer.empty() ? std::string{"?"} : i->second.peer)
+        + " disconnected ("
+        + (dm.reason ? self->home_system().render(dm.reason)
+                     : std::string{"clean"})
+        + ")");
   auto* j = st.opts.journal.get();
   bool clean = !dm.reason || dm.reason == caf::exit_reason::normal;
   if (j && clean && !i->second.delivered.empty()) {
@@ -416,6 +480,8 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       caf::anon_send(h, std::move(*gathered));
     gathered->items.clear();
   };
+  if (st.opts.debug)
+    add_debug_summary(sopts, st.opts.debug, st.opts.debug_interval);
   st.scheduler = spawn_scheduler(self->home_system(), std::move(sopts));
   self->link_to(st.scheduler);
   if (st.opts.journal)
@@ -572,6 +638,17 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
                                "client refused: no actor for its outcomes");
       if (st.clients.try_emplace(h.outcomes.address()).second)
         self->monitor(h.outcomes);
+      if (st.opts.debug)
+        with_peer(
+          self, nid, [self, a = h.outcomes.address()](const std::string& peer) {
+            auto& st = self->state;
+            auto i = st.clients.find(a);
+            if (i != st.clients.end())
+              i->second.peer = peer;
+            if (st.opts.debug)
+              st.opts.debug("coordinator", "client connected from " + peer
+                                             + " (session opened)");
+          });
       admitted(self, nid);
       return spawn_client_session(self->home_system(), self, nid,
                                   std::move(h.outcomes), st.refusals,

@@ -46,6 +46,13 @@ struct coordinator_options {
   std::string token;
   /// Receives one line per join, leave and refusal (may be empty).
   std::function<void(const std::string&)> log;
+  /// Receives DEBUG lines with their component ("coordinator",
+  /// "scheduler"): client connections and disconnections, and every
+  /// `debug_interval` seconds one summary of the placements and ends (not
+  /// one line per test). Empty = DEBUG is off and nothing is gathered.
+  std::function<void(const std::string&, const std::string&)> debug;
+  /// Seconds between two placement summaries on `debug`.
+  double debug_interval = 5;
   /// Called with the number of connected nodes when it changes.
   std::function<void(size_t)> on_nodes;
   /// Names the client behind a connection the middleman sees as coming

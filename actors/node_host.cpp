@@ -24,10 +24,15 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
         + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           std::chrono::duration<double>(seconds));
     double pause = 0.2;
-    for (;;) {
+    for (int attempt = 1;; ++attempt) {
+      if (o.debug)
+        o.debug("connecting to " + o.endpoint + " (attempt "
+                + std::to_string(attempt) + ")");
       auto h
         = connect_coordinator(sys, o.host, o.port, std::chrono::seconds(10));
       if (h) {
+        if (o.debug)
+          o.debug("connection to " + o.endpoint + " established");
         out = *h;
         return 0;
       }
@@ -41,6 +46,10 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
         return 1;
       if (o.stop_requested(std::min(pause, left)) != 0)
         return 2;
+      if (o.debug)
+        o.debug("connection to " + o.endpoint + " failed: " + last_error
+                + "; next attempt in " + std::to_string(std::min(pause, left))
+                + " s");
       pause = std::min(pause * 2, 5.0);
     }
   };

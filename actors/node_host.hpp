@@ -44,6 +44,9 @@ struct node_host_options {
   std::function<int(double)> stop_requested;
   /// Receives progress lines.
   std::function<void(const std::string&)> info;
+  /// Receives DEBUG lines: connection attempts and their failures (may be
+  /// empty: then they are not even formatted).
+  std::function<void(const std::string&)> debug;
   /// Receives the line that explains a non-zero result.
   std::function<void(const std::string&)> error;
 };

@@ -7,11 +7,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "actors/tls.hpp"
 #include "runtime/cluster_types.hpp"
 #include "runtime/config.hpp"
+#include "runtime/log_format.hpp"
 
 namespace CLI {
 class App;
@@ -27,22 +29,43 @@ void block_stop_signals();
 /// signal number, or 0 on timeout.
 int wait_for_signal(double seconds);
 
-/// Prints "alb <who> HH:MM:SS <line>" to stderr unless `level` is above
-/// what --log-level allows.
+/// Writes a long-running command's log lines to stderr, one per event:
+/// "2026-12-01T11:20:00.123+00:00 INFO coordinator: ..." (local time with
+/// its zone) or, with --log-format json, one JSON object per line with ts,
+/// level, component and msg (runtime/log_format.hpp). Lines below
+/// --log-level are dropped. Thread-safe.
 class cluster_log {
 public:
-  /// Logs for `who` at `min_level` (DEBUG, INFO, WARNING or ERROR).
-  cluster_log(std::string who, std::string min_level);
+  /// Logs as component `who` at `min_level` (DEBUG, INFO, WARNING or
+  /// ERROR) in `format`.
+  cluster_log(std::string who, std::string min_level,
+              log_format format = log_format::text);
+  /// Logs a DEBUG line.
+  void debug(const std::string& line) const;
   /// Logs an INFO line.
   void info(const std::string& line) const;
   /// Logs a WARNING line.
   void warn(const std::string& line) const;
+  /// Logs an ERROR line.
+  void error(const std::string& line) const;
+  /// Logs `line` at `level` as `component` ("guard", "scheduler") rather
+  /// than as this log's own.
+  void put(log_level level, std::string_view component,
+           const std::string& line) const;
+  /// Whether lines at `level` are written (DEBUG work is skipped if not).
+  bool enabled(log_level level) const { return level >= min_; }
+  /// The format lines are written in.
+  log_format format() const { return format_; }
 
 private:
-  void put(int level, const char* tag, const std::string& line) const;
   std::string who_;
-  int min_;
+  log_level min_;
+  log_format format_;
 };
+
+/// The log flags of a long-running command: --log-level (into `*level`;
+/// none when null) and --log-format text|json (into `format`).
+void add_log_flags(CLI::App* cmd, std::string* level, std::string& format);
 
 /// Loads the `[[tests]]` of a TOML or JSON file as cluster tests. Throws
 /// config_error; a file without tests is an error too.
@@ -84,7 +107,14 @@ struct submit_settings {
   std::string junit;
   /// Name of the JUnit testsuite (e.g. the tests file's stem).
   std::string suite_name = "alb";
+  /// How the per-test lines are written: plain lines for `text`, log
+  /// lines (component "submit") for `json`.
+  log_format format = log_format::text;
 };
+
+/// The JUnit suite name of a tests file: its name without directory and
+/// extension ("suite" for "ci/suite.toml").
+std::string suite_name_of(const std::string& path);
 
 /// Submits `tests` as `s` says and waits for every outcome, showing a
 /// progress line on a terminal (stderr) or one line per ended test

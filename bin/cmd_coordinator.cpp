@@ -37,6 +37,7 @@ struct coordinator_flags : run_flags {
   std::string strategy;
   bool disable_lb = false;
   std::string log_level;
+  std::string log_format = "text";
   std::string token_file;
   int threads = 2;
   tls_options tls;
@@ -57,7 +58,8 @@ int run_coordinator(const coordinator_flags& f) {
   auto level = f.log_level.empty()
                  ? cfg.log_level
                  : normalize_log_level(f.log_level, "--log-level");
-  cluster_log log{"coordinator", level};
+  cluster_log log{"coordinator", level,
+                  parse_log_format(f.log_format, "--log-format")};
   std::string token;
   if (!token_file.empty()) {
     std::string warning;
@@ -126,6 +128,11 @@ int run_coordinator(const coordinator_flags& f) {
     o.token = token;
     o.journal = journal;
     o.log = [&log](const std::string& line) { log.info(line); };
+    // Connections and placement summaries, only when they are written.
+    if (log.enabled(log_level::debug))
+      o.debug = [&log](const std::string& component, const std::string& line) {
+        log.put(log_level::debug, component, line);
+      };
     auto* prom
       = metrics
           ? dynamic_cast<metrics::prometheus_observer*>(metrics->observer())
@@ -187,7 +194,9 @@ int run_coordinator(const coordinator_flags& f) {
       = static_cast<size_t>(f.max_handshakes_per_address);
     g.max_pending = static_cast<size_t>(f.max_handshakes);
     // Strangers are named with their address (rate-limited by the guard).
-    g.on_refused = [&log](const std::string& line) { log.warn(line); };
+    g.on_refused = [&log](const std::string& line) {
+      log.put(log_level::warning, "guard", line);
+    };
     g.on_count = [prom](guard_refusal r) {
       if (prom)
         prom->count_refused_connection(label(r));
@@ -292,7 +301,7 @@ void add_coordinator(CLI::App& app, int& rc) {
     ->check(CLI::IsMember(strategy_names()));
   cmd->add_flag("--disable-load-balancer", f->disable_lb,
                 "Plain round-robin placement, for comparison");
-  cmd->add_option("--log-level", f->log_level, "DEBUG, INFO, WARNING or ERROR");
+  add_log_flags(cmd, &f->log_level, f->log_format);
   cmd->add_option("--token-file", f->token_file,
                   "File holding the join token nodes and clients present");
   cmd->add_option("--threads", f->threads, "Scheduler threads")

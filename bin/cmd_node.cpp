@@ -38,12 +38,14 @@ struct node_flags {
   double connect_timeout = 10;
   double reconnect_timeout = 60;
   std::string log_level = "INFO";
+  std::string log_format = "text";
   int threads = 2;
   tls_options tls;
 };
 
 int run_node(const node_flags& f) {
-  cluster_log log{"node", normalize_log_level(f.log_level, "--log-level")};
+  cluster_log log{"node", normalize_log_level(f.log_level, "--log-level"),
+                  parse_log_format(f.log_format, "--log-format")};
   std::pair<std::string, uint16_t> ep;
   node_resources res;
   std::string token;
@@ -96,9 +98,9 @@ int run_node(const node_flags& f) {
               + std::to_string(res.memory_gb) + " GB";
   o.stop_requested = [](double seconds) { return wait_for_signal(seconds); };
   o.info = [&log](const std::string& line) { log.info(line); };
-  o.error = [](const std::string& line) {
-    std::cerr << "alb node: error: " << line << "\n";
-  };
+  o.error = [&log](const std::string& line) { log.error(line); };
+  if (log.enabled(log_level::debug))
+    o.debug = [&log](const std::string& line) { log.debug(line); };
   return run_node_host(sys, o);
 }
 
@@ -165,7 +167,7 @@ void add_node(CLI::App& app, int& rc) {
                  "coordinator went away (0 = stop at once)")
     ->default_val(60)
     ->check(CLI::Range(0.0, 86400.0));
-  cmd->add_option("--log-level", f->log_level, "DEBUG, INFO, WARNING or ERROR");
+  add_log_flags(cmd, &f->log_level, f->log_format);
   cmd->add_option("--threads", f->threads, "Actor threads")
     ->default_val(2)
     ->check(CLI::Range(1, 256));

@@ -39,6 +39,9 @@ struct run_cluster_flags {
   std::string strategy;
   double timeout = 0;
   std::string output;
+  std::string junit;
+  std::string log_level = "INFO";
+  std::string log_format = "text";
   tls_options tls;
 };
 
@@ -129,6 +132,11 @@ int run_cluster(const run_cluster_flags& f) {
   cargs.push_back("--scheduler");
   cargs.push_back(strategy);
   cargs.insert(cargs.end(), tls_args.begin(), tls_args.end());
+  // Its processes log as the run was asked to.
+  std::vector<std::string> log_args{
+    "--log-level", normalize_log_level(f.log_level, "--log-level"),
+    "--log-format", f.log_format};
+  cargs.insert(cargs.end(), log_args.begin(), log_args.end());
   auto coord = start_process(cargs, pipefd[1]);
   ::close(pipefd[1]);
   // The coordinator prints its bound port on its first line.
@@ -161,6 +169,7 @@ int run_cluster(const run_cluster_flags& f) {
                                    "--reconnect-timeout",
                                    "0"};
     nargs.insert(nargs.end(), tls_args.begin(), tls_args.end());
+    nargs.insert(nargs.end(), log_args.begin(), log_args.end());
     if (f.slots > 0) {
       nargs.push_back("--slots");
       nargs.push_back(std::to_string(f.slots));
@@ -185,6 +194,9 @@ int run_cluster(const run_cluster_flags& f) {
     set.tls = tls;
     set.timeout = f.timeout;
     set.output = f.output;
+    set.junit = f.junit;
+    set.suite_name = suite_name_of(f.file);
+    set.format = parse_log_format(f.log_format, "--log-format");
     rc = submit_and_report(set, std::move(tests));
   } catch (...) {
     rc = 1;
@@ -218,6 +230,8 @@ void add_run(CLI::App& app, int& rc) {
     "error (exit 2) before anything starts.\n"
     "TLS: the file's [tls] section (cert, key, ca, passphrase_file) or the\n"
     "--tls-* flags; every process of the run uses that material.\n"
+    "--log-level and --log-format apply to the coordinator and the nodes\n"
+    "it starts; --output and --junit as for `alb submit`.\n"
     "Exit status: 0 all passed, 1 some failed, 2 bad input.\n\n"
     "Example: alb run configs/cluster_example.toml --output results.json");
   cmd->add_option("file", f->file, "Cluster TOML ([cluster], [[tests]])")
@@ -243,7 +257,10 @@ void add_run(CLI::App& app, int& rc) {
                  "Give up after this many seconds (0 = wait for all)")
     ->check(CLI::Range(0.0, 1e7));
   cmd->add_option("--output", f->output,
-                  "Write the outcomes to this JSON file");
+                  "Write the outcomes to this JSON file (- = stdout)");
+  cmd->add_option("--junit", f->junit,
+                  "Write the outcomes as JUnit XML to this file");
+  add_log_flags(cmd, &f->log_level, f->log_format);
   add_tls_flags(cmd, f->tls);
   cmd->callback([f, &rc] {
     rc = guarded("run", [f] {

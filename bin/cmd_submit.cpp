@@ -14,6 +14,7 @@
 #include <mutex>
 #include <set>
 #include <signal.h>
+#include <stdexcept>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -44,16 +45,6 @@ sigset_t stop_signals() {
   return s;
 }
 
-int level_of(const std::string& name) {
-  if (name == "DEBUG")
-    return 0;
-  if (name == "WARNING")
-    return 2;
-  if (name == "ERROR")
-    return 3;
-  return 1;
-}
-
 std::mutex log_mtx;
 
 } // namespace
@@ -78,31 +69,58 @@ int wait_for_signal(double seconds) {
   return sig > 0 ? sig : 0;
 }
 
-cluster_log::cluster_log(std::string who, std::string min_level)
-  : who_(std::move(who)), min_(level_of(min_level)) {
+cluster_log::cluster_log(std::string who, std::string min_level,
+                         log_format format)
+  : who_(std::move(who)), min_(log_level_of(min_level)), format_(format) {
   // nop
 }
 
+void cluster_log::debug(const std::string& line) const {
+  put(log_level::debug, who_, line);
+}
+
 void cluster_log::info(const std::string& line) const {
-  put(1, "", line);
+  put(log_level::info, who_, line);
 }
 
 void cluster_log::warn(const std::string& line) const {
-  put(2, "warning: ", line);
+  put(log_level::warning, who_, line);
 }
 
-void cluster_log::put(int level, const char* tag,
+void cluster_log::error(const std::string& line) const {
+  put(log_level::error, who_, line);
+}
+
+void cluster_log::put(log_level level, std::string_view component,
                       const std::string& line) const {
-  if (level < min_)
+  if (!enabled(level))
     return;
-  auto t = std::time(nullptr);
+  auto now = unix_now();
+  auto t = static_cast<std::time_t>(now);
   std::tm tm;
   ::localtime_r(&t, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+  auto text = format_log_line(format_, now, static_cast<int>(tm.tm_gmtoff),
+                              level, component, line);
   std::lock_guard<std::mutex> g{log_mtx};
-  std::cerr << "alb " << who_ << " " << stamp << " " << tag << line
-            << std::endl;
+  std::cerr << text << std::endl;
+}
+
+void add_log_flags(CLI::App* cmd, std::string* level, std::string& format) {
+  if (level)
+    cmd->add_option("--log-level", *level, "DEBUG, INFO, WARNING or ERROR");
+  cmd
+    ->add_option("--log-format", format,
+                 "Log lines as text (TIME LEVEL component: message, time in "
+                 "ISO-8601 with zone) or json (one object per line: ts, "
+                 "level, component, msg)")
+    ->check([](const std::string& v) {
+      try {
+        parse_log_format(v, "--log-format");
+        return std::string{};
+      } catch (const std::invalid_argument& e) {
+        return std::string{e.what()};
+      }
+    });
 }
 
 std::vector<cluster_test> load_cluster_tests(const std::string& path) {
@@ -228,14 +246,20 @@ int submit_and_report(const submit_settings& set,
   bool per_test = !set.quiet && !tty;
   submit_watch watch;
   watch.counts.total = total;
+  cluster_log submit_log{"submit", "INFO", set.format};
   client.on_outcome([&](const cluster_outcome& c) {
     std::lock_guard<std::mutex> g{watch.mtx};
     watch.results.push_back(c);
     (c.success ? watch.counts.passed : watch.counts.failed) += 1;
     if (per_test) {
       auto line = report::finished_line(c, watch.results.size(), total);
-      std::fprintf(stderr, "%s\n", line.c_str());
-      std::fflush(stderr);
+      if (set.format == log_format::json) {
+        submit_log.put(c.success ? log_level::info : log_level::warning,
+                       "submit", line);
+      } else {
+        std::fprintf(stderr, "%s\n", line.c_str());
+        std::fflush(stderr);
+      }
     } else if (tty) {
       draw_progress(watch, elapsed());
     }
@@ -335,6 +359,14 @@ int submit_and_report(const submit_settings& set,
   return sum.passed == total ? 0 : 1;
 }
 
+std::string suite_name_of(const std::string& path) {
+  auto name = path.substr(path.find_last_of('/') + 1);
+  auto dot = name.find_last_of('.');
+  if (dot != std::string::npos && dot > 0)
+    name.resize(dot);
+  return name.empty() ? std::string{"alb"} : name;
+}
+
 // -- alb submit ---------------------------------------------------------------
 
 namespace {
@@ -348,18 +380,9 @@ struct submit_flags {
   std::string output;
   std::string junit;
   bool quiet = false;
+  std::string log_format = "text";
   tls_options tls;
 };
-
-// The JUnit suite name of a tests file: its name without directory and
-// extension ("suite" for "ci/suite.toml").
-std::string suite_name_of(const std::string& path) {
-  auto name = path.substr(path.find_last_of('/') + 1);
-  auto dot = name.find_last_of('.');
-  if (dot != std::string::npos && dot > 0)
-    name.resize(dot);
-  return name.empty() ? std::string{"alb"} : name;
-}
 
 int run_submit(const submit_flags& f) {
   submit_settings set;
@@ -370,6 +393,7 @@ int run_submit(const submit_flags& f) {
   set.quiet = f.quiet;
   set.junit = f.junit;
   set.suite_name = suite_name_of(f.file);
+  set.format = parse_log_format(f.log_format, "--log-format");
   try {
     parse_coordinator_url(f.coordinator);
     if (auto err = check_tls_options(f.tls); !err.empty())
@@ -413,6 +437,8 @@ void add_submit(CLI::App& app, int& rc) {
     "or '/', time), <failure> for a non-zero exit, <error> for a timeout,\n"
     "a signal, a test that could not run or got no outcome, <skipped> for\n"
     "a cancelled one, with the message, details and output tail.\n"
+    "--log-format json writes the per-test lines as JSON log lines (ts,\n"
+    "level, component \"submit\", msg).\n"
     "A coordinator started with --tls-cert needs --tls-cert, --tls-key and\n"
     "--tls-ca here too (or a [tls] section in FILE): a certificate signed\n"
     "by the CA the coordinator trusts.\n"
@@ -450,6 +476,7 @@ void add_submit(CLI::App& app, int& rc) {
                   "stdout), for CI test reports");
   cmd->add_flag("-q,--quiet", f->quiet,
                 "No progress line or per-test lines while waiting");
+  add_log_flags(cmd, nullptr, f->log_format);
   add_tls_flags(cmd, f->tls);
   cmd->callback(
     [f, &rc] { rc = guarded("submit", [f] { return run_submit(*f); }); });

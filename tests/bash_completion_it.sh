@@ -27,6 +27,12 @@ complete_words alb --ver
 [ "${COMPREPLY[*]}" = --version ] || { echo "FAIL: 'alb --ver' gave '${COMPREPLY[*]}'"; fail=1; }
 complete_words alb version --j
 [ "${COMPREPLY[*]}" = --json ] || { echo "FAIL: 'alb version --j' gave '${COMPREPLY[*]}'"; fail=1; }
+complete_words alb submit --ju
+[ "${COMPREPLY[*]}" = --junit ] || { echo "FAIL: 'alb submit --ju' gave '${COMPREPLY[*]}'"; fail=1; }
+complete_words alb coordinator --log-format j
+[ "${COMPREPLY[*]}" = json ] || { echo "FAIL: 'alb coordinator --log-format j' gave '${COMPREPLY[*]}'"; fail=1; }
+complete_words alb node --log-level DE
+[ "${COMPREPLY[*]}" = DEBUG ] || { echo "FAIL: 'alb node --log-level DE' gave '${COMPREPLY[*]}'"; fail=1; }
 n=0
 for s in $subs; do
   complete_words alb "$s" -

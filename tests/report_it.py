@@ -10,7 +10,10 @@ non-terminal run prints one line per ended test; the JUnit file is
 well-formed for libxml2 (xmllint) and read by junit2json (an npm JUnit
 consumer), with testcase count, failures, errors and times equal to the
 run's own JSON. `--output -` puts only the JSON on stdout; on a terminal
-(a pty) the progress line is redrawn in place. About 15 s.
+(a pty) the progress line is redrawn in place. The coordinator's and
+nodes' log lines all start with an ISO-8601 time with zone, a level and a
+component; --log-level DEBUG adds connection and placement-summary lines;
+--log-format json gives one JSON object per line. About 15 s.
 
 Usage: report_it.py PATH/TO/alb TESTS_DIR
 """
@@ -74,14 +77,14 @@ def submit(port, file, extra, stderr=subprocess.PIPE):
 
 
 def main():
-    started = start_cluster("coordinator", [])
+    started = start_cluster("coordinator", ["--log-level", "DEBUG"])
     if not started:
         return
     coord, port = started
     addr = "127.0.0.1:%d" % port
     for n in ("n1", "n2"):
         start(["node", "--coordinator", addr, "--cores", "2", "--memory", "4",
-               "--name", n, "--reconnect-timeout", "0"], n)
+               "--name", n, "--reconnect-timeout", "0", "--log-level", "DEBUG"], n)
     wait_for(lambda: read("coordinator").count("registered in slot") >= 2, 15,
              "two workers")
 
@@ -232,6 +235,47 @@ def main():
     check(re.search(rb"\r\[ *[\d.]+s\] \d/2 ended: \d passed, 0 failed", seen) is not None
           and b"\x1b[K" in seen and re.search(rb"\[\d/2\] passed", seen) is None,
           "terminal: progress line redrawn in place, no per-test lines (%r)" % seen[-200:])
+
+    # -- 5. logs: ISO-8601 time with zone, level, component; DEBUG adds lines --
+    wait_for(lambda: re.search(r" DEBUG scheduler: placed \d+ tests in the last",
+                               read("coordinator")) is not None,
+             10, "a placement summary (DEBUG, every 5 s)")
+    clog = read("coordinator")
+    check(re.search(r" DEBUG coordinator: client connected from 127\.0\.0\.1:\d+", clog)
+          is not None and " DEBUG coordinator: client " in clog and "disconnected" in clog,
+          "DEBUG: client connections and disconnections with their address")
+    check(re.search(r" DEBUG node: connecting to 127\.0\.0\.1:\d+ \(attempt 1\)", read("n1"))
+          is not None, "DEBUG: the node's connection attempts")
+    check(len(re.findall(r" DEBUG scheduler: placed ", clog)) < 5,
+          "DEBUG: placements summarised, not one line per test")
+    for name in ("coordinator", "n1", "n2"):
+        log = read(name).splitlines()
+        bad = [l for l in log if not LOG_LINE.match(l) or iso(l.split(" ")[0]) is None]
+        check(log and not bad, "%s: every log line is 'ISO-8601 LEVEL component: msg' "
+              "(%d lines, bad: %r)" % (name, len(log), bad[:2]))
+    coord.terminate()
+    coord.wait(timeout=15)
+
+    started = start_cluster("coordinator-json", ["--log-format", "json"])
+    if started:
+        c2, _ = started
+        c2.terminate()
+        c2.wait(timeout=15)
+        lines = read("coordinator-json").splitlines()
+        ok = bool(lines)
+        for l in lines:
+            try:
+                o = json.loads(l)
+                ok = ok and set(o) == {"ts", "level", "component", "msg"} \
+                    and iso(o["ts"]) is not None
+            except ValueError:
+                ok = False
+        check(ok, "--log-format json: every line a JSON object with ts, level, "
+              "component, msg (%d lines)" % len(lines))
+    r = subprocess.run([ALB, "coordinator", "--log-format", "xml"], capture_output=True,
+                       text=True, timeout=15)
+    check(r.returncode == 2 and "--log-format" in r.stderr,
+          "--log-format xml: exit 2 naming the flag")
 
 
 finish(main, "report_it: PASSED")
