@@ -13,6 +13,7 @@ run is bounded (about a minute).
 Usage: cluster_it.py PATH/TO/alb
 """
 
+import datetime
 import json
 import os
 import random
@@ -220,11 +221,9 @@ def main():
     # Over 500 refused connections; at most 10 lines per 10 s window (a
     # slow machine may spread the flood over several windows).
     def secs(line):
-        h, m, s_ = line.split()[2].split(":")
-        return int(h) * 3600 + int(m) * 60 + int(s_)
-    span = secs(refusals[-1]) - secs(refusals[0]) if refusals else 0
-    if span < 0:  # past midnight
-        span += 86400
+        # Log lines start with an ISO-8601 time with zone.
+        return datetime.datetime.fromisoformat(line.split()[0]).timestamp()
+    span = int(secs(refusals[-1]) - secs(refusals[0])) if refusals else 0
     allowed = 10 * (span // 10 + 2)
     check(len(refusals) <= allowed,
           "hostile bytes: at most 10 refusal lines per 10 s (got %d over %d s)"
