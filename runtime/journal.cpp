@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <set>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -30,7 +31,16 @@ const char* create_tests_sql
     "definition TEXT NOT NULL, state TEXT NOT NULL, status TEXT, "
     "success INTEGER, timed_out INTEGER, exit_code INTEGER, "
     "exec_seconds REAL, attempts INTEGER, worker_id TEXT, error TEXT, "
-    "output_tail TEXT)";
+    "output_tail TEXT, node TEXT, signal INTEGER, submitted_at REAL, "
+    "started_at REAL, ended_at REAL)";
+
+// Columns added after the first release of the table, in order: a
+// journal written by an older alb gets them (empty) when opened.
+constexpr const char* added_columns[][2] = {{"node", "TEXT"},
+                                            {"signal", "INTEGER"},
+                                            {"submitted_at", "REAL"},
+                                            {"started_at", "REAL"},
+                                            {"ended_at", "REAL"}};
 
 // At most one live record per id, enforced by the database as well.
 const char* create_index_sql
@@ -270,13 +280,28 @@ submission_journal submission_journal::open(const std::string& path) {
   exec(path, db, "PRAGMA synchronous = FULL", "cannot open");
   exec(path, db, create_tests_sql, "cannot create the journal");
   exec(path, db, create_index_sql, "cannot create the journal");
+  {
+    std::set<std::string> have;
+    stmt info;
+    prepare(path, db, "PRAGMA table_info(journal_tests)", info,
+            "malformed table journal_tests");
+    while (sqlite3_step(info.st) == SQLITE_ROW)
+      have.insert(column_text(info.st, 1));
+    for (auto& [name, type] : added_columns)
+      if (!have.count(name))
+        exec(path, db,
+             (std::string{"ALTER TABLE journal_tests ADD COLUMN "} + name + " "
+              + type)
+               .c_str(),
+             "cannot upgrade the journal");
+  }
   exec(path, db, create_nodes_sql, "cannot create the journal");
   stmt q;
   prepare(path, db,
           "SELECT seq, test_id, definition, state, status, success, "
           "timed_out, exit_code, exec_seconds, attempts, worker_id, error, "
-          "output_tail FROM journal_tests WHERE state != 'retired' ORDER BY "
-          "seq",
+          "output_tail, node, signal, submitted_at, started_at, ended_at FROM "
+          "journal_tests WHERE state != 'retired' ORDER BY seq",
           q, "malformed table journal_tests");
   for (;;) {
     rc = sqlite3_step(q.st);
@@ -314,6 +339,11 @@ submission_journal submission_journal::open(const std::string& path) {
       o.worker_id = column_text(q.st, 10);
       o.error = column_text(q.st, 11);
       o.output_tail = column_text(q.st, 12);
+      o.node = column_text(q.st, 13);
+      o.signal = sqlite3_column_int(q.st, 14);
+      o.submitted_at = sqlite3_column_double(q.st, 15);
+      o.started_at = sqlite3_column_double(q.st, 16);
+      o.ended_at = sqlite3_column_double(q.st, 17);
       if (o.status.empty())
         bad("ended without a status");
     } else if (state != "open") {
@@ -499,7 +529,8 @@ void submission_journal::record(
     prepare(path_, db,
             "UPDATE journal_tests SET state = 'ended', status = ?, success = "
             "?, timed_out = ?, exit_code = ?, exec_seconds = ?, attempts = ?, "
-            "worker_id = ?, error = ?, output_tail = ? WHERE seq = ?",
+            "worker_id = ?, error = ?, output_tail = ?, node = ?, signal = ?, "
+            "submitted_at = ?, started_at = ?, ended_at = ? WHERE seq = ?",
             up, "cannot write");
     for (auto& [o, ref] : todo) {
       sqlite3_reset(up.st);
@@ -512,7 +543,12 @@ void submission_journal::record(
       bind_text(up.st, 7, o->worker_id);
       bind_text(up.st, 8, o->error);
       bind_text(up.st, 9, o->output_tail);
-      sqlite3_bind_int64(up.st, 10, live_[ref].seq);
+      bind_text(up.st, 10, o->node);
+      sqlite3_bind_int(up.st, 11, o->signal);
+      sqlite3_bind_double(up.st, 12, o->submitted_at);
+      sqlite3_bind_double(up.st, 13, o->started_at);
+      sqlite3_bind_double(up.st, 14, o->ended_at);
+      sqlite3_bind_int64(up.st, 15, live_[ref].seq);
       if (sqlite3_step(up.st) != SQLITE_DONE)
         fail_db(path_, db, "cannot write");
     }

@@ -150,6 +150,61 @@ BOOST_AUTO_TEST_CASE(outcomes_are_recorded_once_and_survive_reopening) {
   BOOST_TEST(!j.find("ghost"));
 }
 
+BOOST_AUTO_TEST_CASE(node_signal_and_times_survive_reopening) {
+  temp_db f;
+  {
+    auto j = submission_journal::open(f.path);
+    j.accept({shell("k", "kill -9 $$")});
+    auto o = ended("k", 137);
+    o.signal = 9;
+    o.node = "n1";
+    o.submitted_at = 1796124000.25;
+    o.started_at = 1796124001.5;
+    o.ended_at = 1796124002.75;
+    j.record({o});
+  }
+  auto j = submission_journal::open(f.path);
+  auto k = j.find("k");
+  BOOST_REQUIRE(k);
+  BOOST_TEST(k->outcome.signal == 9);
+  BOOST_TEST(k->outcome.node == "n1");
+  BOOST_TEST(k->outcome.submitted_at == 1796124000.25);
+  BOOST_TEST(k->outcome.started_at == 1796124001.5);
+  BOOST_TEST(k->outcome.ended_at == 1796124002.75);
+}
+
+BOOST_AUTO_TEST_CASE(a_journal_of_an_older_alb_is_upgraded) {
+  temp_db f;
+  {
+    // The table as alb wrote it before outcomes had node, signal and times.
+    sqlite3* db = nullptr;
+    BOOST_REQUIRE(sqlite3_open(f.path.c_str(), &db) == SQLITE_OK);
+    BOOST_REQUIRE(
+      sqlite3_exec(db,
+                   "CREATE TABLE journal_tests (seq INTEGER PRIMARY KEY "
+                   "AUTOINCREMENT, test_id TEXT NOT NULL, definition TEXT NOT "
+                   "NULL, state TEXT NOT NULL, status TEXT, success INTEGER, "
+                   "timed_out INTEGER, exit_code INTEGER, exec_seconds REAL, "
+                   "attempts INTEGER, worker_id TEXT, error TEXT, output_tail "
+                   "TEXT)",
+                   nullptr, nullptr, nullptr)
+      == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    auto j = submission_journal::open(f.path);
+    j.accept({shell("a", "true")});
+    auto o = ended("a", 0);
+    o.node = "n2";
+    j.record({o});
+  }
+  auto j = submission_journal::open(f.path);
+  auto a = j.find("a");
+  BOOST_REQUIRE(a);
+  BOOST_TEST(a->outcome.node == "n2");
+  BOOST_TEST(a->outcome.signal == 0);
+}
+
 BOOST_AUTO_TEST_CASE(retired_records_no_longer_answer) {
   temp_db f;
   {
