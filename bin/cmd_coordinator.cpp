@@ -3,10 +3,12 @@
 
 #include "bin/commands.hpp"
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
@@ -114,6 +116,15 @@ int run_coordinator(const coordinator_flags& f) {
   }
   auto metrics = metrics_session::start(f, cfg, "coordinator", sched.strategy);
   block_stop_signals();
+  // Each relayed connection takes three descriptors (the guard's two and
+  // CAF's): the usual soft limit of 1024 would run out before the guard's
+  // caps (1024 connections, 256 in their handshake) do.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 8192
+      && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = std::min<rlim_t>(files.rlim_max, 8192);
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   int rc = 0;
   {
     caf::actor_system_config sys_cfg;
