@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <random>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -19,6 +20,8 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <nlohmann/json.hpp>
+
+#include <openssl/evp.h>
 
 #include "actors/coordinator_internal.hpp"
 #include "actors/coordinator_proxy.hpp"
@@ -87,6 +90,12 @@ struct open_test {
   uint64_t named_in = 0;
   /// Whether it has a command, environment or directory in the spec store.
   bool has_spec = false;
+  /// Digest of the key of the client that submitted it: only that client
+  /// may cancel it.
+  std::string owner;
+  /// Whether a client of another owner attached to it too: then no one
+  /// may cancel it (it is not one client's alone).
+  bool shared = false;
 };
 
 /// A client that submitted tests.
@@ -163,6 +172,50 @@ void admitted(coordinator_impl self, const caf::node_id& nid) {
           [](caf::error&) {
             // Gone already: nothing to admit.
           });
+}
+
+// The owner a client's key stands for: its SHA-256, so neither the log nor
+// the journal holds a key. A client without a key owns what its own
+// session submits: a random owner no other session can present.
+std::string owner_of(const std::string& key) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  if (key.empty()) {
+    std::random_device rd;
+    out = "session-";
+    for (int i = 0; i < 32; ++i)
+      out += hex[rd() & 15];
+    return out;
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(key.data(), key.size(), md, &n, EVP_sha256(), nullptr);
+  out.reserve(2 * n);
+  for (unsigned int i = 0; i < n; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+nlohmann::json outcome_json(const cluster_outcome& r) {
+  return {{"test_id", r.test_id},     {"status", r.status},
+          {"success", r.success},     {"timed_out", r.timed_out},
+          {"exit_code", r.exit_code}, {"execution_time", r.exec_seconds},
+          {"attempts", r.attempts},   {"worker_id", r.worker_id},
+          {"error", r.error},         {"output_tail", r.output_tail}};
+}
+
+nlohmann::json run_json(const journal_run_summary& s) {
+  return {{"run_id", s.run.run_id},
+          {"label", s.run.label},
+          {"submitted_at", s.run.submitted_at},
+          {"tests", s.tests},
+          {"open", s.open},
+          {"completed", s.completed},
+          {"failed", s.failed},
+          {"timed_out", s.timed_out},
+          {"cancelled", s.cancelled}};
 }
 
 void count_nodes(coordinator_impl self) {
@@ -426,6 +479,8 @@ void resume(coordinator_impl self) {
       auto id = t.req.test_id;
       auto& p = st.pending[st.pending.try_emplace(id).first];
       p.digest = submission_journal::digest_of(t);
+      if (auto* r = j->find(id))
+        p.owner = r->owner;
       p.has_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty();
       if (p.has_spec)
         st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),
@@ -651,13 +706,20 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
           });
       admitted(self, nid);
       return spawn_client_session(self->home_system(), self, nid,
-                                  std::move(h.outcomes), st.refusals,
-                                  st.opts.peer_name);
+                                  std::move(h.outcomes), owner_of(h.owner_key),
+                                  st.refusals, st.opts.peer_name);
     },
-    [self](submit_atom, cluster_submission& s,
-           caf::actor& client) -> caf::result<uint64_t> {
+    [self](submit_atom, cluster_submission& s, caf::actor& client,
+           std::string& owner) -> caf::result<uint64_t> {
       auto& st = self->state;
       auto* j = st.opts.journal.get();
+      if (j && !s.run_id.empty()) {
+        auto o = j->run_owner(s.run_id);
+        if (!o.empty() && o != owner)
+          return caf::make_error(caf::sec::invalid_argument,
+                                 "submission refused: run '" + s.run_id
+                                   + "' is another client's");
+      }
       client_info* ci = nullptr;
       if (client) {
         auto [it, fresh] = st.clients.try_emplace(client.address());
@@ -707,8 +769,11 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
                            "environment, working directory or requirements "
                            "and has not ended (wait for it or use another "
                            "id)");
-          else
+          else {
             attach.push_back(ref);
+            if (p.owner != owner)
+              p.shared = true;
+          }
           p.named_in = serial;
           continue;
         }
@@ -720,7 +785,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
         if (j) {
           auto r = j->find(id);
           bool seen = ci && ci->delivered.count(id) > 0;
-          if (r && r->ended && !seen
+          if (r && r->ended && !seen && !s.rerun
               && r->definition == submission_journal::definition_of(t)) {
             st.pending.erase(ref);
             answered.insert(id);
@@ -732,6 +797,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
         }
         p.digest = digest;
         p.named_in = serial;
+        p.owner = owner;
         fresh.emplace_back(k, ref);
       }
       // Durable before acknowledged: a coordinator killed from here on
@@ -741,8 +807,12 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
         rows.reserve(fresh.size());
         for (auto& f : fresh)
           rows.push_back(&s.tests[f.first]);
+        journal_run run{s.run_id, owner, s.label,
+                        std::chrono::duration<double>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count()};
         try {
-          j->accept(rows);
+          j->accept(rows, run);
         } catch (const journal_error& e) {
           for (auto& f : fresh)
             st.pending.erase(f.second);
@@ -847,26 +917,104 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
           [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
       return rp;
     },
-    [self](cancel_atom, std::vector<std::string>& ids,
-           caf::actor& client) -> uint64_t {
+    [self](cancel_atom, cancel_request& rq,
+           std::string& owner) -> caf::result<cancel_result> {
       auto& st = self->state;
-      uint64_t n = 0;
-      for (auto& id : ids) {
-        auto ref = st.pending.find(id);
-        if (ref == st.pending.npos)
-          continue;
-        // A client cancels only what it waits for: another client's test
-        // is not its to stop.
-        auto& ws = st.pending[ref].waiters;
-        if (std::find(ws.begin(), ws.end(), client) == ws.end()) {
-          refuse(self, st.refusals, st.opts.peer_name,
-                 "cancel of test '" + id + "'", "not submitted by this client");
-          continue;
+      cancel_result res;
+      std::vector<std::string> ask;
+      if (rq.all_mine) {
+        st.pending.for_each([&](const std::string& id, const open_test& p) {
+          if (p.owner == owner && !p.shared)
+            ask.push_back(id);
+        });
+      } else {
+        std::unordered_set<std::string> named;
+        for (auto& id : rq.ids) {
+          if (!named.insert(id).second)
+            continue;
+          auto ref = st.pending.find(id);
+          if (ref == st.pending.npos) {
+            res.unknown.push_back(id);
+            continue;
+          }
+          // A client cancels only what it submitted: another client's test
+          // (or one it shares with another) is not its to stop.
+          auto& p = st.pending[ref];
+          if (p.owner != owner || p.shared) {
+            refuse(self, st.refusals, st.opts.peer_name,
+                   "cancel of test '" + id + "'",
+                   p.owner != owner ? "not submitted by this client"
+                                    : "also submitted by another client");
+            res.refused.push_back(id);
+            continue;
+          }
+          ask.push_back(id);
         }
-        self->send(st.scheduler, cancel_atom::value, id);
-        ++n;
       }
-      return n;
+      if (ask.empty())
+        return res;
+      auto rp = self->make_response_promise<cancel_result>();
+      // The scheduler says which were still open: a test that ended while
+      // the cancel was on its way keeps its outcome.
+      self->request(st.scheduler, caf::infinite, cancel_atom::value, ask)
+        .then(
+          [self, rp, res, ask](std::vector<std::string>& done) mutable {
+            std::unordered_set<std::string> hit{done.begin(), done.end()};
+            for (auto& id : ask)
+              if (hit.count(id) == 0)
+                res.unknown.push_back(id);
+            res.cancelled = std::move(done);
+            if (!res.cancelled.empty())
+              log(self, "cancelled " + std::to_string(res.cancelled.size())
+                          + " tests on a client's request");
+            rp.deliver(std::move(res));
+          },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
+    [self](results_atom, std::string& run,
+           std::string& owner) -> caf::result<std::string> {
+      auto& st = self->state;
+      auto* j = st.opts.journal.get();
+      if (!j)
+        return caf::make_error(caf::sec::invalid_argument,
+                               "the coordinator keeps no journal (started "
+                               "with --no-db): no results to show");
+      try {
+        if (run.empty()) {
+          auto arr = nlohmann::json::array();
+          for (auto& r : j->runs(owner))
+            arr.push_back(run_json(r));
+          return nlohmann::json{{"runs", std::move(arr)}}.dump();
+        }
+        auto o = j->run_owner(run);
+        if (o.empty())
+          return caf::make_error(caf::sec::invalid_argument,
+                                 "no run '" + run + "' in the journal");
+        if (o != owner) {
+          refuse(self, st.refusals, st.opts.peer_name,
+                 "results of run '" + run + "'",
+                 "not submitted by this client");
+          return caf::make_error(caf::sec::invalid_argument,
+                                 "run '" + run + "' is another client's");
+        }
+        nlohmann::json doc;
+        for (auto& r : j->runs(owner))
+          if (r.run.run_id == run)
+            doc["run"] = run_json(r);
+        auto arr = nlohmann::json::array();
+        for (auto& t : j->run_tests(run)) {
+          auto x = outcome_json(t.outcome);
+          if (!t.ended)
+            x["status"] = "open";
+          arr.push_back(std::move(x));
+        }
+        doc["results"] = std::move(arr);
+        return doc.dump();
+      } catch (const journal_error& e) {
+        return caf::make_error(caf::sec::runtime_error,
+                               std::string{"results: "} + e.what());
+      }
     },
   };
 }

@@ -1,11 +1,19 @@
 #include "actors/coordinator_client.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fcntl.h>
+#include <fstream>
 #include <mutex>
+#include <random>
+#include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -44,6 +52,70 @@ std::pair<std::string, uint16_t> parse_coordinator_url(const std::string& s) {
     throw cluster_error{"bad address '" + s
                         + "' (expected HOST:PORT or alb://HOST:PORT)"};
   return parse_endpoint(rest);
+}
+
+std::string make_run_id() {
+  auto t = std::time(nullptr);
+  std::tm tm;
+  ::localtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+  std::random_device rd;
+  char suffix[8];
+  std::snprintf(suffix, sizeof(suffix), "-%04x", rd() & 0xffff);
+  return std::string{stamp} + suffix;
+}
+
+std::string default_client_key_path() {
+  if (auto* p = std::getenv("ALB_CLIENT_KEY_FILE"); p && *p)
+    return p;
+  if (auto* x = std::getenv("XDG_CONFIG_HOME"); x && *x)
+    return std::string{x} + "/alb/client.key";
+  if (auto* h = std::getenv("HOME"); h && *h)
+    return std::string{h} + "/.config/alb/client.key";
+  throw cluster_error{"no place for the client key: set HOME or "
+                      "ALB_CLIENT_KEY_FILE, or pass --client-key FILE"};
+}
+
+std::string read_client_key(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    // Made once, readable by its user only; created under a temporary name
+    // and linked into place so two first runs at once agree on one key.
+    auto slash = path.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+      auto dir = path.substr(0, slash);
+      // The parent of ~/.config/alb may be missing too.
+      auto up = dir.rfind('/');
+      if (up != std::string::npos && up > 0)
+        ::mkdir(dir.substr(0, up).c_str(), 0700);
+      ::mkdir(dir.c_str(), 0700);
+    }
+    std::random_device rd;
+    char key[33];
+    for (int i = 0; i < 4; ++i)
+      std::snprintf(key + 8 * i, 9, "%08x", static_cast<unsigned>(rd()));
+    auto tmp = path + ".tmp." + std::to_string(::getpid());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+      throw cluster_error{"cannot create client key file '" + path + "'"};
+    std::string line = std::string{key} + "\n";
+    bool ok = ::write(fd, line.data(), line.size())
+              == static_cast<ssize_t>(line.size());
+    ok = ::fsync(fd) == 0 && ok;
+    ::close(fd);
+    if (!ok || (::link(tmp.c_str(), path.c_str()) != 0 && errno != EEXIST)) {
+      ::unlink(tmp.c_str());
+      throw cluster_error{"cannot create client key file '" + path + "'"};
+    }
+    ::unlink(tmp.c_str());
+  }
+  std::string warning;
+  auto key = read_token_file(path, &warning);
+  if (!warning.empty())
+    throw cluster_error{"client key file '" + path
+                        + "' is readable by other users (chmod 600 it)"};
+  return key;
 }
 
 namespace {
@@ -189,6 +261,8 @@ struct coordinator_client::impl {
   caf::actor recv;
   /// The session the hello opened: everything after the hello goes here.
   client_session_actor session;
+  /// Run id of the last submission.
+  std::string run_id;
 
   caf::timespan request_timeout() const {
     return std::chrono::duration_cast<caf::timespan>(
@@ -293,7 +367,7 @@ void coordinator_client::connect() {
     caf::scoped_actor self{*d.sys};
     self
       ->request(d.coord, d.request_timeout(), hello_atom::value,
-                client_hello{d.opts.token, d.recv})
+                client_hello{d.opts.token, d.recv, d.opts.owner_key})
       .receive([&](client_session_actor& s) { d.session = std::move(s); },
                [&](caf::error& e) { failure = std::move(e); });
   }
@@ -327,6 +401,16 @@ void coordinator_client::on_outcome(outcome_callback f) {
 }
 
 size_t coordinator_client::submit(std::vector<cluster_test> tests) {
+  return submit(std::move(tests), submission_info{});
+}
+
+std::string coordinator_client::run_id() const {
+  std::lock_guard<std::mutex> api{impl_->api_mtx};
+  return impl_->run_id;
+}
+
+size_t coordinator_client::submit(std::vector<cluster_test> tests,
+                                  const submission_info& info) {
   auto& d = *impl_;
   std::lock_guard<std::mutex> api{d.api_mtx};
   d.require_connection();
@@ -334,7 +418,10 @@ size_t coordinator_client::submit(std::vector<cluster_test> tests) {
     throw coordinator_client_error{client_errc::bad_input,
                                    "no tests to submit"};
   auto n = tests.size();
-  cluster_submission s{std::move(tests)};
+  cluster_submission s{std::move(tests), info.run_id, info.label, info.rerun};
+  if (s.run_id.empty())
+    s.run_id = make_run_id();
+  d.run_id = s.run_id;
   // The coordinator's guard drops a connection that sends a frame larger
   // than it accepts, and the request would then only time out: say so
   // before sending anything.
@@ -411,23 +498,63 @@ std::string coordinator_client::stats() {
 }
 
 size_t coordinator_client::cancel(std::vector<std::string> ids) {
-  auto& d = *impl_;
+  return cancel_tests(std::move(ids)).cancelled.size();
+}
+
+namespace {
+
+cancel_result cancel_request_of(coordinator_client::impl& d, cancel_request rq);
+
+} // namespace
+
+cancel_result coordinator_client::cancel_tests(std::vector<std::string> ids) {
+  return cancel_request_of(*impl_, cancel_request{std::move(ids), false});
+}
+
+cancel_result coordinator_client::cancel_all_mine() {
+  return cancel_request_of(*impl_, cancel_request{{}, true});
+}
+
+namespace {
+
+cancel_result cancel_request_of(coordinator_client::impl& d,
+                                cancel_request rq) {
   std::lock_guard<std::mutex> api{d.api_mtx};
   d.require_connection();
   caf::scoped_actor self{*d.sys};
-  uint64_t n = 0;
+  cancel_result out;
   caf::error failure;
   self
-    ->request(d.session, d.request_timeout(), cancel_atom::value,
-              std::move(ids))
-    .receive([&](uint64_t k) { n = k; },
+    ->request(d.session, d.request_timeout(), cancel_atom::value, std::move(rq))
+    .receive([&](cancel_result& r) { out = std::move(r); },
              [&](caf::error& e) { failure = std::move(e); });
   if (failure)
     throw coordinator_client_error{failure == caf::sec::request_timeout
                                      ? client_errc::timeout
                                      : client_errc::disconnected,
                                    "cancel: " + error_text(*d.sys, failure)};
-  return static_cast<size_t>(n);
+  return out;
+}
+
+} // namespace
+
+std::string coordinator_client::results(const std::string& run) {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> api{d.api_mtx};
+  d.require_connection();
+  caf::scoped_actor self{*d.sys};
+  std::string out;
+  caf::error failure;
+  self->request(d.session, d.request_timeout(), results_atom::value, run)
+    .receive([&](std::string& s) { out = std::move(s); },
+             [&](caf::error& e) { failure = std::move(e); });
+  if (failure)
+    throw coordinator_client_error{
+      failure == caf::sec::request_timeout    ? client_errc::timeout
+      : failure == caf::sec::invalid_argument ? client_errc::bad_input
+                                              : client_errc::disconnected,
+      error_text(*d.sys, failure)};
+  return out;
 }
 
 std::string coordinator_client::address() const {

@@ -68,6 +68,11 @@ struct coordinator_client_options {
   std::string endpoint;
   /// The cluster's join token ("" when the coordinator has none).
   std::string token;
+  /// This client's own secret key (see `read_client_key`): clients that
+  /// present the same key own the same tests, so another process of the
+  /// same user may cancel them or read their results. "" = this connection
+  /// owns only what it submits itself.
+  std::string owner_key;
   /// Certificate, key and CA when the coordinator uses TLS (else empty).
   tls_options tls;
   /// Seconds connect() keeps trying (the coordinator may still be starting).
@@ -77,6 +82,30 @@ struct coordinator_client_options {
   /// Threads of the client's actor system.
   int threads = 2;
 };
+
+/// How a submission is recorded in the coordinator's journal.
+struct submission_info {
+  /// Run id ("" = a new one is made up: see `make_run_id`).
+  std::string run_id;
+  /// What the run is named after (the test file) for `alb results`.
+  std::string label;
+  /// Run the tests again even where the journal holds an outcome no client
+  /// collected yet (instead of answering from it).
+  bool rerun = false;
+};
+
+/// A fresh run id: the local date and time and a random suffix,
+/// "20261201-112233-4f2a".
+std::string make_run_id();
+
+/// Reads this user's client key from `path`, creating the file (mode 0600,
+/// 128 random bits) when it does not exist; throws cluster_error when it
+/// cannot be read or made.
+std::string read_client_key(const std::string& path);
+
+/// Where `alb` keeps the client key unless told: $ALB_CLIENT_KEY_FILE, else
+/// $XDG_CONFIG_HOME/alb/client.key, else ~/.config/alb/client.key.
+std::string default_client_key_path();
 
 /// Receives each outcome as it arrives, on one of the client's threads.
 /// It must not call back into the client.
@@ -128,6 +157,12 @@ public:
   /// (timeout, disconnected, not_connected, bad_input for an empty list).
   size_t submit(std::vector<cluster_test> tests);
 
+  /// The same, recorded as `info` says.
+  size_t submit(std::vector<cluster_test> tests, const submission_info& info);
+
+  /// The run id of the last submission ("" before the first).
+  std::string run_id() const;
+
   /// Waits up to `timeout` seconds (< 0 = no limit) until every submitted
   /// test has its outcome or the connection is lost.
   client_wait_result wait(double timeout = -1);
@@ -136,6 +171,25 @@ public:
   /// (each then gets a cancelled outcome); returns how many. Tests of other
   /// clients are left alone. Throws coordinator_client_error.
   size_t cancel(std::vector<std::string> ids);
+
+  /// Cancels those of `ids` this client (its key) submitted, and says what
+  /// it did with each id: cancelled (each then ends once as `cancelled`,
+  /// queued ones dropped, running ones killed on their node), refused
+  /// (another client's) or unknown (no such open test). Throws
+  /// coordinator_client_error.
+  cancel_result cancel_tests(std::vector<std::string> ids);
+
+  /// Cancels every open test this client (its key) submitted. Throws
+  /// coordinator_client_error.
+  cancel_result cancel_all_mine();
+
+  /// Past runs of this client (its key) from the coordinator's journal,
+  /// as JSON: `{"runs": [{run_id, label, submitted_at, tests, open,
+  /// completed, failed, timed_out, cancelled}]}` for `run` = "", else
+  /// `{"run": {...}, "results": [{test_id, status, ...}]}`. Throws
+  /// coordinator_client_error (bad_input for an unknown or another
+  /// client's run, or a coordinator without journal).
+  std::string results(const std::string& run = "");
 
   /// Submitted tests without an outcome yet.
   size_t open() const;

@@ -241,6 +241,11 @@ node_session_behavior(node_session_impl self, core_actor core,
       return caf::sec::unexpected_message;
     },
     [no](cancel_atom, std::string&) { no("message 'cancel'"); },
+    [no](cancel_atom,
+         std::vector<std::string>&) -> caf::result<std::vector<std::string>> {
+      no("message 'cancel'");
+      return caf::sec::unexpected_message;
+    },
     [self, sched, own, not_own](revoke_reply& r) {
       if (own(r.slot))
         self->send(sched, std::move(r));
@@ -263,7 +268,8 @@ using client_session_impl = guarded_actor<client_session_actor>*;
 client_session_actor::behavior_type
 client_session_behavior(client_session_impl self, core_actor core,
                         caf::node_id client, caf::actor outcomes,
-                        std::shared_ptr<refusal_log> log, peer_namer name) {
+                        std::string owner, std::shared_ptr<refusal_log> log,
+                        peer_namer name) {
   refuse_unexpected(self, log, name, "not accepted from a client");
   // The session is the client's: it ends when the client does (or the
   // core).
@@ -283,22 +289,28 @@ client_session_behavior(client_session_impl self, core_actor core,
                              + " refused: not this client's session");
   };
   return {
-    [self, core, outcomes, mine,
+    [self, core, outcomes, owner, mine,
      refused](submit_atom a, cluster_submission& s) -> caf::result<uint64_t> {
       if (!mine("a submission on a client session"))
         return refused("submission");
-      return self->delegate(core, a, std::move(s), outcomes);
+      return self->delegate(core, a, std::move(s), outcomes, owner);
     },
     [self, core, mine, refused](stats_atom a) -> caf::result<std::string> {
       if (!mine("a stats request on a client session"))
         return refused("stats");
       return self->delegate(core, a);
     },
-    [self, core, outcomes, mine, refused](
-      cancel_atom a, std::vector<std::string>& ids) -> caf::result<uint64_t> {
+    [self, core, owner, mine,
+     refused](cancel_atom a, cancel_request& rq) -> caf::result<cancel_result> {
       if (!mine("a cancel on a client session"))
         return refused("cancel");
-      return self->delegate(core, a, std::move(ids), outcomes);
+      return self->delegate(core, a, std::move(rq), owner);
+    },
+    [self, core, owner, mine,
+     refused](results_atom a, std::string& run) -> caf::result<std::string> {
+      if (!mine("a results request on a client session"))
+        return refused("results");
+      return self->delegate(core, a, std::move(run), owner);
     },
   };
 }
@@ -336,14 +348,16 @@ scheduler_actor spawn_node_session(caf::actor_system& sys, core_actor core,
 client_session_actor spawn_client_session(caf::actor_system& sys,
                                           core_actor core, caf::node_id client,
                                           caf::actor outcomes,
+                                          std::string owner,
                                           std::shared_ptr<refusal_log> log,
                                           peer_namer name) {
   using impl = guarded_actor<client_session_actor>;
   auto here = sys.node();
   auto watched = outcomes.address();
   return sys.spawn<impl>(
-    [core, client, outcomes, log, name](impl* self) {
-      return client_session_behavior(self, core, client, outcomes, log, name);
+    [core, client, outcomes, owner, log, name](impl* self) {
+      return client_session_behavior(self, core, client, outcomes, owner, log,
+                                     name);
     },
     // The client's process reports the end of its outcome actor (its
     // connection gone, or a clean leave).

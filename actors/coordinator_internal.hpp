@@ -47,14 +47,19 @@ using core_actor = caf::typed_actor<
                                                             scheduler_actor>,
   // From the door: a client asks for a session (token not checked yet).
   caf::replies_to<hello_atom, client_hello>::with<client_session_actor>,
-  // From a client session: tests whose outcomes go to the given actor.
-  caf::replies_to<submit_atom, cluster_submission, caf::actor>::with<uint64_t>,
+  // From a client session: tests whose outcomes go to the given actor,
+  // submitted by the owner named last (digest of the client's key).
+  caf::replies_to<submit_atom, cluster_submission, caf::actor,
+                  std::string>::with<uint64_t>,
   // From a client session: metrics and membership as JSON.
   caf::replies_to<stats_atom>::with<std::string>,
-  // From a client session: cancel those of these tests the given client
-  // waits for.
-  caf::replies_to<cancel_atom, std::vector<std::string>,
-                  caf::actor>::with<uint64_t>,
+  // From a client session: cancel those of these tests (or all) the
+  // owner named last submitted.
+  caf::replies_to<cancel_atom, cancel_request,
+                  std::string>::with<cancel_result>,
+  // From a client session: the owner's runs (run "") or one run's
+  // outcomes, from the journal, as JSON.
+  caf::replies_to<results_atom, std::string, std::string>::with<std::string>,
   // Internal: tests that ended (from the scheduler's end listener).
   caf::reacts_to<outcome_batch>,
   // Internal: write the gathered outcomes to the journal, then report them.
@@ -169,10 +174,12 @@ scheduler_actor spawn_node_session(caf::actor_system& sys, core_actor core,
                                    peer_namer name);
 
 /// Spawns the session of one client (the process `client` that said
-/// hello; outcomes go to `outcomes`); it ends with `outcomes` or `core`.
+/// hello; outcomes go to `outcomes`; it acts for `owner`, the digest of the
+/// client's key); it ends with `outcomes` or `core`.
 client_session_actor spawn_client_session(caf::actor_system& sys,
                                           core_actor core, caf::node_id client,
                                           caf::actor outcomes,
+                                          std::string owner,
                                           std::shared_ptr<refusal_log> log,
                                           peer_namer name);
 

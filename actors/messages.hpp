@@ -321,6 +321,8 @@ using submit_atom = caf::atom_constant<caf::atom("submit")>;
 using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
 /// A client asks the coordinator for a session.
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
+/// A client asks for past runs and their outcomes (the journal).
+using results_atom = caf::atom_constant<caf::atom("results")>;
 
 // -- interfaces
 // ----------------------------------------------------------------
@@ -357,6 +359,10 @@ using scheduler_actor = caf::typed_actor<
   // Current metrics as JSON.
   caf::replies_to<stats_atom>::with<std::string>,
   caf::reacts_to<cancel_atom, std::string>,
+  // Withdraws these tests; replies the ids it found open (each now ends
+  // once as cancelled).
+  caf::replies_to<cancel_atom,
+                  std::vector<std::string>>::with<std::vector<std::string>>,
   // A worker's answers to revokes (rebalancing).
   caf::reacts_to<revoke_reply>,
   // The worker in this slot answers revokes.
@@ -376,6 +382,21 @@ using recorder_actor
 struct cluster_submission {
   /// The tests.
   std::vector<cluster_test> tests;
+  /// The run they belong to (chosen by the client; "" = none).
+  std::string run_id;
+  /// What the run is named after (the test file), for `alb results`.
+  std::string label;
+  /// Run them again even where the journal holds an outcome no client
+  /// collected (`alb submit --rerun-failed`).
+  bool rerun = false;
+};
+
+/// A client's cancel: the named tests, or all it submitted.
+struct cancel_request {
+  /// Test ids.
+  std::vector<std::string> ids;
+  /// Every open test of this client (its key), `ids` ignored.
+  bool all_mine = false;
 };
 
 /// A client's request for a session: submitted commands run on the nodes,
@@ -385,6 +406,10 @@ struct client_hello {
   std::string token;
   /// Where the session sends the outcomes of the client's tests.
   caf::actor outcomes;
+  /// The client's own secret key: the sessions opened with the same key
+  /// (another `alb cancel` of the same user) own the same tests. "" = the
+  /// session owns only what it submits itself.
+  std::string owner_key;
 };
 
 /// The node process's uplink: stands between its workers and a
@@ -436,13 +461,28 @@ typename Inspector::result_type inspect(Inspector& f, cluster_test& x) {
 /// Serializes cluster_submission.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_submission& x) {
-  return f(caf::meta::type_name("cluster_submission"), x.tests);
+  return f(caf::meta::type_name("cluster_submission"), x.tests, x.run_id,
+           x.label, x.rerun);
+}
+
+/// Serializes cancel_request.
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cancel_request& x) {
+  return f(caf::meta::type_name("cancel_request"), x.ids, x.all_mine);
+}
+
+/// Serializes cancel_result.
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cancel_result& x) {
+  return f(caf::meta::type_name("cancel_result"), x.cancelled, x.refused,
+           x.unknown);
 }
 
 /// Serializes client_hello.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, client_hello& x) {
-  return f(caf::meta::type_name("client_hello"), x.token, x.outcomes);
+  return f(caf::meta::type_name("client_hello"), x.token, x.outcomes,
+           x.owner_key);
 }
 
 /// Serializes node_join.
@@ -488,9 +528,12 @@ using client_session_actor = caf::typed_actor<
   caf::replies_to<submit_atom, cluster_submission>::with<uint64_t>,
   // Scheduler metrics and cluster membership as JSON.
   caf::replies_to<stats_atom>::with<std::string>,
-  // Cancels those of the named tests this client submitted; replies how
-  // many it cancelled.
-  caf::replies_to<cancel_atom, std::vector<std::string>>::with<uint64_t>>;
+  // Cancels those of the named tests (or all) this client submitted;
+  // replies what it did with each id.
+  caf::replies_to<cancel_atom, cancel_request>::with<cancel_result>,
+  // Past runs of this client as JSON ("" = list them; else one run's
+  // outcomes).
+  caf::replies_to<results_atom, std::string>::with<std::string>>;
 
 /// The coordinator's public face: the one actor it publishes. It accepts
 /// exactly two messages, each checked against the join token; everything
@@ -538,4 +581,6 @@ CAF_ADD_TYPE_ID(alb, (alb::report_bundle))
 CAF_ADD_TYPE_ID(alb, (alb::node_uplink_actor))
 CAF_ADD_TYPE_ID(alb, (alb::client_hello))
 CAF_ADD_TYPE_ID(alb, (alb::client_session_actor))
+CAF_ADD_TYPE_ID(alb, (alb::cancel_request))
+CAF_ADD_TYPE_ID(alb, (alb::cancel_result))
 CAF_END_TYPE_ID_BLOCK(alb)

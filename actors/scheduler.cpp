@@ -334,6 +334,26 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
         self->send(st.handles[slot], cancel_atom::value, h.ref, h.gen);
       after_change(self);
     },
+    [self](cancel_atom,
+           std::vector<std::string>& ids) -> std::vector<std::string> {
+      auto& st = self->state;
+      auto now = now_of(self);
+      std::vector<std::string> done;
+      // All in one turn, in the order given: a concurrency key or a slot
+      // one of them frees is not handed to another of them in between.
+      for (auto& id : ids) {
+        uint32_t slot;
+        test_handle h;
+        if (!st.core->cancel(id, now, &slot, &h))
+          continue;
+        if (slot != cluster_state::npos && slot < st.handles.size()
+            && st.handles[slot])
+          self->send(st.handles[slot], cancel_atom::value, h.ref, h.gen);
+        done.push_back(std::move(id));
+      }
+      after_change(self);
+      return done;
+    },
   };
 }
 

@@ -19,6 +19,11 @@ namespace CLI {
 class App;
 } // namespace CLI
 
+namespace alb {
+class coordinator_client;
+struct coordinator_client_options;
+} // namespace alb
+
 namespace alb::cli {
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and so in every thread
@@ -110,6 +115,79 @@ struct submit_settings {
   /// How the per-test lines are written: plain lines for `text`, log
   /// lines (component "submit") for `json`.
   log_format format = log_format::text;
+  /// This user's client key ("" = the submission owns only itself).
+  std::string owner_key;
+  /// Run id, label and rerun of the submission.
+  std::string run_id, label;
+  /// Run the tests again even where the journal holds an uncollected
+  /// outcome (--rerun-failed).
+  bool rerun = false;
+  /// Submit, print the run id and return without waiting (--detach).
+  bool detach = false;
+};
+
+/// The connection flags of the client commands (cancel, results).
+struct client_flags {
+  /// --coordinator.
+  std::string coordinator;
+  /// --token-file.
+  std::string token_file;
+  /// --client-key ("" = default_client_key_path()).
+  std::string client_key;
+  /// --connect-timeout.
+  double connect_timeout = 10;
+  /// --tls-*.
+  tls_options tls;
+};
+
+/// Adds --coordinator (required), --token-file, --client-key,
+/// --connect-timeout and the TLS flags to `cmd`.
+void add_client_flags(CLI::App* cmd, client_flags& f);
+
+/// Client options from the flags: checks the address and the TLS files,
+/// reads the token (warnings to stderr naming `who`) and the client key
+/// (made if missing). Throws cluster_error with one line.
+coordinator_client_options client_options(const client_flags& f,
+                                          const char* who);
+
+/// `path` made absolute (the label of a run: the same file from another
+/// directory is the same run's file).
+std::string absolute_path(const std::string& path);
+
+/// The tests of `tests` that failed or timed out in run `run` of this
+/// client ("" = its last run labelled `s.label`), asked from the
+/// coordinator `s` names. Says on stderr which run it reruns (or that
+/// there is nothing to rerun: then the list is empty). Throws cluster_error
+/// or coordinator_client_error.
+std::vector<cluster_test> failed_in_run(const submit_settings& s,
+                                        const std::string& run,
+                                        std::vector<cluster_test> tests);
+
+/// While `alb submit` waits: the first SIGINT/SIGTERM cancels the tests it
+/// submitted and waits up to `grace` seconds for their cancelled outcomes;
+/// a second one, or the end of `grace`, closes the client so the wait
+/// ends at once. Construct it before the client connects (it blocks the
+/// two signals in this thread and so in the client's threads).
+class submit_interrupt {
+public:
+  /// Blocks SIGINT and SIGTERM; nothing is watched before start().
+  submit_interrupt();
+  /// Stops watching and restores the signal mask.
+  ~submit_interrupt();
+  submit_interrupt(const submit_interrupt&) = delete;
+  submit_interrupt& operator=(const submit_interrupt&) = delete;
+  /// Watches for the signals on a thread of its own; on one, cancels
+  /// `ids` through `client` (which must outlive this object's watch).
+  void start(coordinator_client& client, std::vector<std::string> ids,
+             double grace);
+  /// The first signal caught (0 = none).
+  int signal() const;
+
+  /// Private state.
+  struct impl;
+
+private:
+  std::unique_ptr<impl> impl_;
 };
 
 /// The JUnit suite name of a tests file: its name without directory and

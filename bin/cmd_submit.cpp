@@ -226,7 +226,10 @@ int submit_and_report(const submit_settings& set,
   o.token = set.token;
   o.tls = set.tls;
   o.connect_timeout = set.connect_timeout;
+  o.owner_key = set.owner_key;
   coordinator_client client{o};
+  // After the client: it ends (and stops watching) before the client does.
+  submit_interrupt stop;
   auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&t0] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
@@ -269,10 +272,18 @@ int submit_and_report(const submit_settings& set,
     client.connect();
     for (auto& w : client.warnings())
       std::cerr << "alb submit: warning: " << w << "\n";
-    client.submit(std::move(tests));
+    client.submit(std::move(tests),
+                  submission_info{set.run_id, set.label, set.rerun});
     std::cerr << "alb submit: " << total << " tests submitted to "
               << client.address() << (client.uses_tls() ? " over TLS" : "")
-              << std::endl;
+              << " as run " << client.run_id() << std::endl;
+    if (set.detach) {
+      // The tests run on and are journaled: `alb results RUN` shows them.
+      std::cout << client.run_id() << std::endl;
+      client.close();
+      return 0;
+    }
+    stop.start(client, ids, 15);
     for (;;) {
       double left = -1;
       if (set.timeout > 0)
@@ -356,6 +367,8 @@ int submit_and_report(const submit_settings& set,
       return 1;
     }
   }
+  if (auto sig = stop.signal())
+    return 128 + sig;
   return sum.passed == total ? 0 : 1;
 }
 
@@ -382,6 +395,10 @@ struct submit_flags {
   bool quiet = false;
   std::string log_format = "text";
   tls_options tls;
+  std::string client_key;
+  bool detach = false;
+  bool rerun_failed = false;
+  std::string run;
 };
 
 int run_submit(const submit_flags& f) {
@@ -404,6 +421,12 @@ int run_submit(const submit_flags& f) {
       if (!warning.empty())
         std::cerr << "alb submit: warning: " << warning << "\n";
     }
+    set.owner_key = read_client_key(
+      f.client_key.empty() ? default_client_key_path() : f.client_key);
+    set.label = absolute_path(f.file);
+    set.detach = f.detach;
+    if (!f.run.empty() && !f.rerun_failed)
+      throw cluster_error{"--run names the run --rerun-failed reruns"};
   } catch (const cluster_error& e) {
     std::cerr << "alb submit: error: " << e.what() << "\n";
     return 2;
@@ -411,6 +434,17 @@ int run_submit(const submit_flags& f) {
   // A cluster file's [tls] section applies unless the flags say otherwise.
   set.tls = merge_tls(f.tls, load_config(f.file).tls);
   auto tests = load_cluster_tests(f.file);
+  if (f.rerun_failed) {
+    try {
+      tests = failed_in_run(set, f.run, std::move(tests));
+    } catch (const std::exception& e) {
+      std::cerr << "alb submit: error: " << e.what() << "\n";
+      return 2;
+    }
+    if (tests.empty())
+      return 0;
+    set.rerun = true;
+  }
   return submit_and_report(set, std::move(tests));
 }
 
@@ -442,8 +476,15 @@ void add_submit(CLI::App& app, int& rc) {
     "A coordinator started with --tls-cert needs --tls-cert, --tls-key and\n"
     "--tls-ca here too (or a [tls] section in FILE): a certificate signed\n"
     "by the CA the coordinator trusts.\n"
+    "Ctrl-C (SIGINT or SIGTERM) cancels the tests not ended yet and waits\n"
+    "up to 15 s for the cancellations to be confirmed (a second one stops\n"
+    "waiting); the exit status is then 128 + the signal. --detach submits,\n"
+    "prints the run id on stdout and exits: the tests keep running and are\n"
+    "journaled (alb results RUN, alb cancel --all-mine). --rerun-failed\n"
+    "submits only the tests of FILE that failed or timed out in the last\n"
+    "run of FILE (or --run RUN), even where the journal holds their outcome.\n"
     "Running it again after the coordinator was restarted (or this command\n"
-    "was interrupted) finishes the same suite without running a test twice:\n"
+    "was killed) finishes the same suite without running a test twice:\n"
     "a test still running is waited for, one that ended is answered from\n"
     "the coordinator's journal (--db-path); once a run has collected every\n"
     "outcome, the next submission of those ids runs them afresh.\n"
@@ -477,6 +518,17 @@ void add_submit(CLI::App& app, int& rc) {
   cmd->add_flag("-q,--quiet", f->quiet,
                 "No progress line or per-test lines while waiting");
   add_log_flags(cmd, nullptr, f->log_format);
+  cmd->add_option("--client-key", f->client_key,
+                  "File holding this user's client key (made if missing; "
+                  "default $ALB_CLIENT_KEY_FILE, else "
+                  "~/.config/alb/client.key): who may cancel the tests");
+  cmd->add_flag("--detach", f->detach,
+                "Submit, print the run id and exit; the tests keep running "
+                "(see alb results, alb cancel)");
+  cmd->add_flag("--rerun-failed", f->rerun_failed,
+                "Submit only the tests of FILE that failed or timed out in "
+                "the last run of FILE (or --run)");
+  cmd->add_option("--run", f->run, "With --rerun-failed: the run to rerun");
   add_tls_flags(cmd, f->tls);
   cmd->callback(
     [f, &rc] { rc = guarded("submit", [f] { return run_submit(*f); }); });

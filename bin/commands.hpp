@@ -42,4 +42,10 @@ void add_submit(CLI::App& app, int& rc);
 /// Registers `alb run`.
 void add_run(CLI::App& app, int& rc);
 
+/// Registers `alb cancel`.
+void add_cancel(CLI::App& app, int& rc);
+
+/// Registers `alb results`.
+void add_results(CLI::App& app, int& rc);
+
 } // namespace alb::cli

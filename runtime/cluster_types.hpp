@@ -67,4 +67,14 @@ struct cluster_outcome {
   double ended_at = 0;
 };
 
+/// What a cancel did with the ids it was given.
+struct cancel_result {
+  /// Tests that are cancelled now (each gets one `cancelled` outcome).
+  std::vector<std::string> cancelled;
+  /// Tests that are another client's: left alone.
+  std::vector<std::string> refused;
+  /// Ids with no open test (unknown, or ended already).
+  std::vector<std::string> unknown;
+};
+
 } // namespace alb

@@ -36,16 +36,24 @@ const char* create_tests_sql
 
 // Columns added after the first release of the table, in order: a
 // journal written by an older alb gets them (empty) when opened.
-constexpr const char* added_columns[][2] = {{"node", "TEXT"},
-                                            {"signal", "INTEGER"},
-                                            {"submitted_at", "REAL"},
-                                            {"started_at", "REAL"},
-                                            {"ended_at", "REAL"}};
+constexpr const char* added_columns[][2]
+  = {{"node", "TEXT"},       {"signal", "INTEGER"}, {"submitted_at", "REAL"},
+     {"started_at", "REAL"}, {"ended_at", "REAL"},  {"run_id", "TEXT"},
+     {"owner", "TEXT"}};
 
 // At most one live record per id, enforced by the database as well.
 const char* create_index_sql
   = "CREATE UNIQUE INDEX IF NOT EXISTS journal_tests_live ON "
     "journal_tests (test_id) WHERE state != 'retired'";
+
+// Which run each test belongs to, and who submitted it (added to journals
+// written before runs were recorded: their tests have neither).
+const char* create_runs_sql
+  = "CREATE TABLE IF NOT EXISTS journal_runs (run_id TEXT PRIMARY KEY, "
+    "owner TEXT NOT NULL, label TEXT, submitted_at REAL)";
+
+const char* create_run_index_sql
+  = "CREATE INDEX IF NOT EXISTS journal_tests_run ON journal_tests (run_id)";
 
 const char* create_nodes_sql
   = "CREATE TABLE IF NOT EXISTS journal_nodes (name TEXT PRIMARY KEY)";
@@ -296,12 +304,15 @@ submission_journal submission_journal::open(const std::string& path) {
              "cannot upgrade the journal");
   }
   exec(path, db, create_nodes_sql, "cannot create the journal");
+  exec(path, db, create_runs_sql, "cannot create the journal");
+  exec(path, db, create_run_index_sql, "cannot create the journal");
   stmt q;
   prepare(path, db,
           "SELECT seq, test_id, definition, state, status, success, "
           "timed_out, exit_code, exec_seconds, attempts, worker_id, error, "
-          "output_tail, node, signal, submitted_at, started_at, ended_at FROM "
-          "journal_tests WHERE state != 'retired' ORDER BY seq",
+          "output_tail, node, signal, submitted_at, started_at, ended_at, "
+          "owner, run_id FROM journal_tests WHERE state != 'retired' ORDER BY "
+          "seq",
           q, "malformed table journal_tests");
   for (;;) {
     rc = sqlite3_step(q.st);
@@ -314,6 +325,8 @@ submission_journal submission_journal::open(const std::string& path) {
     auto id = column_text(q.st, 1);
     r.definition = column_blob(q.st, 2);
     auto state = column_text(q.st, 3);
+    r.owner = column_text(q.st, 18);
+    r.run_id = column_text(q.st, 19);
     auto bad = [&](const std::string& why) {
       fail(path, "malformed row " + std::to_string(r.seq)
                    + " in table journal_tests (test '" + id + "'): " + why);
@@ -363,6 +376,13 @@ submission_journal submission_journal::open(const std::string& path) {
     j.nodes_.insert(column_text(n.st, 0));
   if (rc != SQLITE_DONE)
     fail_db(path, db, "cannot read table journal_nodes");
+  stmt runs;
+  prepare(path, db, "SELECT run_id, owner FROM journal_runs", runs,
+          "malformed table journal_runs");
+  while ((rc = sqlite3_step(runs.st)) == SQLITE_ROW)
+    j.run_owners_[column_text(runs.st, 0)] = column_text(runs.st, 1);
+  if (rc != SQLITE_DONE)
+    fail_db(path, db, "cannot read table journal_runs");
   return j;
 }
 
@@ -439,8 +459,21 @@ void submission_journal::accept(const std::vector<journaled_test>& tests) {
 
 void submission_journal::accept(
   const std::vector<const journaled_test*>& tests) {
+  accept(tests, journal_run{});
+}
+
+void submission_journal::accept(const std::vector<const journaled_test*>& tests,
+                                const journal_run& run) {
   if (tests.empty())
     return;
+  bool new_run = false;
+  if (!run.run_id.empty()) {
+    auto k = run_owners_.find(run.run_id);
+    if (k == run_owners_.end())
+      new_run = true;
+    else if (k->second != run.owner)
+      fail(path_, "run '" + run.run_id + "' belongs to another client");
+  }
   // Views into `tests`: no copy of each id just to check for doubles.
   std::unordered_set<std::string_view> ids;
   ids.reserve(tests.size());
@@ -474,9 +507,22 @@ void submission_journal::accept(
             "UPDATE journal_tests SET state = 'retired' WHERE seq = ?", retire,
             "cannot write");
     prepare(path_, db,
-            "INSERT INTO journal_tests (test_id, definition, state) VALUES "
-            "(?, ?, 'open')",
+            "INSERT INTO journal_tests (test_id, definition, state, run_id, "
+            "owner) VALUES (?, ?, 'open', ?, ?)",
             ins, "cannot write");
+    if (new_run) {
+      stmt r;
+      prepare(path_, db,
+              "INSERT INTO journal_runs (run_id, owner, label, submitted_at) "
+              "VALUES (?, ?, ?, ?)",
+              r, "cannot write");
+      bind_text(r.st, 1, run.run_id);
+      bind_text(r.st, 2, run.owner);
+      bind_text(r.st, 3, run.label);
+      sqlite3_bind_double(r.st, 4, run.submitted_at);
+      if (sqlite3_step(r.st) != SQLITE_DONE)
+        fail_db(path_, db, "cannot write");
+    }
     for (size_t i = 0; i < tests.size(); ++i) {
       auto& id = tests[i]->req.test_id;
       if (superseded[i] != 0) {
@@ -490,6 +536,11 @@ void submission_journal::accept(
       // A blob: commands may hold any bytes, NUL included.
       sqlite3_bind_blob(ins.st, 2, defs[i].data(),
                         static_cast<int>(defs[i].size()), SQLITE_TRANSIENT);
+      if (run.run_id.empty())
+        sqlite3_bind_null(ins.st, 3);
+      else
+        bind_text(ins.st, 3, run.run_id);
+      bind_text(ins.st, 4, run.owner);
       if (sqlite3_step(ins.st) != SQLITE_DONE)
         fail_db(path_, db, "cannot write");
       seqs.push_back(sqlite3_last_insert_rowid(db));
@@ -504,9 +555,91 @@ void submission_journal::accept(
     journal_record r;
     r.seq = seqs[i];
     r.definition = std::move(defs[i]);
+    r.owner = run.owner;
+    r.run_id = run.run_id;
     live_[live_.try_emplace(tests[i]->req.test_id).first] = std::move(r);
     ++open_;
   }
+  if (new_run)
+    run_owners_[run.run_id] = run.owner;
+}
+
+std::string submission_journal::run_owner(const std::string& run_id) const {
+  auto k = run_owners_.find(run_id);
+  return k == run_owners_.end() ? std::string{} : k->second;
+}
+
+std::vector<journal_run_summary>
+submission_journal::runs(const std::string& owner) const {
+  auto* db = db_.get();
+  stmt q;
+  prepare(path_, db,
+          "SELECT r.run_id, r.owner, r.label, r.submitted_at, count(t.seq), "
+          "coalesce(sum(t.state = 'open'), 0), "
+          "coalesce(sum(t.state != 'open' AND t.status = 'completed'), 0), "
+          "coalesce(sum(t.state != 'open' AND t.status = 'failed'), 0), "
+          "coalesce(sum(t.state != 'open' AND t.status = 'failed' AND "
+          "t.timed_out = 1), 0), "
+          "coalesce(sum(t.state != 'open' AND t.status = 'cancelled'), 0) "
+          "FROM journal_runs r LEFT JOIN journal_tests t ON t.run_id = "
+          "r.run_id WHERE ?1 = '' OR r.owner = ?1 GROUP BY r.run_id ORDER BY "
+          "r.submitted_at, r.rowid",
+          q, "cannot read table journal_runs");
+  bind_text(q.st, 1, owner);
+  std::vector<journal_run_summary> out;
+  int rc;
+  while ((rc = sqlite3_step(q.st)) == SQLITE_ROW) {
+    journal_run_summary s;
+    s.run.run_id = column_text(q.st, 0);
+    s.run.owner = column_text(q.st, 1);
+    s.run.label = column_text(q.st, 2);
+    s.run.submitted_at = sqlite3_column_double(q.st, 3);
+    s.tests = static_cast<uint64_t>(sqlite3_column_int64(q.st, 4));
+    s.open = static_cast<uint64_t>(sqlite3_column_int64(q.st, 5));
+    s.completed = static_cast<uint64_t>(sqlite3_column_int64(q.st, 6));
+    s.failed = static_cast<uint64_t>(sqlite3_column_int64(q.st, 7));
+    s.timed_out = static_cast<uint64_t>(sqlite3_column_int64(q.st, 8));
+    s.cancelled = static_cast<uint64_t>(sqlite3_column_int64(q.st, 9));
+    out.push_back(std::move(s));
+  }
+  if (rc != SQLITE_DONE)
+    fail_db(path_, db, "cannot read table journal_runs");
+  return out;
+}
+
+std::vector<journal_run_test>
+submission_journal::run_tests(const std::string& run_id) const {
+  auto* db = db_.get();
+  stmt q;
+  prepare(path_, db,
+          "SELECT test_id, state, status, success, timed_out, exit_code, "
+          "exec_seconds, attempts, worker_id, error, output_tail FROM "
+          "journal_tests WHERE run_id = ? ORDER BY seq",
+          q, "cannot read table journal_tests");
+  bind_text(q.st, 1, run_id);
+  std::vector<journal_run_test> out;
+  int rc;
+  while ((rc = sqlite3_step(q.st)) == SQLITE_ROW) {
+    journal_run_test t;
+    auto& o = t.outcome;
+    o.test_id = column_text(q.st, 0);
+    t.ended = column_text(q.st, 1) != "open";
+    if (t.ended) {
+      o.status = column_text(q.st, 2);
+      o.success = sqlite3_column_int(q.st, 3) != 0;
+      o.timed_out = sqlite3_column_int(q.st, 4) != 0;
+      o.exit_code = sqlite3_column_int(q.st, 5);
+      o.exec_seconds = sqlite3_column_double(q.st, 6);
+      o.attempts = sqlite3_column_int(q.st, 7);
+      o.worker_id = column_text(q.st, 8);
+      o.error = column_text(q.st, 9);
+      o.output_tail = column_text(q.st, 10);
+    }
+    out.push_back(std::move(t));
+  }
+  if (rc != SQLITE_DONE)
+    fail_db(path_, db, "cannot read table journal_tests");
+  return out;
 }
 
 void submission_journal::record(

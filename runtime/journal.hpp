@@ -72,6 +72,49 @@ struct journal_record {
   bool ended = false;
   /// The outcome (when `ended`).
   journaled_outcome outcome;
+  /// Digest of the key of the client that submitted it ("" = unknown).
+  std::string owner;
+  /// The submission (run) it was accepted in ("" = none named).
+  std::string run_id;
+};
+
+/// Who submitted tests, and as which run (one `alb submit`).
+struct journal_run {
+  /// The run's id (chosen by the client, unique per database).
+  std::string run_id;
+  /// Digest of the submitting client's key.
+  std::string owner;
+  /// What the client named the run after (its test file), may be "".
+  std::string label;
+  /// Wall-clock time of its first submission, seconds since the epoch
+  /// (given by the caller: the journal reads no clock).
+  double submitted_at = 0;
+};
+
+/// A run and how its tests stand, as `alb results` lists it.
+struct journal_run_summary {
+  /// The run.
+  journal_run run;
+  /// Tests accepted in it.
+  uint64_t tests = 0;
+  /// Of those, not ended yet.
+  uint64_t open = 0;
+  /// Ended completed.
+  uint64_t completed = 0;
+  /// Ended failed (timed out included).
+  uint64_t failed = 0;
+  /// Of the failed, stopped by their timeout.
+  uint64_t timed_out = 0;
+  /// Ended cancelled.
+  uint64_t cancelled = 0;
+};
+
+/// One test of a run as the journal holds it (live or retired).
+struct journal_run_test {
+  /// Whether it has ended (`outcome` is then set).
+  bool ended = false;
+  /// The outcome (`test_id` is always set).
+  journaled_outcome outcome;
 };
 
 /// The journal of one database file. Not thread-safe: the coordinator owns
@@ -80,6 +123,8 @@ class submission_journal {
 public:
   /// Name of the table of submitted tests.
   static constexpr const char* tests_table = "journal_tests";
+  /// Name of the table of submissions (runs).
+  static constexpr const char* runs_table = "journal_runs";
   /// Name of the table of node names seen.
   static constexpr const char* nodes_table = "journal_nodes";
 
@@ -113,6 +158,23 @@ public:
 
   /// The same for tests held elsewhere (no copy of the list).
   void accept(const std::vector<const journaled_test*>& tests);
+
+  /// The same as part of `run` (recorded with its first tests; a run id
+  /// that exists already must have the same owner). Throws journal_error
+  /// (nothing written) as above, or when the run belongs to another owner.
+  void accept(const std::vector<const journaled_test*>& tests,
+              const journal_run& run);
+
+  /// The owner of run `run_id` ("" = no such run).
+  std::string run_owner(const std::string& run_id) const;
+
+  /// The runs of `owner` ("" = every owner's), oldest first, with counts
+  /// of how their tests ended. Throws journal_error.
+  std::vector<journal_run_summary> runs(const std::string& owner) const;
+
+  /// Every test accepted in run `run_id`, in the order accepted. Throws
+  /// journal_error.
+  std::vector<journal_run_test> run_tests(const std::string& run_id) const;
 
   /// Records how open tests ended, in one transaction. Outcomes of ids that
   /// are not open are ignored. Throws journal_error (nothing written).
@@ -156,6 +218,8 @@ private:
   std::unique_ptr<sqlite3, int (*)(sqlite3*)> db_{nullptr, nullptr};
   id_map<journal_record> live_;
   std::set<std::string> nodes_;
+  /// Owners of the runs seen, by run id.
+  std::map<std::string, std::string> run_owners_;
   size_t open_ = 0;
 };
 

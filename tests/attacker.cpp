@@ -143,15 +143,16 @@ int main(int argc, char** argv) {
   t.req.test_id = "attacker-test";
   t.command = {"sh", "-c", "echo attacker was here"};
   expect_refused(self, door, "submit without a session", unexpected,
-                 submit_atom::value, cluster_submission{{t}});
+                 submit_atom::value, cluster_submission{{t}, "", "", false});
   expect_refused(self, door, "submit in the old form (token in the message)",
-                 unexpected, submit_atom::value, cluster_submission{{t}}, me);
+                 unexpected, submit_atom::value,
+                 cluster_submission{{t}, "", "", false}, me);
   expect_refused(self, door, "cancel without a session", unexpected,
                  cancel_atom::value, std::vector<std::string>{victim});
   expect_refused(self, door, "hello with a wrong token", bad_token,
-                 hello_atom::value, client_hello{"guessed-token", me});
+                 hello_atom::value, client_hello{"guessed-token", me, ""});
   expect_refused(self, door, "hello without a token", bad_token,
-                 hello_atom::value, client_hello{"", me});
+                 hello_atom::value, client_hello{"", me, ""});
   node_join j;
   j.node = "attacker";
   j.caps.worker_id = "attacker/w0";
@@ -159,7 +160,7 @@ int main(int argc, char** argv) {
                  join_atom::value, j, worker_actor{});
   // Still there: it answers (refuses) a hello after all of the above.
   expect_refused(self, door, "hello after the attack (coordinator alive)",
-                 bad_token, hello_atom::value, client_hello{"", me});
+                 bad_token, hello_atom::value, client_hello{"", me, ""});
   std::cout << (failures == 0 ? "all refused" : "SOME ANSWERED") << std::endl;
   return failures == 0 ? 0 : 1;
 }

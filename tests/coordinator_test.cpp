@@ -41,11 +41,12 @@ namespace {
 /// Opens a session on `c` for `client` (its outcomes go to it); fails the
 /// test when refused.
 client_session_actor hello(caf::scoped_actor& client, coordinator_actor c,
-                           const std::string& token) {
+                           const std::string& token,
+                           const std::string& key = "") {
   client_session_actor ses;
   client
     ->request(c, 10s, hello_atom::value,
-              client_hello{token, caf::actor_cast<caf::actor>(client)})
+              client_hello{token, caf::actor_cast<caf::actor>(client), key})
     .receive([&](client_session_actor& s) { ses = std::move(s); },
              [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
   return ses;
@@ -306,7 +307,7 @@ BOOST_AUTO_TEST_CASE(a_wrong_token_is_refused_before_registration) {
   caf::error refusal;
   self
     ->request(c, 10s, hello_atom::value,
-              client_hello{"guess", caf::actor_cast<caf::actor>(self)})
+              client_hello{"guess", caf::actor_cast<caf::actor>(self), ""})
     .receive([](client_session_actor&) {},
              [&](caf::error& e) { refusal = std::move(e); });
   BOOST_CHECK(refusal == caf::sec::invalid_argument);
@@ -482,20 +483,71 @@ BOOST_AUTO_TEST_CASE(a_client_cancels_only_its_own_tests) {
   owner->request(mine, 10s, submit_atom::value, s)
     .receive([](uint64_t) {}, [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
   auto cancel = [](caf::scoped_actor& self, client_session_actor& ses) {
-    uint64_t n = 99;
+    cancel_result r;
     self
-      ->request(ses, 10s, cancel_atom::value, std::vector<std::string>{"long"})
-      .receive([&](uint64_t k) { n = k; },
+      ->request(ses, 10s, cancel_atom::value,
+                cancel_request{{"long", "nope"}, false})
+      .receive([&](cancel_result& x) { r = std::move(x); },
                [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
-    return n;
+    return r;
   };
-  BOOST_TEST(cancel(other, theirs) == 0u);
+  auto r = cancel(other, theirs);
+  BOOST_TEST(r.cancelled.empty());
+  BOOST_TEST(r.refused == std::vector<std::string>{"long"});
+  BOOST_TEST(r.unknown == std::vector<std::string>{"nope"});
   BOOST_TEST(wait_logged("refused cancel of test 'long' from"));
   BOOST_TEST(wait_logged("not submitted by this client"));
-  BOOST_TEST(cancel(owner, mine) == 1u);
+  r = cancel(owner, mine);
+  BOOST_TEST(r.cancelled == std::vector<std::string>{"long"});
+  BOOST_TEST(r.refused.empty());
   auto got = outcomes(owner, 1);
   BOOST_REQUIRE_EQUAL(got.size(), 1u);
   BOOST_TEST(got[0].status == "cancelled");
+  // Ended: a second cancel finds nothing open.
+  r = cancel(owner, mine);
+  BOOST_TEST(r.cancelled.empty());
+  BOOST_TEST(r.unknown.size() == 2u);
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+// The same key is the same owner: another process of the same user (a
+// second session) may cancel what the first submitted; a session with
+// another key (or none) may not, not even with --all-mine.
+BOOST_AUTO_TEST_CASE(a_client_key_owns_its_tests_across_sessions) {
+  auto c = remote();
+  auto w = node_worker(c, "the-token", "node-b/w0");
+  caf::scoped_actor submitter{*b};
+  caf::scoped_actor later{*b};
+  caf::scoped_actor stranger{*b};
+  auto first = hello(submitter, c, "the-token", "key-of-alice");
+  auto second = hello(later, c, "the-token", "key-of-alice");
+  auto other = hello(stranger, c, "the-token", "key-of-mallory");
+  cluster_submission s;
+  s.tests.push_back(shell("a1", "sleep 30"));
+  s.tests.push_back(shell("a2", "sleep 30"));
+  submitter->request(first, 10s, submit_atom::value, s)
+    .receive([](uint64_t) {}, [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
+  auto cancel = [](caf::scoped_actor& self, client_session_actor& ses,
+                   cancel_request rq) {
+    cancel_result r;
+    self->request(ses, 10s, cancel_atom::value, std::move(rq))
+      .receive([&](cancel_result& x) { r = std::move(x); },
+               [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
+    return r;
+  };
+  auto r = cancel(stranger, other, cancel_request{{}, true});
+  BOOST_TEST(r.cancelled.empty());
+  r = cancel(stranger, other, cancel_request{{"a1"}, false});
+  BOOST_TEST(r.refused == std::vector<std::string>{"a1"});
+  r = cancel(later, second, cancel_request{{"a1"}, false});
+  BOOST_TEST(r.cancelled == std::vector<std::string>{"a1"});
+  r = cancel(later, second, cancel_request{{}, true});
+  BOOST_TEST(r.cancelled == std::vector<std::string>{"a2"});
+  // The waiting submitter gets both, each once, as cancelled.
+  auto got = outcomes(submitter, 2);
+  BOOST_REQUIRE_EQUAL(got.size(), 2u);
+  for (auto& o : got)
+    BOOST_TEST(o.status == "cancelled");
   caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
 
@@ -651,7 +703,8 @@ struct journaled_cluster {
     auto h = b->middleman().remote_actor<coordinator_actor>("127.0.0.1", port);
     BOOST_REQUIRE(h);
     auto ses = hello(client, *h, "t");
-    cluster_submission s{tests};
+    cluster_submission s;
+    s.tests = tests;
     client->request(ses, 10s, submit_atom::value, s)
       .receive([](uint64_t) {},
                [&](caf::error& e) { BOOST_FAIL(b->render(e)); });

@@ -19,6 +19,9 @@ TMP = tempfile.mkdtemp(
     .replace("_", "-"))
 PROCS = []
 FAILURES = []
+# Clients that are not given --client-key keep their key in the test's
+# directory, not in the user's ~/.config.
+os.environ["ALB_CLIENT_KEY_FILE"] = os.path.join(TMP, "client.key")
 
 
 def check(cond, what):

@@ -458,3 +458,146 @@ BOOST_AUTO_TEST_CASE(files_that_are_no_journal_are_named) {
                     journal_error);
   BOOST_CHECK_THROW(submission_journal::open("/tmp"), journal_error);
 }
+
+// -- runs: who submitted what, for alb results and cancel -------------------
+
+namespace {
+
+journal_run run_of(const std::string& id, const std::string& owner, double at) {
+  return journal_run{id, owner, "/suites/" + id + ".toml", at};
+}
+
+journaled_outcome cancelled(const std::string& id) {
+  journaled_outcome o;
+  o.test_id = id;
+  o.status = "cancelled";
+  o.error = "cancelled";
+  return o;
+}
+
+std::vector<const journaled_test*> ptrs(const std::vector<journaled_test>& ts) {
+  std::vector<const journaled_test*> out;
+  for (auto& t : ts)
+    out.push_back(&t);
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(runs_keep_their_owner_and_count_how_their_tests_ended) {
+  temp_db f;
+  {
+    auto j = submission_journal::open(f.path);
+    auto r1 = std::vector<journaled_test>{
+      shell("a", "true"), shell("b", "exit 3"), shell("c", "sleep 9"),
+      shell("d", "sleep 9")};
+    j.accept(ptrs(r1), run_of("r1", "alice", 100));
+    auto r2 = std::vector<journaled_test>{shell("e", "true")};
+    j.accept(ptrs(r2), run_of("r2", "bob", 200));
+    auto timed = ended("c", 0);
+    timed.status = "failed";
+    timed.timed_out = true;
+    j.record({ended("a", 0), ended("b", 3), timed});
+    BOOST_TEST(j.find("a")->owner == "alice");
+    BOOST_TEST(j.find("e")->run_id == "r2");
+  }
+  auto j = submission_journal::open(f.path);
+  // Kept across reopening: a restarted coordinator knows whose tests the
+  // resumed ones are.
+  BOOST_TEST(j.find("d")->owner == "alice");
+  BOOST_TEST(j.find("d")->run_id == "r1");
+  BOOST_TEST(j.run_owner("r1") == "alice");
+  BOOST_TEST(j.run_owner("r2") == "bob");
+  BOOST_TEST(j.run_owner("r3").empty());
+  j.record({cancelled("d")});
+  auto runs = j.runs("alice");
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  auto& s = runs[0];
+  BOOST_TEST(s.run.run_id == "r1");
+  BOOST_TEST(s.run.label == "/suites/r1.toml");
+  BOOST_TEST(s.run.submitted_at == 100.0);
+  BOOST_TEST(s.tests == 4u);
+  BOOST_TEST(s.open == 0u);
+  BOOST_TEST(s.completed == 1u);
+  BOOST_TEST(s.failed == 2u);
+  BOOST_TEST(s.timed_out == 1u);
+  BOOST_TEST(s.cancelled == 1u);
+  BOOST_TEST(j.runs("").size() == 2u);
+  BOOST_TEST(j.runs("mallory").empty());
+  auto bob = j.runs("bob");
+  BOOST_REQUIRE_EQUAL(bob.size(), 1u);
+  BOOST_TEST(bob[0].open == 1u);
+  auto tests = j.run_tests("r1");
+  BOOST_REQUIRE_EQUAL(tests.size(), 4u);
+  BOOST_TEST(tests[0].outcome.test_id == "a");
+  BOOST_TEST(tests[1].outcome.exit_code == 3);
+  BOOST_TEST(tests[2].outcome.timed_out);
+  BOOST_TEST(tests[3].outcome.status == "cancelled");
+  auto open = j.run_tests("r2");
+  BOOST_REQUIRE_EQUAL(open.size(), 1u);
+  BOOST_TEST(!open[0].ended);
+  BOOST_TEST(j.run_tests("nope").empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_run_stays_in_history_after_its_outcomes_are_retired) {
+  temp_db f;
+  auto j = submission_journal::open(f.path);
+  auto r1 = std::vector<journaled_test>{shell("a", "exit 1")};
+  j.accept(ptrs(r1), run_of("r1", "alice", 1));
+  j.record({ended("a", 1)});
+  j.retire({"a"});
+  // Rerun as a new run: the old row is history, the new one is live.
+  j.accept(ptrs(r1), run_of("r2", "alice", 2));
+  j.record({ended("a", 0)});
+  auto runs = j.runs("alice");
+  BOOST_REQUIRE_EQUAL(runs.size(), 2u);
+  BOOST_TEST(runs[0].failed == 1u);
+  BOOST_TEST(runs[1].completed == 1u);
+  BOOST_TEST(j.run_tests("r1")[0].outcome.exit_code == 1);
+}
+
+BOOST_AUTO_TEST_CASE(another_owners_run_id_is_refused_and_nothing_written) {
+  temp_db f;
+  auto j = submission_journal::open(f.path);
+  auto a = std::vector<journaled_test>{shell("a", "true")};
+  auto b = std::vector<journaled_test>{shell("b", "true")};
+  j.accept(ptrs(a), run_of("r1", "alice", 1));
+  auto before = change_counter(f.path);
+  try {
+    j.accept(ptrs(b), run_of("r1", "mallory", 2));
+    BOOST_FAIL("another owner's run accepted");
+  } catch (const journal_error& e) {
+    BOOST_TEST(std::string{e.what()}.find("another client")
+               != std::string::npos);
+  }
+  BOOST_TEST(change_counter(f.path) == before);
+  BOOST_TEST(!j.find("b"));
+  // The same owner adds to its run.
+  j.accept(ptrs(b), run_of("r1", "alice", 3));
+  BOOST_TEST(j.runs("alice").at(0).tests == 2u);
+  BOOST_TEST(j.runs("alice").at(0).run.submitted_at == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(a_journal_from_before_runs_opens_and_gains_them) {
+  temp_db f;
+  // The tables as journals were written before runs were recorded.
+  sql(f.path,
+      "CREATE TABLE journal_tests (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+      "test_id TEXT NOT NULL, definition TEXT NOT NULL, state TEXT NOT NULL, "
+      "status TEXT, success INTEGER, timed_out INTEGER, exit_code INTEGER, "
+      "exec_seconds REAL, attempts INTEGER, worker_id TEXT, error TEXT, "
+      "output_tail TEXT)");
+  {
+    auto j = submission_journal::open(f.path);
+    j.accept({shell("old", "true")});
+  }
+  sql(f.path, "DROP INDEX journal_tests_run");
+  sql(f.path, "ALTER TABLE journal_tests DROP COLUMN run_id");
+  sql(f.path, "ALTER TABLE journal_tests DROP COLUMN owner");
+  auto j = submission_journal::open(f.path);
+  BOOST_TEST(j.open_count() == 1u);
+  BOOST_TEST(j.find("old")->owner.empty());
+  auto t = std::vector<journaled_test>{shell("new", "true")};
+  j.accept(ptrs(t), run_of("r1", "alice", 1));
+  BOOST_TEST(j.runs("alice").at(0).tests == 1u);
+}

@@ -2,7 +2,7 @@
 """Integration test of the trust model (README "Trust model"), as an attacker.
 
 For plain TCP and for TLS: a coordinator (with a journal) and a node run a
-victim test (`sleep 2; echo real-output; exit 1`) for `alb submit`. While
+victim test (`sleep 4; echo real-output; exit 1`) for `alb submit`. While
 it runs, tests/attacker.cpp -- a CAF peer without the join token (over TLS
 with a certificate of the cluster's CA) -- sends the coordinator's port a
 forged outcome of the victim, forged reports, stats, submit, cancel, tick,
@@ -10,7 +10,9 @@ exit (reason kill), down and error messages, a wrong token and no token.
 Checked: every request is refused, the coordinator keeps running and
 serving, each kind of refusal is logged exactly once with the peer's
 address, and the client gets the victim's real outcome (failed, exit 1,
-its own output), the journal too. About 15 s.
+its own output), the journal too; another member of the cluster (token,
+other client key) can cancel the victim neither by id nor by --all-mine.
+About 20 s.
 
 Usage: trust_it.py PATH/TO/alb PATH/TO/alb_attacker
 """
@@ -55,6 +57,7 @@ KINDS = [
     "refused error from 127.0.0.1:",
     "refused message 'stats' from 127.0.0.1:",
     "refused message 'submit' from 127.0.0.1:",
+    "refused cancel of test 'victim' from 127.0.0.1:",
     "refused client from 127.0.0.1:\\d+: wrong join token",
     "refused client from 127.0.0.1:\\d+: no join token",
     "refused worker 'attacker/w0' of node 'attacker' from 127.0.0.1:",
@@ -93,7 +96,7 @@ def scenario(mode):
     suite = path(tag + "suite.toml")
     with open(suite, "w") as f:
         f.write('[[tests]]\ntest_id = "victim"\ncommand = ["sh", "-c", '
-                '"sleep 2; echo real-output; exit 1"]\n')
+                '"sleep 4; echo real-output; exit 1"]\n')
     out = path(tag + "out.json")
     client = subprocess.Popen(
         [ALB, "submit", "--coordinator", addr, "--token-file", token,
@@ -102,6 +105,20 @@ def scenario(mode):
     PROCS.append(client)
     wait_for(lambda: "accepted 1 tests" in read(tag + "coordinator"), 15,
              mode + ": the victim accepted")
+    # A member of the cluster (it has the token) with another client key:
+    # it may neither cancel the victim nor read its run.
+    other = [ALB, "cancel", "--coordinator", addr, "--token-file", token,
+             "--client-key", path(tag + "other.key"), "--json"] + (
+                 tls("client") if use_tls else [])
+    o = subprocess.run(other + ["victim"], capture_output=True, text=True,
+                       cwd=TMP, timeout=30)
+    check(o.returncode == 1 and json.loads(o.stdout or "{}").get("refused")
+          == ["victim"], "%s: another client's alb cancel of the victim is "
+          "refused (exit %d: %s)" % (mode, o.returncode, o.stderr.strip()))
+    o = subprocess.run(other + ["--all-mine"],
+                       capture_output=True, text=True, cwd=TMP, timeout=30)
+    check(o.returncode == 0 and json.loads(o.stdout or "{}").get("cancelled")
+          == [], mode + ": another client's --all-mine cancels nothing")
     args = [ATTACKER, "127.0.0.1", str(port), "victim"]
     if use_tls:
         args += [path("attacker.pem"), path("attacker.key"), path("ca.pem")]
