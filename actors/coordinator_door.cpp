@@ -241,6 +241,10 @@ node_session_behavior(node_session_impl self, core_actor core,
       return caf::sec::unexpected_message;
     },
     [no](cancel_atom, std::string&) { no("message 'cancel'"); },
+    [no](status_atom, uint64_t) -> caf::result<std::string> {
+      no("message 'status'");
+      return caf::sec::unexpected_message;
+    },
     [self, sched, own, not_own](revoke_reply& r) {
       if (own(r.slot))
         self->send(sched, std::move(r));
@@ -263,7 +267,8 @@ using client_session_impl = guarded_actor<client_session_actor>*;
 client_session_actor::behavior_type
 client_session_behavior(client_session_impl self, core_actor core,
                         caf::node_id client, caf::actor outcomes,
-                        std::shared_ptr<refusal_log> log, peer_namer name) {
+                        std::shared_ptr<refusal_log> log, peer_namer name,
+                        bool operator_view) {
   refuse_unexpected(self, log, name, "not accepted from a client");
   // The session is the client's: it ends when the client does (or the
   // core).
@@ -299,6 +304,12 @@ client_session_behavior(client_session_impl self, core_actor core,
       if (!mine("a cancel on a client session"))
         return refused("cancel");
       return self->delegate(core, a, std::move(ids), outcomes);
+    },
+    [self, core, outcomes, mine, refused,
+     operator_view](status_atom a) -> caf::result<std::string> {
+      if (!mine("a status request on a client session"))
+        return refused("status");
+      return self->delegate(core, a, outcomes, operator_view);
     },
   };
 }
@@ -337,13 +348,14 @@ client_session_actor spawn_client_session(caf::actor_system& sys,
                                           core_actor core, caf::node_id client,
                                           caf::actor outcomes,
                                           std::shared_ptr<refusal_log> log,
-                                          peer_namer name) {
+                                          peer_namer name, bool operator_view) {
   using impl = guarded_actor<client_session_actor>;
   auto here = sys.node();
   auto watched = outcomes.address();
   return sys.spawn<impl>(
-    [core, client, outcomes, log, name](impl* self) {
-      return client_session_behavior(self, core, client, outcomes, log, name);
+    [core, client, outcomes, log, name, operator_view](impl* self) {
+      return client_session_behavior(self, core, client, outcomes, log, name,
+                                     operator_view);
     },
     // The client's process reports the end of its outcome actor (its
     // connection gone, or a clean leave).

@@ -321,6 +321,8 @@ using submit_atom = caf::atom_constant<caf::atom("submit")>;
 using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
 /// A client asks the coordinator for a session.
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
+/// Ask for the cluster's status view (runtime/cluster_status.hpp) as JSON.
+using status_atom = caf::atom_constant<caf::atom("status")>;
 
 // -- interfaces
 // ----------------------------------------------------------------
@@ -360,7 +362,10 @@ using scheduler_actor = caf::typed_actor<
   // A worker's answers to revokes (rebalancing).
   caf::reacts_to<revoke_reply>,
   // The worker in this slot answers revokes.
-  caf::reacts_to<revoke_atom, uint32_t>>;
+  caf::reacts_to<revoke_atom, uint32_t>,
+  // The status view (at most this many waiting and placed tests listed)
+  // as JSON.
+  caf::replies_to<status_atom, uint64_t>::with<std::string>>;
 
 /// The recorder: turns samples into time series.
 using recorder_actor
@@ -490,7 +495,10 @@ using client_session_actor = caf::typed_actor<
   caf::replies_to<stats_atom>::with<std::string>,
   // Cancels those of the named tests this client submitted; replies how
   // many it cancelled.
-  caf::replies_to<cancel_atom, std::vector<std::string>>::with<uint64_t>>;
+  caf::replies_to<cancel_atom, std::vector<std::string>>::with<uint64_t>,
+  // The status view as JSON: nodes, totals and this client's own tests
+  // (every test for an operator session).
+  caf::replies_to<status_atom>::with<std::string>>;
 
 /// The coordinator's public face: the one actor it publishes. It accepts
 /// exactly two messages, each checked against the join token; everything

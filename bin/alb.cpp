@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   alb::cli::add_node(app, rc);
   alb::cli::add_submit(app, rc);
   alb::cli::add_run(app, rc);
+  alb::cli::add_status(app, rc);
   alb::cli::add_version(app, rc);
   try {
     app.parse(argc, argv);

@@ -42,4 +42,7 @@ void add_submit(CLI::App& app, int& rc);
 /// Registers `alb run`.
 void add_run(CLI::App& app, int& rc);
 
+/// Registers `alb status`.
+void add_status(CLI::App& app, int& rc);
+
 } // namespace alb::cli

@@ -395,6 +395,14 @@ public:
   /// Current view of every open test.
   std::vector<assignment> assignments() const;
 
+  /// Calls `f(record)` for every open test (the status view reads them).
+  template<class F>
+  void for_each_open(F&& f) const {
+    for (auto& t : tests_)
+      if (t.live)
+        f(t);
+  }
+
   /// Checks every invariant (reservations within capacity and equal to the
   /// sum of held tests, counts consistent); returns "" or what is broken.
   std::string check_invariants() const;
