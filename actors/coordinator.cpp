@@ -4,9 +4,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -27,6 +29,7 @@
 #include "actors/coordinator_proxy.hpp"
 #include "actors/coordinator_routes.hpp"
 #include "runtime/cluster_state.hpp"
+#include "runtime/cluster_status.hpp"
 #include "runtime/id_map.hpp"
 #include "runtime/journal.hpp"
 
@@ -141,7 +144,22 @@ struct coordinator_state {
     = std::chrono::steady_clock::now();
   /// A tick is due to write the summary of suppressed journal errors.
   bool journal_roll_scheduled = false;
+  /// The latest tests that failed or were cancelled, with the clients that
+  /// waited for them (who may see them in the status view), newest last.
+  std::deque<std::pair<failure_row, std::vector<caf::actor_addr>>> failures;
 };
+
+/// Failures the status view keeps.
+constexpr size_t kept_failures = 20;
+
+/// Output kept per failure for the status view (the end of the tail).
+constexpr size_t kept_tail = 2048;
+
+double unix_now() {
+  return std::chrono::duration<double>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
 
 using coordinator_impl = core_actor::stateful_pointer<coordinator_state>;
 
@@ -277,6 +295,26 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
       continue;
     auto& p = st.pending[ref];
     auto waiters = std::move(p.waiters);
+    if (!c.success) {
+      failure_row f;
+      f.test_id = c.test_id;
+      f.status = c.status;
+      f.worker_id = c.worker_id;
+      f.error = c.error;
+      f.exit_code = c.exit_code;
+      f.timed_out = c.timed_out;
+      f.output_tail = c.output_tail.size() > kept_tail
+                        ? c.output_tail.substr(c.output_tail.size() - kept_tail)
+                        : c.output_tail;
+      f.ended = unix_now();
+      std::vector<caf::actor_addr> who;
+      for (auto& w : waiters)
+        if (w)
+          who.push_back(w.address());
+      st.failures.emplace_back(std::move(f), std::move(who));
+      if (st.failures.size() > kept_failures)
+        st.failures.pop_front();
+    }
     // The spec store takes a lock: only tests with a command are in it.
     if (p.has_spec)
       st.specs->erase(c.test_id);
@@ -496,6 +534,50 @@ void resume(coordinator_impl self) {
                 + " outcomes no client has collected yet");
 }
 
+/// Waiting and placed tests the status view lists at most (each).
+constexpr uint64_t status_rows = 1000;
+
+// Adds what only the coordinator knows to the scheduler's status view
+// (nodes, their addresses, recent failures) and keeps what `client` may
+// see: every test with `all`, else those it waits for.
+std::string finish_status(coordinator_impl self, const std::string& js,
+                          const caf::actor& client, bool all) {
+  auto& st = self->state;
+  auto s = nlohmann::json::parse(js).get<cluster_status>();
+  std::unordered_map<uint32_t, const std::string*> node_of;
+  for (auto& [addr, e] : st.worker_node)
+    node_of[e.slot] = &e.node;
+  std::unordered_map<std::string, std::string> by_worker;
+  for (auto& w : s.workers) {
+    if (auto i = node_of.find(w.slot); i != node_of.end())
+      w.node = *i->second;
+    by_worker[w.worker_id] = w.node;
+  }
+  for (auto& r : s.running)
+    if (auto i = by_worker.find(r.worker_id); i != by_worker.end())
+      r.node = i->second;
+  group_nodes(s, [&](const std::string& name) {
+    auto i = st.nodes.find(name);
+    return i == st.nodes.end() ? std::string{} : i->second.peer;
+  });
+  auto me = client ? client.address() : caf::actor_addr{};
+  auto waits = [&](const std::vector<caf::actor_addr>& who) {
+    return std::find(who.begin(), who.end(), me) != who.end();
+  };
+  if (!all)
+    keep_visible(s, [&](const std::string& id) {
+      auto ref = st.pending.find(id);
+      if (ref == st.pending.npos)
+        return false;
+      auto& ws = st.pending[ref].waiters;
+      return std::find(ws.begin(), ws.end(), client) != ws.end();
+    });
+  for (auto& [f, who] : st.failures)
+    if (all || waits(who))
+      s.recent_failures.push_back(f);
+  return nlohmann::json(s).dump();
+}
+
 core_actor::behavior_type
 coordinator_behavior(coordinator_impl self, coordinator_options opts,
                      std::shared_ptr<refusal_log> refusals) {
@@ -678,7 +760,13 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
     [self](hello_atom, client_hello& h) -> caf::result<client_session_actor> {
       auto& st = self->state;
       auto nid = sender_node(self);
-      if (!st.opts.token.empty() && !tokens_equal(h.token, st.opts.token)) {
+      // An open cluster (no token at all) has nothing to hide from a
+      // client: anyone may submit there.
+      bool op = st.opts.operator_token.empty()
+                  ? st.opts.token.empty()
+                  : tokens_equal(h.token, st.opts.operator_token);
+      if (!op && !st.opts.token.empty()
+          && !tokens_equal(h.token, st.opts.token)) {
         auto what = h.token.empty() ? "no join token" : "wrong join token";
         if (st.refusals->admit(to_string(nid) + "\nhello\n" + what))
           with_peer(self, nid, [self, what](const std::string& peer) {
@@ -707,7 +795,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       admitted(self, nid);
       return spawn_client_session(self->home_system(), self, nid,
                                   std::move(h.outcomes), owner_of(h.owner_key),
-                                  st.refusals, st.opts.peer_name);
+                                  st.refusals, st.opts.peer_name, op);
     },
     [self](submit_atom, cluster_submission& s, caf::actor& client,
            std::string& owner) -> caf::result<uint64_t> {
@@ -917,6 +1005,24 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
           [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
       return rp;
     },
+    [self](status_atom, caf::actor& client,
+           bool all) -> caf::result<std::string> {
+      auto rp = self->make_response_promise<std::string>();
+      self
+        ->request(self->state.scheduler, caf::infinite, status_atom::value,
+                  uint64_t{status_rows})
+        .then(
+          [self, rp, client, all](std::string& js) mutable {
+            try {
+              rp.deliver(finish_status(self, js, client, all));
+            } catch (const std::exception& e) {
+              rp.deliver(caf::make_error(caf::sec::runtime_error,
+                                         std::string{"status: "} + e.what()));
+            }
+          },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
     [self](cancel_atom, cancel_request& rq,
            std::string& owner) -> caf::result<cancel_result> {
       auto& st = self->state;
@@ -1032,10 +1138,33 @@ void stop_coordinator(caf::actor_system& sys, const coordinator_actor& c,
 }
 
 coordinator_actor spawn_coordinator(caf::actor_system& sys,
-                                    coordinator_options opts) {
+                                    coordinator_options opts,
+                                    status_reader* reader) {
   auto refusals = std::make_shared<coord::refusal_log>(opts.log);
   auto name = opts.peer_name;
   auto core = sys.spawn(coord::coordinator_behavior, std::move(opts), refusals);
+  if (reader) {
+    // Weak: a reader left behind must not keep the core's state alive.
+    auto addr = caf::actor_cast<caf::actor_addr>(core);
+    *reader = [&sys, addr](double timeout) {
+      auto h = caf::actor_cast<coord::core_actor>(addr);
+      if (!h)
+        throw std::runtime_error{"the coordinator has stopped"};
+      caf::scoped_actor self{sys};
+      std::string out;
+      caf::error failure;
+      self
+        ->request(h,
+                  std::chrono::duration_cast<caf::timespan>(
+                    std::chrono::duration<double>(std::max(0.001, timeout))),
+                  status_atom::value, caf::actor{}, true)
+        .receive([&](std::string& s) { out = std::move(s); },
+                 [&](caf::error& e) { failure = std::move(e); });
+      if (failure)
+        throw std::runtime_error{"status: " + sys.render(failure)};
+      return out;
+    };
+  }
   // The door links itself to the core: they end together.
   return coord::spawn_door(sys, std::move(core), std::move(refusals),
                            std::move(name));

@@ -44,6 +44,10 @@ struct coordinator_options {
   scheduler_options scheduler;
   /// Join token nodes and clients must present ("" = anyone may join).
   std::string token;
+  /// Operator token ("" = none): a client whose hello carries it gets a
+  /// session whose status view lists every test, not only its own. It
+  /// also opens a session when it differs from `token`.
+  std::string operator_token;
   /// Receives one line per join, leave and refusal (may be empty).
   std::function<void(const std::string&)> log;
   /// Receives DEBUG lines with their component ("coordinator",
@@ -70,9 +74,17 @@ struct coordinator_options {
   double journal_flush_interval = 0.02;
 };
 
+/// Reads the status view (runtime/cluster_status.hpp, every test listed)
+/// of a coordinator in this process as JSON, waiting at most `timeout`
+/// seconds; throws std::runtime_error when it does not answer. For the
+/// status page: it must not be called after the actor system is gone.
+using status_reader = std::function<std::string(double timeout)>;
+
 /// Spawns a coordinator and its scheduler (linked: they end together).
+/// With `reader`, sets it to read the coordinator's status view.
 coordinator_actor spawn_coordinator(caf::actor_system& sys,
-                                    coordinator_options opts);
+                                    coordinator_options opts,
+                                    status_reader* reader = nullptr);
 
 /// Stops a coordinator: the exit comes from an actor of this process,
 /// which is the only kind its published actor obeys (an exit from a peer,

@@ -22,6 +22,8 @@
 #include <caf/scoped_actor.hpp>
 
 #include "actors/basp_guard.hpp"
+#include <nlohmann/json.hpp>
+
 #include "actors/cluster_net.hpp"
 #include "actors/node.hpp"
 #include "actors/system.hpp"
@@ -495,6 +497,35 @@ std::string coordinator_client::stats() {
                                      : client_errc::disconnected,
                                    "stats: " + error_text(*d.sys, failure)};
   return out;
+}
+
+std::string coordinator_client::status_json() {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> api{d.api_mtx};
+  d.require_connection();
+  caf::scoped_actor self{*d.sys};
+  std::string out;
+  caf::error failure;
+  self->request(d.session, d.request_timeout(), status_atom::value)
+    .receive([&](std::string& s) { out = std::move(s); },
+             [&](caf::error& e) { failure = std::move(e); });
+  if (failure)
+    throw coordinator_client_error{failure == caf::sec::request_timeout
+                                     ? client_errc::timeout
+                                     : client_errc::disconnected,
+                                   "status: " + error_text(*d.sys, failure)};
+  return out;
+}
+
+cluster_status coordinator_client::status() {
+  auto js = status_json();
+  try {
+    return nlohmann::json::parse(js).get<cluster_status>();
+  } catch (const nlohmann::json::exception& e) {
+    throw coordinator_client_error{client_errc::disconnected,
+                                   std::string{"status: unreadable answer: "}
+                                     + e.what()};
+  }
 }
 
 size_t coordinator_client::cancel(std::vector<std::string> ids) {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "actors/tls.hpp"
+#include "runtime/cluster_status.hpp"
 #include "runtime/cluster_types.hpp"
 
 namespace alb {
@@ -198,6 +199,18 @@ public:
   /// `nodes` (workers and address of each) and `open_tests`. Throws
   /// coordinator_client_error.
   std::string stats();
+
+  /// The cluster's status view: nodes and workers (slots busy/total,
+  /// resources, when last heard from), the waiting tests by priority with
+  /// why each waits, the placed tests (where, since when), recent failures
+  /// and totals. This client's own tests are listed; every test when it
+  /// connected with the operator token (or the coordinator has no token).
+  /// Throws coordinator_client_error.
+  cluster_status status();
+
+  /// The same view as JSON (what `alb status --json` prints). Throws
+  /// coordinator_client_error.
+  std::string status_json();
 
   /// The coordinator's address as "HOST:PORT".
   std::string address() const;

@@ -246,6 +246,10 @@ node_session_behavior(node_session_impl self, core_actor core,
       no("message 'cancel'");
       return caf::sec::unexpected_message;
     },
+    [no](status_atom, uint64_t) -> caf::result<std::string> {
+      no("message 'status'");
+      return caf::sec::unexpected_message;
+    },
     [self, sched, own, not_own](revoke_reply& r) {
       if (own(r.slot))
         self->send(sched, std::move(r));
@@ -269,7 +273,7 @@ client_session_actor::behavior_type
 client_session_behavior(client_session_impl self, core_actor core,
                         caf::node_id client, caf::actor outcomes,
                         std::string owner, std::shared_ptr<refusal_log> log,
-                        peer_namer name) {
+                        peer_namer name, bool operator_view) {
   refuse_unexpected(self, log, name, "not accepted from a client");
   // The session is the client's: it ends when the client does (or the
   // core).
@@ -312,6 +316,12 @@ client_session_behavior(client_session_impl self, core_actor core,
         return refused("results");
       return self->delegate(core, a, std::move(run), owner);
     },
+    [self, core, outcomes, mine, refused,
+     operator_view](status_atom a) -> caf::result<std::string> {
+      if (!mine("a status request on a client session"))
+        return refused("status");
+      return self->delegate(core, a, outcomes, operator_view);
+    },
   };
 }
 
@@ -350,14 +360,14 @@ client_session_actor spawn_client_session(caf::actor_system& sys,
                                           caf::actor outcomes,
                                           std::string owner,
                                           std::shared_ptr<refusal_log> log,
-                                          peer_namer name) {
+                                          peer_namer name, bool operator_view) {
   using impl = guarded_actor<client_session_actor>;
   auto here = sys.node();
   auto watched = outcomes.address();
   return sys.spawn<impl>(
-    [core, client, outcomes, owner, log, name](impl* self) {
+    [core, client, outcomes, owner, log, name, operator_view](impl* self) {
       return client_session_behavior(self, core, client, outcomes, owner, log,
-                                     name);
+                                     name, operator_view);
     },
     // The client's process reports the end of its outcome actor (its
     // connection gone, or a clean leave).

@@ -14,7 +14,10 @@
 //   a joined node     -> its node session: reports, load, leave, revokes,
 //                        for the slots of its own workers only
 //   a client (hello)  -> its client session: submit, stats, cancel (its
-//                        own tests only)
+//                        own tests only), status (its own tests listed;
+//                        every test for an operator session: the hello
+//                        carried the operator token, or the coordinator
+//                        has no token at all)
 //   the scheduler     -> core: outcome_batch; core -> core: tick
 // Anything else is refused, logged (rate-limited) and has no effect.
 
@@ -60,6 +63,10 @@ using core_actor = caf::typed_actor<
   // From a client session: the owner's runs (run "") or one run's
   // outcomes, from the journal, as JSON.
   caf::replies_to<results_atom, std::string, std::string>::with<std::string>,
+  // From a client session (null actor: from this process's status page):
+  // the status view as JSON, every test listed when the flag is set, else
+  // only those the given client waits for.
+  caf::replies_to<status_atom, caf::actor, bool>::with<std::string>,
   // Internal: tests that ended (from the scheduler's end listener).
   caf::reacts_to<outcome_batch>,
   // Internal: write the gathered outcomes to the journal, then report them.
@@ -176,11 +183,13 @@ scheduler_actor spawn_node_session(caf::actor_system& sys, core_actor core,
 /// Spawns the session of one client (the process `client` that said
 /// hello; outcomes go to `outcomes`; it acts for `owner`, the digest of the
 /// client's key); it ends with `outcomes` or `core`.
+/// An `operator_view` session sees every test in the status view.
 client_session_actor spawn_client_session(caf::actor_system& sys,
                                           core_actor core, caf::node_id client,
                                           caf::actor outcomes,
                                           std::string owner,
                                           std::shared_ptr<refusal_log> log,
-                                          peer_namer name);
+                                          peer_namer name,
+                                          bool operator_view = false);
 
 } // namespace alb::coord

@@ -323,6 +323,8 @@ using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 /// A client asks for past runs and their outcomes (the journal).
 using results_atom = caf::atom_constant<caf::atom("results")>;
+/// Ask for the cluster's status view (runtime/cluster_status.hpp) as JSON.
+using status_atom = caf::atom_constant<caf::atom("status")>;
 
 // -- interfaces
 // ----------------------------------------------------------------
@@ -366,7 +368,10 @@ using scheduler_actor = caf::typed_actor<
   // A worker's answers to revokes (rebalancing).
   caf::reacts_to<revoke_reply>,
   // The worker in this slot answers revokes.
-  caf::reacts_to<revoke_atom, uint32_t>>;
+  caf::reacts_to<revoke_atom, uint32_t>,
+  // The status view (at most this many waiting and placed tests listed)
+  // as JSON.
+  caf::replies_to<status_atom, uint64_t>::with<std::string>>;
 
 /// The recorder: turns samples into time series.
 using recorder_actor
@@ -533,7 +538,10 @@ using client_session_actor = caf::typed_actor<
   caf::replies_to<cancel_atom, cancel_request>::with<cancel_result>,
   // Past runs of this client as JSON ("" = list them; else one run's
   // outcomes).
-  caf::replies_to<results_atom, std::string>::with<std::string>>;
+  caf::replies_to<results_atom, std::string>::with<std::string>,
+  // The status view as JSON: nodes, totals and this client's own tests
+  // (every test for an operator session).
+  caf::replies_to<status_atom>::with<std::string>>;
 
 /// The coordinator's public face: the one actor it publishes. It accepts
 /// exactly two messages, each checked against the join token; everything

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/cluster_status.hpp"
 #include "runtime/simulation.hpp"
 
 namespace alb {
@@ -32,6 +33,9 @@ struct scheduler_state {
   uint64_t expected = std::numeric_limits<uint64_t>::max();
   bool finished = false;
   uint64_t ticks = 0;
+  /// When each slot's worker was last heard from (scheduler clock; < 0 =
+  /// never), for the status view.
+  std::vector<double> last_seen;
 };
 
 using scheduler_impl = scheduler_actor::stateful_pointer<scheduler_state>;
@@ -188,9 +192,18 @@ void remove(scheduler_impl self, uint32_t slot, bool lost) {
   after_change(self);
 }
 
+// Notes that the worker in `slot` was heard from now.
+void seen(scheduler_impl self, uint32_t slot, double now) {
+  auto& ls = self->state.last_seen;
+  if (slot >= ls.size())
+    ls.resize(slot + 1, -1);
+  ls[slot] = now;
+}
+
 // Ends the reported attempts of one worker and refills it.
 void take_reports(scheduler_impl self, report_batch& batch, double now) {
   auto& st = self->state;
+  seen(self, batch.slot, now);
   // The core ends only placements this slot holds under this generation:
   // a stale report (requeued test, reused slot) changes nothing.
   attempt_outcome o;
@@ -261,6 +274,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
         st.handles.resize(slot + 1);
       st.handles[slot] = w;
       st.by_addr[w.address()] = slot;
+      seen(self, slot, now_of(self));
       // Not a rebalancing source until it says it answers revokes.
       st.core->set_revocable(slot, false);
       self->monitor(w);
@@ -283,6 +297,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
     [self](revoke_reply& reply) {
       auto& st = self->state;
       auto now = now_of(self);
+      seen(self, reply.slot, now);
       for (auto& a : reply.items)
         st.core->revoked(reply.slot, test_handle{a.ref, a.gen}, a.given_back,
                          now);
@@ -296,7 +311,10 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
       if (it != st.by_addr.end() && it->second == slot)
         st.core->set_revocable(slot, true);
     },
-    [self](load_report& r) { self->state.core->update_load(r.slot, r.load); },
+    [self](load_report& r) {
+      seen(self, r.slot, now_of(self));
+      self->state.core->update_load(r.slot, r.load);
+    },
     [self](leave_atom, uint32_t slot) { remove(self, slot, false); },
     [self, tick_delay](tick_atom) {
       auto& st = self->state;
@@ -324,6 +342,16 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
       check_end(self);
     },
     [self](stats_atom) -> std::string { return metrics_json(self); },
+    [self](status_atom, uint64_t max_rows) -> std::string {
+      auto& st = self->state;
+      auto now = now_of(self);
+      auto wall = std::chrono::duration<double>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+      auto s = status_of(*st.core, now, wall - now / st.opts.time_scale,
+                         st.last_seen, static_cast<size_t>(max_rows));
+      return nlohmann::json(s).dump();
+    },
     [self](cancel_atom, std::string& id) {
       auto& st = self->state;
       uint32_t slot;

@@ -23,6 +23,7 @@
 #include "bin/cluster_cli.hpp"
 #include "bin/common.hpp"
 #include "metrics/prometheus_observer.hpp"
+#include "metrics/server.hpp"
 #include "runtime/history.hpp"
 #include "runtime/journal.hpp"
 #include "runtime/strategy.hpp"
@@ -41,6 +42,7 @@ struct coordinator_flags : run_flags {
   std::string log_level;
   std::string log_format = "text";
   std::string token_file;
+  std::string operator_token_file;
   int threads = 2;
   tls_options tls;
   double handshake_timeout = 10;
@@ -76,6 +78,26 @@ int run_coordinator(const coordinator_flags& f) {
   } else {
     log.warn("no --token-file: any process that reaches " + host + ":"
              + std::to_string(port) + " may join and run commands");
+  }
+  // The operator token lets `alb status` (and the client API) list every
+  // client's tests, not only the asking client's own.
+  std::string operator_token;
+  if (!f.operator_token_file.empty()) {
+    std::string warning;
+    try {
+      operator_token = read_token_file(f.operator_token_file, &warning);
+    } catch (const cluster_error& e) {
+      std::cerr << "alb coordinator: error: " << e.what() << "\n";
+      return 2;
+    }
+    if (!warning.empty())
+      log.warn(warning);
+    if (!token.empty() && tokens_equal(token, operator_token)) {
+      std::cerr << "alb coordinator: error: --operator-token-file "
+                << f.operator_token_file
+                << " holds the same token as the join token file\n";
+      return 2;
+    }
   }
   std::unique_ptr<tls_material> tls;
   try {
@@ -137,6 +159,7 @@ int run_coordinator(const coordinator_flags& f) {
     if (metrics)
       o.scheduler.observer = metrics->observer();
     o.token = token;
+    o.operator_token = operator_token;
     o.journal = journal;
     o.log = [&log](const std::string& line) { log.info(line); };
     // Connections and placement summaries, only when they are written.
@@ -179,8 +202,9 @@ int run_coordinator(const coordinator_flags& f) {
         g->admit(port);
     };
     coordinator_actor coord;
+    status_reader reader;
     try {
-      coord = spawn_coordinator(sys, std::move(o));
+      coord = spawn_coordinator(sys, std::move(o), &reader);
     } catch (const std::exception& e) {
       std::cerr << "alb coordinator: error: " << e.what() << "\n";
       return 2;
@@ -222,6 +246,32 @@ int run_coordinator(const coordinator_flags& f) {
       stop_coordinator(sys, coord);
       return 2;
     }
+    // The status page reads the coordinator from the HTTP server's
+    // threads: the gate makes the stop wait for a read in progress and
+    // refuse later ones, so none touches the actor system once it goes.
+    struct page_gate {
+      std::mutex mtx;
+      bool open = true;
+    };
+    auto gate = std::make_shared<page_gate>();
+    if (metrics) {
+      metrics->server().set_status_source([gate, reader] {
+        std::lock_guard<std::mutex> lock{gate->mtx};
+        if (!gate->open)
+          throw std::runtime_error{"the coordinator is stopping"};
+        return reader(2.0);
+      });
+      log.info("status page: " + metrics->server().page_url()
+               + " (JSON at /api/status)");
+    }
+    auto close_page = [&] {
+      {
+        std::lock_guard<std::mutex> lock{gate->mtx};
+        gate->open = false;
+      }
+      if (metrics)
+        metrics->server().set_status_source(nullptr);
+    };
     auto bound = guard->port();
     std::cout << "alb coordinator: listening on " << host << ":" << bound
               << " (strategy " << sched.strategy << (tls ? ", TLS" : "") << ")"
@@ -232,6 +282,7 @@ int run_coordinator(const coordinator_flags& f) {
     auto sig = wait_for_signal(-1);
     log.info(std::string{"stopping on "}
              + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    close_page();
     stop_coordinator(sys, coord);
     coord = nullptr;
     {
@@ -278,6 +329,12 @@ void add_coordinator(CLI::App& app, int& rc) {
     "--max-handshakes (256) in all are in their handshake at once: one more\n"
     "closes the oldest, so sockets held open never keep a node or client\n"
     "out. Counted in alb_connections_refused_total{reason}.\n"
+    "Status: `alb status` shows nodes, the queue with why each test waits,\n"
+    "running tests and totals; a client's own tests are listed, every\n"
+    "test for a client presenting the --operator-token-file token (or when\n"
+    "there is no token at all). With --metrics-port, the same port serves\n"
+    "/metrics, a live status page at / and its JSON at /api/status (every\n"
+    "test: keep that port on loopback or a trusted network).\n"
     "\n"
     "TLS (CAF's OpenSSL module): with --tls-cert, --tls-key and --tls-ca\n"
     "(or a [tls] section in --config) every connection is TLS and both\n"
@@ -315,6 +372,9 @@ void add_coordinator(CLI::App& app, int& rc) {
   add_log_flags(cmd, &f->log_level, f->log_format);
   cmd->add_option("--token-file", f->token_file,
                   "File holding the join token nodes and clients present");
+  cmd->add_option("--operator-token-file", f->operator_token_file,
+                  "File holding the operator token: a client presenting it "
+                  "sees every client's tests in `alb status`");
   cmd->add_option("--threads", f->threads, "Scheduler threads")
     ->check(CLI::Range(1, 256));
   cmd

@@ -195,6 +195,37 @@ void clear_progress(submit_watch& w) {
   w.line_shown = false;
 }
 
+// The tests no node can ever hold, with the reason ("big: no node has
+// memory >= 64 GB"), each once: without them a suite with such a test sits
+// silent until the test's wait limit fails it. Sets `ok` to false when the
+// coordinator does not answer status requests (then it is not asked again).
+std::vector<std::string> unplaceable_lines(coordinator_client& client,
+                                           std::set<std::string>& told,
+                                           bool& ok) {
+  std::vector<std::string> lines;
+  cluster_status s;
+  try {
+    s = client.status();
+  } catch (const coordinator_client_error&) {
+    ok = false;
+    return lines;
+  }
+  size_t more = 0;
+  for (auto& w : s.waiting) {
+    if (w.reason.kind != wait_kind::unplaceable
+        || !told.insert(w.test_id + '\n' + w.reason.text).second)
+      continue;
+    if (lines.size() < 10)
+      lines.push_back("waiting: " + w.test_id + ": " + w.reason.text);
+    else
+      ++more;
+  }
+  if (more > 0)
+    lines.push_back("waiting: " + std::to_string(more)
+                    + " more tests no node can hold (alb status lists them)");
+  return lines;
+}
+
 } // namespace
 
 int submit_and_report(const submit_settings& set,
@@ -284,17 +315,39 @@ int submit_and_report(const submit_settings& set,
       return 0;
     }
     stop.start(client, ids, 15);
+    // Between waits it asks why tests wait: first after 0.5 s, then every
+    // 2 s, so an unplaceable test is named at once.
+    std::set<std::string> told;
+    bool ask = true;
+    double next_ask = 0.5;
     for (;;) {
       double left = -1;
       if (set.timeout > 0)
         left = std::max(0.0, set.timeout - elapsed());
       // The progress line ticks even when no outcome comes.
-      double step = tty ? 0.5 : left;
-      if (tty && left >= 0)
+      double step = tty   ? 0.5
+                    : ask ? std::max(0.05, next_ask - elapsed())
+                          : left;
+      if ((tty || ask) && left >= 0)
         step = std::min(step, left);
       r = client.wait(step);
       if (r.complete() || r.disconnected || (left >= 0 && left <= step))
         break;
+      if (ask && elapsed() >= next_ask) {
+        auto lines = unplaceable_lines(client, told, ask);
+        next_ask = elapsed() + 2.0;
+        if (!lines.empty()) {
+          std::lock_guard<std::mutex> g{watch.mtx};
+          clear_progress(watch);
+          for (auto& l : lines) {
+            if (set.format == log_format::json)
+              submit_log.put(log_level::warning, "submit", l);
+            else
+              std::fprintf(stderr, "alb submit: %s\n", l.c_str());
+          }
+          std::fflush(stderr);
+        }
+      }
       if (tty) {
         std::lock_guard<std::mutex> g{watch.mtx};
         draw_progress(watch, elapsed());
@@ -473,6 +526,10 @@ void add_submit(CLI::App& app, int& rc) {
     "a cancelled one, with the message, details and output tail.\n"
     "--log-format json writes the per-test lines as JSON log lines (ts,\n"
     "level, component \"submit\", msg).\n"
+    "A test no node can ever hold (too much memory, a missing backend, ...)\n"
+    "is named at once with the reason (`alb submit: waiting: big: no node\n"
+    "has memory >= 64 GB`); it fails when its wait limit passes unless such\n"
+    "a node joins.\n"
     "A coordinator started with --tls-cert needs --tls-cert, --tls-key and\n"
     "--tls-ca here too (or a [tls] section in FILE): a certificate signed\n"
     "by the CA the coordinator trusts.\n"

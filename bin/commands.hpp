@@ -48,4 +48,7 @@ void add_cancel(CLI::App& app, int& rc);
 /// Registers `alb results`.
 void add_results(CLI::App& app, int& rc);
 
+/// Registers `alb status`.
+void add_status(CLI::App& app, int& rc);
+
 } // namespace alb::cli

@@ -152,6 +152,10 @@ metrics::registry& metrics_session::registry() {
   return *impl_->reg;
 }
 
+metrics::server& metrics_session::server() {
+  return *impl_->srv;
+}
+
 void metrics_session::linger() {
   if (impl_->linger <= 0)
     return;

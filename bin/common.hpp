@@ -22,6 +22,7 @@ class scheduler_observer;
 
 namespace alb::metrics {
 class registry;
+class server;
 } // namespace alb::metrics
 
 namespace alb::cli {
@@ -106,6 +107,9 @@ public:
 
   /// Keeps serving for the configured linger time.
   void linger();
+
+  /// The HTTP endpoint (the coordinator adds its status page to it).
+  metrics::server& server();
 
   struct impl;
 

@@ -4,6 +4,7 @@
 // process (not to an actor) and serves until destroyed.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -23,7 +24,12 @@ public:
 /// "::1"). Host names other than "localhost" count as non-local.
 bool is_loopback(const std::string& address);
 
-/// Serves `GET /metrics` over HTTP.
+/// Produces the body of `/api/status` (JSON); throws std::exception when
+/// the status cannot be had (the client then gets 503 with the reason).
+using status_source = std::function<std::string()>;
+
+/// Serves `GET /metrics` over HTTP; with a status source also the status
+/// page (`/`, `/status.js`) and `/api/status`. Any other path is 404.
 ///
 /// Slow or stuck clients cannot starve scrapes: `server_threads` requests are
 /// served at once, and a client that has not sent its whole request within
@@ -57,6 +63,14 @@ public:
 
   /// The scrape URL, e.g. "http://127.0.0.1:9464/metrics".
   std::string url() const;
+
+  /// Serves the status page and `/api/status` from `source` (empty = stop
+  /// serving them: 404). Thread-safe; requests in flight finish with the
+  /// source they started with.
+  void set_status_source(status_source source);
+
+  /// The status page's URL, e.g. "http://127.0.0.1:9464/".
+  std::string page_url() const;
 
 private:
   struct impl;

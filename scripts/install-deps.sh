@@ -16,6 +16,9 @@ apt_get install -y --no-install-recommends \
   pkg-config help2man systemd dpkg-dev adduser \
   libxml2-utils
 # (libxml2-utils: xmllint checks `alb submit --junit` files in report_it.)
+# The status page: civetweb (the HTTP server under prometheus-cpp) for its
+# handlers, and headless Chromium for its browser test (tests/status_page_it.py).
+apt_get install -y --no-install-recommends libcivetweb-dev chromium
 # Node.js and npm for the dashboard type check (tests/dashboards_ts) and the
 # JUnit consumer (tests/junit_js); a newer
 # node already installed is kept.

@@ -139,6 +139,14 @@ int main(int argc, char** argv) {
   auto bad_token = caf::sec::invalid_argument;
   expect_refused(self, door, "stats without a session", unexpected,
                  stats_atom::value);
+  expect_refused(self, door, "status without a session", unexpected,
+                 status_atom::value);
+  // The core's form (with a client and the operator flag) and the
+  // scheduler's (with a row limit) are not on the door either.
+  expect_refused(self, door, "status in the core's form", unexpected,
+                 status_atom::value, me, true);
+  expect_refused(self, door, "status in the scheduler's form", unexpected,
+                 status_atom::value, uint64_t{1000});
   cluster_test t;
   t.req.test_id = "attacker-test";
   t.command = {"sh", "-c", "echo attacker was here"};

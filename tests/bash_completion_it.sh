@@ -33,6 +33,8 @@ complete_words alb coordinator --log-format j
 [ "${COMPREPLY[*]}" = json ] || { echo "FAIL: 'alb coordinator --log-format j' gave '${COMPREPLY[*]}'"; fail=1; }
 complete_words alb node --log-level DE
 [ "${COMPREPLY[*]}" = DEBUG ] || { echo "FAIL: 'alb node --log-level DE' gave '${COMPREPLY[*]}'"; fail=1; }
+complete_words alb status --js
+[ "${COMPREPLY[*]}" = --json ] || { echo "FAIL: 'alb status --js' gave '${COMPREPLY[*]}'"; fail=1; }
 n=0
 for s in $subs; do
   complete_words alb "$s" -

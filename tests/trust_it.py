@@ -56,6 +56,7 @@ KINDS = [
     "refused down_msg from 127.0.0.1:",
     "refused error from 127.0.0.1:",
     "refused message 'stats' from 127.0.0.1:",
+    "refused message 'status' from 127.0.0.1:",
     "refused message 'submit' from 127.0.0.1:",
     "refused cancel of test 'victim' from 127.0.0.1:",
     "refused client from 127.0.0.1:\\d+: wrong join token",
