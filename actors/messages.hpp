@@ -43,6 +43,9 @@ struct work_item {
   std::map<std::string, std::string> env;
   /// Working directory for a real test ("" = the worker's).
   std::string cwd;
+  /// Accelerators it needs by type and count: a real worker reserves that
+  /// many specific devices for it and sets CUDA_VISIBLE_DEVICES (etc.).
+  std::map<std::string, int> accelerators;
 };
 
 /// Placements for one worker, sent as one message.
@@ -166,7 +169,7 @@ typename Inspector::result_type inspect(Inspector& f, worker_capabilities& x) {
            x.hardware, x.software_versions, x.supported_backends,
            x.available_accelerators, x.available_memory, x.available_disk,
            x.cpu_cores, x.cpu_threads, x.network_bandwidth, x.storage_capacity,
-           x.max_concurrent_tests, x.speed, x.tags);
+           x.max_concurrent_tests, x.speed, x.tags, x.accelerator_devices);
 }
 
 /// Serializes worker_load.
@@ -186,14 +189,15 @@ typename Inspector::result_type inspect(Inspector& f, test_requirements& x) {
            x.model_family, x.test_type, x.minimum_memory, x.required_backend,
            x.preferred_backend, x.required_accelerators, x.required_software,
            x.expected_duration, x.priority, x.timeout, x.retries,
-           x.concurrency_key, x.wait_limit);
+           x.concurrency_key, x.wait_limit, x.required_tags);
 }
 
 /// Serializes work_item.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_item& x) {
   return f(caf::meta::type_name("work_item"), x.ref, x.gen, x.test_id,
-           x.expected_duration, x.timeout, x.priority, x.command, x.env, x.cwd);
+           x.expected_duration, x.timeout, x.priority, x.command, x.env, x.cwd,
+           x.accelerators);
 }
 
 /// Serializes work_batch.

@@ -1,12 +1,22 @@
 #include "actors/node.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <fcntl.h>
 #include <fstream>
+#include <poll.h>
 #include <sstream>
 #include <thread>
 
 #include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "runtime/process.hpp"
 
 namespace alb {
 
@@ -20,21 +30,76 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-int count_cuda_devices() {
-  // Only when nvidia-smi is installed: popen of a missing command would
-  // print a shell error.
-  if (::system("command -v nvidia-smi >/dev/null 2>&1") != 0)
-    return 0;
-  auto* p = ::popen("nvidia-smi -L 2>/dev/null", "r");
-  if (!p)
-    return 0;
-  int n = 0;
-  char line[512];
-  while (std::fgets(line, sizeof(line), p))
-    if (std::string{line}.rfind("GPU ", 0) == 0)
-      ++n;
-  ::pclose(p);
-  return n;
+/// What a short-lived helper program printed and how it ended.
+struct captured {
+  /// Why it did not start ("" = it ran).
+  std::string error;
+  /// Its stdout.
+  std::string out;
+  /// Its wait status (-1 = stopped after `seconds`).
+  int status = -1;
+};
+
+// Runs `argv` (searched on PATH) with stdout captured and stderr discarded,
+// for at most `seconds`.
+captured capture(std::vector<std::string> argv, double seconds) {
+  captured c;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    c.error = "pipe failed";
+    return c;
+  }
+  int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  spawn_options o;
+  o.argv = std::move(argv);
+  o.stdout_fd = fds[1];
+  o.stderr_fd = devnull;
+  auto p = process::spawn(o, c.error);
+  ::close(fds[1]);
+  if (devnull >= 0)
+    ::close(devnull);
+  if (!p.running()) {
+    ::close(fds[0]);
+    return c;
+  }
+  auto deadline = std::chrono::steady_clock::now()
+                  + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::duration<double>(seconds));
+  char buf[4096];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - std::chrono::steady_clock::now())
+                  .count();
+    if (left <= 0) {
+      // A hung driver must not hang the node's start.
+      p.stop();
+      p.wait();
+      ::close(fds[0]);
+      return c;
+    }
+    pollfd pfd{fds[0], POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(left)) < 0 && errno != EINTR)
+      break;
+    if (pfd.revents == 0)
+      continue;
+    auto n = ::read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    // Bounded: a GPU list is small; garbage beyond 1 MiB is garbage anyway.
+    if (c.out.size() < (1u << 20))
+      c.out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  c.status = p.wait();
+  return c;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 } // namespace
@@ -56,12 +121,73 @@ node_resources detect_resources() {
   auto mem = avail > 0 ? avail : total;
   if (mem > 0)
     r.memory_gb = mem / (1024.0 * 1024.0);
-  if (auto n = count_cuda_devices(); n > 0)
-    r.accelerators["cuda"] = n;
+  r.software = detect_software();
   char host[256] = {0};
   if (::gethostname(host, sizeof(host) - 1) == 0)
     r.hostname = host;
   return r;
+}
+
+std::vector<gpu_info> detect_cuda_devices(std::string* warning) {
+  auto c = capture(
+    {"nvidia-smi", "--query-gpu=index,memory.total,name", "--format=csv"}, 10);
+  // Not installed: a machine without NVIDIA GPUs, nothing to say.
+  if (!c.error.empty())
+    return {};
+  if (c.status == -1 || !WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
+    if (warning)
+      *warning = c.status == -1
+                   ? "nvidia-smi did not answer within 10 s: no GPUs "
+                     "detected (give --accelerators)"
+                   : "nvidia-smi failed (wait status "
+                       + std::to_string(c.status)
+                       + "): no GPUs detected (give --accelerators)";
+    return {};
+  }
+  try {
+    return parse_nvidia_smi_csv(c.out);
+  } catch (const device_error& e) {
+    throw cluster_error{std::string{e.what()}
+                        + "; give --accelerators to skip detection"};
+  }
+}
+
+std::map<std::string, std::string> detect_software() {
+  std::map<std::string, std::string> out;
+  utsname u;
+  if (::uname(&u) == 0)
+    out["os"] = lower(u.sysname);
+  auto c = capture(
+    {"python3", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"},
+    10);
+  if (c.error.empty() && c.status == 0) {
+    auto v = c.out.substr(0, c.out.find_first_of("\r\n"));
+    if (!v.empty() && v.find_first_not_of("0123456789.") == std::string::npos)
+      out["python"] = v;
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_software(const std::string& spec) {
+  std::map<std::string, std::string> out;
+  std::stringstream ss{spec};
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    part = trim(part);
+    if (part.empty())
+      continue;
+    auto eq = part.find('=');
+    auto name = trim(part.substr(0, eq));
+    auto version
+      = eq == std::string::npos ? std::string{} : trim(part.substr(eq + 1));
+    if (name.empty() || name.find_first_of(" \t<>!=") != std::string::npos
+        || (eq != std::string::npos && version.empty())
+        || version.find_first_of(" \t<>!=,") != std::string::npos)
+      throw cluster_error{"--software: bad entry '" + part
+                          + "' (expected NAME=VERSION, e.g. torch=2.3)"};
+    out[name] = version;
+  }
+  return out;
 }
 
 std::vector<worker_capabilities> split_resources(const node_resources& r,
@@ -89,6 +215,16 @@ std::vector<worker_capabilities> split_resources(const node_resources& r,
       int share = count / workers + (i < count % workers);
       if (share > 0) {
         c.available_accelerators[name] = share;
+        // This worker's own devices: the ones after those of the workers
+        // before it, so no two workers hand out the same one.
+        int first = i * (count / workers) + std::min(i, count % workers);
+        auto d = r.devices.find(name);
+        auto& mine = c.accelerator_devices[name];
+        for (int k = first; k < first + share; ++k)
+          mine.push_back(d != r.devices.end()
+                             && k < static_cast<int>(d->second.size())
+                           ? d->second[static_cast<size_t>(k)]
+                           : k);
         if (name == "cuda") {
           c.hardware.gpu.device_count = share;
           c.hardware.gpu.cuda_available = true;
@@ -97,6 +233,7 @@ std::vector<worker_capabilities> split_resources(const node_resources& r,
       }
     }
     c.tags = r.tags;
+    c.software_versions = r.software;
     out.push_back(std::move(c));
   }
   return out;

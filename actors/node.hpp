@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/devices.hpp"
 #include "runtime/model.hpp"
 
 namespace alb {
@@ -28,6 +29,12 @@ struct node_resources {
   double memory_gb = 1;
   /// Accelerators by type and count, e.g. {"cuda": 2}.
   std::map<std::string, int> accelerators;
+  /// Device indices behind `accelerators` by type (a type missing here
+  /// has the indices 0 .. count-1), e.g. the indices nvidia-smi lists.
+  device_map devices;
+  /// Installed software and versions copied to every worker, e.g.
+  /// {"os": "linux", "python": "3.11.2", "torch": "2.3"}.
+  std::map<std::string, std::string> software;
   /// Labels copied to every worker.
   std::vector<std::string> tags;
   /// Host name reported with every worker.
@@ -35,13 +42,31 @@ struct node_resources {
 };
 
 /// Detects this machine: cores (nproc), memory (MemAvailable, else
-/// MemTotal, from /proc/meminfo), CUDA devices (`nvidia-smi -L`, when on
-/// PATH) and the host name.
+/// MemTotal, from /proc/meminfo), the host name and the basic software
+/// (`detect_software`). GPUs are detected apart (`detect_cuda_devices`),
+/// so a node told its accelerators never runs nvidia-smi.
 node_resources detect_resources();
 
+/// The GPUs `nvidia-smi --query-gpu=index,memory.total,name --format=csv`
+/// lists (run as a child process through runtime/process, searched on
+/// PATH). None when nvidia-smi is not installed; none and a `warning`
+/// (if non-null) when it fails (exit status, no driver). Throws
+/// cluster_error (one line naming the output line) when it prints
+/// something that is not that CSV.
+std::vector<gpu_info> detect_cuda_devices(std::string* warning);
+
+/// Basic software of this machine: `os` (the kernel's name in lower case,
+/// e.g. linux) and, when `python3` runs, `python` (X.Y.Z).
+std::map<std::string, std::string> detect_software();
+
+/// Parses "torch=2.3,cuda=12.1" (NAME=VERSION, or a bare NAME with an
+/// empty version) into a map; throws cluster_error naming the bad entry.
+std::map<std::string, std::string> parse_software(const std::string& spec);
+
 /// Splits `r` over `workers` workers named `<node>/w<i>`: cores and
-/// accelerators by whole units (the first workers get the remainder),
-/// memory evenly; every worker runs at most `slots` tests at once (0 = its
+/// accelerators by whole units (the first workers get the remainder;
+/// device indices in order, so no two workers share a device), memory
+/// evenly; every worker runs at most `slots` tests at once (0 = its
 /// cores). With one worker (the default) the node's whole memory, cores
 /// and accelerators are one pool its slots draw from, so any test that
 /// fits the machine fits the node.

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "actors/executor.hpp"
+#include "runtime/devices.hpp"
 #include "runtime/process.hpp"
 
 namespace alb {
@@ -64,8 +65,9 @@ private:
 /// Runs placements as child processes (command-less ones as timers).
 class process_executor final : public executor {
 public:
-  explicit process_executor(size_t tail_bytes)
-    : tail_bytes_(tail_bytes), base_env_(current_environment()) {
+  process_executor(size_t tail_bytes, const device_map& devices)
+    : tail_bytes_(tail_bytes), base_env_(current_environment()),
+      devices_(devices) {
     // nop
   }
 
@@ -91,11 +93,23 @@ public:
     // Unlinked at once: the descriptor is all we need, and nothing is left
     // behind if this process dies.
     ::unlink(tmpl);
+    // Specific devices for this run (held until it ends), and only those
+    // visible to it; a test needing none sees none of the node's GPUs.
+    auto held = devices_.acquire(seq, item.accelerators);
+    if (!held) {
+      fail(done, "no free accelerator devices for it on this node");
+      return false;
+    }
+    auto pin = visible_devices_env(*held, devices_.devices());
     spawn_options o;
     o.argv = item.command;
-    if (!item.env.empty()) {
+    if (!item.env.empty() || !pin.empty()) {
       auto env = base_env_;
       for (auto& [k, v] : item.env)
+        env[k] = v;
+      // The pinning wins over the test's own setting: two tests must never
+      // see the same device.
+      for (auto& [k, v] : pin)
         env[k] = v;
       o.env = environment_strings(env);
     }
@@ -117,6 +131,7 @@ public:
       error.clear();
       auto p = process::spawn(o, error);
       if (!p.running()) {
+        devices_.release(seq);
         fail(done, error);
         done.output_tail = "alb: " + error + "\n";
         return false;
@@ -170,6 +185,7 @@ public:
         fail(r, oc->error);
         r.output_tail = "alb: " + oc->error + "\n";
         release(std::move(t.sup));
+        devices_.release(seq);
         runs_.erase(i);
         return true;
       }
@@ -200,6 +216,7 @@ public:
       r.success = false;
       r.error = "killed by signal " + std::to_string(WTERMSIG(*status));
     }
+    devices_.release(seq);
     runs_.erase(i);
     return true;
   }
@@ -207,7 +224,9 @@ public:
   void stop(uint64_t seq) override {
     // The process (or the supervisor, which is not reused) kills the
     // command's tree as it goes and is reaped without blocking; its exit
-    // notice then finds nothing.
+    // notice then finds nothing. Its devices are free again at once: the
+    // group is already being killed.
+    devices_.release(seq);
     runs_.erase(seq);
   }
 
@@ -251,11 +270,29 @@ private:
 
   size_t tail_bytes_;
   std::map<std::string, std::string> base_env_;
+  device_allocator devices_;
   std::unordered_map<uint64_t, run> runs_;
   std::vector<std::unique_ptr<supervisor>> idle_;
 };
 
 } // namespace
+
+device_map worker_devices(const worker_capabilities& caps) {
+  device_map out;
+  for (auto& [type, count] : caps.available_accelerators) {
+    if (count <= 0)
+      continue;
+    auto i = caps.accelerator_devices.find(type);
+    if (i != caps.accelerator_devices.end()) {
+      out[type] = i->second;
+      continue;
+    }
+    auto& xs = out[type];
+    for (int k = 0; k < count; ++k)
+      xs.push_back(k);
+  }
+  return out;
+}
 
 worker_actor spawn_real_worker(caf::actor_system& sys,
                                scheduler_actor scheduler,
@@ -268,8 +305,10 @@ worker_actor spawn_real_worker(caf::actor_system& sys,
   o.uplink = std::move(opts.uplink);
   o.report_interval = opts.report_interval;
   o.on_joined = std::move(opts.on_joined);
-  return spawn_worker_with(sys, std::move(scheduler), std::move(o),
-                           std::make_unique<process_executor>(opts.tail_bytes));
+  auto devices = worker_devices(o.caps);
+  return spawn_worker_with(
+    sys, std::move(scheduler), std::move(o),
+    std::make_unique<process_executor>(opts.tail_bytes, devices));
 }
 
 } // namespace alb

@@ -6,7 +6,12 @@
 // its own process group, with the placement's environment additions and
 // working directory, stdin from /dev/null and stdout+stderr captured for the
 // report's tail; its end is learned when it happens (pidfd), and the group
-// is killed on timeout or cancellation. A placement without a command is
+// is killed on timeout or cancellation. A placement needing accelerators
+// holds specific devices of the worker while it runs (runtime/devices:
+// never two running tests on one device) and sees only those
+// (CUDA_VISIBLE_DEVICES, HIP_/ROCR_VISIBLE_DEVICES, ALB_<TYPE>_DEVICES); on
+// a worker with devices a test needing none sees none (the variables set
+// to ""). A placement without a command is
 // simulated: it "runs" for its expected duration and passes. The worker
 // joins either a scheduler directly (in-process) or a coordinator with a
 // join token (a node process); either way it answers revokes, so
@@ -17,6 +22,7 @@
 #include <string>
 
 #include "actors/messages.hpp"
+#include "runtime/devices.hpp"
 
 namespace alb {
 
@@ -42,6 +48,11 @@ struct real_worker_options {
   /// Called once with the slot when the worker joined (may be empty).
   std::function<void(uint32_t)> on_joined;
 };
+
+/// The device indices a real worker offering `caps` hands out: per
+/// accelerator type, `caps.accelerator_devices` when it names them, else
+/// 0 .. count-1.
+device_map worker_devices(const worker_capabilities& caps);
 
 /// Spawns a real worker. With `opts.coordinator` set, `scheduler` may be
 /// null: the coordinator's reply names the scheduler to report to. A

@@ -69,6 +69,7 @@ void flush(scheduler_impl self) {
           rec.req.test_id, st.opts.noise_seed, st.opts.duration_noise);
       item.timeout = rec.req.timeout;
       item.priority = rec.req.priority;
+      item.accelerators = rec.req.required_accelerators;
       batch.items.push_back(std::move(item));
     }
     if (slot >= st.handles.size() || !st.handles[slot])

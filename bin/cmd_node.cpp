@@ -32,6 +32,7 @@ struct node_flags {
   double memory = -1;
   int cores = -1;
   std::string accelerators;
+  std::string software;
   std::vector<std::string> tags;
   std::string token_file;
   std::string name;
@@ -51,6 +52,7 @@ int run_node(const node_flags& f) {
   std::string token;
   std::vector<worker_capabilities> caps;
   std::unique_ptr<tls_material> tls;
+  std::string gpus_line;
   try {
     ep = parse_coordinator_url(f.coordinator);
     res = detect_resources();
@@ -58,8 +60,26 @@ int run_node(const node_flags& f) {
       res.cores = f.cores;
     if (f.memory >= 0)
       res.memory_gb = f.memory;
-    if (!f.accelerators.empty())
+    if (!f.accelerators.empty()) {
       res.accelerators = parse_accelerators(f.accelerators);
+    } else {
+      std::string warning;
+      auto gpus = detect_cuda_devices(&warning);
+      if (!warning.empty())
+        log.warn(warning);
+      for (auto& g : gpus) {
+        res.accelerators["cuda"] += 1;
+        res.devices["cuda"].push_back(g.index);
+        gpus_line += (gpus_line.empty() ? "" : ", ") + std::to_string(g.index)
+                     + " " + g.name + " ("
+                     + std::to_string(static_cast<long long>(g.memory_mib))
+                     + " MiB)";
+      }
+    }
+    // Declared versions win over detected ones (e.g. a python the node's
+    // tests really use).
+    for (auto& [name, version] : parse_software(f.software))
+      res.software[name] = version;
     res.tags = f.tags;
     if (!f.token_file.empty()) {
       std::string warning;
@@ -98,6 +118,8 @@ int run_node(const node_flags& f) {
               + std::to_string(res.memory_gb) + " GB";
   o.stop_requested = [](double seconds) { return wait_for_signal(seconds); };
   o.info = [&log](const std::string& line) { log.info(line); };
+  if (!gpus_line.empty())
+    log.info("GPUs from nvidia-smi: " + gpus_line);
   o.error = [&log](const std::string& line) { log.error(line); };
   if (log.enabled(log_level::debug))
     o.debug = [&log](const std::string& line) { log.debug(line); };
@@ -115,6 +137,14 @@ void add_node(CLI::App& app, int& rc) {
     "Tests with a command run as child processes (own process group, killed\n"
     "on timeout); tests without one are simulated. Capabilities come from\n"
     "the machine (nproc, /proc/meminfo, nvidia-smi) unless given by flags.\n"
+    "GPUs: without --accelerators the node runs `nvidia-smi --query-gpu=\n"
+    "index,memory.total,name --format=csv` (found on PATH). A test needing\n"
+    "cuda:N holds N specific devices while it runs and sees exactly those in\n"
+    "CUDA_VISIBLE_DEVICES (rocm: HIP_/ROCR_VISIBLE_DEVICES); a test needing\n"
+    "none sees none (the variable is set to \"\"). Software: the node offers\n"
+    "os and python (detected) plus --software NAME=VERSION entries; tests\n"
+    "match them with required_software = [\"torch >= 2.1\"] and ask for\n"
+    "--tags with tags = [\"...\"].\n"
     "With one worker (the default) the node is one pool: its --slots tests\n"
     "at once (default: its cores) draw on the whole memory, cores and\n"
     "accelerators, so an 8 GB node with 2 slots runs a 6 GB test; more\n"
@@ -150,7 +180,14 @@ void add_node(CLI::App& app, int& rc) {
   cmd->add_option("--accelerators", f->accelerators,
                   "Accelerators as TYPE:COUNT[,...], e.g. cuda:2 (default: "
                   "nvidia-smi)");
-  cmd->add_option("--tags", f->tags, "Labels for every worker");
+  cmd->add_option("--software", f->software,
+                  "Installed software as NAME=VERSION[,...], e.g. "
+                  "torch=2.3,cuda=12.1 (added to the detected os and python)");
+  cmd
+    ->add_option("--tags", f->tags,
+                 "Labels for every worker, e.g. gpu-rack,fast (tests ask "
+                 "for them with tags = [...])")
+    ->delimiter(',');
   cmd->add_option("--token-file", f->token_file,
                   "File holding the coordinator's join token");
   cmd->add_option("--name", f->name,

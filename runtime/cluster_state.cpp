@@ -224,16 +224,7 @@ void cluster_state::refresh(uint32_t slot) {
 bool cluster_state::eligible(uint32_t slot, const test_record& t) const {
   if (slot == t.excluded)
     return false;
-  auto& caps = workers_[slot].caps;
-  if (!t.req.required_backend.empty()) {
-    auto& bs = caps.supported_backends;
-    if (std::find(bs.begin(), bs.end(), t.req.required_backend) == bs.end())
-      return false;
-  }
-  for (auto& sw : t.req.required_software)
-    if (caps.software_versions.count(sw) == 0)
-      return false;
-  return true;
+  return t.cons.empty() || meets(t.cons, workers_[slot].caps);
 }
 
 // -- tests -------------------------------------------------------------------
@@ -254,6 +245,9 @@ std::string validate_requirements(const test_requirements& req) {
   for (auto& [name, count] : req.required_accelerators)
     if (count < 0 || count > 30000)
       return "accelerator " + name + " count out of range";
+  std::string error;
+  if (!parse_constraints(req, error))
+    return error;
   return {};
 }
 
@@ -265,6 +259,10 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
   };
   if (auto err = validate_requirements(req); !err.empty())
     return invalid(err);
+  std::string cons_error;
+  auto cons = parse_constraints(req, cons_error);
+  if (!cons)
+    return invalid(cons_error);
   capacity_need need;
   need.memory = static_cast<float>(req.minimum_memory);
   for (auto& [name, count] : req.required_accelerators) {
@@ -295,6 +293,7 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
   t = test_record{};
   t.gen = gen + 1;
   t.need = need;
+  t.cons = std::move(*cons);
   t.req = std::move(req);
   t.submitted_at = now;
   t.live = true;
@@ -736,32 +735,84 @@ void cluster_state::scan_parked(double now) {
 }
 
 bool cluster_state::could_ever_fit(const test_record& t) const {
-  if (!index_.any_could_fit(t.need))
-    return false;
-  // One worker must meet every requirement at once. This runs only for
-  // parked tests past their wait limit, so a scan is affordable here.
+  return index_.any_could_fit(t.need) && unmet_reason(t).empty();
+}
+
+std::string cluster_state::unmet_reason(const test_record& t) const {
+  if (live_.empty())
+    return "no node has joined";
+  // Each requirement on its own first, so the reason names the one no
+  // worker meets; then all of them at once on one worker.
+  auto has_memory
+    = [&](const worker_slot& w) { return w.total_memory >= t.need.memory; };
+  if (std::none_of(live_.begin(), live_.end(),
+                   [&](uint32_t s) { return has_memory(workers_[s]); })) {
+    std::ostringstream out;
+    out << "no node has " << t.req.minimum_memory << " GB memory";
+    return out.str();
+  }
+  for (int k = 0; k < max_accel_types; ++k) {
+    if (t.need.accel[k] <= 0)
+      continue;
+    if (std::none_of(live_.begin(), live_.end(), [&](uint32_t s) {
+          return workers_[s].total_accel[k] >= t.need.accel[k];
+        }))
+      return "no node has " + accel_names_[static_cast<size_t>(k)]
+             + " >= " + std::to_string(t.need.accel[k]);
+  }
+  if (!t.cons.empty()) {
+    // A requirement every worker fails is the reason; the first unmet one
+    // of each worker tells which.
+    std::string common;
+    for (auto slot : live_) {
+      auto why = first_unmet(t.cons, workers_[slot].caps);
+      if (why.empty()) {
+        common.clear();
+        break;
+      }
+      if (common.empty())
+        common = why;
+    }
+    if (!common.empty()) {
+      // Name a requirement that truly no worker meets, when there is one.
+      node_constraints one;
+      auto none_meets = [&](const node_constraints& c) {
+        return std::none_of(live_.begin(), live_.end(), [&](uint32_t s) {
+          return meets(c, workers_[s].caps);
+        });
+      };
+      if (!t.cons.backend.empty()) {
+        one = {};
+        one.backend = t.cons.backend;
+        if (none_meets(one))
+          return "no node has backend " + t.cons.backend;
+      }
+      for (auto& n : t.cons.software) {
+        one = {};
+        one.software.push_back(n);
+        if (none_meets(one))
+          return "no node has software " + to_string(n);
+      }
+      for (auto& tag : t.cons.tags) {
+        one = {};
+        one.tags.push_back(tag);
+        if (none_meets(one))
+          return "no node has tag " + tag;
+      }
+      return "no node meets all of its requirements at once";
+    }
+  }
   for (auto slot : live_) {
     auto& w = workers_[slot];
-    if (w.total_memory < t.need.memory)
+    if (!has_memory(w))
       continue;
     bool acc_ok = true;
     for (int k = 0; k < max_accel_types; ++k)
       acc_ok = acc_ok && w.total_accel[k] >= t.need.accel[k];
-    if (!acc_ok)
-      continue;
-    auto& caps = w.caps;
-    if (!t.req.required_backend.empty()
-        && std::find(caps.supported_backends.begin(),
-                     caps.supported_backends.end(), t.req.required_backend)
-             == caps.supported_backends.end())
-      continue;
-    bool sw_ok = true;
-    for (auto& sw : t.req.required_software)
-      sw_ok = sw_ok && caps.software_versions.count(sw) > 0;
-    if (sw_ok)
-      return true;
+    if (acc_ok && (t.cons.empty() || meets(t.cons, w.caps)))
+      return {};
   }
-  return false;
+  return "no node meets all of its requirements at once";
 }
 
 std::string cluster_state::describe_need(const test_record& t) const {
@@ -773,8 +824,10 @@ std::string cluster_state::describe_need(const test_record& t) const {
       out << ", " << name << ":" << count;
   if (!t.req.required_backend.empty())
     out << ", backend " << t.req.required_backend;
-  for (auto& sw : t.req.required_software)
-    out << ", software " << sw;
+  for (auto& sw : t.cons.software)
+    out << ", software " << to_string(sw);
+  for (auto& tag : t.cons.tags)
+    out << ", tag " << tag;
   out << ")";
   return out.str();
 }
@@ -794,7 +847,7 @@ void cluster_state::tick(double now) {
       if (now - t.submitted_at >= limit && !could_ever_fit(t)) {
         attempt_outcome o;
         o.success = false;
-        o.error = describe_need(t) + "; waited "
+        o.error = describe_need(t) + ": " + unmet_reason(t) + "; waited "
                   + std::to_string(static_cast<long long>(now - t.submitted_at))
                   + " s";
         end(h.ref, test_status::failed, &o, failure_kind::unplaceable, now);

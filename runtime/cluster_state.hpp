@@ -19,6 +19,7 @@
 
 #include "runtime/capacity_index.hpp"
 #include "runtime/chunked_store.hpp"
+#include "runtime/constraints.hpp"
 #include "runtime/id_index.hpp"
 #include "runtime/model.hpp"
 #include "runtime/observer.hpp"
@@ -44,6 +45,8 @@ struct test_record {
   test_requirements req;
   /// The need in index units.
   capacity_need need;
+  /// Its software, tag and backend requirements, parsed at submission.
+  node_constraints cons;
   /// Current state.
   test_status status = test_status::pending;
   /// Bumped on every placement and on reuse of the record.
@@ -235,8 +238,19 @@ public:
   const capacity_index& index() const { return index_; }
 
   /// Whether the worker in `slot` meets `t`'s non-capacity requirements
-  /// (backend, software, not the worker its last attempt failed on).
+  /// (backend, software versions, tags, not the worker its last attempt
+  /// failed on).
   bool eligible(uint32_t slot, const test_record& t) const;
+
+  /// Why no registered worker could hold `t` even when idle, naming the
+  /// first requirement none meets: "no node has 64 GB memory", "no node
+  /// has cuda >= 2", "no node has software torch >= 3", "no node has tag
+  /// gpu-rack", "no node has backend rocm", "no node meets all of its
+  /// requirements at once", "no node has joined"; "" when one could. This
+  /// is the one place that decides a test can never fit the current
+  /// cluster (waiting reasons and the wait-limit failure use it). A scan of
+  /// the workers: for parked tests and status views, not per placement.
+  std::string unmet_reason(const test_record& t) const;
 
   /// Whether `t` fits the worker in `slot` now, all requirements included.
   bool fits_now(uint32_t slot, const test_record& t) const {

@@ -169,6 +169,10 @@ void encode_into(const journaled_test& t, std::string& out) {
     w.str(v);
   }
   w.str(t.cwd);
+  // Appended after the first format: entries without it read as no tags.
+  w.num(static_cast<long long>(r.required_tags.size()));
+  for (auto& x : r.required_tags)
+    w.str(x);
 }
 
 std::string encode(const journaled_test& t) {
@@ -209,6 +213,9 @@ journaled_test decode(const std::string& text) {
     t.env[k] = rd.str();
   }
   t.cwd = rd.str();
+  if (rd.pos != text.size())
+    for (auto n = rd.count(); n > 0; --n)
+      r.required_tags.push_back(rd.str());
   if (rd.pos != text.size())
     def_reader::bad();
   return t;

@@ -59,6 +59,10 @@ struct worker_capabilities {
   std::vector<std::string> supported_backends;
   /// Accelerators by type and count, e.g. {"cuda": 2}.
   std::map<std::string, int> available_accelerators;
+  /// Device indices behind `available_accelerators` by type, e.g.
+  /// {"cuda": {0, 1}} (what CUDA_VISIBLE_DEVICES names); a type missing
+  /// here has the indices 0 .. count-1.
+  std::map<std::string, std::vector<int>> accelerator_devices;
   /// Memory available to tests in GB (the capacity reservations draw from).
   double available_memory = 0;
   /// Free disk in GB.
@@ -130,8 +134,12 @@ struct test_requirements {
   std::string preferred_backend;
   /// Accelerators needed by type and count.
   std::map<std::string, int> required_accelerators;
-  /// Software the worker must have installed.
+  /// Software the worker must have installed: each entry "NAME" or
+  /// "NAME OP VERSION" with OP one of = == != < <= > >= (see
+  /// runtime/constraints.hpp), e.g. "torch >= 2.1".
   std::vector<std::string> required_software;
+  /// Tags the worker must all carry (its `tags`).
+  std::vector<std::string> required_tags;
   /// Expected execution time in seconds (simulation uses it as the mean).
   double expected_duration = 0;
   /// 1 = highest ... 5 = lowest.

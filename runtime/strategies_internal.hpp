@@ -12,7 +12,8 @@
 namespace alb::detail {
 
 /// Candidate predicate for index queries: the non-capacity requirements of
-/// a test (backend, software, not the slot its last attempt failed on).
+/// a test (backend, software, tags, not the slot its last attempt failed
+/// on).
 struct eligible_for {
   /// The test.
   const test_record& t;
@@ -24,8 +25,7 @@ struct eligible_for {
   /// Captures `t` and `c`.
   eligible_for(const test_record& t, const cluster_state& c)
     : t(t), c(c), simple(t.excluded == capacity_index::npos
-                         && t.req.required_backend.empty()
-                         && t.req.required_software.empty()) {
+                         && t.req.required_backend.empty() && t.cons.empty()) {
     // nop
   }
 

@@ -233,6 +233,44 @@ BOOST_AUTO_TEST_CASE(one_worker_with_slots_offers_the_whole_node) {
   BOOST_TEST(split_resources(r, 1, "n")[0].max_concurrent_tests == 2);
 }
 
+BOOST_AUTO_TEST_CASE(workers_of_a_node_get_disjoint_devices) {
+  // The indices nvidia-smi listed, split in order: no two workers (hence
+  // no two tests) hand out the same device.
+  node_resources r;
+  r.cores = 4;
+  r.accelerators = {{"cuda", 3}};
+  r.devices = {{"cuda", {2, 5, 7}}};
+  auto ws = split_resources(r, 2, "n");
+  BOOST_TEST(ws[0].accelerator_devices.at("cuda") == (std::vector<int>{2, 5}));
+  BOOST_TEST(ws[1].accelerator_devices.at("cuda") == (std::vector<int>{7}));
+  BOOST_TEST(worker_devices(ws[1]).at("cuda") == (std::vector<int>{7}));
+  // Told by --accelerators: indices 0 .. N-1.
+  r.devices.clear();
+  auto one = split_resources(r, 1, "n");
+  BOOST_TEST(worker_devices(one[0]).at("cuda")
+             == (std::vector<int>{0, 1, 2}));
+  worker_capabilities bare;
+  bare.available_accelerators = {{"rocm", 2}};
+  BOOST_TEST(worker_devices(bare).at("rocm") == (std::vector<int>{0, 1}));
+}
+
+BOOST_AUTO_TEST_CASE(software_flag_parses_and_reaches_every_worker) {
+  auto sw = parse_software("torch=2.3, cuda=12.1,mkl");
+  BOOST_TEST(sw.at("torch") == "2.3");
+  BOOST_TEST(sw.at("cuda") == "12.1");
+  BOOST_TEST(sw.at("mkl") == "");
+  BOOST_CHECK_THROW(parse_software("torch>=2"), cluster_error);
+  BOOST_CHECK_THROW(parse_software("=2"), cluster_error);
+  BOOST_CHECK_THROW(parse_software("torch="), cluster_error);
+  node_resources r;
+  r.cores = 2;
+  r.software = sw;
+  for (auto& w : split_resources(r, 2, "n"))
+    BOOST_TEST(w.software_versions.at("torch") == "2.3");
+  auto detected = detect_software();
+  BOOST_TEST(detected.at("os") == "linux");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_SUITE(coordinator, two_systems)

@@ -365,6 +365,7 @@ BOOST_AUTO_TEST_CASE(any_bytes_in_commands_survive) {
   t.cwd = "/tmp/d\xc3\xa9j\xc3\xa0";
   t.req.expected_duration = 0.1; // not exact in binary
   t.req.required_software = {"gcc", ""};
+  t.req.required_tags = {"gpu-rack", "r\xc3\xa4ck"};
   {
     auto j = submission_journal::open(f.path);
     j.accept({t});
@@ -377,6 +378,7 @@ BOOST_AUTO_TEST_CASE(any_bytes_in_commands_survive) {
   BOOST_TEST(open[0].cwd == t.cwd);
   BOOST_TEST(open[0].req.expected_duration == 0.1);
   BOOST_TEST(open[0].req.required_software == t.req.required_software);
+  BOOST_TEST(open[0].req.required_tags == t.req.required_tags);
   BOOST_TEST(submission_journal::definition_of(open[0])
              == submission_journal::definition_of(t));
 }

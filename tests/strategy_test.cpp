@@ -54,6 +54,10 @@ test_record make_record(const cluster_state& c, double memory,
     BOOST_REQUIRE(k >= 0);
     t.need.accel[static_cast<size_t>(k)] = static_cast<int16_t>(n);
   }
+  std::string error;
+  auto cons = parse_constraints(t.req, error);
+  BOOST_REQUIRE_MESSAGE(cons, error);
+  t.cons = *cons;
   return t;
 }
 

@@ -2,6 +2,7 @@
 // is read and checked, and the top-level table that holds them.
 
 #include "runtime/config/reader.hpp"
+#include "runtime/constraints.hpp"
 
 #include <cmath>
 #include <map>
@@ -450,6 +451,25 @@ const field<test_spec> test_spec_fields[] = {
   {"required_software",
    [](reader& r, const node& n, const str& p, test_spec& x) {
      x.requirements.required_software = r.strings(n, p, true);
+     // Checked here so a bad one is named with its line, not at submit.
+     auto& a = *n.as_array();
+     for (size_t i = 0; i < a.size(); ++i) {
+       std::string error;
+       if (!parse_software_need(x.requirements.required_software[i], error))
+         r.fail(a[i], p + "[" + std::to_string(i) + "]",
+                error
+                  + " (expected NAME or NAME OP VERSION, e.g. "
+                    "\"torch >= 2.1\")");
+     }
+   }},
+  {"tags",
+   [](reader& r, const node& n, const str& p, test_spec& x) {
+     x.requirements.required_tags = r.strings(n, p, true);
+     auto& a = *n.as_array();
+     for (size_t i = 0; i < a.size(); ++i)
+       if (auto why = validate_tag(x.requirements.required_tags[i]);
+           !why.empty())
+         r.fail(a[i], p + "[" + std::to_string(i) + "]", why);
    }},
   {"expected_duration",
    [](reader& r, const node& n, const str& p, test_spec& x) {
