@@ -40,7 +40,6 @@ struct coordinator_flags : run_flags {
   std::string strategy;
   bool disable_lb = false;
   std::string log_level;
-  std::string log_format = "text";
   std::string token_file;
   std::string operator_token_file;
   int threads = 2;

@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bin/cluster_cli.hpp"
 #include "metrics/prometheus_observer.hpp"
 #include "metrics/registry.hpp"
 #include "metrics/server.hpp"
@@ -91,6 +92,7 @@ void run_flags::add_output(CLI::App* cmd) {
   cmd->add_flag("--live", live,
                 "Show the run live as a full-screen dashboard (as alb "
                 "monitor does); a progress line when not on a terminal");
+  add_log_flags(cmd, nullptr, log_format);
 }
 
 std::ostream& run_flags::human() const {
@@ -107,8 +109,14 @@ std::FILE* run_flags::human_file() const {
 
 config load_run_config(const run_flags& f, const char* command) {
   auto cfg = load_effective_config(f.config_path);
-  for (auto& w : cfg.warnings)
-    std::cerr << "alb " << command << ": warning: " << w << "\n";
+  if (f.log_format == "json") {
+    cluster_log log{command, "INFO", log_format::json};
+    for (auto& w : cfg.warnings)
+      log.warn(w);
+  } else {
+    for (auto& w : cfg.warnings)
+      std::cerr << "alb " << command << ": warning: " << w << "\n";
+  }
   return cfg;
 }
 
@@ -166,7 +174,10 @@ void metrics_session::linger() {
 
 namespace {
 
-void print_progress(const run_progress& p, uint64_t total, bool tty) {
+// `json`: off a terminal, each progress line is a JSON log line of
+// component `command` instead of a plain one.
+void print_progress(const run_progress& p, uint64_t total, bool tty,
+                    const cluster_log* json) {
   char line[200];
   std::snprintf(line, sizeof(line),
                 "[%6.1fs] submitted %llu/%llu  completed %llu  failed %llu  "
@@ -180,6 +191,8 @@ void print_progress(const run_progress& p, uint64_t total, bool tty) {
                 static_cast<unsigned long long>(p.workers));
   if (tty)
     std::cerr << "\r" << line << "\033[K" << std::flush;
+  else if (json)
+    json->info(line);
   else
     std::cerr << line << "\n";
 }
@@ -255,9 +268,14 @@ int run_and_report(simulation_options o, const run_flags& f,
   uint64_t total = o.tests;
   for (auto& w : o.extra_waves)
     total += w.count;
+  auto json
+    = f.log_format == "json"
+        ? std::make_shared<cluster_log>(command, "INFO", log_format::json)
+        : nullptr;
   if (!f.quiet)
-    o.on_progress
-      = [total, tty](const run_progress& p) { print_progress(p, total, tty); };
+    o.on_progress = [total, tty, json](const run_progress& p) {
+      print_progress(p, total, tty, json.get());
+    };
   if (metrics)
     o.observer = metrics->observer();
   // --live renders the run's own registry: the one /metrics serves, or a

@@ -58,6 +58,10 @@ struct run_flags {
   /// --live: the `alb monitor` view of the run instead of the progress line
   /// (when stdout and stderr are terminals).
   bool live = false;
+  /// --log-format: "text" or "json" (the run commands' progress lines off
+  /// a terminal and their warnings as JSON log lines; the coordinator's
+  /// log lines).
+  std::string log_format = "text";
 
   /// Adds --config.
   void add_config(CLI::App* cmd);
@@ -74,7 +78,7 @@ struct run_flags {
   /// threads and invariant checks.
   void apply_simulation(simulation_options& o, const scheduler_config& sched,
                         const std::string& fallback_strategy = {}) const;
-  /// Adds --output, --quiet and --live.
+  /// Adds --output, --quiet, --live and --log-format.
   void add_output(CLI::App* cmd);
   /// Where the human-readable lines go: stdout, or stderr when the JSON
   /// result goes to stdout (`--output -` and the like).

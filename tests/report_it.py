@@ -272,6 +272,21 @@ def main():
                 ok = False
         check(ok, "--log-format json: every line a JSON object with ts, level, "
               "component, msg (%d lines)" % len(lines))
+    # A run command: its progress lines (off a terminal) as JSON log lines.
+    r = subprocess.run([ALB, "stress", "--workers", "2", "--tests", "10", "--duration",
+                        "1", "--deterministic", "--log-format", "json", "--output",
+                        os.path.join(TMP, "stress.json")],
+                       capture_output=True, text=True, timeout=60, cwd=TMP)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    try:
+        objs = [json.loads(l) for l in lines]
+        ok = r.returncode == 0 and objs and all(
+            set(o) == {"ts", "level", "component", "msg"} and iso(o["ts"]) for o in objs) \
+            and any(o["component"] == "stress" and "submitted" in o["msg"] for o in objs)
+    except ValueError:
+        ok = False
+    check(ok, "alb stress --log-format json: progress lines are JSON log lines (%r)"
+          % lines[-2:])
     r = subprocess.run([ALB, "coordinator", "--log-format", "xml"], capture_output=True,
                        text=True, timeout=15)
     check(r.returncode == 2 and "--log-format" in r.stderr,
