@@ -9,6 +9,7 @@
 #include <mutex>
 #include <random>
 #include <stdexcept>
+#include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -32,6 +33,7 @@
 #include "runtime/cluster_status.hpp"
 #include "runtime/id_map.hpp"
 #include "runtime/journal.hpp"
+#include "runtime/liveness.hpp"
 
 namespace alb {
 
@@ -60,7 +62,7 @@ struct node_info {
 /// The session of one node process (a node name joined from one CAF node).
 struct node_session {
   /// Its handle (what the node's workers take for the scheduler).
-  scheduler_actor handle;
+  node_session_actor handle;
   /// What it checks against.
   std::shared_ptr<node_session_data> data;
   /// Workers registered through it.
@@ -73,6 +75,8 @@ struct worker_entry {
   std::string node;
   /// Its proxy in this process.
   caf::actor_id proxy = 0;
+  /// The same proxy (ended when its node is declared lost).
+  revocable_worker_actor proxy_handle;
   /// Its node's process.
   caf::node_id nid;
   /// Its scheduler slot.
@@ -147,6 +151,15 @@ struct coordinator_state {
   /// The latest tests that failed or were cancelled, with the clients that
   /// waited for them (who may see them in the status view), newest last.
   std::deque<std::pair<failure_row, std::vector<caf::actor_addr>>> failures;
+  /// When the core started (its clock for the liveness check).
+  caf::actor_clock::time_point start;
+  /// Last heartbeat per node session (by session id).
+  node_watch watch;
+  /// Session ids to their keys in `sessions`.
+  std::unordered_map<uint64_t, std::pair<std::string, caf::node_id>>
+    session_keys;
+  /// Numbers sessions.
+  uint64_t session_ids = 0;
 };
 
 /// Failures the status view keeps.
@@ -234,6 +247,79 @@ nlohmann::json run_json(const journal_run_summary& s) {
           {"failed", s.failed},
           {"timed_out", s.timed_out},
           {"cancelled", s.cancelled}};
+}
+
+// Seconds since the core started.
+double now_of(coordinator_impl self) {
+  return std::chrono::duration<double>(self->clock().now() - self->state.start)
+    .count();
+}
+
+// Seconds between liveness checks, which is also the heartbeat interval
+// the nodes are asked for: several per --node-timeout, so one late or lost
+// heartbeat does not drop a node, but never busier than 10 per second.
+double check_interval(const coordinator_options& o) {
+  return std::clamp(o.node_timeout / 5, 0.1, 5.0);
+}
+
+// "15" for 15.0, "2.5" for 2.5.
+std::string seconds_text(double s) {
+  std::ostringstream os;
+  os << s;
+  return os.str();
+}
+
+void count_nodes(coordinator_impl self);
+
+// The session `id` sent no heartbeat for --node-timeout: the node is treated
+// exactly as if its process had died. Its proxies end with `unreachable`
+// (the scheduler requeues what their workers held and counts them lost),
+// its session ends (which tells the node, once it hears it, that it was
+// dropped), and nothing it still sends through that session counts.
+void declare_lost(coordinator_impl self, uint64_t id) {
+  auto& st = self->state;
+  auto k = st.session_keys.find(id);
+  if (k == st.session_keys.end())
+    return;
+  auto key = k->second;
+  st.session_keys.erase(k);
+  auto si = st.sessions.find(key);
+  if (si == st.sessions.end())
+    return;
+  auto ses = std::move(si->second);
+  st.sessions.erase(si);
+  ses.data->dropped = true;
+  {
+    std::lock_guard<std::mutex> g{ses.data->mtx};
+    ses.data->slots.clear();
+  }
+  auto& name = key.first;
+  size_t gone = 0;
+  for (auto i = st.worker_node.begin(); i != st.worker_node.end();) {
+    auto& e = i->second;
+    if (e.node != name || e.nid != key.second) {
+      ++i;
+      continue;
+    }
+    // Its down (when the node ends it, or the connection goes) must not
+    // count against the node that joins again under the same name.
+    self->demonitor(i->first);
+    st.routes->remove(e.proxy);
+    self->send_exit(e.proxy_handle, caf::exit_reason::unreachable);
+    ++gone;
+    i = st.worker_node.erase(i);
+  }
+  self->send_exit(ses.handle, caf::exit_reason::unreachable);
+  auto& info = st.nodes[name];
+  info.workers = info.workers > gone ? info.workers - gone : 0;
+  log(self, "node '" + name + "' lost: no heartbeat for "
+              + seconds_text(st.opts.node_timeout) + " s (at " + info.peer
+              + "; " + std::to_string(gone)
+              + (gone == 1 ? " worker" : " workers")
+              + " dropped, its tests requeued)");
+  if (st.opts.on_node_lost)
+    st.opts.on_node_lost();
+  count_nodes(self);
 }
 
 void count_nodes(coordinator_impl self) {
@@ -621,6 +707,10 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
     add_debug_summary(sopts, st.opts.debug, st.opts.debug_interval);
   st.scheduler = spawn_scheduler(self->home_system(), std::move(sopts));
   self->link_to(st.scheduler);
+  st.start = self->clock().now();
+  // One check for all nodes, not a timer per node.
+  if (st.opts.node_timeout > 0)
+    self->send(self, liveness_atom::value);
   if (st.opts.journal)
     resume(self);
   self->set_exit_handler([self](caf::exit_msg& em) {
@@ -653,6 +743,8 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       }
       if (si->second.workers > 0 && --si->second.workers == 0) {
         self->send_exit(si->second.handle, caf::exit_reason::user_shutdown);
+        st.watch.forget(si->second.data->id);
+        st.session_keys.erase(si->second.data->id);
         st.sessions.erase(si);
       }
     }
@@ -697,7 +789,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
           [self, rp, w, nid, wid, proxy, uplink = j.uplink,
            node = j.node](uint32_t slot) mutable {
             auto& st = self->state;
-            st.worker_node[w.address()] = {node, proxy.id(), nid, slot};
+            st.worker_node[w.address()] = {node, proxy.id(), proxy, nid, slot};
             st.node_of_worker[wid] = node;
             self->monitor(w);
             // One session per node process: all its workers (and its
@@ -706,8 +798,15 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
             if (!ses.handle) {
               admitted(self, nid);
               ses.data = std::make_shared<node_session_data>();
+              ses.data->id = ++st.session_ids;
+              if (st.opts.node_timeout > 0)
+                ses.data->heartbeat_interval = check_interval(st.opts);
               ses.data->name = node;
               ses.data->node = nid;
+              // The join is the first sign of life.
+              st.session_keys[ses.data->id] = {node, nid};
+              if (st.opts.node_timeout > 0)
+                st.watch.heard(ses.data->id, now_of(self));
               ses.handle
                 = spawn_node_session(self->home_system(), self, st.scheduler,
                                      ses.data, st.refusals, st.opts.peer_name);
@@ -717,7 +816,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
               ses.data->slots.insert(slot);
             }
             ++ses.workers;
-            auto session = ses.handle;
+            auto session = caf::actor_cast<scheduler_actor>(ses.handle);
             auto& info = st.nodes[node];
             if (info.workers++ == 0) {
               bool again = !st.seen_nodes.insert(node).second;
@@ -980,6 +1079,23 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       flush_outcomes(self);
       if (self->state.journal_roll_scheduled)
         roll_journal_errors(self);
+    },
+    [self](heartbeat_atom, uint64_t id) {
+      auto& st = self->state;
+      // Only sessions still watched: a late heartbeat of a dropped node
+      // does not bring it back (it joins again instead).
+      if (st.session_keys.count(id) > 0)
+        st.watch.heard(id, now_of(self));
+    },
+    [self](liveness_atom) {
+      auto& st = self->state;
+      for (auto id : st.watch.lost(now_of(self), st.opts.node_timeout))
+        declare_lost(self, id);
+      self->delayed_send(
+        self,
+        std::chrono::duration_cast<caf::timespan>(
+          std::chrono::duration<double>(check_interval(st.opts))),
+        liveness_atom::value);
     },
     [self](stats_atom) -> caf::result<std::string> {
       auto rp = self->make_response_promise<std::string>();

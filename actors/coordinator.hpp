@@ -69,6 +69,15 @@ struct coordinator_options {
   /// Journal of submitted tests (null = none). Only the coordinator's
   /// actor uses it once spawned.
   std::shared_ptr<submission_journal> journal;
+  /// Seconds a node may send no heartbeat before it is declared lost
+  /// exactly as if its process had died (its tests requeue, its session
+  /// ends, it must join again); 0 = never (a node is lost only when its
+  /// connection ends). Its nodes are asked for a heartbeat several times
+  /// per timeout.
+  double node_timeout = 0;
+  /// Called once for every node declared lost for missing heartbeats (may
+  /// be empty).
+  std::function<void()> on_node_lost;
   /// Seconds outcomes are gathered before they are written to the journal
   /// in one transaction and then reported (with a journal only).
   double journal_flush_interval = 0.02;

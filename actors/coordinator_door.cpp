@@ -163,9 +163,9 @@ coordinator_actor::behavior_type door_behavior(door_impl self, core_actor core,
 
 // -- node session -------------------------------------------------------------
 
-using node_session_impl = guarded_actor<scheduler_actor>*;
+using node_session_impl = guarded_actor<node_session_actor>*;
 
-scheduler_actor::behavior_type
+node_session_actor::behavior_type
 node_session_behavior(node_session_impl self, core_actor core,
                       scheduler_actor sched,
                       std::shared_ptr<node_session_data> data,
@@ -182,6 +182,10 @@ node_session_behavior(node_session_impl self, core_actor core,
   };
   auto not_own
     = [self, log, name, data](const std::string& what, uint32_t slot) {
+        // A dropped node's late reports are expected, not an attack: they
+        // just do not count.
+        if (data->dropped.load())
+          return;
         refuse(self, log, name, what + " for slot " + std::to_string(slot),
                sender_node(self) == data->node
                  ? "slot is not one of node '" + data->name + "''s workers"
@@ -262,6 +266,19 @@ node_session_behavior(node_session_impl self, core_actor core,
       else
         not_own("message 'revoke'", slot);
     },
+    [self, core, data, log, name](heartbeat_atom) -> caf::result<double> {
+      if (sender_node(self) != data->node) {
+        refuse(self, log, name, "heartbeat",
+               "the session of node '" + data->name
+                 + "' belongs to another process");
+        return caf::sec::unexpected_message;
+      }
+      // Declared lost already: the error tells the node it was dropped.
+      if (data->dropped.load())
+        return caf::make_error(caf::exit_reason::unreachable);
+      self->send(core, heartbeat_atom::value, data->id);
+      return data->heartbeat_interval;
+    },
   };
 }
 
@@ -341,12 +358,12 @@ coordinator_actor spawn_door(caf::actor_system& sys, core_actor core,
     [here](const caf::mailbox_element& x) { return from_here(x, here); });
 }
 
-scheduler_actor spawn_node_session(caf::actor_system& sys, core_actor core,
-                                   scheduler_actor sched,
-                                   std::shared_ptr<node_session_data> data,
-                                   std::shared_ptr<refusal_log> log,
-                                   peer_namer name) {
-  using impl = guarded_actor<scheduler_actor>;
+node_session_actor spawn_node_session(caf::actor_system& sys, core_actor core,
+                                      scheduler_actor sched,
+                                      std::shared_ptr<node_session_data> data,
+                                      std::shared_ptr<refusal_log> log,
+                                      peer_namer name) {
+  using impl = guarded_actor<node_session_actor>;
   auto here = sys.node();
   return sys.spawn<impl>(
     [core, sched, data, log, name](impl* self) {

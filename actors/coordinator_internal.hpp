@@ -18,9 +18,13 @@
 //                        every test for an operator session: the hello
 //                        carried the operator token, or the coordinator
 //                        has no token at all)
-//   the scheduler     -> core: outcome_batch; core -> core: tick
+//   the scheduler     -> core: outcome_batch; core -> core: tick, liveness
+//   a joined node     -> its node session: heartbeat (the reply is the
+//                        coordinator's side: when the next one is due)
+//   a node session    -> core: heartbeat (with the session's id)
 // Anything else is refused, logged (rate-limited) and has no effect.
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -41,6 +45,9 @@
 #include "runtime/log_limiter.hpp"
 
 namespace alb::coord {
+
+/// The core's periodic liveness check (internal).
+using liveness_atom = caf::atom_constant<caf::atom("liveness")>;
 
 /// The core's private interface: what the door and the sessions pass on
 /// after their checks, plus the internal messages.
@@ -70,7 +77,11 @@ using core_actor = caf::typed_actor<
   // Internal: tests that ended (from the scheduler's end listener).
   caf::reacts_to<outcome_batch>,
   // Internal: write the gathered outcomes to the journal, then report them.
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  // From a node session: the node with this session id sent a heartbeat.
+  caf::reacts_to<heartbeat_atom, uint64_t>,
+  // Internal: the periodic check for nodes silent past --node-timeout.
+  caf::reacts_to<liveness_atom>>;
 
 /// Refusal lines of the door, the sessions and the core, rate-limited
 /// together (runtime/log_limiter.hpp): per 10 s each sender and kind once,
@@ -150,6 +161,13 @@ void refuse(Self* self, const std::shared_ptr<refusal_log>& log,
 /// What a node session knows about its node, shared with the core (which
 /// adds and removes slots as workers join and go).
 struct node_session_data {
+  /// The core's id of the session (its heartbeats name it).
+  uint64_t id = 0;
+  /// Seconds between the heartbeats the node is asked for (0 = none).
+  double heartbeat_interval = 0;
+  /// Set by the core when it declared the node lost: from then on nothing
+  /// the node sends through this session counts (it ends right after).
+  std::atomic<bool> dropped{false};
   /// Name the node joined under.
   std::string name;
   /// The node's process: only its actors may use the session.
@@ -161,6 +179,8 @@ struct node_session_data {
 
   /// Whether `slot` is one of this node's workers.
   bool owns(uint32_t slot) {
+    if (dropped.load())
+      return false;
     std::lock_guard<std::mutex> g{mtx};
     return slots.count(slot) > 0;
   }
@@ -174,11 +194,11 @@ coordinator_actor spawn_door(caf::actor_system& sys, core_actor core,
 /// Spawns the session of one node process: it passes on to `sched` what
 /// the node's own actors send for their own slots, refuses the rest; it
 /// ends with `core`.
-scheduler_actor spawn_node_session(caf::actor_system& sys, core_actor core,
-                                   scheduler_actor sched,
-                                   std::shared_ptr<node_session_data> data,
-                                   std::shared_ptr<refusal_log> log,
-                                   peer_namer name);
+node_session_actor spawn_node_session(caf::actor_system& sys, core_actor core,
+                                      scheduler_actor sched,
+                                      std::shared_ptr<node_session_data> data,
+                                      std::shared_ptr<refusal_log> log,
+                                      peer_namer name);
 
 /// Spawns the session of one client (the process `client` that said
 /// hello; outcomes go to `outcomes`; it acts for `owner`, the digest of the

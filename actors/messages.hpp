@@ -329,6 +329,10 @@ using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using results_atom = caf::atom_constant<caf::atom("results")>;
 /// Ask for the cluster's status view (runtime/cluster_status.hpp) as JSON.
 using status_atom = caf::atom_constant<caf::atom("status")>;
+/// A node's uplink says it is alive (a request on its node session; the
+/// reply, the coordinator's side of the exchange, is the interval to the
+/// next one).
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 
 // -- interfaces
 // ----------------------------------------------------------------
@@ -439,7 +443,20 @@ using node_uplink_actor = caf::typed_actor<
   // From a local worker leaving: sent on after the reports gathered so far.
   caf::reacts_to<leave_atom, uint32_t>,
   // Internal: send the gathered reports.
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  // Internal: time for the next heartbeat to the node's session.
+  caf::reacts_to<heartbeat_atom>>;
+
+/// The session of one node process with a coordinator: the scheduler's
+/// interface (what the node's workers send, checked and passed on) plus
+/// the heartbeat. A node that sends none for the coordinator's
+/// `--node-timeout` is declared lost: its tests requeue and the session
+/// ends (reason `exit_reason::unreachable`), which tells the node, once it
+/// can hear it, that it was dropped.
+using node_session_actor = scheduler_actor::extend<
+  // From the node's uplink: it is alive; replies the seconds until the next
+  // heartbeat is due (0 = none needed).
+  caf::replies_to<heartbeat_atom>::with<double>>;
 
 /// A node's request to register one of its workers with a coordinator.
 struct node_join {

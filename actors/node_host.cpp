@@ -135,6 +135,16 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
     if (stopping)
       return 0;
     auto why = lost_reason ? sys.render(lost_reason) : std::string{"normal"};
+    if (lost_reason == caf::exit_reason::unreachable) {
+      // The coordinator heard no heartbeat from this node for its
+      // --node-timeout (stopped, partitioned) and requeued its tests: what
+      // it ran here no longer counts, so it was killed; a fresh session
+      // starts with nothing.
+      o.info("dropped by the coordinator (no heartbeat from this node "
+             "within its --node-timeout); running tests killed; joining "
+             "again");
+      continue;
+    }
     if (o.reconnect_timeout <= 0) {
       o.info("coordinator went away (" + why + "); stopping");
       return 0;

@@ -1,5 +1,6 @@
 #include "actors/node_uplink.hpp"
 
+#include <chrono>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -23,6 +24,8 @@ struct uplink_state {
   bool flush_scheduled = false;
   /// Name of the node process.
   std::string node;
+  /// Whether heartbeats to the scheduler (the node's session) are going.
+  bool beating = false;
 };
 
 using uplink_impl = node_uplink_actor::stateful_pointer<uplink_state>;
@@ -34,6 +37,38 @@ void send_reports(uplink_impl self) {
     return;
   self->send(st.scheduler, std::move(st.out));
   st.out.batches.clear();
+}
+
+// One heartbeat to the node's session; the reply says when the next is
+// due. A session that is gone (the coordinator dropped this node, or it
+// refuses the heartbeat) ends the uplink with `unreachable`, and with it
+// the workers and what they run: the node then joins again afresh.
+void heartbeat(uplink_impl self) {
+  auto& st = self->state;
+  if (!st.scheduler) {
+    st.beating = false;
+    return;
+  }
+  auto session = caf::actor_cast<node_session_actor>(st.scheduler);
+  self->request(session, std::chrono::seconds(10), heartbeat_atom::value)
+    .then(
+      [self](double next) {
+        if (next > 0)
+          self->delayed_send(self,
+                             std::chrono::duration_cast<caf::timespan>(
+                               std::chrono::duration<double>(next)),
+                             heartbeat_atom::value);
+        else
+          self->state.beating = false;
+      },
+      [self](caf::error& e) {
+        // No answer in time (the coordinator is busy or the network slow):
+        // try again; only an answer that the session is gone drops us.
+        if (e == caf::sec::request_timeout)
+          heartbeat(self);
+        else
+          self->quit(caf::exit_reason::unreachable);
+      });
 }
 
 // Takes an argument on purpose: CAF 0.17 spawns a function actor without
@@ -81,6 +116,10 @@ node_uplink_actor::behavior_type uplink_behavior(uplink_impl self,
         st.out.batches.clear();
         st.scheduler = std::move(s);
       }
+      if (!st.beating) {
+        st.beating = true;
+        heartbeat(self);
+      }
     },
     [self](report_batch& b) {
       auto& st = self->state;
@@ -93,6 +132,11 @@ node_uplink_actor::behavior_type uplink_behavior(uplink_impl self,
       }
     },
     [self](tick_atom) { send_reports(self); },
+    [self](heartbeat_atom) {
+      // Only its own timer: nobody else paces the heartbeats.
+      if (self->current_sender() == self->ctrl())
+        heartbeat(self);
+    },
     [self](leave_atom, uint32_t slot) {
       send_reports(self);
       if (self->state.scheduler)

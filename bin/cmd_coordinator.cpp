@@ -43,6 +43,7 @@ struct coordinator_flags : run_flags {
   std::string token_file;
   std::string operator_token_file;
   int threads = 2;
+  double node_timeout = -1;
   tls_options tls;
   double handshake_timeout = 10;
   int max_handshakes_per_address = 16;
@@ -160,6 +161,8 @@ int run_coordinator(const coordinator_flags& f) {
     o.token = token;
     o.operator_token = operator_token;
     o.journal = journal;
+    o.node_timeout
+      = f.node_timeout >= 0 ? f.node_timeout : cfg.cluster.node_timeout;
     o.log = [&log](const std::string& line) { log.info(line); };
     // Connections and placement summaries, only when they are written.
     if (log.enabled(log_level::debug))
@@ -173,6 +176,10 @@ int run_coordinator(const coordinator_flags& f) {
     o.on_nodes = [prom](size_t n) {
       if (prom)
         prom->set_nodes(n);
+    };
+    o.on_node_lost = [prom] {
+      if (prom)
+        prom->count_node_timeout();
     };
     // The coordinator asks the guard (from its own thread) who is behind a
     // relayed connection; the slot keeps the guard alive while it asks.
@@ -314,6 +321,16 @@ void add_coordinator(CLI::App& app, int& rc) {
     "the token from --token-file (the same file on every machine). A node\n"
     "that disappears has its tests requeued elsewhere. Runs until SIGINT or\n"
     "SIGTERM. Defaults come from the [cluster] section of --config.\n"
+    "\n"
+    "Heartbeats: each node sends one on its session several times per\n"
+    "--node-timeout. A node silent for --node-timeout seconds (stopped,\n"
+    "hung, network cut with the connection left open) is declared lost as\n"
+    "if it had died: `node 'X' lost: no heartbeat for 15 s` is logged,\n"
+    "alb_node_heartbeat_timeouts_total counts it, its running and queued\n"
+    "tests are requeued, and whatever it reports later does not count. When\n"
+    "it wakes up it is told it was dropped, kills what it ran and joins again\n"
+    "under a fresh session.\n"
+    "\n"
     "Refused joins and connections (wrong token, garbage bytes, failed TLS\n"
     "handshakes) are logged as warnings with the peer's address. The port\n"
     "takes only a join or a hello with the token; anything else a peer sends\n"
@@ -393,6 +410,12 @@ void add_coordinator(CLI::App& app, int& rc) {
                  "closes the oldest of the address holding the most "
                  "(default 256)")
     ->check(CLI::Range(1, 100000));
+  cmd
+    ->add_option("--node-timeout", f->node_timeout,
+                 "Seconds without a heartbeat after which a node is declared "
+                 "lost and its tests requeued (default [cluster] "
+                 "node_timeout, 15)")
+    ->check(CLI::Range(0.1, 86400.0));
   add_tls_flags(cmd, f->tls);
   f->add_config(cmd);
   f->add_metrics(cmd);

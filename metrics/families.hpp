@@ -160,6 +160,8 @@ struct families {
   prometheus::Gauge* nodes = nullptr;
   /// alb_connections_refused_total{reason}, in `refusal_reasons` order.
   std::array<prometheus::Counter*, 6> connections_refused{};
+  /// alb_node_heartbeat_timeouts_total.
+  prometheus::Counter* nodes_timed_out = nullptr;
 
   // -- per worker (children created when a worker joins) --------------------
 

@@ -418,6 +418,10 @@ void prometheus_observer::count_refused_connection(std::string_view reason) {
       st_->fams.connections_refused[i]->Increment();
 }
 
+void prometheus_observer::count_node_timeout() {
+  st_->fams.nodes_timed_out->Increment();
+}
+
 bool prometheus_observer::tracks_worker(std::size_t worker) const {
   return st_->series_of(worker) != nullptr;
 }

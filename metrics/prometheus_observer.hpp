@@ -99,6 +99,10 @@ public:
   /// the guard's labels (others are ignored). Any thread.
   void count_refused_connection(std::string_view reason);
 
+  /// Counts a node declared lost for missing heartbeats in
+  /// `alb_node_heartbeat_timeouts_total`.
+  void count_node_timeout();
+
   /// Returns whether worker `worker` currently has per-worker series.
   bool tracks_worker(std::size_t worker) const;
 

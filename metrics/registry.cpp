@@ -186,6 +186,11 @@ families::families(prometheus::Registry& reg)
   for (std::size_t r = 0; r < refusal_reasons.size(); ++r)
     connections_refused[r]
       = &refused_fam.Add({{"reason", std::string{refusal_reasons[r]}}});
+  nodes_timed_out
+    = &counter(reg, "alb_node_heartbeat_timeouts_total",
+               "Nodes the coordinator declared lost because they sent no "
+               "heartbeat for --node-timeout (their tests were requeued)")
+         .Add({});
 
   worker_load = &gauge(reg, "alb_worker_load_ratio",
                        "Load score of a worker (0 idle to 1 full)");

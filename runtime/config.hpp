@@ -137,6 +137,9 @@ struct cluster_config {
   std::string token_file;
   /// SQLite database with run history and the test journal.
   std::string db_path = "alb.db";
+  /// Seconds a node may send no heartbeat before the coordinator declares
+  /// it lost and requeues its tests (`node_timeout`, 0.1 to 86400).
+  double node_timeout = 15;
 };
 
 /// The `[tls]` section: the cluster's TLS material, all of `cert`, `key`

@@ -164,6 +164,7 @@ void check_equal(const config& a, const config& b) {
   BOOST_TEST(a.cluster.port == b.cluster.port);
   BOOST_TEST(a.cluster.token_file == b.cluster.token_file);
   BOOST_TEST(a.cluster.db_path == b.cluster.db_path);
+  BOOST_TEST(a.cluster.node_timeout == b.cluster.node_timeout);
   BOOST_TEST_REQUIRE(a.tests.size() == b.tests.size());
   for (size_t i = 0; i < a.tests.size(); ++i)
     check_equal(a.tests[i], b.tests[i]);
@@ -200,6 +201,7 @@ BOOST_AUTO_TEST_CASE(default_config_has_the_reference_entries) {
   BOOST_TEST(cfg.metrics.bind == "127.0.0.1");
   BOOST_TEST(cfg.cluster.port == 8080);
   BOOST_TEST(cfg.cluster.db_path == "alb.db");
+  BOOST_TEST(cfg.cluster.node_timeout == 15.0);
   BOOST_TEST(cfg.log_level == "INFO");
   BOOST_TEST(cfg.scheduler.validate() == "");
   BOOST_CHECK_NO_THROW(validate(cfg));
@@ -237,6 +239,7 @@ BOOST_AUTO_TEST_CASE(every_key_reads_the_same_from_toml_and_json) {
   BOOST_TEST(toml.scheduler.seed == 42u);
   BOOST_TEST(toml.metrics.port == 9464);
   BOOST_TEST(toml.cluster.token_file == "/etc/alb/token");
+  BOOST_TEST(toml.cluster.node_timeout == 4.5);
   auto& wp = toml.worker_profiles.at("custom");
   BOOST_TEST(wp.warmup_performance == 0.7);
   BOOST_TEST(wp.background_load == 20);
@@ -307,6 +310,19 @@ BOOST_AUTO_TEST_CASE(wrong_type_names_position_key_and_types) {
   check_contains(error_of(fixture("wrong_type.toml")),
                  {"wrong_type.toml:3:11: test_configurations.small.workers: "
                   "expected an integer, got a string"});
+}
+
+BOOST_AUTO_TEST_CASE(node_timeout_out_of_range_is_rejected) {
+  for (auto bad : {"0", "0.05", "100000"}) {
+    try {
+      load_config_from_string(std::string{"[cluster]\nnode_timeout = "} + bad
+                                + "\n",
+                              "nt.toml", config_format::toml);
+      BOOST_FAIL("node_timeout = " << bad << " should have failed");
+    } catch (const config_error& e) {
+      check_contains(e.what(), {"nt.toml:2:", "cluster.node_timeout"});
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(negative_memory_is_rejected) {

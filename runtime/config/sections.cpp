@@ -378,6 +378,13 @@ const field<cluster_config> cluster_fields[] = {
                     cluster_config& x) { x.token_file = r.string(n, p); }},
   {"db_path", [](reader& r, const node& n, const str& p,
                  cluster_config& x) { x.db_path = r.nonempty_string(n, p); }},
+  {"node_timeout",
+   [](reader& r, const node& n, const str& p, cluster_config& x) {
+     auto v = r.number(n, p, bound::positive);
+     if (v < 0.1 || v > 86400)
+       r.fail(n, p, "must be between 0.1 and 86400 seconds, got " + num(v));
+     x.node_timeout = v;
+   }},
 };
 
 const field<tls_config> tls_fields[] = {

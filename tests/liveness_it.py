@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Liveness of a cluster on loopback: heartbeats and --node-timeout.
+
+A coordinator (--node-timeout 2, journal in the test's directory, metrics on
+an ephemeral port) and two nodes run tests that wait for a gate file. With
+tests running (and more queued) on node n1, n1 is SIGSTOPped: the
+coordinator must log `node 'n1' lost: no heartbeat for 2 s`, requeue n1's
+tests and finish them on n2 within --node-timeout + 5 s. SIGCONT then: n1 is
+told it was dropped, kills what it ran, joins again and runs new tests. No
+test ends twice: one outcome per test in the client's file, one ended
+journal row per test, alb_tests_completed_total equal to the number of
+tests (also after n1's late reports arrived). Only processes the test
+started are signalled (by PID); bounded (about 20 s).
+
+Usage: liveness_it.py PATH/TO/alb
+"""
+
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.request
+
+from it_support import ALB, TMP, check, finish, path, read, start, wait_for, write
+
+NODE_TIMEOUT = 2
+
+
+def toml_tests(tests):
+    out = []
+    for t in tests:
+        out.append("[[tests]]")
+        for k, v in t.items():
+            out.append("%s = %s" % (k, json.dumps(v)))
+    return "\n".join(out) + "\n"
+
+
+def metric(url, name, labels=""):
+    """Sum of the series of NAME whose labels contain LABELS (None when the
+    scrape fails)."""
+    try:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+    except OSError:
+        return None
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(r"([a-z_]+)(\{[^}]*\})? (\S+)$", line)
+        if m and m.group(1) == name and labels in (m.group(2) or ""):
+            total += float(m.group(3))
+    return total
+
+
+def ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(")") + 2:].split()[1])
+
+
+def runs_under(pid, ancestor):
+    """Whether process PID descends from ANCESTOR."""
+    for _ in range(64):
+        if pid is None or pid <= 1:
+            return False
+        if pid == ancestor:
+            return True
+        pid = ppid(pid)
+    return False
+
+
+def started():
+    """(test id, pid) of every run that started so far (marker files)."""
+    out = []
+    for name in os.listdir(path("started")):
+        tid, pid = name.rsplit(".", 1)
+        out.append((tid, int(pid)))
+    return out
+
+
+def gated(tid):
+    # Waits for the gate (an event the test makes), not for a time.
+    return {"test_id": tid, "expected_duration": 1.0,
+            "command": ["sh", "-c",
+                        'touch "started/%s.$$"; '
+                        'while [ ! -e gate ]; do sleep 0.05; done; echo ok' % tid]}
+
+
+def main():
+    token = write("token", "%032x\n" % random.getrandbits(128))
+    os.mkdir(path("started"))
+    db = path("alb.db")
+    coord = start(["coordinator", "--port", "0", "--db-path", db,
+                   "--token-file", token, "--node-timeout", str(NODE_TIMEOUT),
+                   "--metrics-port", "0"], "coordinator")
+    found = {}
+
+    def bound():
+        text = read("coordinator", "out")
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", text)
+        if m:
+            found["port"] = int(m.group(1))
+        m = re.search(r"metrics: (http://\S+)", text)
+        if m:
+            found["url"] = m.group(1)
+        return "port" in found and "url" in found
+    if not wait_for(bound, 15, "the coordinator's port and metrics"):
+        return
+    addr = "127.0.0.1:%d" % found["port"]
+    url = found["url"]
+    nodes = {}
+    for n in ("n1", "n2"):
+        nodes[n] = start(["node", "--coordinator", addr, "--workers", "1",
+                          "--cores", "2", "--slots", "2", "--memory", "8",
+                          "--token-file", token, "--name", n,
+                          "--reconnect-timeout", "30"], n)
+    if not wait_for(lambda: read("coordinator").count("registered in slot") >= 2,
+                    15, "both nodes"):
+        return
+
+    # -- 1. SIGSTOP n1 with tests running and queued on it ---------------------
+    ids = ["g-%d" % i for i in range(8)]
+    f = write("gated.toml", toml_tests([gated(t) for t in ids]), 0o644)
+    out = path("gated.json")
+    sub = subprocess.Popen([ALB, "submit", "--coordinator", addr,
+                            "--token-file", token, "--output", out, f],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, cwd=TMP)
+    # Two slots per node: four run, the rest wait in the nodes' local
+    # queues (prefetch) or centrally.
+    if not wait_for(lambda: len(started()) >= 4, 15, "four tests running"):
+        sub.kill()
+        return
+    on_n1 = {t for t, pid in started() if runs_under(pid, nodes["n1"].pid)}
+    check(len(on_n1) == 2, "n1 runs two tests before the stop (%s)" % sorted(on_n1))
+    lost_before = metric(url, "alb_node_heartbeat_timeouts_total")
+    t_stop = time.time()
+    os.kill(nodes["n1"].pid, signal.SIGSTOP)
+    line = "node 'n1' lost: no heartbeat for %d s" % NODE_TIMEOUT
+    wait_for(lambda: line in read("coordinator"), NODE_TIMEOUT + 5,
+             "the coordinator to declare n1 lost")
+    t_lost = time.time() - t_stop
+    check(line in read("coordinator"),
+          "coordinator logs \"%s\" (after %.1f s)" % (line, t_lost))
+    check(t_lost >= NODE_TIMEOUT - 0.5,
+          "n1 is not declared lost before --node-timeout (%.1f s)" % t_lost)
+    # Open the gate: every test still to run finishes at once.
+    write("gate", "")
+    try:
+        sub.communicate(timeout=NODE_TIMEOUT + 5)
+    except subprocess.TimeoutExpired:
+        pass
+    t_done = time.time() - t_stop
+    check(sub.returncode == 0,
+          "submit: every test completed (exit %s)" % sub.returncode)
+    check(t_done < NODE_TIMEOUT + 5,
+          "n1's tests finished elsewhere %.1f s after the stop (< %d s)"
+          % (t_done, NODE_TIMEOUT + 5))
+    res = {}
+    if os.path.exists(out):
+        with open(out) as fh:
+            rows = json.load(fh)["results"]
+        check(len(rows) == len(ids), "one outcome per test (%d rows)" % len(rows))
+        res = {r["test_id"]: r for r in rows}
+    check(all(res.get(t, {}).get("status") == "completed" for t in ids),
+          "all %d tests completed" % len(ids))
+    moved = [t for t in on_n1 if res.get(t, {}).get("worker_id", "").startswith("n2/")]
+    check(len(moved) == len(on_n1) and on_n1,
+          "the tests running on n1 finished on n2 (%s)" % sorted(moved))
+    check(all(not r.get("worker_id", "").startswith("n1/") for r in res.values()),
+          "no outcome comes from the stopped n1")
+    check(metric(url, "alb_node_heartbeat_timeouts_total") == (lost_before or 0) + 1,
+          "alb_node_heartbeat_timeouts_total counted n1 once")
+    check((metric(url, "alb_workers_left_total", 'reason="lost"') or 0) >= 1,
+          "n1's worker counted as lost")
+
+    # -- 2. SIGCONT: n1 learns it was dropped and joins again ------------------
+    os.kill(nodes["n1"].pid, signal.SIGCONT)
+    wait_for(lambda: "dropped by the coordinator" in read("n1"), 15,
+             "n1 to learn it was dropped")
+    check("dropped by the coordinator" in read("n1"),
+          "n1 logs that it was dropped and kills what it ran")
+    wait_for(lambda: "node 'n1' rejoined" in read("coordinator"), 15,
+             "n1 to join again")
+    check("node 'n1' rejoined" in read("coordinator"), "n1 joined again")
+    # Its commands from before the stop were killed or had ended: none is
+    # left running under it.
+    wait_for(lambda: not any(runs_under(pid, nodes["n1"].pid)
+                             for _, pid in started()), 10,
+             "n1's old commands to end")
+    # n1 works again: a new batch runs there too (it is the idle one).
+    ids2 = ["h-%d" % i for i in range(4)]
+    f2 = write("after.toml", toml_tests([gated(t) for t in ids2]), 0o644)
+    out2 = path("after.json")
+    r = subprocess.run([ALB, "submit", "--coordinator", addr, "--token-file",
+                        token, "--output", out2, f2], capture_output=True,
+                       text=True, timeout=60, cwd=TMP)
+    check(r.returncode == 0, "after the rejoin: submit exits 0 (%s)"
+          % r.stderr.strip()[-300:])
+    rows2 = []
+    if os.path.exists(out2):
+        with open(out2) as fh:
+            rows2 = json.load(fh)["results"]
+    check(any(x.get("worker_id", "").startswith("n1/") for x in rows2),
+          "after the rejoin n1 runs tests again")
+
+    # -- 3. no test ended twice ------------------------------------------------
+    total = len(ids) + len(ids2)
+    check(metric(url, "alb_tests_completed_total") == total,
+          "alb_tests_completed_total is %d (got %s)"
+          % (total, metric(url, "alb_tests_completed_total")))
+    con = sqlite3.connect(db)
+    try:
+        # A record is ended once and then kept (or retired once its client
+        # collected it and left): one per test either way.
+        rows = con.execute("SELECT test_id, COUNT(*) FROM journal_tests "
+                           "WHERE status IS NOT NULL GROUP BY test_id").fetchall()
+    finally:
+        con.close()
+    counts = dict(rows)
+    check(sorted(counts) == sorted(ids + ids2)
+          and all(c == 1 for c in counts.values()),
+          "journal: exactly one ended record per test (%d ids)" % len(counts))
+    check(coord.poll() is None, "coordinator still serving")
+
+
+finish(main, "liveness_it: PASSED")
