@@ -131,7 +131,8 @@ std::vector<cluster_test> load_cluster_tests(const std::string& path) {
   out.reserve(cfg.tests.size());
   for (auto& t : cfg.tests)
     out.push_back(cluster_test{std::move(t.requirements), std::move(t.command),
-                               std::move(t.env), std::move(t.cwd)});
+                               std::move(t.env), std::move(t.cwd),
+                               t.max_output});
   return out;
 }
 

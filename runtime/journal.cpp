@@ -161,6 +161,10 @@ void encode_into(const journaled_test& t, std::string& out) {
     w.str(v);
   }
   w.str(t.cwd);
+  // Only when set, so definitions (and their digests) without it stay as
+  // they were.
+  if (t.max_output != 0)
+    w.num(static_cast<long long>(t.max_output));
 }
 
 std::string encode(const journaled_test& t) {
@@ -201,6 +205,8 @@ journaled_test decode(const std::string& text) {
     t.env[k] = rd.str();
   }
   t.cwd = rd.str();
+  if (rd.pos < text.size())
+    t.max_output = static_cast<uint64_t>(rd.num<long long>());
   if (rd.pos != text.size())
     def_reader::bad();
   return t;
