@@ -161,7 +161,7 @@ bool test_log_store::create(const std::string& test_id, int fds[2],
   }
   for (int s = 0; s < 2; ++s) {
     auto p = dir_ + "/" + st + suffix[s];
-    fds[s] = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    fds[s] = ::open(p.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fds[s] < 0) {
       error = p + ": " + std::strerror(errno);
       if (s == 1)

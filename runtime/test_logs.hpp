@@ -63,9 +63,9 @@ public:
   /// Path of a log of `test_id`.
   std::string path(const std::string& test_id, stream_id s) const;
 
-  /// Creates (truncating) both logs of `test_id` for writing; true with
-  /// `fds` set (close-on-exec), else false with `error`. A test being
-  /// written is never pruned.
+  /// Creates (truncating) both logs of `test_id` for writing (and reading
+  /// the tails back); true with `fds` set (close-on-exec), else false with
+  /// `error`. A test being written is never pruned.
   bool create(const std::string& test_id, int fds[2], std::string& error);
   /// The logs of `test_id` are complete (`bytes` in all): they count now,
   /// and the oldest logs past the limits are deleted.

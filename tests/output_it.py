@@ -74,10 +74,11 @@ def submit(port, token, tests, name, timeout=60):
 
 def log_files(logdir, test_id):
     """The stdout and stderr log of test_id in logdir (by the name's prefix)."""
-    out = glob.glob(os.path.join(logdir, test_id + "-*.stdout"))
-    err = glob.glob(os.path.join(logdir, test_id + "-*.stderr"))
-    return (out[0] if len(out) == 1 else None,
-            err[0] if len(err) == 1 else None)
+    def one(suffix):
+        pat = re.compile(re.escape(test_id) + r"-[0-9a-f]{16}\." + suffix + "$")
+        found = [n for n in os.listdir(logdir) if pat.match(n)]
+        return os.path.join(logdir, found[0]) if len(found) == 1 else None
+    return one("stdout"), one("stderr")
 
 
 def size(p):
