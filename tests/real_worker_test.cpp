@@ -280,7 +280,8 @@ BOOST_AUTO_TEST_CASE(endless_output_is_stopped_at_the_cap) {
   BOOST_TEST(rs[1].output_tail.size() == 2048u);
   BOOST_TEST(rs[1].output_tail.substr(rs[1].output_tail.size() - 5)
              == "spam\n");
-  BOOST_TEST(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+  BOOST_TEST(
+    (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
