@@ -363,6 +363,7 @@ cluster_outcome make_outcome(const assignment& a, const attempt_outcome* o) {
     // The node measured how long the command ran; the start is that much
     // before the end (transfer time of the report is not counted as run).
     c.started_at = c.ended_at - o->exec_seconds;
+    c.stderr_tail = o->stderr_tail;
     if (c.error.empty())
       c.error = o->error;
   }
@@ -605,10 +606,11 @@ void resume(coordinator_impl self) {
       p.digest = submission_journal::digest_of(t);
       if (auto* r = j->find(id))
         p.owner = r->owner;
-      p.has_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty();
+      p.has_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty()
+                   || t.max_output != 0;
       if (p.has_spec)
         st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),
-                                   std::move(t.cwd)});
+                                   std::move(t.cwd), t.max_output});
       batch.tests.push_back(std::move(t.req));
     }
     self->send(st.scheduler, std::move(batch));
@@ -1014,11 +1016,12 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       for (auto& [k, ref] : fresh) {
         auto& t = s.tests[k];
         auto& p = st.pending[ref];
-        p.has_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty();
+        p.has_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty()
+                     || t.max_output != 0;
         if (p.has_spec)
-          st.specs->put(
-            t.req.test_id,
-            run_spec{std::move(t.command), std::move(t.env), std::move(t.cwd)});
+          st.specs->put(t.req.test_id,
+                        run_spec{std::move(t.command), std::move(t.env),
+                                 std::move(t.cwd), t.max_output});
         if (client)
           p.waiters.push_back(client);
         if (ci)

@@ -24,6 +24,7 @@ struct run_spec {
   std::vector<std::string> command;
   std::map<std::string, std::string> env;
   std::string cwd;
+  uint64_t max_output = 0;
 };
 
 /// Shared between the coordinator (writes) and the proxies (read), which
@@ -55,6 +56,7 @@ struct spec_store {
       item.command = i->second.command;
       item.env = i->second.env;
       item.cwd = i->second.cwd;
+      item.max_output = i->second.max_output;
     }
   }
 };

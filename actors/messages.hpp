@@ -46,6 +46,9 @@ struct work_item {
   /// Accelerators it needs by type and count: a real worker reserves that
   /// many specific devices for it and sets CUDA_VISIBLE_DEVICES (etc.).
   std::map<std::string, int> accelerators;
+  /// Cap on the test's stdout and stderr together, bytes (0 = the node's
+  /// default).
+  uint64_t max_output = 0;
 };
 
 /// Placements for one worker, sent as one message.
@@ -72,10 +75,12 @@ struct work_report {
   int32_t exit_code = 0;
   /// Why it failed.
   std::string error;
-  /// Tail of the command's output.
+  /// Tail of the command's stdout.
   std::string output_tail;
   /// Signal that ended the command (0 = it exited).
   int32_t signal = 0;
+  /// Tail of the command's stderr.
+  std::string stderr_tail;
 };
 
 /// Reports of one worker, sent as one message; doubles as the worker's
@@ -197,7 +202,7 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_item& x) {
   return f(caf::meta::type_name("work_item"), x.ref, x.gen, x.test_id,
            x.expected_duration, x.timeout, x.priority, x.command, x.env, x.cwd,
-           x.accelerators);
+           x.accelerators, x.max_output);
 }
 
 /// Serializes work_batch.
@@ -211,7 +216,7 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_report& x) {
   return f(caf::meta::type_name("work_report"), x.ref, x.gen, x.success,
            x.timed_out, x.exec_seconds, x.queued_seconds, x.exit_code, x.error,
-           x.output_tail, x.signal);
+           x.output_tail, x.signal, x.stderr_tail);
 }
 
 /// Serializes report_batch.
@@ -480,8 +485,8 @@ struct outcome_batch {
 /// Serializes cluster_test.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_test& x) {
-  return f(caf::meta::type_name("cluster_test"), x.req, x.command, x.env,
-           x.cwd);
+  return f(caf::meta::type_name("cluster_test"), x.req, x.command, x.env, x.cwd,
+           x.max_output);
 }
 
 /// Serializes cluster_submission.
@@ -536,7 +541,7 @@ typename Inspector::result_type inspect(Inspector& f, cluster_outcome& x) {
   return f(caf::meta::type_name("cluster_outcome"), x.test_id, x.status,
            x.success, x.timed_out, x.exit_code, x.exec_seconds, x.attempts,
            x.worker_id, x.error, x.output_tail, x.signal, x.node,
-           x.submitted_at, x.started_at, x.ended_at);
+           x.submitted_at, x.started_at, x.ended_at, x.stderr_tail);
 }
 
 /// Serializes outcome_batch.

@@ -87,6 +87,8 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
       wo.uplink = uplink;
       wo.token = o.token;
       wo.node = o.node;
+      wo.logs = o.logs;
+      wo.max_output = o.max_output;
       auto w = spawn_real_worker(sys, scheduler_actor{}, std::move(wo));
       self->monitor(w);
       workers.push_back(w);

@@ -7,10 +7,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "runtime/byte_size.hpp"
 #include "runtime/model.hpp"
+#include "runtime/test_logs.hpp"
 
 namespace caf {
 class actor_system;
@@ -49,6 +52,11 @@ struct node_host_options {
   std::function<void(const std::string&)> debug;
   /// Receives the line that explains a non-zero result.
   std::function<void(const std::string&)> error;
+  /// The per-test log files of the node's workers (null = a private
+  /// temporary directory).
+  std::shared_ptr<test_log_store> logs;
+  /// Cap on a test's stdout and stderr together unless it sets its own.
+  uint64_t max_output = default_max_output;
 };
 
 /// Runs the node until it is stopped or cannot go on: 0 = stopped by a

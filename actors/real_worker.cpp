@@ -16,58 +16,20 @@
 
 #include "actors/executor.hpp"
 #include "runtime/devices.hpp"
+#include "runtime/output_capture.hpp"
 #include "runtime/process.hpp"
 
 namespace alb {
 
 namespace {
 
-std::string read_tail(int fd, size_t n) {
-  struct stat st;
-  if (fd < 0 || ::fstat(fd, &st) != 0 || st.st_size <= 0)
-    return {};
-  auto size = static_cast<size_t>(st.st_size);
-  auto len = std::min(size, n);
-  std::string s(len, '\0');
-  auto got = ::pread(fd, s.data(), len, static_cast<off_t>(size - len));
-  s.resize(got > 0 ? static_cast<size_t>(got) : 0);
-  return s;
-}
-
-/// An open descriptor, closed with its owner.
-class unique_fd {
-public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {
-    // nop
-  }
-  unique_fd(unique_fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      close();
-      fd_ = o.fd_;
-      o.fd_ = -1;
-    }
-    return *this;
-  }
-  ~unique_fd() { close(); }
-  int get() const { return fd_; }
-
-private:
-  void close() {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = -1;
-  }
-  int fd_ = -1;
-};
-
 /// Runs placements as child processes (command-less ones as timers).
 class process_executor final : public executor {
 public:
-  process_executor(size_t tail_bytes, const device_map& devices)
-    : tail_bytes_(tail_bytes), base_env_(current_environment()),
-      devices_(devices) {
+  process_executor(size_t tail_bytes, std::shared_ptr<test_log_store> logs,
+                   uint64_t max_output, const device_map& devices)
+    : tail_bytes_(tail_bytes), logs_(std::move(logs)), max_output_(max_output),
+      base_env_(current_environment()), devices_(devices) {
     // nop
   }
 
@@ -79,24 +41,33 @@ public:
         done.success = true;
         return false;
       }
-      runs_.emplace(seq, run{{}, {}, {}, host.now(), false});
+      runs_.emplace(seq, run{{}, {}, {}, host.now()});
       host.timer(item.expected_duration, seq);
       return true;
     }
-    char tmpl[] = "/tmp/alb-out-XXXXXX";
-    unique_fd out{::mkostemp(tmpl, O_CLOEXEC)};
-    if (out.get() < 0) {
-      fail(done,
-           std::string{"cannot create output file: "} + std::strerror(errno));
+    std::string error;
+    int files[2];
+    if (!logs_->create(item.test_id, files, error)) {
+      fail(done, "cannot create the log: " + error);
       return false;
     }
-    // Unlinked at once: the descriptor is all we need, and nothing is left
-    // behind if this process dies.
-    ::unlink(tmpl);
+    auto cap = item.max_output != 0 ? item.max_output : max_output_;
+    // Past the cap the capture calls the exit notifier: on_exit then sees
+    // `exceeded()` and kills the test.
+    auto out = output_capture::start(files[0], files[1], cap,
+                                     host.exit_notifier(seq), error);
+    if (!out) {
+      logs_->closed(item.test_id, 0);
+      fail(done, error);
+      return false;
+    }
     // Specific devices for this run (held until it ends), and only those
     // visible to it; a test needing none sees none of the node's GPUs.
     auto held = devices_.acquire(seq, item.accelerators);
     if (!held) {
+      out->close_writers();
+      out->finish();
+      logs_->closed(item.test_id, 0);
       fail(done, "no free accelerator devices for it on this node");
       return false;
     }
@@ -114,30 +85,38 @@ public:
       o.env = environment_strings(env);
     }
     o.cwd = item.cwd;
-    o.stdout_fd = out.get();
-    o.stderr_fd = out.get();
+    o.stdout_fd = out->stdout_writer();
+    o.stderr_fd = out->stderr_writer();
     // Nothing the test starts may outlive it (timeout, cancel, a node
     // that dies, setsid grandchildren).
     o.contain = true;
     auto started = host.now();
-    std::string error;
     // A long-lived supervisor runs it when one can (no copy of this
     // process per test); else a supervisor of its own.
     if (auto sup = idle_supervisor(); sup && sup->run(o, error)) {
       child_reaper::instance().watch_fd(sup->fd(), host.exit_notifier(seq));
-      runs_.emplace(seq,
-                    run{{}, std::move(sup), std::move(out), started, false});
+      out->close_writers();
+      runs_.emplace(seq, run{{}, std::move(sup), std::move(out), started})
+        .first->second.test_id
+        = item.test_id;
     } else {
       error.clear();
       auto p = process::spawn(o, error);
+      // Only the child's tree may hold the write ends: end-of-file comes
+      // when it is gone.
+      out->close_writers();
       if (!p.running()) {
         devices_.release(seq);
+        out->finish();
+        logs_->closed(item.test_id, 0);
         fail(done, error);
-        done.output_tail = "alb: " + error + "\n";
+        done.stderr_tail = "alb: " + error + "\n";
         return false;
       }
       child_reaper::instance().watch(p, host.exit_notifier(seq));
-      runs_.emplace(seq, run{std::move(p), {}, std::move(out), started, false});
+      runs_.emplace(seq, run{std::move(p), {}, std::move(out), started})
+        .first->second.test_id
+        = item.test_id;
     }
     if (item.timeout > 0)
       host.deadline(item.timeout, seq);
@@ -147,7 +126,7 @@ public:
   bool on_timer(executor_host& host, uint64_t seq, const work_item&,
                 work_report& done) override {
     auto i = runs_.find(seq);
-    if (i == runs_.end())
+    if (i == runs_.end() || i->second.out)
       return false;
     done.success = true;
     done.exec_seconds = host.now() - i->second.started;
@@ -158,15 +137,13 @@ public:
   bool on_deadline(executor_host&, uint64_t seq, const work_item&,
                    work_report&) override {
     auto i = runs_.find(seq);
-    if (i == runs_.end() || (!i->second.proc.running() && !i->second.sup))
+    if (i == runs_.end() || (!i->second.proc.running() && !i->second.sup)
+        || i->second.over_limit)
       return false;
     // Stopped here (its whole tree); its end arrives through the reaper
     // like any other.
     i->second.timed_out = true;
-    if (i->second.sup)
-      i->second.sup->stop();
-    else
-      i->second.proc.stop();
+    kill(i->second);
     return false;
   }
 
@@ -176,6 +153,12 @@ public:
     if (i == runs_.end())
       return false;
     auto& t = i->second;
+    if (t.out && !t.over_limit && !t.timed_out && t.out->exceeded()) {
+      // Past the cap (the capture stopped reading): kill the tree; its
+      // end follows like any other.
+      t.over_limit = true;
+      kill(t);
+    }
     std::optional<int> status;
     if (t.sup) {
       auto oc = t.sup->take();
@@ -183,7 +166,8 @@ public:
         return false;
       if (!oc->error.empty()) {
         fail(r, oc->error);
-        r.output_tail = "alb: " + oc->error + "\n";
+        end_logs(item, t, r);
+        r.stderr_tail += "alb: " + oc->error + "\n";
         release(std::move(t.sup));
         devices_.release(seq);
         runs_.erase(i);
@@ -197,8 +181,19 @@ public:
         return false;
     }
     r.exec_seconds = host.now() - t.started;
-    r.output_tail = read_tail(t.out.get(), tail_bytes_);
-    if (t.timed_out) {
+    end_logs(item, t, r);
+    if (t.out_exceeded) {
+      // Killed by the node (or it ended by itself just past the cap).
+      r.success = false;
+      if (WIFSIGNALED(*status)) {
+        r.signal = WTERMSIG(*status);
+        r.exit_code = 128 + r.signal;
+      } else {
+        r.exit_code = WEXITSTATUS(*status);
+      }
+      r.error = "output limit exceeded (more than " + format_bytes(t.cap)
+                + " of stdout and stderr)";
+    } else if (t.timed_out) {
       r.success = false;
       r.timed_out = true;
       r.exit_code = -1;
@@ -227,7 +222,16 @@ public:
     // notice then finds nothing. Its devices are free again at once: the
     // group is already being killed.
     devices_.release(seq);
-    runs_.erase(seq);
+    auto i = runs_.find(seq);
+    if (i == runs_.end())
+      return;
+    if (i->second.out) {
+      kill(i->second);
+      i->second.out->finish();
+      logs_->closed(i->second.test_id, i->second.out->stdout_bytes()
+                                         + i->second.out->stderr_bytes());
+    }
+    runs_.erase(i);
   }
 
   void fill_load(executor_host&, worker_load&) override {
@@ -236,13 +240,46 @@ public:
 
 private:
   struct run {
+    run(process p, std::unique_ptr<supervisor> s,
+        std::shared_ptr<output_capture> o, double t)
+      : proc(std::move(p)), sup(std::move(s)), out(std::move(o)), started(t) {
+      // nop
+    }
     process proc;
     /// The long-lived supervisor running it (else `proc` is its own).
     std::unique_ptr<supervisor> sup;
-    unique_fd out;
+    /// Its stdout and stderr (null: a simulated run).
+    std::shared_ptr<output_capture> out;
     double started = 0;
     bool timed_out = false;
+    /// Killed for writing past the cap.
+    bool over_limit = false;
+    /// Set when it ended: it wrote more than the cap (`cap`).
+    bool out_exceeded = false;
+    uint64_t cap = 0;
+    std::string test_id;
   };
+
+  // Stops the run's whole tree.
+  static void kill(run& t) {
+    if (t.sup)
+      t.sup->stop();
+    else
+      t.proc.stop();
+  }
+
+  // The tree is gone: takes the rest of its output, the tails, and hands
+  // the logs to the store (which may prune older ones now).
+  void end_logs(const work_item& item, run& t, work_report& r) {
+    if (!t.out)
+      return;
+    t.out->finish();
+    t.out_exceeded = t.out->exceeded();
+    t.cap = t.out->cap();
+    r.output_tail = t.out->tail(output_capture::out, tail_bytes_);
+    r.stderr_tail = t.out->tail(output_capture::err, tail_bytes_);
+    logs_->closed(item.test_id, t.out->stdout_bytes() + t.out->stderr_bytes());
+  }
 
   // An idle long-lived supervisor, started on demand (null when none can
   // be).
@@ -269,6 +306,8 @@ private:
   }
 
   size_t tail_bytes_;
+  std::shared_ptr<test_log_store> logs_;
+  uint64_t max_output_;
   std::map<std::string, std::string> base_env_;
   device_allocator devices_;
   std::unordered_map<uint64_t, run> runs_;
@@ -305,10 +344,17 @@ worker_actor spawn_real_worker(caf::actor_system& sys,
   o.uplink = std::move(opts.uplink);
   o.report_interval = opts.report_interval;
   o.on_joined = std::move(opts.on_joined);
+  if (!opts.logs) {
+    std::string error;
+    opts.logs = test_log_store::open(test_log_options{}, error);
+    if (!opts.logs)
+      throw std::runtime_error{error};
+  }
   auto devices = worker_devices(o.caps);
   return spawn_worker_with(
     sys, std::move(scheduler), std::move(o),
-    std::make_unique<process_executor>(opts.tail_bytes, devices));
+    std::make_unique<process_executor>(opts.tail_bytes, std::move(opts.logs),
+                                       opts.max_output, devices));
 }
 
 } // namespace alb

@@ -4,25 +4,31 @@
 // local queue, join, revokes, cancels, reports) with the process executor.
 // A placement with a `command` runs as a child process (runtime/process) in
 // its own process group, with the placement's environment additions and
-// working directory, stdin from /dev/null and stdout+stderr captured for the
-// report's tail; its end is learned when it happens (pidfd), and the group
-// is killed on timeout or cancellation. A placement needing accelerators
-// holds specific devices of the worker while it runs (runtime/devices:
-// never two running tests on one device) and sees only those
-// (CUDA_VISIBLE_DEVICES, HIP_/ROCR_VISIBLE_DEVICES, ALB_<TYPE>_DEVICES); on
-// a worker with devices a test needing none sees none (the variables set
-// to ""). A placement without a command is
-// simulated: it "runs" for its expected duration and passes. The worker
-// joins either a scheduler directly (in-process) or a coordinator with a
+// working directory, stdin from /dev/null; its stdout and stderr go through
+// pipes into the node's per-test log files (runtime/test_logs.hpp) under a
+// cap on their sum (runtime/output_capture.hpp): past the cap the test is
+// killed and fails with "output limit exceeded". The report carries a tail
+// of each. Its end is learned when it happens (pidfd), and its tree is
+// killed on timeout, cancellation or the output limit. A placement needing
+// accelerators holds specific devices of the worker while it runs
+// (runtime/devices: never two running tests on one device) and sees only
+// those (CUDA_VISIBLE_DEVICES, HIP_/ROCR_VISIBLE_DEVICES, ALB_<TYPE>_DEVICES);
+// on a worker with devices a test needing none sees none (the variables set
+// to ""). A placement without a command is simulated: it "runs" for its
+// expected duration and passes. The worker joins either a scheduler directly
+// (in-process) or a coordinator with a
 // join token (a node process); either way it answers revokes, so
 // rebalancing moves tests it has not started.
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "actors/messages.hpp"
 #include "runtime/devices.hpp"
+#include "runtime/byte_size.hpp"
+#include "runtime/test_logs.hpp"
 
 namespace alb {
 
@@ -43,8 +49,14 @@ struct real_worker_options {
   node_uplink_actor uplink;
   /// Seconds between load reports.
   double report_interval = 1.0;
-  /// Bytes of combined stdout/stderr kept for the report.
+  /// Bytes of stdout, and of stderr, kept for the report.
   size_t tail_bytes = 2048;
+  /// Where the tests' logs go (shared by the node's workers; null = a
+  /// private temporary directory, deleted with the worker).
+  std::shared_ptr<test_log_store> logs;
+  /// Cap on a test's stdout and stderr together, bytes, unless the test
+  /// sets `max_output`.
+  uint64_t max_output = default_max_output;
   /// Called once with the slot when the worker joined (may be empty).
   std::function<void(uint32_t)> on_joined;
 };

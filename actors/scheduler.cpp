@@ -217,6 +217,7 @@ void take_reports(scheduler_impl self, report_batch& batch, double now) {
     o.error = std::move(r.error);
     o.output_tail = std::move(r.output_tail);
     o.signal = r.signal;
+    o.stderr_tail = std::move(r.stderr_tail);
     st.core->complete(batch.slot, test_handle{r.ref, r.gen}, o, now);
   }
   // The report doubles as the worker's request for more: refill it in one

@@ -3,6 +3,8 @@
 
 #include "bin/commands.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <unistd.h>
@@ -19,7 +21,9 @@
 #include "actors/system.hpp"
 #include "bin/cluster_cli.hpp"
 #include "bin/common.hpp"
+#include "runtime/byte_size.hpp"
 #include "runtime/config.hpp"
+#include "runtime/test_logs.hpp"
 
 namespace alb::cli {
 
@@ -42,7 +46,33 @@ struct node_flags {
   std::string log_format = "text";
   int threads = 2;
   tls_options tls;
+  std::string log_dir;
+  std::string max_output = "64MiB";
+  size_t log_keep = 1000;
+  std::string log_max_bytes = "1GiB";
 };
+
+// A size flag's value, range-checked; throws cluster_error naming the flag.
+uint64_t size_flag(const std::string& flag, const std::string& text) {
+  auto v = parse_byte_size(text);
+  if (!v)
+    throw cluster_error{flag + ": '" + text
+                        + "' is not a size (bytes, or e.g. 64MiB, 512K)"};
+  return *v;
+}
+
+// Where a node's per-test logs go unless --log-dir says: a node named with
+// --name keeps them across restarts; an unnamed one (HOSTNAME-PID, never
+// the same twice) gets a private directory removed when it stops.
+std::string default_log_dir(const node_flags& f, const std::string& node) {
+  if (f.name.empty())
+    return {};
+  auto* tmp = std::getenv("TMPDIR");
+  std::string name = node;
+  std::replace(name.begin(), name.end(), '/', '_');
+  return std::string{tmp && *tmp ? tmp : "/tmp"} + "/alb-"
+         + std::to_string(::getuid()) + "/node-" + name + "/logs";
+}
 
 int run_node(const node_flags& f) {
   cluster_log log{"node", normalize_log_level(f.log_level, "--log-level"),
@@ -53,6 +83,8 @@ int run_node(const node_flags& f) {
   std::vector<worker_capabilities> caps;
   std::unique_ptr<tls_material> tls;
   std::string gpus_line;
+  uint64_t max_output = default_max_output;
+  test_log_options log_opts;
   try {
     ep = parse_coordinator_url(f.coordinator);
     res = detect_resources();
@@ -91,12 +123,24 @@ int run_node(const node_flags& f) {
                                : f.name;
     caps = split_resources(res, f.workers, name, f.slots);
     tls = load_tls(f.tls, [&log](const std::string& w) { log.warn(w); });
+    max_output = size_flag("--max-output", f.max_output);
+    if (auto why = check_max_output(max_output); !why.empty())
+      throw cluster_error{"--max-output: " + why};
+    log_opts.max_total_bytes = size_flag("--log-max-bytes", f.log_max_bytes);
+    log_opts.max_tests = f.log_keep;
   } catch (const cluster_error& e) {
     std::cerr << "alb node: error: " << e.what() << "\n";
     return 2;
   }
   auto node_name
     = caps.front().worker_id.substr(0, caps.front().worker_id.rfind('/'));
+  log_opts.dir = f.log_dir.empty() ? default_log_dir(f, node_name) : f.log_dir;
+  std::string log_error;
+  auto logs = test_log_store::open(log_opts, log_error);
+  if (!logs) {
+    std::cerr << "alb node: error: --log-dir: " << log_error << "\n";
+    return 2;
+  }
   block_stop_signals();
   caf::actor_system_config cfg;
   configure_system(cfg, f.threads, false);
@@ -123,6 +167,10 @@ int run_node(const node_flags& f) {
   o.error = [&log](const std::string& line) { log.error(line); };
   if (log.enabled(log_level::debug))
     o.debug = [&log](const std::string& line) { log.debug(line); };
+  o.logs = logs;
+  o.max_output = max_output;
+  log.info("test logs in " + logs->dir() + " (max_output "
+           + format_bytes(max_output) + " per test)");
   return run_node_host(sys, o);
 }
 
@@ -159,7 +207,16 @@ void add_node(CLI::App& app, int& rc) {
     "certificate signed by the CA the coordinator trusts, and that CA.\n"
     "Exit status: 0 ok (stopped by signal, or the coordinator went away with\n"
     "--reconnect-timeout 0), 1 refused, unreachable or not back in time,\n"
-    "2 bad input.\n\n"
+    "2 bad input.\n"
+    "Each test's stdout and stderr go to DIR/<test>.stdout and .stderr\n"
+    "(--log-dir; default: with --name, $TMPDIR/alb-UID/node-NAME/logs,\n"
+    "kept across restarts; without, a private directory removed when the\n"
+    "node stops). The oldest logs are deleted past --log-keep tests or\n"
+    "--log-max-bytes in all. A test writing more than --max-output bytes\n"
+    "to stdout and stderr together (its own max_output key wins) is killed\n"
+    "while it runs and fails with 'output limit exceeded'; its log files\n"
+    "then hold exactly the first max_output bytes. `alb logs ID` reads\n"
+    "them through the coordinator.\n\n"
     "Example: alb node --coordinator 10.0.0.5:8080 --slots 4 "
     "--token-file ~/.alb-token");
   cmd
@@ -208,6 +265,22 @@ void add_node(CLI::App& app, int& rc) {
   cmd->add_option("--threads", f->threads, "Actor threads")
     ->default_val(2)
     ->check(CLI::Range(1, 256));
+  cmd->add_option("--log-dir", f->log_dir,
+                  "Directory of the per-test stdout/stderr logs (see below)");
+  cmd
+    ->add_option("--max-output", f->max_output,
+                 "Cap on a test's stdout+stderr, e.g. 64MiB (1KiB-1TiB); "
+                 "past it the test fails with 'output limit exceeded'")
+    ->default_val("64MiB");
+  cmd
+    ->add_option("--log-keep", f->log_keep,
+                 "Tests whose logs are kept (the oldest are deleted)")
+    ->default_val(1000)
+    ->check(CLI::Range(1, 100000000));
+  cmd
+    ->add_option("--log-max-bytes", f->log_max_bytes,
+                 "Bytes all kept logs may take (the oldest are deleted)")
+    ->default_val("1GiB");
   add_tls_flags(cmd, f->tls);
   cmd->callback(
     [f, &rc] { rc = guarded("node", [f] { return run_node(*f); }); });

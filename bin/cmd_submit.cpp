@@ -131,7 +131,8 @@ std::vector<cluster_test> load_cluster_tests(const std::string& path) {
   out.reserve(cfg.tests.size());
   for (auto& t : cfg.tests)
     out.push_back(cluster_test{std::move(t.requirements), std::move(t.command),
-                               std::move(t.env), std::move(t.cwd)});
+                               std::move(t.env), std::move(t.cwd),
+                               t.max_output});
   return out;
 }
 
@@ -518,7 +519,8 @@ void add_submit(CLI::App& app, int& rc) {
     "--output FILE writes the outcomes as JSON: per test status, exit_code\n"
     "(null when a signal or the timeout ended it), signal, node, worker,\n"
     "attempts, submitted_at/started_at/ended_at (ISO-8601 with zone),\n"
-    "duration_seconds, queued_seconds, error and output_tail.\n"
+    "duration_seconds, queued_seconds, error, stdout_tail and stderr_tail\n"
+    "(the last 2 KiB of each; output_tail is both, stdout first).\n"
     "--junit FILE writes JUnit XML (Jenkins, GitLab, GitHub reporters): one\n"
     "testcase per test (classname.name split at the id's last '.', '::'\n"
     "or '/', time), <failure> for a non-zero exit, <error> for a timeout,\n"

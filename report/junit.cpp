@@ -131,6 +131,8 @@ std::string details(const cluster_outcome& o) {
     d += "ended: " + iso8601_local(o.ended_at) + "\n";
   if (!o.output_tail.empty())
     d += "output (tail):\n" + o.output_tail;
+  if (!o.stderr_tail.empty())
+    d += "stderr (tail):\n" + o.stderr_tail;
   return d;
 }
 
@@ -247,6 +249,9 @@ std::string junit_xml(const junit_suite& suite,
     if (!o.output_tail.empty())
       x += "      <system-out>" + xml_escape(o.output_tail, false)
            + "</system-out>\n";
+    if (!o.stderr_tail.empty())
+      x += "      <system-err>" + xml_escape(o.stderr_tail, false)
+           + "</system-err>\n";
     x += "    </testcase>\n";
   }
   for (auto& id : without_outcome) {

@@ -83,7 +83,11 @@ nlohmann::json outcomes_json(const std::vector<cluster_outcome>& rows) {
                         {"ended_at", time_or_null(r.ended_at)},
                         {"queued_seconds", nullptr},
                         {"error", r.error},
-                        {"output_tail", r.output_tail}};
+                        // stdout then stderr: what this key held before
+                        // they were kept apart.
+                        {"output_tail", r.output_tail + r.stderr_tail},
+                        {"stdout_tail", r.output_tail},
+                        {"stderr_tail", r.stderr_tail}};
     if (has_exit_code(r))
       x["exit_code"] = r.exit_code;
     if (r.signal != 0) {

@@ -105,10 +105,12 @@ struct attempt_outcome {
   std::string error;
   /// Exit status of a real command.
   int exit_code = 0;
-  /// Tail of its output.
+  /// Tail of its stdout.
   std::string output_tail;
   /// Signal that ended a real command (0 = it exited).
   int signal = 0;
+  /// Tail of its stderr.
+  std::string stderr_tail;
 };
 
 /// One worker slot of the registry.

@@ -26,6 +26,9 @@ struct cluster_test {
   std::map<std::string, std::string> env;
   /// Working directory of the command ("" = the node's).
   std::string cwd;
+  /// Cap on its stdout and stderr together, bytes (0 = the node's
+  /// default, `alb node --max-output`).
+  uint64_t max_output = 0;
 };
 
 /// How one submitted test ended, as the coordinator tells its client.
@@ -52,7 +55,8 @@ struct cluster_outcome {
   std::string worker_id;
   /// Why it failed.
   std::string error;
-  /// Tail of the last attempt's output.
+  /// Tail of the last attempt's stdout (JSON `stdout_tail`; `output_tail`
+  /// there is this followed by `stderr_tail`).
   std::string output_tail;
   /// Node (`alb node --name`) whose worker ran the last attempt ("" when
   /// none did).
@@ -65,6 +69,8 @@ struct cluster_outcome {
   /// When the coordinator learned that the test ended, Unix seconds (0 =
   /// unknown).
   double ended_at = 0;
+  /// Tail of the last attempt's stderr.
+  std::string stderr_tail;
 };
 
 /// What a cancel did with the ids it was given.

@@ -169,6 +169,10 @@ struct test_spec {
   /// Whether it is simulated on purpose (`simulate = true`): a test
   /// without a command is refused otherwise.
   bool simulate = false;
+  /// Cap on its stdout and stderr together in bytes (`max_output`, an
+  /// integer or a string such as "64MiB"; 0 = the node's default). Past
+  /// it the test is killed and fails with "output limit exceeded".
+  uint64_t max_output = 0;
 };
 
 /// The longest time a test's `timeout`, `expected_duration` or

@@ -173,6 +173,10 @@ void encode_into(const journaled_test& t, std::string& out) {
   w.num(static_cast<long long>(r.required_tags.size()));
   for (auto& x : r.required_tags)
     w.str(x);
+  // Only when set, so definitions (and their digests) without it stay as
+  // they were.
+  if (t.max_output != 0)
+    w.num(static_cast<long long>(t.max_output));
 }
 
 std::string encode(const journaled_test& t) {
@@ -216,6 +220,8 @@ journaled_test decode(const std::string& text) {
   if (rd.pos != text.size())
     for (auto n = rd.count(); n > 0; --n)
       r.required_tags.push_back(rd.str());
+  if (rd.pos < text.size())
+    t.max_output = static_cast<uint64_t>(rd.num<long long>());
   if (rd.pos != text.size())
     def_reader::bad();
   return t;

@@ -1,5 +1,6 @@
 // Real worker: commands run as child processes with env, cwd and timeout;
-// exit status, duration and output tail are reported; cancel kills.
+// exit status, duration and output tails (stdout and stderr apart) are
+// reported; endless output is stopped at its cap; cancel kills.
 
 #define BOOST_TEST_MODULE real_worker
 #include <boost/test/unit_test.hpp>
@@ -152,8 +153,9 @@ BOOST_AUTO_TEST_CASE(exit_status_output_and_timeout_are_reported) {
   BOOST_TEST(rs[1].exit_code == 0);
   BOOST_TEST(!rs[2].success);
   BOOST_TEST(rs[2].exit_code == 3);
-  BOOST_TEST(rs[2].output_tail.find("to-out") != std::string::npos);
-  BOOST_TEST(rs[2].output_tail.find("to-err") != std::string::npos);
+  // stdout and stderr apart.
+  BOOST_TEST(rs[2].output_tail == "to-out\n");
+  BOOST_TEST(rs[2].stderr_tail == "to-err\n");
   BOOST_TEST(rs[3].timed_out);
   BOOST_TEST(!rs[3].success);
   BOOST_TEST(rs[3].exec_seconds < 5);
@@ -251,6 +253,35 @@ BOOST_AUTO_TEST_CASE(tests_without_command_are_simulated) {
   BOOST_TEST(rs[1].exec_seconds >= 0.09);
   BOOST_TEST(rs[2].success);
   caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(endless_output_is_stopped_at_the_cap) {
+  caf::scoped_actor probe{*sys};
+  auto w = spawn(probe, 2);
+  work_batch b;
+  // Neither ends by itself: only the cap (64 KiB) stops them, long before
+  // the 60 s timeout.
+  auto a = cmd(1, {"yes", "spam"}, 60);
+  a.max_output = 64 * 1024;
+  auto e = cmd(2, {"sh", "-c", "yes out & yes err >&2"}, 60);
+  e.max_output = 64 * 1024;
+  b.items.push_back(std::move(a));
+  b.items.push_back(std::move(e));
+  auto t0 = std::chrono::steady_clock::now();
+  caf::anon_send(w, std::move(b));
+  auto rs = collect(probe, 2);
+  BOOST_REQUIRE_EQUAL(rs.size(), 2u);
+  for (uint32_t ref : {1u, 2u}) {
+    BOOST_TEST(!rs[ref].success);
+    BOOST_TEST(!rs[ref].timed_out);
+    BOOST_TEST(rs[ref].error.find("output limit exceeded") != std::string::npos,
+               rs[ref].error);
+  }
+  BOOST_TEST(rs[1].output_tail.size() == 2048u);
+  BOOST_TEST(rs[1].output_tail.substr(rs[1].output_tail.size() - 5)
+             == "spam\n");
+  BOOST_TEST(
+    (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
