@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/model.hpp"
+#include "runtime/run_observer.hpp"
 
 namespace caf {
 class actor_system;
@@ -49,6 +51,11 @@ struct node_host_options {
   std::function<void(const std::string&)> debug;
   /// Receives the line that explains a non-zero result.
   std::function<void(const std::string&)> error;
+  /// Told of every test the node's workers start and end (may be null).
+  std::shared_ptr<run_observer> observer;
+  /// Called with true once attached, false when the connection is gone
+  /// (may be empty).
+  std::function<void(bool)> on_connected;
 };
 
 /// Runs the node until it is stopped or cannot go on: 0 = stopped by a

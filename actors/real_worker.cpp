@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "actors/executor.hpp"
+#include "actors/observed_executor.hpp"
 #include "runtime/process.hpp"
 
 namespace alb {
@@ -268,8 +269,10 @@ worker_actor spawn_real_worker(caf::actor_system& sys,
   o.uplink = std::move(opts.uplink);
   o.report_interval = opts.report_interval;
   o.on_joined = std::move(opts.on_joined);
-  return spawn_worker_with(sys, std::move(scheduler), std::move(o),
-                           std::make_unique<process_executor>(opts.tail_bytes));
+  return spawn_worker_with(
+    sys, std::move(scheduler), std::move(o),
+    observe_runs(std::make_unique<process_executor>(opts.tail_bytes),
+                 std::move(opts.observer)));
 }
 
 } // namespace alb

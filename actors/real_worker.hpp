@@ -14,9 +14,11 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "actors/messages.hpp"
+#include "runtime/run_observer.hpp"
 
 namespace alb {
 
@@ -41,6 +43,9 @@ struct real_worker_options {
   size_t tail_bytes = 2048;
   /// Called once with the slot when the worker joined (may be empty).
   std::function<void(uint32_t)> on_joined;
+  /// Told of every run's start and end (null = nobody; the node's
+  /// /metrics).
+  std::shared_ptr<run_observer> observer;
 };
 
 /// Spawns a real worker. With `opts.coordinator` set, `scheduler` may be

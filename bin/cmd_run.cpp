@@ -32,7 +32,7 @@ namespace {
 struct run_cluster_flags {
   std::string file;
   int nodes = 3;
-  int workers = 2;
+  int workers = 0;
   int slots = 0;
   int cores = 0;
   double memory = 0;
@@ -92,6 +92,13 @@ std::string make_token_file(std::string& dir) {
 }
 
 int run_cluster(const run_cluster_flags& f) {
+  // A node is one pool: --workers is the old spelling of --slots.
+  if (f.workers > 0 && f.slots > 0 && f.workers != f.slots)
+    throw cluster_error{"--workers " + std::to_string(f.workers)
+                        + " and --slots " + std::to_string(f.slots)
+                        + " disagree: a node is one pool of resources; give "
+                          "--slots only"};
+  auto slots = f.slots > 0 ? f.slots : f.workers;
   auto cfg = load_config(f.file);
   for (auto& w : cfg.warnings)
     std::cerr << "alb run: warning: " << w << "\n";
@@ -160,8 +167,6 @@ int run_cluster(const run_cluster_flags& f) {
                                    "node",
                                    "--coordinator",
                                    addr,
-                                   "--workers",
-                                   std::to_string(f.workers),
                                    "--token-file",
                                    token_file,
                                    "--name",
@@ -170,9 +175,9 @@ int run_cluster(const run_cluster_flags& f) {
                                    "0"};
     nargs.insert(nargs.end(), tls_args.begin(), tls_args.end());
     nargs.insert(nargs.end(), log_args.begin(), log_args.end());
-    if (f.slots > 0) {
+    if (slots > 0) {
       nargs.push_back("--slots");
-      nargs.push_back(std::to_string(f.slots));
+      nargs.push_back(std::to_string(slots));
     }
     if (f.cores > 0) {
       nargs.push_back("--cores");
@@ -240,12 +245,13 @@ void add_run(CLI::App& app, int& rc) {
   cmd->add_option("--nodes", f->nodes, "Local node processes to start")
     ->default_val(3)
     ->check(CLI::Range(0, 256));
-  cmd->add_option("--workers", f->workers, "Workers per node")
-    ->default_val(2)
-    ->check(CLI::Range(1, 4096));
   cmd
     ->add_option("--slots", f->slots,
-                 "Tests each node worker runs at once (default: its cores)")
+                 "Tests each node runs at once (default: its cores)")
+    ->check(CLI::Range(1, 100000));
+  cmd
+    ->add_option("--workers", f->workers,
+                 "Old spelling of --slots (a node is one pool)")
     ->check(CLI::Range(1, 100000));
   cmd->add_option("--cores", f->cores, "Cores per node (default: detected)")
     ->check(CLI::Range(1, 100000));

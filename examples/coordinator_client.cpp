@@ -61,8 +61,8 @@ struct local_cluster {
     if (at == std::string::npos)
       throw std::runtime_error{"the coordinator did not start"};
     endpoint = line.substr(at + 13, line.find(' ', at + 13) - at - 13);
-    node = spawn({ALB_BINARY, "node", "--coordinator", endpoint, "--workers",
-                  "2", "--token-file", token_file, "--reconnect-timeout", "0",
+    node = spawn({ALB_BINARY, "node", "--coordinator", endpoint, "--slots", "2",
+                  "--token-file", token_file, "--reconnect-timeout", "0",
                   "--log-level", "WARNING"},
                  -1);
   }
