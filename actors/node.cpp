@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/process.hpp"
+
 namespace alb {
 
 namespace {
@@ -21,19 +23,18 @@ std::string trim(const std::string& s) {
 }
 
 int count_cuda_devices() {
-  // Only when nvidia-smi is installed: popen of a missing command would
-  // print a shell error.
-  if (::system("command -v nvidia-smi >/dev/null 2>&1") != 0)
-    return 0;
-  auto* p = ::popen("nvidia-smi -L 2>/dev/null", "r");
-  if (!p)
+  // Through alb's one process class: a missing nvidia-smi is a spawn
+  // error, not a shell message.
+  spawn_options o;
+  o.argv = {"nvidia-smi", "-L"};
+  auto r = run_to_end(std::move(o));
+  if (!r.error.empty() || r.exit_code() != 0)
     return 0;
   int n = 0;
-  char line[512];
-  while (std::fgets(line, sizeof(line), p))
-    if (std::string{line}.rfind("GPU ", 0) == 0)
+  std::istringstream lines{r.output};
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("GPU ", 0) == 0)
       ++n;
-  ::pclose(p);
   return n;
 }
 
