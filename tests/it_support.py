@@ -33,11 +33,12 @@ def path(name):
     return os.path.join(TMP, name)
 
 
-def start(args, name):
-    """Starts `alb ARGS` in the test's directory, stdout/stderr to NAME.out/.err."""
+def start(args, name, cwd=None):
+    """Starts `alb ARGS` in CWD (default: the test's directory), stdout/stderr
+    to NAME.out/.err in the test's directory."""
     out = open(path(name + ".out"), "w")
     err = open(path(name + ".err"), "w")
-    p = subprocess.Popen([ALB] + args, stdout=out, stderr=err, cwd=TMP)
+    p = subprocess.Popen([ALB] + args, stdout=out, stderr=err, cwd=cwd or TMP)
     p.log_name = name
     PROCS.append(p)
     return p
