@@ -353,6 +353,8 @@ cluster_outcome make_outcome(const assignment& a, const attempt_outcome* o) {
   c.success = a.success;
   c.exec_seconds = a.execution_time;
   c.attempts = a.attempts;
+  c.migrated = a.migrated;
+  c.stolen = a.stolen;
   c.worker_id = a.worker_id;
   c.error = a.error;
   if (o) {

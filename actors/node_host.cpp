@@ -77,6 +77,8 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
     }
     o.info(std::string{first ? "connected" : "reconnected"} + " to "
            + o.endpoint + " as node '" + o.node + "' (" + o.summary + ")");
+    if (o.on_connected)
+      o.on_connected(true);
     std::vector<worker_actor> workers;
     // One per connection: a rejoin starts with nothing gathered.
     auto uplink = spawn_node_uplink(sys, o.node);
@@ -89,6 +91,7 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
       wo.node = o.node;
       wo.logs = o.logs;
       wo.max_output = o.max_output;
+      wo.observer = o.observer;
       auto w = spawn_real_worker(sys, scheduler_actor{}, std::move(wo));
       self->monitor(w);
       workers.push_back(w);
@@ -132,6 +135,8 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
     }
     workers.clear();
     self->send_exit(uplink, caf::exit_reason::user_shutdown);
+    if (o.on_connected)
+      o.on_connected(false);
     if (refused)
       return 1;
     if (stopping)

@@ -14,6 +14,7 @@
 #include "runtime/byte_size.hpp"
 #include "runtime/model.hpp"
 #include "runtime/test_logs.hpp"
+#include "runtime/run_observer.hpp"
 
 namespace caf {
 class actor_system;
@@ -57,6 +58,11 @@ struct node_host_options {
   std::shared_ptr<test_log_store> logs;
   /// Cap on a test's stdout and stderr together unless it sets its own.
   uint64_t max_output = default_max_output;
+  /// Told of every test the node's workers start and end (may be null).
+  std::shared_ptr<run_observer> observer;
+  /// Called with true once attached, false when the connection is gone
+  /// (may be empty).
+  std::function<void(bool)> on_connected;
 };
 
 /// Runs the node until it is stopped or cannot go on: 0 = stopped by a

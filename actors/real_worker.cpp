@@ -17,6 +17,7 @@
 #include "actors/executor.hpp"
 #include "runtime/devices.hpp"
 #include "runtime/output_capture.hpp"
+#include "actors/observed_executor.hpp"
 #include "runtime/process.hpp"
 
 namespace alb {
@@ -353,8 +354,10 @@ worker_actor spawn_real_worker(caf::actor_system& sys,
   auto devices = worker_devices(o.caps);
   return spawn_worker_with(
     sys, std::move(scheduler), std::move(o),
-    std::make_unique<process_executor>(opts.tail_bytes, std::move(opts.logs),
-                                       opts.max_output, devices));
+    observe_runs(std::make_unique<process_executor>(
+                   opts.tail_bytes, std::move(opts.logs), opts.max_output,
+                   devices),
+                 std::move(opts.observer)));
 }
 
 } // namespace alb

@@ -29,6 +29,7 @@
 #include "runtime/devices.hpp"
 #include "runtime/byte_size.hpp"
 #include "runtime/test_logs.hpp"
+#include "runtime/run_observer.hpp"
 
 namespace alb {
 
@@ -59,6 +60,9 @@ struct real_worker_options {
   uint64_t max_output = default_max_output;
   /// Called once with the slot when the worker joined (may be empty).
   std::function<void(uint32_t)> on_joined;
+  /// Told of every run's start and end (null = nobody; the node's
+  /// /metrics).
+  std::shared_ptr<run_observer> observer;
 };
 
 /// The device indices a real worker offering `caps` hands out: per

@@ -11,7 +11,9 @@
 //
 // Each worker runs up to S tests at once (default 8): with tests that take
 // no time, S times the worker count is how many tests are on the wire at
-// any moment, which is what hides the round trips.
+// any moment, which is what hides the round trips. A node is one worker
+// with one pool, so each node runs W * S slots; the in-process comparison
+// has 2 * W workers of S slots.
 //
 // With --db on the coordinator keeps its journal (every accepted test and
 // every outcome written to SQLite before it is acknowledged or reported).
@@ -28,6 +30,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <sys/wait.h>
@@ -40,6 +44,7 @@
 
 #include "actors/coordinator_client.hpp"
 #include "actors/simulation_run.hpp"
+#include "runtime/process.hpp"
 
 namespace {
 
@@ -47,32 +52,28 @@ using clock_type = std::chrono::steady_clock;
 
 /// Starts `args` with stdout on `out` (-1 = inherited) and stderr silenced
 /// unless ALB_BENCH_VERBOSE is set.
-pid_t start(std::vector<std::string> args, int out) {
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  auto pid = ::fork();
-  if (pid == 0) {
-    if (out >= 0)
-      ::dup2(out, 1);
-    if (!std::getenv("ALB_BENCH_VERBOSE")) {
-      auto null = std::fopen("/dev/null", "w");
-      if (null)
-        ::dup2(::fileno(null), 2);
-    }
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+alb::process start(std::vector<std::string> args, int out) {
+  alb::spawn_options o;
+  o.argv = std::move(args);
+  o.stdout_fd = out;
+  int null = -1;
+  if (!std::getenv("ALB_BENCH_VERBOSE")) {
+    null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    o.stderr_fd = null;
   }
-  if (pid < 0)
-    throw std::runtime_error{"fork failed"};
-  return pid;
+  std::string error;
+  auto p = alb::process::spawn(o, error);
+  if (null >= 0)
+    ::close(null);
+  if (!p.running())
+    throw std::runtime_error{"cannot start " + o.argv[0] + ": " + error};
+  return p;
 }
 
 /// A coordinator with two nodes, stopped (SIGTERM, then waited for) when it
 /// goes out of scope.
 struct loopback_cluster {
-  std::vector<pid_t> pids;
+  std::vector<alb::process> procs;
   std::string endpoint;
   std::string dir;
 
@@ -93,7 +94,7 @@ struct loopback_cluster {
     } else {
       coord.push_back("--no-db");
     }
-    pids.push_back(start(coord, fds[1]));
+    procs.push_back(start(coord, fds[1]));
     ::close(fds[1]);
     // "alb coordinator: listening on 127.0.0.1:PORT (...)"
     std::string line;
@@ -105,10 +106,12 @@ struct loopback_cluster {
     if (at == std::string::npos)
       throw std::runtime_error{"the coordinator did not start"};
     endpoint = line.substr(at + 13, line.find(' ', at + 13) - at - 13);
+    // A node is one worker with one pool: W workers of S slots each are
+    // one worker of W * S slots.
     for (auto name : {"bench-n1", "bench-n2"})
-      pids.push_back(
-        start({ALB_BINARY, "node", "--coordinator", endpoint, "--workers",
-               std::to_string(workers_per_node), "--cores",
+      procs.push_back(
+        start({ALB_BINARY, "node", "--coordinator", endpoint, "--slots",
+               std::to_string(slots * workers_per_node), "--cores",
                std::to_string(slots * workers_per_node), "--memory", "64",
                "--name", name, "--reconnect-timeout", "0", "--log-level",
                "ERROR", "--threads", "1"},
@@ -116,12 +119,13 @@ struct loopback_cluster {
   }
 
   ~loopback_cluster() {
-    for (auto pid : pids)
-      ::kill(pid, SIGTERM);
-    for (auto pid : pids)
-      ::waitpid(pid, nullptr, 0);
-    std::string rm = "rm -rf '" + dir + "'";
-    if (std::system(rm.c_str()) != 0)
+    for (auto& p : procs)
+      p.kill_group(SIGTERM);
+    for (auto& p : procs)
+      p.wait();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec)
       std::fprintf(stderr, "could not remove %s\n", dir.c_str());
   }
 };
@@ -221,7 +225,7 @@ int main(int argc, char** argv) {
         if (out.success)
           passed.fetch_add(1, std::memory_order_relaxed);
       });
-      if (!wait_for_workers(client, static_cast<size_t>(2 * per_node))) {
+      if (!wait_for_workers(client, 2)) {
         std::fprintf(stderr, "the nodes did not register their workers\n");
         return 1;
       }
@@ -234,8 +238,8 @@ int main(int argc, char** argv) {
         suite[i].req.model_id = "bench";
       }
       std::vector<double> cpu0;
-      for (auto pid : cluster.pids)
-        cpu0.push_back(cpu_seconds(pid));
+      for (auto& p : cluster.procs)
+        cpu0.push_back(cpu_seconds(p.pid()));
       auto self0 = cpu_seconds(::getpid());
       auto t0 = clock_type::now();
       // In slices, as a CI system hands over its suites: one message of
@@ -259,12 +263,13 @@ int main(int argc, char** argv) {
         return 1;
       }
       cluster_rates.push_back(static_cast<double>(tests) / dt.count());
-      auto per_test = [&](double secs) {
-        return secs * 1e6 / static_cast<double>(tests);
-      };
-      cpu_coord.push_back(per_test(cpu_seconds(cluster.pids[0]) - cpu0[0]));
-      cpu_nodes.push_back(per_test(cpu_seconds(cluster.pids[1]) - cpu0[1]
-                                   + cpu_seconds(cluster.pids[2]) - cpu0[2]));
+      auto per_test
+        = [&](double secs) { return secs * 1e6 / static_cast<double>(tests); };
+      cpu_coord.push_back(
+        per_test(cpu_seconds(cluster.procs[0].pid()) - cpu0[0]));
+      cpu_nodes.push_back(per_test(cpu_seconds(cluster.procs[1].pid()) - cpu0[1]
+                                   + cpu_seconds(cluster.procs[2].pid())
+                                   - cpu0[2]));
       cpu_client.push_back(per_test(cpu_seconds(::getpid()) - self0));
       client.close();
     } catch (const std::exception& e) {

@@ -6,7 +6,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +26,8 @@
 #include "bin/cluster_cli.hpp"
 #include "bin/common.hpp"
 #include "runtime/byte_size.hpp"
+#include "metrics/node_metrics.hpp"
+#include "metrics/server.hpp"
 #include "runtime/config.hpp"
 #include "runtime/test_logs.hpp"
 
@@ -29,14 +35,24 @@ namespace alb::cli {
 
 namespace {
 
+std::string format_gb(double gb) {
+  std::ostringstream out;
+  out << gb;
+  return out.str();
+}
+
 struct node_flags {
+  std::string config_path;
   std::string coordinator;
-  int workers = 1;
+  int workers = 0;
   int slots = 0;
   double memory = -1;
   int cores = -1;
   std::string accelerators;
   std::string software;
+  /// The file's `accelerators` table (an empty one means none, not
+  /// "detect").
+  std::optional<std::map<std::string, int>> file_accelerators;
   std::vector<std::string> tags;
   std::string token_file;
   std::string name;
@@ -45,11 +61,18 @@ struct node_flags {
   std::string log_level = "INFO";
   std::string log_format = "text";
   int threads = 2;
+  int metrics_port = -1;
+  std::string metrics_bind = "127.0.0.1";
+  bool metrics_allow_remote = false;
   tls_options tls;
   std::string log_dir;
   std::string max_output = "64MiB";
   size_t log_keep = 1000;
   std::string log_max_bytes = "1GiB";
+  /// Long names of the flags given on the command line (they override the
+  /// file).
+  std::set<std::string> given;
+  bool has(const char* flag) const { return given.count(flag) > 0; }
 };
 
 // A size flag's value, range-checked; throws cluster_error naming the flag.
@@ -74,9 +97,88 @@ std::string default_log_dir(const node_flags& f, const std::string& node) {
          + std::to_string(::getuid()) + "/node-" + name + "/logs";
 }
 
-int run_node(const node_flags& f) {
+
+/// The node's file (`--config`) read strictly: any unknown key, in [node]
+/// or elsewhere, is an error. Nothing when no file was given.
+config load_node_file(const std::string& path) {
+  if (path.empty())
+    return {};
+  auto cfg = load_config(path);
+  if (!cfg.warnings.empty()) {
+    auto w = cfg.warnings.front();
+    const std::string suffix = "; ignored";
+    if (w.size() > suffix.size()
+        && w.compare(w.size() - suffix.size(), suffix.size(), suffix) == 0)
+      w.resize(w.size() - suffix.size());
+    throw config_error(w);
+  }
+  apply_environment(cfg);
+  return cfg;
+}
+
+/// `f` with every setting the flags leave open taken from the file's [node]
+/// (and [tls]) section: flags > file > built-in defaults.
+node_flags merge_node_file(node_flags f, const config& cfg) {
+  auto& n = cfg.node;
+  if (!f.has("--coordinator") && n.coordinator)
+    f.coordinator = *n.coordinator;
+  if (!f.has("--name") && n.name)
+    f.name = *n.name;
+  if (!f.has("--slots") && !f.has("--workers") && n.slots)
+    f.slots = *n.slots;
+  if (!f.has("--memory") && n.memory_gb)
+    f.memory = *n.memory_gb;
+  if (!f.has("--cores") && n.cores)
+    f.cores = *n.cores;
+  if (!f.has("--accelerators") && n.accelerators)
+    f.file_accelerators = n.accelerators;
+  if (!f.has("--tags") && n.tags)
+    f.tags = *n.tags;
+  if (!f.has("--token-file") && n.token_file)
+    f.token_file = *n.token_file;
+  if (!f.has("--connect-timeout") && n.connect_timeout)
+    f.connect_timeout = *n.connect_timeout;
+  if (!f.has("--reconnect-timeout") && n.reconnect_timeout)
+    f.reconnect_timeout = *n.reconnect_timeout;
+  if (!f.has("--log-level"))
+    f.log_level = n.log_level ? *n.log_level : cfg.log_level;
+  if (!f.has("--log-format") && n.log_format)
+    f.log_format = *n.log_format;
+  if (!f.has("--threads") && n.threads)
+    f.threads = *n.threads;
+  if (!f.has("--metrics-port") && n.metrics_port)
+    f.metrics_port = *n.metrics_port;
+  if (!f.has("--metrics-bind") && n.metrics_bind)
+    f.metrics_bind = *n.metrics_bind;
+  if (!f.has("--metrics-allow-remote") && n.metrics_allow_remote)
+    f.metrics_allow_remote = *n.metrics_allow_remote;
+  f.tls = merge_tls(f.tls, cfg.tls);
+  return f;
+}
+
+int run_node(node_flags f) {
+  auto file = load_node_file(f.config_path);
+  f = merge_node_file(std::move(f), file);
+  if (f.coordinator.empty())
+    throw config_error("no coordinator: give --coordinator HOST:PORT or "
+                       "coordinator = \"HOST:PORT\" in the [node] section of "
+                       "--config");
   cluster_log log{"node", normalize_log_level(f.log_level, "--log-level"),
                   parse_log_format(f.log_format, "--log-format")};
+  if (f.has("--workers")) {
+    // A node is one pool: N workers used to split it N ways, so a test
+    // that fits the machine did not fit any of them.
+    if (f.has("--slots") && f.slots != f.workers)
+      throw config_error("--workers " + std::to_string(f.workers)
+                         + " and --slots " + std::to_string(f.slots)
+                         + " disagree: a node is one pool of resources; "
+                           "give --slots only");
+    f.slots = f.workers;
+    log.warn("--workers " + std::to_string(f.workers) + " means --slots "
+             + std::to_string(f.workers)
+             + ": one pool of the node's resources, "
+             + std::to_string(f.workers) + " tests at once");
+  }
   std::pair<std::string, uint16_t> ep;
   node_resources res;
   std::string token;
@@ -86,7 +188,15 @@ int run_node(const node_flags& f) {
   uint64_t max_output = default_max_output;
   test_log_options log_opts;
   try {
-    ep = parse_coordinator_url(f.coordinator);
+    try {
+      ep = parse_coordinator_url(f.coordinator);
+    } catch (const cluster_error& e) {
+      // Point at the file when the address came from it.
+      if (!f.has("--coordinator") && file.node.coordinator)
+        throw cluster_error{file.node.coordinator_origin
+                            + ": node.coordinator: " + e.what()};
+      throw;
+    }
     res = detect_resources();
     if (f.cores > 0)
       res.cores = f.cores;
@@ -94,6 +204,8 @@ int run_node(const node_flags& f) {
       res.memory_gb = f.memory;
     if (!f.accelerators.empty()) {
       res.accelerators = parse_accelerators(f.accelerators);
+    } else if (f.file_accelerators) {
+      res.accelerators = *f.file_accelerators;
     } else {
       std::string warning;
       auto gpus = detect_cuda_devices(&warning);
@@ -121,7 +233,9 @@ int run_node(const node_flags& f) {
     }
     auto name = f.name.empty() ? res.hostname + "-" + std::to_string(::getpid())
                                : f.name;
-    caps = split_resources(res, f.workers, name, f.slots);
+    // One worker: the node's slots draw on its whole memory, cores and
+    // accelerators.
+    caps = split_resources(res, 1, name, f.slots);
     tls = load_tls(f.tls, [&log](const std::string& w) { log.warn(w); });
     max_output = size_flag("--max-output", f.max_output);
     if (auto why = check_max_output(max_output); !why.empty())
@@ -141,6 +255,25 @@ int run_node(const node_flags& f) {
     std::cerr << "alb node: error: --log-dir: " << log_error << "\n";
     return 2;
   }
+  if (!f.config_path.empty())
+    log.info("settings from " + f.config_path + " (flags override it)");
+  // The node's own /metrics: bound before connecting, so a port in use is
+  // exit 2 at once.
+  std::shared_ptr<metrics::node_metrics> node_metrics;
+  std::unique_ptr<metrics::server> metrics_server;
+  if (f.metrics_port >= 0) {
+    metrics::node_info info;
+    info.name = node_name;
+    info.slots = caps.front().max_concurrent_tests;
+    info.cores = res.cores;
+    info.memory_gb = res.memory_gb;
+    info.accelerators = res.accelerators;
+    node_metrics = std::make_shared<metrics::node_metrics>(info);
+    metrics_server = std::make_unique<metrics::server>(
+      node_metrics->collectable(), f.metrics_bind,
+      static_cast<uint16_t>(f.metrics_port), f.metrics_allow_remote);
+    log.info("metrics: " + metrics_server->url());
+  }
   block_stop_signals();
   caf::actor_system_config cfg;
   configure_system(cfg, f.threads, false);
@@ -156,14 +289,17 @@ int run_node(const node_flags& f) {
   o.tls = tls != nullptr;
   o.connect_timeout = f.connect_timeout;
   o.reconnect_timeout = f.reconnect_timeout;
-  o.summary = std::to_string(f.workers) + " workers, "
-              + std::to_string(o.caps.front().max_concurrent_tests)
-              + " slots each, " + std::to_string(res.cores) + " cores, "
-              + std::to_string(res.memory_gb) + " GB";
+  o.summary = std::to_string(o.caps.front().max_concurrent_tests) + " slots, "
+              + std::to_string(res.cores) + " cores, "
+              + format_gb(res.memory_gb) + " GB";
   o.stop_requested = [](double seconds) { return wait_for_signal(seconds); };
   o.info = [&log](const std::string& line) { log.info(line); };
   if (!gpus_line.empty())
     log.info("GPUs from nvidia-smi: " + gpus_line);
+  o.observer = node_metrics;
+  if (node_metrics)
+    o.on_connected
+      = [node_metrics](bool yes) { node_metrics->set_connected(yes); };
   o.error = [&log](const std::string& line) { log.error(line); };
   if (log.enabled(log_level::debug))
     o.debug = [&log](const std::string& line) { log.debug(line); };
@@ -181,10 +317,14 @@ void add_node(CLI::App& app, int& rc) {
   auto* cmd = app.add_subcommand(
     "node", "Attach this machine's workers to a coordinator");
   cmd->footer(
-    "Connects to `alb coordinator` and hosts --workers worker actors there.\n"
-    "Tests with a command run as child processes (own process group, killed\n"
-    "on timeout); tests without one are simulated. Capabilities come from\n"
-    "the machine (nproc, /proc/meminfo, nvidia-smi) unless given by flags.\n"
+    "Connects to `alb coordinator` and runs the tests it places here.\n"
+    "Tests with a command run as child processes (contained: nothing they\n"
+    "start outlives them); tests without one are simulated. Capabilities\n"
+    "come from the machine (nproc, /proc/meminfo, nvidia-smi) unless given.\n"
+    "The node is one pool: its --slots tests at once (default: its cores)\n"
+    "draw on its whole memory, cores and accelerators, so an 8 GB node with\n"
+    "2 slots runs a 6 GB test. (--workers N is the old spelling of --slots\n"
+    "N; it no longer splits the node.)\n"
     "GPUs: without --accelerators the node runs `nvidia-smi --query-gpu=\n"
     "index,memory.total,name --format=csv` (found on PATH). A test needing\n"
     "cuda:N holds N specific devices while it runs and sees exactly those in\n"
@@ -193,21 +333,30 @@ void add_node(CLI::App& app, int& rc) {
     "os and python (detected) plus --software NAME=VERSION entries; tests\n"
     "match them with required_software = [\"torch >= 2.1\"] and ask for\n"
     "--tags with tags = [\"...\"].\n"
-    "With one worker (the default) the node is one pool: its --slots tests\n"
-    "at once (default: its cores) draw on the whole memory, cores and\n"
-    "accelerators, so an 8 GB node with 2 slots runs a 6 GB test; more\n"
-    "--workers split them evenly instead. The join token is read from\n"
-    "--token-file (never the command line). Stops on SIGINT/SIGTERM (its\n"
-    "tests are requeued). When the coordinator goes away (stopped, killed or\n"
-    "unreachable) the node kills the commands it was running (a coordinator\n"
-    "with a journal runs them again) and keeps trying to attach again, with\n"
-    "backoff, for --reconnect-timeout seconds; it rejoins under the same\n"
-    "node name and is recognised. --reconnect-timeout 0 stops at once.\n"
+    "--config FILE reads the [node] section (one key per flag: coordinator,\n"
+    "name, slots, memory, cores, accelerators = { cuda = 2 }, tags,\n"
+    "token_file, connect_timeout, reconnect_timeout, log_level,\n"
+    "log_format, threads,\n"
+    "metrics_port, metrics_bind, metrics_allow_remote) and the [tls]\n"
+    "section (cert, key, ca, passphrase_file); flags override the file. An\n"
+    "unknown key or a value out of range is an error (exit 2, file:line:col).\n"
+    "The join token is read from --token-file (never the command line).\n"
+    "Stops on SIGINT/SIGTERM (its tests are requeued). When the coordinator\n"
+    "goes away (stopped, killed or unreachable) the node kills the commands\n"
+    "it was running (a coordinator with a journal runs them again) and keeps\n"
+    "trying to attach again, with backoff, for --reconnect-timeout seconds;\n"
+    "it rejoins under the same node name and is recognised.\n"
+    "--reconnect-timeout 0 stops at once.\n"
+    "--metrics-port P serves the node's own Prometheus /metrics:\n"
+    "alb_node_slots, alb_node_slots_busy, alb_node_tests_started_total,\n"
+    "alb_node_tests_ended_total{outcome}, alb_node_test_duration_seconds,\n"
+    "alb_node_connected and what the node offers (cores, memory bytes,\n"
+    "accelerators).\n"
     "A TLS coordinator needs --tls-cert, --tls-key and --tls-ca: a\n"
     "certificate signed by the CA the coordinator trusts, and that CA.\n"
     "Exit status: 0 ok (stopped by signal, or the coordinator went away with\n"
     "--reconnect-timeout 0), 1 refused, unreachable or not back in time,\n"
-    "2 bad input.\n"
+    "2 bad input.\n\n"
     "Each test's stdout and stderr go to DIR/<test>.stdout and .stderr\n"
     "(--log-dir; default: with --name, $TMPDIR/alb-UID/node-NAME/logs,\n"
     "kept across restarts; without, a private directory removed when the\n"
@@ -217,18 +366,23 @@ void add_node(CLI::App& app, int& rc) {
     "while it runs and fails with 'output limit exceeded'; its log files\n"
     "then hold exactly the first max_output bytes. `alb logs ID` reads\n"
     "them through the coordinator.\n\n"
-    "Example: alb node --coordinator 10.0.0.5:8080 --slots 4 "
-    "--token-file ~/.alb-token");
+    "Examples: alb node --coordinator 10.0.0.5:8080 --slots 4 "
+    "--token-file ~/.alb-token\n"
+    "          alb node --config /etc/alb/node.toml");
   cmd
-    ->add_option("--coordinator", f->coordinator,
-                 "HOST:PORT (or alb://HOST:PORT) to attach to")
-    ->required();
-  cmd->add_option("--workers", f->workers, "Worker actors on this node")
-    ->default_val(1)
-    ->check(CLI::Range(1, 4096));
+    ->add_option("--config", f->config_path,
+                 "TOML (or JSON) file with a [node] section")
+    ->check(CLI::ExistingFile);
+  cmd->add_option("--coordinator", f->coordinator,
+                  "HOST:PORT (or alb://HOST:PORT) to attach to (required "
+                  "here or in --config)");
   cmd
     ->add_option("--slots", f->slots,
-                 "Tests each worker runs at once (default: its cores)")
+                 "Tests the node runs at once (default: its cores)")
+    ->check(CLI::Range(1, 100000));
+  cmd
+    ->add_option("--workers", f->workers,
+                 "Old spelling of --slots (the node is one pool)")
     ->check(CLI::Range(1, 100000));
   cmd->add_option("--memory", f->memory, "Memory in GB (default: detected)")
     ->check(CLI::Range(0.0, 1e6));
@@ -252,18 +406,16 @@ void add_node(CLI::App& app, int& rc) {
                   "with the same name is recognised");
   cmd
     ->add_option("--connect-timeout", f->connect_timeout,
-                 "Seconds to keep trying to reach the coordinator")
-    ->default_val(10)
+                 "Seconds to keep trying to reach the coordinator (default "
+                 "10)")
     ->check(CLI::Range(0.0, 86400.0));
   cmd
     ->add_option("--reconnect-timeout", f->reconnect_timeout,
                  "Seconds to keep trying to attach again after the "
-                 "coordinator went away (0 = stop at once)")
-    ->default_val(60)
+                 "coordinator went away (0 = stop at once; default 60)")
     ->check(CLI::Range(0.0, 86400.0));
   add_log_flags(cmd, &f->log_level, f->log_format);
-  cmd->add_option("--threads", f->threads, "Actor threads")
-    ->default_val(2)
+  cmd->add_option("--threads", f->threads, "Actor threads (default 2)")
     ->check(CLI::Range(1, 256));
   cmd->add_option("--log-dir", f->log_dir,
                   "Directory of the per-test stdout/stderr logs (see below)");
@@ -281,9 +433,22 @@ void add_node(CLI::App& app, int& rc) {
     ->add_option("--log-max-bytes", f->log_max_bytes,
                  "Bytes all kept logs may take (the oldest are deleted)")
     ->default_val("1GiB");
+  cmd
+    ->add_option("--metrics-port", f->metrics_port,
+                 "Serve this node's Prometheus /metrics on this port (0 = "
+                 "any free port, printed; default off)")
+    ->check(CLI::Range(0, 65535));
+  cmd->add_option("--metrics-bind", f->metrics_bind,
+                  "Address the node's /metrics binds to (default 127.0.0.1)");
+  cmd->add_flag("--metrics-allow-remote", f->metrics_allow_remote,
+                "Allow a non-loopback --metrics-bind address");
   add_tls_flags(cmd, f->tls);
-  cmd->callback(
-    [f, &rc] { rc = guarded("node", [f] { return run_node(*f); }); });
+  cmd->callback([f, cmd, &rc] {
+    for (auto* opt : cmd->get_options())
+      if (opt->count() > 0)
+        f->given.insert(opt->get_name());
+    rc = guarded("node", [f] { return run_node(*f); });
+  });
 }
 
 } // namespace alb::cli

@@ -24,6 +24,7 @@
 #include "bin/cluster_cli.hpp"
 #include "bin/common.hpp"
 #include "runtime/config.hpp"
+#include "runtime/process.hpp"
 
 namespace alb::cli {
 
@@ -32,7 +33,7 @@ namespace {
 struct run_cluster_flags {
   std::string file;
   int nodes = 3;
-  int workers = 2;
+  int workers = 0;
   int slots = 0;
   int cores = 0;
   double memory = 0;
@@ -54,21 +55,19 @@ std::string self_exe() {
   return buf;
 }
 
-/// Starts `args` as a child; its stdout goes to `out_fd` (-1 = inherit).
-pid_t start_process(const std::vector<std::string>& args, int out_fd) {
-  std::vector<char*> argv;
-  std::vector<std::string> copy = args;
-  for (auto& a : copy)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  auto pid = ::fork();
-  if (pid == 0) {
-    if (out_fd >= 0)
-      ::dup2(out_fd, 1);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
+/// Starts `args` as a child (a `process`: if `alb run` dies, it dies
+/// too); its stdout goes to `out_fd` (-1 = inherit). It stays in this
+/// process group so a Ctrl-C at the terminal reaches it as before.
+process start_process(const std::vector<std::string>& args, int out_fd) {
+  spawn_options o;
+  o.argv = args;
+  o.stdout_fd = out_fd;
+  o.new_group = false;
+  std::string error;
+  auto p = process::spawn(o, error);
+  if (!p.running())
+    throw cluster_error{"cannot start " + args.front() + ": " + error};
+  return p;
 }
 
 std::string make_token_file(std::string& dir) {
@@ -92,6 +91,13 @@ std::string make_token_file(std::string& dir) {
 }
 
 int run_cluster(const run_cluster_flags& f) {
+  // A node is one pool: --workers is the old spelling of --slots.
+  if (f.workers > 0 && f.slots > 0 && f.workers != f.slots)
+    throw cluster_error{"--workers " + std::to_string(f.workers)
+                        + " and --slots " + std::to_string(f.slots)
+                        + " disagree: a node is one pool of resources; give "
+                          "--slots only"};
+  auto slots = f.slots > 0 ? f.slots : f.workers;
   auto cfg = load_config(f.file);
   for (auto& w : cfg.warnings)
     std::cerr << "alb run: warning: " << w << "\n";
@@ -139,6 +145,11 @@ int run_cluster(const run_cluster_flags& f) {
   cargs.insert(cargs.end(), log_args.begin(), log_args.end());
   auto coord = start_process(cargs, pipefd[1]);
   ::close(pipefd[1]);
+  // Closed however this function ends.
+  struct fd_closer {
+    int fd;
+    ~fd_closer() { ::close(fd); }
+  } read_end{pipefd[0]};
   // The coordinator prints its bound port on its first line.
   std::string line;
   char c;
@@ -147,21 +158,19 @@ int run_cluster(const run_cluster_flags& f) {
   std::smatch m;
   if (!std::regex_search(line, m, std::regex{R"(listening on (\S+):(\d+))"})) {
     std::cerr << "alb run: error: the coordinator did not start\n";
-    ::kill(coord, SIGTERM);
-    ::waitpid(coord, nullptr, 0);
+    coord.kill_group(SIGTERM);
+    coord.wait();
     return 1;
   }
   auto addr = m[1].str() + ":" + m[2].str();
   std::cout << line << std::endl;
-  std::vector<pid_t> nodes;
+  std::vector<process> nodes;
   for (int i = 0; i < f.nodes; ++i) {
     // --reconnect-timeout 0: they end with this run's coordinator.
     std::vector<std::string> nargs{exe,
                                    "node",
                                    "--coordinator",
                                    addr,
-                                   "--workers",
-                                   std::to_string(f.workers),
                                    "--token-file",
                                    token_file,
                                    "--name",
@@ -170,9 +179,9 @@ int run_cluster(const run_cluster_flags& f) {
                                    "0"};
     nargs.insert(nargs.end(), tls_args.begin(), tls_args.end());
     nargs.insert(nargs.end(), log_args.begin(), log_args.end());
-    if (f.slots > 0) {
+    if (slots > 0) {
       nargs.push_back("--slots");
-      nargs.push_back(std::to_string(f.slots));
+      nargs.push_back(std::to_string(slots));
     }
     if (f.cores > 0) {
       nargs.push_back("--cores");
@@ -201,12 +210,11 @@ int run_cluster(const run_cluster_flags& f) {
   } catch (...) {
     rc = 1;
   }
-  ::kill(coord, SIGTERM);
-  ::waitpid(coord, nullptr, 0);
-  ::close(pipefd[0]);
+  coord.kill_group(SIGTERM);
+  coord.wait();
   // The nodes stop when their coordinator goes away.
-  for (auto pid : nodes)
-    ::waitpid(pid, nullptr, 0);
+  for (auto& n : nodes)
+    n.wait();
   if (!tmpdir.empty()) {
     ::unlink(token_file.c_str());
     ::rmdir(tmpdir.c_str());
@@ -228,6 +236,8 @@ void add_run(CLI::App& app, int& rc) {
     "The file is read strictly: an unknown key in [[tests]], a test with\n"
     "no command (unless simulate = true) or a timeout over 30 days is an\n"
     "error (exit 2) before anything starts.\n"
+    "Each node is one pool of this machine's (or --cores/--memory's)\n"
+    "resources with --slots tests at once (--workers is its old spelling).\n"
     "TLS: the file's [tls] section (cert, key, ca, passphrase_file) or the\n"
     "--tls-* flags; every process of the run uses that material.\n"
     "--log-level and --log-format apply to the coordinator and the nodes\n"
@@ -240,12 +250,13 @@ void add_run(CLI::App& app, int& rc) {
   cmd->add_option("--nodes", f->nodes, "Local node processes to start")
     ->default_val(3)
     ->check(CLI::Range(0, 256));
-  cmd->add_option("--workers", f->workers, "Workers per node")
-    ->default_val(2)
-    ->check(CLI::Range(1, 4096));
   cmd
     ->add_option("--slots", f->slots,
-                 "Tests each node worker runs at once (default: its cores)")
+                 "Tests each node runs at once (default: its cores)")
+    ->check(CLI::Range(1, 100000));
+  cmd
+    ->add_option("--workers", f->workers,
+                 "Old spelling of --slots (a node is one pool)")
     ->check(CLI::Range(1, 100000));
   cmd->add_option("--cores", f->cores, "Cores per node (default: detected)")
     ->check(CLI::Range(1, 100000));

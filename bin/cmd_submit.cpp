@@ -383,6 +383,10 @@ int submit_and_report(const submit_settings& set,
   sum.wall_seconds = elapsed();
   std::fprintf(human, "%s\n", report::summary_line(sum, results).c_str());
   std::fflush(human);
+  if (auto moves = report::moves_line(results); !moves.empty()) {
+    std::fprintf(human, "%s\n", moves.c_str());
+    std::fflush(human);
+  }
   if (lost)
     std::cerr << "alb submit: error: the coordinator went away with " << r.open
               << " tests open\n";

@@ -15,19 +15,19 @@
 #include <stdexcept>
 #include <string>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
 #include "actors/coordinator_client.hpp"
 #include "actors/node.hpp"
+#include "runtime/process.hpp"
 
 namespace {
 
 /// A coordinator and a node of our own, stopped on destruction.
 struct local_cluster {
-  pid_t coordinator = -1;
-  pid_t node = -1;
+  alb::process coordinator;
+  alb::process node;
   std::string endpoint;
   std::string token_file;
 
@@ -61,35 +61,32 @@ struct local_cluster {
     if (at == std::string::npos)
       throw std::runtime_error{"the coordinator did not start"};
     endpoint = line.substr(at + 13, line.find(' ', at + 13) - at - 13);
-    node = spawn({ALB_BINARY, "node", "--coordinator", endpoint, "--workers",
-                  "2", "--token-file", token_file, "--reconnect-timeout", "0",
+    node = spawn({ALB_BINARY, "node", "--coordinator", endpoint, "--slots", "2",
+                  "--token-file", token_file, "--reconnect-timeout", "0",
                   "--log-level", "WARNING"},
                  -1);
   }
 
   ~local_cluster() {
-    for (auto pid : {coordinator, node})
-      if (pid > 0) {
-        ::kill(pid, SIGTERM);
-        ::waitpid(pid, nullptr, 0);
+    for (auto* p : {&coordinator, &node})
+      if (p->running()) {
+        p->kill_group(SIGTERM);
+        p->wait();
       }
     ::unlink(token_file.c_str());
     ::rmdir(token_file.substr(0, token_file.rfind('/')).c_str());
   }
 
-  static pid_t spawn(std::vector<std::string> args, int out) {
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    auto pid = ::fork();
-    if (pid == 0) {
-      if (out >= 0)
-        ::dup2(out, 1);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    return pid;
+  // alb's own process class: the child dies with this program.
+  static alb::process spawn(std::vector<std::string> args, int out) {
+    alb::spawn_options o;
+    o.argv = std::move(args);
+    o.stdout_fd = out;
+    std::string error;
+    auto p = alb::process::spawn(o, error);
+    if (!p.running())
+      throw std::runtime_error{"cannot start alb: " + error};
+    return p;
   }
 };
 

@@ -162,6 +162,12 @@ struct server::impl {
 
 server::server(registry& reg, std::string bind_address, std::uint16_t port,
                bool allow_remote)
+  : server(reg.collectable(), std::move(bind_address), port, allow_remote) {
+  // nop
+}
+
+server::server(std::shared_ptr<prometheus::Collectable> what,
+               std::string bind_address, std::uint16_t port, bool allow_remote)
   : impl_(std::make_unique<impl>()) {
   // civetweb takes numeric addresses only.
   if (bind_address == "localhost")
@@ -210,7 +216,7 @@ server::server(registry& reg, std::string bind_address, std::uint16_t port,
               << bind_address << " port " << impl_->port
               << "; it is reachable from other hosts\n";
   impl_->address = std::move(bind_address);
-  impl_->exposer->RegisterCollectable(reg.collectable());
+  impl_->exposer->RegisterCollectable(what);
 }
 
 server::~server() {

@@ -9,6 +9,10 @@
 #include <stdexcept>
 #include <string>
 
+namespace prometheus {
+class Collectable;
+} // namespace prometheus
+
 namespace alb::metrics {
 
 class registry;
@@ -48,6 +52,12 @@ public:
   /// 127.0.0.1 is in use"). With `allow_remote`, a non-local address is
   /// accepted and a line saying so goes to std::clog.
   server(registry& reg, std::string bind_address, std::uint16_t port,
+         bool allow_remote = false);
+
+  /// The same for any collectable (e.g. a node's own families, which are
+  /// not a `registry`).
+  server(std::shared_ptr<prometheus::Collectable> what,
+         std::string bind_address, std::uint16_t port,
          bool allow_remote = false);
 
   ~server();

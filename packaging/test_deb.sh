@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the .deb from BUILD_DIR (cpack), installs it with dpkg -i, runs
 # /usr/bin/alb --version from the installed path, checks the installed files
-# (man page, completion, /etc/alb, token readable by alb only), checks both
+# (man page, completion, /etc/alb, token readable by alb only), starts the
+# coordinator and a node on the installed configs, checks both
 # systemd units with systemd-analyze verify, and removes the package again.
 # Cleans up on any failure; refuses to touch a system where alb is already
 # installed. Needs root. Usage: packaging/test_deb.sh BUILD_DIR
@@ -60,6 +61,7 @@ echo "test_deb: installed: $(/usr/bin/alb --version)"
 for f in /usr/share/man/man1/alb.1.gz /usr/share/bash-completion/completions/alb \
          /usr/share/alb/grafana/dashboards /usr/share/alb/configs/cluster_example.toml \
          /usr/share/alb/scenarios.toml /etc/alb/coordinator.toml /etc/alb/node.env \
+         /etc/alb/node.toml /usr/share/alb/configs/node.toml \
          /usr/lib/systemd/system/alb-coordinator.service \
          /usr/lib/systemd/system/alb-node.service; do
   [ -e "$f" ] || fail "$f not installed"
@@ -79,10 +81,26 @@ for _ in $(seq 100); do
   kill -0 "$coord" 2>/dev/null || break
   sleep 0.1
 done
-kill "$coord" 2>/dev/null || true
-wait "$coord" 2>/dev/null || true
 grep -q 'listening on' "$work/coord.log" \
-  || { cat "$work/coord.log"; fail "coordinator did not start on /etc/alb/coordinator.toml"; }
+  || { kill "$coord" 2>/dev/null; cat "$work/coord.log"; fail "coordinator did not start on /etc/alb/coordinator.toml"; }
+# The node accepts the installed /etc/alb/node.toml (as alb-node.service
+# runs it) and attaches with its token_file; only the port differs.
+port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/coord.log" | head -1)
+setpriv --reuid=alb --regid=alb --init-groups /usr/bin/alb node \
+  --config /etc/alb/node.toml --coordinator "127.0.0.1:$port" \
+  --reconnect-timeout 0 >"$work/node.log" 2>&1 &
+node=$!
+for _ in $(seq 100); do
+  grep -q 'connected to' "$work/node.log" && break
+  kill -0 "$node" 2>/dev/null || break
+  sleep 0.1
+done
+kill "$node" "$coord" 2>/dev/null || true
+wait "$node" 2>/dev/null || true
+wait "$coord" 2>/dev/null || true
+grep -q 'connected to' "$work/node.log" \
+  || { cat "$work/node.log"; fail "node did not attach with /etc/alb/node.toml"; }
+echo "test_deb: alb node --config /etc/alb/node.toml attached"
 # systemd-analyze verify needs no running systemd; it fails on unknown
 # directives, bad paths, a missing ExecStart binary.
 SYSTEMD_LOG_LEVEL=notice systemd-analyze verify \

@@ -1,7 +1,9 @@
 #include "report/submit_report.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -76,6 +78,8 @@ nlohmann::json outcomes_json(const std::vector<cluster_outcome>& rows) {
                         {"execution_time", r.exec_seconds},
                         {"duration_seconds", r.exec_seconds},
                         {"attempts", r.attempts},
+                        {"migrated", r.migrated},
+                        {"stolen", r.stolen},
                         {"worker_id", r.worker_id},
                         {"node", r.node},
                         {"submitted_at", time_or_null(r.submitted_at)},
@@ -162,12 +166,51 @@ std::string summary_line(const submission_summary& s,
   return buf;
 }
 
+std::string moves_line(const std::vector<cluster_outcome>& rows) {
+  long long migrated = 0, stolen = 0;
+  for (auto& r : rows) {
+    migrated += r.migrated;
+    stolen += r.stolen;
+  }
+  if (migrated + stolen == 0)
+    return {};
+  char buf[160];
+  std::snprintf(buf, sizeof(buf),
+                "rebalanced before they started: %lld migrated, %lld stolen",
+                migrated, stolen);
+  return buf;
+}
+
+nlohmann::json outcome_stats(const std::vector<cluster_outcome>& rows,
+                             size_t open) {
+  std::map<std::string, int64_t> by_status{
+    {"completed", 0}, {"failed", 0}, {"cancelled", 0}};
+  int64_t timed_out = 0, migrated = 0, stolen = 0, moved = 0, again = 0;
+  for (auto& r : rows) {
+    ++by_status[r.status];
+    timed_out += r.timed_out ? 1 : 0;
+    migrated += r.migrated;
+    stolen += r.stolen;
+    moved += r.migrated + r.stolen > 0 ? 1 : 0;
+    again += r.attempts > 1 ? 1 : 0;
+  }
+  nlohmann::json j = by_status;
+  j["timed_out"] = timed_out;
+  j["without_outcome"] = open;
+  j["migrated"] = migrated;
+  j["stolen"] = stolen;
+  j["tests_moved"] = moved;
+  j["tests_placed_again"] = again;
+  return j;
+}
+
 nlohmann::json result_document(const submission_summary& s,
                                const std::vector<cluster_outcome>& rows) {
   return {{"coordinator", s.coordinator},
           {"tests", s.tests},
           {"passed", s.passed},
           {"wall_seconds", s.wall_seconds},
+          {"stats", outcome_stats(rows, s.open)},
           {"results", outcomes_json(rows)}};
 }
 

@@ -79,6 +79,18 @@ struct progress_counts {
 /// when running and waiting are not known.
 std::string progress_line(const progress_counts& c, double elapsed);
 
+/// "rebalanced before they started: M migrated, S stolen", or "" when no
+/// test of `rows` was moved.
+std::string moves_line(const std::vector<cluster_outcome>& rows);
+
+/// The `stats` of the result JSON: outcomes by status (`completed`,
+/// `failed`, `cancelled`), `timed_out`, `without_outcome` (`open`), and
+/// how the rebalancer moved them: `migrated` and `stolen` (sums over the
+/// outcomes), `tests_moved` (moved at least once), `tests_placed_again`
+/// (attempts > 1).
+nlohmann::json outcome_stats(const std::vector<cluster_outcome>& rows,
+                             size_t open);
+
 /// The whole result JSON document `--output` writes.
 nlohmann::json result_document(const submission_summary& s,
                                const std::vector<cluster_outcome>& rows);

@@ -1110,6 +1110,8 @@ bool cluster_state::revoked(uint32_t slot, test_handle h, bool given_back,
   auto serial = t.move_to_serial;
   auto steal = t.stealing;
   release(h.ref);
+  // Counted per test too, so each outcome says how it moved.
+  ++(steal ? t.stolen : t.migrated);
   if (steal) {
     stats_.stolen();
     if (obs_)
@@ -1148,6 +1150,8 @@ assignment cluster_state::view(const test_record& t) const {
   a.started_at = t.started_at;
   a.status = t.status;
   a.attempts = t.attempts;
+  a.migrated = t.migrated;
+  a.stolen = t.stolen;
   return a;
 }
 

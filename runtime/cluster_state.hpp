@@ -69,6 +69,10 @@ struct test_record {
   int attempts = 0;
   /// Failed attempts so far.
   int failures = 0;
+  /// Moves of it that were migrations.
+  int migrated = 0;
+  /// Moves of it that were steals.
+  int stolen = 0;
   /// Whether it sits in the queue.
   bool queued = false;
   /// Whether it sits in the parked lists.

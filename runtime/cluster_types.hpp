@@ -51,6 +51,10 @@ struct cluster_outcome {
   double exec_seconds = 0;
   /// Placements (requeues after a lost node and retries add one each).
   int32_t attempts = 0;
+  /// Times it was migrated by the rebalancer before it started.
+  int32_t migrated = 0;
+  /// Times it was stolen by an idle worker before it started.
+  int32_t stolen = 0;
   /// Worker that ran the last attempt.
   std::string worker_id;
   /// Why it failed.

@@ -155,6 +155,46 @@ struct tls_config {
   std::string passphrase_file;
 };
 
+/// The `[node]` section: how `alb node --config FILE` runs. Every key is
+/// optional (unset = the flag's default); flags override the file. Read
+/// strictly: an unknown key is an error naming file:line:col.
+struct node_config {
+  /// Coordinator to attach to, "HOST:PORT" or "alb://HOST:PORT".
+  std::optional<std::string> coordinator;
+  /// Where `coordinator` was set ("file:line:col"), for later errors.
+  std::string coordinator_origin;
+  /// Node name (unset = HOSTNAME-PID).
+  std::optional<std::string> name;
+  /// Tests the node runs at once (unset = its cores).
+  std::optional<int> slots;
+  /// Memory in GB (unset = detected).
+  std::optional<double> memory_gb;
+  /// CPU cores (unset = detected).
+  std::optional<int> cores;
+  /// Accelerators by type and count, e.g. {cuda = 2} (unset = detected).
+  std::optional<std::map<std::string, int>> accelerators;
+  /// Labels of the node.
+  std::optional<std::vector<std::string>> tags;
+  /// File holding the coordinator's join token.
+  std::optional<std::string> token_file;
+  /// Seconds to keep trying to reach the coordinator at start.
+  std::optional<double> connect_timeout;
+  /// Seconds to keep trying after the coordinator went away (0 = stop).
+  std::optional<double> reconnect_timeout;
+  /// DEBUG, INFO, WARNING or ERROR.
+  std::optional<std::string> log_level;
+  /// Log line format: "text" or "json".
+  std::optional<std::string> log_format;
+  /// Actor threads.
+  std::optional<int> threads;
+  /// Port of the node's own /metrics (unset = off, 0 = any free port).
+  std::optional<int> metrics_port;
+  /// Address the node's /metrics binds to (loopback unless told otherwise).
+  std::optional<std::string> metrics_bind;
+  /// Whether a non-loopback `metrics_bind` is allowed.
+  std::optional<bool> metrics_allow_remote;
+};
+
 /// One `[[tests]]` entry: a real test for `alb run`.
 struct test_spec {
   /// What the test needs; `test_id` is unique among the entries.
@@ -198,6 +238,8 @@ struct config {
   cluster_config cluster;
   /// TLS of the cluster's connections.
   tls_config tls;
+  /// How `alb node` runs (`[node]`).
+  node_config node;
   /// Real tests for `alb run`, in file order.
   std::vector<test_spec> tests;
   /// Log level: DEBUG, INFO, WARNING or ERROR (`log_level`, `LB_LOG_LEVEL`).

@@ -217,6 +217,11 @@ struct assignment {
   test_status status = test_status::pending;
   /// Placements so far (requeues and retries add one each).
   int attempts = 0;
+  /// Times it was migrated (moved, not started, from a busy worker's
+  /// queue by the periodic rebalance).
+  int migrated = 0;
+  /// Times it was stolen (moved, not started, to a worker that ran idle).
+  int stolen = 0;
   /// Whether it ended successfully.
   bool success = false;
   /// Execution time of the last attempt in seconds.

@@ -109,6 +109,26 @@ private:
   std::optional<int> status_;
 };
 
+/// How a command run to its end by `run_to_end` went.
+struct run_result {
+  /// Why it did not start ("" = it ran).
+  std::string error;
+  /// Its wait status (when it ran).
+  int status = 0;
+  /// Its stdout and stderr as written (the first `max_output` bytes).
+  std::string output;
+  /// Exit status, or 128 + the signal that killed it; -1 when it did not
+  /// start.
+  int exit_code() const;
+};
+
+/// Runs `opts.argv` to its end, its stdout and stderr captured through a
+/// pipe (their `spawn_options` descriptors are ignored), keeping the first
+/// `max_output` bytes: the short helper commands alb runs (gnuplot,
+/// nvidia-smi). Like every child, it is a `process`: if this throws or
+/// the process dies, the child goes too. Blocks until it ends.
+run_result run_to_end(spawn_options opts, size_t max_output = 1 << 20);
+
 /// A long-lived supervisor that runs contained commands one at a time, so
 /// a contained test costs no copy of this process: started once (a small
 /// copy of this process that never execs, with the same guarantees as

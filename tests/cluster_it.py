@@ -74,11 +74,11 @@ def main():
     addr = "127.0.0.1:%d" % port
     nodes = {}
     for n in ("n1", "n2", "n3"):
-        nodes[n] = start(["node", "--coordinator", addr, "--workers", "2",
+        nodes[n] = start(["node", "--coordinator", addr, "--slots", "2",
                           "--cores", "2", "--memory", "8", "--token-file",
                           token, "--name", n, "--reconnect-timeout", "0"], n)
-    wait_for(lambda: read("coordinator").count("registered in slot") >= 6, 15,
-             "six workers")
+    wait_for(lambda: read("coordinator").count("registered in slot") >= 3, 15,
+             "three nodes (one worker of 2 slots each)")
 
     # -- 1. a suite of real commands: exact outcomes ---------------------------
     suite = []
@@ -271,11 +271,11 @@ def restart(token):
     if port is None:
         return
     addr = "127.0.0.1:%d" % port
-    nodes = [start(["node", "--coordinator", addr, "--workers", "2", "--cores",
+    nodes = [start(["node", "--coordinator", addr, "--slots", "2", "--cores",
                     "2", "--memory", "8", "--token-file", token, "--name", n,
                     "--reconnect-timeout", "6"], n) for n in ("r1", "r2")]
-    wait_for(lambda: read("coord-r1").count("registered in slot") >= 4, 15,
-             "four workers")
+    wait_for(lambda: read("coord-r1").count("registered in slot") >= 2, 15,
+             "two nodes (four slots)")
     # Four slots: three waves of 1.2 s. Each run appends a line to its own
     # file, so a second run of a test shows.
     suite = []

@@ -85,11 +85,11 @@ def main():
     if not wait_for(bound, 15, "the TLS coordinator's port"):
         return
     addr = "127.0.0.1:%d" % port
-    start(["node", "--coordinator", addr, "--workers", "2", "--cores", "2",
+    start(["node", "--coordinator", addr, "--slots", "2", "--cores", "2",
            "--memory", "4", "--token-file", token, "--name", "member"]
           + tls("node"), "member")
-    wait_for(lambda: read("coordinator").count("registered in slot") >= 2, 15,
-             "the member's two workers")
+    wait_for(lambda: read("coordinator").count("registered in slot") >= 1, 15,
+             "the member's worker")
 
     # -- 1. tests over TLS ----------------------------------------------------
     write("suite.toml", suite_toml("s", 4), 0o644)
@@ -176,7 +176,7 @@ def main():
     tls_section = ('[cluster]\nport = 0\n[tls]\ncert = "coord.pem"\nkey = '
                    '"coord.key"\nca = "ca.pem"\n')
     write("run.toml", suite_toml("run", 3, tls_section), 0o644)
-    r = run(["run", "run.toml", "--nodes", "1", "--workers", "2", "--output",
+    r = run(["run", "run.toml", "--nodes", "1", "--slots", "2", "--output",
              "run.json"], timeout=60)
     check(r.returncode == 0 and ", TLS)" in r.stdout,
           "alb run with [tls]: exit 0 over TLS (got %d: %s)"

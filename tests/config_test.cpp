@@ -811,3 +811,79 @@ BOOST_AUTO_TEST_CASE(nul_bytes_in_commands_and_environments_are_refused) {
                              "[\"true\"]\ncwd = \"/tmp\\u0000x\"\n"),
                  {"tests[0].cwd", "NUL byte"});
 }
+
+// -- strict [node]
+// -----------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(node_section_reads_every_key) {
+  auto cfg = load_config_from_string(
+    "[node]\ncoordinator = \"alb://10.0.0.5:8080\"\nname = \"n1\"\n"
+    "slots = 4\nmemory = 6.5\ncores = 8\naccelerators = { cuda = 2 }\n"
+    "tags = [\"gpu\", \"fast\"]\ntoken_file = \"/etc/alb/token\"\n"
+    "connect_timeout = 3\nreconnect_timeout = 0\nlog_level = \"debug\"\n"
+    "log_format = \"json\"\n"
+    "threads = 3\nmetrics_port = 0\nmetrics_bind = \"::1\"\n"
+    "metrics_allow_remote = true\n",
+    "node.toml", config_format::toml);
+  auto& n = cfg.node;
+  BOOST_TEST(cfg.warnings.empty());
+  BOOST_TEST(*n.coordinator == "alb://10.0.0.5:8080");
+  BOOST_TEST(n.coordinator_origin == "node.toml:2:15");
+  BOOST_TEST(*n.name == "n1");
+  BOOST_TEST(*n.slots == 4);
+  BOOST_TEST(*n.memory_gb == 6.5);
+  BOOST_TEST(*n.cores == 8);
+  BOOST_TEST(n.accelerators->at("cuda") == 2);
+  BOOST_TEST(*n.tags == (std::vector<std::string>{"gpu", "fast"}));
+  BOOST_TEST(*n.token_file == "/etc/alb/token");
+  BOOST_TEST(*n.connect_timeout == 3);
+  BOOST_TEST(*n.reconnect_timeout == 0);
+  BOOST_TEST(*n.log_level == "DEBUG");
+  BOOST_TEST(*n.log_format == "json");
+  BOOST_TEST(*n.threads == 3);
+  BOOST_TEST(*n.metrics_port == 0);
+  BOOST_TEST(*n.metrics_bind == "::1");
+  BOOST_TEST(*n.metrics_allow_remote);
+  // Unset keys stay unset (the flags' defaults apply).
+  auto empty
+    = load_config_from_string("[node]\n", "node.toml", config_format::toml);
+  BOOST_TEST(!empty.node.slots);
+  BOOST_TEST(!empty.node.accelerators);
+}
+
+BOOST_AUTO_TEST_CASE(node_section_is_strict_and_range_checked) {
+  auto err
+    = [](const std::string& body) { return tests_error("[node]\n" + body); };
+  check_contains(err("slot = 2\n"), {"suite.toml:2:1: unknown key 'slot' in "
+                                     "node",
+                                     "did you mean 'slots'?"});
+  check_contains(err("workers = 2\n"),
+                 {"suite.toml:2:1: unknown key 'workers' in node", "'slots'"});
+  check_contains(err("slots = 0\n"), {"suite.toml:2:9: node.slots: must be "
+                                      "between 1 and 100000, got 0"});
+  check_contains(err("memory = -1\n"), {"node.memory", "negative"});
+  check_contains(err("memory = 2e6\n"), {"node.memory", "at most"});
+  check_contains(err("connect_timeout = 1e9\n"),
+                 {"node.connect_timeout", "at most 86400"});
+  check_contains(err("metrics_port = 70000\n"), {"node.metrics_port"});
+  check_contains(err("threads = 0\n"), {"node.threads"});
+  check_contains(err("accelerators = { cuda = -1 }\n"),
+                 {"node.accelerators.cuda"});
+  check_contains(err("log_level = \"LOUD\"\n"), {"unknown log level 'LOUD'"});
+  check_contains(err("log_format = \"xml\"\n"),
+                 {"suite.toml:2:14: node.log_format", "unknown log format"});
+  check_contains(err("coordinator = \"\"\n"),
+                 {"node.coordinator", "must not be empty"});
+  check_contains(err("[node.tls]\ncert = \"x\"\n"),
+                 {"unknown key 'tls' in node", "top-level [tls]"});
+}
+
+BOOST_AUTO_TEST_CASE(shipped_node_configs_load_cleanly) {
+  for (auto path : {ALB_SOURCE_DIR "/configs/node.toml",
+                    ALB_SOURCE_DIR "/packaging/etc/node.toml"}) {
+    auto cfg = load_config(path);
+    BOOST_TEST(cfg.warnings.empty(), path);
+    BOOST_TEST(cfg.node.coordinator.has_value(), path);
+    BOOST_TEST(cfg.node.token_file.has_value(), path);
+  }
+}

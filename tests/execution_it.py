@@ -7,9 +7,14 @@
 - Containment: a node SIGKILLed mid-test leaves no process of that test
   alive, not even a `setsid` grandchild; the same after a timeout.
 - Whole-node resources: an 8 GB node with 2 slots runs a 6 GB test, and
-  two 3 GB tests at once.
+  two 3 GB tests at once; that node reads its settings from
+  `alb node --config` (flags override the file).
+- Node metrics: `alb node --metrics-port 0` serves the node's own
+  /metrics (slots busy/total, tests by outcome), checked by scraping it
+  while a test runs and after four tests with known outcomes.
 - Strict test files: a mistyped key, `timeout = 1e10` and a test without
-  a command are refused by `alb submit` and `alb run` with exit 2.
+  a command are refused by `alb submit` and `alb run` with exit 2; a
+  mistyped or out-of-range key in a node's --config by `alb node`.
 
 Every process is cleaned up; the run is bounded (well under a minute).
 
@@ -73,7 +78,7 @@ def coordinator(token, name, extra=()):
 
 
 def node(addr, token, name, cores, extra=()):
-    return start(["node", "--coordinator", addr, "--workers", "1", "--cores",
+    return start(["node", "--coordinator", addr, "--slots", "1", "--cores",
                   str(cores), "--memory", "8", "--token-file", token, "--name",
                   name, "--reconnect-timeout", "0"] + list(extra), name)
 
@@ -237,6 +242,31 @@ def test_strict_files(token):
                            text=True, timeout=30, cwd=TMP)
         check(r.returncode == 2 and all(x in r.stderr for x in parts),
               "strict: alb run refuses %s with exit 2" % name)
+    # alb node --config is as strict: a mistyped key, a value out of range
+    # and an unknown section are refused before it connects.
+    node_cases = {
+        "typo": ('[node]\ncoordinator = "127.0.0.1:%d"\nslot = 2\n' % port,
+                 ["node-typo.toml:3:1: unknown key 'slot' in node",
+                  "did you mean 'slots'?"]),
+        "range": ('[node]\ncoordinator = "127.0.0.1:%d"\nslots = 0\n' % port,
+                  ["node-range.toml:3:9: node.slots: must be between 1 and"]),
+        "section": ('[nodes]\ncoordinator = "127.0.0.1:%d"\n' % port,
+                    ["node-section.toml:1:2: unknown key 'nodes' at top level",
+                     "did you mean 'node'?"]),
+        "address": ('[node]\ncoordinator = "127.0.0.1:99999"\n',
+                    ["node-address.toml:2:15: node.coordinator: bad port"]),
+    }
+    for name, (text, parts) in node_cases.items():
+        f = write("node-%s.toml" % name, text)
+        r = subprocess.run([ALB, "node", "--config", f, "--token-file", token],
+                           capture_output=True, text=True, timeout=30, cwd=TMP)
+        check(r.returncode == 2 and all(x in r.stderr for x in parts),
+              "strict: alb node --config refuses %s with exit 2 (%r)"
+              % (name, r.stderr.strip()))
+    r = subprocess.run([ALB, "node", "--token-file", token], capture_output=True,
+                       text=True, timeout=30, cwd=TMP)
+    check(r.returncode == 2 and "no coordinator" in r.stderr,
+          "strict: alb node without a coordinator: exit 2 (%r)" % r.stderr.strip())
     coord.terminate()
     coord.wait(timeout=15)
 
@@ -247,10 +277,21 @@ def test_whole_node_pool(token):
         return
     addr = "127.0.0.1:%d" % port
     # 8 GB and 2 slots in one pool: a 6 GB test fits, and two 3 GB tests
-    # run at the same time (each writes a file the other waits for).
-    n = start(["node", "--coordinator", addr, "--slots", "2", "--cores", "2",
-               "--memory", "8", "--token-file", token, "--name", "pool-node",
-               "--reconnect-timeout", "0"], "pool-node")
+    # run at the same time (each writes a file the other waits for). The
+    # node reads its settings from --config; the --slots flag overrides the
+    # file's slots = 1 (with one slot the two 3 GB tests could not meet).
+    conf = write("pool-node.toml", (
+        "[node]\ncoordinator = %s\nname = \"pool-node\"\nslots = 1\n"
+        "cores = 2\nmemory = 8\ntoken_file = %s\nreconnect_timeout = 0\n"
+        "accelerators = {}\ntags = [\"pool\"]\n")
+        % (json.dumps(addr), json.dumps(token)))
+    n = start(["node", "--config", conf, "--slots", "2"], "pool-node")
+    wait_for(lambda: "registered" in read("pool-coordinator", "err")
+             + read("pool-coordinator", "out"), 15, "the configured node")
+    check("'pool-node'" in read("pool-node") and
+          "2 slots, 2 cores, 8 GB" in read("pool-node"),
+          "node --config: name, cores and memory from the file, slots from "
+          "the flag (%s)" % read("pool-node").strip().splitlines()[-1:])
     meet = os.path.join(TMP, "meet")
     os.mkdir(meet)
     both = ("touch %s/$T; for i in $(seq 100); do "
@@ -286,6 +327,126 @@ def test_whole_node_pool(token):
           and res.get("half-b", {}).get("status") == "completed",
           "pool: two 3 GB tests run at once on its two slots")
     n.terminate()
+    n.wait(timeout=15)
+    # The old --workers 2 split 8 GB into two 4 GB workers, so a 6 GB test
+    # fitted neither; now it means two slots of one pool.
+    w = start(["node", "--coordinator", addr, "--workers", "2", "--cores", "2",
+               "--memory", "8", "--token-file", token, "--name", "pool-w2",
+               "--reconnect-timeout", "0"], "pool-w2")
+    f = write("pool-w2.toml", toml_tests([{"test_id": "big-w2",
+                                           "minimum_memory": 6,
+                                           "wait_limit": 20,
+                                           "command": ["true"]}]))
+    out = os.path.join(TMP, "pool-w2.json")
+    sub = submit(f, port, token, out)
+    try:
+        sub.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        sub.kill()
+        sub.communicate()
+    res = results_of(out) if os.path.exists(out) else []
+    check(len(res) == 1 and res[0]["status"] == "completed"
+          and res[0].get("worker_id", "").startswith("pool-w2/"),
+          "pool: --workers 2 no longer splits: an 8 GB node runs a 6 GB test")
+    check("means --slots 2" in read("pool-w2"),
+          "pool: --workers says it is --slots now")
+    w.terminate()
+    coord.terminate()
+    w.wait(timeout=15)
+    coord.wait(timeout=15)
+
+
+def scrape(url):
+    try:
+        return urllib.request.urlopen(url, timeout=5).read().decode()
+    except OSError:
+        return ""
+
+
+def sample(text, name, labels=""):
+    """The value of one sample (NAME{LABELS} VALUE), None when absent."""
+    want = name + ("{%s}" % labels if labels else "")
+    for line in text.splitlines():
+        if line.split(" ")[0] == want:
+            return float(line.split()[-1])
+    return None
+
+
+def test_node_metrics(token):
+    coord, port, _ = coordinator(token, "nm-coordinator")
+    if not port:
+        return
+    addr = "127.0.0.1:%d" % port
+    n = start(["node", "--coordinator", addr, "--slots", "2", "--cores", "2",
+               "--memory", "8", "--accelerators", "cuda:1", "--token-file",
+               token, "--name", "nm-node", "--reconnect-timeout", "0",
+               "--metrics-port", "0"], "nm-node")
+    found = {}
+
+    def bound():
+        m = re.search(r"metrics: (http://\S+)", read("nm-node"))
+        if m:
+            found["url"] = m.group(1)
+        return "url" in found and "connected" in read("nm-node")
+    if not wait_for(bound, 15, "the node's /metrics"):
+        return
+    url = found["url"]
+    gate = os.path.join(TMP, "nm-gate")
+    started = os.path.join(TMP, "nm-started")
+    tests = [{"test_id": "nm-pass", "command": ["true"]},
+             {"test_id": "nm-fail", "command": ["false"]},
+             {"test_id": "nm-timeout", "command": ["sleep", "30"],
+              "timeout": 0.5},
+             {"test_id": "nm-wait", "command": [
+                 "sh", "-c", "touch %s; while [ ! -e %s ]; do sleep 0.05; "
+                 "done" % (started, gate)]}]
+    f = write("nm.toml", toml_tests(tests))
+    out = os.path.join(TMP, "nm.json")
+    sub = submit(f, port, token, out)
+    # While nm-wait runs (and the others have ended), one slot is busy.
+    wait_for(lambda: os.path.exists(started) and
+             sample(scrape(url), "alb_node_tests_ended_total",
+                    'outcome="timed_out"') == 1, 20, "the first three tests")
+    text = scrape(url)
+    check(sample(text, "alb_node_slots_busy") == 1,
+          "node metrics: one slot busy while a test runs (%s)"
+          % sample(text, "alb_node_slots_busy"))
+    write(os.path.basename(gate), "")
+    try:
+        sub.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        sub.kill()
+        sub.communicate()
+    res = {r["test_id"]: r for r in results_of(out)} if os.path.exists(out) else {}
+    text = scrape(url)
+    want = {("alb_node_slots", ""): 2, ("alb_node_slots_busy", ""): 0,
+            ("alb_node_cores", ""): 2,
+            ("alb_node_memory_bytes", ""): 8 * 1024 ** 3,
+            ("alb_node_accelerators", 'type="cuda"'): 1,
+            ("alb_node_connected", ""): 1,
+            ("alb_node_info", 'node="nm-node"'): 1,
+            ("alb_node_tests_started_total", ""): 4,
+            ("alb_node_tests_ended_total", 'outcome="passed"'): 2,
+            ("alb_node_tests_ended_total", 'outcome="failed"'): 1,
+            ("alb_node_tests_ended_total", 'outcome="timed_out"'): 1,
+            ("alb_node_tests_ended_total", 'outcome="withdrawn"'): 0,
+            ("alb_node_test_duration_seconds_count", ""): 4}
+    got = {k: sample(text, *k) for k in want}
+    check(got == want, "node metrics: /metrics of the node says what it ran "
+          "(%s)" % {k[0] + k[1]: v for k, v in got.items() if want[k] != v})
+    # The outcomes the submitter saw agree with the node's counts.
+    ok = sum(1 for r in res.values() if r["status"] == "completed")
+    check(len(res) == 4 and ok == 2 and res["nm-timeout"].get("timed_out"),
+          "node metrics: the outcomes agree (2 passed, 1 failed, 1 timed out)")
+    check("alb_tests_completed_total" not in text,
+          "node metrics: no scheduler families on a node's /metrics")
+    promtool = shutil.which("promtool")
+    if promtool:
+        r = subprocess.run([promtool, "check", "metrics"], input=text,
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode == 0, "node metrics: promtool check metrics is "
+              "clean (%s)" % (r.stdout + r.stderr).strip()[-300:])
+    n.terminate()
     coord.terminate()
     n.wait(timeout=15)
     coord.wait(timeout=15)
@@ -295,6 +456,7 @@ def main():
     token = write("token", "%032x\n" % random.getrandbits(128))
     test_strict_files(token)
     test_whole_node_pool(token)
+    test_node_metrics(token)
     test_rebalancing(token)
     test_node_sigkill_leaves_nothing(token)
     test_timeout_kills_setsid_grandchild(token)

@@ -36,12 +36,13 @@ def path(name):
     return os.path.join(TMP, name)
 
 
-def start(args, name, preexec_fn=None):
-    """Starts `alb ARGS` in the test's directory, stdout/stderr to NAME.out/.err
-    (PREEXEC_FN, when given, runs in the child before alb starts)."""
+def start(args, name, preexec_fn=None, cwd=None):
+    """Starts `alb ARGS` in CWD (default: the test's directory), stdout/stderr
+    to NAME.out/.err in the test's directory (PREEXEC_FN, when given, runs in
+    the child before alb starts)."""
     out = open(path(name + ".out"), "w")
     err = open(path(name + ".err"), "w")
-    p = subprocess.Popen([ALB] + args, stdout=out, stderr=err, cwd=TMP,
+    p = subprocess.Popen([ALB] + args, stdout=out, stderr=err, cwd=cwd or TMP,
                          preexec_fn=preexec_fn)
     p.log_name = name
     PROCS.append(p)

@@ -380,3 +380,25 @@ BOOST_AUTO_TEST_CASE(a_supervisor_leaves_nothing_of_a_command_behind) {
   s.reset();
   BOOST_TEST(wait_gone(last));
 }
+
+BOOST_AUTO_TEST_CASE(run_to_end_captures_output_and_exit_status) {
+  // What gnuplot and nvidia-smi go through.
+  spawn_options o;
+  o.argv = {"sh", "-c", "echo out; echo err >&2; exit 3"};
+  auto r = run_to_end(o);
+  BOOST_TEST(r.error.empty());
+  BOOST_TEST(r.exit_code() == 3);
+  BOOST_TEST(r.output.find("out\n") != std::string::npos);
+  BOOST_TEST(r.output.find("err\n") != std::string::npos);
+  o.argv = {"sh", "-c", "kill -TERM $$"};
+  BOOST_TEST(run_to_end(o).exit_code() == 128 + SIGTERM);
+  // Output past the cap is read (the child does not block) but not kept.
+  o.argv = {"sh", "-c", "head -c 100000 /dev/zero"};
+  r = run_to_end(o, 10);
+  BOOST_TEST(r.exit_code() == 0);
+  BOOST_TEST(r.output.size() == 10u);
+  o.argv = {"/nonexistent/alb-no-such-program"};
+  r = run_to_end(o);
+  BOOST_TEST(!r.error.empty());
+  BOOST_TEST(r.exit_code() == -1);
+}

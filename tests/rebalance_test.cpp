@@ -183,6 +183,12 @@ BOOST_AUTO_TEST_CASE(migration_moves_a_queued_test_to_an_idle_worker) {
   BOOST_TEST(f.c.moves_in_flight() == 0u);
   // The moved test is the same attempt, not a new one.
   BOOST_TEST(f.c.record(f.placed["t2"].second).attempts == 1);
+  // Each test knows how it moved (its outcome says so).
+  BOOST_TEST(f.c.record(f.placed["t2"].second).migrated == 1);
+  BOOST_TEST(f.c.record(f.placed["t2"].second).stolen == 0);
+  BOOST_TEST(f.c.record(f.placed["t1"].second).migrated == 0);
+  for (auto& v : f.c.assignments())
+    BOOST_TEST(v.migrated == (v.test_id == "t2" ? 1 : 0));
   for (auto id : {"t0", "t1", "t2"})
     BOOST_TEST(f.finish(id, 2));
   BOOST_TEST(f.ends.size() == 3u);
@@ -302,6 +308,8 @@ BOOST_AUTO_TEST_CASE(revoke_race_moves_nothing_and_loses_nothing) {
   BOOST_TEST(f.migrated() == 0u);
   BOOST_TEST(f.c.moves_in_flight() == 0u);
   BOOST_TEST((f.c.record(rs[0].handle).status == test_status::running));
+  // A move that did not happen is not counted on the test either.
+  BOOST_TEST(f.c.record(rs[0].handle).migrated == 0);
   // Its report still counts (same placement); a repeated answer is stale.
   BOOST_TEST(f.finish(victim, 2));
   BOOST_TEST(!f.answer(rs[0], true, 2.1));
@@ -379,6 +387,9 @@ BOOST_AUTO_TEST_CASE(an_idle_worker_steals_from_the_busiest) {
   BOOST_TEST(f.placed["t2"].first == b);
   BOOST_TEST(f.stolen() == 1u);
   BOOST_TEST(f.migrated() == 0u);
+  BOOST_TEST(f.c.record(f.placed["t2"].second).stolen == 1);
+  BOOST_TEST(f.c.record(f.placed["t2"].second).migrated == 0);
+  BOOST_TEST(f.c.record(f.placed["t1"].second).stolen == 0);
 }
 
 BOOST_AUTO_TEST_CASE(rebalance_off_moves_nothing) {

@@ -167,3 +167,34 @@ BOOST_AUTO_TEST_CASE(junit_verdicts_and_counts) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(stats_count_outcomes_and_moves) {
+  std::vector<cluster_outcome> rows(4);
+  rows[0].status = "completed";
+  rows[0].migrated = 1;
+  rows[1].status = "completed";
+  rows[1].stolen = 2;
+  rows[1].attempts = 2;
+  rows[2].status = "failed";
+  rows[2].timed_out = true;
+  rows[3].status = "cancelled";
+  auto j = outcome_stats(rows, 3);
+  BOOST_TEST(j["completed"] == 2);
+  BOOST_TEST(j["failed"] == 1);
+  BOOST_TEST(j["cancelled"] == 1);
+  BOOST_TEST(j["timed_out"] == 1);
+  BOOST_TEST(j["without_outcome"] == 3);
+  BOOST_TEST(j["migrated"] == 1);
+  BOOST_TEST(j["stolen"] == 2);
+  BOOST_TEST(j["tests_moved"] == 2);
+  BOOST_TEST(j["tests_placed_again"] == 1);
+  auto out = outcomes_json(rows);
+  BOOST_TEST(out[1]["stolen"] == 2);
+  BOOST_TEST(out[0]["migrated"] == 1);
+  BOOST_TEST(moves_line(rows)
+             == "rebalanced before they started: 1 migrated, 2 stolen");
+  BOOST_TEST(moves_line({}) == "");
+  submission_summary s;
+  s.open = 3;
+  BOOST_TEST(result_document(s, rows)["stats"] == j);
+}

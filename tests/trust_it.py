@@ -88,12 +88,12 @@ def scenario(mode):
     if not wait_for(bound, 15, mode + ": the coordinator's port"):
         return
     addr = "127.0.0.1:%d" % port
-    start(["node", "--coordinator", addr, "--workers", "2", "--cores", "2",
+    start(["node", "--coordinator", addr, "--slots", "2", "--cores", "2",
            "--memory", "4", "--token-file", token, "--name", "member",
            "--reconnect-timeout", "0"] + (tls("node") if use_tls else []),
           tag + "node")
     wait_for(lambda: read(tag + "coordinator").count("registered in slot")
-             >= 2, 15, mode + ": the node's two workers")
+             >= 1, 15, mode + ": the node's worker")
     suite = path(tag + "suite.toml")
     with open(suite, "w") as f:
         f.write('[[tests]]\ntest_id = "victim"\ncommand = ["sh", "-c", '

@@ -1,16 +1,11 @@
 #include "report/visualize/gnuplot.hpp"
 
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
+#include "runtime/process.hpp"
 
 namespace alb::report::viz {
 
@@ -53,41 +48,15 @@ std::optional<std::string> find_program(const std::string& name) {
 std::pair<int, std::string> run_gnuplot(const std::string& program,
                                         const fs::path& dir,
                                         const std::string& script) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    return {-1, std::string("pipe: ") + std::strerror(errno)};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-  posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
-  std::string arg0 = program, arg1 = script;
-  char* argv[] = {arg0.data(), arg1.data(), nullptr};
-  pid_t pid = 0;
-  int err = ::posix_spawn(&pid, program.c_str(), &fa, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(fds[1]);
-  if (err != 0) {
-    ::close(fds[0]);
-    return {-1, "cannot start " + program + ": " + std::strerror(err)};
-  }
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    auto n = ::read(fds[0], buf, sizeof(buf));
-    if (n > 0)
-      out.append(buf, static_cast<std::size_t>(n));
-    else if (n == 0 || errno != EINTR)
-      break;
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    // retry
-  }
-  int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return {rc, out};
+  // One process class for every child alb starts: gnuplot too is a
+  // `process` (its own group, killed with alb, reaped by its owner).
+  spawn_options o;
+  o.argv = {program, script};
+  o.cwd = dir.string();
+  auto r = run_to_end(std::move(o));
+  if (!r.error.empty())
+    return {-1, "cannot start " + program + ": " + r.error};
+  return {r.exit_code(), r.output};
 }
 
 } // namespace alb::report::viz

@@ -328,6 +328,11 @@ constexpr int64_t int_max = std::numeric_limits<int>::max();
 /// warnings of `r` (sections.cpp).
 void read_document(reader& r, const toml::table& doc, config& cfg);
 
+/// Reads the `[node]` section at `n` (strictly: an unknown key is an
+/// error) into `x` (node_section.cpp).
+void read_node_section(reader& r, const toml::node& n, const std::string& path,
+                       node_config& x);
+
 /// Parses the original's JSON format into the TOML tree the reader reads;
 /// `file` names the text in messages (json_bridge.cpp). Throws
 /// `config_error`.

@@ -660,6 +660,8 @@ const field<config> top_fields[] = {
    [](reader& r, const node& n, const str& p, config& x) {
      read_fields(r, r.table(n, p), p, x.tls, tls_fields);
    }},
+  {"node", [](reader& r, const node& n, const str& p,
+              config& x) { read_node_section(r, n, p, x.node); }},
   {"tests", [](reader& r, const node& n, const str& p,
                config& x) { x.tests = read_tests(r, n, p); }},
   {"log_level",
