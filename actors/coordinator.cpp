@@ -8,8 +8,8 @@
 #include <map>
 #include <mutex>
 #include <random>
-#include <stdexcept>
 #include <sstream>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>

@@ -204,12 +204,10 @@ node_session_actor spawn_node_session(caf::actor_system& sys, core_actor core,
 /// hello; outcomes go to `outcomes`; it acts for `owner`, the digest of the
 /// client's key); it ends with `outcomes` or `core`.
 /// An `operator_view` session sees every test in the status view.
-client_session_actor spawn_client_session(caf::actor_system& sys,
-                                          core_actor core, caf::node_id client,
-                                          caf::actor outcomes,
-                                          std::string owner,
-                                          std::shared_ptr<refusal_log> log,
-                                          peer_namer name,
-                                          bool operator_view = false);
+client_session_actor
+spawn_client_session(caf::actor_system& sys, core_actor core,
+                     caf::node_id client, caf::actor outcomes,
+                     std::string owner, std::shared_ptr<refusal_log> log,
+                     peer_namer name, bool operator_view = false);
 
 } // namespace alb::coord

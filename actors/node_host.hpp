@@ -13,8 +13,8 @@
 
 #include "runtime/byte_size.hpp"
 #include "runtime/model.hpp"
-#include "runtime/test_logs.hpp"
 #include "runtime/run_observer.hpp"
+#include "runtime/test_logs.hpp"
 
 namespace caf {
 class actor_system;

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "actors/executor.hpp"
+#include "actors/observed_executor.hpp"
 #include "runtime/devices.hpp"
 #include "runtime/output_capture.hpp"
-#include "actors/observed_executor.hpp"
 #include "runtime/process.hpp"
 
 namespace alb {
@@ -352,12 +352,11 @@ worker_actor spawn_real_worker(caf::actor_system& sys,
       throw std::runtime_error{error};
   }
   auto devices = worker_devices(o.caps);
-  return spawn_worker_with(
-    sys, std::move(scheduler), std::move(o),
-    observe_runs(std::make_unique<process_executor>(
-                   opts.tail_bytes, std::move(opts.logs), opts.max_output,
-                   devices),
-                 std::move(opts.observer)));
+  return spawn_worker_with(sys, std::move(scheduler), std::move(o),
+                           observe_runs(std::make_unique<process_executor>(
+                                          opts.tail_bytes, std::move(opts.logs),
+                                          opts.max_output, devices),
+                                        std::move(opts.observer)));
 }
 
 } // namespace alb

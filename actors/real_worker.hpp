@@ -26,10 +26,10 @@
 #include <string>
 
 #include "actors/messages.hpp"
-#include "runtime/devices.hpp"
 #include "runtime/byte_size.hpp"
-#include "runtime/test_logs.hpp"
+#include "runtime/devices.hpp"
 #include "runtime/run_observer.hpp"
+#include "runtime/test_logs.hpp"
 
 namespace alb {
 

@@ -25,9 +25,9 @@
 #include "actors/system.hpp"
 #include "bin/cluster_cli.hpp"
 #include "bin/common.hpp"
-#include "runtime/byte_size.hpp"
 #include "metrics/node_metrics.hpp"
 #include "metrics/server.hpp"
+#include "runtime/byte_size.hpp"
 #include "runtime/config.hpp"
 #include "runtime/test_logs.hpp"
 
@@ -96,7 +96,6 @@ std::string default_log_dir(const node_flags& f, const std::string& node) {
   return std::string{tmp && *tmp ? tmp : "/tmp"} + "/alb-"
          + std::to_string(::getuid()) + "/node-" + name + "/logs";
 }
-
 
 /// The node's file (`--config`) read strictly: any unknown key, in [node]
 /// or elsewhere, is an error. Nothing when no file was given.

@@ -364,11 +364,11 @@ def main():
     if not wait_for(c.bound, 15, "the coordinator's port"):
         return
     for n in ("n1", "n2"):
-        start(["node", "--coordinator", c.addr(), "--workers", "4", "--cores",
+        start(["node", "--coordinator", c.addr(), "--slots", "4", "--cores",
                "4", "--memory", "8", "--token-file", c.token, "--name", n,
                "--reconnect-timeout", "0"], n)
-    if not wait_for(lambda: read("coordinator").count("registered in slot") >= 8,
-                    20, "eight workers"):
+    if not wait_for(lambda: read("coordinator").count("registered in slot") >= 2,
+                    20, "both nodes' workers"):
         return
     cancel_200(c)
     detach_and_all_mine(c)

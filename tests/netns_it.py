@@ -228,7 +228,7 @@ def main():
     url = found["url"]
     nodes = {}
     for n in ("n1", "n2"):
-        nodes[n] = start_in(n, ["node", "--coordinator", addr, "--workers", "1",
+        nodes[n] = start_in(n, ["node", "--coordinator", addr,
                                 "--cores", "2", "--slots", "2", "--memory", "8",
                                 "--token-file", token, "--name", n,
                                 "--reconnect-timeout", "30"] + tls("node"), n)

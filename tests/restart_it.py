@@ -119,7 +119,7 @@ def main():
     check(up, "the first coordinator starts")
     if not up:
         return
-    start(["node", "--coordinator", addr, "--workers", "4", "--cores", "4",
+    start(["node", "--coordinator", addr, "--slots", "4", "--cores", "4",
            "--memory", "8", "--token-file", token, "--name", "member",
            "--reconnect-timeout", "120"], "node")
     client = start(["submit", "--coordinator", addr, "--token-file", token,

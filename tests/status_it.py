@@ -75,7 +75,7 @@ def main():
     port, mport = found["port"], found["metrics"]
     addr = "127.0.0.1:%d" % port
     for n in ("n1", "n2"):
-        start(["node", "--coordinator", addr, "--workers", "1", "--cores", "2",
+        start(["node", "--coordinator", addr, "--cores", "2",
                "--memory", "8", "--token-file", token, "--name", n,
                "--reconnect-timeout", "0"], n)
     wait_for(lambda: read("coordinator").count("registered in slot") >= 2, 15,

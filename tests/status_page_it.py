@@ -100,7 +100,7 @@ def main():
     addr = "127.0.0.1:%d" % port
     nodes = []
     for n, mem in (("n1", "8"), ("n2", "16")):
-        nodes.append(start(["node", "--coordinator", addr, "--workers", "1",
+        nodes.append(start(["node", "--coordinator", addr,
                             "--cores", "2", "--memory", mem, "--name", n,
                             "--reconnect-timeout", "0"], n))
     wait_for(lambda: read("coordinator").count("registered in slot") >= 2, 15,
