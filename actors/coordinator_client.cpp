@@ -282,6 +282,26 @@ struct coordinator_client::impl {
     tls.reset();
   }
 
+  // A request on the session answered with text (stats, status): a lost
+  // connection or a timeout is one client error named after `what`.
+  template<class... Ts>
+  std::string ask_text(const char* what, Ts&&... xs) {
+    std::lock_guard<std::mutex> api{api_mtx};
+    require_connection();
+    caf::scoped_actor self{*sys};
+    std::string out;
+    caf::error failure;
+    self->request(session, request_timeout(), std::forward<Ts>(xs)...)
+      .receive([&](std::string& s) { out = std::move(s); },
+               [&](caf::error& e) { failure = std::move(e); });
+    if (failure)
+      throw coordinator_client_error{
+        failure == caf::sec::request_timeout ? client_errc::timeout
+                                             : client_errc::disconnected,
+        std::string{what} + ": " + error_text(*sys, failure)};
+    return out;
+  }
+
   void require_connection() const {
     if (!sys)
       throw coordinator_client_error{client_errc::not_connected,
@@ -482,39 +502,11 @@ size_t coordinator_client::open() const {
 }
 
 std::string coordinator_client::stats() {
-  auto& d = *impl_;
-  std::lock_guard<std::mutex> api{d.api_mtx};
-  d.require_connection();
-  caf::scoped_actor self{*d.sys};
-  std::string out;
-  caf::error failure;
-  self->request(d.session, d.request_timeout(), stats_atom::value)
-    .receive([&](std::string& s) { out = std::move(s); },
-             [&](caf::error& e) { failure = std::move(e); });
-  if (failure)
-    throw coordinator_client_error{failure == caf::sec::request_timeout
-                                     ? client_errc::timeout
-                                     : client_errc::disconnected,
-                                   "stats: " + error_text(*d.sys, failure)};
-  return out;
+  return impl_->ask_text("stats", stats_atom::value);
 }
 
 std::string coordinator_client::status_json() {
-  auto& d = *impl_;
-  std::lock_guard<std::mutex> api{d.api_mtx};
-  d.require_connection();
-  caf::scoped_actor self{*d.sys};
-  std::string out;
-  caf::error failure;
-  self->request(d.session, d.request_timeout(), status_atom::value)
-    .receive([&](std::string& s) { out = std::move(s); },
-             [&](caf::error& e) { failure = std::move(e); });
-  if (failure)
-    throw coordinator_client_error{failure == caf::sec::request_timeout
-                                     ? client_errc::timeout
-                                     : client_errc::disconnected,
-                                   "status: " + error_text(*d.sys, failure)};
-  return out;
+  return impl_->ask_text("status", status_atom::value);
 }
 
 cluster_status coordinator_client::status() {
