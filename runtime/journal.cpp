@@ -37,9 +37,10 @@ const char* create_tests_sql
 // Columns added after the first release of the table, in order: a
 // journal written by an older alb gets them (empty) when opened.
 constexpr const char* added_columns[][2]
-  = {{"node", "TEXT"},       {"signal", "INTEGER"}, {"submitted_at", "REAL"},
-     {"started_at", "REAL"}, {"ended_at", "REAL"},  {"run_id", "TEXT"},
-     {"owner", "TEXT"}};
+  = {{"node", "TEXT"},       {"signal", "INTEGER"},   {"submitted_at", "REAL"},
+     {"started_at", "REAL"}, {"ended_at", "REAL"},    {"run_id", "TEXT"},
+     {"owner", "TEXT"},      {"migrated", "INTEGER"}, {"stolen", "INTEGER"},
+     {"stderr_tail", "TEXT"}};
 
 // At most one live record per id, enforced by the database as well.
 const char* create_index_sql
@@ -283,6 +284,57 @@ void prepare(const std::string& path, sqlite3* db, const char* sql, stmt& s,
 
 } // namespace
 
+// The outcome's columns, in the order read_outcome and bind_outcome use:
+// one list, so every query that reads or writes an outcome carries all of
+// its fields (an answer from the journal is the outcome the client saw).
+constexpr const char* outcome_columns
+  = "status, success, timed_out, exit_code, exec_seconds, attempts, "
+    "worker_id, error, output_tail, node, signal, submitted_at, started_at, "
+    "ended_at, migrated, stolen, stderr_tail";
+constexpr int outcome_column_count = 17;
+
+// Reads the outcome columns starting at `col` (the id is not among them).
+void read_outcome(sqlite3_stmt* st, int col, journaled_outcome& o) {
+  o.status = column_text(st, col);
+  o.success = sqlite3_column_int(st, col + 1) != 0;
+  o.timed_out = sqlite3_column_int(st, col + 2) != 0;
+  o.exit_code = sqlite3_column_int(st, col + 3);
+  o.exec_seconds = sqlite3_column_double(st, col + 4);
+  o.attempts = sqlite3_column_int(st, col + 5);
+  o.worker_id = column_text(st, col + 6);
+  o.error = column_text(st, col + 7);
+  o.output_tail = column_text(st, col + 8);
+  o.node = column_text(st, col + 9);
+  o.signal = sqlite3_column_int(st, col + 10);
+  o.submitted_at = sqlite3_column_double(st, col + 11);
+  o.started_at = sqlite3_column_double(st, col + 12);
+  o.ended_at = sqlite3_column_double(st, col + 13);
+  o.migrated = sqlite3_column_int(st, col + 14);
+  o.stolen = sqlite3_column_int(st, col + 15);
+  o.stderr_tail = column_text(st, col + 16);
+}
+
+// Binds the outcome to parameters `first`.. in outcome_columns' order.
+void bind_outcome(sqlite3_stmt* st, int first, const journaled_outcome& o) {
+  bind_text(st, first, o.status);
+  sqlite3_bind_int(st, first + 1, o.success ? 1 : 0);
+  sqlite3_bind_int(st, first + 2, o.timed_out ? 1 : 0);
+  sqlite3_bind_int(st, first + 3, o.exit_code);
+  sqlite3_bind_double(st, first + 4, o.exec_seconds);
+  sqlite3_bind_int(st, first + 5, o.attempts);
+  bind_text(st, first + 6, o.worker_id);
+  bind_text(st, first + 7, o.error);
+  bind_text(st, first + 8, o.output_tail);
+  bind_text(st, first + 9, o.node);
+  sqlite3_bind_int(st, first + 10, o.signal);
+  sqlite3_bind_double(st, first + 11, o.submitted_at);
+  sqlite3_bind_double(st, first + 12, o.started_at);
+  sqlite3_bind_double(st, first + 13, o.ended_at);
+  sqlite3_bind_int(st, first + 14, o.migrated);
+  sqlite3_bind_int(st, first + 15, o.stolen);
+  bind_text(st, first + 16, o.stderr_tail);
+}
+
 submission_journal submission_journal::open(const std::string& path) {
   submission_journal j;
   j.path_ = path;
@@ -321,11 +373,11 @@ submission_journal submission_journal::open(const std::string& path) {
   exec(path, db, create_run_index_sql, "cannot create the journal");
   stmt q;
   prepare(path, db,
-          "SELECT seq, test_id, definition, state, status, success, "
-          "timed_out, exit_code, exec_seconds, attempts, worker_id, error, "
-          "output_tail, node, signal, submitted_at, started_at, ended_at, "
-          "owner, run_id FROM journal_tests WHERE state != 'retired' ORDER BY "
-          "seq",
+          (std::string{"SELECT seq, test_id, definition, state, owner, "
+                       "run_id, "}
+           + outcome_columns
+           + " FROM journal_tests WHERE state != 'retired' ORDER BY seq")
+            .c_str(),
           q, "malformed table journal_tests");
   for (;;) {
     rc = sqlite3_step(q.st);
@@ -338,8 +390,8 @@ submission_journal submission_journal::open(const std::string& path) {
     auto id = column_text(q.st, 1);
     r.definition = column_blob(q.st, 2);
     auto state = column_text(q.st, 3);
-    r.owner = column_text(q.st, 18);
-    r.run_id = column_text(q.st, 19);
+    r.owner = column_text(q.st, 4);
+    r.run_id = column_text(q.st, 5);
     auto bad = [&](const std::string& why) {
       fail(path, "malformed row " + std::to_string(r.seq)
                    + " in table journal_tests (test '" + id + "'): " + why);
@@ -356,20 +408,7 @@ submission_journal submission_journal::open(const std::string& path) {
       r.ended = true;
       auto& o = r.outcome;
       o.test_id = id;
-      o.status = column_text(q.st, 4);
-      o.success = sqlite3_column_int(q.st, 5) != 0;
-      o.timed_out = sqlite3_column_int(q.st, 6) != 0;
-      o.exit_code = sqlite3_column_int(q.st, 7);
-      o.exec_seconds = sqlite3_column_double(q.st, 8);
-      o.attempts = sqlite3_column_int(q.st, 9);
-      o.worker_id = column_text(q.st, 10);
-      o.error = column_text(q.st, 11);
-      o.output_tail = column_text(q.st, 12);
-      o.node = column_text(q.st, 13);
-      o.signal = sqlite3_column_int(q.st, 14);
-      o.submitted_at = sqlite3_column_double(q.st, 15);
-      o.started_at = sqlite3_column_double(q.st, 16);
-      o.ended_at = sqlite3_column_double(q.st, 17);
+      read_outcome(q.st, 6, o);
       if (o.status.empty())
         bad("ended without a status");
     } else if (state != "open") {
@@ -625,9 +664,9 @@ submission_journal::run_tests(const std::string& run_id) const {
   auto* db = db_.get();
   stmt q;
   prepare(path_, db,
-          "SELECT test_id, state, status, success, timed_out, exit_code, "
-          "exec_seconds, attempts, worker_id, error, output_tail FROM "
-          "journal_tests WHERE run_id = ? ORDER BY seq",
+          (std::string{"SELECT test_id, state, "} + outcome_columns
+           + " FROM journal_tests WHERE run_id = ? ORDER BY seq")
+            .c_str(),
           q, "cannot read table journal_tests");
   bind_text(q.st, 1, run_id);
   std::vector<journal_run_test> out;
@@ -637,17 +676,8 @@ submission_journal::run_tests(const std::string& run_id) const {
     auto& o = t.outcome;
     o.test_id = column_text(q.st, 0);
     t.ended = column_text(q.st, 1) != "open";
-    if (t.ended) {
-      o.status = column_text(q.st, 2);
-      o.success = sqlite3_column_int(q.st, 3) != 0;
-      o.timed_out = sqlite3_column_int(q.st, 4) != 0;
-      o.exit_code = sqlite3_column_int(q.st, 5);
-      o.exec_seconds = sqlite3_column_double(q.st, 6);
-      o.attempts = sqlite3_column_int(q.st, 7);
-      o.worker_id = column_text(q.st, 8);
-      o.error = column_text(q.st, 9);
-      o.output_tail = column_text(q.st, 10);
-    }
+    if (t.ended)
+      read_outcome(q.st, 2, o);
     out.push_back(std::move(t));
   }
   if (rc != SQLITE_DONE)
@@ -672,29 +702,26 @@ void submission_journal::record(
   begin();
   try {
     stmt up;
-    prepare(path_, db,
-            "UPDATE journal_tests SET state = 'ended', status = ?, success = "
-            "?, timed_out = ?, exit_code = ?, exec_seconds = ?, attempts = ?, "
-            "worker_id = ?, error = ?, output_tail = ?, node = ?, signal = ?, "
-            "submitted_at = ?, started_at = ?, ended_at = ? WHERE seq = ?",
-            up, "cannot write");
+    // "UPDATE ... SET state = 'ended', c1 = ?, c2 = ?, ... WHERE seq = ?"
+    // from the one column list.
+    std::string sql = "UPDATE journal_tests SET state = 'ended'";
+    {
+      std::string cols = outcome_columns;
+      size_t at = 0;
+      while (at < cols.size()) {
+        auto end = cols.find(',', at);
+        if (end == std::string::npos)
+          end = cols.size();
+        sql += ", " + cols.substr(at, end - at) + " = ?";
+        at = end + 2;
+      }
+    }
+    sql += " WHERE seq = ?";
+    prepare(path_, db, sql.c_str(), up, "cannot write");
     for (auto& [o, ref] : todo) {
       sqlite3_reset(up.st);
-      bind_text(up.st, 1, o->status);
-      sqlite3_bind_int(up.st, 2, o->success ? 1 : 0);
-      sqlite3_bind_int(up.st, 3, o->timed_out ? 1 : 0);
-      sqlite3_bind_int(up.st, 4, o->exit_code);
-      sqlite3_bind_double(up.st, 5, o->exec_seconds);
-      sqlite3_bind_int(up.st, 6, o->attempts);
-      bind_text(up.st, 7, o->worker_id);
-      bind_text(up.st, 8, o->error);
-      bind_text(up.st, 9, o->output_tail);
-      bind_text(up.st, 10, o->node);
-      sqlite3_bind_int(up.st, 11, o->signal);
-      sqlite3_bind_double(up.st, 12, o->submitted_at);
-      sqlite3_bind_double(up.st, 13, o->started_at);
-      sqlite3_bind_double(up.st, 14, o->ended_at);
-      sqlite3_bind_int64(up.st, 15, live_[ref].seq);
+      bind_outcome(up.st, 1, *o);
+      sqlite3_bind_int64(up.st, outcome_column_count + 1, live_[ref].seq);
       if (sqlite3_step(up.st) != SQLITE_DONE)
         fail_db(path_, db, "cannot write");
     }

@@ -365,7 +365,8 @@ BOOST_AUTO_TEST_CASE(any_bytes_in_commands_survive) {
   t.cwd = "/tmp/d\xc3\xa9j\xc3\xa0";
   t.req.expected_duration = 0.1; // not exact in binary
   t.req.required_software = {"gcc", ""};
-  t.req.required_tags = {"gpu-rack", "r\xc3\xa4ck"};
+  t.req.required_tags = {"gpu-rack", "r\xc3\xa4"
+                                     "ck"};
   {
     auto j = submission_journal::open(f.path);
     j.accept({t});
@@ -539,6 +540,58 @@ BOOST_AUTO_TEST_CASE(runs_keep_their_owner_and_count_how_their_tests_ended) {
   BOOST_REQUIRE_EQUAL(open.size(), 1u);
   BOOST_TEST(!open[0].ended);
   BOOST_TEST(j.run_tests("nope").empty());
+}
+
+// Every field of an outcome, as the coordinator answers a resubmission from
+// the journal and as `alb results` lists a run: both read what was
+// recorded, field for field (they lost migrated, stolen and the stderr tail,
+// and `alb results` also the node, signal and times).
+BOOST_AUTO_TEST_CASE(every_outcome_field_survives_reopening_and_run_listing) {
+  temp_db f;
+  auto o = ended("x", 137);
+  o.timed_out = true;
+  o.signal = 9;
+  o.migrated = 2;
+  o.stolen = 1;
+  o.node = "gpu-box";
+  o.submitted_at = 1796124000.25;
+  o.started_at = 1796124001.5;
+  o.ended_at = 1796124002.75;
+  o.stderr_tail = "err of x\n";
+  {
+    auto j = submission_journal::open(f.path);
+    auto tests = std::vector<journaled_test>{shell("x", "kill -9 $$")};
+    j.accept(ptrs(tests), run_of("r1", "alice", 100));
+    j.record({o});
+  }
+  auto j = submission_journal::open(f.path);
+  auto live = j.find("x");
+  BOOST_REQUIRE(live);
+  auto listed = j.run_tests("r1");
+  BOOST_REQUIRE_EQUAL(listed.size(), 1u);
+  BOOST_TEST(listed[0].ended);
+  const std::vector<const journaled_outcome*> read{&live->outcome,
+                                                   &listed[0].outcome};
+  for (auto* got : read) {
+    BOOST_TEST(got->test_id == o.test_id);
+    BOOST_TEST(got->status == o.status);
+    BOOST_TEST(got->success == o.success);
+    BOOST_TEST(got->timed_out == o.timed_out);
+    BOOST_TEST(got->exit_code == o.exit_code);
+    BOOST_TEST(got->signal == o.signal);
+    BOOST_TEST(got->exec_seconds == o.exec_seconds);
+    BOOST_TEST(got->attempts == o.attempts);
+    BOOST_TEST(got->migrated == o.migrated);
+    BOOST_TEST(got->stolen == o.stolen);
+    BOOST_TEST(got->worker_id == o.worker_id);
+    BOOST_TEST(got->error == o.error);
+    BOOST_TEST(got->output_tail == o.output_tail);
+    BOOST_TEST(got->node == o.node);
+    BOOST_TEST(got->submitted_at == o.submitted_at);
+    BOOST_TEST(got->started_at == o.started_at);
+    BOOST_TEST(got->ended_at == o.ended_at);
+    BOOST_TEST(got->stderr_tail == o.stderr_tail);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_run_stays_in_history_after_its_outcomes_are_retired) {
