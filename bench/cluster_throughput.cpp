@@ -44,136 +44,14 @@
 
 #include "actors/coordinator_client.hpp"
 #include "actors/simulation_run.hpp"
+#include "bench/loopback_cluster.hpp"
 #include "runtime/process.hpp"
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-/// Starts `args` with stdout on `out` (-1 = inherited) and stderr silenced
-/// unless ALB_BENCH_VERBOSE is set.
-alb::process start(std::vector<std::string> args, int out) {
-  alb::spawn_options o;
-  o.argv = std::move(args);
-  o.stdout_fd = out;
-  int null = -1;
-  if (!std::getenv("ALB_BENCH_VERBOSE")) {
-    null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    o.stderr_fd = null;
-  }
-  std::string error;
-  auto p = alb::process::spawn(o, error);
-  if (null >= 0)
-    ::close(null);
-  if (!p.running())
-    throw std::runtime_error{"cannot start " + o.argv[0] + ": " + error};
-  return p;
-}
-
-/// A coordinator with two nodes, stopped (SIGTERM, then waited for) when it
-/// goes out of scope.
-struct loopback_cluster {
-  std::vector<alb::process> procs;
-  std::string endpoint;
-  std::string dir;
-
-  loopback_cluster(int workers_per_node, int slots, bool db) {
-    char tmpl[] = "/tmp/alb-bench-XXXXXX";
-    if (!::mkdtemp(tmpl))
-      throw std::runtime_error{"mkdtemp failed"};
-    dir = tmpl;
-    int fds[2];
-    if (::pipe(fds) != 0)
-      throw std::runtime_error{"pipe failed"};
-    std::vector<std::string> coord{
-      ALB_BINARY,    "coordinator", "--port",    "0",
-      "--log-level", "ERROR",       "--threads", "2"};
-    if (db) {
-      coord.push_back("--db-path");
-      coord.push_back(dir + "/alb.db");
-    } else {
-      coord.push_back("--no-db");
-    }
-    procs.push_back(start(coord, fds[1]));
-    ::close(fds[1]);
-    // "alb coordinator: listening on 127.0.0.1:PORT (...)"
-    std::string line;
-    char c;
-    while (::read(fds[0], &c, 1) == 1 && c != '\n')
-      line += c;
-    ::close(fds[0]);
-    auto at = line.find("listening on ");
-    if (at == std::string::npos)
-      throw std::runtime_error{"the coordinator did not start"};
-    endpoint = line.substr(at + 13, line.find(' ', at + 13) - at - 13);
-    // A node is one worker with one pool: W workers of S slots each are
-    // one worker of W * S slots.
-    for (auto name : {"bench-n1", "bench-n2"})
-      procs.push_back(
-        start({ALB_BINARY, "node", "--coordinator", endpoint, "--slots",
-               std::to_string(slots * workers_per_node), "--cores",
-               std::to_string(slots * workers_per_node), "--memory", "64",
-               "--name", name, "--reconnect-timeout", "0", "--log-level",
-               "ERROR", "--threads", "1"},
-              -1));
-  }
-
-  ~loopback_cluster() {
-    for (auto& p : procs)
-      p.kill_group(SIGTERM);
-    for (auto& p : procs)
-      p.wait();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    if (ec)
-      std::fprintf(stderr, "could not remove %s\n", dir.c_str());
-  }
-};
-
-/// Waits until the coordinator reports `workers` registered workers.
-bool wait_for_workers(alb::coordinator_client& client, size_t workers) {
-  auto deadline = clock_type::now() + std::chrono::seconds(30);
-  while (clock_type::now() < deadline) {
-    auto j = nlohmann::json::parse(client.stats(), nullptr, false);
-    size_t n = 0;
-    if (j.is_object() && j.contains("nodes"))
-      for (auto& [name, info] : j["nodes"].items())
-        n += info.value("workers", size_t{0});
-    if (n >= workers)
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
-/// CPU seconds (user + system) process `pid` has used so far.
-double cpu_seconds(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (!f)
-    return 0;
-  char buf[1024];
-  size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
-  std::fclose(f);
-  buf[n] = '\0';
-  // Fields after the command name (which may hold spaces) in parentheses.
-  const char* p = std::strrchr(buf, ')');
-  if (!p)
-    return 0;
-  unsigned long utime = 0, stime = 0;
-  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-                  &utime, &stime)
-      != 2)
-    return 0;
-  return static_cast<double>(utime + stime)
-         / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-double median(std::vector<double> xs) {
-  std::sort(xs.begin(), xs.end());
-  return xs.empty() ? 0 : xs[xs.size() / 2];
-}
+using alb::bench::clock_type;
+using alb::bench::cpu_seconds;
+using alb::bench::median;
 
 } // namespace
 
@@ -212,7 +90,9 @@ int main(int argc, char** argv) {
   std::vector<double> cpu_coord, cpu_nodes, cpu_client;
   for (int r = 0; r < reps; ++r) {
     try {
-      loopback_cluster cluster{per_node, slots, db};
+      alb::bench::loopback_cluster cluster{
+        {{"bench-n1", slots * per_node, 1}, {"bench-n2", slots * per_node, 1}},
+        db};
       alb::coordinator_client_options o;
       o.endpoint = cluster.endpoint;
       o.request_timeout = 120;
@@ -225,7 +105,7 @@ int main(int argc, char** argv) {
         if (out.success)
           passed.fetch_add(1, std::memory_order_relaxed);
       });
-      if (!wait_for_workers(client, 2)) {
+      if (!alb::bench::wait_for_workers(client, 2)) {
         std::fprintf(stderr, "the nodes did not register their workers\n");
         return 1;
       }

@@ -25,85 +25,17 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/coordinator_client.hpp"
+#include "bench/loopback_cluster.hpp"
 #include "runtime/process.hpp"
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-/// Starts `args` with stdout on `out` (-1 = inherited) and stderr silenced
-/// unless ALB_BENCH_VERBOSE is set.
-alb::process start(std::vector<std::string> args, int out) {
-  alb::spawn_options o;
-  o.argv = std::move(args);
-  o.stdout_fd = out;
-  static int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-  if (!std::getenv("ALB_BENCH_VERBOSE"))
-    o.stderr_fd = null;
-  std::string error;
-  auto p = alb::process::spawn(o, error);
-  if (!p.running())
-    throw std::runtime_error{error};
-  return p;
-}
-
-/// A coordinator with one node, stopped when it goes out of scope.
-struct loopback_cluster {
-  std::vector<alb::process> procs;
-  std::string endpoint;
-
-  explicit loopback_cluster(int slots) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0)
-      throw std::runtime_error{"pipe failed"};
-    procs.push_back(start({ALB_BINARY, "coordinator", "--port", "0",
-                           "--log-level", "ERROR", "--threads", "2", "--no-db"},
-                          fds[1]));
-    ::close(fds[1]);
-    // "alb coordinator: listening on 127.0.0.1:PORT (...)"
-    std::string line;
-    char c;
-    while (::read(fds[0], &c, 1) == 1 && c != '\n')
-      line += c;
-    ::close(fds[0]);
-    auto at = line.find("listening on ");
-    if (at == std::string::npos)
-      throw std::runtime_error{"the coordinator did not start"};
-    endpoint = line.substr(at + 13, line.find(' ', at + 13) - at - 13);
-    procs.push_back(
-      start({ALB_BINARY, "node", "--coordinator", endpoint, "--workers", "1",
-             "--cores", std::to_string(slots), "--memory", "64", "--name",
-             "bench-node", "--reconnect-timeout", "0", "--log-level", "ERROR",
-             "--threads", "2"},
-            -1));
-  }
-
-  ~loopback_cluster() {
-    for (auto& p : procs)
-      p.kill_group(SIGTERM);
-    for (auto& p : procs)
-      p.wait();
-  }
-};
-
-bool wait_for_workers(alb::coordinator_client& client, size_t workers) {
-  auto deadline = clock_type::now() + std::chrono::seconds(30);
-  while (clock_type::now() < deadline) {
-    auto j = nlohmann::json::parse(client.stats(), nullptr, false);
-    size_t n = 0;
-    if (j.is_object() && j.contains("nodes"))
-      for (auto& [name, info] : j["nodes"].items())
-        n += info.value("workers", size_t{0});
-    if (n >= workers)
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
+using alb::bench::clock_type;
+using alb::bench::median;
 
 /// Seconds alb takes for `tests` `true` commands (throws on a lost test).
 double run_alb(uint64_t tests, int slots, int rep) {
-  loopback_cluster cluster{slots};
+  alb::bench::loopback_cluster cluster{{{"bench-node", slots, 2}}, false};
   alb::coordinator_client_options o;
   o.endpoint = cluster.endpoint;
   o.request_timeout = 120;
@@ -114,7 +46,7 @@ double run_alb(uint64_t tests, int slots, int rep) {
     if (out.success)
       passed.fetch_add(1, std::memory_order_relaxed);
   });
-  if (!wait_for_workers(client, 1))
+  if (!alb::bench::wait_for_workers(client, 1))
     throw std::runtime_error{"the node did not register its worker"};
   std::vector<alb::cluster_test> suite(tests);
   for (uint64_t i = 0; i < tests; ++i) {
@@ -167,11 +99,6 @@ double run_xargs(uint64_t tests, int slots) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw std::runtime_error{"xargs failed"};
   return dt.count();
-}
-
-double median(std::vector<double> xs) {
-  std::sort(xs.begin(), xs.end());
-  return xs.empty() ? 0 : xs[xs.size() / 2];
 }
 
 } // namespace

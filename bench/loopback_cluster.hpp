@@ -1,0 +1,179 @@
+#pragma once
+
+// What the cluster benchmarks share: an `alb coordinator` and its `alb node`
+// processes of this build (ALB_BINARY) on loopback, started for one run and
+// stopped when it ends, and the figures they print (medians, CPU time).
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/coordinator_client.hpp"
+#include "runtime/process.hpp"
+
+namespace alb::bench {
+
+/// The clock the benchmarks time runs with.
+using clock_type = std::chrono::steady_clock;
+
+/// Starts `args` with stdout on `out` (-1 = inherited) and stderr silenced
+/// unless ALB_BENCH_VERBOSE is set; throws when it cannot start.
+inline alb::process start(std::vector<std::string> args, int out) {
+  alb::spawn_options o;
+  o.argv = std::move(args);
+  o.stdout_fd = out;
+  int null = -1;
+  if (!std::getenv("ALB_BENCH_VERBOSE")) {
+    null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    o.stderr_fd = null;
+  }
+  std::string error;
+  auto p = alb::process::spawn(o, error);
+  if (null >= 0)
+    ::close(null);
+  if (!p.running())
+    throw std::runtime_error{"cannot start " + o.argv[0] + ": " + error};
+  return p;
+}
+
+/// One `alb node` of a loopback cluster.
+struct node_spec {
+  /// Its `--name`.
+  std::string name;
+  /// Its `--slots` (tests at once); also its `--cores`.
+  int slots = 1;
+  /// Its `--threads` (CAF scheduler threads).
+  int threads = 1;
+};
+
+/// A coordinator (`--no-db` unless `db`) with the given nodes; the nodes'
+/// processes follow the coordinator's in `procs`. Stopped (SIGTERM to each
+/// process group, then waited for) when it goes out of scope.
+struct loopback_cluster {
+  /// The coordinator's process, then the nodes' in the order given.
+  std::vector<alb::process> procs;
+  /// "127.0.0.1:PORT" of the coordinator.
+  std::string endpoint;
+  /// Scratch directory (the database with `db`), removed at the end.
+  std::string dir;
+
+  /// Starts the coordinator, reads its port, then starts the nodes.
+  loopback_cluster(const std::vector<node_spec>& nodes, bool db,
+                   int coordinator_threads = 2) {
+    char tmpl[] = "/tmp/alb-bench-XXXXXX";
+    if (!::mkdtemp(tmpl))
+      throw std::runtime_error{"mkdtemp failed"};
+    dir = tmpl;
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+      throw std::runtime_error{"pipe failed"};
+    std::vector<std::string> coord{
+      ALB_BINARY,    "coordinator",
+      "--port",      "0",
+      "--log-level", "ERROR",
+      "--threads",   std::to_string(coordinator_threads)};
+    if (db) {
+      coord.push_back("--db-path");
+      coord.push_back(dir + "/alb.db");
+    } else {
+      coord.push_back("--no-db");
+    }
+    procs.push_back(start(coord, fds[1]));
+    ::close(fds[1]);
+    // "alb coordinator: listening on 127.0.0.1:PORT (...)"
+    std::string line;
+    char c;
+    while (::read(fds[0], &c, 1) == 1 && c != '\n')
+      line += c;
+    ::close(fds[0]);
+    auto at = line.find("listening on ");
+    if (at == std::string::npos)
+      throw std::runtime_error{"the coordinator did not start"};
+    endpoint = line.substr(at + 13, line.find(' ', at + 13) - at - 13);
+    for (auto& n : nodes)
+      procs.push_back(
+        start({ALB_BINARY, "node", "--coordinator", endpoint, "--slots",
+               std::to_string(n.slots), "--cores", std::to_string(n.slots),
+               "--memory", "64", "--name", n.name, "--reconnect-timeout", "0",
+               "--log-level", "ERROR", "--threads", std::to_string(n.threads)},
+              -1));
+  }
+
+  loopback_cluster(const loopback_cluster&) = delete;
+  loopback_cluster& operator=(const loopback_cluster&) = delete;
+
+  /// Stops every process and removes `dir`.
+  ~loopback_cluster() {
+    for (auto& p : procs)
+      p.kill_group(SIGTERM);
+    for (auto& p : procs)
+      p.wait();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec)
+      std::fprintf(stderr, "could not remove %s\n", dir.c_str());
+  }
+};
+
+/// Waits (up to 30 s) until the coordinator reports `workers` registered
+/// workers; false when it does not.
+inline bool wait_for_workers(alb::coordinator_client& client, size_t workers) {
+  auto deadline = clock_type::now() + std::chrono::seconds(30);
+  while (clock_type::now() < deadline) {
+    auto j = nlohmann::json::parse(client.stats(), nullptr, false);
+    size_t n = 0;
+    if (j.is_object() && j.contains("nodes"))
+      for (auto& [name, info] : j["nodes"].items())
+        n += info.value("workers", size_t{0});
+    if (n >= workers)
+      return true;
+    // Registration is a remote event this client is not told of: ask again.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+/// CPU seconds (user + system) process `pid` has used so far (0 when it
+/// cannot be read).
+inline double cpu_seconds(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f)
+    return 0;
+  char buf[1024];
+  size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // Fields after the command name (which may hold spaces) in parentheses.
+  const char* p = std::strrchr(buf, ')');
+  if (!p)
+    return 0;
+  unsigned long utime = 0, stime = 0;
+  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                  &utime, &stime)
+      != 2)
+    return 0;
+  return static_cast<double>(utime + stime)
+         / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+/// The median of `xs` (the upper one of an even count; 0 when empty).
+inline double median(std::vector<double> xs) {
+  std::sort(xs.begin(), xs.end());
+  return xs.empty() ? 0 : xs[xs.size() / 2];
+}
+
+} // namespace alb::bench
