@@ -7,6 +7,7 @@ so the test's cleanup can end exactly the processes it started.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,27 @@ def wait_for(pred, timeout, what):
         time.sleep(0.05)
     check(False, "timed out waiting for " + what)
     return False
+
+
+def coordinator_ports(name="coordinator", timeout=15, metrics=False):
+    """The port a started `alb coordinator` (logged as NAME) listens on, read
+    from its "listening on 127.0.0.1:PORT" line; with METRICS a pair (port,
+    metrics port) from its "metrics: http://127.0.0.1:PORT/metrics" line too.
+    None (and a failure) when it does not say so within TIMEOUT seconds."""
+    found = {}
+
+    def bound():
+        out = read(name, "out")
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", out)
+        mm = re.search(r"metrics: http://127\.0\.0\.1:(\d+)/metrics", out)
+        if m:
+            found["port"] = int(m.group(1))
+        if mm:
+            found["metrics"] = int(mm.group(1))
+        return "port" in found and (not metrics or "metrics" in found)
+    if not wait_for(bound, timeout, "the ports of " + name):
+        return None
+    return (found["port"], found["metrics"]) if metrics else found["port"]
 
 
 def write(name, text, mode=0o600):

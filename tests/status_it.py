@@ -23,7 +23,8 @@ import time
 import urllib.error
 import urllib.request
 
-from it_support import ALB, TMP, finish, check, read, start, wait_for, write
+from it_support import (ALB, TMP, check, coordinator_ports, finish, read, start,
+                        wait_for, write)
 
 
 def toml_tests(tests):
@@ -61,18 +62,10 @@ def main():
     start(["coordinator", "--port", "0", "--no-db", "--token-file", token,
            "--operator-token-file", optoken, "--metrics-port", "0"],
           "coordinator")
-    found = {}
-
-    def bound():
-        out = read("coordinator", "out")
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", out)
-        mm = re.search(r"metrics: http://127\.0\.0\.1:(\d+)/metrics", out)
-        if m and mm:
-            found["port"], found["metrics"] = int(m.group(1)), int(mm.group(1))
-        return len(found) == 2
-    if not wait_for(bound, 15, "the coordinator's ports"):
+    ports = coordinator_ports(metrics=True)
+    if ports is None:
         return
-    port, mport = found["port"], found["metrics"]
+    port, mport = ports
     addr = "127.0.0.1:%d" % port
     for n in ("n1", "n2"):
         start(["node", "--coordinator", addr, "--cores", "2",

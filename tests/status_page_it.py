@@ -28,7 +28,8 @@ import sys
 import time
 import urllib.request
 
-from it_support import ALB, PROCS, TMP, finish, check, path, read, start, wait_for, write
+from it_support import (ALB, PROCS, TMP, check, coordinator_ports, finish, path,
+                        read, start, wait_for, write)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if not CHROMIUM:
@@ -85,18 +86,10 @@ def row(dom, attr, key):
 def main():
     start(["coordinator", "--port", "0", "--no-db", "--metrics-port", "0"],
           "coordinator")
-    found = {}
-
-    def bound():
-        out = read("coordinator", "out")
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", out)
-        mm = re.search(r"metrics: http://127\.0\.0\.1:(\d+)/metrics", out)
-        if m and mm:
-            found["port"], found["metrics"] = int(m.group(1)), int(mm.group(1))
-        return len(found) == 2
-    if not wait_for(bound, 15, "the coordinator's ports"):
+    ports = coordinator_ports(metrics=True)
+    if ports is None:
         return
-    port, mport = found["port"], found["metrics"]
+    port, mport = ports
     addr = "127.0.0.1:%d" % port
     nodes = []
     for n, mem in (("n1", "8"), ("n2", "16")):
