@@ -29,6 +29,7 @@
 #include "actors/coordinator_internal.hpp"
 #include "actors/coordinator_proxy.hpp"
 #include "actors/coordinator_routes.hpp"
+#include "runtime/admission.hpp"
 #include "runtime/cluster_state.hpp"
 #include "runtime/cluster_status.hpp"
 #include "runtime/id_map.hpp"
@@ -83,35 +84,23 @@ struct worker_entry {
   uint32_t slot = 0;
 };
 
-/// A test that is queued or running.
-struct open_test {
-  /// Digest of its canonical definition (tells a resubmission of the same
-  /// test from a different test under the same id; see
-  /// `submission_journal::digest_of`).
-  uint64_t digest = 0;
-  /// Clients waiting for its outcome (none for a resumed test until one
-  /// submits it again).
-  std::vector<caf::actor> waiters;
-  /// The last submission that named it (a second mention in one
-  /// submission is rejected).
-  uint64_t named_in = 0;
-  /// Whether it has a command, environment or directory in the spec store.
-  bool has_spec = false;
-  /// Digest of the key of the client that submitted it: only that client
-  /// may cancel it.
-  std::string owner;
-  /// Whether a client of another owner attached to it too: then no one
-  /// may cancel it (it is not one client's alone).
-  bool shared = false;
-};
-
-/// A client that submitted tests.
+/// A client that said hello or submitted tests.
 struct client_info {
-  /// Journal records (id, seq) whose outcomes it was sent: retired when it
-  /// disconnects cleanly.
-  std::unordered_map<std::string, int64_t> delivered;
+  /// Its number in the admission state.
+  client_id id = 0;
   /// Its address, for DEBUG lines ("" until known or without DEBUG).
   std::string peer;
+};
+
+/// The journal as admission reads it (its live records, in memory).
+struct journal_lookup final : journal_view {
+  const submission_journal* j = nullptr;
+  explicit journal_lookup(const submission_journal* x) : j(x) {
+    // nop
+  }
+  const journal_record* find(const std::string& id) const override {
+    return j->find(id);
+  }
 };
 
 struct coordinator_state {
@@ -121,10 +110,13 @@ struct coordinator_state {
   scheduler_actor scheduler;
   std::shared_ptr<spec_store> specs = std::make_shared<spec_store>();
   std::shared_ptr<route_table> routes = std::make_shared<route_table>();
-  id_map<open_test> pending;
-  /// Numbers submissions (open_test::named_in).
-  uint64_t submissions = 0;
+  /// Open tests, their waiters and owners, and what clients received:
+  /// the admission rules (runtime/admission.hpp).
+  admission adm;
+  /// Clients by the address of their outcome actor.
   std::unordered_map<caf::actor_addr, client_info> clients;
+  /// The outcome actor of each client, by admission's id.
+  std::unordered_map<client_id, caf::actor> client_actors;
   /// Outcomes waiting to be written to the journal.
   std::vector<cluster_outcome> outbox;
   bool flush_scheduled = false;
@@ -150,7 +142,7 @@ struct coordinator_state {
   bool journal_roll_scheduled = false;
   /// The latest tests that failed or were cancelled, with the clients that
   /// waited for them (who may see them in the status view), newest last.
-  std::deque<std::pair<failure_row, std::vector<caf::actor_addr>>> failures;
+  std::deque<std::pair<failure_row, std::vector<client_id>>> failures;
   /// When the core started (its clock for the liveness check).
   caf::actor_clock::time_point start;
   /// Last heartbeat per node session (by session id).
@@ -379,11 +371,13 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
   auto* j = st.opts.journal.get();
   std::vector<std::pair<caf::actor, outcome_batch>> out;
   for (auto& c : items) {
-    auto ref = st.pending.find(c.test_id);
-    if (ref == st.pending.npos)
+    auto rec = j ? j->find(c.test_id) : nullptr;
+    auto closed = st.adm.end(c.test_id, rec && rec->ended
+                                          ? std::optional<int64_t>{rec->seq}
+                                          : std::nullopt);
+    if (!closed)
       continue;
-    auto& p = st.pending[ref];
-    auto waiters = std::move(p.waiters);
+    auto& waiters = closed->waiters;
     if (!c.success) {
       failure_row f;
       f.test_id = c.test_id;
@@ -396,28 +390,20 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
                         ? c.output_tail.substr(c.output_tail.size() - kept_tail)
                         : c.output_tail;
       f.ended = unix_now();
-      std::vector<caf::actor_addr> who;
-      for (auto& w : waiters)
-        if (w)
-          who.push_back(w.address());
-      st.failures.emplace_back(std::move(f), std::move(who));
+      st.failures.emplace_back(std::move(f), waiters);
       if (st.failures.size() > kept_failures)
         st.failures.pop_front();
     }
     // The spec store takes a lock: only tests with a command are in it.
-    if (p.has_spec)
+    if (closed->has_run_spec)
       st.specs->erase(c.test_id);
-    st.pending.erase(ref);
-    auto rec = j ? j->find(c.test_id) : nullptr;
     for (size_t w = 0; w < waiters.size(); ++w) {
-      auto& client = waiters[w];
       // A client that left gets nothing: the journal keeps the outcome for
       // the next one that asks.
-      auto ci = client ? st.clients.find(client.address()) : st.clients.end();
-      if (ci == st.clients.end())
+      auto ci = st.client_actors.find(waiters[w]);
+      if (ci == st.client_actors.end())
         continue;
-      if (rec && rec->ended)
-        ci->second.delivered[c.test_id] = rec->seq;
+      auto& client = ci->second;
       auto k = std::find_if(out.begin(), out.end(),
                             [&](auto& p) { return p.first == client; });
       if (k == out.end()) {
@@ -485,7 +471,7 @@ void flush_outcomes(coordinator_impl self) {
     std::vector<journaled_outcome> rows;
     rows.reserve(st.outbox.size());
     for (auto& c : st.outbox)
-      if (st.pending.find(c.test_id) != st.pending.npos)
+      if (st.adm.is_open(c.test_id))
         rows.push_back(c);
     try {
       j->record(rows);
@@ -559,6 +545,19 @@ void add_debug_summary(
       };
 }
 
+// The client whose outcomes go to `outcomes`, registered (and watched) the
+// first time it is seen.
+client_info& client_of(coordinator_impl self, const caf::actor& outcomes) {
+  auto& st = self->state;
+  auto [it, fresh] = st.clients.try_emplace(outcomes.address());
+  if (fresh) {
+    it->second.id = st.adm.add_client();
+    st.client_actors[it->second.id] = outcomes;
+    self->monitor(outcomes);
+  }
+  return it->second;
+}
+
 void client_down(coordinator_impl self, const caf::down_msg& dm) {
   auto& st = self->state;
   auto i = st.clients.find(dm.source);
@@ -574,15 +573,11 @@ void client_down(coordinator_impl self, const caf::down_msg& dm) {
         + ")");
   auto* j = st.opts.journal.get();
   bool clean = !dm.reason || dm.reason == caf::exit_reason::normal;
-  if (j && clean && !i->second.delivered.empty()) {
-    std::vector<std::string> ids;
-    for (auto& [id, seq] : i->second.delivered) {
-      // Only the record it received: a newer submission of the id is not
-      // its to retire.
-      auto r = j->find(id);
-      if (r && r->ended && r->seq == seq)
-        ids.push_back(id);
-    }
+  auto id = i->second.id;
+  journal_lookup view{j};
+  auto ids = st.adm.remove_client(id, clean, j ? &view : nullptr);
+  st.client_actors.erase(id);
+  if (j && !ids.empty()) {
     try {
       j->retire(ids);
     } catch (const journal_error& e) {
@@ -604,13 +599,10 @@ void resume(coordinator_impl self) {
     batch.tests.reserve(open.size());
     for (auto& t : open) {
       auto id = t.req.test_id;
-      auto& p = st.pending[st.pending.try_emplace(id).first];
-      p.digest = submission_journal::digest_of(t);
-      if (auto* r = j->find(id))
-        p.owner = r->owner;
-      p.has_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty()
-                   || t.max_output != 0;
-      if (p.has_spec)
+      auto* r = j->find(id);
+      st.adm.resume(t, r ? r->owner : std::string{});
+      if (!t.command.empty() || !t.env.empty() || !t.cwd.empty()
+          || t.max_output != 0)
         st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),
                                    std::move(t.cwd), t.max_output});
       batch.tests.push_back(std::move(t.req));
@@ -650,17 +642,16 @@ std::string finish_status(coordinator_impl self, const std::string& js,
     auto i = st.nodes.find(name);
     return i == st.nodes.end() ? std::string{} : i->second.peer;
   });
-  auto me = client ? client.address() : caf::actor_addr{};
-  auto waits = [&](const std::vector<caf::actor_addr>& who) {
-    return std::find(who.begin(), who.end(), me) != who.end();
+  client_id me = 0;
+  if (client)
+    if (auto i = st.clients.find(client.address()); i != st.clients.end())
+      me = i->second.id;
+  auto waits = [&](const std::vector<client_id>& who) {
+    return me != 0 && std::find(who.begin(), who.end(), me) != who.end();
   };
   if (!all)
     keep_visible(s, [&](const std::string& id) {
-      auto ref = st.pending.find(id);
-      if (ref == st.pending.npos)
-        return false;
-      auto& ws = st.pending[ref].waiters;
-      return std::find(ws.begin(), ws.end(), client) != ws.end();
+      return me != 0 && st.adm.waits(id, me);
     });
   for (auto& [f, who] : st.failures)
     if (all || waits(who))
@@ -882,8 +873,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       if (!h.outcomes)
         return caf::make_error(caf::sec::invalid_argument,
                                "client refused: no actor for its outcomes");
-      if (st.clients.try_emplace(h.outcomes.address()).second)
-        self->monitor(h.outcomes);
+      client_of(self, h.outcomes);
       if (st.opts.debug)
         with_peer(
           self, nid, [self, a = h.outcomes.address()](const std::string& peer) {
@@ -911,93 +901,17 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
                                  "submission refused: run '" + s.run_id
                                    + "' is another client's");
       }
-      client_info* ci = nullptr;
-      if (client) {
-        auto [it, fresh] = st.clients.try_emplace(client.address());
-        if (fresh)
-          self->monitor(client);
-        ci = &it->second;
-      }
-      auto serial = ++st.submissions;
-      outcome_batch answers; // rejections and outcomes from the journal
-      // Indices into s.tests; the tests stay in the message until they
-      // move to the scheduler.
-      std::vector<std::pair<size_t, uint32_t>> fresh; // (index, pending)
-      std::vector<uint32_t> attach;                   // pending entries
-      std::unordered_set<std::string> answered;       // from the journal
-      size_t rejected = 0;
-      fresh.reserve(s.tests.size());
-      auto reject = [&](const std::string& id, std::string err) {
-        cluster_outcome c;
-        c.test_id = id;
-        c.status = "failed";
-        c.error = std::move(err);
-        c.submitted_at = c.ended_at = wall_now();
-        answers.items.push_back(std::move(c));
-        ++rejected;
-      };
-      auto twice = [](const std::string& id) {
-        return "test '" + id + "' appears more than once in this submission";
-      };
-      for (size_t k = 0; k < s.tests.size(); ++k) {
-        auto& t = s.tests[k];
-        auto& id = t.req.test_id;
-        if (auto err = validate_requirements(t.req); !err.empty()) {
-          reject(id, std::move(err));
-          continue;
-        }
-        auto digest = submission_journal::digest_of(t);
-        // One lookup: a new id is entered here and stays unless the
-        // journal refuses the submission.
-        auto [ref, is_new] = st.pending.try_emplace(id);
-        auto& p = st.pending[ref];
-        if (!is_new) {
-          if (p.named_in == serial)
-            reject(id, twice(id));
-          else if (p.digest != digest)
-            reject(id, "test '" + id
-                         + "' is already submitted with a different command, "
-                           "environment, working directory or requirements "
-                           "and has not ended (wait for it or use another "
-                           "id)");
-          else {
-            attach.push_back(ref);
-            if (p.owner != owner)
-              p.shared = true;
-          }
-          p.named_in = serial;
-          continue;
-        }
-        if (!answered.empty() && answered.count(id) > 0) {
-          st.pending.erase(ref);
-          reject(id, twice(id));
-          continue;
-        }
-        if (j) {
-          auto r = j->find(id);
-          bool seen = ci && ci->delivered.count(id) > 0;
-          if (r && r->ended && !seen && !s.rerun
-              && r->definition == submission_journal::definition_of(t)) {
-            st.pending.erase(ref);
-            answered.insert(id);
-            answers.items.push_back(r->outcome);
-            if (ci)
-              ci->delivered[id] = r->seq;
-            continue;
-          }
-        }
-        p.digest = digest;
-        p.named_in = serial;
-        p.owner = owner;
-        fresh.emplace_back(k, ref);
-      }
+      client_id cid = client ? client_of(self, client).id : 0;
+      journal_lookup view{j};
+      auto plan = st.adm.admit(cid, owner, s.tests, s.rerun,
+                               j ? &view : nullptr, wall_now());
       // Durable before acknowledged: a coordinator killed from here on
       // resumes these tests.
-      if (j && !fresh.empty()) {
+      if (j && !plan.run.empty()) {
         std::vector<const journaled_test*> rows;
-        rows.reserve(fresh.size());
-        for (auto& f : fresh)
-          rows.push_back(&s.tests[f.first]);
+        rows.reserve(plan.run.size());
+        for (auto k : plan.run)
+          rows.push_back(&s.tests[k]);
         journal_run run{s.run_id, owner, s.label,
                         std::chrono::duration<double>(
                           std::chrono::system_clock::now().time_since_epoch())
@@ -1005,44 +919,36 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
         try {
           j->accept(rows, run);
         } catch (const journal_error& e) {
-          for (auto& f : fresh)
-            st.pending.erase(f.second);
+          st.adm.abandon(plan);
           journal_failed(self, "accept", "submission not accepted: ", e);
           return caf::make_error(caf::sec::runtime_error,
                                  std::string{"submission not accepted: "}
                                    + e.what());
         }
       }
+      st.adm.accept(plan);
       test_batch batch;
-      batch.tests.reserve(fresh.size());
-      for (auto& [k, ref] : fresh) {
+      batch.tests.reserve(plan.run.size());
+      for (auto k : plan.run) {
         auto& t = s.tests[k];
-        auto& p = st.pending[ref];
-        p.has_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty()
-                     || t.max_output != 0;
-        if (p.has_spec)
+        if (!t.command.empty() || !t.env.empty() || !t.cwd.empty()
+            || t.max_output != 0)
           st.specs->put(t.req.test_id,
                         run_spec{std::move(t.command), std::move(t.env),
                                  std::move(t.cwd), t.max_output});
-        if (client)
-          p.waiters.push_back(client);
-        if (ci)
-          ci->delivered.erase(t.req.test_id);
         batch.tests.push_back(std::move(t.req));
       }
-      for (auto ref : attach)
-        if (client)
-          st.pending[ref].waiters.push_back(client);
+      outcome_batch answers{std::move(plan.answers)};
       auto n = batch.tests.size();
       auto line = "accepted " + std::to_string(n) + " tests";
-      if (!attach.empty())
-        line += ", " + std::to_string(attach.size())
+      if (plan.attached > 0)
+        line += ", " + std::to_string(plan.attached)
                 + " already running (client attached)";
-      if (!answered.empty())
-        line += ", " + std::to_string(answered.size())
+      if (plan.answered > 0)
+        line += ", " + std::to_string(plan.answered)
                 + " answered from the journal";
-      if (rejected > 0)
-        line += ", rejected " + std::to_string(rejected);
+      if (plan.rejected > 0)
+        line += ", rejected " + std::to_string(plan.rejected);
       log(self, line);
       if (n > 0)
         self->send(st.scheduler, std::move(batch));
@@ -1114,7 +1020,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
             for (auto& [name, info] : self->state.nodes)
               nodes[name] = {{"workers", info.workers}, {"peer", info.peer}};
             j["nodes"] = std::move(nodes);
-            j["open_tests"] = self->state.pending.size();
+            j["open_tests"] = self->state.adm.open_count();
             // Ended, waiting for their journal transaction.
             j["outcomes_gathered"] = self->state.outbox.size();
             // How well placements to nodes are batched on the wire.
@@ -1148,36 +1054,14 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
            std::string& owner) -> caf::result<cancel_result> {
       auto& st = self->state;
       cancel_result res;
-      std::vector<std::string> ask;
-      if (rq.all_mine) {
-        st.pending.for_each([&](const std::string& id, const open_test& p) {
-          if (p.owner == owner && !p.shared)
-            ask.push_back(id);
-        });
-      } else {
-        std::unordered_set<std::string> named;
-        for (auto& id : rq.ids) {
-          if (!named.insert(id).second)
-            continue;
-          auto ref = st.pending.find(id);
-          if (ref == st.pending.npos) {
-            res.unknown.push_back(id);
-            continue;
-          }
-          // A client cancels only what it submitted: another client's test
-          // (or one it shares with another) is not its to stop.
-          auto& p = st.pending[ref];
-          if (p.owner != owner || p.shared) {
-            refuse(self, st.refusals, st.opts.peer_name,
-                   "cancel of test '" + id + "'",
-                   p.owner != owner ? "not submitted by this client"
-                                    : "also submitted by another client");
-            res.refused.push_back(id);
-            continue;
-          }
-          ask.push_back(id);
-        }
+      auto plan = st.adm.plan_cancel(owner, rq.ids, rq.all_mine);
+      for (auto& [id, why] : plan.refused) {
+        refuse(self, st.refusals, st.opts.peer_name,
+               "cancel of test '" + id + "'", why);
+        res.refused.push_back(id);
       }
+      res.unknown = std::move(plan.unknown);
+      auto ask = std::move(plan.ask);
       if (ask.empty())
         return res;
       auto rp = self->make_response_promise<cancel_result>();

@@ -23,6 +23,8 @@
 // unless the definition changed or this very client already received that
 // outcome: then it runs again. Outcomes a client received are retired when
 // it disconnects cleanly, so the next submission of those ids runs afresh.
+// These rules live in runtime/admission.hpp (CAF-free, unit tested); the
+// actor asks it, writes the journal and sends the messages.
 
 #include <functional>
 #include <memory>
