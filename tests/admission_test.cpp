@@ -429,3 +429,25 @@ BOOST_AUTO_TEST_CASE(verdicts_have_names) {
   for (auto v : {run, attach, answer, twice, conflict, invalid})
     BOOST_TEST(std::string{to_string(v)} != "?");
 }
+
+BOOST_AUTO_TEST_CASE(an_abandoned_plan_shares_nothing_and_delivers_nothing) {
+  // The journal refused the submission: the client got an error, not the
+  // answers, and attached to nothing.
+  admission adm;
+  fake_journal j;
+  auto a = adm.add_client();
+  submit(adm, a, "alice", tests({shell("open"), shell("done")}), &j);
+  finish(adm, &j, "done");
+  auto b = adm.add_client();
+  auto p
+    = adm.admit(b, "bob", tests({shell("open"), shell("done")}), false, &j, 1);
+  BOOST_TEST(p.verdicts == (verdicts{attach, answer}),
+             boost::test_tools::per_element());
+  adm.abandon(p);
+  BOOST_TEST(!adm.waits("open", b));
+  BOOST_TEST(adm.plan_cancel("alice", {"open"}, false).ask.size() == 1u);
+  // Not received: it is answered again.
+  BOOST_TEST(submit(adm, b, "bob", tests({shell("done")}), &j).verdicts
+               == (verdicts{answer}),
+             boost::test_tools::per_element());
+}
