@@ -26,6 +26,7 @@
 
 #include <openssl/evp.h>
 
+#include "actors/caf_ec.hpp"
 #include "actors/coordinator_internal.hpp"
 #include "actors/coordinator_proxy.hpp"
 #include "actors/coordinator_routes.hpp"
@@ -758,7 +759,8 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       auto& st = self->state;
       auto nid = sender_node(self);
       if (!st.opts.token.empty() && !tokens_equal(j.token, st.opts.token)) {
-        auto what = j.token.empty() ? "no join token" : "wrong join token";
+        auto code = j.token.empty() ? ec::no_token : ec::wrong_token;
+        auto what = describe(code);
         if (st.refusals->admit(to_string(nid) + "\njoin\n" + what))
           with_peer(self, nid,
                     [self, what, node = j.node,
@@ -767,12 +769,11 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
                         "refused worker '" + wid + "' of node '" + node
                         + "' from " + peer + ": " + what);
                     });
-        return caf::make_error(caf::sec::invalid_argument,
-                               std::string{"join refused: "} + what);
+        return caf::make_error(code);
       }
       if (!w)
-        return caf::make_error(caf::sec::invalid_argument,
-                               "join refused: no worker handle");
+        return caf::make_error(ec::missing_handle,
+                               std::string{"no worker handle"});
       auto proxy
         = spawn_worker_proxy(self->home_system(), w, j.uplink, st.specs);
       auto rp = self->make_response_promise<uint32_t, scheduler_actor>();
@@ -861,18 +862,18 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
                   : tokens_equal(h.token, st.opts.operator_token);
       if (!op && !st.opts.token.empty()
           && !tokens_equal(h.token, st.opts.token)) {
-        auto what = h.token.empty() ? "no join token" : "wrong join token";
+        auto code = h.token.empty() ? ec::no_token : ec::wrong_token;
+        auto what = describe(code);
         if (st.refusals->admit(to_string(nid) + "\nhello\n" + what))
           with_peer(self, nid, [self, what](const std::string& peer) {
             self->state.refusals->write("refused client from " + peer + ": "
                                         + what);
           });
-        return caf::make_error(caf::sec::invalid_argument,
-                               std::string{"client refused: "} + what);
+        return caf::make_error(code);
       }
       if (!h.outcomes)
-        return caf::make_error(caf::sec::invalid_argument,
-                               "client refused: no actor for its outcomes");
+        return caf::make_error(ec::missing_handle,
+                               std::string{"no actor for its outcomes"});
       client_of(self, h.outcomes);
       if (st.opts.debug)
         with_peer(
@@ -897,9 +898,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       if (j && !s.run_id.empty()) {
         auto o = j->run_owner(s.run_id);
         if (!o.empty() && o != owner)
-          return caf::make_error(caf::sec::invalid_argument,
-                                 "submission refused: run '" + s.run_id
-                                   + "' is another client's");
+          return caf::make_error(ec::not_owner, "run '" + s.run_id + "'");
       }
       client_id cid = client ? client_of(self, client).id : 0;
       journal_lookup view{j};
@@ -921,7 +920,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
         } catch (const journal_error& e) {
           st.adm.abandon(plan);
           journal_failed(self, "accept", "submission not accepted: ", e);
-          return caf::make_error(caf::sec::runtime_error,
+          return caf::make_error(ec::journal_failed,
                                  std::string{"submission not accepted: "}
                                    + e.what());
         }
@@ -1043,8 +1042,8 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
             try {
               rp.deliver(finish_status(self, js, client, all));
             } catch (const std::exception& e) {
-              rp.deliver(caf::make_error(caf::sec::runtime_error,
-                                         std::string{"status: "} + e.what()));
+              rp.deliver(
+                caf::make_error(ec::status_failed, std::string{e.what()}));
             }
           },
           [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -1088,9 +1087,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       auto& st = self->state;
       auto* j = st.opts.journal.get();
       if (!j)
-        return caf::make_error(caf::sec::invalid_argument,
-                               "the coordinator keeps no journal (started "
-                               "with --no-db): no results to show");
+        return caf::make_error(ec::no_journal);
       try {
         if (run.empty()) {
           auto arr = nlohmann::json::array();
@@ -1100,14 +1097,12 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
         }
         auto o = j->run_owner(run);
         if (o.empty())
-          return caf::make_error(caf::sec::invalid_argument,
-                                 "no run '" + run + "' in the journal");
+          return caf::make_error(ec::unknown_run, "run '" + run + "'");
         if (o != owner) {
           refuse(self, st.refusals, st.opts.peer_name,
                  "results of run '" + run + "'",
                  "not submitted by this client");
-          return caf::make_error(caf::sec::invalid_argument,
-                                 "run '" + run + "' is another client's");
+          return caf::make_error(ec::not_owner, "run '" + run + "'");
         }
         nlohmann::json doc;
         for (auto& r : j->runs(owner))
@@ -1123,7 +1118,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
         doc["results"] = std::move(arr);
         return doc.dump();
       } catch (const journal_error& e) {
-        return caf::make_error(caf::sec::runtime_error,
+        return caf::make_error(ec::journal_failed,
                                std::string{"results: "} + e.what());
       }
     },

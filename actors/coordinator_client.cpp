@@ -24,20 +24,82 @@
 #include "actors/basp_guard.hpp"
 #include <nlohmann/json.hpp>
 
+#include "actors/caf_ec.hpp"
 #include "actors/cluster_net.hpp"
 #include "actors/node.hpp"
 #include "actors/system.hpp"
 
 namespace alb {
 
+const char* to_string(client_errc x) {
+  switch (x) {
+    case client_errc::bad_input:
+      return "bad_input";
+    case client_errc::unreachable:
+      return "unreachable";
+    case client_errc::refused:
+      return "refused";
+    case client_errc::timeout:
+      return "timeout";
+    case client_errc::disconnected:
+      return "disconnected";
+    case client_errc::not_connected:
+      return "not_connected";
+    case client_errc::coordinator_failed:
+      return "coordinator_failed";
+  }
+  return "unknown";
+}
+
+client_errc client_errc_of(ec x) {
+  switch (x) {
+    case ec::no_token:
+    case ec::wrong_token:
+    case ec::missing_handle:
+    case ec::bad_worker:
+    case ec::not_accepted:
+    case ec::not_your_session:
+      return client_errc::refused;
+    case ec::not_owner:
+    case ec::unknown_run:
+    case ec::no_journal:
+      return client_errc::bad_input;
+    case ec::journal_failed:
+    case ec::status_failed:
+      return client_errc::coordinator_failed;
+    case ec::node_dropped:
+    case ec::none:
+      break;
+  }
+  // A session that is gone (or a code this client does not know): the
+  // connection is as good as lost.
+  return client_errc::disconnected;
+}
+
+std::string client_message(ec x, const std::string& detail) {
+  std::string out = describe(x);
+  if (!detail.empty())
+    out += " (" + detail + ")";
+  return out;
+}
+
+int exit_status(client_errc) {
+  return 2;
+}
+
 coordinator_client_error::coordinator_client_error(client_errc code,
-                                                   const std::string& what)
-  : std::runtime_error(what), code_(code) {
+                                                   const std::string& what,
+                                                   ec reason)
+  : std::runtime_error(what), code_(code), reason_(reason) {
   // nop
 }
 
 client_errc coordinator_client_error::code() const noexcept {
   return code_;
+}
+
+ec coordinator_client_error::reason() const noexcept {
+  return reason_;
 }
 
 std::pair<std::string, uint16_t> parse_coordinator_url(const std::string& s) {
@@ -237,11 +299,26 @@ std::string oversized(caf::actor_system& sys, cluster_submission& s) {
 }
 
 std::string error_text(caf::actor_system& sys, const caf::error& e) {
+  if (auto code = ec_of(e))
+    return client_message(*code, ec_detail(e));
   auto& ctx = e.context();
   for (size_t i = ctx.size(); i > 0; --i)
     if (ctx.match_element<std::string>(i - 1))
       return ctx.get_as<std::string>(i - 1);
   return sys.render(e);
+}
+
+// The client error of a request `what` ("cancel") the coordinator failed:
+// no answer within the timeout, its code (mapped to a kind), or else a
+// lost connection.
+coordinator_client_error request_error(caf::actor_system& sys,
+                                       const std::string& what,
+                                       const caf::error& e) {
+  if (e == caf::sec::request_timeout)
+    return {client_errc::timeout, what + ": " + error_text(sys, e)};
+  if (auto code = ec_of(e))
+    return {client_errc_of(*code), what + ": " + error_text(sys, e), *code};
+  return {client_errc::disconnected, what + ": " + error_text(sys, e)};
 }
 
 } // namespace
@@ -295,10 +372,7 @@ struct coordinator_client::impl {
       .receive([&](std::string& s) { out = std::move(s); },
                [&](caf::error& e) { failure = std::move(e); });
     if (failure)
-      throw coordinator_client_error{
-        failure == caf::sec::request_timeout ? client_errc::timeout
-                                             : client_errc::disconnected,
-        std::string{what} + ": " + error_text(*sys, failure)};
+      throw request_error(*sys, what, failure);
     return out;
   }
 
@@ -394,17 +468,15 @@ void coordinator_client::connect() {
                [&](caf::error& e) { failure = std::move(e); });
   }
   if (failure) {
-    auto code = failure == caf::sec::invalid_argument ? client_errc::refused
-                : failure == caf::sec::request_timeout
-                  ? client_errc::timeout
-                  : client_errc::disconnected;
-    auto what = code == client_errc::refused
-                  ? "the coordinator at " + addr
-                      + " refused this client: " + error_text(*d.sys, failure)
-                  : "no session with the coordinator at " + addr + ": "
-                      + error_text(*d.sys, failure);
+    auto e = request_error(*d.sys, "no session with the coordinator at " + addr,
+                           failure);
+    if (e.code() == client_errc::refused)
+      e = {e.code(),
+           "the coordinator at " + addr
+             + " refused this client: " + error_text(*d.sys, failure),
+           e.reason()};
     d.shutdown();
-    throw coordinator_client_error{code, what};
+    throw e;
   }
 }
 
@@ -467,16 +539,12 @@ size_t coordinator_client::submit(std::vector<cluster_test> tests,
     d.st->expected -= n - static_cast<size_t>(failure ? 0 : accepted);
   }
   if (failure) {
-    auto what = error_text(*d.sys, failure);
-    auto code = client_errc::disconnected;
     if (failure == caf::sec::request_timeout)
-      code = client_errc::timeout;
-    else if (failure == caf::sec::invalid_argument)
-      code = client_errc::refused;
-    if (code == client_errc::timeout)
-      what = "the coordinator did not answer the submission within "
-             + std::to_string(d.opts.request_timeout) + " s";
-    throw coordinator_client_error{code, what};
+      throw coordinator_client_error{
+        client_errc::timeout,
+        "the coordinator did not answer the submission within "
+          + std::to_string(d.opts.request_timeout) + " s"};
+    throw request_error(*d.sys, "submission refused", failure);
   }
   return static_cast<size_t>(accepted);
 }
@@ -552,10 +620,7 @@ cancel_result cancel_request_of(coordinator_client::impl& d,
     .receive([&](cancel_result& r) { out = std::move(r); },
              [&](caf::error& e) { failure = std::move(e); });
   if (failure)
-    throw coordinator_client_error{failure == caf::sec::request_timeout
-                                     ? client_errc::timeout
-                                     : client_errc::disconnected,
-                                   "cancel: " + error_text(*d.sys, failure)};
+    throw request_error(*d.sys, "cancel", failure);
   return out;
 }
 
@@ -572,11 +637,7 @@ std::string coordinator_client::results(const std::string& run) {
     .receive([&](std::string& s) { out = std::move(s); },
              [&](caf::error& e) { failure = std::move(e); });
   if (failure)
-    throw coordinator_client_error{
-      failure == caf::sec::request_timeout    ? client_errc::timeout
-      : failure == caf::sec::invalid_argument ? client_errc::bad_input
-                                              : client_errc::disconnected,
-      error_text(*d.sys, failure)};
+    throw request_error(*d.sys, "results", failure);
   return out;
 }
 

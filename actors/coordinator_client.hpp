@@ -28,6 +28,7 @@
 #include "actors/tls.hpp"
 #include "runtime/cluster_status.hpp"
 #include "runtime/cluster_types.hpp"
+#include "runtime/ec.hpp"
 
 namespace alb {
 
@@ -49,18 +50,44 @@ enum class client_errc {
   disconnected,
   /// connect() was not called (or close() was).
   not_connected,
+  /// The coordinator failed to do it (its journal, its status view).
+  coordinator_failed,
 };
+
+/// The name of `x` ("refused").
+const char* to_string(client_errc x);
+
+/// The kind of client error the coordinator's code `x` is (a bad token is
+/// `refused`, another client's run `bad_input`, a failed journal
+/// `coordinator_failed`, ...).
+client_errc client_errc_of(ec x);
+
+/// The line a client shows for the coordinator's code `x` with the
+/// error's detail: what the code means, the detail in parentheses
+/// ("another client's (run 'r1')").
+std::string client_message(ec x, const std::string& detail);
+
+/// The exit status an `alb` client command ends with on an error of kind
+/// `x`: 2 for every kind (bad input, refused, unreachable, the
+/// coordinator gone or failing), so that 1 keeps meaning "tests failed".
+int exit_status(client_errc x);
 
 /// A failed client call; what() is one line saying what went wrong.
 class coordinator_client_error : public std::runtime_error {
 public:
-  /// An error of kind `code`.
-  coordinator_client_error(client_errc code, const std::string& what);
+  /// An error of kind `code`; `reason` is the coordinator's code when it
+  /// refused or failed the request (ec::none when it did not answer).
+  coordinator_client_error(client_errc code, const std::string& what,
+                           ec reason = ec::none);
   /// Its kind.
   client_errc code() const noexcept;
+  /// The coordinator's code (ec::none = the error arose in the client or
+  /// the connection).
+  ec reason() const noexcept;
 
 private:
   client_errc code_;
+  ec reason_;
 };
 
 /// Settings of a coordinator_client.
@@ -155,7 +182,9 @@ public:
   /// them gets exactly one outcome (tests it rejects, e.g. a duplicate id
   /// or impossible requirements, come back at once as failed outcomes with
   /// the reason in `error`). Throws coordinator_client_error
-  /// (timeout, disconnected, not_connected, bad_input for an empty list).
+  /// (timeout, disconnected, not_connected, bad_input for an empty list
+  /// or another client's run id, coordinator_failed when its journal
+  /// cannot take the tests; `reason()` is the coordinator's code).
   size_t submit(std::vector<cluster_test> tests);
 
   /// The same, recorded as `info` says.

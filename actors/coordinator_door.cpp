@@ -10,6 +10,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/uniform_type_info_map.hpp>
 
+#include "actors/caf_ec.hpp"
 #include "actors/coordinator_internal.hpp"
 
 namespace alb::coord {
@@ -125,7 +126,7 @@ void refuse_unexpected(Self* self, std::shared_ptr<refusal_log> log,
     [self, log, name, why](caf::scheduled_actor*,
                            caf::message_view& x) -> caf::result<caf::message> {
       refuse(self, log, name, name_of(self->home_system(), x.content()), why);
-      return caf::sec::unexpected_message;
+      return caf::make_error(ec::not_accepted);
     });
 }
 
@@ -200,7 +201,7 @@ node_session_behavior(node_session_impl self, core_actor core,
     [no](join_atom, worker_capabilities&,
          worker_actor&) -> caf::result<uint32_t> {
       no("join on a node session");
-      return caf::sec::unexpected_message;
+      return caf::make_error(ec::not_accepted);
     },
     [self, sched, own, not_own](report_batch& b) {
       if (own(b.slot))
@@ -242,17 +243,17 @@ node_session_behavior(node_session_impl self, core_actor core,
     [no](end_atom, uint64_t) { no("message 'end'"); },
     [no](stats_atom) -> caf::result<std::string> {
       no("message 'stats'");
-      return caf::sec::unexpected_message;
+      return caf::make_error(ec::not_accepted);
     },
     [no](cancel_atom, std::string&) { no("message 'cancel'"); },
     [no](cancel_atom,
          std::vector<std::string>&) -> caf::result<std::vector<std::string>> {
       no("message 'cancel'");
-      return caf::sec::unexpected_message;
+      return caf::make_error(ec::not_accepted);
     },
     [no](status_atom, uint64_t) -> caf::result<std::string> {
       no("message 'status'");
-      return caf::sec::unexpected_message;
+      return caf::make_error(ec::not_accepted);
     },
     [self, sched, own, not_own](revoke_reply& r) {
       if (own(r.slot))
@@ -271,11 +272,11 @@ node_session_behavior(node_session_impl self, core_actor core,
         refuse(self, log, name, "heartbeat",
                "the session of node '" + data->name
                  + "' belongs to another process");
-        return caf::sec::unexpected_message;
+        return caf::make_error(ec::not_your_session);
       }
       // Declared lost already: the error tells the node it was dropped.
       if (data->dropped.load())
-        return caf::make_error(caf::exit_reason::unreachable);
+        return caf::make_error(ec::node_dropped);
       self->send(core, heartbeat_atom::value, data->id);
       return data->heartbeat_interval;
     },
@@ -305,9 +306,7 @@ client_session_behavior(client_session_impl self, core_actor core,
     return false;
   };
   auto refused = [](const char* what) {
-    return caf::make_error(caf::sec::invalid_argument,
-                           std::string{what}
-                             + " refused: not this client's session");
+    return caf::make_error(ec::not_your_session, std::string{what});
   };
   return {
     [self, core, outcomes, owner, mine,

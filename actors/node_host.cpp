@@ -7,6 +7,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/caf_ec.hpp"
 #include "actors/cluster_net.hpp"
 #include "actors/node_uplink.hpp"
 #include "actors/real_worker.hpp"
@@ -107,9 +108,11 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
           --alive;
           if (stopping || lost || refused)
             return;
-          if (dm.reason == caf::sec::invalid_argument) {
-            // The coordinator refused the join (token).
-            o.error("coordinator refused the node: " + sys.render(dm.reason));
+          if (auto code = ec_of(dm.reason); code && is_join_refusal(*code)) {
+            // The coordinator refused the join (token, capabilities).
+            auto detail = ec_detail(dm.reason);
+            o.error(std::string{"coordinator refused the node: "}
+                    + describe(*code) + (detail.empty() ? "" : ": " + detail));
             refused = true;
           } else {
             // The coordinator (or the connection) is gone: so is every

@@ -63,7 +63,8 @@ void heartbeat(uplink_impl self) {
       },
       [self](caf::error& e) {
         // No answer in time (the coordinator is busy or the network slow):
-        // try again; only an answer that the session is gone drops us.
+        // try again; an answer that the session is gone (ec::node_dropped,
+        // or the session no longer there) drops us.
         if (e == caf::sec::request_timeout)
           heartbeat(self);
         else

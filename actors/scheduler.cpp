@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/caf_ec.hpp"
 #include "runtime/cluster_status.hpp"
 #include "runtime/simulation.hpp"
 
@@ -269,8 +270,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
       try {
         slot = st.core->add_worker(std::move(caps), now_of(self));
       } catch (const std::exception& e) {
-        return caf::make_error(caf::sec::invalid_argument,
-                               std::string{e.what()});
+        return caf::make_error(ec::bad_worker, std::string{e.what()});
       }
       if (slot >= st.handles.size())
         st.handles.resize(slot + 1);

@@ -6,6 +6,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
 
+#include "actors/caf_ec.hpp"
 #include "actors/messages.hpp"
 
 namespace alb {
@@ -13,6 +14,7 @@ namespace alb {
 void configure_system(caf::actor_system_config& cfg, int threads,
                       bool deterministic) {
   cfg.add_message_types<caf::id_block::alb>();
+  add_alb_errors(cfg);
   if (deterministic) {
     cfg.set("scheduler.policy", caf::atom("testing"));
     cfg.set("scheduler.max-threads", 1);

@@ -94,7 +94,7 @@ int run_cancel(const cancel_flags& f) {
     r = f.all_mine ? client.cancel_all_mine() : client.cancel_tests(f.ids);
   } catch (const coordinator_client_error& e) {
     std::cerr << "alb cancel: error: " << e.what() << "\n";
-    return 2;
+    return exit_status(e.code());
   }
   client.close();
   if (f.json) {

@@ -155,7 +155,7 @@ int run_results(const results_flags& f) {
     text = client.results(f.run);
   } catch (const coordinator_client_error& e) {
     std::cerr << "alb results: error: " << e.what() << "\n";
-    return 2;
+    return exit_status(e.code());
   }
   client.close();
   auto doc = nlohmann::json::parse(text, nullptr, false);

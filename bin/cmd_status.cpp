@@ -189,7 +189,7 @@ int run_status(const status_flags& f) {
     }
   } catch (const coordinator_client_error& e) {
     std::cerr << "alb status: error: " << e.what() << "\n";
-    return 2;
+    return exit_status(e.code());
   }
   client.close();
   return 0;

@@ -358,7 +358,7 @@ int submit_and_report(const submit_settings& set,
     std::lock_guard<std::mutex> g{watch.mtx};
     clear_progress(watch);
     std::cerr << "alb submit: error: " << e.what() << "\n";
-    return 2;
+    return exit_status(e.code());
   }
   client.close();
   std::vector<cluster_outcome> results;

@@ -236,6 +236,19 @@ std::pair<std::string, client_errc> client_error_of(F f) {
   return {};
 }
 
+// The coordinator's code (alb::ec) in the coordinator_client_error `f`
+// throws.
+template<class F>
+ec reason_of(F f) {
+  try {
+    f();
+  } catch (const coordinator_client_error& e) {
+    return e.reason();
+  }
+  BOOST_FAIL("no coordinator_client_error thrown");
+  return ec::none;
+}
+
 std::string tls_error_of(const tls_options& o) {
   try {
     tls_material m{o};
@@ -321,6 +334,20 @@ BOOST_AUTO_TEST_CASE(invalid_requirements_come_back_as_failed_outcomes) {
   BOOST_TEST(got["bad-priority"].error.find("priority") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(results_without_a_journal_is_the_no_journal_code) {
+  cluster c; // keeps no journal
+  coordinator_client client{c.client_options()};
+  client.connect();
+  try {
+    client.results();
+    BOOST_FAIL("results answered without a journal");
+  } catch (const coordinator_client_error& e) {
+    BOOST_TEST((e.reason() == ec::no_journal));
+    BOOST_TEST((e.code() == client_errc::bad_input));
+    BOOST_TEST((exit_status(e.code()) == 2));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(stats_is_the_coordinators_json) {
   cluster c;
   coordinator_client client{c.client_options()};
@@ -353,6 +380,13 @@ BOOST_AUTO_TEST_CASE(wrong_or_missing_token_is_refused) {
   auto [what2, code2] = client_error_of([&] { none.connect(); });
   BOOST_TEST((code2 == client_errc::refused));
   BOOST_TEST(what2.find("no join token") != std::string::npos, what2);
+  // Told apart by the coordinator's code, not the text.
+  coordinator_client wrong2{c.client_options("not-the-token")};
+  BOOST_TEST((reason_of([&] { wrong2.connect(); }) == ec::wrong_token));
+  coordinator_client none2{c.client_options("")};
+  BOOST_TEST((reason_of([&] { none2.connect(); }) == ec::no_token));
+  // Not connected is the client's own error: no code from the coordinator.
+  BOOST_TEST((reason_of([&] { none2.stats(); }) == ec::none));
 }
 
 // A submission larger than the guard relays (it would drop the connection
