@@ -89,6 +89,11 @@ draw_fleet(const simulation_options& opts, uint64_t fleet_seed) {
   return out;
 }
 
+uint64_t jitter_seed_of(const run_seeds& seeds) {
+  // Never 0 (which would mean per-worker draws).
+  return (seeds.test_seed ^ 0x3c6ef372fe94f82bull) | 1;
+}
+
 simulation_instance draw_instance(const simulation_options& opts) {
   simulation_instance out;
   auto seeded = plan_run(opts);
@@ -104,6 +109,18 @@ simulation_instance draw_instance(const simulation_options& opts) {
     for (uint64_t i = 0; i < w.count; ++i)
       out.tests.emplace_back(
         w.at, draw_test(opts.tests_profile, draw, index++, w.priority));
+  return out;
+}
+
+simulation_instance realized_instance(const simulation_options& opts) {
+  auto out = draw_instance(opts);
+  auto seeded = plan_run(opts);
+  auto jitter_seed = jitter_seed_of(seeded);
+  for (auto& [at, test] : out.tests)
+    test.expected_duration
+      *= duration_noise_factor(test.test_id, seeded.test_seed,
+                               opts.duration_noise)
+         * simulated_jitter(test.test_id, jitter_seed);
   return out;
 }
 
@@ -214,6 +231,7 @@ simulation_result run_simulation(const simulation_options& opts) {
     worker_options wt;
     wt.profile = opts.workers_profile;
     wt.time_scale = scale;
+    wt.jitter_seed = jitter_seed_of(seeded);
     std::vector<worker_actor> workers;
     workers.reserve(static_cast<size_t>(opts.workers));
     for (auto& [caps, seed] : draw_fleet(opts, seeded.fleet_seed)) {

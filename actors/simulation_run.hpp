@@ -157,6 +157,16 @@ struct simulation_instance {
 /// Draws the instance `run_simulation(opts)` runs.
 simulation_instance draw_instance(const simulation_options& opts);
 
+/// The seed of a run's per-test jitter (`simulated_jitter`), which every
+/// simulated worker of the run shares.
+uint64_t jitter_seed_of(const run_seeds& seeds);
+
+/// `draw_instance(opts)` with each test's expected duration replaced by
+/// the nominal-speed seconds its first attempt really takes in the run:
+/// times its duration noise factor and its jitter draw. A bound computed
+/// from it (work factor 1) holds for every schedule of that run.
+simulation_instance realized_instance(const simulation_options& opts);
+
 /// Runs one simulation; throws std::runtime_error when it cannot start or
 /// does not finish in time.
 simulation_result run_simulation(const simulation_options& opts);

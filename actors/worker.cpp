@@ -308,14 +308,18 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
 class simulation_executor final : public executor {
 public:
   explicit simulation_executor(const worker_options& o)
-    : profile_(o.profile), speed_(o.caps.speed), time_scale_(o.time_scale) {
+    : profile_(o.profile), speed_(o.caps.speed), time_scale_(o.time_scale),
+      jitter_seed_(o.jitter_seed) {
     random_.reseed(o.seed);
   }
 
   bool start(executor_host& host, uint64_t seq, const work_item& item,
              work_report& done) override {
-    auto a = simulate_attempt(item.expected_duration, speed_, performance(host),
-                              profile_.failure_rate, item.timeout, random_);
+    auto jitter
+      = jitter_seed_ != 0 ? simulated_jitter(item.test_id, jitter_seed_) : 0.0;
+    auto a
+      = simulate_attempt(item.expected_duration, speed_, performance(host),
+                         profile_.failure_rate, item.timeout, random_, jitter);
     auto real = a.duration / time_scale_;
     // Zero-length tests end on the spot, which keeps zero-duration
     // benchmarks free of timer traffic.
@@ -385,6 +389,7 @@ private:
   worker_profile profile_;
   double speed_;
   double time_scale_;
+  uint64_t jitter_seed_;
   rng random_;
   double background_ = 0;
   std::unordered_map<uint64_t, simulated_attempt> attempts_;

@@ -22,6 +22,10 @@ struct worker_options {
   double report_interval = 1.0;
   /// Seed of its random draws.
   uint64_t seed = 1;
+  /// Seed of the run's per-test jitter (`simulated_jitter`), the same for
+  /// every worker of a run so a test's duration does not depend on where it
+  /// runs; 0 draws the jitter from the worker's own sequence.
+  uint64_t jitter_seed = 0;
 };
 
 /// Spawns a simulated worker that joins `scheduler`.

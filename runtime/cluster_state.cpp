@@ -150,6 +150,7 @@ void cluster_state::remove_worker(uint32_t slot, bool lost, double now) {
     auto& t = tests_[h.ref];
     end_move(t);
     --in_flight_;
+    placed_work_ -= std::max(0.0, t.req.expected_duration);
     t.worker = npos;
     t.status = test_status::pending;
     if (!t.req.concurrency_key.empty())
@@ -306,17 +307,50 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
   return submit_status::accepted;
 }
 
+int cluster_state::size_class_of(double seconds) {
+  if (!(seconds > 0))
+    return 0;
+  // Half-octaves: 1, 2, 5 and 10 s land in different classes.
+  auto k = static_cast<int>(std::floor(2 * std::log2(seconds))) + 9;
+  return std::clamp(k, 1, size_classes - 1);
+}
+
+void cluster_state::count_queued(const test_record& t, int delta) {
+  auto p = static_cast<size_t>(t.req.priority - 1);
+  auto k = static_cast<size_t>(t.size_class);
+  queued_count_[p]
+    = static_cast<size_t>(static_cast<long long>(queued_count_[p]) + delta);
+  class_count_[p][k]
+    = static_cast<uint32_t>(static_cast<long long>(class_count_[p][k]) + delta);
+  if (class_count_[p][k] > 0)
+    class_mask_[p] |= 1u << k;
+  else
+    class_mask_[p] &= ~(1u << k);
+  queued_work_ += delta * std::max(0.0, t.req.expected_duration);
+}
+
 void cluster_state::enqueue(uint32_t ref, double now, bool front) {
   auto& t = tests_[ref];
   t.status = test_status::pending;
   t.queued = true;
   t.enqueued_at = front ? std::min(now, t.submitted_at) : now;
-  auto p = static_cast<size_t>(t.req.priority - 1);
+  t.size_class = static_cast<uint8_t>(
+    strategy_->longest_first() ? size_class_of(t.req.expected_duration) : 0);
+  auto& q = queue_[static_cast<size_t>(t.req.priority - 1)][t.size_class];
   if (front)
-    queue_[p].push_front(test_handle{ref, t.gen});
+    q.push_front(test_handle{ref, t.gen});
   else
-    queue_[p].push_back(test_handle{ref, t.gen});
-  ++queued_count_[p];
+    q.push_back(test_handle{ref, t.gen});
+  count_queued(t, +1);
+}
+
+void cluster_state::requeue_front(uint32_t ref) {
+  // Back to the front of its class, keeping its place and its age.
+  auto& t = tests_[ref];
+  t.queued = true;
+  queue_[static_cast<size_t>(t.req.priority - 1)][t.size_class].push_front(
+    test_handle{ref, t.gen});
+  count_queued(t, +1);
 }
 
 size_t cluster_state::queued() const {
@@ -326,41 +360,76 @@ size_t cluster_state::queued() const {
   return n;
 }
 
-bool cluster_state::pop_best(double now, uint32_t& ref) {
+size_t cluster_state::queued_at_least(int k) const {
+  size_t n = 0;
+  auto from = static_cast<size_t>(std::clamp(k, 0, size_classes - 1));
+  for (auto& band : class_count_)
+    for (size_t j = from; j < band.size(); ++j)
+      n += band[j];
+  return n;
+}
+
+bool cluster_state::pop_best(double now, uint32_t& ref, int cap) {
+  if (cap < 0)
+    return false;
+  auto allowed = cap >= 31 ? ~0u : (2u << cap) - 1;
+  auto valid = [&](const test_handle& h, size_t p, size_t k) {
+    auto& t = tests_[h.ref];
+    return t.live && t.gen == h.gen && t.queued
+           && static_cast<size_t>(t.req.priority - 1) == p && t.size_class == k;
+  };
   int best = -1;
   double best_eff = 0;
   double best_at = 0;
   for (size_t p = 0; p < queue_.size(); ++p) {
-    auto& q = queue_[p];
-    // Drop entries of tests that ended or moved while queued.
-    while (!q.empty()) {
-      auto h = q.front();
-      auto& t = tests_[h.ref];
-      if (t.live && t.gen == h.gen && t.queued)
-        break;
-      q.pop_front();
-    }
-    if (q.empty())
+    auto mask = class_mask_[p];
+    if ((mask & allowed) == 0)
       continue;
-    auto& t = tests_[q.front().ref];
+    // The band's age is that of its oldest test; drop entries of tests
+    // that ended or moved while queued on the way.
+    double oldest = 0;
+    bool any = false;
+    for (auto m = mask; m != 0; m &= m - 1) {
+      auto k = static_cast<size_t>(__builtin_ctz(m));
+      auto& q = queue_[p][k];
+      while (!q.empty() && !valid(q.front(), p, k))
+        q.pop_front();
+      if (q.empty())
+        continue;
+      auto at = tests_[q.front().ref].enqueued_at;
+      if (!any || at < oldest)
+        oldest = at;
+      any = true;
+    }
+    if (!any)
+      continue;
     // Aging: every aging_interval of waiting lifts the test one priority
     // step, so a stream of priority 1 cannot starve priority 5 forever.
     double eff = static_cast<double>(p + 1);
     if (cfg_.aging_interval > 0)
-      eff -= std::floor((now - t.enqueued_at) / cfg_.aging_interval);
+      eff -= std::floor((now - oldest) / cfg_.aging_interval);
     eff = std::max(eff, 1.0);
-    if (best < 0 || eff < best_eff
-        || (eff == best_eff && t.enqueued_at < best_at)) {
+    if (best < 0 || eff < best_eff || (eff == best_eff && oldest < best_at)) {
       best = static_cast<int>(p);
       best_eff = eff;
-      best_at = t.enqueued_at;
+      best_at = oldest;
     }
   }
   if (best < 0)
     return false;
-  ref = queue_[best].front().ref;
-  queue_[best].pop_front();
-  --queued_count_[best];
+  auto p = static_cast<size_t>(best);
+  // The longest allowed class (a strategy taking first in, first out has
+  // every test in class 0).
+  auto m = class_mask_[p] & allowed;
+  auto k = static_cast<size_t>(31 - __builtin_clz(m));
+  auto& q = queue_[p][k];
+  while (!q.empty() && !valid(q.front(), p, k))
+    q.pop_front();
+  if (q.empty())
+    return false; // unreachable: a counted class has a live entry
+  ref = q.front().ref;
+  q.pop_front();
+  count_queued(tests_[ref], -1);
   tests_[ref].queued = false;
   return true;
 }
@@ -370,9 +439,13 @@ void cluster_state::dispatch(double now) {
     scan_parked(now);
   capacity_changed_ = false;
   uint32_t ref;
+  // Offered classes: all at first; below a test the strategy chose to hold
+  // back after that (a longer one would wait as well).
+  int cap = size_classes - 1;
+  held_back_.clear();
   // Stop as soon as no worker has a free slot: the queue keeps its order
   // instead of spilling into the parked lists.
-  while (index_.any_free_slot() && pop_best(now, ref)) {
+  while (index_.any_free_slot() && pop_best(now, ref, cap)) {
     auto& t = tests_[ref];
     if (!t.req.concurrency_key.empty()
         && key_busy_[t.req.concurrency_key] > 0) {
@@ -382,9 +455,22 @@ void cluster_state::dispatch(double now) {
       ++key_waiting_by_prio_[static_cast<size_t>(t.req.priority - 1)];
       continue;
     }
-    if (!try_place(ref, now))
-      park(ref);
+    if (try_place(ref, now))
+      continue;
+    if (strategy_->deferred()) {
+      // Waiting for a better worker is not being unplaceable: the test
+      // stays queued (not parked, so pulls go on) and is offered again on
+      // the next pass, at most once per pass.
+      held_back_.push_back(ref);
+      cap = static_cast<int>(t.size_class) - 1;
+      continue;
+    }
+    park(ref);
   }
+  // Back in their classes in their order, ahead of the rest.
+  for (auto it = held_back_.rbegin(); it != held_back_.rend(); ++it)
+    requeue_front(*it);
+  held_back_.clear();
 }
 
 void cluster_state::refill(uint32_t slot, double now) {
@@ -406,11 +492,7 @@ void cluster_state::refill(uint32_t slot, double now) {
       continue;
     }
     if (!fits_now(slot, t)) {
-      // Back to the front of its queue, keeping its place and its age.
-      auto p = static_cast<size_t>(t.req.priority - 1);
-      t.queued = true;
-      queue_[p].push_front(test_handle{ref, t.gen});
-      ++queued_count_[p];
+      requeue_front(ref);
       break;
     }
     stats_.placement_try();
@@ -474,6 +556,7 @@ void cluster_state::place_reserve(uint32_t ref, uint32_t slot, double now) {
   w.held.push_back(test_handle{ref, t.gen});
   ++w.assignments;
   ++in_flight_;
+  placed_work_ += std::max(0.0, t.req.expected_duration);
   if (!t.req.concurrency_key.empty())
     ++key_busy_[t.req.concurrency_key];
   double mem_frac
@@ -511,6 +594,7 @@ void cluster_state::release(uint32_t ref) {
     w.free_accel[k] = static_cast<int16_t>(
       std::min<int>(w.total_accel[k], w.free_accel[k] + t.need.accel[k]));
   --in_flight_;
+  placed_work_ -= std::max(0.0, t.req.expected_duration);
   t.worker = npos;
   refresh(slot);
   capacity_changed_ = true;
@@ -634,12 +718,13 @@ void cluster_state::end(uint32_t ref, test_status status,
   t.status = status;
   auto p = static_cast<size_t>(t.req.priority - 1);
   if (t.queued) {
-    --queued_count_[p];
+    count_queued(t, -1);
     t.queued = false;
   }
   if (t.parked) {
     --parked_count_;
     --parked_by_prio_[p];
+    parked_work_ -= std::max(0.0, t.req.expected_duration);
     t.parked = false;
   }
   if (t.key_waiting) {
@@ -692,12 +777,16 @@ void cluster_state::park(uint32_t ref) {
   t.parked = true;
   ++parked_count_;
   ++parked_by_prio_[static_cast<size_t>(t.req.priority - 1)];
+  parked_work_ += std::max(0.0, t.req.expected_duration);
   parked_[static_cast<size_t>(t.req.priority - 1)].push_back(
     test_handle{ref, t.gen});
 }
 
 void cluster_state::scan_parked(double now) {
   auto budget = std::max(1, cfg_.parked_scan_limit);
+  // As in `dispatch`: once the strategy holds a test back for a better
+  // worker, a test as long or longer would wait too, so it is not tried.
+  int cap = size_classes - 1;
   for (auto& dq : parked_) {
     // Rotate through the list so every parked test gets its turn even when
     // the ones at the front never fit.
@@ -716,18 +805,23 @@ void cluster_state::scan_parked(double now) {
       }
       // The root's maxima rule out most hopeless tries in O(1); only real
       // tries count as scheduling attempts.
-      if (!index_.may_fit_now(t.need)) {
+      if (!index_.may_fit_now(t.need) || static_cast<int>(t.size_class) > cap) {
         dq.push_back(h);
         continue;
       }
       auto p = static_cast<size_t>(t.req.priority - 1);
+      auto work = std::max(0.0, t.req.expected_duration);
       t.parked = false;
       --parked_count_;
       --parked_by_prio_[p];
+      parked_work_ -= work;
       if (!try_place(h.ref, now)) {
+        if (strategy_->deferred())
+          cap = static_cast<int>(t.size_class) - 1;
         t.parked = true;
         ++parked_count_;
         ++parked_by_prio_[p];
+        parked_work_ += work;
         dq.push_back(h);
       }
     }

@@ -85,6 +85,10 @@ struct test_record {
   bool revoking = false;
   /// Whether the move in flight is a steal rather than a migration.
   bool stealing = false;
+  /// Size class of its expected duration in the queue (see
+  /// `cluster_state::size_class_of`; 0 when the strategy does not take
+  /// longest first).
+  uint8_t size_class = 0;
   /// Order of its latest placement: a worker starts its local queue first
   /// in, first out, so the latest placements are the ones not started.
   uint64_t placed_seq = 0;
@@ -378,6 +382,29 @@ public:
   /// Tests in the queue (not parked).
   size_t queued() const;
 
+  /// Expected seconds of work (at nominal speed) of the queued tests.
+  double queued_work() const { return std::max(0.0, queued_work_); }
+
+  /// Expected seconds of work (at nominal speed) of the parked tests.
+  double parked_work() const { return std::max(0.0, parked_work_); }
+
+  /// Expected seconds of work (at nominal speed) of the tests placed on
+  /// workers, started or not.
+  double placed_work() const { return std::max(0.0, placed_work_); }
+
+  /// Queued tests of size class `k` or longer (see `size_class_of`), over
+  /// all priorities.
+  size_t queued_at_least(int k) const;
+
+  /// Size classes of the queue: a priority band is kept in this many
+  /// classes of expected duration so a strategy that takes the longest test
+  /// first (`strategy::longest_first`) finds it in O(1).
+  static constexpr int size_classes = 32;
+
+  /// The size class of a test expected to run `seconds`: half-octaves from
+  /// 1/16 s (class 1) up, 0 for an unknown (non-positive) duration.
+  static int size_class_of(double seconds);
+
   /// Tests parked because no worker can hold them now.
   size_t parked() const { return parked_count_; }
 
@@ -435,7 +462,9 @@ private:
   void refresh(uint32_t slot);
   void enqueue(uint32_t ref, double now, bool front);
   void mark_started(test_record& t, double at);
-  bool pop_best(double now, uint32_t& ref);
+  bool pop_best(double now, uint32_t& ref, int cap = size_classes - 1);
+  void requeue_front(uint32_t ref);
+  void count_queued(const test_record& t, int delta);
   bool try_place(uint32_t ref, double now);
   void assign(uint32_t ref, uint32_t slot, double now);
   void release(uint32_t ref);
@@ -479,8 +508,19 @@ private:
   chunked_store<test_record> tests_; // growth never moves records
   std::vector<uint32_t> free_tests_;
   id_index by_id_;
-  std::array<std::deque<test_handle>, 5> queue_;
+  /// Queued tests per priority band and size class, each first in, first
+  /// out (stale entries are dropped when they reach the front).
+  std::array<std::array<std::deque<test_handle>, size_classes>, 5> queue_;
   std::array<size_t, 5> queued_count_{};
+  /// Live entries per band and size class, and per band the classes that
+  /// have any (bit k = class k).
+  std::array<std::array<uint32_t, size_classes>, 5> class_count_{};
+  std::array<uint32_t, 5> class_mask_{};
+  double queued_work_ = 0;
+  double placed_work_ = 0;
+  double parked_work_ = 0;
+  /// Tests a dispatch pass held back because the strategy chose to wait.
+  std::vector<uint32_t> held_back_;
   std::array<std::deque<test_handle>, 5> parked_;
   size_t parked_count_ = 0;
   /// `parked_count_` by priority (index = priority - 1), for the snapshot.

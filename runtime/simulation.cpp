@@ -146,12 +146,13 @@ std::vector<churn_event> plan_churn(double duration, int workers, rng& r) {
 
 simulated_attempt simulate_attempt(double expected_duration, double speed,
                                    double performance_level,
-                                   double failure_rate, double timeout,
-                                   rng& r) {
+                                   double failure_rate, double timeout, rng& r,
+                                   double jitter) {
   simulated_attempt a;
   auto pace = std::max(1e-3, speed * std::max(1e-3, performance_level));
-  a.duration = expected_duration / pace
-               * r.uniform(simulated_jitter_low, simulated_jitter_high);
+  if (!(jitter > 0))
+    jitter = r.uniform(simulated_jitter_low, simulated_jitter_high);
+  a.duration = expected_duration / pace * jitter;
   a.success = !(failure_rate > 0 && r.chance(failure_rate));
   if (timeout > 0 && a.duration > timeout) {
     a.duration = timeout;
@@ -161,15 +162,31 @@ simulated_attempt simulate_attempt(double expected_duration, double speed,
   return a;
 }
 
+namespace {
+
+/// FNV-1a over `id`, mixed with `seed`: the seed of a per-test generator.
+uint64_t per_test_seed(const std::string& id, uint64_t seed) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char c : id)
+    h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+} // namespace
+
+double simulated_jitter(const std::string& test_id, uint64_t seed) {
+  // Another mix than the noise factor's, so the two draws are independent
+  // when both use the run's test seed.
+  rng r{per_test_seed(test_id, seed ^ 0x6a09e667f3bcc909ull)};
+  return r.uniform(simulated_jitter_low, simulated_jitter_high);
+}
+
 double duration_noise_factor(const std::string& test_id, uint64_t seed,
                              double sigma) {
   if (!(sigma > 0))
     return 1.0;
-  // FNV-1a over the id, mixed with the seed, seeds a generator of its own.
-  uint64_t h = 1469598103934665603ull ^ seed;
-  for (unsigned char c : test_id)
-    h = (h ^ c) * 1099511628211ull;
-  rng r{h};
+  // A generator of its own per test and seed.
+  rng r{per_test_seed(test_id, seed)};
   // Box-Muller: one standard normal from two uniforms.
   auto u1 = std::max(1e-300, r.uniform());
   auto u2 = r.uniform();

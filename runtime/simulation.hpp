@@ -99,12 +99,23 @@ struct simulated_attempt {
   bool timed_out = false;
 };
 
+/// The jitter factor of the test called `test_id` in a run whose jitter
+/// seed is `seed`: uniform in [simulated_jitter_low, simulated_jitter_high],
+/// a pure function of (`test_id`, `seed`). Simulated workers of one run
+/// share the seed, so a test's draw does not depend on where or when it
+/// runs: every strategy faces the same draws, and a bound that knows them
+/// (`alb benchmark`) is one no schedule of that run can beat.
+double simulated_jitter(const std::string& test_id, uint64_t seed);
+
 /// Simulates one attempt: the expected duration scaled by the worker's speed
 /// and current performance level, with +-20% jitter, failing with
-/// probability `failure_rate` and stopping at `timeout` (0 = none).
+/// probability `failure_rate` and stopping at `timeout` (0 = none). The
+/// jitter factor is `jitter` when it is positive (see `simulated_jitter`),
+/// else drawn from `r`.
 simulated_attempt simulate_attempt(double expected_duration, double speed,
                                    double performance_level,
-                                   double failure_rate, double timeout, rng& r);
+                                   double failure_rate, double timeout, rng& r,
+                                   double jitter = 0);
 
 /// Performance level of a worker `age` seconds after it joined (warm-up).
 double warmup_level(const worker_profile& p, double age);

@@ -54,8 +54,19 @@ public:
     if (slot < slots_.size() && slots_[slot].known) {
       --count_[static_cast<size_t>(slots_[slot].tier)];
       tier_slots_[static_cast<size_t>(slots_[slot].tier)] -= slots_[slot].slots;
+      rate_ -= slots_[slot].slots * slots_[slot].speed;
       slots_[slot] = entry{};
     }
+  }
+
+  /// Seconds the work still to do lasts if the fleet shares it evenly: the
+  /// waiting tests' expected work (queued and parked) and half of the
+  /// placed tests' (on average half done) over the fleet's combined speed.
+  /// Infinity while no worker is known.
+  double remaining_time(const cluster_state& c) const {
+    if (rate_ <= 0)
+      return std::numeric_limits<double>::infinity();
+    return (c.queued_work() + c.parked_work() + 0.5 * c.placed_work()) / rate_;
   }
 
   /// Estimated speed of the worker in `slot` (1 = nominal).
@@ -220,6 +231,7 @@ private:
     if (e.known) {
       --count_[static_cast<size_t>(e.tier)];
       tier_slots_[static_cast<size_t>(e.tier)] -= e.slots;
+      rate_ -= e.slots * e.speed;
     }
     auto& caps = c.worker(slot).caps;
     e.slots = std::max(1, c.worker(slot).slots);
@@ -233,6 +245,7 @@ private:
     e.known = true;
     ++count_[static_cast<size_t>(e.tier)];
     tier_slots_[static_cast<size_t>(e.tier)] += e.slots;
+    rate_ += e.slots * e.speed;
   }
 
   execution_history* shared_;
@@ -245,6 +258,8 @@ private:
   size_t last_live_ = 0;
   double mean_expected_ = 1.0;
   uint64_t sizes_ = 0;
+  /// Sum of slots x speed over the known workers.
+  double rate_ = 0;
 };
 
 using pace_ptr = std::shared_ptr<pace_model>;
@@ -520,28 +535,38 @@ public:
 
   std::string_view last_choice() const override { return last_; }
 
+  bool longest_first() const override { return true; }
+
+  bool deferred() const override { return deferred_; }
+
   uint32_t pick(const test_record& t, const cluster_state& c) override {
     pm_->observe(t, c);
+    deferred_ = false;
     if (pm_->spread() >= 1.18) {
       auto slot = decide(perf_, t, c);
       if (slot == npos || !defer_slow_)
         return slot;
-      // Queue state: when few tests wait, a slow worker would finish this
-      // one later than a faster worker after the short queue drains, so it
-      // waits for a faster worker instead (the core parks it and offers it
-      // again on the next release). With a long queue the faster workers
-      // are busy for longer than that, and the slow worker is the better
-      // choice, which keeps every worker busy.
+      // Late binding: the queue offers the longest tests first, so while
+      // the work left outlasts this test here, taking it keeps the worker
+      // busy without lengthening the run.
       auto here = pm_->completion(t, slot, c);
-      auto waiting = c.queued() + c.parked();
-      auto faster = pm_->faster_completion(t, pm_->tier(slot, c), waiting);
-      // Only a worker that could hold the test is worth waiting for.
+      if (here <= pm_->remaining_time(c))
+        return slot;
+      // Near the end a slow worker would finish this one later than a
+      // faster worker once the tests ahead of it (as long or longer) drain,
+      // so it waits for a faster worker instead; the core offers the free
+      // slow one a shorter test meanwhile.
       auto k = pm_->tier(slot, c);
+      auto ahead = c.queued_at_least(
+        cluster_state::size_class_of(t.req.expected_duration));
+      auto faster = pm_->faster_completion(t, k, ahead);
+      // Only a worker that could hold the test is worth waiting for.
       eligible_for ok{t, c};
       if (faster < here * defer_ratio
           && c.index().any_could_fit_if(
             t.need, [&](uint32_t s) { return pm_->tier(s, c) > k && ok(s); })) {
         last_ = "deferred";
+        deferred_ = true;
         return npos;
       }
       return slot;
@@ -597,6 +622,7 @@ private:
   std::unique_ptr<strategy> best_fit_;
   std::string_view last_ = "adaptive";
   bool defer_slow_ = true;
+  bool deferred_ = false;
 };
 
 // -- composite ----------------------------------------------------------------
@@ -678,6 +704,10 @@ public:
   }
 
   std::string_view name() const override { return fallback_->name(); }
+
+  bool longest_first() const override { return fallback_->longest_first(); }
+
+  bool deferred() const override { return last_ && last_->deferred(); }
 
   std::string_view last_choice() const override {
     return last_ ? last_->last_choice() : fallback_->last_choice();

@@ -35,6 +35,18 @@ public:
   /// scheduler_config::pull_slack).
   virtual bool ranks_by_load() const { return false; }
 
+  /// Late binding: whether the queue should offer this strategy the
+  /// longest expected test of a priority band first (else first in, first
+  /// out within the band).
+  virtual bool longest_first() const { return false; }
+
+  /// Whether the last `pick` that returned npos did so by choice: a worker
+  /// could hold the test now, but the strategy expects it to finish sooner
+  /// if it waits for a better one. The core then keeps the test queued and
+  /// offers the free workers only shorter tests in that pass (a test that
+  /// long or longer would wait too); it is offered again on the next pass.
+  virtual bool deferred() const { return false; }
+
   /// A test ran on the worker in `slot` for `exec_seconds`; learned
   /// strategies update their history here.
   virtual void on_result(const test_record& /*t*/, uint32_t /*slot*/,

@@ -339,3 +339,28 @@ BOOST_AUTO_TEST_CASE(warm_up_ramps_linearly_to_full_speed) {
   p.warmup_seconds = 0;
   BOOST_TEST(warmup_level(p, 0) == 1.0);
 }
+
+BOOST_AUTO_TEST_CASE(a_tests_jitter_is_its_own_and_not_its_workers) {
+  // Every worker of a run shares the jitter seed, so a test's draw is a
+  // function of the test alone: placement cannot change how long it runs.
+  double lo = 2, hi = 0;
+  for (int i = 0; i < 500; ++i) {
+    auto id = "t" + std::to_string(i);
+    auto j = simulated_jitter(id, 42);
+    BOOST_TEST(j == simulated_jitter(id, 42));
+    BOOST_TEST(j >= simulated_jitter_low);
+    BOOST_TEST(j < simulated_jitter_high);
+    lo = std::min(lo, j);
+    hi = std::max(hi, j);
+  }
+  // It spreads over the range, and another seed draws other values.
+  BOOST_TEST(lo < 0.85);
+  BOOST_TEST(hi > 1.15);
+  BOOST_TEST(simulated_jitter("t1", 42) != simulated_jitter("t1", 43));
+  // Given a factor, the attempt uses it whatever the generator holds.
+  rng a{1}, b{2};
+  BOOST_TEST(simulate_attempt(4, 2, 1, 0, 0, a, 1.1).duration == 2 * 1.1,
+             tt::tolerance(1e-12));
+  BOOST_TEST(simulate_attempt(4, 2, 1, 0, 0, b, 1.1).duration == 2 * 1.1,
+             tt::tolerance(1e-12));
+}

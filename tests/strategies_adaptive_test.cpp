@@ -6,6 +6,7 @@
 #include "runtime/history.hpp"
 #include "runtime/strategy.hpp"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -269,4 +270,166 @@ BOOST_AUTO_TEST_CASE(strategy_by_type_is_read_from_config) {
     BOOST_TEST(msg.find("bad.toml") != std::string::npos, msg);
     BOOST_TEST(msg.find("fastest") != std::string::npos, msg);
   }
+}
+
+namespace {
+
+/// Takes any worker for a test of at most `limit` seconds, holds back
+/// longer ones (a deferral by choice), and counts what it was offered.
+class holds_long_tests final : public strategy {
+public:
+  explicit holds_long_tests(double limit) : limit_(limit) {
+    // nop
+  }
+
+  std::string_view name() const override { return "holds_long_tests"; }
+
+  bool longest_first() const override { return true; }
+
+  bool deferred() const override { return deferred_; }
+
+  uint32_t pick(const test_record& t, const cluster_state& c) override {
+    offered.push_back(t.req.test_id);
+    deferred_ = t.req.expected_duration > limit_;
+    if (deferred_)
+      return npos;
+    return c.index().least_loaded(t.need, [](uint32_t) { return true; });
+  }
+
+  /// Test ids in the order they were offered.
+  std::vector<std::string> offered;
+
+private:
+  double limit_;
+  bool deferred_ = false;
+};
+
+/// Submits a test of `expected` seconds at priority `priority`.
+void submit(cluster_state& c, const std::string& id, double expected,
+            int priority = 3) {
+  test_requirements t;
+  t.test_id = id;
+  t.minimum_memory = 1;
+  t.priority = priority;
+  t.expected_duration = expected;
+  BOOST_REQUIRE(c.submit(t, 0) == cluster_state::submit_status::accepted);
+}
+
+/// The ids of the tests the worker in `slot` holds, sorted.
+std::vector<std::string> held_ids(const cluster_state& c, uint32_t slot) {
+  std::vector<std::string> ids;
+  for (auto& h : c.worker(slot).held)
+    ids.push_back(c.record(h).req.test_id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_longest_first_strategy_gets_the_longest_test_of_a_band) {
+  // Late binding: within a priority band the queue offers the longest
+  // expected test first; bands still go in priority order.
+  cluster_state c{config_for("round_robin")};
+  auto s = std::make_unique<holds_long_tests>(1e9);
+  auto* seen = s.get();
+  c.set_strategy(std::move(s));
+  auto w = c.add_worker(make_worker("w", 64, 1), 0);
+  submit(c, "short", 1);
+  submit(c, "long", 10);
+  submit(c, "middle", 5);
+  submit(c, "urgent", 2, 1);
+  submit(c, "unknown", 0);
+  for (int i = 0; i < 5; ++i) {
+    c.dispatch(0);
+    auto& held = c.worker(w).held;
+    BOOST_REQUIRE(held.size() == 1u);
+    auto h = held.front();
+    attempt_outcome o;
+    BOOST_REQUIRE(c.complete(w, h, o, 1));
+  }
+  BOOST_TEST(seen->offered
+               == (std::vector<std::string>{"urgent", "long", "middle", "short",
+                                            "unknown"}),
+             boost::test_tools::per_element());
+  // A first-in, first-out strategy keeps the submission order.
+  cluster_state fifo{config_for("least_loaded")};
+  fifo.add_worker(make_worker("w", 64, 1), 0);
+  submit(fifo, "short", 1);
+  submit(fifo, "long", 10);
+  fifo.dispatch(0);
+  BOOST_TEST(held_ids(fifo, 0) == std::vector<std::string>{"short"},
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_deferred_test_stays_queued_and_a_shorter_one_runs) {
+  // Found: a test the strategy held back for a faster worker was parked
+  // like an unplaceable one, retried on every parked scan and switched
+  // pulls off while parked. Now it stays queued, is offered at most once
+  // per pass, and tests as long are not offered in that pass at all: the
+  // free worker gets the shorter test.
+  cluster_state c{config_for("round_robin")};
+  auto s = std::make_unique<holds_long_tests>(5);
+  auto* seen = s.get();
+  c.set_strategy(std::move(s));
+  auto w = c.add_worker(make_worker("w", 64, 2), 0);
+  submit(c, "long-a", 10);
+  submit(c, "long-b", 9);
+  submit(c, "short", 1);
+  c.dispatch(0);
+  BOOST_TEST(held_ids(c, w) == std::vector<std::string>{"short"},
+             boost::test_tools::per_element());
+  BOOST_TEST(c.parked() == 0u);
+  BOOST_TEST(c.queued() == 2u);
+  // long-b (same size class) was not offered after long-a was held back.
+  BOOST_TEST(seen->offered == (std::vector<std::string>{"long-a", "short"}),
+             boost::test_tools::per_element());
+  // The next pass offers the held-back test again, once.
+  seen->offered.clear();
+  c.dispatch(1);
+  BOOST_TEST(seen->offered == std::vector<std::string>{"long-a"},
+             boost::test_tools::per_element());
+  BOOST_TEST(c.queued() == 2u);
+  BOOST_TEST(c.check_invariants() == "");
+}
+
+BOOST_AUTO_TEST_CASE(the_core_keeps_the_work_waiting_and_placed) {
+  cluster_state c{config_for("adaptive")};
+  auto w = c.add_worker(make_worker("w", 64, 1), 0);
+  submit(c, "a", 4);
+  submit(c, "b", 2);
+  BOOST_TEST(c.queued_work() == 6.0);
+  c.dispatch(0);
+  BOOST_TEST(c.queued_work() == 2.0);
+  BOOST_TEST(c.placed_work() == 4.0);
+  attempt_outcome o;
+  BOOST_REQUIRE(c.complete(w, c.worker(w).held.front(), o, 1));
+  BOOST_TEST(c.placed_work() == 0.0);
+  c.dispatch(1);
+  BOOST_TEST(c.placed_work() == 2.0);
+  BOOST_TEST(c.queued_work() == 0.0);
+  BOOST_TEST(c.queued_at_least(cluster_state::size_class_of(1)) == 0u);
+  BOOST_TEST(cluster_state::size_class_of(0) == 0);
+  BOOST_TEST(cluster_state::size_class_of(1) < cluster_state::size_class_of(2));
+  BOOST_TEST(cluster_state::size_class_of(5)
+             < cluster_state::size_class_of(10));
+}
+
+BOOST_AUTO_TEST_CASE(adaptive_takes_long_tests_first_on_the_fast_worker) {
+  // The fast worker gets the long test. The next longest would finish
+  // later on the slow worker than after the long one on the fast worker,
+  // so it waits (queued, not parked) and the slow worker gets a short one.
+  cluster_state c{config_for("adaptive")};
+  auto slow = c.add_worker(make_worker("slow", 64, 1, 0.5), 0);
+  auto fast = c.add_worker(make_worker("fast", 64, 1, 4.0), 0);
+  for (int i = 0; i < 6; ++i)
+    submit(c, "short-" + std::to_string(i), 1);
+  submit(c, "long", 10);
+  submit(c, "middle", 2);
+  c.dispatch(0);
+  BOOST_TEST(held_ids(c, fast) == std::vector<std::string>{"long"},
+             boost::test_tools::per_element());
+  BOOST_TEST(held_ids(c, slow) == std::vector<std::string>{"short-0"},
+             boost::test_tools::per_element());
+  BOOST_TEST(c.parked() == 0u);
+  BOOST_TEST(c.queued() == 6u);
 }
