@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/cluster_state.hpp"
+#include "runtime/constraints.hpp"
 
 namespace alb {
 
@@ -73,17 +74,10 @@ std::vector<unmet_requirement> unmet_requirements(const cluster_state& cs,
       out.push_back({name + " >= " + std::to_string(count),
                      std::to_string(have) + " " + name + free});
   }
-  auto& caps = w.caps;
-  if (!req.required_backend.empty()) {
-    auto& bs = caps.supported_backends;
-    if (std::find(bs.begin(), bs.end(), req.required_backend) == bs.end())
-      out.push_back({"backend '" + req.required_backend + "'",
-                     bs.empty() ? std::string{"no backends"}
-                                : "backends " + join(bs, ", ")});
-  }
-  for (auto& sw : req.required_software)
-    if (caps.software_versions.count(sw) == 0)
-      out.push_back({"software '" + sw + "'", "not installed"});
+  // Backend, software (with versions) and tags: the scheduler's own check
+  // (runtime/constraints), so status never says other than placement does.
+  for (auto& u : unmet_constraints(t.cons, w.caps))
+    out.push_back({std::move(u.need), std::move(u.have)});
   // Room for one more test: its running slots plus its local queue.
   if (now && static_cast<int>(w.held.size()) >= w.capacity)
     out.push_back({"a free slot", std::to_string(w.held.size()) + " of "
@@ -183,6 +177,9 @@ std::string signature(const test_record& t) {
   s += '\n' + t.req.required_backend + '\n';
   for (auto& sw : t.req.required_software)
     s += sw + ',';
+  s += '\n';
+  for (auto& tag : t.req.required_tags)
+    s += tag + ',';
   s += '\n' + std::to_string(t.excluded);
   return s;
 }

@@ -9,9 +9,11 @@
 //
 // Why a test waits is decided in one place, `unmet_requirements()`: each
 // requirement a worker does not meet is one entry there (memory,
-// accelerators, backend, software, ...), against the worker's totals (could
-// it ever hold the test?) or against what is free now. A new kind of
-// requirement adds one block to that function and every reason follows.
+// accelerators, a free slot, and backend, software versions and tags
+// through runtime/constraints' `unmet_constraints`, the check placement
+// uses), against the worker's totals (could it ever hold the test?) or
+// against what is free now. A new kind of requirement adds one block to
+// that function and every reason follows.
 
 #include <cstdint>
 #include <functional>

@@ -221,6 +221,8 @@ std::optional<node_constraints> parse_constraints(const test_requirements& req,
 }
 
 bool meets(const node_constraints& c, const worker_capabilities& caps) {
+  // The same checks as unmet_constraints, without building text: this runs
+  // on every placement.
   if (!c.backend.empty()
       && std::find(caps.supported_backends.begin(),
                    caps.supported_backends.end(), c.backend)
@@ -235,20 +237,46 @@ bool meets(const node_constraints& c, const worker_capabilities& caps) {
   return true;
 }
 
+namespace {
+
+std::string listed(const char* what, const std::vector<std::string>& xs) {
+  if (xs.empty())
+    return std::string{"no "} + what;
+  std::string out = what;
+  for (size_t i = 0; i < xs.size(); ++i)
+    out += (i == 0 ? " " : ", ") + xs[i];
+  return out;
+}
+
+} // namespace
+
+std::vector<unmet_constraint>
+unmet_constraints(const node_constraints& c, const worker_capabilities& caps) {
+  std::vector<unmet_constraint> out;
+  auto& bs = caps.supported_backends;
+  if (!c.backend.empty()
+      && std::find(bs.begin(), bs.end(), c.backend) == bs.end())
+    out.push_back({"backend " + c.backend, listed("backends", bs)});
+  for (auto& n : c.software) {
+    if (satisfies(n, caps.software_versions))
+      continue;
+    auto i = caps.software_versions.find(n.name);
+    auto have = i == caps.software_versions.end() ? "no " + n.name
+                : i->second.empty()               ? n.name + " (no version)"
+                                                  : n.name + " " + i->second;
+    out.push_back({"software " + to_string(n), std::move(have)});
+  }
+  for (auto& t : c.tags)
+    if (std::find(caps.tags.begin(), caps.tags.end(), t) == caps.tags.end())
+      out.push_back({"tag " + t, listed("tags", caps.tags)});
+  return out;
+}
+
 std::vector<std::string> all_unmet(const node_constraints& c,
                                    const worker_capabilities& caps) {
   std::vector<std::string> out;
-  if (!c.backend.empty()
-      && std::find(caps.supported_backends.begin(),
-                   caps.supported_backends.end(), c.backend)
-           == caps.supported_backends.end())
-    out.push_back("backend " + c.backend);
-  for (auto& n : c.software)
-    if (!satisfies(n, caps.software_versions))
-      out.push_back("software " + to_string(n));
-  for (auto& t : c.tags)
-    if (std::find(caps.tags.begin(), caps.tags.end(), t) == caps.tags.end())
-      out.push_back("tag " + t);
+  for (auto& u : unmet_constraints(c, caps))
+    out.push_back(std::move(u.need));
   return out;
 }
 

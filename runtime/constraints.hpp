@@ -102,8 +102,24 @@ bool meets(const node_constraints& c, const worker_capabilities& caps);
 std::string first_unmet(const node_constraints& c,
                         const worker_capabilities& caps);
 
-/// Every requirement of `c` that `caps` fails, as `first_unmet` names
-/// them, in order (backend, software, tags); empty when it meets them all.
+/// One requirement of a `node_constraints` a worker fails.
+struct unmet_constraint {
+  /// What is needed, as a waiting reason names it: "software torch >=
+  /// 2.1", "tag gpu-rack", "backend cuda".
+  std::string need;
+  /// What the worker has instead: "torch 2.0", "no torch", "tags a, b",
+  /// "no tags", "backends cpu".
+  std::string have;
+};
+
+/// Every requirement of `c` that `caps` fails, in order (backend,
+/// software, tags); empty when it meets them all. The one check of a
+/// test's constraints: placement (`meets`), the scheduler's waiting reason
+/// and `alb status` all go through it.
+std::vector<unmet_constraint>
+unmet_constraints(const node_constraints& c, const worker_capabilities& caps);
+
+/// The `need` of every `unmet_constraints` entry.
 std::vector<std::string> all_unmet(const node_constraints& c,
                                    const worker_capabilities& caps);
 

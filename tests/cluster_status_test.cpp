@@ -63,6 +63,17 @@ struct fixture {
     cs.dispatch(now);
   }
 
+  // The open test named `id`, or fails.
+  const test_record& record(const std::string& id) {
+    const test_record* rec = nullptr;
+    cs.for_each_open([&](const test_record& t) {
+      if (t.req.test_id == id)
+        rec = &t;
+    });
+    BOOST_REQUIRE_MESSAGE(rec, "test " << id << " is not open");
+    return *rec;
+  }
+
   // The status row of a waiting test, or fails.
   waiting_row waiting(const std::string& id, double now = 1) {
     auto s = status_of(cs, now, 1000, {});
@@ -105,8 +116,50 @@ BOOST_AUTO_TEST_CASE(missing_backend_software_and_accelerator_are_named) {
   auto w = waiting("gpu");
   BOOST_TEST(w.reason.kind == wait_kind::unplaceable);
   BOOST_TEST(w.reason.text
-             == "no node has cuda >= 2; no node has backend 'onnx'; no node "
-                "has software 'torch'");
+             == "no node has cuda >= 2; no node has backend onnx; no node "
+                "has software torch");
+}
+
+// Status used to check required_software by its raw text ("cuda>=12" is
+// no software name) and to ignore tags: its reasons disagreed with where
+// the scheduler placed tests.
+BOOST_AUTO_TEST_CASE(versioned_software_met_by_a_node_is_no_reason) {
+  cs.add_worker(make_worker("a", 16, 1, {}, {"cpu"}, {{"cuda", "12.1"}}), 0);
+  auto t = make_test("big", 64);
+  t.required_software = {"cuda>=12"};
+  submit(t);
+  BOOST_TEST(waiting("big").reason.text == "no node has memory >= 64 GB");
+  // Met and fitting: it is placed, nothing waits.
+  auto ok = make_test("fits", 1);
+  ok.required_software = {"cuda >= 12", "cuda < 13"};
+  submit(ok);
+  auto s = status_of(cs, 1, 1000, {});
+  for (auto& w : s.waiting)
+    BOOST_TEST(w.test_id != "fits");
+  // An older version is named with what the node has.
+  auto old = make_test("new-cuda", 1);
+  old.required_software = {"cuda >= 13"};
+  submit(old);
+  BOOST_TEST(waiting("new-cuda").reason.text
+             == "no node has software cuda >= 13");
+  auto u = unmet_requirements(cs, 0, record("new-cuda"), false);
+  BOOST_TEST_REQUIRE(u.size() == 1u);
+  BOOST_TEST(u[0].have == "cuda 12.1");
+}
+
+BOOST_AUTO_TEST_CASE(a_tag_no_node_carries_is_the_reason) {
+  auto w = make_worker("a", 16);
+  w.tags = {"cpu-rack"};
+  cs.add_worker(w, 0);
+  auto t = make_test("gpu-only", 1);
+  t.required_tags = {"gpu-rack"};
+  submit(t);
+  auto row = waiting("gpu-only");
+  BOOST_TEST(row.reason.kind == wait_kind::unplaceable);
+  BOOST_TEST(row.reason.text == "no node has tag gpu-rack");
+  auto u = unmet_requirements(cs, 0, record("gpu-only"), false);
+  BOOST_TEST_REQUIRE(u.size() == 1u);
+  BOOST_TEST(u[0].have == "tags cpu-rack");
 }
 
 BOOST_AUTO_TEST_CASE(needs_met_only_on_different_nodes_say_at_once) {
