@@ -2,12 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <chrono>
-#include <cstdio>
 #include <fcntl.h>
 #include <fstream>
-#include <poll.h>
 #include <sstream>
 #include <thread>
 
@@ -30,70 +26,18 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-/// What a short-lived helper program printed and how it ended.
-struct captured {
-  /// Why it did not start ("" = it ran).
-  std::string error;
-  /// Its stdout.
-  std::string out;
-  /// Its wait status (-1 = stopped after `seconds`).
-  int status = -1;
-};
-
-// Runs `argv` (searched on PATH) with stdout captured and stderr discarded,
-// for at most `seconds`.
-captured capture(std::vector<std::string> argv, double seconds) {
-  captured c;
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    c.error = "pipe failed";
-    return c;
-  }
-  int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+// Runs a short helper program (searched on PATH) to its end, stdout
+// captured, stderr discarded, for at most `seconds`.
+run_result capture(std::vector<std::string> argv, double seconds) {
   spawn_options o;
   o.argv = std::move(argv);
-  o.stdout_fd = fds[1];
+  int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   o.stderr_fd = devnull;
-  auto p = process::spawn(o, c.error);
-  ::close(fds[1]);
+  // Bounded: a GPU list is small; garbage beyond 1 MiB is garbage anyway.
+  auto r = run_to_end(std::move(o), 1 << 20, seconds);
   if (devnull >= 0)
     ::close(devnull);
-  if (!p.running()) {
-    ::close(fds[0]);
-    return c;
-  }
-  auto deadline = std::chrono::steady_clock::now()
-                  + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                    std::chrono::duration<double>(seconds));
-  char buf[4096];
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  deadline - std::chrono::steady_clock::now())
-                  .count();
-    if (left <= 0) {
-      // A hung driver must not hang the node's start.
-      p.stop();
-      p.wait();
-      ::close(fds[0]);
-      return c;
-    }
-    pollfd pfd{fds[0], POLLIN, 0};
-    if (::poll(&pfd, 1, static_cast<int>(left)) < 0 && errno != EINTR)
-      break;
-    if (pfd.revents == 0)
-      continue;
-    auto n = ::read(fds[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    // Bounded: a GPU list is small; garbage beyond 1 MiB is garbage anyway.
-    if (c.out.size() < (1u << 20))
-      c.out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fds[0]);
-  c.status = p.wait();
-  return c;
+  return r;
 }
 
 std::string lower(std::string s) {
@@ -134,18 +78,17 @@ std::vector<gpu_info> detect_cuda_devices(std::string* warning) {
   // Not installed: a machine without NVIDIA GPUs, nothing to say.
   if (!c.error.empty())
     return {};
-  if (c.status == -1 || !WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
+  if (c.timed_out || !WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
     if (warning)
-      *warning = c.status == -1
-                   ? "nvidia-smi did not answer within 10 s: no GPUs "
-                     "detected (give --accelerators)"
-                   : "nvidia-smi failed (wait status "
-                       + std::to_string(c.status)
-                       + "): no GPUs detected (give --accelerators)";
+      *warning = c.timed_out ? "nvidia-smi did not answer within 10 s: no GPUs "
+                               "detected (give --accelerators)"
+                             : "nvidia-smi failed (wait status "
+                                 + std::to_string(c.status)
+                                 + "): no GPUs detected (give --accelerators)";
     return {};
   }
   try {
-    return parse_nvidia_smi_csv(c.out);
+    return parse_nvidia_smi_csv(c.output);
   } catch (const device_error& e) {
     throw cluster_error{std::string{e.what()}
                         + "; give --accelerators to skip detection"};
@@ -160,8 +103,8 @@ std::map<std::string, std::string> detect_software() {
   auto c = capture(
     {"python3", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"},
     10);
-  if (c.error.empty() && c.status == 0) {
-    auto v = c.out.substr(0, c.out.find_first_of("\r\n"));
+  if (c.error.empty() && !c.timed_out && c.status == 0) {
+    auto v = c.output.substr(0, c.output.find_first_of("\r\n"));
     if (!v.empty() && v.find_first_not_of("0123456789.") == std::string::npos)
       out["python"] = v;
   }
@@ -190,53 +133,43 @@ std::map<std::string, std::string> parse_software(const std::string& spec) {
   return out;
 }
 
-std::vector<worker_capabilities> split_resources(const node_resources& r,
-                                                 int workers,
-                                                 const std::string& node,
-                                                 int slots) {
-  if (workers < 1)
-    throw cluster_error{"--workers must be at least 1"};
+worker_capabilities node_capabilities(const node_resources& r,
+                                      const std::string& node, int slots) {
   if (slots < 0)
     throw cluster_error{"--slots must be at least 1"};
-  std::vector<worker_capabilities> out;
-  for (int i = 0; i < workers; ++i) {
-    worker_capabilities c;
-    c.worker_id = node + "/w" + std::to_string(i);
-    c.hostname = r.hostname;
-    c.cpu_cores = std::max(1, r.cores / workers + (i < r.cores % workers));
-    c.cpu_threads = c.cpu_cores;
-    c.max_concurrent_tests = slots > 0 ? slots : c.cpu_cores;
-    c.available_memory = r.memory_gb / workers;
-    c.hardware.cpu.cores = c.cpu_cores;
-    c.hardware.memory.total_gb = c.available_memory;
-    c.hardware.memory.available_gb = c.available_memory;
-    c.supported_backends.push_back("cpu");
-    for (auto& [name, count] : r.accelerators) {
-      int share = count / workers + (i < count % workers);
-      if (share > 0) {
-        c.available_accelerators[name] = share;
-        // This worker's own devices: the ones after those of the workers
-        // before it, so no two workers hand out the same one.
-        int first = i * (count / workers) + std::min(i, count % workers);
-        auto d = r.devices.find(name);
-        auto& mine = c.accelerator_devices[name];
-        for (int k = first; k < first + share; ++k)
-          mine.push_back(d != r.devices.end()
-                             && k < static_cast<int>(d->second.size())
-                           ? d->second[static_cast<size_t>(k)]
-                           : k);
-        if (name == "cuda") {
-          c.hardware.gpu.device_count = share;
-          c.hardware.gpu.cuda_available = true;
-          c.supported_backends.push_back("cuda");
-        }
-      }
+  worker_capabilities c;
+  c.worker_id = node + "/w0";
+  c.hostname = r.hostname;
+  c.cpu_cores = std::max(1, r.cores);
+  c.cpu_threads = c.cpu_cores;
+  c.max_concurrent_tests = slots > 0 ? slots : c.cpu_cores;
+  c.available_memory = r.memory_gb;
+  c.hardware.cpu.cores = c.cpu_cores;
+  c.hardware.memory.total_gb = c.available_memory;
+  c.hardware.memory.available_gb = c.available_memory;
+  c.supported_backends.push_back("cpu");
+  for (auto& [name, count] : r.accelerators) {
+    if (count <= 0)
+      continue;
+    c.available_accelerators[name] = count;
+    // The node's own device indices (nvidia-smi's), else 0 .. count-1
+    // (worker_devices).
+    if (auto d = r.devices.find(name); d != r.devices.end()) {
+      auto& mine = c.accelerator_devices[name];
+      for (int k = 0; k < count; ++k)
+        mine.push_back(k < static_cast<int>(d->second.size())
+                         ? d->second[static_cast<size_t>(k)]
+                         : k);
     }
-    c.tags = r.tags;
-    c.software_versions = r.software;
-    out.push_back(std::move(c));
+    if (name == "cuda") {
+      c.hardware.gpu.device_count = count;
+      c.hardware.gpu.cuda_available = true;
+      c.supported_backends.push_back("cuda");
+    }
   }
-  return out;
+  c.tags = r.tags;
+  c.software_versions = r.software;
+  return c;
 }
 
 std::map<std::string, int> parse_accelerators(const std::string& spec) {

@@ -1,7 +1,7 @@
 #pragma once
 
 // Helpers of the cluster processes (coordinator, node, clients): what this
-// machine offers, how a node splits it over its workers, join tokens and
+// machine offers, what a node registers of it, join tokens and
 // HOST:PORT endpoints.
 
 #include <cstdint>
@@ -63,17 +63,13 @@ std::map<std::string, std::string> detect_software();
 /// empty version) into a map; throws cluster_error naming the bad entry.
 std::map<std::string, std::string> parse_software(const std::string& spec);
 
-/// Splits `r` over `workers` workers named `<node>/w<i>`: cores and
-/// accelerators by whole units (the first workers get the remainder;
-/// device indices in order, so no two workers share a device), memory
-/// evenly; every worker runs at most `slots` tests at once (0 = its
-/// cores). With one worker (the default) the node's whole memory, cores
-/// and accelerators are one pool its slots draw from, so any test that
-/// fits the machine fits the node.
-std::vector<worker_capabilities> split_resources(const node_resources& r,
-                                                 int workers,
-                                                 const std::string& node,
-                                                 int slots = 0);
+/// What a node offering `r` registers: one worker named `<node>/w0` whose
+/// `slots` tests at once (0 = its cores) draw on the node's whole memory,
+/// cores and accelerators (device indices from `r.devices`), so any test
+/// that fits the machine fits the node. Throws cluster_error for negative
+/// `slots`.
+worker_capabilities node_capabilities(const node_resources& r,
+                                      const std::string& node, int slots = 0);
 
 /// Parses "cuda:2,rocm:1" into counts; throws cluster_error.
 std::map<std::string, int> parse_accelerators(const std::string& spec);

@@ -93,6 +93,7 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
       wo.logs = o.logs;
       wo.max_output = o.max_output;
       wo.observer = o.observer;
+      wo.cgroups = o.cgroups;
       auto w = spawn_real_worker(sys, scheduler_actor{}, std::move(wo));
       self->monitor(w);
       workers.push_back(w);

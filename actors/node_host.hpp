@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runtime/byte_size.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/model.hpp"
 #include "runtime/run_observer.hpp"
 #include "runtime/test_logs.hpp"
@@ -60,6 +61,8 @@ struct node_host_options {
   uint64_t max_output = default_max_output;
   /// Told of every test the node's workers start and end (may be null).
   std::shared_ptr<run_observer> observer;
+  /// The node's per-test cgroups (null = none: supervisors only).
+  std::shared_ptr<cgroup_set> cgroups;
   /// Called with true once attached, false when the connection is gone
   /// (may be empty).
   std::function<void(bool)> on_connected;

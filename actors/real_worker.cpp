@@ -16,6 +16,7 @@
 
 #include "actors/executor.hpp"
 #include "actors/observed_executor.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/devices.hpp"
 #include "runtime/output_capture.hpp"
 #include "runtime/process.hpp"
@@ -28,9 +29,11 @@ namespace {
 class process_executor final : public executor {
 public:
   process_executor(size_t tail_bytes, std::shared_ptr<test_log_store> logs,
-                   uint64_t max_output, const device_map& devices)
+                   uint64_t max_output, const device_map& devices,
+                   std::shared_ptr<cgroup_set> cgroups)
     : tail_bytes_(tail_bytes), logs_(std::move(logs)), max_output_(max_output),
-      base_env_(current_environment()), devices_(devices) {
+      base_env_(current_environment()), devices_(devices),
+      cgroups_(std::move(cgroups)) {
     // nop
   }
 
@@ -89,17 +92,28 @@ public:
     o.stdout_fd = out->stdout_writer();
     o.stderr_fd = out->stderr_writer();
     // Nothing the test starts may outlive it (timeout, cancel, a node
-    // that dies, setsid grandchildren).
+    // that dies, setsid grandchildren): a supervisor always, and a cgroup
+    // of its own where the node can make one (a test whose cgroup cannot
+    // be made runs under its supervisor alone).
     o.contain = true;
+    std::unique_ptr<test_cgroup> cg;
+    if (cgroups_) {
+      std::string why;
+      cg = cgroups_->create(why);
+      if (cg)
+        o.cgroup_procs_fd = cg->procs_fd();
+    }
     auto started = host.now();
     // A long-lived supervisor runs it when one can (no copy of this
     // process per test); else a supervisor of its own.
     if (auto sup = idle_supervisor(); sup && sup->run(o, error)) {
       child_reaper::instance().watch_fd(sup->fd(), host.exit_notifier(seq));
       out->close_writers();
-      runs_.emplace(seq, run{{}, std::move(sup), std::move(out), started})
-        .first->second.test_id
-        = item.test_id;
+      auto& r
+        = runs_.emplace(seq, run{{}, std::move(sup), std::move(out), started})
+            .first->second;
+      r.test_id = item.test_id;
+      r.cgroup = std::move(cg);
     } else {
       error.clear();
       auto p = process::spawn(o, error);
@@ -115,9 +129,11 @@ public:
         return false;
       }
       child_reaper::instance().watch(p, host.exit_notifier(seq));
-      runs_.emplace(seq, run{std::move(p), {}, std::move(out), started})
-        .first->second.test_id
-        = item.test_id;
+      auto& r
+        = runs_.emplace(seq, run{std::move(p), {}, std::move(out), started})
+            .first->second;
+      r.test_id = item.test_id;
+      r.cgroup = std::move(cg);
     }
     if (item.timeout > 0)
       host.deadline(item.timeout, seq);
@@ -259,10 +275,16 @@ private:
     bool out_exceeded = false;
     uint64_t cap = 0;
     std::string test_id;
+    /// Its cgroup (null: none, the supervisor alone contains it); killed
+    /// and removed when the run goes.
+    std::unique_ptr<test_cgroup> cgroup;
   };
 
-  // Stops the run's whole tree.
+  // Stops the run's whole tree: its cgroup at once (what left the
+  // supervisor's tree too), and the supervisor, which reports the end.
   static void kill(run& t) {
+    if (t.cgroup)
+      t.cgroup->kill();
     if (t.sup)
       t.sup->stop();
     else
@@ -311,6 +333,8 @@ private:
   uint64_t max_output_;
   std::map<std::string, std::string> base_env_;
   device_allocator devices_;
+  /// The node's cgroups (null: none here, or turned off).
+  std::shared_ptr<cgroup_set> cgroups_;
   std::unordered_map<uint64_t, run> runs_;
   std::vector<std::unique_ptr<supervisor>> idle_;
 };
@@ -352,11 +376,12 @@ worker_actor spawn_real_worker(caf::actor_system& sys,
       throw std::runtime_error{error};
   }
   auto devices = worker_devices(o.caps);
-  return spawn_worker_with(sys, std::move(scheduler), std::move(o),
-                           observe_runs(std::make_unique<process_executor>(
-                                          opts.tail_bytes, std::move(opts.logs),
-                                          opts.max_output, devices),
-                                        std::move(opts.observer)));
+  return spawn_worker_with(
+    sys, std::move(scheduler), std::move(o),
+    observe_runs(std::make_unique<process_executor>(
+                   opts.tail_bytes, std::move(opts.logs), opts.max_output,
+                   devices, std::move(opts.cgroups)),
+                 std::move(opts.observer)));
 }
 
 } // namespace alb

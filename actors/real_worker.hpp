@@ -9,7 +9,9 @@
 // cap on their sum (runtime/output_capture.hpp): past the cap the test is
 // killed and fails with "output limit exceeded". The report carries a tail
 // of each. Its end is learned when it happens (pidfd), and its tree is
-// killed on timeout, cancellation or the output limit. A placement needing
+// killed on timeout, cancellation or the output limit: by its supervisor
+// and, where the node has cgroups (`real_worker_options::cgroups`), by
+// cgroup.kill of the test's own cgroup. A placement needing
 // accelerators holds specific devices of the worker while it runs
 // (runtime/devices: never two running tests on one device) and sees only
 // those (CUDA_VISIBLE_DEVICES, HIP_/ROCR_VISIBLE_DEVICES, ALB_<TYPE>_DEVICES);
@@ -27,6 +29,7 @@
 
 #include "actors/messages.hpp"
 #include "runtime/byte_size.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/devices.hpp"
 #include "runtime/run_observer.hpp"
 #include "runtime/test_logs.hpp"
@@ -63,6 +66,10 @@ struct real_worker_options {
   /// Told of every run's start and end (null = nobody; the node's
   /// /metrics).
   std::shared_ptr<run_observer> observer;
+  /// The node's cgroups: each test runs in a cgroup of its own there,
+  /// killed with cgroup.kill at its end (null = none: its supervisor
+  /// alone contains it).
+  std::shared_ptr<cgroup_set> cgroups;
 };
 
 /// The device indices a real worker offering `caps` hands out: per

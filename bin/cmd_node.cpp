@@ -28,6 +28,7 @@
 #include "metrics/node_metrics.hpp"
 #include "metrics/server.hpp"
 #include "runtime/byte_size.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/config.hpp"
 #include "runtime/test_logs.hpp"
 
@@ -69,6 +70,10 @@ struct node_flags {
   std::string max_output = "64MiB";
   size_t log_keep = 1000;
   std::string log_max_bytes = "1GiB";
+  /// The file's `software` table (added to --software's entries, which win).
+  std::map<std::string, std::string> file_software;
+  /// --no-cgroups, or `cgroups = false` in the file.
+  bool no_cgroups = false;
   /// Long names of the flags given on the command line (they override the
   /// file).
   std::set<std::string> given;
@@ -151,6 +156,18 @@ node_flags merge_node_file(node_flags f, const config& cfg) {
     f.metrics_bind = *n.metrics_bind;
   if (!f.has("--metrics-allow-remote") && n.metrics_allow_remote)
     f.metrics_allow_remote = *n.metrics_allow_remote;
+  if (!f.has("--software") && n.software)
+    f.file_software = *n.software;
+  if (!f.has("--log-dir") && n.log_dir)
+    f.log_dir = *n.log_dir;
+  if (!f.has("--max-output") && n.max_output)
+    f.max_output = std::to_string(*n.max_output);
+  if (!f.has("--log-keep") && n.log_keep)
+    f.log_keep = static_cast<size_t>(*n.log_keep);
+  if (!f.has("--log-max-bytes") && n.log_max_bytes)
+    f.log_max_bytes = std::to_string(*n.log_max_bytes);
+  if (!f.has("--no-cgroups") && n.cgroups)
+    f.no_cgroups = !*n.cgroups;
   f.tls = merge_tls(f.tls, cfg.tls);
   return f;
 }
@@ -221,6 +238,8 @@ int run_node(node_flags f) {
     }
     // Declared versions win over detected ones (e.g. a python the node's
     // tests really use).
+    for (auto& [name, version] : f.file_software)
+      res.software[name] = version;
     for (auto& [name, version] : parse_software(f.software))
       res.software[name] = version;
     res.tags = f.tags;
@@ -234,7 +253,7 @@ int run_node(node_flags f) {
                                : f.name;
     // One worker: the node's slots draw on its whole memory, cores and
     // accelerators.
-    caps = split_resources(res, 1, name, f.slots);
+    caps = {node_capabilities(res, name, f.slots)};
     tls = load_tls(f.tls, [&log](const std::string& w) { log.warn(w); });
     max_output = size_flag("--max-output", f.max_output);
     if (auto why = check_max_output(max_output); !why.empty())
@@ -306,6 +325,21 @@ int run_node(node_flags f) {
   o.max_output = max_output;
   log.info("test logs in " + logs->dir() + " (max_output "
            + format_bytes(max_output) + " per test)");
+  // A cgroup per test where this node can make one; either way each test
+  // runs under a supervisor of its own.
+  if (f.no_cgroups) {
+    log.info("tests contained by supervisors (cgroups turned off)");
+  } else {
+    cgroup_set::opening op;
+    o.cgroups = cgroup_set::open(op);
+    for (auto& stale : op.removed)
+      log.warn("removed the cgroup of a node that is gone: " + stale);
+    if (o.cgroups)
+      log.info("tests run in cgroups under " + o.cgroups->path());
+    else
+      log.info("tests contained by supervisors (no cgroups: " + op.why_not
+               + ")");
+  }
   return run_node_host(sys, o);
 }
 
@@ -317,8 +351,8 @@ void add_node(CLI::App& app, int& rc) {
     "node", "Attach this machine's workers to a coordinator");
   cmd->footer(
     "Connects to `alb coordinator` and runs the tests it places here.\n"
-    "Tests with a command run as child processes (contained: nothing they\n"
-    "start outlives them); tests without one are simulated. Capabilities\n"
+    "Tests with a command run as child processes, contained (see below);\n"
+    "tests without one are simulated. Capabilities\n"
     "come from the machine (nproc, /proc/meminfo, nvidia-smi) unless given.\n"
     "The node is one pool: its --slots tests at once (default: its cores)\n"
     "draw on its whole memory, cores and accelerators, so an 8 GB node with\n"
@@ -333,10 +367,11 @@ void add_node(CLI::App& app, int& rc) {
     "match them with required_software = [\"torch >= 2.1\"] and ask for\n"
     "--tags with tags = [\"...\"].\n"
     "--config FILE reads the [node] section (one key per flag: coordinator,\n"
-    "name, slots, memory, cores, accelerators = { cuda = 2 }, tags,\n"
-    "token_file, connect_timeout, reconnect_timeout, log_level,\n"
-    "log_format, threads,\n"
-    "metrics_port, metrics_bind, metrics_allow_remote) and the [tls]\n"
+    "name, slots, memory, cores, accelerators = { cuda = 2 }, software =\n"
+    "{ torch = \"2.3\" }, tags, token_file, connect_timeout,\n"
+    "reconnect_timeout, log_level, log_format, threads, log_dir,\n"
+    "max_output, log_keep, log_max_bytes, cgroups = false, metrics_port,\n"
+    "metrics_bind, metrics_allow_remote) and the [tls]\n"
     "section (cert, key, ca, passphrase_file); flags override the file. An\n"
     "unknown key or a value out of range is an error (exit 2, file:line:col).\n"
     "The join token is read from --token-file (never the command line).\n"
@@ -365,6 +400,17 @@ void add_node(CLI::App& app, int& rc) {
     "while it runs and fails with 'output limit exceeded'; its log files\n"
     "then hold exactly the first max_output bytes. `alb logs ID` reads\n"
     "them through the coordinator.\n\n"
+    "Containment: every test runs under a supervisor of its own (a child\n"
+    "subreaper with a parent-death signal) that kills the test's whole\n"
+    "tree, setsid children included, at its end, timeout or cancel and\n"
+    "when the node dies. Where the node can create cgroup v2 groups\n"
+    "(found from /proc/self/mountinfo and /proc/self/cgroup; as root on\n"
+    "Linux 5.14+), each test also runs in its own cgroup\n"
+    "(<node's cgroup>/alb-node-PID-START/test-N), killed with cgroup.kill\n"
+    "and removed at its end; a node starting up kills and removes the\n"
+    "cgroups a node SIGKILLed together with its supervisors left behind.\n"
+    "--no-cgroups (or cgroups = false) keeps to supervisors. The start\n"
+    "line says which one is used.\n\n"
     "Examples: alb node --coordinator 10.0.0.5:8080 --slots 4 "
     "--token-file ~/.alb-token\n"
     "          alb node --config /etc/alb/node.toml");
@@ -441,6 +487,9 @@ void add_node(CLI::App& app, int& rc) {
                   "Address the node's /metrics binds to (default 127.0.0.1)");
   cmd->add_flag("--metrics-allow-remote", f->metrics_allow_remote,
                 "Allow a non-loopback --metrics-bind address");
+  cmd->add_flag("--no-cgroups", f->no_cgroups,
+                "Do not put tests in cgroups of their own (supervisors "
+                "only; see below)");
   add_tls_flags(cmd, f->tls);
   cmd->callback([f, cmd, &rc] {
     for (auto* opt : cmd->get_options())

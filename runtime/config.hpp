@@ -193,6 +193,21 @@ struct node_config {
   std::optional<std::string> metrics_bind;
   /// Whether a non-loopback `metrics_bind` is allowed.
   std::optional<bool> metrics_allow_remote;
+  /// Installed software by name and version, e.g. {torch = "2.3"} (added
+  /// to the detected os and python; `--software`).
+  std::optional<std::map<std::string, std::string>> software;
+  /// Directory of the per-test stdout/stderr logs (`--log-dir`).
+  std::optional<std::string> log_dir;
+  /// Cap on a test's stdout and stderr together, bytes (`--max-output`;
+  /// an integer or a size such as "64MiB").
+  std::optional<uint64_t> max_output;
+  /// Tests whose logs are kept (`--log-keep`).
+  std::optional<int64_t> log_keep;
+  /// Bytes all kept logs may take (`--log-max-bytes`).
+  std::optional<uint64_t> log_max_bytes;
+  /// Whether each test runs in a cgroup of its own where the node can
+  /// make one (default true; false = supervisors only, `--no-cgroups`).
+  std::optional<bool> cgroups;
 };
 
 /// One `[[tests]]` entry: a real test for `alb run`.

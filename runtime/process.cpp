@@ -47,10 +47,12 @@ struct child_args {
   bool new_group = true;
   bool die_with_parent = true;
   bool close_others = true;
+  /// cgroup.procs of the cgroup to join before exec (-1 = none).
+  int cgroup = -1;
   pid_t parent = 0;
   /// Set by the child when it could not exec (it exits with 127 then).
   int error = 0;
-  /// What failed: 1 = exec, 2 = chdir, 3 = setup.
+  /// What failed: 1 = exec, 2 = chdir, 3 = setup, 4 = joining the cgroup.
   int stage = 0;
 };
 
@@ -88,6 +90,14 @@ int child_main(void* p) {
     // The parent may have died before the line above.
     if (::getppid() != a->parent)
       ::_exit(127);
+  }
+  // Before anything can start: "0" moves the writer, this child, so what
+  // it execs and all that starts are in the cgroup from the first
+  // instruction on.
+  if (a->cgroup >= 0 && ::write(a->cgroup, "0", 1) != 1) {
+    a->error = errno;
+    a->stage = 4;
+    ::_exit(127);
   }
   int in = a->in;
   if (in < 0)
@@ -268,6 +278,11 @@ int supervisor_main(void* p) {
     (void)n;
     ::_exit(127);
   };
+  // The command's cgroup descriptor survives the dups and closes below as
+  // fd 4 (a copy above them first, so no dup overwrites it).
+  int cgroup = c.cgroup >= 0 ? ::fcntl(c.cgroup, F_DUPFD_CLOEXEC, 16) : -1;
+  if (c.cgroup >= 0 && cgroup < 0)
+    report_failure(4, errno);
   // Its own group: a kill of the command's group does not reach it.
   ::setpgid(0, 0);
   // The node dies (even SIGKILL): SIGTERM, taken below, stops the tree.
@@ -290,13 +305,18 @@ int supervisor_main(void* p) {
     a->report = 3;
   }
   ::fcntl(3, F_SETFD, FD_CLOEXEC);
-  if (::syscall(SYS_close_range, 4U, ~0U, 0U) != 0)
-    for (int fd = 4; fd < 4096; ++fd)
+  if (cgroup >= 0) {
+    ::dup3(cgroup, 4, O_CLOEXEC);
+    cgroup = 4;
+  }
+  if (::syscall(SYS_close_range, 5U, ~0U, 0U) != 0)
+    for (int fd = 5; fd < 4096; ++fd)
       ::close(fd);
   if (c.cwd && ::chdir(c.cwd) != 0)
     report_failure(2, errno);
   auto self = ::getpid();
   child_args cmd = c;
+  cmd.cgroup = cgroup;
   cmd.in = 0;
   cmd.out = 1;
   cmd.err = 2;
@@ -383,6 +403,8 @@ struct request_header {
   int32_t argc = 0;
   int32_t envc = 0;
   int32_t has_cwd = 0;
+  /// A third descriptor travels along: the cgroup.procs to join.
+  int32_t has_cgroup = 0;
 };
 
 /// What a supervisor answers when a command ended (or did not start).
@@ -506,8 +528,8 @@ int pool_main(void* p) {
     }
     if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
       continue;
-    int got[2] = {-1, -1};
-    alignas(cmsghdr) char ctl[CMSG_SPACE(2 * sizeof(int))];
+    int got[3] = {-1, -1, -1};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(3 * sizeof(int))];
     iovec iov{a->buf, max_request};
     msghdr msg;
     std::memset(&msg, 0, sizeof(msg));
@@ -590,6 +612,18 @@ int pool_main(void* p) {
     cmd.in = -1;
     cmd.out = got[0];
     cmd.err = got[1] >= 0 ? got[1] : got[0];
+    cmd.cgroup = h.has_cgroup ? got[2] : -1;
+    if (h.has_cgroup && got[2] < 0) {
+      for (int fd : got)
+        if (fd >= 0)
+          ::close(fd);
+      reply r;
+      r.not_started = 1;
+      r.stage = 4;
+      r.error = EBADF;
+      send_reply(r);
+      continue;
+    }
     cmd.new_group = true;
     cmd.die_with_parent = true;
     cmd.close_others = true;
@@ -619,6 +653,8 @@ std::string start_error(const spawn_options& opts, int stage, int err) {
       return opts.argv[0] + ": " + std::strerror(err);
     case 2:
       return opts.cwd + ": " + std::strerror(err);
+    case 4:
+      return std::string{"cannot join its cgroup: "} + std::strerror(err);
     default:
       return std::string{"cannot set up the process: "} + std::strerror(err);
   }
@@ -730,6 +766,7 @@ process process::spawn(const spawn_options& opts, std::string& error) {
   a.new_group = opts.new_group;
   a.die_with_parent = opts.die_with_parent;
   a.close_others = opts.close_others;
+  a.cgroup = opts.cgroup_procs_fd;
   a.parent = ::getpid();
   // The child runs on this stack until it execs (CLONE_VFORK suspends this
   // thread meanwhile), so a per-thread buffer serves every spawn; a
@@ -945,6 +982,7 @@ bool supervisor::run(const spawn_options& opts, std::string& error) {
   h.type = request_run;
   h.argc = static_cast<int32_t>(opts.argv.size());
   h.has_cwd = opts.cwd.empty() ? 0 : 1;
+  h.has_cgroup = opts.cgroup_procs_fd >= 0 ? 1 : 0;
   buf.resize(sizeof(h));
   auto add = [&](const char* s) {
     buf.append(s);
@@ -973,7 +1011,8 @@ bool supervisor::run(const spawn_options& opts, std::string& error) {
   std::memcpy(buf.data(), &h, sizeof(h));
   int out = opts.stdout_fd >= 0 ? opts.stdout_fd : 1;
   int err = opts.stderr_fd >= 0 ? opts.stderr_fd : 2;
-  int fds[2] = {out, err};
+  int fds[3] = {out, err, opts.cgroup_procs_fd};
+  size_t nfds = h.has_cgroup ? 3 : 2;
   alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(fds))];
   std::memset(ctl, 0, sizeof(ctl));
   iovec iov{buf.data(), buf.size()};
@@ -982,12 +1021,12 @@ bool supervisor::run(const spawn_options& opts, std::string& error) {
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = ctl;
-  msg.msg_controllen = sizeof(ctl);
+  msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
   auto* c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(fds));
-  std::memcpy(CMSG_DATA(c), fds, sizeof(fds));
+  c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
   ssize_t n;
   while ((n = ::sendmsg(sock_, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
     // retry
@@ -1028,6 +1067,8 @@ std::optional<supervisor::outcome> supervisor::take() {
       = r.stage == 1 ? std::string{"cannot execute: "} + std::strerror(r.error)
         : r.stage == 2
           ? std::string{"cannot change directory: "} + std::strerror(r.error)
+        : r.stage == 4
+          ? std::string{"cannot join its cgroup: "} + std::strerror(r.error)
           : std::string{"cannot set up the process: "} + std::strerror(r.error);
     return o;
   }

@@ -52,6 +52,11 @@ struct spawn_options {
   /// `setsid` ones included, are reparented to it), and exits as the
   /// command did (same exit status or signal).
   bool contain = false;
+  /// Descriptor of a cgroup's `cgroup.procs` (runtime/cgroup.hpp): the
+  /// command joins that cgroup before it execs, so all it starts is in
+  /// there (-1 = it stays in this process's cgroup). A contained
+  /// command's supervisor stays outside.
+  int cgroup_procs_fd = -1;
 };
 
 /// Environment of this process as a map (to add a child's settings to).
@@ -115,6 +120,8 @@ struct run_result {
   std::string error;
   /// Its wait status (when it ran).
   int status = 0;
+  /// It was stopped (its group killed) when its time was up.
+  bool timed_out = false;
   /// Its stdout and stderr as written (the first `max_output` bytes).
   std::string output;
   /// Exit status, or 128 + the signal that killed it; -1 when it did not
@@ -122,12 +129,18 @@ struct run_result {
   int exit_code() const;
 };
 
-/// Runs `opts.argv` to its end, its stdout and stderr captured through a
-/// pipe (their `spawn_options` descriptors are ignored), keeping the first
-/// `max_output` bytes: the short helper commands alb runs (gnuplot,
-/// nvidia-smi). Like every child, it is a `process`: if this throws or
-/// the process dies, the child goes too. Blocks until it ends.
-run_result run_to_end(spawn_options opts, size_t max_output = 1 << 20);
+/// Runs `opts.argv` to its end, its stdout captured through a pipe (the
+/// `spawn_options` stdout descriptor is ignored) together with its stderr
+/// unless `opts.stderr_fd` names where stderr goes (e.g. /dev/null),
+/// keeping the first `max_output` bytes: the short helper commands alb
+/// runs (gnuplot, nvidia-smi, python3 --version). With `timeout_seconds`
+/// > 0 a command (or anything holding its output open) still running
+/// then is stopped, its group killed, and `timed_out` is set: a hung
+/// driver must not hang a node's start. Like every child, it is a
+/// `process`: if this throws or the process dies, the child goes too.
+/// Blocks until it ends.
+run_result run_to_end(spawn_options opts, size_t max_output = 1 << 20,
+                      double timeout_seconds = 0);
 
 /// A long-lived supervisor that runs contained commands one at a time, so
 /// a contained test costs no copy of this process: started once (a small

@@ -3,10 +3,13 @@
 
 #include "runtime/process.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,7 +25,8 @@ int run_result::exit_code() const {
   return -1;
 }
 
-run_result run_to_end(spawn_options opts, size_t max_output) {
+run_result run_to_end(spawn_options opts, size_t max_output,
+                      double timeout_seconds) {
   run_result r;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
@@ -30,7 +34,8 @@ run_result run_to_end(spawn_options opts, size_t max_output) {
     return r;
   }
   opts.stdout_fd = fds[1];
-  opts.stderr_fd = fds[1];
+  if (opts.stderr_fd < 0)
+    opts.stderr_fd = fds[1];
   auto p = process::spawn(opts, r.error);
   // Only the child may hold the write end now, so EOF means it (and
   // anything that inherited its output) is done writing.
@@ -41,8 +46,30 @@ run_result run_to_end(spawn_options opts, size_t max_output) {
       r.error = "cannot start " + (opts.argv.empty() ? "" : opts.argv[0]);
     return r;
   }
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now()
+                  + std::chrono::duration_cast<clock::duration>(
+                    std::chrono::duration<double>(
+                      timeout_seconds > 0 ? timeout_seconds : 0));
   char buf[4096];
   for (;;) {
+    if (timeout_seconds > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - clock::now())
+                    .count();
+      if (left <= 0) {
+        r.timed_out = true;
+        p.stop();
+        break;
+      }
+      pollfd pfd{fds[0], POLLIN, 0};
+      auto n
+        = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
+      if (n < 0 && errno != EINTR)
+        break;
+      if (n <= 0)
+        continue;
+    }
     auto n = ::read(fds[0], buf, sizeof(buf));
     if (n > 0) {
       auto keep = std::min(static_cast<size_t>(n),

@@ -823,7 +823,10 @@ BOOST_AUTO_TEST_CASE(node_section_reads_every_key) {
     "connect_timeout = 3\nreconnect_timeout = 0\nlog_level = \"debug\"\n"
     "log_format = \"json\"\n"
     "threads = 3\nmetrics_port = 0\nmetrics_bind = \"::1\"\n"
-    "metrics_allow_remote = true\n",
+    "metrics_allow_remote = true\n"
+    "software = { torch = \"2.3\", cuda = \"12.1\", mkl = \"\" }\n"
+    "log_dir = \"/var/lib/alb/logs\"\nmax_output = \"16MiB\"\n"
+    "log_keep = 50\nlog_max_bytes = 1048576\ncgroups = false\n",
     "node.toml", config_format::toml);
   auto& n = cfg.node;
   BOOST_TEST(cfg.warnings.empty());
@@ -844,11 +847,22 @@ BOOST_AUTO_TEST_CASE(node_section_reads_every_key) {
   BOOST_TEST(*n.metrics_port == 0);
   BOOST_TEST(*n.metrics_bind == "::1");
   BOOST_TEST(*n.metrics_allow_remote);
+  BOOST_TEST(n.software->at("torch") == "2.3");
+  BOOST_TEST(n.software->at("cuda") == "12.1");
+  BOOST_TEST(n.software->at("mkl") == "");
+  BOOST_TEST(*n.log_dir == "/var/lib/alb/logs");
+  BOOST_TEST(*n.max_output == 16u * 1024 * 1024);
+  BOOST_TEST(*n.log_keep == 50);
+  BOOST_TEST(*n.log_max_bytes == 1048576u);
+  BOOST_TEST(!*n.cgroups);
   // Unset keys stay unset (the flags' defaults apply).
   auto empty
     = load_config_from_string("[node]\n", "node.toml", config_format::toml);
   BOOST_TEST(!empty.node.slots);
   BOOST_TEST(!empty.node.accelerators);
+  BOOST_TEST(!empty.node.software);
+  BOOST_TEST(!empty.node.max_output);
+  BOOST_TEST(!empty.node.cgroups);
 }
 
 BOOST_AUTO_TEST_CASE(node_section_is_strict_and_range_checked) {
@@ -876,6 +890,28 @@ BOOST_AUTO_TEST_CASE(node_section_is_strict_and_range_checked) {
                  {"node.coordinator", "must not be empty"});
   check_contains(err("[node.tls]\ncert = \"x\"\n"),
                  {"unknown key 'tls' in node", "top-level [tls]"});
+  // The keys that had only flags before: as strict as the flags.
+  check_contains(
+    err("software = { cuda = 12.1 }\n"),
+    {"suite.toml:2:21: node.software.cuda", "expected a version string"});
+  check_contains(err("software = { \"torch>=2\" = \"2.3\" }\n"),
+                 {"node.software", "bad software name 'torch>=2'"});
+  check_contains(err("software = { torch = \"2 .3\" }\n"),
+                 {"node.software.torch", "bad version"});
+  check_contains(err("software = [\"torch=2.3\"]\n"),
+                 {"node.software", "expected a table"});
+  check_contains(err("max_output = \"lots\"\n"),
+                 {"suite.toml:2:14: node.max_output", "not a size"});
+  check_contains(err("max_output = 10\n"), {"node.max_output", "1 KiB"});
+  check_contains(err("log_keep = 0\n"), {"node.log_keep", "between 1 and"});
+  check_contains(err("log_max_bytes = 0\n"),
+                 {"node.log_max_bytes", "must be positive"});
+  check_contains(err("log_dir = \"\"\n"),
+                 {"node.log_dir", "must not be empty"});
+  check_contains(err("cgroups = \"no\"\n"),
+                 {"node.cgroups", "expected a boolean"});
+  check_contains(err("max_ouput = 1\n"),
+                 {"unknown key 'max_ouput' in node", "'max_output'"});
 }
 
 BOOST_AUTO_TEST_CASE(shipped_node_configs_load_cleanly) {

@@ -200,23 +200,6 @@ BOOST_AUTO_TEST_CASE(endpoints_parse_or_throw) {
   BOOST_CHECK_THROW(parse_endpoint("h:80x"), cluster_error);
 }
 
-BOOST_AUTO_TEST_CASE(resources_split_over_workers) {
-  node_resources r;
-  r.cores = 5;
-  r.memory_gb = 10;
-  r.accelerators = parse_accelerators("cuda:3");
-  auto ws = split_resources(r, 2, "n");
-  BOOST_REQUIRE_EQUAL(ws.size(), 2u);
-  BOOST_TEST(ws[0].worker_id == "n/w0");
-  BOOST_TEST(ws[0].cpu_cores == 3);
-  BOOST_TEST(ws[1].cpu_cores == 2);
-  BOOST_TEST(ws[0].available_memory == 5.0);
-  BOOST_TEST(ws[0].available_accelerators.at("cuda") == 2);
-  BOOST_TEST(ws[1].available_accelerators.at("cuda") == 1);
-  BOOST_CHECK_THROW(parse_accelerators("cuda:x"), cluster_error);
-  BOOST_CHECK_THROW(split_resources(r, 0, "n"), cluster_error);
-}
-
 BOOST_AUTO_TEST_CASE(one_worker_with_slots_offers_the_whole_node) {
   // An 8 GB node with 2 slots: one pool, so a 6 GB test fits (two workers
   // of 4 GB each could not run it).
@@ -224,37 +207,37 @@ BOOST_AUTO_TEST_CASE(one_worker_with_slots_offers_the_whole_node) {
   r.cores = 2;
   r.memory_gb = 8;
   r.accelerators = parse_accelerators("cuda:2");
-  auto ws = split_resources(r, 1, "n", 2);
-  BOOST_REQUIRE_EQUAL(ws.size(), 1u);
-  BOOST_TEST(ws[0].max_concurrent_tests == 2);
-  BOOST_TEST(ws[0].available_memory == 8.0);
-  BOOST_TEST(ws[0].available_accelerators.at("cuda") == 2);
-  auto split = split_resources(r, 2, "n");
-  BOOST_TEST(split[0].available_memory == 4.0);
-  BOOST_TEST(split_resources(r, 1, "n")[0].max_concurrent_tests == 2);
+  auto w = node_capabilities(r, "n", 2);
+  BOOST_TEST(w.worker_id == "n/w0");
+  BOOST_TEST(w.max_concurrent_tests == 2);
+  BOOST_TEST(w.available_memory == 8.0);
+  BOOST_TEST(w.cpu_cores == 2);
+  BOOST_TEST(w.available_accelerators.at("cuda") == 2);
+  // Without --slots: one slot per core.
+  r.cores = 5;
+  BOOST_TEST(node_capabilities(r, "n").max_concurrent_tests == 5);
+  BOOST_CHECK_THROW(parse_accelerators("cuda:x"), cluster_error);
+  BOOST_CHECK_THROW(node_capabilities(r, "n", -1), cluster_error);
 }
 
-BOOST_AUTO_TEST_CASE(workers_of_a_node_get_disjoint_devices) {
-  // The indices nvidia-smi listed, split in order: no two workers (hence
-  // no two tests) hand out the same device.
+BOOST_AUTO_TEST_CASE(a_node_hands_out_the_devices_nvidia_smi_listed) {
   node_resources r;
   r.cores = 4;
   r.accelerators = {{"cuda", 3}};
   r.devices = {{"cuda", {2, 5, 7}}};
-  auto ws = split_resources(r, 2, "n");
-  BOOST_TEST(ws[0].accelerator_devices.at("cuda") == (std::vector<int>{2, 5}));
-  BOOST_TEST(ws[1].accelerator_devices.at("cuda") == (std::vector<int>{7}));
-  BOOST_TEST(worker_devices(ws[1]).at("cuda") == (std::vector<int>{7}));
+  auto w = node_capabilities(r, "n");
+  BOOST_TEST(w.accelerator_devices.at("cuda") == (std::vector<int>{2, 5, 7}));
+  BOOST_TEST(worker_devices(w).at("cuda") == (std::vector<int>{2, 5, 7}));
   // Told by --accelerators: indices 0 .. N-1.
   r.devices.clear();
-  auto one = split_resources(r, 1, "n");
-  BOOST_TEST(worker_devices(one[0]).at("cuda") == (std::vector<int>{0, 1, 2}));
+  BOOST_TEST(worker_devices(node_capabilities(r, "n")).at("cuda")
+             == (std::vector<int>{0, 1, 2}));
   worker_capabilities bare;
   bare.available_accelerators = {{"rocm", 2}};
   BOOST_TEST(worker_devices(bare).at("rocm") == (std::vector<int>{0, 1}));
 }
 
-BOOST_AUTO_TEST_CASE(software_flag_parses_and_reaches_every_worker) {
+BOOST_AUTO_TEST_CASE(software_flag_parses_and_reaches_the_worker) {
   auto sw = parse_software("torch=2.3, cuda=12.1,mkl");
   BOOST_TEST(sw.at("torch") == "2.3");
   BOOST_TEST(sw.at("cuda") == "12.1");
@@ -265,8 +248,7 @@ BOOST_AUTO_TEST_CASE(software_flag_parses_and_reaches_every_worker) {
   node_resources r;
   r.cores = 2;
   r.software = sw;
-  for (auto& w : split_resources(r, 2, "n"))
-    BOOST_TEST(w.software_versions.at("torch") == "2.3");
+  BOOST_TEST(node_capabilities(r, "n").software_versions.at("torch") == "2.3");
   auto detected = detect_software();
   BOOST_TEST(detected.at("os") == "linux");
 }

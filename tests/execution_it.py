@@ -4,8 +4,13 @@
 - Rebalancing in a cluster: tests queued on a one-slot node move to a node
   that joins later (migration or stealing, seen in /metrics), and every test
   ends exactly once.
-- Containment: a node SIGKILLed mid-test leaves no process of that test
-  alive, not even a `setsid` grandchild; the same after a timeout.
+- Containment, with a cgroup per test and with supervisors alone
+  (`--no-cgroups`): a node SIGKILLed mid-test leaves no process of that
+  test alive, not even a `setsid` grandchild; the same after a timeout;
+  with cgroups every process of the test is in its cgroup, removed after
+  its end. A node SIGKILLed together with its supervisors (what no
+  supervisor can catch) leaves the test's processes in their cgroup; the
+  next node started here kills them and removes it.
 - Whole-node resources: an 8 GB node with 2 slots runs a 6 GB test, and
   two 3 GB tests at once; that node reads its settings from
   `alb node --config` (flags override the file).
@@ -150,70 +155,236 @@ def test_rebalancing(token):
         p.wait(timeout=15)
 
 
-def test_node_sigkill_leaves_nothing(token):
-    coord, port, _ = coordinator(token, "kill-coordinator")
+def cgroup2_mount():
+    """Where cgroup v2 is mounted ("" when it is not)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            w = line.split()
+            if "-" in w[6:] and w[w.index("-", 6) + 1] == "cgroup2":
+                return w[4]
+    return ""
+
+
+def cgroup_of(pid):
+    """The cgroup v2 path of pid ("" when gone)."""
+    try:
+        with open("/proc/%d/cgroup" % pid) as f:
+            for line in f:
+                if line.startswith("0::"):
+                    return line[3:].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def cgroup_procs(directory):
+    try:
+        with open(os.path.join(directory, "cgroup.procs")) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def children(pid):
+    """Pids of pid's children (every thread's)."""
+    out = []
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def log_of(name):
+    return read(name) + read(name, "out")
+
+
+def start_contained_test(token, tag, extra):
+    """A coordinator, a node (EXTRA flags) and one submitted test whose
+    shell starts a background child and a `setsid` grandchild; returns
+    (coordinator, node, submitter, [leader, bg, setsid pids]) once all
+    three run, or None."""
+    coord, port, _ = coordinator(token, tag + "-coordinator")
     if not port:
-        return
+        return None
     addr = "127.0.0.1:%d" % port
-    n = node(addr, token, "kill-node", 2)
-    wait_for(lambda: "registered" in read("kill-coordinator", "err")
-             + read("kill-coordinator", "out"), 15, "the node")
-    pids = os.path.join(TMP, "pids")
+    n = node(addr, token, tag + "-node", 2, extra)
+    wait_for(lambda: "registered" in log_of(tag + "-coordinator"), 15,
+             "the node")
+    pids = os.path.join(TMP, tag + "-pids")
     os.mkdir(pids)
     # A background child, and a grandchild in a session of its own: both
     # outlive their parent shell unless alb contains them.
     script = ("sleep 305 & echo $! > %s/bg; "
               "setsid sleep 306 & echo $! > %s/setsid; "
               "echo $$ > %s/leader; wait") % (pids, pids, pids)
-    f = write("kill.toml", toml_tests([{"test_id": "k", "command":
-                                        ["sh", "-c", script]}]))
-    sub = submit(f, port, token, os.path.join(TMP, "kill.json"))
-    files = [os.path.join(pids, x) for x in ("bg", "setsid", "leader")]
+    f = write(tag + ".toml", toml_tests([{"test_id": "k", "command":
+                                          ["sh", "-c", script]}]))
+    sub = submit(f, port, token, os.path.join(TMP, tag + ".json"))
+    files = [os.path.join(pids, x) for x in ("leader", "bg", "setsid")]
     if not wait_for(lambda: all(os.path.exists(x) and open(x).read().strip()
                                 for x in files), 20, "the test's processes"):
         sub.kill()
-        return
+        return None
     procs = [int(open(x).read()) for x in files]
-    check(all(alive(p) for p in procs), "sigkill: the test's processes run")
+    check(all(alive(p) for p in procs), tag + ": the test's processes run")
+    return coord, n, sub, procs
+
+
+def stop_all(procs, *started):
+    for p in procs:
+        if alive(p):
+            os.kill(p, signal.SIGKILL)
+    for x in started:
+        if x.poll() is None:
+            x.terminate()
+        try:
+            x.communicate(timeout=15)
+        except (subprocess.TimeoutExpired, ValueError):
+            x.kill()
+
+
+def uses_cgroups(name):
+    return "tests run in cgroups under" in log_of(name)
+
+
+def test_node_sigkill_leaves_nothing(token, cgroups):
+    """A node SIGKILLed mid-test: its supervisors (parent-death signal)
+    kill the test's tree, with and without cgroups."""
+    tag = "kill-cg" if cgroups else "kill-nocg"
+    got = start_contained_test(token, tag, () if cgroups else
+                               ("--no-cgroups",))
+    if not got:
+        return
+    coord, n, sub, procs = got
+    mount = cgroup2_mount()
+    if cgroups:
+        if not uses_cgroups(tag + "-node"):
+            print("SKIP %s: the node cannot use cgroups here (%s)" % (
+                tag, log_of(tag + "-node").strip().splitlines()[-1:]))
+            stop_all(procs, n, sub, coord)
+            return
+        # Every process of the test is in its cgroup, whatever session it
+        # moved to.
+        cg = cgroup_of(procs[0])
+        check(re.search(r"/alb-node-%d-\d+/test-\d+$" % n.pid, cg) is not None
+              and all(cgroup_of(p) == cg for p in procs)
+              and set(procs) <= set(cgroup_procs(mount + cg)),
+              "%s: the test's processes (setsid one too) are in its cgroup "
+              "%s" % (tag, cg))
+    else:
+        check("cgroups turned off" in log_of(tag + "-node")
+              and cgroup_of(procs[0]) == cgroup_of(os.getpid()),
+              "%s: --no-cgroups: the test runs in the node's cgroup, under "
+              "its supervisor" % tag)
     n.send_signal(signal.SIGKILL)
     n.wait(timeout=10)
     gone = wait_for(lambda: not any(alive(p) for p in procs), 10,
                     "the test's processes to end")
-    check(gone, "sigkill: no process of the test outlives its node "
-          "(leader, background child, setsid grandchild)")
-    for p in procs:
-        if alive(p):
-            os.kill(p, signal.SIGKILL)
+    check(gone, "%s: no process of the test outlives its node "
+          "(leader, background child, setsid grandchild)" % tag)
+    stop_all(procs, sub, coord)
+
+
+def test_node_and_supervisors_sigkilled(token):
+    """The case a supervisor cannot catch: the node SIGKILLed together
+    with its supervisors. With cgroups the test's processes stay in its
+    cgroup, and the next node started here kills them and removes it."""
+    tag = "killall"
+    got = start_contained_test(token, tag, ())
+    if not got:
+        return
+    coord, n, sub, procs = got
+    if not uses_cgroups(tag + "-node"):
+        print("SKIP %s: the node cannot use cgroups here" % tag)
+        stop_all(procs, n, sub, coord)
+        return
+    mount = cgroup2_mount()
+    cg = cgroup_of(procs[0])
+    # Frozen first, so the node sees nothing of its supervisors' end; then
+    # they and it die at once, as when the machine's OOM killer or an
+    # operator's kill -9 of the process group hits them all.
+    n.send_signal(signal.SIGSTOP)
+    sups = children(n.pid)
+    check(len(sups) >= 1 and all(cgroup_of(s) != cg for s in sups),
+          "%s: the node has supervisors, outside the test's cgroup" % tag)
+    for s in sups:
+        os.kill(s, signal.SIGKILL)
+    n.send_signal(signal.SIGKILL)
+    n.wait(timeout=10)
     sub.kill()
     sub.communicate()
+    # No coordinator any more: the test must not run again meanwhile.
     coord.terminate()
     coord.wait(timeout=15)
+    # The shell dies with its supervisor (its parent-death signal); what
+    # it started has no such tie and runs on, reparented out of reach of
+    # any supervisor.
+    wait_for(lambda: not alive(procs[0]), 10, "the test's shell to die")
+    left = procs[1:]
+    check(all(alive(p) for p in left)
+          and set(left) <= set(cgroup_procs(mount + cg)),
+          "%s: with node and supervisors gone, the test's background child "
+          "and setsid grandchild run on, held in its cgroup %s" % (tag, cg))
+    stale = os.path.dirname(mount + cg)
+    # A node starting here finds the cgroup of a node that is gone, kills
+    # what is in it and removes it (before it even reaches a coordinator).
+    again = node("127.0.0.1:1", token, tag + "-again", 1,
+                 ("--connect-timeout", "0"))
+    again.wait(timeout=30)
+    gone = wait_for(lambda: not any(alive(p) for p in procs), 10,
+                    "the stale cgroup's processes to end")
+    check(gone and not os.path.exists(stale),
+          "%s: the next node killed the test's processes (setsid one too) "
+          "and removed %s" % (tag, stale))
+    check(("removed the cgroup of a node that is gone: %s (2 processes "
+           "killed)" % os.path.basename(stale)) in log_of(tag + "-again"),
+          "%s: the next node says what it removed" % tag)
+    stop_all(procs)
 
 
-def test_timeout_kills_setsid_grandchild(token):
-    coord, port, _ = coordinator(token, "to-coordinator")
+def test_timeout_kills_setsid_grandchild(token, cgroups):
+    tag = "to-cg" if cgroups else "to-nocg"
+    coord, port, _ = coordinator(token, tag + "-coordinator")
     if not port:
         return
     addr = "127.0.0.1:%d" % port
-    n = node(addr, token, "to-node", 1)
-    pidfile = os.path.join(TMP, "to-setsid")
+    n = node(addr, token, tag + "-node", 1, () if cgroups else
+             ("--no-cgroups",))
+    pidfile = os.path.join(TMP, tag + "-setsid")
     script = "setsid sleep 307 & echo $! > %s; wait" % pidfile
-    f = write("to.toml", toml_tests([{"test_id": "t", "timeout": 1.0,
-                                      "command": ["sh", "-c", script]}]))
-    out = os.path.join(TMP, "to.json")
+    f = write(tag + ".toml", toml_tests([{"test_id": "t", "timeout": 1.0,
+                                          "command": ["sh", "-c", script]}]))
+    out = os.path.join(TMP, tag + ".json")
     sub = submit(f, port, token, out)
     sub.communicate(timeout=60)
     res = results_of(out) if os.path.exists(out) else []
-    check(len(res) == 1 and res[0].get("timed_out"), "timeout: the test timed out")
+    check(len(res) == 1 and res[0].get("timed_out"),
+          "%s: the test timed out" % tag)
     pid = int(open(pidfile).read()) if os.path.exists(pidfile) else -1
     check(pid > 0 and wait_for(lambda: not alive(pid), 10, "the grandchild"),
-          "timeout: its setsid grandchild is gone too")
+          "%s: its setsid grandchild is gone too" % tag)
+    if cgroups and uses_cgroups(tag + "-node"):
+        mine = [d for d in os.listdir(cgroup2_mount() + cgroup_of(n.pid))
+                if d.startswith("alb-node-%d-" % n.pid)]
+        node_dir = os.path.join(cgroup2_mount() + cgroup_of(n.pid),
+                                mine[0]) if mine else ""
+        check(node_dir and wait_for(
+            lambda: not [d for d in os.listdir(node_dir)
+                         if d.startswith("test-")], 10, "the test's cgroup"),
+              "%s: the test's cgroup is removed after its end" % tag)
     if pid > 0 and alive(pid):
         os.kill(pid, signal.SIGKILL)
     n.terminate()
     coord.terminate()
     n.wait(timeout=15)
     coord.wait(timeout=15)
+    if cgroups and uses_cgroups(tag + "-node"):
+        check(not [d for d in os.listdir(cgroup2_mount() + cgroup_of(os.getpid()))
+                   if d.startswith("alb-node-%d-" % n.pid)],
+              "%s: a node that stops removes its cgroup" % tag)
 
 
 def test_strict_files(token):
@@ -280,11 +451,17 @@ def test_whole_node_pool(token):
     # run at the same time (each writes a file the other waits for). The
     # node reads its settings from --config; the --slots flag overrides the
     # file's slots = 1 (with one slot the two 3 GB tests could not meet).
+    # The keys that were flags only: software, log_dir, max_output,
+    # log_keep, log_max_bytes, cgroups.
+    logdir = os.path.join(TMP, "pool-logs")
     conf = write("pool-node.toml", (
         "[node]\ncoordinator = %s\nname = \"pool-node\"\nslots = 1\n"
         "cores = 2\nmemory = 8\ntoken_file = %s\nreconnect_timeout = 0\n"
-        "accelerators = {}\ntags = [\"pool\"]\n")
-        % (json.dumps(addr), json.dumps(token)))
+        "accelerators = {}\ntags = [\"pool\"]\n"
+        "software = { torch = \"2.3\" }\nlog_dir = %s\n"
+        "max_output = \"1MiB\"\nlog_keep = 10\nlog_max_bytes = \"8MiB\"\n"
+        "cgroups = false\n")
+        % (json.dumps(addr), json.dumps(token), json.dumps(logdir)))
     n = start(["node", "--config", conf, "--slots", "2"], "pool-node")
     wait_for(lambda: "registered" in read("pool-coordinator", "err")
              + read("pool-coordinator", "out"), 15, "the configured node")
@@ -292,12 +469,19 @@ def test_whole_node_pool(token):
           "2 slots, 2 cores, 8 GB" in read("pool-node"),
           "node --config: name, cores and memory from the file, slots from "
           "the flag (%s)" % read("pool-node").strip().splitlines()[-1:])
+    check(("test logs in %s (max_output 1 MiB per test)" % logdir)
+          in log_of("pool-node")
+          and "cgroups turned off" in log_of("pool-node"),
+          "node --config: log_dir, max_output and cgroups = false from the "
+          "file")
     meet = os.path.join(TMP, "meet")
     os.mkdir(meet)
     both = ("touch %s/$T; for i in $(seq 100); do "
             "[ -e %s/a ] && [ -e %s/b ] && exit 0; sleep 0.05; done; exit 1"
             % (meet, meet, meet))
+    # The file's software = { torch = "2.3" } meets a versioned need.
     tests = [{"test_id": "big", "minimum_memory": 6, "wait_limit": 20,
+              "required_software": ["torch >= 2.1"],
               "command": ["true"]},
              {"test_id": "half-a", "minimum_memory": 3, "env": {"T": "a"},
               "command": ["sh", "-c", both]},
@@ -322,7 +506,11 @@ def test_whole_node_pool(token):
         sub.communicate()
     res = {r["test_id"]: r for r in results_of(out)} if os.path.exists(out) else {}
     check(res.get("big", {}).get("status") == "completed",
-          "pool: an 8 GB node with 2 slots runs a 6 GB test")
+          "pool: an 8 GB node with 2 slots runs a 6 GB test (needing "
+          "torch >= 2.1, which the file's software offers)")
+    check(any(x.startswith("big") and x.endswith(".stdout")
+              for x in (os.listdir(logdir) if os.path.isdir(logdir) else [])),
+          "node --config: the test's log is in the file's log_dir")
     check(res.get("half-a", {}).get("status") == "completed"
           and res.get("half-b", {}).get("status") == "completed",
           "pool: two 3 GB tests run at once on its two slots")
@@ -458,8 +646,10 @@ def main():
     test_whole_node_pool(token)
     test_node_metrics(token)
     test_rebalancing(token)
-    test_node_sigkill_leaves_nothing(token)
-    test_timeout_kills_setsid_grandchild(token)
+    for cgroups in (True, False):
+        test_node_sigkill_leaves_nothing(token, cgroups)
+        test_timeout_kills_setsid_grandchild(token, cgroups)
+    test_node_and_supervisors_sigkilled(token)
 
 
 if __name__ == "__main__":

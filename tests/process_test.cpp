@@ -402,3 +402,22 @@ BOOST_AUTO_TEST_CASE(run_to_end_captures_output_and_exit_status) {
   BOOST_TEST(!r.error.empty());
   BOOST_TEST(r.exit_code() == -1);
 }
+
+BOOST_AUTO_TEST_CASE(run_to_end_stops_a_hung_command_and_can_drop_stderr) {
+  // What the node's nvidia-smi and python3 probes need: a driver that
+  // hangs (here with a child holding the pipe) must not hang the node.
+  spawn_options o;
+  o.argv = {"sh", "-c", "echo partial; sleep 300 & sleep 301"};
+  auto r = run_to_end(o, 1 << 20, 0.3);
+  BOOST_TEST(r.timed_out);
+  BOOST_TEST(r.exit_code() == 128 + SIGKILL);
+  BOOST_TEST(r.output == "partial\n");
+  int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  o.argv = {"sh", "-c", "echo out; echo err >&2"};
+  o.stderr_fd = devnull;
+  r = run_to_end(o, 1 << 20, 10);
+  ::close(devnull);
+  BOOST_TEST(!r.timed_out);
+  BOOST_TEST(r.exit_code() == 0);
+  BOOST_TEST(r.output == "out\n");
+}

@@ -104,6 +104,50 @@ const field<node_config> node_fields[] = {
    [](reader& r, const node& n, const str& p, node_config& x) {
      x.metrics_allow_remote = r.boolean(n, p);
    }},
+  {"software",
+   [](reader& r, const node& n, const str& p, node_config& x) {
+     // As --software NAME=VERSION: names and versions without spaces or
+     // comparison characters, so a requirement can always name them.
+     std::map<std::string, std::string> sw;
+     for (auto&& [k, v] : r.table(n, p)) {
+       auto name = std::string{k.str()};
+       auto at = child(p, name);
+       if (name.empty() || name.find_first_of(" \t<>!=,") != str::npos)
+         r.fail(v, p, "bad software name '" + name + "'");
+       if (!v.is_string())
+         r.fail(v, at,
+                "expected a version string such as \"12.1\" (\"\" for "
+                "any), got "
+                  + type_name(v));
+       auto version = r.string(v, at);
+       if (version.find_first_of(" \t<>!=,") != str::npos)
+         r.fail(v, at, "bad version '" + version + "'");
+       sw[name] = version;
+     }
+     x.software = std::move(sw);
+   }},
+  {"log_dir", [](reader& r, const node& n, const str& p,
+                 node_config& x) { x.log_dir = r.nonempty_string(n, p); }},
+  {"max_output",
+   [](reader& r, const node& n, const str& p, node_config& x) {
+     auto v = r.byte_size(n, p);
+     if (auto why = check_max_output(v); !why.empty())
+       r.fail(n, p, why);
+     x.max_output = v;
+   }},
+  {"log_keep",
+   [](reader& r, const node& n, const str& p, node_config& x) {
+     x.log_keep = r.integer(n, p, 1, 100000000);
+   }},
+  {"log_max_bytes",
+   [](reader& r, const node& n, const str& p, node_config& x) {
+     auto v = r.byte_size(n, p);
+     if (v == 0)
+       r.fail(n, p, "must be positive");
+     x.log_max_bytes = v;
+   }},
+  {"cgroups", [](reader& r, const node& n, const str& p,
+                 node_config& x) { x.cgroups = r.boolean(n, p); }},
 };
 
 } // namespace

@@ -6,6 +6,7 @@
 // tables of `field`s (sections.cpp); JSON documents are converted to the same
 // TOML tree first (json_bridge.cpp), so one reader serves both formats.
 
+#include "runtime/byte_size.hpp"
 #include "runtime/config.hpp"
 
 #include <toml++/toml.h>
@@ -255,6 +256,24 @@ public:
       out.push_back(
         nonempty_string(a[i], path + "[" + std::to_string(i) + "]"));
     return out;
+  }
+
+  /// Bytes as an integer, or a size such as "64MiB" (runtime/byte_size).
+  uint64_t byte_size(const toml::node& n, const std::string& path) const {
+    if (auto i = n.as_integer()) {
+      if (i->get() < 0)
+        fail(n, path, "must not be negative");
+      return static_cast<uint64_t>(i->get());
+    }
+    if (auto s = n.as_string()) {
+      auto v = parse_byte_size(s->get());
+      if (!v)
+        fail(n, path,
+             "'" + s->get()
+               + "' is not a size (bytes, or e.g. \"64MiB\", \"512K\")");
+      return *v;
+    }
+    fail(n, path, "expected bytes (an integer) or a size such as \"64MiB\"");
   }
 
 private:

@@ -535,24 +535,10 @@ const field<test_spec> test_spec_fields[] = {
              test_spec& x) { x.cwd = no_nul(r, n, p, r.string(n, p)); }},
   {"max_output",
    [](reader& r, const node& n, const str& p, test_spec& x) {
-     // Bytes as an integer, or a size such as "64MiB".
-     std::optional<uint64_t> v;
-     if (auto i = n.as_integer()) {
-       if (i->get() < 0)
-         r.fail(n, p, "must not be negative");
-       v = static_cast<uint64_t>(i->get());
-     } else if (auto s = n.as_string()) {
-       v = parse_byte_size(s->get());
-       if (!v)
-         r.fail(n, p,
-                "'" + s->get()
-                  + "' is not a size (bytes, or e.g. \"64MiB\", \"512K\")");
-     } else {
-       r.fail(n, p, "expected bytes (an integer) or a size such as \"64MiB\"");
-     }
-     if (auto why = check_max_output(*v); !why.empty())
+     auto v = r.byte_size(n, p);
+     if (auto why = check_max_output(v); !why.empty())
        r.fail(n, p, why);
-     x.max_output = *v;
+     x.max_output = v;
    }},
 };
 

@@ -1,0 +1,285 @@
+#define BOOST_TEST_MODULE cgroup
+#include <boost/test/unit_test.hpp>
+
+// Per-test cgroups (runtime/cgroup.hpp): the parsing of mountinfo and
+// /proc/self/cgroup anywhere; creating, joining, killing and removing
+// cgroups, and the removal of a dead node's, where this process can (root
+// with a cgroup2 mount and cgroup.kill; otherwise those cases say why
+// they did not run and pass).
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime/cgroup.hpp"
+#include "runtime/process.hpp"
+
+using namespace alb;
+
+namespace {
+
+bool alive(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string stat;
+  std::getline(in, stat);
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size()
+         && stat[close + 2] != 'Z';
+}
+
+bool wait_gone(pid_t pid) {
+  for (int i = 0; i < 500; ++i) {
+    if (!alive(pid))
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Reads a pid the command wrote to `fd` (one line).
+pid_t read_pid(int fd) {
+  std::string s;
+  char c;
+  while (::read(fd, &c, 1) == 1 && c != '\n')
+    s.push_back(c);
+  return s.empty() ? -1 : static_cast<pid_t>(std::stol(s));
+}
+
+// This process's cgroups, or null (with the reason printed) when this
+// machine or user cannot have them.
+std::shared_ptr<cgroup_set> open_or_say_why() {
+  cgroup_set::opening o;
+  auto s = cgroup_set::open(o);
+  if (!s)
+    BOOST_TEST_MESSAGE("no cgroups here (" << o.why_not << "): skipped");
+  return s;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(finds_the_cgroup2_mount_in_mountinfo) {
+  // A hybrid host: v1 controllers, the v2 hierarchy at .../unified.
+  std::string hybrid
+    = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+      "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup "
+      "cgroup rw,memory\n"
+      "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:15 - cgroup2 "
+      "cgroup2 rw\n";
+  auto m = find_cgroup2_mount(hybrid);
+  BOOST_REQUIRE(m);
+  BOOST_TEST(m->mount_point == "/sys/fs/cgroup/unified");
+  BOOST_TEST(m->root == "/");
+  // Octal escapes (a space) and a namespaced root.
+  auto odd = find_cgroup2_mount(
+    "29 1 0:26 /lab /mnt/cg\\040two rw - cgroup2 cgroup2 rw,nsdelegate\n");
+  BOOST_REQUIRE(odd);
+  BOOST_TEST(odd->mount_point == "/mnt/cg two");
+  BOOST_TEST(odd->root == "/lab");
+  BOOST_TEST(!find_cgroup2_mount("31 23 0:28 / /sys/fs/cgroup rw - tmpfs "
+                                 "tmpfs rw\n"));
+  BOOST_TEST(!find_cgroup2_mount(""));
+}
+
+BOOST_AUTO_TEST_CASE(reads_the_own_cgroup_and_maps_it_to_a_directory) {
+  BOOST_TEST(*own_cgroup2_path("9:name=systemd:/\n4:memory:/x/y\n0::/\n")
+             == "/");
+  BOOST_TEST(*own_cgroup2_path("0::/user.slice/session-2.scope\n")
+             == "/user.slice/session-2.scope");
+  BOOST_TEST(!own_cgroup2_path("4:memory:/x\n"));
+  cgroup2_mount m{"/", "/sys/fs/cgroup/unified"};
+  BOOST_TEST(cgroup2_directory(m, "/") == "/sys/fs/cgroup/unified");
+  BOOST_TEST(cgroup2_directory(m, "/a/b") == "/sys/fs/cgroup/unified/a/b");
+  cgroup2_mount sub{"/lab", "/mnt/cg"};
+  BOOST_TEST(cgroup2_directory(sub, "/lab/n1") == "/mnt/cg/n1");
+  BOOST_TEST(cgroup2_directory(sub, "/lab") == "/mnt/cg");
+  // Outside what that mount shows, or climbing out of it.
+  BOOST_TEST(cgroup2_directory(sub, "/other").empty());
+  BOOST_TEST(cgroup2_directory(sub, "/labx").empty());
+  BOOST_TEST(cgroup2_directory(m, "/a/../..").empty());
+  BOOST_TEST(cgroup2_directory(m, "relative").empty());
+}
+
+BOOST_AUTO_TEST_CASE(node_cgroup_names_carry_pid_and_start_time) {
+  BOOST_TEST(node_cgroup_name(123, 4567) == "alb-node-123-4567");
+  pid_t pid = 0;
+  unsigned long long start = 0;
+  BOOST_TEST(parse_node_cgroup_name("alb-node-123-4567", pid, start));
+  BOOST_TEST(pid == 123);
+  BOOST_TEST(start == 4567u);
+  for (auto bad : {"alb-node-", "alb-node-12", "alb-node--5", "alb-node-1-",
+                   "alb-node-x-1", "alb-node-1-2-3", "other-1-2",
+                   "alb-node-0-1", "alb-node-99999999999-1"})
+    BOOST_TEST(!parse_node_cgroup_name(bad, pid, start), bad);
+  auto mine = process_start_time(::getpid());
+  BOOST_REQUIRE(mine);
+  BOOST_TEST(*mine > 0u);
+  BOOST_TEST(!process_start_time(0x7ffffff0));
+}
+
+BOOST_AUTO_TEST_CASE(a_test_cgroup_holds_its_tree_and_cgroup_kill_ends_it) {
+  auto set = open_or_say_why();
+  if (!set)
+    return;
+  BOOST_TEST(set->path().find("/alb-node-" + std::to_string(::getpid()) + "-")
+             != std::string::npos);
+  std::string error;
+  auto cg = set->create(error);
+  BOOST_REQUIRE_MESSAGE(cg, error);
+  auto dir = cg->path();
+  // A supervised command whose grandchild leaves its session and process
+  // group: it is still in the cgroup.
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  spawn_options o;
+  o.argv = {"sh", "-c", "setsid sleep 300 & echo $!; wait"};
+  o.stdout_fd = fds[1];
+  o.contain = true;
+  o.cgroup_procs_fd = cg->procs_fd();
+  auto p = process::spawn(o, error);
+  ::close(fds[1]);
+  BOOST_REQUIRE_MESSAGE(p.running(), error);
+  auto grandchild = read_pid(fds[0]);
+  ::close(fds[0]);
+  BOOST_REQUIRE(grandchild > 0);
+  auto in = cg->pids();
+  BOOST_TEST(std::count(in.begin(), in.end(), grandchild) == 1);
+  // The supervisor itself stays outside: the kill does not end it, it
+  // reports the command's end.
+  BOOST_TEST(std::count(in.begin(), in.end(), p.pid()) == 0);
+  cg->kill();
+  BOOST_TEST(wait_gone(grandchild));
+  auto status = p.wait();
+  BOOST_TEST(WIFSIGNALED(status));
+  cg.reset();
+  BOOST_TEST(!exists(dir));
+}
+
+BOOST_AUTO_TEST_CASE(the_long_lived_supervisor_puts_commands_in_cgroups) {
+  auto set = open_or_say_why();
+  if (!set)
+    return;
+  std::string error;
+  auto sup = supervisor::start(error);
+  BOOST_REQUIRE_MESSAGE(sup, error);
+  for (int round = 0; round < 2; ++round) {
+    auto cg = set->create(error);
+    BOOST_REQUIRE_MESSAGE(cg, error);
+    int fds[2];
+    BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    spawn_options o;
+    o.argv = {"sh", "-c", "cat /proc/self/cgroup; echo $$"};
+    o.stdout_fd = fds[1];
+    o.cgroup_procs_fd = cg->procs_fd();
+    BOOST_REQUIRE_MESSAGE(sup->run(o, error), error);
+    ::close(fds[1]);
+    std::string out;
+    char buf[512];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof(buf))) > 0)
+      out.append(buf, static_cast<size_t>(n));
+    ::close(fds[0]);
+    // The path of the test's cgroup, relative to the mount.
+    auto rel = cg->path().substr(cg->path().find("/alb-node-"));
+    BOOST_TEST(out.find(rel + "\n") != std::string::npos, out);
+    pollfd pfd{sup->fd(), POLLIN, 0};
+    BOOST_REQUIRE(::poll(&pfd, 1, 10000) == 1);
+    auto oc = sup->take();
+    BOOST_REQUIRE(oc);
+    BOOST_TEST(oc->error.empty());
+    BOOST_TEST(oc->status == 0);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_nodes_cgroups_are_killed_and_removed_at_start) {
+  auto set = open_or_say_why();
+  if (!set)
+    return;
+  // What a node SIGKILLed with its supervisors leaves: its cgroup beside
+  // ours, named after a pid that is not that process any more (ours, with
+  // another start time), with a process still running in a test cgroup.
+  auto parent = set->path().substr(0, set->path().rfind('/'));
+  auto stale = parent + "/" + node_cgroup_name(::getpid(), 1);
+  BOOST_REQUIRE(::mkdir(stale.c_str(), 0755) == 0);
+  BOOST_REQUIRE(::mkdir((stale + "/test-7").c_str(), 0755) == 0);
+  int procs
+    = ::open((stale + "/test-7/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+  BOOST_REQUIRE(procs >= 0);
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  spawn_options o;
+  // Detached from us as a dead node's test is: its own session, its
+  // parent gone.
+  o.argv = {"sh", "-c", "setsid sleep 300 & echo $!"};
+  o.stdout_fd = fds[1];
+  o.cgroup_procs_fd = procs;
+  std::string error;
+  auto p = process::spawn(o, error);
+  ::close(fds[1]);
+  ::close(procs);
+  BOOST_REQUIRE_MESSAGE(p.running(), error);
+  auto orphan = read_pid(fds[0]);
+  ::close(fds[0]);
+  p.wait();
+  BOOST_REQUIRE(orphan > 0);
+  BOOST_TEST(alive(orphan));
+  // A live node's cgroup (ours) is left alone.
+  cgroup_set::opening op;
+  auto again = cgroup_set::open(op);
+  BOOST_REQUIRE_MESSAGE(again, op.why_not);
+  BOOST_TEST(wait_gone(orphan));
+  BOOST_TEST(!exists(stale));
+  BOOST_TEST(exists(set->path()));
+  bool named = false;
+  for (auto& r : op.removed)
+    named
+      = named || r == node_cgroup_name(::getpid(), 1) + " (1 processes killed)";
+  BOOST_TEST(named, "removed: " << (op.removed.empty() ? std::string{"nothing"}
+                                                       : op.removed.front()));
+  if (alive(orphan))
+    ::kill(orphan, SIGKILL);
+}
+
+BOOST_AUTO_TEST_CASE(a_cgroup_still_dying_at_its_end_is_removed_later) {
+  auto set = open_or_say_why();
+  if (!set)
+    return;
+  std::string error;
+  auto cg = set->create(error);
+  BOOST_REQUIRE_MESSAGE(cg, error);
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  spawn_options o;
+  o.argv = {"sh", "-c", "setsid sleep 300 & echo $!"};
+  o.stdout_fd = fds[1];
+  o.cgroup_procs_fd = cg->procs_fd();
+  auto p = process::spawn(o, error);
+  ::close(fds[1]);
+  BOOST_REQUIRE_MESSAGE(p.running(), error);
+  auto orphan = read_pid(fds[0]);
+  ::close(fds[0]);
+  p.wait();
+  BOOST_REQUIRE(orphan > 0);
+  auto dir = set->path();
+  // The test's cgroup is killed as it goes (its process may still be
+  // dying, so it cannot be removed yet: the set removes it later), then
+  // the set goes, with everything in it.
+  cg.reset();
+  set.reset();
+  BOOST_TEST(wait_gone(orphan));
+  BOOST_TEST(!exists(dir));
+}
