@@ -121,11 +121,16 @@ def test_rebalancing(token):
     slow = node(addr, token, "rb-slow", 1)
     wait_for(lambda: "registered" in read("rb-coordinator", "err")
              + read("rb-coordinator", "out"), 15, "the first node")
-    # Three 1.5 s tests on one slot: one runs, the others wait in the
+    # Three 3 s tests on one slot: one runs, the others wait in the
     # worker's local queue (its prefetch) on the slow node, none centrally,
-    # so only a move brings them to the node that joins next.
-    tests = [{"test_id": "rb-%d" % i, "command": ["sleep", "1.5"],
-              "expected_duration": 1.5} for i in range(3)]
+    # so only a move brings them to the node that joins next. A worker
+    # gives nothing back within rebalance_cooldown (2 s) of receiving it,
+    # and moves are decided on events (reports): the first test's end must
+    # come after the cooldown, while the third still waits (with 1.5 s
+    # tests the first end came too early and at the second the third
+    # started at once: nothing ever moved).
+    tests = [{"test_id": "rb-%d" % i, "command": ["sleep", "3"],
+              "expected_duration": 3} for i in range(3)]
     f = write("rb.toml", toml_tests(tests))
     out = os.path.join(TMP, "rb.json")
     sub = submit(f, port, token, out)
