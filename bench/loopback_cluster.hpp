@@ -56,6 +56,8 @@ struct node_spec {
   int slots = 1;
   /// Its `--threads` (CAF scheduler threads).
   int threads = 1;
+  /// More flags for it (e.g. --no-cgroups).
+  std::vector<std::string> extra;
 };
 
 /// A coordinator (`--no-db` unless `db`) with the given nodes; the nodes'
@@ -102,13 +104,28 @@ struct loopback_cluster {
     if (at == std::string::npos)
       throw std::runtime_error{"the coordinator did not start"};
     endpoint = line.substr(at + 13, line.find(' ', at + 13) - at - 13);
-    for (auto& n : nodes)
-      procs.push_back(
-        start({ALB_BINARY, "node", "--coordinator", endpoint, "--slots",
-               std::to_string(n.slots), "--cores", std::to_string(n.slots),
-               "--memory", "64", "--name", n.name, "--reconnect-timeout", "0",
-               "--log-level", "ERROR", "--threads", std::to_string(n.threads)},
-              -1));
+    for (auto& n : nodes) {
+      std::vector<std::string> args{ALB_BINARY,
+                                    "node",
+                                    "--coordinator",
+                                    endpoint,
+                                    "--slots",
+                                    std::to_string(n.slots),
+                                    "--cores",
+                                    std::to_string(n.slots),
+                                    "--memory",
+                                    "64",
+                                    "--name",
+                                    n.name,
+                                    "--reconnect-timeout",
+                                    "0",
+                                    "--log-level",
+                                    "ERROR",
+                                    "--threads",
+                                    std::to_string(n.threads)};
+      args.insert(args.end(), n.extra.begin(), n.extra.end());
+      procs.push_back(start(std::move(args), -1));
+    }
   }
 
   loopback_cluster(const loopback_cluster&) = delete;

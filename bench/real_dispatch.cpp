@@ -6,6 +6,10 @@
 // figure to quote.
 //
 //   bench_real_dispatch [--tests N] [--concurrency C] [--reps R]
+//                       [--no-cgroups]
+//
+// The node puts each command in a cgroup of its own where it can (as
+// root with cgroup v2); --no-cgroups measures supervisors alone.
 
 #include <algorithm>
 #include <atomic>
@@ -34,8 +38,11 @@ using alb::bench::clock_type;
 using alb::bench::median;
 
 /// Seconds alb takes for `tests` `true` commands (throws on a lost test).
-double run_alb(uint64_t tests, int slots, int rep) {
-  alb::bench::loopback_cluster cluster{{{"bench-node", slots, 2}}, false};
+double run_alb(uint64_t tests, int slots, int rep, bool no_cgroups) {
+  alb::bench::node_spec node{"bench-node", slots, 2, {}};
+  if (no_cgroups)
+    node.extra.push_back("--no-cgroups");
+  alb::bench::loopback_cluster cluster{{node}, false};
   alb::coordinator_client_options o;
   o.endpoint = cluster.endpoint;
   o.request_timeout = 120;
@@ -107,12 +114,15 @@ int main(int argc, char** argv) {
   uint64_t tests = 2000;
   int slots = 2;
   int reps = 5;
+  bool no_cgroups = false;
   CLI::App app{"N `true` commands through alb next to xargs -P"};
   app.add_option("--tests", tests, "Commands per run")
     ->check(CLI::Range(uint64_t{1}, uint64_t{10000000}));
   app.add_option("--concurrency", slots, "Commands at once (slots, -P)")
     ->check(CLI::Range(1, 4096));
   app.add_option("--reps", reps, "Runs of each")->check(CLI::Range(1, 1000));
+  app.add_flag("--no-cgroups", no_cgroups,
+               "Start the node with --no-cgroups (supervisors only)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -121,13 +131,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_real_dispatch: error: %s\n", e.what());
     return 2;
   }
-  std::printf("cores: %u, commands per run: %llu, concurrency: %d, runs: %d\n",
+  std::printf("cores: %u, commands per run: %llu, concurrency: %d, runs: %d, "
+              "node cgroups: %s\n",
               std::thread::hardware_concurrency(),
-              static_cast<unsigned long long>(tests), slots, reps);
+              static_cast<unsigned long long>(tests), slots, reps,
+              no_cgroups ? "off" : "where it can");
   std::vector<double> alb_rates, xargs_rates, ratios;
   try {
     for (int r = 0; r < reps; ++r) {
-      auto a = static_cast<double>(tests) / run_alb(tests, slots, r);
+      auto a
+        = static_cast<double>(tests) / run_alb(tests, slots, r, no_cgroups);
       auto x = static_cast<double>(tests) / run_xargs(tests, slots);
       alb_rates.push_back(a);
       xargs_rates.push_back(x);

@@ -160,6 +160,16 @@ def test_rebalancing(token):
         p.wait(timeout=15)
 
 
+def state_of(pid):
+    """The state letter of pid (R, S, T, Z, ...; "" when gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    return stat[stat.rfind(")") + 2]
+
+
 def cgroup2_mount():
     """Where cgroup v2 is mounted ("" when it is not)."""
     with open("/proc/self/mountinfo") as f:
@@ -312,6 +322,9 @@ def test_node_and_supervisors_sigkilled(token):
     # they and it die at once, as when the machine's OOM killer or an
     # operator's kill -9 of the process group hits them all.
     n.send_signal(signal.SIGSTOP)
+    # The stop is asynchronous: a node still running would see its
+    # supervisor die and kill the test's cgroup itself.
+    wait_for(lambda: state_of(n.pid) == "T", 10, "the node to stop")
     sups = children(n.pid)
     check(len(sups) >= 1 and all(cgroup_of(s) != cg for s in sups),
           "%s: the node has supervisors, outside the test's cgroup" % tag)
