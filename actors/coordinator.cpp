@@ -346,7 +346,13 @@ void expire_client(coordinator_impl self, uint64_t id) {
   auto [session, outcomes] = std::move(i->second);
   st.client_sessions.erase(i);
   self->demonitor(outcomes);
-  st.clients.erase(outcomes);
+  // As after a lost connection: nothing it received is retired, the
+  // journal keeps answering for it.
+  if (auto ci = st.clients.find(outcomes); ci != st.clients.end()) {
+    st.adm.remove_client(ci->second.id, false, nullptr);
+    st.client_actors.erase(ci->second.id);
+    st.clients.erase(ci);
+  }
   self->send_exit(session, caf::exit_reason::unreachable);
   with_peer(self, outcomes.node(), [self](const std::string& peer) {
     log(self, "client at " + peer + " expired: no heartbeat for "

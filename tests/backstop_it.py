@@ -42,7 +42,12 @@ def toml_tests(tests):
     for t in tests:
         out.append("[[tests]]")
         for k, v in t.items():
-            out.append("%s = %s" % (k, json.dumps(v)))
+            if isinstance(v, dict):
+                v = "{ %s }" % ", ".join("%s = %s" % (a, json.dumps(b))
+                                         for a, b in v.items())
+            else:
+                v = json.dumps(v)
+            out.append("%s = %s" % (k, v))
     return "\n".join(out) + "\n"
 
 
@@ -131,10 +136,10 @@ def main():
     rows = results("huge")
     check(r.returncode == 1, "the unplaceable test fails (exit %d)" % r.returncode)
     check(len(rows) == 1 and rows[0].get("status") == "failed"
-          and "no node has memory" in (rows[0].get("error") or "")
-          and "64 GB" in (rows[0].get("error") or ""),
+          and "no node has 64 GB memory" in (rows[0].get("error") or ""),
           "it ends once, failed with the reason (%s)" % rows)
-    check("huge" in r.stdout + r.stderr and "no node has memory" in r.stdout + r.stderr,
+    check("huge" in r.stdout + r.stderr
+          and "no node has 64 GB memory" in r.stdout + r.stderr,
           "the client prints the reason")
     check(WAIT_LIMIT - 0.5 <= took < WAIT_LIMIT + 8,
           "it ended after the wait limit (%.1f s)" % took)
@@ -195,10 +200,12 @@ def main():
           "a 2 MB submission is refused with the coordinator's limit (%d: %s)"
           % (r.returncode, r.stderr.strip()[-300:]))
     check(took < 10, "refused at once, not after a timeout (%.1f s)" % took)
+    # Under the limit (in pieces: one environment string may hold at most
+    # 128 KiB in exec).
     small = {"test_id": "small", "command": ["true"],
-             "env": {"BLOB": "x" * (512 << 10)}}
+             "env": {"BLOB%d" % i: "x" * (100 << 10) for i in range(6)}}
     r = submit(addr, token, "small", [small])
-    check(r.returncode == 0, "a 512 KB submission still runs (%s)"
+    check(r.returncode == 0, "a 600 KB submission still runs (%s)"
           % r.stderr.strip()[-300:])
 
 

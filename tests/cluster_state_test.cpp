@@ -316,7 +316,8 @@ BOOST_AUTO_TEST_CASE(queued_tests_end_once_when_the_last_node_that_fits_left) {
   f.dispatch(201);
   BOOST_TEST(f.end_calls["running"] == 1);
   BOOST_TEST(f.end_calls["queued"] == 1);
-  BOOST_TEST(f.placed.empty());
+  BOOST_TEST(f.drained["running"] == 1);
+  BOOST_TEST(f.drained.count("queued") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_parked_test_waits_from_when_the_big_node_left) {
