@@ -959,7 +959,8 @@ void cluster_state::note_fit_lost(const worker_slot& w, double now) {
           t.fit_lost_at = now;
       }
   };
-  note(queue_, &test_record::queued);
+  for (auto& band : queue_)
+    note(band, &test_record::queued);
   note(parked_, &test_record::parked);
 }
 
@@ -1000,12 +1001,13 @@ void cluster_state::tick(double now) {
   // hold them and end when their wait limit passes. Their queue entries go
   // stale and are dropped when the queue is next popped.
   if (live_.empty())
-    for (auto& dq : queue_)
-      for (auto h : dq) {
-        auto& t = tests_[h.ref];
-        if (t.live && t.gen == h.gen && t.queued)
-          expire_unplaceable(h.ref, now);
-      }
+    for (auto& band : queue_)
+      for (auto& dq : band)
+        for (auto h : dq) {
+          auto& t = tests_[h.ref];
+          if (t.live && t.gen == h.gen && t.queued)
+            expire_unplaceable(h.ref, now);
+        }
   capacity_changed_ = true;
   if (now >= next_rebalance_)
     rebalance(now);
