@@ -44,6 +44,11 @@ namespace alb {
 /// its messages against it before sending (coordinator_client).
 inline constexpr uint32_t default_max_payload = 64u << 20;
 
+/// Bytes a frame carries around a submission (CAF's envelope of the
+/// message): the guard relays a submission of N bytes in a frame of at
+/// most N + submission_envelope.
+inline constexpr uint32_t submission_envelope = 64u << 10;
+
 /// Why the guard ended a connection (a metric label each, see label()).
 enum class guard_refusal {
   /// Its handshake (CAF's, TLS's, or the join/hello) missed the deadline.

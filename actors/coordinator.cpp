@@ -153,6 +153,17 @@ struct coordinator_state {
     session_keys;
   /// Numbers sessions.
   uint64_t session_ids = 0;
+  /// Heartbeats heard from nodes since the last DEBUG summary.
+  uint64_t node_heartbeats = 0;
+  /// Heartbeats heard from clients since the last DEBUG summary.
+  uint64_t client_heartbeats = 0;
+  /// When the last heartbeat summary was written (core clock).
+  double heartbeat_summary_at = 0;
+  /// Last heartbeat per client session (by session id).
+  node_watch client_watch;
+  /// Client sessions watched: their handle and the client's outcome actor.
+  std::unordered_map<uint64_t, std::pair<client_session_actor, caf::actor_addr>>
+    client_sessions;
 };
 
 /// Failures the status view keeps.
@@ -251,8 +262,16 @@ double now_of(coordinator_impl self) {
 // Seconds between liveness checks, which is also the heartbeat interval
 // the nodes are asked for: several per --node-timeout, so one late or lost
 // heartbeat does not drop a node, but never busier than 10 per second.
+double check_interval(double timeout) {
+  return std::clamp(timeout / 5, 0.1, 5.0);
+}
+
+// One check for nodes and clients: at the pace of the shorter timeout.
 double check_interval(const coordinator_options& o) {
-  return std::clamp(o.node_timeout / 5, 0.1, 5.0);
+  auto t = o.node_timeout > 0 ? o.node_timeout : o.client_timeout;
+  if (o.client_timeout > 0)
+    t = std::min(t, o.client_timeout);
+  return check_interval(t);
 }
 
 // "15" for 15.0, "2.5" for 2.5.
@@ -313,6 +332,72 @@ void declare_lost(coordinator_impl self, uint64_t id) {
   if (st.opts.on_node_lost)
     st.opts.on_node_lost();
   count_nodes(self);
+}
+
+// The client of session `id` sent no heartbeat for --client-timeout: its
+// session ends (which tells the client, once it hears it) and it gets no
+// more outcomes; its tests go on, and their outcomes are journaled for the
+// next client that submits them (as after a lost connection).
+void expire_client(coordinator_impl self, uint64_t id) {
+  auto& st = self->state;
+  auto i = st.client_sessions.find(id);
+  if (i == st.client_sessions.end())
+    return;
+  auto [session, outcomes] = std::move(i->second);
+  st.client_sessions.erase(i);
+  self->demonitor(outcomes);
+  // As after a lost connection: nothing it received is retired, the
+  // journal keeps answering for it.
+  if (auto ci = st.clients.find(outcomes); ci != st.clients.end()) {
+    st.adm.remove_client(ci->second.id, false, nullptr);
+    st.client_actors.erase(ci->second.id);
+    st.clients.erase(ci);
+  }
+  self->send_exit(session, caf::exit_reason::unreachable);
+  with_peer(self, outcomes.node(), [self](const std::string& peer) {
+    log(self, "client at " + peer + " expired: no heartbeat for "
+                + seconds_text(self->state.opts.client_timeout)
+                + " s (its tests go on; their outcomes stay in the journal)");
+  });
+}
+
+// DEBUG: the heartbeats heard, one line per --debug interval (not one per
+// heartbeat: 100 nodes send several a second), with the longest silence
+// among the watched nodes, which tells how close one is to being lost.
+void heartbeat_summary(coordinator_impl self) {
+  auto& st = self->state;
+  if (!st.opts.debug)
+    return;
+  auto now = now_of(self);
+  if (now - st.heartbeat_summary_at < st.opts.debug_interval)
+    return;
+  auto span = now - st.heartbeat_summary_at;
+  st.heartbeat_summary_at = now;
+  if (st.node_heartbeats + st.client_heartbeats == 0 && st.watch.size() == 0)
+    return;
+  double silent = 0;
+  std::string who;
+  for (auto& [id, key] : st.session_keys) {
+    auto t = st.watch.last_heard(id);
+    if (t >= 0 && now - t >= silent) {
+      silent = now - t;
+      who = key.first;
+    }
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.0f", span);
+  auto line = "heartbeats in the last " + std::string{buf}
+              + " s: " + std::to_string(st.node_heartbeats) + " from "
+              + std::to_string(st.watch.size()) + " nodes, "
+              + std::to_string(st.client_heartbeats) + " from "
+              + std::to_string(st.client_watch.size()) + " clients";
+  if (!who.empty()) {
+    std::snprintf(buf, sizeof(buf), "%.1f", silent);
+    line += "; longest silence: node '" + who + "' " + buf + " s";
+  }
+  st.opts.debug("coordinator", line);
+  st.node_heartbeats = 0;
+  st.client_heartbeats = 0;
 }
 
 void count_nodes(coordinator_impl self) {
@@ -586,6 +671,15 @@ void client_down(coordinator_impl self, const caf::down_msg& dm) {
     }
   }
   st.clients.erase(i);
+  // Its session ended with it: no longer watched.
+  for (auto k = st.client_sessions.begin(); k != st.client_sessions.end();) {
+    if (k->second.second == dm.source) {
+      st.client_watch.forget(k->first);
+      k = st.client_sessions.erase(k);
+    } else {
+      ++k;
+    }
+  }
 }
 
 // Queues the journal's open tests again (a restarted coordinator).
@@ -668,6 +762,9 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
   st.refusals = std::move(refusals);
   auto sopts = st.opts.scheduler;
   sopts.finish_when_done = false;
+  sopts.timeout_grace = st.opts.timeout_grace;
+  if (!sopts.log)
+    sopts.log = st.opts.log;
   // Weak: the scheduler must not keep its coordinator alive.
   auto addr = caf::actor_cast<caf::actor_addr>(self);
   auto user_on_end = std::move(sopts.on_end);
@@ -705,7 +802,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
   self->link_to(st.scheduler);
   st.start = self->clock().now();
   // One check for all nodes, not a timer per node.
-  if (st.opts.node_timeout > 0)
+  if (st.opts.node_timeout > 0 || st.opts.client_timeout > 0)
     self->send(self, liveness_atom::value);
   if (st.opts.journal)
     resume(self);
@@ -796,7 +893,8 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
               ses.data = std::make_shared<node_session_data>();
               ses.data->id = ++st.session_ids;
               if (st.opts.node_timeout > 0)
-                ses.data->heartbeat_interval = check_interval(st.opts);
+                ses.data->heartbeat_interval
+                  = check_interval(st.opts.node_timeout);
               ses.data->name = node;
               ses.data->node = nid;
               // The join is the first sign of life.
@@ -887,9 +985,18 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
                                              + " (session opened)");
           });
       admitted(self, nid);
-      return spawn_client_session(self->home_system(), self, nid,
-                                  std::move(h.outcomes), owner_of(h.owner_key),
-                                  st.refusals, st.opts.peer_name, op);
+      auto id = ++st.session_ids;
+      auto watched = st.opts.client_timeout > 0;
+      auto addr = h.outcomes.address();
+      auto session = spawn_client_session(
+        self->home_system(), self, nid, std::move(h.outcomes),
+        owner_of(h.owner_key), st.refusals, st.opts.peer_name, op, id,
+        watched ? check_interval(st.opts.client_timeout) : 0.0);
+      if (watched) {
+        st.client_sessions[id] = {session, addr};
+        st.client_watch.heard(id, now_of(self));
+      }
+      return session;
     },
     [self](submit_atom, cluster_submission& s, caf::actor& client,
            std::string& owner) -> caf::result<uint64_t> {
@@ -994,19 +1101,31 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       auto& st = self->state;
       // Only sessions still watched: a late heartbeat of a dropped node
       // does not bring it back (it joins again instead).
-      if (st.session_keys.count(id) > 0)
+      if (st.session_keys.count(id) > 0) {
         st.watch.heard(id, now_of(self));
+        ++st.node_heartbeats;
+      } else if (st.client_sessions.count(id) > 0) {
+        st.client_watch.heard(id, now_of(self));
+        ++st.client_heartbeats;
+      }
     },
     [self](liveness_atom) {
       auto& st = self->state;
-      for (auto id : st.watch.lost(now_of(self), st.opts.node_timeout))
-        declare_lost(self, id);
+      if (st.opts.node_timeout > 0)
+        for (auto id : st.watch.lost(now_of(self), st.opts.node_timeout))
+          declare_lost(self, id);
+      if (st.opts.client_timeout > 0)
+        for (auto id :
+             st.client_watch.lost(now_of(self), st.opts.client_timeout))
+          expire_client(self, id);
+      heartbeat_summary(self);
       self->delayed_send(
         self,
         std::chrono::duration_cast<caf::timespan>(
           std::chrono::duration<double>(check_interval(st.opts))),
         liveness_atom::value);
     },
+    [self](limits_atom) -> uint64_t { return self->state.opts.max_submission; },
     [self](stats_atom) -> caf::result<std::string> {
       auto rp = self->make_response_promise<std::string>();
       self->request(self->state.scheduler, caf::infinite, stats_atom::value)

@@ -77,6 +77,19 @@ struct coordinator_options {
   /// connection ends). Its nodes are asked for a heartbeat several times
   /// per timeout.
   double node_timeout = 0;
+  /// Seconds past a running test's timeout after which the coordinator
+  /// gives up on a report its node never sent (the test is retried or
+  /// fails; see `scheduler_options::timeout_grace`); < 0 = never.
+  double timeout_grace = -1;
+  /// Seconds a client may send no heartbeat before its session expires
+  /// (a client stopped or cut off with its connection open): its tests go
+  /// on and their outcomes are journaled for the next client that asks;
+  /// 0 = never (a session ends only with its client's connection).
+  double client_timeout = 0;
+  /// Largest submission accepted, bytes serialized: clients ask for it
+  /// (limits_atom) and refuse a larger one before sending it; the guard in
+  /// front drops a larger frame.
+  uint64_t max_submission = uint64_t{64} << 20;
   /// Called once for every node declared lost for missing heartbeats (may
   /// be empty).
   std::function<void()> on_node_lost;

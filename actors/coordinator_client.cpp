@@ -234,15 +234,47 @@ struct shared_state {
   }
 };
 
+// One heartbeat to the client's session; the reply says when the next is
+// due. A session that is gone (expired after --client-timeout without
+// heartbeats) ends the wait: no outcome can arrive over it any more.
+void client_heartbeat(caf::event_based_actor* self,
+                      std::shared_ptr<shared_state> st,
+                      client_session_actor session) {
+  self->request(session, std::chrono::seconds(10), heartbeat_atom::value)
+    .then(
+      [self, session](double next) {
+        if (next > 0)
+          self->delayed_send(self,
+                             std::chrono::duration_cast<caf::timespan>(
+                               std::chrono::duration<double>(next)),
+                             heartbeat_atom::value, session);
+      },
+      [self, st, session](caf::error& e) {
+        // No answer in time: try again; the session gone: the wait is over.
+        if (e == caf::sec::request_timeout)
+          client_heartbeat(self, st, session);
+        else
+          st->lose();
+      });
+}
+
 caf::behavior receiver(caf::event_based_actor* self,
                        std::shared_ptr<shared_state> st,
                        coordinator_actor coord) {
-  // The connection (or the coordinator) going away ends the wait for
-  // outcomes that can no longer arrive.
+  // The connection (or the coordinator, or the session) going away ends
+  // the wait for outcomes that can no longer arrive.
   self->monitor(coord);
   self->set_down_handler([st](caf::down_msg&) { st->lose(); });
   return {
     [st](outcome_batch& b) { st->deliver(b); },
+    // From connect() (the session opened), then its own timer.
+    [self, st](heartbeat_atom, client_session_actor& s) {
+      if (self->current_sender() != self->ctrl()) {
+        // The first one, from connect(): watch the session too.
+        self->monitor(s);
+      }
+      client_heartbeat(self, st, s);
+    },
     // close(): ending with the normal exit reason is how a client leaves
     // cleanly (the coordinator then retires the outcomes it received).
     [self](leave_atom) { self->quit(); },
@@ -270,11 +302,11 @@ std::string megabytes(size_t bytes) {
 }
 
 // Why submission `s` cannot be sent in one message ("" = it can): the
-// guard in front of the coordinator relays at most default_max_payload
-// bytes per frame; 64 KiB are left for CAF's envelope.
-std::string oversized(caf::actor_system& sys, cluster_submission& s) {
-  constexpr size_t envelope = 64u << 10;
-  constexpr size_t limit = default_max_payload - envelope;
+// coordinator accepts at most `limit` bytes (its --max-submission, which
+// it told this client when the session opened); its guard drops a larger
+// frame, so the request would only time out.
+std::string oversized(caf::actor_system& sys, cluster_submission& s,
+                      size_t limit) {
   auto size = serialized_size(sys, s);
   if (size <= limit)
     return {};
@@ -290,7 +322,8 @@ std::string oversized(caf::actor_system& sys, cluster_submission& s) {
     }
   }
   auto limit_text = " serialized, over the coordinator's limit of "
-                    + megabytes(default_max_payload) + " per message";
+                    + megabytes(limit)
+                    + " per submission (its --max-submission)";
   if (largest > limit)
     return "test '" + largest_id + "' alone is " + megabytes(largest)
            + limit_text + " (make its command and environment smaller)";
@@ -342,6 +375,9 @@ struct coordinator_client::impl {
   client_session_actor session;
   /// Run id of the last submission.
   std::string run_id;
+  /// Largest submission the coordinator accepts, bytes (it says so when
+  /// the session opens).
+  size_t max_submission = default_max_payload - submission_envelope;
 
   caf::timespan request_timeout() const {
     return std::chrono::duration_cast<caf::timespan>(
@@ -467,6 +503,16 @@ void coordinator_client::connect() {
       .receive([&](client_session_actor& s) { d.session = std::move(s); },
                [&](caf::error& e) { failure = std::move(e); });
   }
+  if (!failure) {
+    caf::anon_send(d.recv, heartbeat_atom::value, d.session);
+    // The coordinator's size limit, so an oversized submission is refused
+    // here with a reason instead of being dropped by its guard. No answer:
+    // the limit of a coordinator that has not changed the default.
+    caf::scoped_actor self{*d.sys};
+    self->request(d.session, d.request_timeout(), limits_atom::value)
+      .receive([&](uint64_t n) { d.max_submission = static_cast<size_t>(n); },
+               [&](caf::error&) {});
+  }
   if (failure) {
     auto e = request_error(*d.sys, "no session with the coordinator at " + addr,
                            failure);
@@ -519,7 +565,7 @@ size_t coordinator_client::submit(std::vector<cluster_test> tests,
   // The coordinator's guard drops a connection that sends a frame larger
   // than it accepts, and the request would then only time out: say so
   // before sending anything.
-  if (auto why = oversized(*d.sys, s); !why.empty())
+  if (auto why = oversized(*d.sys, s, d.max_submission); !why.empty())
     throw coordinator_client_error{client_errc::bad_input, why};
   // Counted before sending: outcomes of rejected tests may arrive before
   // the reply does.

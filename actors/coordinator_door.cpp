@@ -287,11 +287,10 @@ node_session_behavior(node_session_impl self, core_actor core,
 
 using client_session_impl = guarded_actor<client_session_actor>*;
 
-client_session_actor::behavior_type
-client_session_behavior(client_session_impl self, core_actor core,
-                        caf::node_id client, caf::actor outcomes,
-                        std::string owner, std::shared_ptr<refusal_log> log,
-                        peer_namer name, bool operator_view) {
+client_session_actor::behavior_type client_session_behavior(
+  client_session_impl self, core_actor core, caf::node_id client,
+  caf::actor outcomes, std::string owner, std::shared_ptr<refusal_log> log,
+  peer_namer name, bool operator_view, uint64_t id, double interval) {
   refuse_unexpected(self, log, name, "not accepted from a client");
   // The session is the client's: it ends when the client does (or the
   // core).
@@ -338,6 +337,19 @@ client_session_behavior(client_session_impl self, core_actor core,
         return refused("status");
       return self->delegate(core, a, outcomes, operator_view);
     },
+    [self, core, mine, refused, id,
+     interval](heartbeat_atom) -> caf::result<double> {
+      if (!mine("a heartbeat on a client session"))
+        return refused("heartbeat");
+      if (interval > 0)
+        self->send(core, heartbeat_atom::value, id);
+      return interval;
+    },
+    [self, core, mine, refused](limits_atom a) -> caf::result<uint64_t> {
+      if (!mine("a limits request on a client session"))
+        return refused("limits");
+      return self->delegate(core, a);
+    },
   };
 }
 
@@ -371,19 +383,19 @@ node_session_actor spawn_node_session(caf::actor_system& sys, core_actor core,
     [here](const caf::mailbox_element& x) { return from_here(x, here); });
 }
 
-client_session_actor spawn_client_session(caf::actor_system& sys,
-                                          core_actor core, caf::node_id client,
-                                          caf::actor outcomes,
-                                          std::string owner,
-                                          std::shared_ptr<refusal_log> log,
-                                          peer_namer name, bool operator_view) {
+client_session_actor spawn_client_session(
+  caf::actor_system& sys, core_actor core, caf::node_id client,
+  caf::actor outcomes, std::string owner, std::shared_ptr<refusal_log> log,
+  peer_namer name, bool operator_view, uint64_t id, double heartbeat_interval) {
   using impl = guarded_actor<client_session_actor>;
   auto here = sys.node();
   auto watched = outcomes.address();
   return sys.spawn<impl>(
-    [core, client, outcomes, owner, log, name, operator_view](impl* self) {
+    [core, client, outcomes, owner, log, name, operator_view, id,
+     heartbeat_interval](impl* self) {
       return client_session_behavior(self, core, client, outcomes, owner, log,
-                                     name, operator_view);
+                                     name, operator_view, id,
+                                     heartbeat_interval);
     },
     // The client's process reports the end of its outcome actor (its
     // connection gone, or a clean leave).

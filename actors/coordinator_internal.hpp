@@ -17,7 +17,7 @@
 //                        own tests only), status (its own tests listed;
 //                        every test for an operator session: the hello
 //                        carried the operator token, or the coordinator
-//                        has no token at all)
+//                        has no token at all), heartbeat
 //   the scheduler     -> core: outcome_batch; core -> core: tick, liveness
 //   a joined node     -> its node session: heartbeat (the reply is the
 //                        coordinator's side: when the next one is due)
@@ -81,7 +81,9 @@ using core_actor = caf::typed_actor<
   // From a node session: the node with this session id sent a heartbeat.
   caf::reacts_to<heartbeat_atom, uint64_t>,
   // Internal: the periodic check for nodes silent past --node-timeout.
-  caf::reacts_to<liveness_atom>>;
+  caf::reacts_to<liveness_atom>,
+  // From a client session: the largest submission accepted, bytes.
+  caf::replies_to<limits_atom>::with<uint64_t>>;
 
 /// Refusal lines of the door, the sessions and the core, rate-limited
 /// together (runtime/log_limiter.hpp): per 10 s each sender and kind once,
@@ -204,10 +206,13 @@ node_session_actor spawn_node_session(caf::actor_system& sys, core_actor core,
 /// hello; outcomes go to `outcomes`; it acts for `owner`, the digest of the
 /// client's key); it ends with `outcomes` or `core`.
 /// An `operator_view` session sees every test in the status view.
+/// Its heartbeats name it to the core by `id`; it asks for one every
+/// `heartbeat_interval` seconds (0 = none).
 client_session_actor
 spawn_client_session(caf::actor_system& sys, core_actor core,
                      caf::node_id client, caf::actor outcomes,
                      std::string owner, std::shared_ptr<refusal_log> log,
-                     peer_namer name, bool operator_view = false);
+                     peer_namer name, bool operator_view = false,
+                     uint64_t id = 0, double heartbeat_interval = 0);
 
 } // namespace alb::coord

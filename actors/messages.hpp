@@ -83,6 +83,14 @@ struct work_report {
   std::string stderr_tail;
 };
 
+/// One placement, named by its record index and generation.
+struct placement_ref {
+  /// Record index echoed from the work item.
+  uint32_t ref = 0;
+  /// Placement generation echoed from the work item.
+  uint32_t gen = 0;
+};
+
 /// Reports of one worker, sent as one message; doubles as the worker's
 /// request for more work.
 struct report_batch {
@@ -90,6 +98,10 @@ struct report_batch {
   uint32_t slot = 0;
   /// The reports.
   std::vector<work_report> items;
+  /// Placements with a timeout that started since the last report (workers
+  /// of a coordinator only): the coordinator counts the deadline of its
+  /// backstop (timeout + grace) from here.
+  std::vector<placement_ref> started;
 };
 
 /// Placements for several workers of one node process, sent as one
@@ -219,10 +231,16 @@ typename Inspector::result_type inspect(Inspector& f, work_report& x) {
            x.output_tail, x.signal, x.stderr_tail);
 }
 
+/// Serializes placement_ref.
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, placement_ref& x) {
+  return f(caf::meta::type_name("placement_ref"), x.ref, x.gen);
+}
+
 /// Serializes report_batch.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, report_batch& x) {
-  return f(caf::meta::type_name("report_batch"), x.slot, x.items);
+  return f(caf::meta::type_name("report_batch"), x.slot, x.items, x.started);
 }
 
 /// Serializes test_batch.
@@ -338,6 +356,9 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 /// reply, the coordinator's side of the exchange, is the interval to the
 /// next one).
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+/// A client asks its session for the coordinator's limits (the largest
+/// submission it accepts, bytes serialized).
+using limits_atom = caf::atom_constant<caf::atom("limits")>;
 
 // -- interfaces
 // ----------------------------------------------------------------
@@ -567,7 +588,15 @@ using client_session_actor = caf::typed_actor<
   caf::replies_to<results_atom, std::string>::with<std::string>,
   // The status view as JSON: nodes, totals and this client's own tests
   // (every test for an operator session).
-  caf::replies_to<status_atom>::with<std::string>>;
+  caf::replies_to<status_atom>::with<std::string>,
+  // The client is alive; replies the seconds until the next heartbeat is
+  // due (0 = none needed). A client silent for the coordinator's
+  // --client-timeout loses its session (its tests go on; their outcomes
+  // stay in the journal).
+  caf::replies_to<heartbeat_atom>::with<double>,
+  // The largest submission the coordinator accepts, bytes serialized
+  // (--max-submission): a client refuses a larger one before sending it.
+  caf::replies_to<limits_atom>::with<uint64_t>>;
 
 /// The coordinator's public face: the one actor it publishes. It accepts
 /// exactly two messages, each checked against the join token; everything

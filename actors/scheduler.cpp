@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <sstream>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -13,6 +14,7 @@
 
 #include "actors/caf_ec.hpp"
 #include "runtime/cluster_status.hpp"
+#include "runtime/liveness.hpp"
 #include "runtime/simulation.hpp"
 
 namespace alb {
@@ -37,7 +39,13 @@ struct scheduler_state {
   /// When each slot's worker was last heard from (scheduler clock; < 0 =
   /// never), for the status view.
   std::vector<double> last_seen;
+  /// Deadlines of started placements with a timeout (timeout_grace >= 0).
+  test_deadlines deadlines;
 };
+
+uint64_t deadline_key(uint32_t ref, uint32_t gen) {
+  return (static_cast<uint64_t>(ref) << 32) | gen;
+}
 
 using scheduler_impl = scheduler_actor::stateful_pointer<scheduler_state>;
 
@@ -202,10 +210,67 @@ void seen(scheduler_impl self, uint32_t slot, double now) {
   ls[slot] = now;
 }
 
+// Started placements whose worker has not reported them past timeout +
+// grace (a hung worker, a stopped node whose heartbeats the coordinator
+// has not missed for long enough yet): each attempt fails as timed out, so
+// the test is retried elsewhere or fails, and the worker is told to drop
+// it. Whatever the worker reports for it later is stale.
+void expire_overdue(scheduler_impl self, double now) {
+  auto& st = self->state;
+  if (st.opts.timeout_grace < 0 || st.deadlines.size() == 0)
+    return;
+  for (auto key : st.deadlines.expired(now)) {
+    test_handle h{static_cast<uint32_t>(key >> 32),
+                  static_cast<uint32_t>(key & 0xffffffffu)};
+    auto slot = st.core->holder(h);
+    if (slot == cluster_state::npos)
+      continue;
+    auto& rec = st.core->record(h);
+    auto id = rec.req.test_id;
+    auto timeout = rec.req.timeout;
+    auto worker = st.core->worker(slot).caps.worker_id;
+    auto retry = rec.failures < rec.req.retries;
+    attempt_outcome o;
+    o.success = false;
+    o.timed_out = true;
+    o.exit_code = -1;
+    o.exec_seconds = rec.started_at >= 0 ? now - rec.started_at : 0;
+    std::ostringstream why;
+    why << "no report from worker '" << worker << "' within its timeout ("
+        << timeout << " s) + " << st.opts.timeout_grace
+        << " s: given up by the coordinator";
+    o.error = why.str();
+    if (!st.core->complete(slot, h, o, now))
+      continue;
+    if (slot < st.handles.size() && st.handles[slot])
+      self->send(st.handles[slot], cancel_atom::value, h.ref, h.gen);
+    if (st.opts.log)
+      st.opts.log("test '" + id + "' overdue: " + o.error + "; "
+                  + (retry ? "retried" : "failed"));
+  }
+}
+
 // Ends the reported attempts of one worker and refills it.
 void take_reports(scheduler_impl self, report_batch& batch, double now) {
   auto& st = self->state;
   seen(self, batch.slot, now);
+  if (st.opts.timeout_grace >= 0) {
+    // Starts first: a test that started and ended within one batch is
+    // armed and disarmed at once.
+    for (auto& p : batch.started) {
+      test_handle h{p.ref, p.gen};
+      if (st.core->holder(h) != batch.slot)
+        continue;
+      auto timeout = st.core->record(h).req.timeout;
+      if (timeout <= 0)
+        continue;
+      st.core->started(batch.slot, h, now);
+      st.deadlines.arm(deadline_key(p.ref, p.gen),
+                       now + timeout + st.opts.timeout_grace);
+    }
+    for (auto& r : batch.items)
+      st.deadlines.disarm(deadline_key(r.ref, r.gen));
+  }
   // The core ends only placements this slot holds under this generation:
   // a stale report (requeued test, reused slot) changes nothing.
   attempt_outcome o;
@@ -321,6 +386,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
     [self, tick_delay](tick_atom) {
       auto& st = self->state;
       auto now = now_of(self);
+      expire_overdue(self, now);
       st.core->tick(now);
       dispatch(self, now);
       flush(self);

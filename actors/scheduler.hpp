@@ -50,6 +50,15 @@ struct scheduler_options {
   bool check_invariants = false;
   /// Receives invariant violations.
   std::function<void(const std::string&)> on_violation;
+  /// Seconds past a test's timeout after which the scheduler stops waiting
+  /// for a started placement its worker never reported (counted from the
+  /// worker's start notice, `report_batch::started`): the attempt fails as
+  /// timed out, the test is retried or fails as its retries say, and the
+  /// worker is told to cancel it. < 0 = off (the workers' own timeouts are
+  /// trusted). Checked on every tick.
+  double timeout_grace = -1;
+  /// Receives a line for each placement given up that way (may be empty).
+  std::function<void(const std::string&)> log;
   /// Called on every tick with the core (progress display, tests).
   std::function<void(const cluster_state&, double now)> on_tick;
 };

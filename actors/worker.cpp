@@ -71,6 +71,9 @@ struct worker_state {
   caf::actor_clock::time_point start;
   uint32_t slot = 0;
   queue_type queue;
+  /// Placements with a timeout started since the last report (sent only
+  /// to a coordinator, which enforces their timeout too).
+  std::vector<placement_ref> started_out;
 
   ~worker_state() {
     // Whatever still runs stops with the worker.
@@ -109,11 +112,13 @@ double scaled_now(worker_impl self) {
 void flush(worker_impl self) {
   auto& st = self->state;
   auto out = st.queue.flush();
-  if (out.empty())
+  if (out.empty() && st.started_out.empty())
     return;
   report_batch b;
   b.slot = st.slot;
   b.items = std::move(out);
+  b.started = std::move(st.started_out);
+  st.started_out.clear();
   // Through the uplink when there is one: gathered with the node's other
   // workers' reports.
   if (st.opts.uplink)
@@ -133,14 +138,19 @@ void start_more(worker_impl self) {
   auto& st = self->state;
   if (!st.queue.can_start())
     return;
-  st.queue.start_ready(scaled_now(self),
-                       [&](uint64_t seq, queue_type::started& s) {
-                         work_report r;
-                         if (st.exec->start(*st.host, seq, s.item, r))
-                           return true;
-                         ended(self, s, r);
-                         return false;
-                       });
+  st.queue.start_ready(
+    scaled_now(self), [&](uint64_t seq, queue_type::started& s) {
+      work_report r;
+      if (st.exec->start(*st.host, seq, s.item, r)) {
+        // Only a coordinator counts a deadline from the
+        // start; a local scheduler trusts its workers.
+        if (st.opts.coordinator && s.item.timeout > 0)
+          st.started_out.push_back(placement_ref{s.item.ref, s.item.gen});
+        return true;
+      }
+      ended(self, s, r);
+      return false;
+    });
 }
 
 // One event of run `seq` (timer, deadline or exit) through `call`.

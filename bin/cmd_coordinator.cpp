@@ -24,6 +24,7 @@
 #include "bin/common.hpp"
 #include "metrics/prometheus_observer.hpp"
 #include "metrics/server.hpp"
+#include "runtime/byte_size.hpp"
 #include "runtime/history.hpp"
 #include "runtime/journal.hpp"
 #include "runtime/strategy.hpp"
@@ -44,10 +45,13 @@ struct coordinator_flags : run_flags {
   std::string operator_token_file;
   int threads = 2;
   double node_timeout = -1;
+  double timeout_grace = -1;
+  double client_timeout = -1;
   tls_options tls;
-  double handshake_timeout = 10;
-  int max_handshakes_per_address = 16;
-  int max_handshakes = 256;
+  double handshake_timeout = -1;
+  int max_handshakes_per_address = -1;
+  int max_handshakes = -1;
+  std::string max_submission;
 };
 
 int run_coordinator(const coordinator_flags& f) {
@@ -136,6 +140,21 @@ int run_coordinator(const coordinator_flags& f) {
       return 2;
     }
   }
+  // The flag overrides [cluster] max_submission; checked like the key.
+  auto max_submission = cfg.cluster.max_submission;
+  if (!f.max_submission.empty()) {
+    auto v = parse_byte_size(f.max_submission);
+    auto why = v ? check_max_submission(*v) : std::string{};
+    if (!v || !why.empty()) {
+      std::cerr << "alb coordinator: error: --max-submission: "
+                << (v ? why
+                      : "'" + f.max_submission
+                          + "' is not a size (bytes, or e.g. \"64MiB\")")
+                << "\n";
+      return 2;
+    }
+    max_submission = *v;
+  }
   auto metrics = metrics_session::start(f, cfg, "coordinator", sched.strategy);
   block_stop_signals();
   // Each relayed connection takes three descriptors (the guard's two and
@@ -163,6 +182,11 @@ int run_coordinator(const coordinator_flags& f) {
     o.journal = journal;
     o.node_timeout
       = f.node_timeout >= 0 ? f.node_timeout : cfg.cluster.node_timeout;
+    o.timeout_grace
+      = f.timeout_grace >= 0 ? f.timeout_grace : cfg.cluster.timeout_grace;
+    o.client_timeout
+      = f.client_timeout >= 0 ? f.client_timeout : cfg.cluster.client_timeout;
+    o.max_submission = max_submission;
     o.log = [&log](const std::string& line) { log.info(line); };
     // Connections and placement summaries, only when they are written.
     if (log.enabled(log_level::debug))
@@ -230,10 +254,18 @@ int run_coordinator(const coordinator_flags& f) {
     g.port = static_cast<uint16_t>(port);
     g.upstream_port = *inner;
     g.tls = tls != nullptr;
-    g.handshake_timeout = f.handshake_timeout;
+    g.handshake_timeout = f.handshake_timeout > 0
+                            ? f.handshake_timeout
+                            : cfg.cluster.handshake_timeout;
     g.max_pending_per_address
-      = static_cast<size_t>(f.max_handshakes_per_address);
-    g.max_pending = static_cast<size_t>(f.max_handshakes);
+      = static_cast<size_t>(f.max_handshakes_per_address > 0
+                              ? f.max_handshakes_per_address
+                              : cfg.cluster.max_handshakes_per_address);
+    g.max_pending = static_cast<size_t>(
+      f.max_handshakes > 0 ? f.max_handshakes : cfg.cluster.max_handshakes);
+    // A submission at the limit is one frame: its payload plus CAF's
+    // envelope around the message.
+    g.max_payload = static_cast<uint32_t>(max_submission + submission_envelope);
     // Strangers are named with their address (rate-limited by the guard).
     g.on_refused = [&log](const std::string& line) {
       log.put(log_level::warning, "guard", line);
@@ -330,6 +362,14 @@ void add_coordinator(CLI::App& app, int& rc) {
     "tests are requeued, and whatever it reports later does not count. When\n"
     "it wakes up it is told it was dropped, kills what it ran and joins again\n"
     "under a fresh session.\n"
+    "A test with a `timeout` that its node started but never reports is\n"
+    "given up --timeout-grace seconds past its timeout (`test 'T' overdue:\n"
+    "no report from worker ...`): the attempt fails as timed out, so the test\n"
+    "is retried on another worker or fails, and no test waits forever.\n"
+    "Clients send heartbeats too: a client silent for --client-timeout\n"
+    "seconds loses its session (`client at ADDR expired: no heartbeat for\n"
+    "60 s`); its tests still run and their outcomes are journaled, so the\n"
+    "same submission again gets them from the journal.\n"
     "\n"
     "Refused joins and connections (wrong token, garbage bytes, failed TLS\n"
     "handshakes) are logged as warnings with the peer's address. The port\n"
@@ -345,6 +385,18 @@ void add_coordinator(CLI::App& app, int& rc) {
     "--max-handshakes (256) in all are in their handshake at once: one more\n"
     "closes the oldest, so sockets held open never keep a node or client\n"
     "out. Counted in alb_connections_refused_total{reason}.\n"
+    "A submission over --max-submission (default 64MiB serialized) is\n"
+    "refused by the client before it sends it: each client learns the limit\n"
+    "when its session opens, and the guard drops a larger frame.\n"
+    "A test no node can ever hold (too much memory, a missing accelerator,\n"
+    "software or tag) fails as unplaceable with that reason once [scheduler]\n"
+    "wait_limit seconds (default 120; per test `wait_limit`) pass since its\n"
+    "submission or since the last node that could hold it left, so tests\n"
+    "queued for a node that is gone end instead of waiting forever.\n"
+    "Every guard flag, --node-timeout, --timeout-grace, --client-timeout and\n"
+    "--max-submission has a [cluster] key of the same name (underscores):\n"
+    "flags override the file; a value out of range is an error naming\n"
+    "file:line (exit 2).\n"
     "Status: `alb status` shows nodes, the queue with why each test waits,\n"
     "running tests and totals; a client's own tests are listed, every\n"
     "test for a client presenting the --operator-token-file token (or when\n"
@@ -397,24 +449,42 @@ void add_coordinator(CLI::App& app, int& rc) {
     ->add_option("--handshake-timeout", f->handshake_timeout,
                  "Seconds a connection has to finish its handshake (CAF or "
                  "TLS, then the join or hello with the token); then it is "
-                 "closed (default 10)")
+                 "closed (default [cluster] handshake_timeout, 10)")
     ->check(CLI::Range(0.1, 3600.0));
   cmd
     ->add_option("--max-handshakes-per-address", f->max_handshakes_per_address,
                  "Connections from one address still in their handshake; "
-                 "one more closes that address's oldest (default 16)")
+                 "one more closes that address's oldest (default [cluster] "
+                 "max_handshakes_per_address, 16)")
     ->check(CLI::Range(1, 100000));
   cmd
     ->add_option("--max-handshakes", f->max_handshakes,
                  "Connections still in their handshake in total; one more "
                  "closes the oldest of the address holding the most "
-                 "(default 256)")
+                 "(default [cluster] max_handshakes, 256)")
     ->check(CLI::Range(1, 100000));
+  cmd->add_option("--max-submission", f->max_submission,
+                  "Largest submission accepted, serialized: bytes or a size "
+                  "such as 64MiB, 1 MiB to 1 GiB; clients refuse a larger "
+                  "one before sending it (default [cluster] max_submission, "
+                  "64MiB)");
   cmd
     ->add_option("--node-timeout", f->node_timeout,
                  "Seconds without a heartbeat after which a node is declared "
                  "lost and its tests requeued (default [cluster] "
                  "node_timeout, 15)")
+    ->check(CLI::Range(0.1, 86400.0));
+  cmd
+    ->add_option("--timeout-grace", f->timeout_grace,
+                 "Seconds past a running test's timeout after which the "
+                 "coordinator gives up on its node's report and retries or "
+                 "fails it (default [cluster] timeout_grace, 30)")
+    ->check(CLI::Range(0.0, 86400.0));
+  cmd
+    ->add_option("--client-timeout", f->client_timeout,
+                 "Seconds without a heartbeat after which a client's session "
+                 "expires; its tests go on (default [cluster] "
+                 "client_timeout, 60)")
     ->check(CLI::Range(0.1, 86400.0));
   add_tls_flags(cmd, f->tls);
   f->add_config(cmd);

@@ -61,4 +61,12 @@ std::string check_max_output(uint64_t n) {
   return {};
 }
 
+std::string check_max_submission(uint64_t n) {
+  if (n < min_max_submission || n > max_max_submission)
+    return format_bytes(n) + " is out of range ("
+           + format_bytes(min_max_submission) + " to "
+           + format_bytes(max_max_submission) + ")";
+  return {};
+}
+
 } // namespace alb

@@ -18,6 +18,15 @@ constexpr uint64_t min_max_output = uint64_t{1} << 10;
 /// The largest `max_output` accepted (1 TiB).
 constexpr uint64_t max_max_output = uint64_t{1} << 40;
 
+/// The default cap on one submission to a coordinator, serialized
+/// (`[cluster] max_submission`, `alb coordinator --max-submission`).
+constexpr uint64_t default_max_submission = uint64_t{64} << 20;
+/// The smallest `max_submission` accepted.
+constexpr uint64_t min_max_submission = uint64_t{1} << 20;
+/// The largest `max_submission` accepted (the guard's frame length field
+/// and CAF's buffers stay far from their 4 GiB limit).
+constexpr uint64_t max_max_submission = uint64_t{1} << 30;
+
 /// Parses a size: digits, optionally followed by B, K/KB/KiB, M/MB/MiB,
 /// G/GB/GiB or T/TB/TiB (any case, spaces allowed before the unit);
 /// nothing when it is not one or overflows.
@@ -28,5 +37,8 @@ std::string format_bytes(uint64_t n);
 
 /// Checks a `max_output` value: "" when it is in range, else why not.
 std::string check_max_output(uint64_t n);
+
+/// Checks a `max_submission` value: "" when it is in range, else why not.
+std::string check_max_submission(uint64_t n);
 
 } // namespace alb

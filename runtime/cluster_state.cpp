@@ -142,12 +142,17 @@ void cluster_state::remove_worker(uint32_t slot, bool lost, double now) {
   if (slot >= workers_.size() || !workers_[slot].alive)
     return;
   auto& w = workers_[slot];
+  // Tests waiting that this worker could hold: if it was the last one, their
+  // wait for a worker that can hold them starts now (a scan of the waiting
+  // tests, on a worker's leave only).
+  note_fit_lost(w, now);
   // Everything the worker held goes back to the front of the queue: those
   // tests were submitted before anything still waiting behind them.
   auto held = std::move(w.held);
   w.held.clear();
   for (auto& h : held) {
     auto& t = tests_[h.ref];
+    t.fit_lost_at = now;
     end_move(t);
     --in_flight_;
     placed_work_ -= std::max(0.0, t.req.expected_duration);
@@ -650,6 +655,17 @@ void cluster_state::started(uint32_t slot, test_handle h, double now) {
   mark_started(t, now);
 }
 
+uint32_t cluster_state::holder(test_handle h) const {
+  if (h.ref >= tests_.size())
+    return npos;
+  auto& t = tests_[h.ref];
+  if (!t.live || t.gen != h.gen
+      || (t.status != test_status::assigned
+          && t.status != test_status::running))
+    return npos;
+  return t.worker;
+}
+
 bool cluster_state::complete(uint32_t slot, test_handle h,
                              const attempt_outcome& o, double now) {
   if (h.ref >= tests_.size())
@@ -926,6 +942,47 @@ std::string cluster_state::describe_need(const test_record& t) const {
   return out.str();
 }
 
+void cluster_state::note_fit_lost(const worker_slot& w, double now) {
+  auto could_hold = [&](const test_record& t) {
+    if (w.total_memory < t.need.memory)
+      return false;
+    for (int k = 0; k < max_accel_types; ++k)
+      if (w.total_accel[k] < t.need.accel[k])
+        return false;
+    return t.cons.empty() || meets(t.cons, w.caps);
+  };
+  auto note = [&](auto& lists, bool test_record::*flag) {
+    for (auto& dq : lists)
+      for (auto h : dq) {
+        auto& t = tests_[h.ref];
+        if (t.live && t.gen == h.gen && t.*flag && could_hold(t))
+          t.fit_lost_at = now;
+      }
+  };
+  for (auto& band : queue_)
+    note(band, &test_record::queued);
+  note(parked_, &test_record::parked);
+}
+
+bool cluster_state::expire_unplaceable(uint32_t ref, double now) {
+  auto& t = tests_[ref];
+  auto limit = t.req.wait_limit > 0 ? t.req.wait_limit : cfg_.wait_limit;
+  // The wait for a worker that can hold it: since its submission, or since
+  // the last such worker left.
+  auto since = std::max(t.submitted_at, t.fit_lost_at);
+  // Only a test that no registered worker could hold even when idle runs
+  // out of patience; one that waits for a busy cluster keeps waiting, as a
+  // queue should.
+  if (now - since < limit || could_ever_fit(t))
+    return false;
+  attempt_outcome o;
+  o.success = false;
+  o.error = describe_need(t) + ": " + unmet_reason(t) + "; waited "
+            + std::to_string(static_cast<long long>(now - since)) + " s";
+  end(ref, test_status::failed, &o, failure_kind::unplaceable, now);
+  return true;
+}
+
 void cluster_state::tick(double now) {
   for (auto& dq : parked_) {
     for (size_t i = 0, n = dq.size(); i < n; ++i) {
@@ -934,22 +991,23 @@ void cluster_state::tick(double now) {
       auto& t = tests_[h.ref];
       if (!t.live || t.gen != h.gen || !t.parked)
         continue;
-      auto limit = t.req.wait_limit > 0 ? t.req.wait_limit : cfg_.wait_limit;
-      // Only a test that no registered worker could hold even when idle
-      // runs out of patience; one that waits for a busy cluster keeps
-      // waiting, as a queue should.
-      if (now - t.submitted_at >= limit && !could_ever_fit(t)) {
-        attempt_outcome o;
-        o.success = false;
-        o.error = describe_need(t) + ": " + unmet_reason(t) + "; waited "
-                  + std::to_string(static_cast<long long>(now - t.submitted_at))
-                  + " s";
-        end(h.ref, test_status::failed, &o, failure_kind::unplaceable, now);
+      if (expire_unplaceable(h.ref, now))
         continue;
-      }
       dq.push_back(h);
     }
   }
+  // With no worker at all nothing leaves the queue to be parked (dispatch
+  // stops when no slot is free): the queued tests wait for a node that can
+  // hold them and end when their wait limit passes. Their queue entries go
+  // stale and are dropped when the queue is next popped.
+  if (live_.empty())
+    for (auto& band : queue_)
+      for (auto& dq : band)
+        for (auto h : dq) {
+          auto& t = tests_[h.ref];
+          if (t.live && t.gen == h.gen && t.queued)
+            expire_unplaceable(h.ref, now);
+        }
   capacity_changed_ = true;
   if (now >= next_rebalance_)
     rebalance(now);

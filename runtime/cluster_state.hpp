@@ -61,6 +61,11 @@ struct test_record {
   double submitted_at = 0;
   /// When it last entered the queue (aging counts from here).
   double enqueued_at = 0;
+  /// When the last worker that could hold it left while it waited (-1 =
+  /// none did): its wait limit counts from here or its submission,
+  /// whichever is later, so a node that restarts does not fail the tests
+  /// that waited for it long ago.
+  double fit_lost_at = -1;
   /// When it was last placed.
   double assigned_at = -1;
   /// When it started running.
@@ -299,6 +304,9 @@ public:
   /// local queue. Optional: `complete` also records the start.
   void started(uint32_t slot, test_handle h, double now);
 
+  /// The slot of the worker holding placement `h` now, or npos when `h` is
+  /// not current (the test ended, was requeued or placed again).
+  uint32_t holder(test_handle h) const;
   /// Applies the worker's report on placement `h`. Returns false when the
   /// report is stale (the test was requeued or the worker replaced).
   bool complete(uint32_t slot, test_handle h, const attempt_outcome& o,
@@ -474,6 +482,12 @@ private:
   void park(uint32_t ref);
   void scan_parked(double now);
   bool could_ever_fit(const test_record& t) const;
+  // Marks the waiting tests `w` could hold: their wait for a worker that
+  // can hold them may start now (w is leaving).
+  void note_fit_lost(const worker_slot& w, double now);
+  // Fails test `ref` as unplaceable when no worker could ever hold it and
+  // its wait limit passed; true when it ended.
+  bool expire_unplaceable(uint32_t ref, double now);
   std::string describe_need(const test_record& t) const;
   assignment view(const test_record& t) const;
   void place_reserve(uint32_t ref, uint32_t slot, double now);

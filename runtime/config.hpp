@@ -140,6 +140,28 @@ struct cluster_config {
   /// Seconds a node may send no heartbeat before the coordinator declares
   /// it lost and requeues its tests (`node_timeout`, 0.1 to 86400).
   double node_timeout = 15;
+  /// Seconds past a running test's timeout after which the coordinator
+  /// gives up on a report its node never sent (`timeout_grace`, 0 to
+  /// 86400).
+  double timeout_grace = 30;
+  /// Seconds a client may send no heartbeat before its session expires
+  /// (`client_timeout`, 0.1 to 86400).
+  double client_timeout = 60;
+  /// Seconds a connection has to finish its handshake (CAF's or TLS's,
+  /// then the join or hello with the token) before the coordinator's guard
+  /// closes it (`handshake_timeout`, 0.1 to 3600).
+  double handshake_timeout = 10;
+  /// Connections from one address still in their handshake
+  /// (`max_handshakes_per_address`, 1 to 100000).
+  int max_handshakes_per_address = 16;
+  /// Connections still in their handshake in total (`max_handshakes`, 1 to
+  /// 100000).
+  int max_handshakes = 256;
+  /// Largest submission (one message) the coordinator accepts, bytes
+  /// serialized (`max_submission`: bytes or a size such as "64MiB"; 1 MiB
+  /// to 1 GiB). Clients learn it when they connect and refuse a larger
+  /// submission before sending it.
+  uint64_t max_submission = uint64_t{64} << 20;
 };
 
 /// The `[tls]` section: the cluster's TLS material, all of `cert`, `key`

@@ -158,6 +158,12 @@ int main(int argc, char** argv) {
                  cluster_submission{{t}, "", "", false}, me);
   expect_refused(self, door, "cancel without a session", unexpected,
                  cancel_atom::value, std::vector<std::string>{victim});
+  // A heartbeat belongs on a session: on the port it keeps nothing alive.
+  expect_refused(self, door, "heartbeat without a session", unexpected,
+                 heartbeat_atom::value);
+  // The limits a session answers are not the port's to tell.
+  expect_refused(self, door, "limits without a session", unexpected,
+                 limits_atom::value);
   expect_refused(self, door, "hello with a wrong token", ec::wrong_token,
                  hello_atom::value, client_hello{"guessed-token", me, ""});
   expect_refused(self, door, "hello without a token", ec::no_token,

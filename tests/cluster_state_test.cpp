@@ -280,6 +280,97 @@ BOOST_AUTO_TEST_CASE(a_test_that_fits_no_worker_fails_after_its_wait_limit) {
   BOOST_TEST(f.c.open_tests() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(queued_tests_end_once_when_the_last_node_that_fits_left) {
+  // The only worker leaves with one test running and one queued behind it:
+  // with no worker at all nothing is ever parked, yet both end as
+  // unplaceable once their wait limit has passed since the leave (not
+  // since their submission: they waited for it for 100 s before).
+  scheduler_config cfg = no_prefetch();
+  cfg.wait_limit = 30;
+  fixture f{cfg};
+  auto slot = f.add(make_worker("only", 8, 1));
+  f.submit(make_test("running", 4));
+  f.submit(make_test("queued", 4));
+  f.dispatch();
+  BOOST_TEST(f.is_placed("running"));
+  BOOST_TEST(!f.is_placed("queued"));
+  f.c.tick(100);
+  f.c.remove_worker(slot, true, 100);
+  f.check();
+  f.c.tick(129);
+  f.check();
+  BOOST_TEST(f.end_calls.empty());
+  f.c.tick(130);
+  f.check();
+  BOOST_TEST(f.end_calls["running"] == 1);
+  BOOST_TEST(f.end_calls["queued"] == 1);
+  BOOST_TEST(f.ends["queued"].status == test_status::failed);
+  BOOST_TEST(f.ends["queued"].error.find("no worker can hold it")
+             != std::string::npos);
+  BOOST_TEST(f.ends["queued"].error.find("waited 30 s") != std::string::npos);
+  BOOST_TEST(f.metrics(130).unplaceable_tests == 2u);
+  BOOST_TEST(f.c.open_tests() == 0u);
+  // Later ticks and a worker that joins change nothing: each ended once.
+  f.c.tick(200);
+  f.add(make_worker("late", 8, 1), 201);
+  f.dispatch(201);
+  BOOST_TEST(f.end_calls["running"] == 1);
+  BOOST_TEST(f.end_calls["queued"] == 1);
+  BOOST_TEST(f.drained["running"] == 1);
+  BOOST_TEST(f.drained.count("queued") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_parked_test_waits_from_when_the_big_node_left) {
+  // A big test waits behind another on the only big worker (parked: the
+  // small one cannot hold it). The big worker leaves at 500: the big test
+  // fails 30 s later, not at once, although it was submitted long before.
+  scheduler_config cfg = no_prefetch();
+  cfg.wait_limit = 30;
+  fixture f{cfg};
+  f.add(make_worker("small", 4, 1));
+  auto big = f.add(make_worker("big", 16, 1));
+  f.submit(make_test("first", 12));
+  f.dispatch();
+  f.submit(make_test("second", 12), 1);
+  f.dispatch(1);
+  BOOST_TEST(f.c.parked() == 1u);
+  f.c.tick(500);
+  BOOST_TEST(f.end_calls.empty());
+  f.c.remove_worker(big, true, 500);
+  f.c.tick(501);
+  f.dispatch(501);
+  f.check();
+  BOOST_TEST(f.end_calls.empty());
+  f.c.tick(530);
+  f.check();
+  BOOST_TEST(f.end_calls["first"] == 1);
+  BOOST_TEST(f.end_calls["second"] == 1);
+  BOOST_TEST(f.ends["second"].status == test_status::failed);
+  BOOST_TEST(f.ends["second"].error.find("12 GB memory") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_that_comes_back_in_time_keeps_the_queue) {
+  // The only node restarts: its tests wait unplaceable for 10 s, then it
+  // is back and runs them; none fails although all were submitted more
+  // than a wait limit ago.
+  scheduler_config cfg = no_prefetch();
+  cfg.wait_limit = 30;
+  fixture f{cfg};
+  auto slot = f.add(make_worker("n1", 8, 1));
+  f.submit(make_test("a", 4));
+  f.submit(make_test("b", 4));
+  f.dispatch();
+  f.c.remove_worker(slot, true, 100);
+  f.c.tick(105);
+  f.placed.clear();
+  f.add(make_worker("n1", 8, 1), 110);
+  f.dispatch(110);
+  f.c.tick(140);
+  f.check();
+  BOOST_TEST(f.end_calls.empty());
+  BOOST_TEST(f.is_placed("a"));
+}
+
 BOOST_AUTO_TEST_CASE(a_per_test_wait_limit_overrides_the_default) {
   scheduler_config cfg = no_prefetch();
   cfg.wait_limit = 1000;

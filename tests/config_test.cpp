@@ -165,6 +165,13 @@ void check_equal(const config& a, const config& b) {
   BOOST_TEST(a.cluster.token_file == b.cluster.token_file);
   BOOST_TEST(a.cluster.db_path == b.cluster.db_path);
   BOOST_TEST(a.cluster.node_timeout == b.cluster.node_timeout);
+  BOOST_TEST(a.cluster.timeout_grace == b.cluster.timeout_grace);
+  BOOST_TEST(a.cluster.client_timeout == b.cluster.client_timeout);
+  BOOST_TEST(a.cluster.handshake_timeout == b.cluster.handshake_timeout);
+  BOOST_TEST(a.cluster.max_handshakes_per_address
+             == b.cluster.max_handshakes_per_address);
+  BOOST_TEST(a.cluster.max_handshakes == b.cluster.max_handshakes);
+  BOOST_TEST(a.cluster.max_submission == b.cluster.max_submission);
   BOOST_TEST_REQUIRE(a.tests.size() == b.tests.size());
   for (size_t i = 0; i < a.tests.size(); ++i)
     check_equal(a.tests[i], b.tests[i]);
@@ -202,6 +209,10 @@ BOOST_AUTO_TEST_CASE(default_config_has_the_reference_entries) {
   BOOST_TEST(cfg.cluster.port == 8080);
   BOOST_TEST(cfg.cluster.db_path == "alb.db");
   BOOST_TEST(cfg.cluster.node_timeout == 15.0);
+  BOOST_TEST(cfg.cluster.handshake_timeout == 10.0);
+  BOOST_TEST(cfg.cluster.max_handshakes_per_address == 16);
+  BOOST_TEST(cfg.cluster.max_handshakes == 256);
+  BOOST_TEST(cfg.cluster.max_submission == uint64_t{64} << 20);
   BOOST_TEST(cfg.log_level == "INFO");
   BOOST_TEST(cfg.scheduler.validate() == "");
   BOOST_CHECK_NO_THROW(validate(cfg));
@@ -240,6 +251,12 @@ BOOST_AUTO_TEST_CASE(every_key_reads_the_same_from_toml_and_json) {
   BOOST_TEST(toml.metrics.port == 9464);
   BOOST_TEST(toml.cluster.token_file == "/etc/alb/token");
   BOOST_TEST(toml.cluster.node_timeout == 4.5);
+  BOOST_TEST(toml.cluster.timeout_grace == 7.0);
+  BOOST_TEST(toml.cluster.client_timeout == 9.0);
+  BOOST_TEST(toml.cluster.handshake_timeout == 3.5);
+  BOOST_TEST(toml.cluster.max_handshakes_per_address == 4);
+  BOOST_TEST(toml.cluster.max_handshakes == 40);
+  BOOST_TEST(toml.cluster.max_submission == uint64_t{8} << 20);
   auto& wp = toml.worker_profiles.at("custom");
   BOOST_TEST(wp.warmup_performance == 0.7);
   BOOST_TEST(wp.background_load == 20);
@@ -323,6 +340,39 @@ BOOST_AUTO_TEST_CASE(node_timeout_out_of_range_is_rejected) {
       check_contains(e.what(), {"nt.toml:2:", "cluster.node_timeout"});
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(
+  guard_keys_and_submission_limit_out_of_range_are_rejected) {
+  // key = value, what the error must say besides file:line and the key.
+  std::vector<std::pair<std::string, std::string>> bad = {
+    {"handshake_timeout = 0", "positive"},
+    {"handshake_timeout = 4000", "between 0.1 and 3600"},
+    {"max_handshakes_per_address = 0", ""},
+    {"max_handshakes = 100001", ""},
+    {"max_handshakes = \"many\"", "integer"},
+    {"max_submission = \"512K\"", "out of range"},
+    {"max_submission = \"2GiB\"", "out of range"},
+    {"max_submission = -5", "negative"},
+    {"max_submission = \"lots\"", "is not a size"},
+    {"timeout_grace = -1", ""},
+    {"client_timeout = 0", ""},
+  };
+  for (auto& [line, what] : bad) {
+    try {
+      load_config_from_string("[cluster]\n" + line + "\n", "cl.toml",
+                              config_format::toml);
+      BOOST_FAIL(line << " should have failed");
+    } catch (const config_error& e) {
+      auto key = line.substr(0, line.find(' '));
+      check_contains(e.what(), {"cl.toml:2:", "cluster." + key, what});
+    }
+  }
+  auto ok = load_config_from_string(
+    "[cluster]\nmax_submission = 2097152\nhandshake_timeout = 0.5\n", "cl.toml",
+    config_format::toml);
+  BOOST_TEST(ok.cluster.max_submission == uint64_t{2} << 20);
+  BOOST_TEST(ok.cluster.handshake_timeout == 0.5);
 }
 
 BOOST_AUTO_TEST_CASE(negative_memory_is_rejected) {

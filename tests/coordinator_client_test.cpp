@@ -404,7 +404,7 @@ BOOST_AUTO_TEST_CASE(oversized_submissions_are_refused_at_once) {
   auto [what, code] = client_error_of([&] { client.submit({big}); });
   BOOST_TEST((code == client_errc::bad_input), what);
   BOOST_TEST(what.find("test 'huge-env' alone is 70.0 MB") == 0u, what);
-  BOOST_TEST(what.find("limit of 64.0 MB per message") != std::string::npos,
+  BOOST_TEST(what.find("limit of 64.0 MB per submission") != std::string::npos,
              what);
   // Many tests, none too large alone.
   std::vector<cluster_test> many;

@@ -138,7 +138,7 @@ def oversized(addr, token, tag):
     lines = r.stderr.strip().splitlines()
     check(r.returncode == 2 and len(lines) == 1
           and "test 'huge' alone is 66.0 MB" in lines[0]
-          and "limit of 64.0 MB per message" in lines[0],
+          and "limit of 64.0 MB per submission" in lines[0],
           "oversized submission: one clear line, exit 2 (exit %d: %s)"
           % (r.returncode, r.stderr.strip()[-300:]))
     check(took < 25, "oversized submission: refused without waiting for an "

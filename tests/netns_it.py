@@ -71,6 +71,9 @@ def remove_namespaces():
 
 
 def make_network():
+    # Leftovers of an earlier run with the same PID (killed before its
+    # cleanup) carry this run's names: they are ours to remove.
+    remove_namespaces()
     for ns in NS.values():
         ip("netns", "add", ns)
         ip("-n", ns, "link", "set", "lo", "up")

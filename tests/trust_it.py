@@ -59,6 +59,8 @@ KINDS = [
     "refused message 'status' from 127.0.0.1:",
     "refused message 'submit' from 127.0.0.1:",
     "refused cancel of test 'victim' from 127.0.0.1:",
+    "refused message 'heartbeat' from 127.0.0.1:",
+    "refused message 'limits' from 127.0.0.1:",
     "refused client from 127.0.0.1:\\d+: wrong join token",
     "refused client from 127.0.0.1:\\d+: no join token",
     "refused worker 'attacker/w0' of node 'attacker' from 127.0.0.1:",

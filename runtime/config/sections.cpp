@@ -388,6 +388,56 @@ const field<cluster_config> cluster_fields[] = {
        r.fail(n, p, "must be between 0.1 and 86400 seconds, got " + num(v));
      x.node_timeout = v;
    }},
+  {"timeout_grace",
+   [](reader& r, const node& n, const str& p, cluster_config& x) {
+     auto v = r.number(n, p, bound::non_negative);
+     if (v > 86400)
+       r.fail(n, p, "must be at most 86400 seconds, got " + num(v));
+     x.timeout_grace = v;
+   }},
+  {"client_timeout",
+   [](reader& r, const node& n, const str& p, cluster_config& x) {
+     auto v = r.number(n, p, bound::positive);
+     if (v < 0.1 || v > 86400)
+       r.fail(n, p, "must be between 0.1 and 86400 seconds, got " + num(v));
+     x.client_timeout = v;
+   }},
+  {"handshake_timeout",
+   [](reader& r, const node& n, const str& p, cluster_config& x) {
+     auto v = r.number(n, p, bound::positive);
+     if (v < 0.1 || v > 3600)
+       r.fail(n, p, "must be between 0.1 and 3600 seconds, got " + num(v));
+     x.handshake_timeout = v;
+   }},
+  {"max_handshakes_per_address",
+   [](reader& r, const node& n, const str& p, cluster_config& x) {
+     x.max_handshakes_per_address = r.integer(n, p, 1, 100000);
+   }},
+  {"max_handshakes",
+   [](reader& r, const node& n, const str& p, cluster_config& x) {
+     x.max_handshakes = r.integer(n, p, 1, 100000);
+   }},
+  {"max_submission",
+   [](reader& r, const node& n, const str& p, cluster_config& x) {
+     // Bytes as an integer, or a size such as "64MiB".
+     std::optional<uint64_t> v;
+     if (auto i = n.as_integer()) {
+       if (i->get() < 0)
+         r.fail(n, p, "must not be negative");
+       v = static_cast<uint64_t>(i->get());
+     } else if (auto s = n.as_string()) {
+       v = parse_byte_size(s->get());
+       if (!v)
+         r.fail(n, p,
+                "'" + s->get()
+                  + "' is not a size (bytes, or e.g. \"64MiB\", \"512K\")");
+     } else {
+       r.fail(n, p, "expected bytes (an integer) or a size such as \"64MiB\"");
+     }
+     if (auto why = check_max_submission(*v); !why.empty())
+       r.fail(n, p, why);
+     x.max_submission = *v;
+   }},
 };
 
 const field<tls_config> tls_fields[] = {
