@@ -641,6 +641,30 @@ std::string coordinator_client::results(const std::string& run) {
   return out;
 }
 
+log_chunk coordinator_client::read_log(const std::string& test_id, int stream,
+                                       uint64_t offset, uint32_t wait_ms) {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> api{d.api_mtx};
+  d.require_connection();
+  caf::scoped_actor self{*d.sys};
+  log_chunk out;
+  caf::error failure;
+  // A held request may take its wait on top of the usual answer time.
+  auto timeout = d.request_timeout() + std::chrono::milliseconds(wait_ms);
+  self
+    ->request(d.session, timeout, log_atom::value,
+              log_request{test_id, stream, offset, max_log_chunk, wait_ms})
+    .receive([&](log_chunk& c) { out = std::move(c); },
+             [&](caf::error& e) { failure = std::move(e); });
+  if (failure)
+    throw coordinator_client_error{
+      failure == caf::sec::request_timeout    ? client_errc::timeout
+      : failure == caf::sec::invalid_argument ? client_errc::bad_input
+                                              : client_errc::disconnected,
+      "logs: " + error_text(*d.sys, failure)};
+  return out;
+}
+
 std::string coordinator_client::address() const {
   std::lock_guard<std::mutex> api{impl_->api_mtx};
   return impl_->host + ":" + std::to_string(impl_->port);

@@ -255,6 +255,10 @@ node_session_behavior(node_session_impl self, core_actor core,
       no("message 'status'");
       return caf::make_error(ec::not_accepted);
     },
+    [no](log_atom, std::string&) -> caf::result<uint32_t> {
+      no("message 'log'");
+      return caf::sec::unexpected_message;
+    },
     [self, sched, own, not_own](revoke_reply& r) {
       if (own(r.slot))
         self->send(sched, std::move(r));
@@ -320,11 +324,11 @@ client_session_behavior(client_session_impl self, core_actor core,
         return refused("stats");
       return self->delegate(core, a);
     },
-    [self, core, owner, mine,
-     refused](cancel_atom a, cancel_request& rq) -> caf::result<cancel_result> {
+    [self, core, owner, mine, refused, operator_view](
+      cancel_atom a, cancel_request& rq) -> caf::result<cancel_result> {
       if (!mine("a cancel on a client session"))
         return refused("cancel");
-      return self->delegate(core, a, std::move(rq), owner);
+      return self->delegate(core, a, std::move(rq), owner, operator_view);
     },
     [self, core, owner, mine,
      refused](results_atom a, std::string& run) -> caf::result<std::string> {
@@ -337,6 +341,12 @@ client_session_behavior(client_session_impl self, core_actor core,
       if (!mine("a status request on a client session"))
         return refused("status");
       return self->delegate(core, a, outcomes, operator_view);
+    },
+    [self, core, owner, mine, refused,
+     operator_view](log_atom a, log_request& rq) -> caf::result<log_chunk> {
+      if (!mine("a log request on a client session"))
+        return refused("log");
+      return self->delegate(core, a, std::move(rq), owner, operator_view);
     },
   };
 }
