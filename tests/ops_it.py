@@ -23,7 +23,9 @@ every 50 ms for `--follow`, two that fail, and 140 short ones. Then:
   on a node that is gone are exit 1 with their reason;
 - the `--junit` file, read by junit2json (tests/junit_js), has 200
   testcases, the failures and skipped (cancelled) tests and the times of
-  the run's own outcome file.
+  the run's own outcome file;
+- a suite with depends_on is refused at load (exit 2): alb does not order
+  tests, so there is no "waiting for dependency" reason.
 Bounded (about 20 s) and event-driven: every wait is for a file, a line or
 a process, polled with a deadline.
 
@@ -340,7 +342,9 @@ def main():
           and b"test 'mb' is another client's" in r.stderr,
           "mallory's alb logs of alice's test is refused, exit 2 (%d: %s)"
           % (r.returncode, r.stderr.decode().strip()))
-    check("refused log of test 'mb' from 127.0.0.1" in read("coordinator"),
+    # Written once the coordinator's middleman named the peer.
+    check(wait_for(lambda: "refused log of test 'mb' from 127.0.0.1"
+                   in read("coordinator"), 10, "the refusal's log line"),
           "the refusal is logged with the peer's address")
     r = c.run("logs", "ops", "mb", binary=True)
     check(r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == want_sha,
@@ -377,6 +381,16 @@ def main():
               and "is not connected" in r.stderr,
               "a log on a node that is gone: exit 1 with the reason (%d: %s)"
               % (r.returncode, r.stderr.strip()))
+
+    # -- no dependency reason: depends_on is refused, not ignored -----------
+    f = write("deps.toml", '[[tests]]\ntest_id = "a"\ncommand = ["true"]\n'
+              '[[tests]]\ntest_id = "b"\ncommand = ["true"]\n'
+              'depends_on = ["a"]\n', 0o644)
+    r = c.run("submit", "alice", f)
+    check(r.returncode == 2 and "unknown key 'depends_on'" in r.stderr
+          and "not supported" in r.stderr,
+          "a suite with depends_on is refused at load, exit 2 (%d: %s)"
+          % (r.returncode, r.stderr.strip()[-200:]))
 
     # -- JUnit, read by a real consumer, against the run's own records -------
     node = shutil.which("node")
