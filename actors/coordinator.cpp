@@ -1176,8 +1176,8 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
            bool op) -> caf::result<log_chunk> {
       auto& st = self->state;
       if (rq.stream != 0 && rq.stream != 1)
-        return caf::make_error(caf::sec::invalid_argument,
-                               "log: the stream is stdout (0) or stderr (1)");
+        return caf::make_error(ec::not_accepted,
+                               "the stream is stdout (0) or stderr (1)");
       rq.max = rq.max == 0 ? max_log_chunk : std::min(rq.max, max_log_chunk);
       // Bounded: a held request costs the node a look every 50 ms.
       rq.wait_ms = std::min<uint32_t>(rq.wait_ms, 10000);
@@ -1185,8 +1185,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       auto not_yours = [&](const std::string& why) {
         refuse(self, st.refusals, st.opts.peer_name, "log of test '" + id + "'",
                why);
-        return caf::make_error(caf::sec::invalid_argument,
-                               "test '" + id + "' is another client's");
+        return caf::make_error(ec::not_owner, "test '" + id + "'");
       };
       if (auto* o = st.adm.owner_of(id)) {
         if (!op && *o != owner)
@@ -1220,9 +1219,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
                r && r->ended)
         where = ended_log{r->outcome.node, r->owner, r->outcome.status, 0};
       else
-        return caf::make_error(caf::sec::invalid_argument,
-                               "no test '" + id
-                                 + "' is known to the coordinator");
+        return caf::make_error(ec::unknown_test, "test '" + id + "'");
       if (!op && where.owner != owner)
         return not_yours("not submitted by this client");
       if (where.node.empty()) {

@@ -63,6 +63,7 @@ client_errc client_errc_of(ec x) {
     case ec::not_owner:
     case ec::unknown_run:
     case ec::no_journal:
+    case ec::unknown_test:
       return client_errc::bad_input;
     case ec::journal_failed:
     case ec::status_failed:
@@ -657,11 +658,7 @@ log_chunk coordinator_client::read_log(const std::string& test_id, int stream,
     .receive([&](log_chunk& c) { out = std::move(c); },
              [&](caf::error& e) { failure = std::move(e); });
   if (failure)
-    throw coordinator_client_error{
-      failure == caf::sec::request_timeout    ? client_errc::timeout
-      : failure == caf::sec::invalid_argument ? client_errc::bad_input
-                                              : client_errc::disconnected,
-      "logs: " + error_text(*d.sys, failure)};
+    throw request_error(*d.sys, "logs", failure);
   return out;
 }
 

@@ -257,7 +257,7 @@ node_session_behavior(node_session_impl self, core_actor core,
     },
     [no](log_atom, std::string&) -> caf::result<uint32_t> {
       no("message 'log'");
-      return caf::sec::unexpected_message;
+      return caf::make_error(ec::not_accepted);
     },
     [self, sched, own, not_own](revoke_reply& r) {
       if (own(r.slot))

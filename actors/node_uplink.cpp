@@ -9,6 +9,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/caf_ec.hpp"
 #include "runtime/test_logs.hpp"
 
 namespace alb {
@@ -215,7 +216,7 @@ uplink_behavior(uplink_impl self, std::string node,
       // who may): the uplink's handle is all another peer would need.
       auto& src = self->current_sender();
       if (!st.scheduler || !src || src->node() != st.scheduler.node())
-        return caf::make_error(caf::sec::invalid_argument,
+        return caf::make_error(ec::not_accepted,
                                "log requests are accepted from the node's "
                                "coordinator only");
       auto c = read_log(self, rq);

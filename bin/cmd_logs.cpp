@@ -59,7 +59,7 @@ int run_logs(const logs_flags& f) {
       c = client.read_log(f.id, stream, offset, f.follow ? follow_wait_ms : 0);
     } catch (const coordinator_client_error& e) {
       std::cerr << "alb logs: error: " << e.what() << "\n";
-      return e.code() == client_errc::bad_input ? 2 : 1;
+      return exit_status(e.code());
     }
     auto state = static_cast<log_state>(c.state);
     if (state == log_state::not_started && f.follow) {
@@ -120,9 +120,9 @@ void add_logs(CLI::App& app, int& rc) {
     "read, any test with the operator token (--token-file naming the\n"
     "coordinator's --operator-token-file); another client's is refused.\n"
     "Exit status: 0 printed, 1 the log is not there (no longer kept on the\n"
-    "node, its node is not connected, the test has not started) or the\n"
-    "connection was lost, 2 bad input, unknown test, another client's test,\n"
-    "refused or unreachable.\n\n"
+    "node, its node is not connected, the test has not started), 2 bad\n"
+    "input, unknown test, another client's test, or any error of the\n"
+    "coordinator or the connection (refused, unreachable, lost).\n\n"
     "Examples: alb logs --coordinator 127.0.0.1:8080 --token-file "
     "~/.alb-token unit.io\n"
     "          alb logs --coordinator 127.0.0.1:8080 --follow --stream "

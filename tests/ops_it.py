@@ -339,7 +339,7 @@ def main():
           "alb logs --stream stderr prints the stderr (%r)" % r.stdout)
     r = c.run("logs", "mallory", "mb", binary=True)
     check(r.returncode == 2 and r.stdout == b""
-          and b"test 'mb' is another client's" in r.stderr,
+          and b"another client's (test 'mb')" in r.stderr,
           "mallory's alb logs of alice's test is refused, exit 2 (%d: %s)"
           % (r.returncode, r.stderr.decode().strip()))
     # Written once the coordinator's middleman named the peer.
@@ -350,7 +350,8 @@ def main():
     check(r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == want_sha,
           "the operator token reads any test's log")
     r = c.run("logs", "alice", "no-such-test")
-    check(r.returncode == 2 and "no test 'no-such-test' is known" in r.stderr,
+    check(r.returncode == 2 and "no such test known to the coordinator "
+          "(test 'no-such-test')" in r.stderr,
           "an unknown id: exit 2 (%d: %s)" % (r.returncode, r.stderr.strip()))
     # n2 kept only its newest 5 logs: the first test it finished is pruned,
     # the last one kept.
