@@ -574,7 +574,7 @@ BOOST_AUTO_TEST_CASE(a_log_is_read_through_the_coordinator_in_chunks) {
   auto theirs = hello(other, c, "the-token", "key-of-mallory");
   // 600,000 bytes: three pieces; `seq` output is easy to rebuild.
   cluster_submission s;
-  s.tests.push_back(shell("big-out", "seq 1 88000 | head -c 600000"));
+  s.tests.push_back(shell("big-out", "seq 1 120000 | head -c 600000"));
   owner->request(mine, 10s, submit_atom::value, s)
     .receive([](uint64_t) {}, [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
   auto got = outcomes(owner, 1);
