@@ -59,7 +59,25 @@ namespace {
 struct node_info {
   size_t workers = 0;
   std::string peer;
+  /// Its uplink (answers log requests; null for a node without one).
+  node_uplink_actor uplink;
 };
+
+/// Where the log of an ended test is, and whose it is (`alb logs`).
+struct ended_log {
+  /// Node that ran its last attempt ("" = none).
+  std::string node;
+  /// Digest of its submitter's key.
+  std::string owner;
+  /// End state, for the message when it never ran.
+  std::string status;
+  /// Numbers entries (an id that ends again replaces its entry).
+  uint64_t serial = 0;
+};
+
+/// Ended tests whose log location the coordinator remembers (beyond the
+/// journal, which keeps them too): the newest this many.
+constexpr size_t kept_log_locations = 20000;
 
 /// The session of one node process (a node name joined from one CAF node).
 struct node_session {
@@ -164,6 +182,13 @@ struct coordinator_state {
   /// Client sessions watched: their handle and the client's outcome actor.
   std::unordered_map<uint64_t, std::pair<client_session_actor, caf::actor_addr>>
     client_sessions;
+  /// Ended tests: where their logs are (bounded, oldest first in
+  /// `ended_order`).
+  std::unordered_map<std::string, ended_log> ended_logs;
+  /// Ids in `ended_logs` with their serial, oldest first.
+  std::deque<std::pair<std::string, uint64_t>> ended_order;
+  /// Numbers `ended_logs` entries.
+  uint64_t ended_serial = 0;
 };
 
 /// Failures the status view keeps.
@@ -450,6 +475,23 @@ cluster_outcome make_outcome(const assignment& a, const attempt_outcome* o) {
   return c;
 }
 
+// Remembers where the log of the test that ended as `c` is and whose it
+// is, for `alb logs` after it ended.
+void remember_log(coordinator_state& st, const cluster_outcome& c,
+                  const std::string& owner) {
+  auto serial = ++st.ended_serial;
+  st.ended_logs[c.test_id] = ended_log{c.node, owner, c.status, serial};
+  st.ended_order.emplace_back(c.test_id, serial);
+  while (st.ended_order.size() > kept_log_locations) {
+    auto& [id, k] = st.ended_order.front();
+    auto i = st.ended_logs.find(id);
+    // Only the entry this one made: the id may have ended again since.
+    if (i != st.ended_logs.end() && i->second.serial == k)
+      st.ended_logs.erase(i);
+    st.ended_order.pop_front();
+  }
+}
+
 // Sends every outcome to the live clients waiting for it, one batch per
 // client, and closes the tests.
 void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
@@ -458,6 +500,9 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
   std::vector<std::pair<caf::actor, outcome_batch>> out;
   for (auto& c : items) {
     auto rec = j ? j->find(c.test_id) : nullptr;
+    // Asked before the test is closed: its log stays its owner's to read.
+    auto* o = st.adm.owner_of(c.test_id);
+    auto owner = o ? *o : std::string{};
     auto closed = st.adm.end(c.test_id, rec && rec->ended
                                           ? std::optional<int64_t>{rec->seq}
                                           : std::nullopt);
@@ -480,6 +525,7 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
       if (st.failures.size() > kept_failures)
         st.failures.pop_front();
     }
+    remember_log(st, c, owner);
     // The spec store takes a lock: only tests with a command are in it.
     if (closed->has_run_spec)
       st.specs->erase(c.test_id);
@@ -754,6 +800,47 @@ std::string finish_status(coordinator_impl self, const std::string& js,
   return nlohmann::json(s).dump();
 }
 
+// Asks node `node` for the piece `rq` of a test's log and delivers it to
+// `rp`; `open` = the test has not ended.
+void fetch_log(coordinator_impl self, caf::typed_response_promise<log_chunk> rp,
+               const std::string& node, log_request rq, bool open) {
+  auto& st = self->state;
+  log_chunk c;
+  c.node = node;
+  c.open = open;
+  c.offset = rq.offset;
+  auto i = st.nodes.find(node);
+  if (i == st.nodes.end() || i->second.workers == 0 || !i->second.uplink) {
+    c.state = static_cast<int32_t>(log_state::node_gone);
+    c.why = "node '" + node + "', which ran test '" + rq.test_id
+            + "', is not connected (its log is on that machine)";
+    rp.deliver(std::move(c));
+    return;
+  }
+  auto id = rq.test_id;
+  auto timeout
+    = std::chrono::milliseconds(rq.wait_ms) + std::chrono::seconds(10);
+  self->request(i->second.uplink, timeout, log_atom::value, std::move(rq))
+    .then(
+      [rp, node, open](log_chunk& got) mutable {
+        got.node = node;
+        got.open = open;
+        // Placed but not started yet (or between attempts): nothing
+        // written there yet, not something lost.
+        if (open && got.state == static_cast<int32_t>(log_state::not_kept)) {
+          got.state = static_cast<int32_t>(log_state::not_started);
+          got.why = "it has not started on node '" + node + "' yet";
+        }
+        rp.deliver(std::move(got));
+      },
+      [rp, c, node, id](caf::error&) mutable {
+        c.state = static_cast<int32_t>(log_state::node_gone);
+        c.why = "node '" + node + "', which ran test '" + id
+                + "', did not answer (it went away)";
+        rp.deliver(std::move(c));
+      });
+}
+
 core_actor::behavior_type
 coordinator_behavior(coordinator_impl self, coordinator_options opts,
                      std::shared_ptr<refusal_log> refusals) {
@@ -912,6 +999,8 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
             ++ses.workers;
             auto session = caf::actor_cast<scheduler_actor>(ses.handle);
             auto& info = st.nodes[node];
+            if (uplink)
+              info.uplink = uplink;
             if (info.workers++ == 0) {
               bool again = !st.seen_nodes.insert(node).second;
               if (!again && st.opts.journal) {
@@ -1168,11 +1257,11 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
           [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
       return rp;
     },
-    [self](cancel_atom, cancel_request& rq,
-           std::string& owner) -> caf::result<cancel_result> {
+    [self](cancel_atom, cancel_request& rq, std::string& owner,
+           bool op) -> caf::result<cancel_result> {
       auto& st = self->state;
       cancel_result res;
-      auto plan = st.adm.plan_cancel(owner, rq.ids, rq.all_mine);
+      auto plan = st.adm.plan_cancel(owner, rq.ids, rq.all_mine, op);
       for (auto& [id, why] : plan.refused) {
         refuse(self, st.refusals, st.opts.peer_name,
                "cancel of test '" + id + "'", why);
@@ -1187,7 +1276,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       // the cancel was on its way keeps its outcome.
       self->request(st.scheduler, caf::infinite, cancel_atom::value, ask)
         .then(
-          [self, rp, res, ask](std::vector<std::string>& done) mutable {
+          [self, rp, res, ask, op](std::vector<std::string>& done) mutable {
             std::unordered_set<std::string> hit{done.begin(), done.end()};
             for (auto& id : ask)
               if (hit.count(id) == 0)
@@ -1195,10 +1284,72 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
             res.cancelled = std::move(done);
             if (!res.cancelled.empty())
               log(self, "cancelled " + std::to_string(res.cancelled.size())
-                          + " tests on a client's request");
+                          + " tests on " + (op ? "an operator's" : "a client's")
+                          + " request");
             rp.deliver(std::move(res));
           },
           [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
+    [self](log_atom, log_request& rq, std::string& owner,
+           bool op) -> caf::result<log_chunk> {
+      auto& st = self->state;
+      if (rq.stream != 0 && rq.stream != 1)
+        return caf::make_error(ec::not_accepted,
+                               "the stream is stdout (0) or stderr (1)");
+      rq.max = rq.max == 0 ? max_log_chunk : std::min(rq.max, max_log_chunk);
+      // Bounded: a held request costs the node a look every 50 ms.
+      rq.wait_ms = std::min<uint32_t>(rq.wait_ms, 10000);
+      auto id = rq.test_id;
+      auto not_yours = [&](const std::string& why) {
+        refuse(self, st.refusals, st.opts.peer_name, "log of test '" + id + "'",
+               why);
+        return caf::make_error(ec::not_owner, "test '" + id + "'");
+      };
+      if (auto* o = st.adm.owner_of(id)) {
+        if (!op && *o != owner)
+          return not_yours("not submitted by this client");
+        // Made only now: an error returned after it would go nowhere.
+        auto rp = self->make_response_promise<log_chunk>();
+        // Where it runs is the scheduler's to say (it may move).
+        self->request(st.scheduler, caf::infinite, log_atom::value, id)
+          .then(
+            [self, rp, rq](uint32_t slot) mutable {
+              auto& st = self->state;
+              for (auto& [addr, e] : st.worker_node)
+                if (e.slot == slot) {
+                  fetch_log(self, rp, e.node, std::move(rq), true);
+                  return;
+                }
+              log_chunk c;
+              c.open = true;
+              c.offset = rq.offset;
+              c.state = static_cast<int32_t>(log_state::not_started);
+              c.why = "it waits to be placed";
+              rp.deliver(std::move(c));
+            },
+            [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      }
+      ended_log where;
+      if (auto i = st.ended_logs.find(id); i != st.ended_logs.end())
+        where = i->second;
+      else if (auto* r = st.opts.journal ? st.opts.journal->find(id) : nullptr;
+               r && r->ended)
+        where = ended_log{r->outcome.node, r->owner, r->outcome.status, 0};
+      else
+        return caf::make_error(ec::unknown_test, "test '" + id + "'");
+      if (!op && where.owner != owner)
+        return not_yours("not submitted by this client");
+      if (where.node.empty()) {
+        log_chunk c;
+        c.offset = rq.offset;
+        c.state = static_cast<int32_t>(log_state::not_kept);
+        c.why = "it ended as " + where.status + " without running on a node";
+        return c;
+      }
+      auto rp = self->make_response_promise<log_chunk>();
+      fetch_log(self, rp, where.node, std::move(rq), false);
       return rp;
     },
     [self](results_atom, std::string& run,

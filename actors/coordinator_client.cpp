@@ -63,6 +63,7 @@ client_errc client_errc_of(ec x) {
     case ec::not_owner:
     case ec::unknown_run:
     case ec::no_journal:
+    case ec::unknown_test:
       return client_errc::bad_input;
     case ec::journal_failed:
     case ec::status_failed:
@@ -684,6 +685,26 @@ std::string coordinator_client::results(const std::string& run) {
              [&](caf::error& e) { failure = std::move(e); });
   if (failure)
     throw request_error(*d.sys, "results", failure);
+  return out;
+}
+
+log_chunk coordinator_client::read_log(const std::string& test_id, int stream,
+                                       uint64_t offset, uint32_t wait_ms) {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> api{d.api_mtx};
+  d.require_connection();
+  caf::scoped_actor self{*d.sys};
+  log_chunk out;
+  caf::error failure;
+  // A held request may take its wait on top of the usual answer time.
+  auto timeout = d.request_timeout() + std::chrono::milliseconds(wait_ms);
+  self
+    ->request(d.session, timeout, log_atom::value,
+              log_request{test_id, stream, offset, max_log_chunk, wait_ms})
+    .receive([&](log_chunk& c) { out = std::move(c); },
+             [&](caf::error& e) { failure = std::move(e); });
+  if (failure)
+    throw request_error(*d.sys, "logs", failure);
   return out;
 }
 

@@ -221,6 +221,18 @@ public:
   /// client's run, or a coordinator without journal).
   std::string results(const std::string& run = "");
 
+  /// A piece of the stdout (`stream` 0) or stderr (1) log of test
+  /// `test_id`, from `offset`, at most `max_log_chunk` bytes, fetched
+  /// through the coordinator from the node that ran it. Only this
+  /// client's (its key's) tests, any test with the operator token. With
+  /// `wait_ms`, the node holds the request up to that long while the test
+  /// writes and nothing past `offset` is there yet (for following it).
+  /// `state` says when there are no bytes to be had (not started, no
+  /// longer kept, node gone). Throws coordinator_client_error: bad_input
+  /// for an unknown id or another client's test, timeout, disconnected.
+  log_chunk read_log(const std::string& test_id, int stream, uint64_t offset,
+                     uint32_t wait_ms = 0);
+
   /// Submitted tests without an outcome yet.
   size_t open() const;
 

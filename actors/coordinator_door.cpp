@@ -255,6 +255,10 @@ node_session_behavior(node_session_impl self, core_actor core,
       no("message 'status'");
       return caf::make_error(ec::not_accepted);
     },
+    [no](log_atom, std::string&) -> caf::result<uint32_t> {
+      no("message 'log'");
+      return caf::make_error(ec::not_accepted);
+    },
     [self, sched, own, not_own](revoke_reply& r) {
       if (own(r.slot))
         self->send(sched, std::move(r));
@@ -319,11 +323,11 @@ client_session_actor::behavior_type client_session_behavior(
         return refused("stats");
       return self->delegate(core, a);
     },
-    [self, core, owner, mine,
-     refused](cancel_atom a, cancel_request& rq) -> caf::result<cancel_result> {
+    [self, core, owner, mine, refused, operator_view](
+      cancel_atom a, cancel_request& rq) -> caf::result<cancel_result> {
       if (!mine("a cancel on a client session"))
         return refused("cancel");
-      return self->delegate(core, a, std::move(rq), owner);
+      return self->delegate(core, a, std::move(rq), owner, operator_view);
     },
     [self, core, owner, mine,
      refused](results_atom a, std::string& run) -> caf::result<std::string> {
@@ -349,6 +353,12 @@ client_session_actor::behavior_type client_session_behavior(
       if (!mine("a limits request on a client session"))
         return refused("limits");
       return self->delegate(core, a);
+    },
+    [self, core, owner, mine, refused,
+     operator_view](log_atom a, log_request& rq) -> caf::result<log_chunk> {
+      if (!mine("a log request on a client session"))
+        return refused("log");
+      return self->delegate(core, a, std::move(rq), owner, operator_view);
     },
   };
 }

@@ -14,10 +14,11 @@
 //   a joined node     -> its node session: reports, load, leave, revokes,
 //                        for the slots of its own workers only
 //   a client (hello)  -> its client session: submit, stats, cancel (its
-//                        own tests only), status (its own tests listed;
-//                        every test for an operator session: the hello
-//                        carried the operator token, or the coordinator
-//                        has no token at all), heartbeat
+//                        own tests only; any for an operator session), log (its
+//                        own tests' logs; any for an operator session), status
+//                        (its own tests listed; every test for an operator
+//                        session: the hello carried the operator token, or the
+//                        coordinator has no token at all), heartbeat
 //   the scheduler     -> core: outcome_batch; core -> core: tick, liveness
 //   a joined node     -> its node session: heartbeat (the reply is the
 //                        coordinator's side: when the next one is due)
@@ -64,9 +65,10 @@ using core_actor = caf::typed_actor<
   // From a client session: metrics and membership as JSON.
   caf::replies_to<stats_atom>::with<std::string>,
   // From a client session: cancel those of these tests (or all) the
-  // owner named last submitted.
-  caf::replies_to<cancel_atom, cancel_request,
-                  std::string>::with<cancel_result>,
+  // owner named submitted; any named test when the flag is set (an
+  // operator session).
+  caf::replies_to<cancel_atom, cancel_request, std::string,
+                  bool>::with<cancel_result>,
   // From a client session: the owner's runs (run "") or one run's
   // outcomes, from the journal, as JSON.
   caf::replies_to<results_atom, std::string, std::string>::with<std::string>,
@@ -74,6 +76,10 @@ using core_actor = caf::typed_actor<
   // the status view as JSON, every test listed when the flag is set, else
   // only those the given client waits for.
   caf::replies_to<status_atom, caf::actor, bool>::with<std::string>,
+  // From a client session: a piece of a test's log, for the owner named
+  // (any test's when the flag is set: an operator session), fetched from
+  // the node that ran it.
+  caf::replies_to<log_atom, log_request, std::string, bool>::with<log_chunk>,
   // Internal: tests that ended (from the scheduler's end listener).
   caf::reacts_to<outcome_batch>,
   // Internal: write the gathered outcomes to the journal, then report them.

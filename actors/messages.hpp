@@ -359,6 +359,9 @@ using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 /// A client asks its session for the coordinator's limits (the largest
 /// submission it accepts, bytes serialized).
 using limits_atom = caf::atom_constant<caf::atom("limits")>;
+/// A piece of a test's log (client -> session -> core -> node's uplink),
+/// or where a test is placed (core -> scheduler).
+using log_atom = caf::atom_constant<caf::atom("log")>;
 
 // -- interfaces
 // ----------------------------------------------------------------
@@ -405,7 +408,10 @@ using scheduler_actor = caf::typed_actor<
   caf::reacts_to<revoke_atom, uint32_t>,
   // The status view (at most this many waiting and placed tests listed)
   // as JSON.
-  caf::replies_to<status_atom, uint64_t>::with<std::string>>;
+  caf::replies_to<status_atom, uint64_t>::with<std::string>,
+  // The slot of the worker the test is placed on (uint32_t(-1) = it is
+  // not placed, or not open).
+  caf::replies_to<log_atom, std::string>::with<uint32_t>>;
 
 /// The recorder: turns samples into time series.
 using recorder_actor
@@ -471,7 +477,11 @@ using node_uplink_actor = caf::typed_actor<
   // Internal: send the gathered reports.
   caf::reacts_to<tick_atom>,
   // Internal: time for the next heartbeat to the node's session.
-  caf::reacts_to<heartbeat_atom>>;
+  caf::reacts_to<heartbeat_atom>,
+  // From the coordinator: a piece of a test's log (its process only).
+  caf::replies_to<log_atom, log_request>::with<log_chunk>,
+  // Internal: look again at the follow requests it holds.
+  caf::reacts_to<log_atom>>;
 
 /// The session of one node process with a coordinator: the scheduler's
 /// interface (what the node's workers send, checked and passed on) plus
@@ -565,6 +575,20 @@ typename Inspector::result_type inspect(Inspector& f, cluster_outcome& x) {
            x.node, x.submitted_at, x.started_at, x.ended_at, x.stderr_tail);
 }
 
+/// Serializes log_request.
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, log_request& x) {
+  return f(caf::meta::type_name("log_request"), x.test_id, x.stream, x.offset,
+           x.max, x.wait_ms);
+}
+
+/// Serializes log_chunk.
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, log_chunk& x) {
+  return f(caf::meta::type_name("log_chunk"), x.state, x.why, x.node, x.open,
+           x.writing, x.offset, x.size, x.data);
+}
+
 /// Serializes outcome_batch.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, outcome_batch& x) {
@@ -596,7 +620,10 @@ using client_session_actor = caf::typed_actor<
   caf::replies_to<heartbeat_atom>::with<double>,
   // The largest submission the coordinator accepts, bytes serialized
   // (--max-submission): a client refuses a larger one before sending it.
-  caf::replies_to<limits_atom>::with<uint64_t>>;
+  caf::replies_to<limits_atom>::with<uint64_t>,
+  // A piece of one of this client's tests' logs (any test's for an
+  // operator session), fetched from the node that ran it.
+  caf::replies_to<log_atom, log_request>::with<log_chunk>>;
 
 /// The coordinator's public face: the one actor it publishes. It accepts
 /// exactly two messages, each checked against the join token; everything
@@ -646,4 +673,6 @@ CAF_ADD_TYPE_ID(alb, (alb::client_hello))
 CAF_ADD_TYPE_ID(alb, (alb::client_session_actor))
 CAF_ADD_TYPE_ID(alb, (alb::cancel_request))
 CAF_ADD_TYPE_ID(alb, (alb::cancel_result))
+CAF_ADD_TYPE_ID(alb, (alb::log_request))
+CAF_ADD_TYPE_ID(alb, (alb::log_chunk))
 CAF_END_TYPE_ID_BLOCK(alb)

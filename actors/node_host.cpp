@@ -54,6 +54,17 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
       pause = std::min(pause * 2, 5.0);
     }
   };
+  // One store for the workers and the uplink, which reads the logs back
+  // for `alb logs`.
+  auto logs = o.logs;
+  if (!logs) {
+    std::string error;
+    logs = test_log_store::open(test_log_options{}, error);
+    if (!logs) {
+      o.error("cannot make a directory for the test logs: " + error);
+      return 1;
+    }
+  }
   caf::scoped_actor self{sys};
   // One pass per connection: a coordinator that goes away (killed,
   // restarted, network) is waited for and joined again under the same node
@@ -82,7 +93,7 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
       o.on_connected(true);
     std::vector<worker_actor> workers;
     // One per connection: a rejoin starts with nothing gathered.
-    auto uplink = spawn_node_uplink(sys, o.node);
+    auto uplink = spawn_node_uplink(sys, o.node, logs);
     for (auto& c : o.caps) {
       real_worker_options wo;
       wo.caps = c;
@@ -90,7 +101,7 @@ int run_node_host(caf::actor_system& sys, const node_host_options& o) {
       wo.uplink = uplink;
       wo.token = o.token;
       wo.node = o.node;
-      wo.logs = o.logs;
+      wo.logs = logs;
       wo.max_output = o.max_output;
       wo.observer = o.observer;
       wo.cgroups = o.cgroups;

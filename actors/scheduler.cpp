@@ -420,6 +420,9 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
                          st.last_seen, static_cast<size_t>(max_rows));
       return nlohmann::json(s).dump();
     },
+    [self](log_atom, std::string& id) -> uint32_t {
+      return self->state.core->placed_slot(id);
+    },
     [self](cancel_atom, std::string& id) {
       auto& st = self->state;
       uint32_t slot;

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   alb::cli::add_cancel(app, rc);
   alb::cli::add_results(app, rc);
   alb::cli::add_status(app, rc);
+  alb::cli::add_logs(app, rc);
   alb::cli::add_version(app, rc);
   try {
     app.parse(argc, argv);

@@ -48,6 +48,9 @@ void add_cancel(CLI::App& app, int& rc);
 /// Registers `alb results`.
 void add_results(CLI::App& app, int& rc);
 
+/// Registers `alb logs`.
+void add_logs(CLI::App& app, int& rc);
+
 /// Registers `alb status`.
 void add_status(CLI::App& app, int& rc);
 

@@ -210,9 +210,14 @@ bool admission::waits(const std::string& test_id, client_id c) const {
   return false;
 }
 
+const std::string* admission::owner_of(const std::string& test_id) const {
+  auto ref = open_.find(test_id);
+  return ref == open_.npos ? nullptr : &open_[ref].owner;
+}
+
 cancel_plan admission::plan_cancel(const std::string& owner,
                                    const std::vector<std::string>& ids,
-                                   bool all_mine) const {
+                                   bool all_mine, bool any) const {
   cancel_plan out;
   if (all_mine) {
     open_.for_each([&](const std::string& id, const open_test& o) {
@@ -231,9 +236,12 @@ cancel_plan admission::plan_cancel(const std::string& owner,
       continue;
     }
     // A client cancels only what it submitted: another client's test (or
-    // one it shares with another) is not its to stop.
+    // one it shares with another) is not its to stop. An operator may stop
+    // any.
     auto& o = open_[ref];
-    if (o.owner != owner)
+    if (any)
+      out.ask.push_back(id);
+    else if (o.owner != owner)
       out.refused.emplace_back(id, "not submitted by this client");
     else if (o.shared)
       out.refused.emplace_back(id, "also submitted by another client");

@@ -194,11 +194,15 @@ public:
   bool waits(const std::string& test_id, client_id c) const;
 
   /// Which of `ids` (or, with `all_mine`, which open tests) `owner` may
-  /// cancel: those it submitted that no other owner attached to. Each id
-  /// counts once.
+  /// cancel: those it submitted that no other owner attached to; with
+  /// `any` (an operator) every named open test. Each id counts once.
   cancel_plan plan_cancel(const std::string& owner,
-                          const std::vector<std::string>& ids,
-                          bool all_mine) const;
+                          const std::vector<std::string>& ids, bool all_mine,
+                          bool any = false) const;
+
+  /// Digest of the key that submitted the open test `test_id`, null when
+  /// it is not open.
+  const std::string* owner_of(const std::string& test_id) const;
 
 private:
   struct open_test {

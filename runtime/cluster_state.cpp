@@ -727,6 +727,15 @@ bool cluster_state::cancel(std::string_view test_id, double now, uint32_t* slot,
   return true;
 }
 
+uint32_t cluster_state::placed_slot(std::string_view test_id) const {
+  auto ref = by_id_.find(test_id, [this](uint32_t r) -> std::string_view {
+    return tests_[r].req.test_id;
+  });
+  if (ref == id_index::npos || !tests_[ref].live)
+    return npos;
+  return tests_[ref].worker;
+}
+
 void cluster_state::end(uint32_t ref, test_status status,
                         const attempt_outcome* o, failure_kind why, double now,
                         uint32_t slot) {

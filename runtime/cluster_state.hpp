@@ -319,6 +319,10 @@ public:
   bool cancel(std::string_view test_id, double now, uint32_t* slot = nullptr,
               test_handle* placement = nullptr);
 
+  /// Slot of the worker the open test `test_id` is placed on (assigned or
+  /// running), npos when it is not placed or not open.
+  uint32_t placed_slot(std::string_view test_id) const;
+
   /// Periodic work: aging is implicit, this fails parked tests whose wait
   /// limit passed, re-examines parked tests and runs a rebalancing cycle
   /// when `rebalance_interval` has passed since the last one.

@@ -87,4 +87,59 @@ struct cancel_result {
   std::vector<std::string> unknown;
 };
 
+/// Bytes of a test's log one message carries at most: a 64 MiB log is
+/// fetched in many pieces, never as one message.
+constexpr uint64_t max_log_chunk = 256u << 10;
+
+/// A client's (and then the coordinator's, to the node) request for a
+/// piece of one test's stdout or stderr log.
+struct log_request {
+  /// The test.
+  std::string test_id;
+  /// 0 = its stdout, 1 = its stderr.
+  int32_t stream = 0;
+  /// First byte wanted.
+  uint64_t offset = 0;
+  /// Bytes wanted at most (capped at `max_log_chunk`; 0 = that much).
+  uint64_t max = 0;
+  /// Milliseconds the node may hold the request while the test is still
+  /// writing and nothing past `offset` is there yet (0 = answer at once).
+  uint32_t wait_ms = 0;
+};
+
+/// Why a log piece carries no bytes (`log_chunk::state`).
+enum class log_state : int32_t {
+  /// The bytes from the offset are in `data` (none yet is fine while the
+  /// test runs).
+  ok = 0,
+  /// The test is open but has not started on a node yet.
+  not_started = 1,
+  /// The test ended, but its node no longer keeps the log (or it never
+  /// ran on a node).
+  not_kept = 2,
+  /// The node that has the log is not connected.
+  node_gone = 3,
+};
+
+/// A piece of a test's log, as the node (and then the coordinator)
+/// answers a `log_request`.
+struct log_chunk {
+  /// A `log_state`.
+  int32_t state = 0;
+  /// One line saying why when `state` is not ok.
+  std::string why;
+  /// The node that ran (or runs) the test ("" = none).
+  std::string node;
+  /// Whether the test has not ended (more may come).
+  bool open = false;
+  /// Whether the node is still writing the log.
+  bool writing = false;
+  /// Offset of `data` in the log.
+  uint64_t offset = 0;
+  /// Size of the log when read, bytes.
+  uint64_t size = 0;
+  /// The bytes.
+  std::string data;
+};
+
 } // namespace alb

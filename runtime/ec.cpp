@@ -30,6 +30,8 @@ const char* to_string(ec x) {
       return "node_dropped";
     case ec::status_failed:
       return "status_failed";
+    case ec::unknown_test:
+      return "unknown_test";
   }
   return "unknown";
 }
@@ -62,6 +64,8 @@ const char* describe(ec x) {
       return "the node was dropped (no heartbeat within --node-timeout)";
     case ec::status_failed:
       return "the coordinator could not make its status view";
+    case ec::unknown_test:
+      return "no such test known to the coordinator";
   }
   return "unknown error";
 }

@@ -46,6 +46,8 @@ enum class ec : uint8_t {
   node_dropped = 11,
   /// The coordinator could not make its status view.
   status_failed = 12,
+  /// No test with that id is open or remembered (`alb logs`).
+  unknown_test = 13,
 };
 
 /// Every code but `none`, in order (for tables and tests).
@@ -53,6 +55,7 @@ inline constexpr ec all_ecs[] = {
   ec::no_token,     ec::wrong_token,      ec::missing_handle, ec::bad_worker,
   ec::not_accepted, ec::not_your_session, ec::not_owner,      ec::unknown_run,
   ec::no_journal,   ec::journal_failed,   ec::node_dropped,   ec::status_failed,
+  ec::unknown_test,
 };
 
 /// The code's name as written here ("wrong_token"; "none"); "unknown" for

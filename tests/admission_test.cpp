@@ -409,6 +409,38 @@ BOOST_AUTO_TEST_CASE(a_client_cancels_only_what_its_owner_alone_submitted) {
   BOOST_TEST(adm.plan_cancel("alice", {"mine"}, false).ask.size() == 1u);
 }
 
+// An operator (the operator token) may cancel any named open test, also
+// another owner's and a shared one; its --all-mine is still its own.
+BOOST_AUTO_TEST_CASE(an_operator_cancels_any_named_open_test) {
+  admission adm;
+  auto a = adm.add_client();
+  auto b = adm.add_client();
+  submit(adm, a, "alice", tests({shell("mine"), shell("both")}));
+  submit(adm, b, "bob", tests({shell("theirs"), shell("both")}));
+  auto p
+    = adm.plan_cancel("ops", {"mine", "theirs", "both", "gone"}, false, true);
+  BOOST_TEST(p.ask == (std::vector<std::string>{"mine", "theirs", "both"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(p.refused.empty());
+  BOOST_TEST(p.unknown == (std::vector<std::string>{"gone"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(adm.plan_cancel("ops", {}, true, true).ask.empty());
+  // Without the flag the same owner is refused every one of them.
+  BOOST_TEST(adm.plan_cancel("ops", {"mine", "theirs"}, false).refused.size()
+             == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(the_owner_of_an_open_test_is_known_until_it_ends) {
+  admission adm;
+  auto a = adm.add_client();
+  submit(adm, a, "alice", tests({shell("t")}));
+  BOOST_REQUIRE(adm.owner_of("t") != nullptr);
+  BOOST_TEST(*adm.owner_of("t") == "alice");
+  BOOST_TEST(adm.owner_of("nope") == nullptr);
+  finish(adm, nullptr, "t");
+  BOOST_TEST(adm.owner_of("t") == nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(an_attach_of_the_same_owner_keeps_the_test_cancellable) {
   admission adm;
   auto a = adm.add_client();

@@ -2,9 +2,9 @@
 // CAF to a coordinator's port (plain TCP, or TLS with a certificate of the
 // cluster's CA) and sends, directly to the published actor, every message
 // that only a session or the coordinator itself may send: forged outcomes
-// for a running test, forged reports, stats, submissions, cancels, timer
-// ticks, and CAF's system messages (exit with reason kill, down, error)
-// that would end an actor that does not guard its mailbox.
+// for a running test, forged reports, stats, submissions, cancels, log
+// reads, timer ticks, and CAF's system messages (exit with reason kill, down,
+// error) that would end an actor that does not guard its mailbox.
 //
 //   alb_attacker HOST PORT VICTIM_TEST_ID [CERT KEY CA]
 //
@@ -164,6 +164,13 @@ int main(int argc, char** argv) {
   // The limits a session answers are not the port's to tell.
   expect_refused(self, door, "limits without a session", unexpected,
                  limits_atom::value);
+  // Test logs: neither the client's form nor the core's (with an owner
+  // and the operator flag) is on the door.
+  expect_refused(self, door, "log of '" + victim + "' without a session",
+                 unexpected, log_atom::value, log_request{victim, 0, 0, 0, 0});
+  expect_refused(self, door, "log in the core's form (operator flag)",
+                 unexpected, log_atom::value, log_request{victim, 0, 0, 0, 0},
+                 std::string{}, true);
   expect_refused(self, door, "hello with a wrong token", ec::wrong_token,
                  hello_atom::value, client_hello{"guessed-token", me, ""});
   expect_refused(self, door, "hello without a token", ec::no_token,

@@ -35,6 +35,10 @@ complete_words alb node --log-level DE
 [ "${COMPREPLY[*]}" = DEBUG ] || { echo "FAIL: 'alb node --log-level DE' gave '${COMPREPLY[*]}'"; fail=1; }
 complete_words alb status --js
 [ "${COMPREPLY[*]}" = --json ] || { echo "FAIL: 'alb status --js' gave '${COMPREPLY[*]}'"; fail=1; }
+complete_words alb logs --fol
+[ "${COMPREPLY[*]}" = --follow ] || { echo "FAIL: 'alb logs --fol' gave '${COMPREPLY[*]}'"; fail=1; }
+complete_words alb logs --stream std
+[ "${COMPREPLY[*]}" = "stdout stderr" ] || { echo "FAIL: 'alb logs --stream std' gave '${COMPREPLY[*]}'"; fail=1; }
 n=0
 for s in $subs; do
   complete_words alb "$s" -

@@ -33,6 +33,7 @@
 #include "actors/real_worker.hpp"
 #include "actors/system.hpp"
 #include "runtime/journal.hpp"
+#include "runtime/test_logs.hpp"
 
 using namespace alb;
 using namespace std::chrono_literals;
@@ -528,6 +529,91 @@ BOOST_AUTO_TEST_CASE(a_client_cancels_only_its_own_tests) {
   BOOST_TEST(r.cancelled.empty());
   BOOST_TEST(r.unknown.size() == 2u);
   caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+// A test's log comes from its node through the coordinator in pieces of
+// at most max_log_chunk bytes, byte for byte; only its owner (or an
+// operator session) may read it, and an unknown id is an error.
+BOOST_AUTO_TEST_CASE(a_log_is_read_through_the_coordinator_in_chunks) {
+  auto c = remote();
+  std::string error;
+  auto logs = test_log_store::open(test_log_options{}, error);
+  BOOST_REQUIRE(logs);
+  auto uplink = spawn_node_uplink(*b, "node-b", logs);
+  real_worker_options o;
+  o.caps.worker_id = "node-b/w0";
+  o.caps.cpu_cores = 2;
+  o.caps.available_memory = 4;
+  o.coordinator = c;
+  o.token = "the-token";
+  o.node = "node-b";
+  o.uplink = uplink;
+  o.logs = logs;
+  auto w = spawn_real_worker(*b, scheduler_actor{}, std::move(o));
+  caf::scoped_actor owner{*b};
+  caf::scoped_actor other{*b};
+  auto mine = hello(owner, c, "the-token", "key-of-alice");
+  auto theirs = hello(other, c, "the-token", "key-of-mallory");
+  // 600,000 bytes: three pieces; `seq` output is easy to rebuild.
+  cluster_submission s;
+  s.tests.push_back(shell("big-out", "seq 1 120000 | head -c 600000"));
+  owner->request(mine, 10s, submit_atom::value, s)
+    .receive([](uint64_t) {}, [&](caf::error& e) { BOOST_FAIL(to_string(e)); });
+  auto got = outcomes(owner, 1);
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_TEST(got[0].status == "completed");
+  std::string want;
+  for (int i = 1; want.size() < 600000; ++i)
+    want += std::to_string(i) + "\n";
+  want.resize(600000);
+  auto read = [](caf::scoped_actor& self, client_session_actor& ses,
+                 log_request rq, caf::error* failure = nullptr) {
+    log_chunk out;
+    self->request(ses, 10s, log_atom::value, std::move(rq))
+      .receive([&](log_chunk& x) { out = std::move(x); },
+               [&](caf::error& e) {
+                 if (failure)
+                   *failure = std::move(e);
+                 else
+                   BOOST_FAIL(to_string(e));
+               });
+    return out;
+  };
+  std::string all;
+  size_t pieces = 0;
+  for (;;) {
+    auto ch = read(owner, mine, log_request{"big-out", 0, all.size(), 0, 0});
+    BOOST_REQUIRE(ch.state == static_cast<int32_t>(log_state::ok));
+    BOOST_TEST(ch.node == "node-b");
+    BOOST_TEST(!ch.open);
+    BOOST_TEST(ch.size == 600000u);
+    BOOST_TEST(ch.data.size() <= max_log_chunk);
+    if (ch.data.empty())
+      break;
+    ++pieces;
+    all += ch.data;
+  }
+  BOOST_TEST(pieces == 3u);
+  BOOST_TEST((all == want));
+  // Asking for more than a piece still gets one piece.
+  auto ch = read(owner, mine, log_request{"big-out", 0, 0, 1u << 30, 0});
+  BOOST_TEST(ch.data.size() == max_log_chunk);
+  ch = read(owner, mine, log_request{"big-out", 1, 0, 0, 0});
+  BOOST_TEST(ch.state == static_cast<int32_t>(log_state::ok));
+  BOOST_TEST(ch.data.empty());
+  caf::error failure;
+  read(other, theirs, log_request{"big-out", 0, 0, 0, 0}, &failure);
+  BOOST_CHECK(has_ec(failure, ec::not_owner));
+  BOOST_TEST(wait_logged("refused log of test 'big-out' from"));
+  failure = caf::error{};
+  read(owner, mine, log_request{"no-such-test", 0, 0, 0, 0}, &failure);
+  BOOST_CHECK(has_ec(failure, ec::unknown_test));
+  // A stream that is neither stdout nor stderr.
+  failure = caf::error{};
+  read(owner, mine, log_request{"big-out", 7, 0, 0, 0}, &failure);
+  BOOST_CHECK(has_ec(failure, ec::not_accepted));
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(uplink, caf::exit_reason::user_shutdown);
 }
 
 // The same key is the same owner: another process of the same user (a

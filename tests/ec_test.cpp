@@ -70,6 +70,7 @@ const std::vector<row> table = {
   {ec::journal_failed, 10, "journal_failed", client_errc::coordinator_failed},
   {ec::node_dropped, 11, "node_dropped", client_errc::disconnected},
   {ec::status_failed, 12, "status_failed", client_errc::coordinator_failed},
+  {ec::unknown_test, 13, "unknown_test", client_errc::bad_input},
 };
 
 } // namespace
