@@ -127,7 +127,6 @@ struct coordinator_state {
 
   coordinator_options opts;
   scheduler_actor scheduler;
-  std::shared_ptr<spec_store> specs = std::make_shared<spec_store>();
   std::shared_ptr<route_table> routes = std::make_shared<route_table>();
   /// Open tests, their waiters and owners, and what clients received:
   /// the admission rules (runtime/admission.hpp).
@@ -526,9 +525,6 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
         st.failures.pop_front();
     }
     remember_log(st, c, owner);
-    // The spec store takes a lock: only tests with a command are in it.
-    if (closed->has_run_spec)
-      st.specs->erase(c.test_id);
     for (size_t w = 0; w < waiters.size(); ++w) {
       // A client that left gets nothing: the journal keeps the outcome for
       // the next one that asks.
@@ -728,6 +724,13 @@ void client_down(coordinator_impl self, const caf::down_msg& dm) {
   }
 }
 
+// How to run `t` (its command, environment, directory and output cap),
+// taken out of it.
+test_run run_of(cluster_test& t) {
+  return test_run{std::move(t.command), std::move(t.env), std::move(t.cwd),
+                  t.max_output};
+}
+
 // Queues the journal's open tests again (a restarted coordinator).
 void resume(coordinator_impl self) {
   auto& st = self->state;
@@ -738,14 +741,11 @@ void resume(coordinator_impl self) {
   if (!open.empty()) {
     test_batch batch;
     batch.tests.reserve(open.size());
+    batch.runs.reserve(open.size());
     for (auto& t : open) {
-      auto id = t.req.test_id;
-      auto* r = j->find(id);
+      auto* r = j->find(t.req.test_id);
       st.adm.resume(t, r ? r->owner : std::string{});
-      if (!t.command.empty() || !t.env.empty() || !t.cwd.empty()
-          || t.max_output != 0)
-        st.specs->put(id, run_spec{std::move(t.command), std::move(t.env),
-                                   std::move(t.cwd), t.max_output});
+      batch.runs.push_back(run_of(t));
       batch.tests.push_back(std::move(t.req));
     }
     self->send(st.scheduler, std::move(batch));
@@ -869,9 +869,8 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
   auto user_on_flush = std::move(sopts.on_flush);
   // Placements for workers behind an uplink go to their node in one
   // message per turn.
-  sopts.route = [routes = st.routes, specs = st.specs](const worker_actor& h,
-                                                       work_batch& b) {
-    return routes->gather(h, b, *specs);
+  sopts.route = [routes = st.routes](const worker_actor& h, work_batch& b) {
+    return routes->gather(h, b);
   };
   sopts.on_flush = [addr, user_on_flush, gathered, routes = st.routes] {
     routes->flush();
@@ -958,8 +957,7 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       if (!w)
         return caf::make_error(ec::missing_handle,
                                std::string{"no worker handle"});
-      auto proxy
-        = spawn_worker_proxy(self->home_system(), w, j.uplink, st.specs);
+      auto proxy = spawn_worker_proxy(self->home_system(), w, j.uplink);
       auto rp = self->make_response_promise<uint32_t, scheduler_actor>();
       auto wid = j.caps.worker_id;
       self
@@ -1122,15 +1120,14 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
         }
       }
       st.adm.accept(plan);
+      // The whole definition goes to the scheduler: how to run each test
+      // rides in its record to the worker.
       test_batch batch;
       batch.tests.reserve(plan.run.size());
+      batch.runs.reserve(plan.run.size());
       for (auto k : plan.run) {
         auto& t = s.tests[k];
-        if (!t.command.empty() || !t.env.empty() || !t.cwd.empty()
-            || t.max_output != 0)
-          st.specs->put(t.req.test_id,
-                        run_spec{std::move(t.command), std::move(t.env),
-                                 std::move(t.cwd), t.max_output});
+        batch.runs.push_back(run_of(t));
         batch.tests.push_back(std::move(t.req));
       }
       outcome_batch answers{std::move(plan.answers)};

@@ -6,10 +6,10 @@
 //   worker reaches the scheduler, and refusals are logged with the peer's
 //   address;
 // - each admitted remote worker gets a local proxy in the scheduler's
-//   process that adds the command, environment and working directory of a
-//   test to its placements (the scheduler core only knows requirements) and
-//   dies with the remote worker, so the scheduler's down handling requeues
-//   whatever that node held;
+//   process that passes its placements on (the command, environment and
+//   working directory of each test ride in the scheduler's test record to
+//   the placement) and dies with the remote worker, so the scheduler's down
+//   handling requeues whatever that node held;
 // - clients submit tests with commands and receive each test's outcome;
 // - with a journal (runtime/journal.hpp) it writes accepted tests before it
 //   acknowledges them and outcomes before it reports them, resumes the

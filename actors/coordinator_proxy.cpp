@@ -14,17 +14,14 @@ struct proxy_state {
   static inline const char* name = "alb.worker_proxy";
   worker_actor remote;
   node_uplink_actor uplink;
-  std::shared_ptr<spec_store> specs;
 };
 
 using proxy_impl = revocable_worker_actor::stateful_pointer<proxy_state>;
 
 revocable_worker_actor::behavior_type
-proxy_behavior(proxy_impl self, worker_actor remote, node_uplink_actor uplink,
-               std::shared_ptr<spec_store> specs) {
+proxy_behavior(proxy_impl self, worker_actor remote, node_uplink_actor uplink) {
   self->state.remote = remote;
   self->state.uplink = std::move(uplink);
-  self->state.specs = std::move(specs);
   self->monitor(remote);
   // The remote worker (or the connection to its node) is gone: end the
   // proxy with a non-normal reason, so the scheduler treats the worker as
@@ -35,10 +32,7 @@ proxy_behavior(proxy_impl self, worker_actor remote, node_uplink_actor uplink,
                  : caf::error{caf::exit_reason::remote_link_unreachable});
   });
   return {
-    [self](work_batch& b) {
-      self->state.specs->fill(b);
-      self->send(self->state.remote, std::move(b));
-    },
+    [self](work_batch& b) { self->send(self->state.remote, std::move(b)); },
     [self](cancel_atom, uint32_t ref, uint32_t gen) {
       auto& st = self->state;
       // The same way its placements went, so the cancel cannot overtake
@@ -70,10 +64,8 @@ proxy_behavior(proxy_impl self, worker_actor remote, node_uplink_actor uplink,
 
 revocable_worker_actor spawn_worker_proxy(caf::actor_system& sys,
                                           worker_actor remote,
-                                          node_uplink_actor uplink,
-                                          std::shared_ptr<spec_store> specs) {
-  return sys.spawn(proxy_behavior, std::move(remote), std::move(uplink),
-                   std::move(specs));
+                                          node_uplink_actor uplink) {
+  return sys.spawn(proxy_behavior, std::move(remote), std::move(uplink));
 }
 
 } // namespace alb::coord

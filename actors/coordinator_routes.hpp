@@ -48,12 +48,11 @@ public:
 
   /// The scheduler's route hook: gathers the batch for its node when the
   /// proxy has a route.
-  bool gather(const worker_actor& proxy, work_batch& b, spec_store& specs) {
+  bool gather(const worker_actor& proxy, work_batch& b) {
     std::lock_guard<std::mutex> g{mtx_};
     auto i = routes_.find(proxy.id());
     if (i == routes_.end())
       return false;
-    specs.fill(b);
     auto* box = i->second.box;
     auto& w = box->work;
     if (w.batches.empty())

@@ -126,6 +126,9 @@ struct report_bundle {
 struct test_batch {
   /// The tests.
   std::vector<test_requirements> tests;
+  /// How to run each (empty = every test simulated; else one per test,
+  /// in the same order).
+  std::vector<test_run> runs;
 };
 
 /// A worker's periodic load report.
@@ -243,10 +246,17 @@ typename Inspector::result_type inspect(Inspector& f, report_batch& x) {
   return f(caf::meta::type_name("report_batch"), x.slot, x.items, x.started);
 }
 
+/// Serializes test_run.
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, test_run& x) {
+  return f(caf::meta::type_name("test_run"), x.command, x.env, x.cwd,
+           x.max_output);
+}
+
 /// Serializes test_batch.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, test_batch& x) {
-  return f(caf::meta::type_name("test_batch"), x.tests);
+  return f(caf::meta::type_name("test_batch"), x.tests, x.runs);
 }
 
 /// Serializes load_report.

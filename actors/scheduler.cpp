@@ -79,6 +79,14 @@ void flush(scheduler_impl self) {
       item.timeout = rec.req.timeout;
       item.priority = rec.req.priority;
       item.accelerators = rec.req.required_accelerators;
+      // How to run it rides in the record (a copy per placement: a
+      // retried or requeued test is placed again).
+      if (!rec.run.empty()) {
+        item.command = rec.run.command;
+        item.env = rec.run.env;
+        item.cwd = rec.run.cwd;
+        item.max_output = rec.run.max_output;
+      }
       batch.items.push_back(std::move(item));
     }
     if (slot >= st.handles.size() || !st.handles[slot])
@@ -319,10 +327,13 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
     [self](test_batch& batch) {
       auto& st = self->state;
       auto now = now_of(self);
-      for (auto& t : batch.tests) {
+      bool runs = batch.runs.size() == batch.tests.size();
+      for (size_t i = 0; i < batch.tests.size(); ++i) {
+        auto& t = batch.tests[i];
         ++st.received;
-        auto id = t.test_id;
-        auto res = st.core->submit(std::move(t), now);
+        auto res
+          = runs ? st.core->submit(std::move(t), std::move(batch.runs[i]), now)
+                 : st.core->submit(std::move(t), now);
         if (res != cluster_state::submit_status::accepted)
           std::cerr << "alb: rejected test: " << st.core->last_error() << "\n";
       }

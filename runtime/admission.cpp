@@ -132,8 +132,6 @@ admission_plan admission::admit(client_id c, const std::string& owner,
     o.digest = digest;
     o.named_in = serial;
     o.owner = owner;
-    o.has_run_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty()
-                     || t.max_output != 0;
     p.run.push_back(k);
     p.run_refs_.push_back(ref);
     p.verdicts.push_back(admission_verdict::run);
@@ -174,8 +172,6 @@ void admission::resume(const cluster_test& t, const std::string& owner) {
   auto& o = open_[open_.try_emplace(t.req.test_id).first];
   o.digest = submission_journal::digest_of(t);
   o.owner = owner;
-  o.has_run_spec = !t.command.empty() || !t.env.empty() || !t.cwd.empty()
-                   || t.max_output != 0;
 }
 
 bool admission::is_open(const std::string& test_id) const {
@@ -190,7 +186,6 @@ std::optional<closed_test> admission::end(const std::string& test_id,
   auto& o = open_[ref];
   closed_test out;
   out.waiters = std::move(o.waiters);
-  out.has_run_spec = o.has_run_spec;
   open_.erase(ref);
   if (journal_seq)
     for (auto c : out.waiters)

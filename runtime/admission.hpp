@@ -132,9 +132,6 @@ struct closed_test {
   /// (a client that submitted it twice gets it twice); clients that left
   /// are included: the caller skips those it has no handle for.
   std::vector<client_id> waiters;
-  /// Whether the test had a run part (command, environment, working
-  /// directory or output cap) the caller keeps elsewhere.
-  bool has_run_spec = false;
 };
 
 /// The admission state of a coordinator: open tests and connected
@@ -209,7 +206,6 @@ private:
     uint64_t digest = 0;
     std::vector<client_id> waiters;
     uint64_t named_in = 0;
-    bool has_run_spec = false;
     std::string owner;
     bool shared = false;
   };

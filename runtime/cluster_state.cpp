@@ -259,6 +259,11 @@ std::string validate_requirements(const test_requirements& req) {
 
 cluster_state::submit_status cluster_state::submit(test_requirements req,
                                                    double now) {
+  return submit(std::move(req), test_run{}, now);
+}
+
+cluster_state::submit_status cluster_state::submit(test_requirements req,
+                                                   test_run run, double now) {
   auto invalid = [&](std::string what) {
     last_error_ = "test '" + req.test_id + "': " + what;
     return submit_status::invalid;
@@ -301,6 +306,7 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
   t.need = need;
   t.cons = std::move(*cons);
   t.req = std::move(req);
+  t.run = std::move(run);
   t.submitted_at = now;
   t.live = true;
   by_id_.insert(t.req.test_id, ref, key_of);
@@ -792,7 +798,10 @@ void cluster_state::end(uint32_t ref, test_status status,
   t.live = false;
   ++t.gen;
   // The record keeps its strings until reuse overwrites them: freeing them
-  // here would only add work on the hot path.
+  // here would only add work on the hot path. A command and environment
+  // may be large, though, and a simulated test has none to free.
+  if (!t.run.empty())
+    t.run = test_run{};
   free_tests_.push_back(ref);
   --open_;
 }

@@ -43,6 +43,9 @@ struct test_handle {
 struct test_record {
   /// What the test needs.
   test_requirements req;
+  /// How to run it (empty = simulated): the core carries it to each
+  /// placement without reading it.
+  test_run run;
   /// The need in index units.
   capacity_need need;
   /// Its software, tag and backend requirements, parsed at submission.
@@ -286,6 +289,10 @@ public:
 
   /// Queues a test. Does not place it: call `dispatch`.
   submit_status submit(test_requirements req, double now);
+
+  /// The same for a real test: `run` rides in its record to every
+  /// placement (`record(h).run`).
+  submit_status submit(test_requirements req, test_run run, double now);
 
   /// Why the last `submit` or `add_worker` was refused.
   const std::string& last_error() const { return last_error_; }

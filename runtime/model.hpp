@@ -155,6 +155,25 @@ struct test_requirements {
   double wait_limit = 0;
 };
 
+/// How to run a real test: carried with the test's record from submission
+/// to the worker's executor, the only place that reads it (DESIGN §3).
+/// Empty = a simulated test.
+struct test_run {
+  /// Command line (argv).
+  std::vector<std::string> command;
+  /// Extra environment variables.
+  std::map<std::string, std::string> env;
+  /// Working directory ("" = the worker's).
+  std::string cwd;
+  /// Cap on stdout and stderr together, bytes (0 = the node's default).
+  uint64_t max_output = 0;
+
+  /// Whether there is nothing to run (simulated).
+  bool empty() const {
+    return command.empty() && env.empty() && cwd.empty() && max_output == 0;
+  }
+};
+
 /// Life-cycle state of a submitted test.
 enum class test_status : uint8_t {
   /// Waiting in the scheduler's queue.

@@ -163,6 +163,38 @@ struct fixture {
 
 } // namespace
 
+// -- one definition ----------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(how_to_run_a_test_rides_in_its_record_to_each_placement) {
+  fixture f;
+  auto w = f.add(make_worker("w", 8, 4));
+  test_run run;
+  run.command = {"sh", "-c", "exit 1"};
+  run.env = {{"A", "1"}};
+  run.cwd = "/tmp";
+  run.max_output = 4096;
+  f.c.submit(make_test("real"), run, 0);
+  f.submit(make_test("sim"));
+  f.dispatch();
+  auto& rec = f.c.record(f.placed.at("real").handle);
+  BOOST_TEST(rec.run.command == run.command, boost::test_tools::per_element());
+  BOOST_TEST((rec.run.env == run.env));
+  BOOST_TEST(rec.run.cwd == "/tmp");
+  BOOST_TEST(rec.run.max_output == 4096u);
+  BOOST_TEST(f.c.record(f.placed.at("sim").handle).run.empty());
+  // A retry is placed again with the same definition.
+  auto t = make_test("again");
+  t.retries = 1;
+  f.c.submit(t, run, 0);
+  f.dispatch();
+  BOOST_TEST(f.finish("again", failed_attempt(), 1));
+  f.dispatch(1);
+  BOOST_REQUIRE(f.is_placed("again"));
+  BOOST_TEST(f.slot_of("again") == w);
+  BOOST_TEST(f.c.record(f.placed.at("again").handle).run.command == run.command,
+             boost::test_tools::per_element());
+}
+
 // -- capacity ----------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(a_worker_filled_exactly_on_memory_takes_no_more_tests) {
