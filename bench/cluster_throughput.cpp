@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
   for (int r = 0; r < reps; ++r) {
     try {
       alb::bench::loopback_cluster cluster{
-        {{"bench-n1", slots * per_node, 1}, {"bench-n2", slots * per_node, 1}},
+        {{"bench-n1", slots * per_node, 1, {}},
+         {"bench-n2", slots * per_node, 1, {}}},
         db};
       alb::coordinator_client_options o;
       o.endpoint = cluster.endpoint;
