@@ -93,6 +93,13 @@ std::vector<std::string> subdirs(const std::string& dir) {
   return out;
 }
 
+// Whether a process is in `dir` or below now (cgroup.events says
+// "populated 1"; a cgroup that cannot be read counts as populated).
+bool populated(const std::string& dir) {
+  auto events = read_file(dir + "/cgroup.events");
+  return events.find("populated 0") == std::string::npos;
+}
+
 // Whether no process is left in `dir` or below ("populated 0" in
 // cgroup.events), waiting up to `wait_ms` for it (the kernel notifies a
 // change of that file through poll).
@@ -253,8 +260,10 @@ test_cgroup::~test_cgroup() {
   if (procs_ >= 0)
     ::close(procs_);
   kill();
-  // Empty unless something escaped its supervisor: then it goes once its
-  // processes have.
+  // Empty unless something escaped its supervisor: an empty one serves the
+  // next test, one still emptying goes once its processes have.
+  if (owner_ && !populated(path_) && owner_->recycle(path_))
+    return;
   if (::rmdir(path_.c_str()) != 0 && errno == EBUSY && owner_)
     owner_->removed_later(path_);
 }
@@ -358,24 +367,36 @@ cgroup_set::~cgroup_set() {
 
 std::unique_ptr<test_cgroup> cgroup_set::create(std::string& error) {
   retry_pending();
-  uint64_t n;
+  std::unique_ptr<test_cgroup> t{new test_cgroup};
+  uint64_t n = 0;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    n = ++made_;
-  }
-  std::unique_ptr<test_cgroup> t{new test_cgroup};
-  t->path_ = path_ + "/test-" + std::to_string(n);
-  if (::mkdir(t->path_.c_str(), 0755) != 0) {
-    if (errno != EEXIST) {
-      error = "cannot create " + t->path_ + ": " + std::strerror(errno);
-      return nullptr;
+    while (!idle_.empty() && t->path_.empty()) {
+      auto dir = std::move(idle_.back());
+      idle_.pop_back();
+      // Only a cgroup nothing has entered since its test ended is reused.
+      if (!populated(dir))
+        t->path_ = std::move(dir);
+      else
+        pending_.push_back(std::move(dir));
     }
-    // Left by an earlier run of the same number whose processes were
-    // still dying: clear it.
-    if (kill_and_remove(t->path_, 2000) < 0
-        || ::mkdir(t->path_.c_str(), 0755) != 0) {
-      error = "cannot create " + t->path_ + ": " + std::strerror(errno);
-      return nullptr;
+    if (t->path_.empty())
+      n = ++made_;
+  }
+  if (n > 0) {
+    t->path_ = path_ + "/test-" + std::to_string(n);
+    if (::mkdir(t->path_.c_str(), 0755) != 0) {
+      if (errno != EEXIST) {
+        error = "cannot create " + t->path_ + ": " + std::strerror(errno);
+        return nullptr;
+      }
+      // Left by an earlier run of the same number whose processes were
+      // still dying: clear it.
+      if (kill_and_remove(t->path_, 2000) < 0
+          || ::mkdir(t->path_.c_str(), 0755) != 0) {
+        error = "cannot create " + t->path_ + ": " + std::strerror(errno);
+        return nullptr;
+      }
     }
   }
   t->procs_
@@ -388,6 +409,14 @@ std::unique_ptr<test_cgroup> cgroup_set::create(std::string& error) {
   }
   t->owner_ = shared_from_this();
   return t;
+}
+
+bool cgroup_set::recycle(const std::string& dir) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (idle_.size() >= max_idle)
+    return false;
+  idle_.push_back(dir);
+  return true;
 }
 
 void cgroup_set::removed_later(std::string dir) {

