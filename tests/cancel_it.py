@@ -30,15 +30,7 @@ import time
 import urllib.request
 
 from it_support import ALB, PROCS, TMP, finish, check, path, read, start, wait_for, write
-
-
-def toml_tests(tests):
-    out = []
-    for t in tests:
-        out.append("[[tests]]")
-        for k, v in t.items():
-            out.append("%s = %s" % (k, json.dumps(v)))
-    return "\n".join(out) + "\n"
+from it_support import toml_tests, alive, group_members, pid_of, long_cmd
 
 
 def free_port():
@@ -47,47 +39,6 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-def alive(pid):
-    """Whether process `pid` exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def group_members(pgid):
-    """Live processes of process group `pgid`."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            out.append(int(d))
-    return out
-
-
-def pid_of(name):
-    try:
-        with open(path("pids/" + name)) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def long_cmd(name):
-    # The shell's pid and its process group, and a child's pid: the child
-    # must die with the test too.
-    p = path("pids/" + name)
-    return ["sh", "-c", "sleep 300 & echo $! > %s.child; echo $$ > %s.tmp; "
-            "mv %s.tmp %s; wait" % (p, p, p, p)]
 
 
 def metric_sum(text, name):

@@ -38,15 +38,7 @@ import time
 import urllib.request
 
 from it_support import ALB, FAILURES, PROCS, TMP, finish, check, read, start, wait_for, write
-
-
-def toml_tests(tests):
-    out = []
-    for t in tests:
-        out.append("[[tests]]")
-        for k, v in t.items():
-            out.append("%s = %s" % (k, json.dumps(v)))
-    return "\n".join(out) + "\n"
+from it_support import toml_tests
 
 
 def results_of(path):

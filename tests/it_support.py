@@ -6,6 +6,7 @@ temporary directory; every process started with start() is recorded in PROCS
 so the test's cleanup can end exactly the processes it started.
 """
 
+import json
 import os
 import re
 import shutil
@@ -124,6 +125,60 @@ def finish(main, passed, logs=None):
         sys.exit(1)
     shutil.rmtree(TMP, ignore_errors=True)
     print(passed)
+
+
+def toml_tests(tests):
+    """TESTS (a list of dicts) as [[tests]] tables of a TOML test file."""
+    out = []
+    for t in tests:
+        out.append("[[tests]]")
+        for k, v in t.items():
+            out.append("%s = %s" % (k, json.dumps(v)))
+    return "\n".join(out) + "\n"
+
+
+def alive(pid):
+    """Whether process `pid` exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def group_members(pgid):
+    """Live processes of process group `pgid`."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            out.append(int(d))
+    return out
+
+
+def pid_of(name):
+    """The first number in pids/NAME of the test's directory (None when the
+    file is not written yet)."""
+    try:
+        with open(path("pids/" + name)) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def long_cmd(name):
+    """A command that runs until stopped and writes its shell's pid (and so
+    its process group) to pids/NAME and a child's to pids/NAME.child: the
+    child must die with the test too."""
+    p = path("pids/" + name)
+    return ["sh", "-c", "sleep 300 & echo $! > %s.child; echo $$ > %s.tmp; "
+            "mv %s.tmp %s; wait" % (p, p, p, p)]
 
 
 def openssl(*args):

@@ -37,17 +37,9 @@ import time
 import urllib.request
 
 from it_support import ALB, TMP, check, finish, path, read, start, wait_for, write
+from it_support import toml_tests
 
 NODE_TIMEOUT = 2
-
-
-def toml_tests(tests):
-    out = []
-    for t in tests:
-        out.append("[[tests]]")
-        for k, v in t.items():
-            out.append("%s = %s" % (k, json.dumps(v)))
-    return "\n".join(out) + "\n"
 
 
 def metric(url, name, labels=""):

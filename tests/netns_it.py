@@ -63,6 +63,7 @@ if r.returncode != 0:
 ip("netns", "del", probe, check=False)
 
 from it_support import ALB, PROCS, TMP, check, finish, path, read, wait_for, write  # noqa: E402
+from it_support import toml_tests
 
 
 def remove_namespaces():
@@ -158,15 +159,6 @@ def gated(tid):
             "command": ["sh", "-c",
                         'touch "started/%s.$$"; '
                         'while [ ! -e gate ]; do sleep 0.05; done; echo ok' % tid]}
-
-
-def toml_tests(tests):
-    out = []
-    for t in tests:
-        out.append("[[tests]]")
-        for k, v in t.items():
-            out.append("%s = %s" % (k, json.dumps(v)))
-    return "\n".join(out) + "\n"
 
 
 def ppid(pid):

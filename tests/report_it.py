@@ -30,21 +30,13 @@ import sys
 import time
 
 from it_support import ALB, TMP, check, finish, read, start, wait_for, write
+from it_support import toml_tests
 
 TESTS_DIR = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else os.path.dirname(
     os.path.abspath(__file__))
 LOG_LINE = re.compile(
     r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d) (DEBUG|INFO|WARNING|ERROR) "
     r"([a-z][a-z_]*): .")
-
-
-def toml_tests(tests):
-    out = []
-    for t in tests:
-        out.append("[[tests]]")
-        for k, v in t.items():
-            out.append("%s = %s" % (k, json.dumps(v)))
-    return "\n".join(out) + "\n"
 
 
 def iso(s):

@@ -25,15 +25,7 @@ import urllib.request
 
 from it_support import (ALB, TMP, check, coordinator_ports, finish, read, start,
                         wait_for, write)
-
-
-def toml_tests(tests):
-    out = []
-    for t in tests:
-        out.append("[[tests]]")
-        for k, v in t.items():
-            out.append("%s = %s" % (k, json.dumps(v)))
-    return "\n".join(out) + "\n"
+from it_support import toml_tests
 
 
 def status(port, token_file, text=False):

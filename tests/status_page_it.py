@@ -30,6 +30,7 @@ import urllib.request
 
 from it_support import (ALB, PROCS, TMP, check, coordinator_ports, finish, path,
                         read, start, wait_for, write)
+from it_support import toml_tests
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if not CHROMIUM:
@@ -37,15 +38,6 @@ if not CHROMIUM:
     shutil.rmtree(TMP, ignore_errors=True)
     sys.exit(77)
 SHOT = os.path.abspath(sys.argv[2])
-
-
-def toml_tests(tests):
-    out = []
-    for t in tests:
-        out.append("[[tests]]")
-        for k, v in t.items():
-            out.append("%s = %s" % (k, json.dumps(v)))
-    return "\n".join(out) + "\n"
 
 
 def chromium(args, what, timeout=90):
