@@ -867,8 +867,12 @@ bool cluster_state::could_ever_fit(const test_record& t) const {
 }
 
 std::string cluster_state::unmet_reason(const test_record& t) const {
+  // workers_ keeps every slot ever handed out: empty means none joined,
+  // otherwise all of them left and "has joined" would be untrue.
   if (live_.empty())
-    return "no node has joined";
+    return workers_.empty()
+             ? "no node has joined"
+             : "no node is connected (every node that joined has left)";
   // Each requirement on its own first, so the reason names the one no
   // worker meets; then all of them at once on one worker.
   auto has_memory

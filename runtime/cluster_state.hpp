@@ -264,7 +264,8 @@ public:
   /// first requirement none meets: "no node has 64 GB memory", "no node
   /// has cuda >= 2", "no node has software torch >= 3", "no node has tag
   /// gpu-rack", "no node has backend rocm", "no node meets all of its
-  /// requirements at once", "no node has joined"; "" when one could. This
+  /// requirements at once", "no node has joined" (none ever did), "no node is
+  /// connected (every node that joined has left)"; "" when one could. This
   /// is the one place that decides a test can never fit the current
   /// cluster (waiting reasons and the wait-limit failure use it). A scan of
   /// the workers: for parked tests and status views, not per placement.

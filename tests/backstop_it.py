@@ -9,7 +9,7 @@ A coordinator reads a config file with `[scheduler] wait_limit = 2` and
   with the reason, which `alb submit` prints; it ends once.
 - Two gated tests, one running and one queued behind it on the only node:
   the node is SIGKILLed (the last node able to hold them leaves). Both end
-  once as failed (`no node has joined`), the wait limit after the leave,
+  once as failed (`no node is connected`), the wait limit after the leave,
   the client prints the reason, and the coordinator keeps serving: a node
   that joins afterwards runs nothing of theirs.
 - A submission over the coordinator's 1 MiB limit is refused by the client
@@ -176,9 +176,10 @@ def main():
     for tid in ("running", "queued"):
         xs = by_id.get(tid, [])
         check(len(xs) == 1 and xs[0].get("status") == "failed"
-              and "no node has joined" in (xs[0].get("error") or ""),
+              and "no node is connected" in (xs[0].get("error") or ""),
               "%s ends once, failed: no node can hold it (%s)" % (tid, xs))
-    check("no node has joined" in out + err, "the client prints the reason")
+    check("no node is connected" in out + err,
+          "the client prints the reason")
     check(took < WAIT_LIMIT + 8,
           "they ended within the wait limit of the leave (%.1f s)" % took)
     # A node joining later runs neither (they ended, exactly once).

@@ -249,3 +249,14 @@ BOOST_AUTO_TEST_CASE(unmet_reason_without_nodes) {
   test_record t;
   BOOST_TEST(c.unmet_reason(t) == "no node has joined");
 }
+
+// After every node left, "has joined" would be untrue: the reason says that
+// none is connected.
+BOOST_AUTO_TEST_CASE(unmet_reason_after_every_node_left) {
+  cluster_state c;
+  auto a = c.add_worker(node("a", {}, {}), 0);
+  c.remove_worker(a, true, 1);
+  test_record t;
+  BOOST_TEST(c.unmet_reason(t)
+             == "no node is connected (every node that joined has left)");
+}
