@@ -172,6 +172,45 @@ def pid_of(name):
         return None
 
 
+def gated(tid):
+    """A test that marks started/TID.PID and then waits for the file `gate`
+    (an event the test makes, not a time)."""
+    return {"test_id": tid, "expected_duration": 1.0,
+            "command": ["sh", "-c",
+                        'touch "started/%s.$$"; '
+                        'while [ ! -e gate ]; do sleep 0.05; done; echo ok' % tid]}
+
+
+def started():
+    """(test id, pid) of every gated run that started so far (its marker)."""
+    out = []
+    for name in os.listdir(path("started")):
+        tid, pid = name.rsplit(".", 1)
+        out.append((tid, int(pid)))
+    return out
+
+
+def ppid(pid):
+    """The parent of process PID (None when it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(")") + 2:].split()[1])
+
+
+def runs_under(pid, ancestor):
+    """Whether process PID descends from ANCESTOR."""
+    for _ in range(64):
+        if pid is None or pid <= 1:
+            return False
+        if pid == ancestor:
+            return True
+        pid = ppid(pid)
+    return False
+
+
 def long_cmd(name):
     """A command that runs until stopped and writes its shell's pid (and so
     its process group) to pids/NAME and a child's to pids/NAME.child: the

@@ -37,7 +37,7 @@ import time
 import urllib.request
 
 from it_support import ALB, TMP, check, finish, path, read, start, wait_for, write
-from it_support import toml_tests
+from it_support import gated, runs_under, started, toml_tests
 
 NODE_TIMEOUT = 2
 
@@ -57,41 +57,8 @@ def metric(url, name, labels=""):
     return total
 
 
-def ppid(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return int(stat[stat.rfind(")") + 2:].split()[1])
 
 
-def runs_under(pid, ancestor):
-    """Whether process PID descends from ANCESTOR."""
-    for _ in range(64):
-        if pid is None or pid <= 1:
-            return False
-        if pid == ancestor:
-            return True
-        pid = ppid(pid)
-    return False
-
-
-def started():
-    """(test id, pid) of every run that started so far (marker files)."""
-    out = []
-    for name in os.listdir(path("started")):
-        tid, pid = name.rsplit(".", 1)
-        out.append((tid, int(pid)))
-    return out
-
-
-def gated(tid):
-    # Waits for the gate (an event the test makes), not for a time.
-    return {"test_id": tid, "expected_duration": 1.0,
-            "command": ["sh", "-c",
-                        'touch "started/%s.$$"; '
-                        'while [ ! -e gate ]; do sleep 0.05; done; echo ok' % tid]}
 
 
 def coordinator(token, name, extra):

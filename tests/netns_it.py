@@ -63,7 +63,7 @@ if r.returncode != 0:
 ip("netns", "del", probe, check=False)
 
 from it_support import ALB, PROCS, TMP, check, finish, path, read, wait_for, write  # noqa: E402
-from it_support import toml_tests
+from it_support import gated, runs_under, started, toml_tests  # noqa: E402
 
 
 def remove_namespaces():
@@ -154,38 +154,8 @@ def metric(url_ns, url, name):
     return total
 
 
-def gated(tid):
-    return {"test_id": tid, "expected_duration": 1.0,
-            "command": ["sh", "-c",
-                        'touch "started/%s.$$"; '
-                        'while [ ! -e gate ]; do sleep 0.05; done; echo ok' % tid]}
 
 
-def ppid(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return int(stat[stat.rfind(")") + 2:].split()[1])
-
-
-def runs_under(pid, ancestor):
-    for _ in range(64):
-        if pid is None or pid <= 1:
-            return False
-        if pid == ancestor:
-            return True
-        pid = ppid(pid)
-    return False
-
-
-def started():
-    out = []
-    for name in os.listdir(path("started")):
-        tid, pid = name.rsplit(".", 1)
-        out.append((tid, int(pid)))
-    return out
 
 
 def results(file):
