@@ -31,6 +31,7 @@ import urllib.request
 
 from it_support import ALB, PROCS, TMP, finish, check, path, read, start, wait_for, write
 from it_support import toml_tests, alive, group_members, pid_of, long_cmd
+from it_support import key_gated_tests, long_procs
 
 
 def free_port():
@@ -80,21 +81,8 @@ class Cluster:
 
 
 def cancel_200(c):
-    long_ids = ["run-%d" % i for i in range(5)]
-    gated = ["gated-%d" % i for i in range(50)]
     quick = ["quick-%d" % i for i in range(145)]
-    suite = []
-    for i, t in enumerate(long_ids):
-        # Priority 1 is placed first: run-0 takes the key before any gated
-        # test can.
-        x = {"test_id": t, "command": long_cmd(t), "priority": 1}
-        if i == 0:
-            x["concurrency_key"] = "gate"
-        suite.append(x)
-    for t in gated:
-        suite.append({"test_id": t, "priority": 5, "concurrency_key": "gate",
-                      "command": ["sh", "-c", "echo $$ > %s"
-                                  % path("pids/" + t)]})
+    suite, long_ids, gated = key_gated_tests()
     for t in quick:
         suite.append({"test_id": t, "priority": 3,
                       "command": ["sh", "-c", "sleep 0.05; echo %s" % t]})
@@ -108,14 +96,7 @@ def cancel_200(c):
     if not wait_for(lambda: all(pid_of(t) for t in long_ids), 30,
                     "the 5 long tests running"):
         return
-    procs = {}
-    for t in long_ids:
-        pid = pid_of(t)
-        with open("/proc/%d/stat" % pid) as fh:
-            pgid = int(fh.read().rsplit(")", 1)[1].split()[2])
-        with open(path("pids/%s.child" % t)) as fh:
-            child = int(fh.read().split()[0])
-        procs[t] = (pid, pgid, child)
+    procs = long_procs(long_ids)
     check(all(alive(p) and alive(ch) for p, _, ch in procs.values()),
           "the long tests' shells and children are alive before the cancel")
 

@@ -220,6 +220,41 @@ def long_cmd(name):
             "mv %s.tmp %s; wait" % (p, p, p, p)]
 
 
+def key_gated_tests():
+    """5 long tests (run-N, priority 1; run-0 holds concurrency key "gate")
+    and 50 quick ones waiting for that key (gated-N, priority 5, each
+    writing pids/gated-N when it runs): (tests, long ids, gated ids)."""
+    long_ids = ["run-%d" % i for i in range(5)]
+    gated = ["gated-%d" % i for i in range(50)]
+    tests = []
+    for i, t in enumerate(long_ids):
+        # Priority 1 is placed first: run-0 takes the key before any gated
+        # test can.
+        x = {"test_id": t, "command": long_cmd(t), "priority": 1}
+        if i == 0:
+            x["concurrency_key"] = "gate"
+        tests.append(x)
+    for t in gated:
+        tests.append({"test_id": t, "priority": 5, "concurrency_key": "gate",
+                      "command": ["sh", "-c", "echo $$ > %s"
+                                  % path("pids/" + t)]})
+    return tests, long_ids, gated
+
+
+def long_procs(ids):
+    """{id: (shell pid, process group, child pid)} of running long_cmd
+    tests."""
+    procs = {}
+    for t in ids:
+        pid = pid_of(t)
+        with open("/proc/%d/stat" % pid) as fh:
+            pgid = int(fh.read().rsplit(")", 1)[1].split()[2])
+        with open(path("pids/%s.child" % t)) as fh:
+            child = int(fh.read().split()[0])
+        procs[t] = (pid, pgid, child)
+    return procs
+
+
 def openssl(*args):
     """Runs the openssl command in the test's directory (quietly)."""
     subprocess.run(["openssl"] + list(args), check=True, cwd=TMP,

@@ -42,7 +42,8 @@ import sys
 import time
 
 from it_support import ALB, PROCS, TMP, finish, check, path, read, start, wait_for, write
-from it_support import toml_tests, alive, group_members, pid_of, long_cmd
+from it_support import toml_tests, alive, group_members, pid_of
+from it_support import key_gated_tests, long_procs
 
 TESTS_DIR = sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(
     os.path.abspath(__file__))
@@ -95,21 +96,8 @@ class Cluster:
 
 
 def suite():
-    long_ids = ["run-%d" % i for i in range(5)]
-    gated = ["gated-%d" % i for i in range(50)]
     quick = ["quick-%d" % i for i in range(140)]
-    tests = []
-    for i, t in enumerate(long_ids):
-        # Priority 1 is placed first: run-0 takes the key before any gated
-        # test can.
-        x = {"test_id": t, "command": long_cmd(t), "priority": 1}
-        if i == 0:
-            x["concurrency_key"] = "gate"
-        tests.append(x)
-    for t in gated:
-        tests.append({"test_id": t, "priority": 5, "concurrency_key": "gate",
-                      "command": ["sh", "-c", "echo $$ > %s"
-                                  % path("pids/" + t)]})
+    tests, long_ids, gated = key_gated_tests()
     tests.append({"test_id": "big", "priority": 1, "minimum_memory": 64,
                   "command": ["true"]})
     # On n1, which keeps every log (n2 keeps 5).
@@ -209,14 +197,7 @@ def main():
           "status: the 50 gated tests wait for the concurrency key (%s)" % g0)
 
     # -- cancel 50 queued and 5 running --------------------------------------
-    procs = {}
-    for t in long_ids:
-        pid = pid_of(t)
-        with open("/proc/%d/stat" % pid) as fh:
-            pgid = int(fh.read().rsplit(")", 1)[1].split()[2])
-        with open(path("pids/%s.child" % t)) as fh:
-            child = int(fh.read().split()[0])
-        procs[t] = (pid, pgid, child)
+    procs = long_procs(long_ids)
     check(all(alive(p) and alive(ch) for p, _, ch in procs.values()),
           "the long tests' shells and children are alive before the cancel")
     r = c.run("cancel", "alice", "--json", *(gated + long_ids))
