@@ -69,17 +69,8 @@ const field<node_config> node_fields[] = {
    [](reader& r, const node& n, const str& p, node_config& x) {
      x.reconnect_timeout = seconds_up_to_a_day(r, n, p);
    }},
-  {"log_level",
-   [](reader& r, const node& n, const str& p, node_config& x) {
-     auto s = r.string(n, p);
-     try {
-       x.log_level = normalize_log_level(s, p);
-     } catch (const config_error&) {
-       r.fail(n, p,
-              "unknown log level '" + s
-                + "' (expected DEBUG, INFO, WARNING or ERROR)");
-     }
-   }},
+  {"log_level", [](reader& r, const node& n, const str& p,
+                   node_config& x) { x.log_level = read_log_level(r, n, p); }},
   {"log_format",
    [](reader& r, const node& n, const str& p, node_config& x) {
      auto s = r.string(n, p);

@@ -281,6 +281,20 @@ private:
   std::vector<std::pair<toml::source_position, std::string>> warnings_;
 };
 
+/// A log level key (DEBUG, INFO, WARNING or ERROR in any case), normalized;
+/// anything else fails naming the key.
+inline std::string read_log_level(reader& r, const toml::node& n,
+                                  const std::string& path) {
+  auto s = r.string(n, path);
+  try {
+    return normalize_log_level(s, path);
+  } catch (const config_error&) {
+    r.fail(n, path,
+           "unknown log level '" + s
+             + "' (expected DEBUG, INFO, WARNING or ERROR)");
+  }
+}
+
 /// Reads one key of a `T` from a node at a path.
 template<class T>
 using setter = void (*)(reader&, const toml::node&, const std::string&, T&);

@@ -700,17 +700,8 @@ const field<config> top_fields[] = {
               config& x) { read_node_section(r, n, p, x.node); }},
   {"tests", [](reader& r, const node& n, const str& p,
                config& x) { x.tests = read_tests(r, n, p); }},
-  {"log_level",
-   [](reader& r, const node& n, const str& p, config& x) {
-     auto s = r.string(n, p);
-     try {
-       x.log_level = normalize_log_level(s, p);
-     } catch (const config_error&) {
-       r.fail(n, p,
-              "unknown log level '" + s
-                + "' (expected DEBUG, INFO, WARNING or ERROR)");
-     }
-   }},
+  {"log_level", [](reader& r, const node& n, const str& p,
+                   config& x) { x.log_level = read_log_level(r, n, p); }},
   {"max_workers",
    [](reader& r, const node& n, const str& p, config& x) {
      x.max_workers = r.integer(n, p, 0, int_max);
