@@ -1,19 +1,29 @@
 // End-to-end throughput of a real cluster on this machine: an `alb
-// coordinator` process and two `alb node` processes over loopback TCP, fed
+// coordinator` process and N `alb node` processes over loopback TCP, fed
 // by an alb::coordinator_client in this process with tests that take no
 // time (no command: the nodes simulate them), so what is measured is the
 // distribution itself: submission, placement, the wire both ways and the
 // outcomes back to the client. For comparison it then runs the same number
 // of tests on the same number of workers in one process (run_simulation).
 //
-//   bench_cluster_throughput [--tests N] [--reps R] [--workers-per-node W]
-//                            [--slots S] [--db on|off]
+//   bench_cluster_throughput [--tests N] [--reps R] [--nodes N]
+//                            [--workers-per-node W] [--slots S]
+//                            [--reference-slots R] [--db on|off]
+//                            [--local on|off]
 //
 // Each worker runs up to S tests at once (default 8): with tests that take
 // no time, S times the worker count is how many tests are on the wire at
 // any moment, which is what hides the round trips. A node is one worker
-// with one pool, so each node runs W * S slots; the in-process comparison
-// has 2 * W workers of S slots.
+// with one pool (`alb node --slots K`), so each node runs K = W * S slots
+// and the cluster N * K; the in-process comparison has N * W workers of S
+// slots. "10,000 slots" is `--nodes 4 --workers-per-node 2500 --slots 1`:
+// four `alb node --slots 2500`, 10,000 tests at once.
+//
+// With --reference-slots R (default 200; 0 = none) every run is paired
+// with a run of the same cluster shape (N nodes) holding R slots in total,
+// right before it, and the coordinator's CPU per test is printed as a ratio
+// to the reference's: on a machine shared with other work the pair sees
+// the same load, so the ratio says what the slot count costs.
 //
 // With --db on the coordinator keeps its journal (every accepted test and
 // every outcome written to SQLite before it is acknowledged or reported).
@@ -55,21 +65,138 @@ using alb::bench::median;
 
 } // namespace
 
+namespace {
+
+/// What one cluster run measured.
+struct cluster_run {
+  /// Tests per second, submission of the first to the last outcome.
+  double rate = 0;
+  /// CPU microseconds per test of the coordinator process alone.
+  double coordinator = 0;
+  /// CPU microseconds per test of all node processes together.
+  double nodes = 0;
+  /// CPU microseconds per test of this process (the client).
+  double client = 0;
+};
+
+/// Runs `tests` zero-duration tests through a fresh coordinator and the
+/// given nodes; throws (with what went wrong) when a test is lost.
+cluster_run run_cluster(const std::vector<alb::bench::node_spec>& nodes,
+                        uint64_t tests, bool db, const std::string& tag) {
+  alb::bench::loopback_cluster cluster{nodes, db};
+  alb::coordinator_client_options o;
+  o.endpoint = cluster.endpoint;
+  o.request_timeout = 120;
+  alb::coordinator_client client{o};
+  client.connect();
+  // Counted as they arrive, as a high-volume consumer would: keeping
+  // every outcome for wait() to return would measure that vector.
+  std::atomic<size_t> passed{0};
+  client.on_outcome([&passed](const alb::cluster_outcome& out) {
+    if (out.success)
+      passed.fetch_add(1, std::memory_order_relaxed);
+  });
+  // A node is one worker.
+  if (!alb::bench::wait_for_workers(client, nodes.size()))
+    throw std::runtime_error{"the nodes did not register their workers"};
+  std::vector<alb::cluster_test> suite(tests);
+  for (uint64_t i = 0; i < tests; ++i) {
+    char id[48];
+    std::snprintf(id, sizeof(id), "%s-%07llu", tag.c_str(),
+                  static_cast<unsigned long long>(i));
+    suite[i].req.test_id = id;
+    suite[i].req.model_id = "bench";
+  }
+  std::vector<double> cpu0;
+  for (auto& p : cluster.procs)
+    cpu0.push_back(cpu_seconds(p.pid()));
+  auto self0 = cpu_seconds(::getpid());
+  auto t0 = clock_type::now();
+  // In slices, as a CI system hands over its suites: one message of
+  // 200,000 tests would only measure a single serialization.
+  const size_t slice = 10000;
+  for (size_t i = 0; i < suite.size(); i += slice) {
+    std::vector<alb::cluster_test> part(
+      std::make_move_iterator(suite.begin() + static_cast<long>(i)),
+      std::make_move_iterator(
+        suite.begin() + static_cast<long>(std::min(suite.size(), i + slice))));
+    client.submit(std::move(part));
+  }
+  auto res = client.wait(300);
+  std::chrono::duration<double> dt = clock_type::now() - t0;
+  if (!res.complete() || passed.load() != tests)
+    throw std::runtime_error{"lost tests: " + std::to_string(passed.load())
+                             + " of " + std::to_string(tests) + " passed, "
+                             + std::to_string(res.open) + " open"
+                             + (res.disconnected ? ", disconnected" : "")};
+  auto per_test
+    = [&](double secs) { return secs * 1e6 / static_cast<double>(tests); };
+  cluster_run out;
+  out.rate = static_cast<double>(tests) / dt.count();
+  // procs[0] is the coordinator's own process: its CPU alone, not the
+  // nodes' (they are separate processes, read apart).
+  out.coordinator = per_test(cpu_seconds(cluster.procs[0].pid()) - cpu0[0]);
+  double node_secs = 0;
+  for (size_t k = 1; k < cluster.procs.size(); ++k)
+    node_secs += cpu_seconds(cluster.procs[k].pid()) - cpu0[k];
+  out.nodes = per_test(node_secs);
+  out.client = per_test(cpu_seconds(::getpid()) - self0);
+  client.close();
+  return out;
+}
+
+/// One row of the table: median, min and max of the rates, medians of the
+/// CPU figures.
+void print_row(const std::string& name, const std::vector<cluster_run>& runs,
+               double reference_cpu) {
+  std::vector<double> rate, coord, nodes, client;
+  for (auto& r : runs) {
+    rate.push_back(r.rate);
+    coord.push_back(r.coordinator);
+    nodes.push_back(r.nodes);
+    client.push_back(r.client);
+  }
+  std::sort(rate.begin(), rate.end());
+  double c = median(coord);
+  char ratio[32] = "-";
+  if (reference_cpu > 0)
+    std::snprintf(ratio, sizeof(ratio), "%.2f", c / reference_cpu);
+  std::printf("%-30s %10.0f %10.0f %10.0f %8.2f %7s %8.2f %8.2f\n",
+              name.c_str(), median(rate), rate.front(), rate.back(), c, ratio,
+              median(nodes), median(client));
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
   uint64_t tests = 200000;
   int reps = 3;
+  int node_count = 2;
   int per_node = 100;
   int slots = 8;
+  int reference_slots = 200;
   std::string db_mode = "off";
-  CLI::App app{"Throughput through a coordinator and two node processes"};
+  std::string local_mode = "on";
+  CLI::App app{"Throughput through a coordinator and N node processes"};
   app.add_option("--tests", tests, "Tests per run")
     ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
   app.add_option("--reps", reps, "Runs")->check(CLI::Range(1, 1000));
+  app.add_option("--nodes", node_count, "Node processes (default 2)")
+    ->check(CLI::Range(1, 64));
   app.add_option("--workers-per-node", per_node, "Workers of each node")
     ->check(CLI::Range(1, 100000));
   app.add_option("--slots", slots, "Tests a worker runs at once")
     ->check(CLI::Range(1, 100000));
+  app
+    .add_option("--reference-slots", reference_slots,
+                "Slots in total of the reference run paired with each run "
+                "(0 = none)")
+    ->check(CLI::Range(0, 10000000));
   app.add_option("--db", db_mode, "Coordinator journal (SQLite) on or off")
+    ->check(CLI::IsMember({"off", "on"}));
+  app
+    .add_option("--local", local_mode,
+                "Also run the same workers in one process (on or off)")
     ->check(CLI::IsMember({"off", "on"}));
   try {
     app.parse(argc, argv);
@@ -79,90 +206,51 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_cluster_throughput: error: %s\n", e.what());
     return 2;
   }
+  long long node_slots = static_cast<long long>(per_node) * slots;
+  if (node_slots > 100000) {
+    std::fprintf(stderr,
+                 "bench_cluster_throughput: error: --workers-per-node x "
+                 "--slots is %lld slots per node (at most 100000)\n",
+                 node_slots);
+    return 2;
+  }
+  int total_slots = static_cast<int>(node_slots) * node_count;
   bool db = db_mode == "on";
-  std::printf("cores: %u, tests per run: %llu, runs: %d, workers: 2 nodes x "
-              "%d with %d slots each, journal: %s\n",
+  // A reference of the same size as the run would only repeat it.
+  bool with_reference = reference_slots > 0 && reference_slots != total_slots;
+  std::printf("cores: %u, tests per run: %llu, runs: %d, cluster: %d nodes x "
+              "%lld slots (%d workers x %d) = %d slots, reference: %s, "
+              "journal: %s\n",
               std::thread::hardware_concurrency(),
-              static_cast<unsigned long long>(tests), reps, per_node, slots,
+              static_cast<unsigned long long>(tests), reps, node_count,
+              node_slots, per_node, slots, total_slots,
+              with_reference ? (std::to_string(node_count) + " nodes, "
+                                + std::to_string(reference_slots) + " slots")
+                                 .c_str()
+                             : "none",
               db ? "on" : "off");
-  std::vector<double> cluster_rates;
-  // CPU microseconds per test: coordinator, both nodes, this client.
-  std::vector<double> cpu_coord, cpu_nodes, cpu_client;
+  std::printf("load average before: %s\n", alb::bench::load_average().c_str());
+  std::vector<cluster_run> runs, refs;
+  auto shape = alb::bench::even_nodes(node_count, total_slots);
+  auto ref_shape
+    = alb::bench::even_nodes(node_count, std::max(reference_slots, node_count));
   for (int r = 0; r < reps; ++r) {
     try {
-      alb::bench::loopback_cluster cluster{
-        {{"bench-n1", slots * per_node, 1, {}},
-         {"bench-n2", slots * per_node, 1, {}}},
-        db};
-      alb::coordinator_client_options o;
-      o.endpoint = cluster.endpoint;
-      o.request_timeout = 120;
-      alb::coordinator_client client{o};
-      client.connect();
-      // Counted as they arrive, as a high-volume consumer would: keeping
-      // every outcome for wait() to return would measure that vector.
-      std::atomic<size_t> passed{0};
-      client.on_outcome([&passed](const alb::cluster_outcome& out) {
-        if (out.success)
-          passed.fetch_add(1, std::memory_order_relaxed);
-      });
-      if (!alb::bench::wait_for_workers(client, 2)) {
-        std::fprintf(stderr, "the nodes did not register their workers\n");
-        return 1;
-      }
-      std::vector<alb::cluster_test> suite(tests);
-      for (uint64_t i = 0; i < tests; ++i) {
-        char id[32];
-        std::snprintf(id, sizeof(id), "b%d-%07llu", r,
-                      static_cast<unsigned long long>(i));
-        suite[i].req.test_id = id;
-        suite[i].req.model_id = "bench";
-      }
-      std::vector<double> cpu0;
-      for (auto& p : cluster.procs)
-        cpu0.push_back(cpu_seconds(p.pid()));
-      auto self0 = cpu_seconds(::getpid());
-      auto t0 = clock_type::now();
-      // In slices, as a CI system hands over its suites: one message of
-      // 200,000 tests would only measure a single serialization.
-      const size_t slice = 10000;
-      for (size_t i = 0; i < suite.size(); i += slice) {
-        std::vector<alb::cluster_test> part(
-          std::make_move_iterator(suite.begin() + static_cast<long>(i)),
-          std::make_move_iterator(
-            suite.begin()
-            + static_cast<long>(std::min(suite.size(), i + slice))));
-        client.submit(std::move(part));
-      }
-      auto res = client.wait(300);
-      std::chrono::duration<double> dt = clock_type::now() - t0;
-      if (!res.complete() || passed.load() != tests) {
-        std::fprintf(stderr,
-                     "run %d lost tests: %zu of %llu passed, %zu open%s\n", r,
-                     passed.load(), static_cast<unsigned long long>(tests),
-                     res.open, res.disconnected ? ", disconnected" : "");
-        return 1;
-      }
-      cluster_rates.push_back(static_cast<double>(tests) / dt.count());
-      auto per_test
-        = [&](double secs) { return secs * 1e6 / static_cast<double>(tests); };
-      cpu_coord.push_back(
-        per_test(cpu_seconds(cluster.procs[0].pid()) - cpu0[0]));
-      cpu_nodes.push_back(per_test(cpu_seconds(cluster.procs[1].pid()) - cpu0[1]
-                                   + cpu_seconds(cluster.procs[2].pid())
-                                   - cpu0[2]));
-      cpu_client.push_back(per_test(cpu_seconds(::getpid()) - self0));
-      client.close();
+      // The reference first, then the run: each pair sees the same load.
+      if (with_reference)
+        refs.push_back(
+          run_cluster(ref_shape, tests, db, "r" + std::to_string(r)));
+      runs.push_back(run_cluster(shape, tests, db, "b" + std::to_string(r)));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "run %d: %s\n", r, e.what());
       return 1;
     }
   }
   std::vector<double> local_rates;
-  for (int r = 0; r < reps; ++r) {
+  for (int r = 0; local_mode == "on" && r < reps; ++r) {
     alb::simulation_options o;
     o.type = "bench";
-    o.workers = 2 * per_node;
+    o.workers = static_cast<size_t>(node_count) * static_cast<size_t>(per_node);
     o.tests = tests;
     o.duration = 0;
     o.tests_profile.duration_distribution = {0.0};
@@ -178,17 +266,30 @@ int main(int argc, char** argv) {
     local_rates.push_back(span > 0 ? m["completed_tests"].get<double>() / span
                                    : 0);
   }
-  std::printf("%-34s %12s %12s %12s\n", "pipeline", "median t/s", "min t/s",
-              "max t/s");
-  auto row = [](const char* name, std::vector<double> xs) {
-    std::sort(xs.begin(), xs.end());
-    std::printf("%-34s %12.0f %12.0f %12.0f\n", name, median(xs), xs.front(),
-                xs.back());
-  };
-  row("cluster (coordinator + 2 nodes)", cluster_rates);
-  row("in one process (same workers)", local_rates);
-  std::printf("CPU per test in the cluster runs (median, microseconds): "
-              "coordinator %.2f, both nodes %.2f, client %.2f\n",
-              median(cpu_coord), median(cpu_nodes), median(cpu_client));
+  std::printf("load average after: %s\n", alb::bench::load_average().c_str());
+  std::printf("%-30s %10s %10s %10s %8s %7s %8s %8s\n", "pipeline",
+              "median t/s", "min t/s", "max t/s", "coord us", "x ref",
+              "nodes us", "client us");
+  double ref_cpu = 0;
+  if (with_reference) {
+    std::vector<double> c;
+    for (auto& x : refs)
+      c.push_back(x.coordinator);
+    ref_cpu = median(c);
+    print_row("reference: " + std::to_string(node_count) + " nodes, "
+                + std::to_string(reference_slots) + " slots",
+              refs, 0);
+  }
+  print_row("cluster: " + std::to_string(node_count) + " nodes, "
+              + std::to_string(total_slots) + " slots",
+            runs, ref_cpu);
+  if (!local_rates.empty()) {
+    std::sort(local_rates.begin(), local_rates.end());
+    std::printf("%-30s %10.0f %10.0f %10.0f\n", "in one process (same workers)",
+                median(local_rates), local_rates.front(), local_rates.back());
+  }
+  std::printf("(coord us, nodes us, client us: CPU microseconds per test, "
+              "user + system, medians; x ref: the coordinator's CPU per test "
+              "over the reference's)\n");
   return 0;
 }

@@ -187,6 +187,35 @@ inline double cpu_seconds(pid_t pid) {
          / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+/// The three load averages of this machine as "1.23 0.98 0.50" (1, 5 and
+/// 15 minutes; "?" when /proc/loadavg cannot be read): figures measured on
+/// a shared machine are quoted with them.
+inline std::string load_average() {
+  FILE* f = std::fopen("/proc/loadavg", "r");
+  if (!f)
+    return "?";
+  char a[32], b[32], c[32];
+  int n = std::fscanf(f, "%31s %31s %31s", a, b, c);
+  std::fclose(f);
+  if (n != 3)
+    return "?";
+  return std::string{a} + " " + b + " " + c;
+}
+
+/// `nodes` node specs named bench-n1.. with `total_slots` slots spread as
+/// evenly as they go (the first nodes take the remainder), `threads` CAF
+/// threads each.
+inline std::vector<node_spec> even_nodes(int nodes, int total_slots,
+                                         int threads = 1) {
+  std::vector<node_spec> out;
+  for (int i = 0; i < nodes; ++i) {
+    int share = total_slots / nodes + (i < total_slots % nodes ? 1 : 0);
+    out.push_back(node_spec{
+      "bench-n" + std::to_string(i + 1), std::max(1, share), threads, {}});
+  }
+  return out;
+}
+
 /// The median of `xs` (the upper one of an even count; 0 when empty).
 inline double median(std::vector<double> xs) {
   std::sort(xs.begin(), xs.end());
