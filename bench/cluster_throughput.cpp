@@ -9,7 +9,7 @@
 //   bench_cluster_throughput [--tests N] [--reps R] [--nodes N]
 //                            [--workers-per-node W] [--slots S]
 //                            [--reference-slots R] [--db on|off]
-//                            [--local on|off]
+//                            [--local on|off] [--baseline ALB]
 //
 // Each worker runs up to S tests at once (default 8): with tests that take
 // no time, S times the worker count is how many tests are on the wire at
@@ -24,6 +24,10 @@
 // right before it, and the coordinator's CPU per test is printed as a ratio
 // to the reference's: on a machine shared with other work the pair sees
 // the same load, so the ratio says what the slot count costs.
+//
+// With --baseline ALB every run is followed by the same run with the `alb`
+// binary ALB (coordinator and nodes), e.g. a build of an older commit:
+// before and after under the same load.
 //
 // With --db on the coordinator keeps its journal (every accepted test and
 // every outcome written to SQLite before it is acknowledged or reported).
@@ -82,8 +86,9 @@ struct cluster_run {
 /// Runs `tests` zero-duration tests through a fresh coordinator and the
 /// given nodes; throws (with what went wrong) when a test is lost.
 cluster_run run_cluster(const std::vector<alb::bench::node_spec>& nodes,
-                        uint64_t tests, bool db, const std::string& tag) {
-  alb::bench::loopback_cluster cluster{nodes, db};
+                        uint64_t tests, bool db, const std::string& tag,
+                        const std::string& binary = "") {
+  alb::bench::loopback_cluster cluster{nodes, db, 2, binary};
   alb::coordinator_client_options o;
   o.endpoint = cluster.endpoint;
   o.request_timeout = 120;
@@ -177,6 +182,7 @@ int main(int argc, char** argv) {
   int reference_slots = 200;
   std::string db_mode = "off";
   std::string local_mode = "on";
+  std::string baseline;
   CLI::App app{"Throughput through a coordinator and N node processes"};
   app.add_option("--tests", tests, "Tests per run")
     ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
@@ -198,6 +204,11 @@ int main(int argc, char** argv) {
     .add_option("--local", local_mode,
                 "Also run the same workers in one process (on or off)")
     ->check(CLI::IsMember({"off", "on"}));
+  app
+    .add_option("--baseline", baseline,
+                "Another `alb` binary (e.g. an older build): each run is "
+                "repeated with it, right after, for a before/after row")
+    ->check(CLI::ExistingFile);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -230,7 +241,7 @@ int main(int argc, char** argv) {
                              : "none",
               db ? "on" : "off");
   std::printf("load average before: %s\n", alb::bench::load_average().c_str());
-  std::vector<cluster_run> runs, refs;
+  std::vector<cluster_run> runs, refs, base_runs;
   auto shape = alb::bench::even_nodes(node_count, total_slots);
   auto ref_shape
     = alb::bench::even_nodes(node_count, std::max(reference_slots, node_count));
@@ -241,6 +252,9 @@ int main(int argc, char** argv) {
         refs.push_back(
           run_cluster(ref_shape, tests, db, "r" + std::to_string(r)));
       runs.push_back(run_cluster(shape, tests, db, "b" + std::to_string(r)));
+      if (!baseline.empty())
+        base_runs.push_back(
+          run_cluster(shape, tests, db, "a" + std::to_string(r), baseline));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "run %d: %s\n", r, e.what());
       return 1;
@@ -283,6 +297,10 @@ int main(int argc, char** argv) {
   print_row("cluster: " + std::to_string(node_count) + " nodes, "
               + std::to_string(total_slots) + " slots",
             runs, ref_cpu);
+  if (!base_runs.empty())
+    print_row("baseline: " + std::to_string(node_count) + " nodes, "
+                + std::to_string(total_slots) + " slots",
+              base_runs, ref_cpu);
   if (!local_rates.empty()) {
     std::sort(local_rates.begin(), local_rates.end());
     std::printf("%-30s %10.0f %10.0f %10.0f\n", "in one process (same workers)",

@@ -71,9 +71,12 @@ struct loopback_cluster {
   /// Scratch directory (the database with `db`), removed at the end.
   std::string dir;
 
-  /// Starts the coordinator, reads its port, then starts the nodes.
+  /// Starts the coordinator, reads its port, then starts the nodes, all of
+  /// them the `alb` at `binary` ("" = this build's).
   loopback_cluster(const std::vector<node_spec>& nodes, bool db,
-                   int coordinator_threads = 2) {
+                   int coordinator_threads = 2, std::string binary = "") {
+    if (binary.empty())
+      binary = ALB_BINARY;
     char tmpl[] = "/tmp/alb-bench-XXXXXX";
     if (!::mkdtemp(tmpl))
       throw std::runtime_error{"mkdtemp failed"};
@@ -82,7 +85,7 @@ struct loopback_cluster {
     if (::pipe2(fds, O_CLOEXEC) != 0)
       throw std::runtime_error{"pipe failed"};
     std::vector<std::string> coord{
-      ALB_BINARY,    "coordinator",
+      binary,        "coordinator",
       "--port",      "0",
       "--log-level", "ERROR",
       "--threads",   std::to_string(coordinator_threads)};
@@ -105,7 +108,7 @@ struct loopback_cluster {
       throw std::runtime_error{"the coordinator did not start"};
     endpoint = line.substr(at + 13, line.find(' ', at + 13) - at - 13);
     for (auto& n : nodes) {
-      std::vector<std::string> args{ALB_BINARY,
+      std::vector<std::string> args{binary,
                                     "node",
                                     "--coordinator",
                                     endpoint,
