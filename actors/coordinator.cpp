@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "actors/caf_ec.hpp"
+#include "actors/coordinator_ended_logs.hpp"
 #include "actors/coordinator_internal.hpp"
 #include "actors/coordinator_proxy.hpp"
 #include "actors/coordinator_routes.hpp"
@@ -61,18 +62,6 @@ struct node_info {
   std::string peer;
   /// Its uplink (answers log requests; null for a node without one).
   node_uplink_actor uplink;
-};
-
-/// Where the log of an ended test is, and whose it is (`alb logs`).
-struct ended_log {
-  /// Node that ran its last attempt ("" = none).
-  std::string node;
-  /// Digest of its submitter's key.
-  std::string owner;
-  /// End state, for the message when it never ran.
-  std::string status;
-  /// Numbers entries (an id that ends again replaces its entry).
-  uint64_t serial = 0;
 };
 
 /// Ended tests whose log location the coordinator remembers (beyond the
@@ -181,13 +170,8 @@ struct coordinator_state {
   /// Client sessions watched: their handle and the client's outcome actor.
   std::unordered_map<uint64_t, std::pair<client_session_actor, caf::actor_addr>>
     client_sessions;
-  /// Ended tests: where their logs are (bounded, oldest first in
-  /// `ended_order`).
-  std::unordered_map<std::string, ended_log> ended_logs;
-  /// Ids in `ended_logs` with their serial, oldest first.
-  std::deque<std::pair<std::string, uint64_t>> ended_order;
-  /// Numbers `ended_logs` entries.
-  uint64_t ended_serial = 0;
+  /// Ended tests: where their logs are (the newest kept_log_locations).
+  ended_log_ring ended_logs{kept_log_locations};
 };
 
 /// Failures the status view keeps.
@@ -474,23 +458,6 @@ cluster_outcome make_outcome(const assignment& a, const attempt_outcome* o) {
   return c;
 }
 
-// Remembers where the log of the test that ended as `c` is and whose it
-// is, for `alb logs` after it ended.
-void remember_log(coordinator_state& st, const cluster_outcome& c,
-                  const std::string& owner) {
-  auto serial = ++st.ended_serial;
-  st.ended_logs[c.test_id] = ended_log{c.node, owner, c.status, serial};
-  st.ended_order.emplace_back(c.test_id, serial);
-  while (st.ended_order.size() > kept_log_locations) {
-    auto& [id, k] = st.ended_order.front();
-    auto i = st.ended_logs.find(id);
-    // Only the entry this one made: the id may have ended again since.
-    if (i != st.ended_logs.end() && i->second.serial == k)
-      st.ended_logs.erase(i);
-    st.ended_order.pop_front();
-  }
-}
-
 // Sends every outcome to the live clients waiting for it, one batch per
 // client, and closes the tests.
 void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
@@ -499,9 +466,6 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
   std::vector<std::pair<caf::actor, outcome_batch>> out;
   for (auto& c : items) {
     auto rec = j ? j->find(c.test_id) : nullptr;
-    // Asked before the test is closed: its log stays its owner's to read.
-    auto* o = st.adm.owner_of(c.test_id);
-    auto owner = o ? *o : std::string{};
     auto closed = st.adm.end(c.test_id, rec && rec->ended
                                           ? std::optional<int64_t>{rec->seq}
                                           : std::nullopt);
@@ -524,7 +488,8 @@ void deliver(coordinator_impl self, std::vector<cluster_outcome>& items) {
       if (st.failures.size() > kept_failures)
         st.failures.pop_front();
     }
-    remember_log(st, c, owner);
+    // Its log stays its owner's to read after the end (`alb logs`).
+    st.ended_logs.add(c.test_id, c.node, closed->owner, c.status);
     for (size_t w = 0; w < waiters.size(); ++w) {
       // A client that left gets nothing: the journal keeps the outcome for
       // the next one that asks.
@@ -1329,11 +1294,11 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
         return rp;
       }
       ended_log where;
-      if (auto i = st.ended_logs.find(id); i != st.ended_logs.end())
-        where = i->second;
+      if (auto* e = st.ended_logs.find(id))
+        where = *e;
       else if (auto* r = st.opts.journal ? st.opts.journal->find(id) : nullptr;
                r && r->ended)
-        where = ended_log{r->outcome.node, r->owner, r->outcome.status, 0};
+        where = ended_log{id, r->outcome.node, r->owner, r->outcome.status};
       else
         return caf::make_error(ec::unknown_test, "test '" + id + "'");
       if (!op && where.owner != owner)

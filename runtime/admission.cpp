@@ -186,6 +186,7 @@ std::optional<closed_test> admission::end(const std::string& test_id,
   auto& o = open_[ref];
   closed_test out;
   out.waiters = std::move(o.waiters);
+  out.owner = std::move(o.owner);
   open_.erase(ref);
   if (journal_seq)
     for (auto c : out.waiters)

@@ -132,6 +132,10 @@ struct closed_test {
   /// (a client that submitted it twice gets it twice); clients that left
   /// are included: the caller skips those it has no handle for.
   std::vector<client_id> waiters;
+  /// Digest of the key of the client that submitted it first (what
+  /// `owner_of` said while it was open), moved out rather than looked up
+  /// again.
+  std::string owner;
 };
 
 /// The admission state of a coordinator: open tests and connected

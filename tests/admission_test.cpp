@@ -440,6 +440,21 @@ BOOST_AUTO_TEST_CASE(the_owner_of_an_open_test_is_known_until_it_ends) {
   BOOST_TEST(adm.owner_of("t") == nullptr);
 }
 
+BOOST_AUTO_TEST_CASE(a_closed_test_names_its_owner) {
+  // The coordinator reads the owner from the end (where the log of an
+  // ended test belongs) instead of asking owner_of first.
+  admission adm;
+  auto a = adm.add_client();
+  auto b = adm.add_client();
+  submit(adm, a, "alice", tests({shell("t")}));
+  // A second client attaches to the same test: the first stays its owner.
+  submit(adm, b, "bob", tests({shell("t")}));
+  auto c = adm.end("t", std::nullopt);
+  BOOST_REQUIRE(c.has_value());
+  BOOST_TEST(c->owner == "alice");
+  BOOST_TEST(c->waiters.size() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(an_attach_of_the_same_owner_keeps_the_test_cancellable) {
   admission adm;
   auto a = adm.add_client();

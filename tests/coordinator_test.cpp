@@ -28,6 +28,7 @@
 
 #include "actors/caf_ec.hpp"
 #include "actors/coordinator.hpp"
+#include "actors/coordinator_ended_logs.hpp"
 #include "actors/node.hpp"
 #include "actors/node_uplink.hpp"
 #include "actors/real_worker.hpp"
@@ -979,4 +980,31 @@ BOOST_FIXTURE_TEST_CASE(journal_failures_are_logged_rate_limited,
                                         << " summarised");
   BOOST_TEST(shown == 1u);
   BOOST_TEST(hidden >= 1u);
+}
+
+BOOST_AUTO_TEST_CASE(the_ended_log_ring_keeps_the_newest_entries) {
+  coord::ended_log_ring ring{3};
+  BOOST_TEST(ring.find("a") == nullptr);
+  ring.add("a", "n1", "alice", "completed");
+  ring.add("b", "n2", "bob", "failed");
+  BOOST_REQUIRE(ring.find("a") != nullptr);
+  BOOST_TEST(ring.find("a")->node == "n1");
+  BOOST_TEST(ring.find("a")->owner == "alice");
+  BOOST_TEST(ring.find("b")->status == "failed");
+  // "a" ends again (a rerun elsewhere): the newer entry answers.
+  ring.add("a", "n3", "alice", "failed");
+  BOOST_TEST(ring.find("a")->node == "n3");
+  BOOST_TEST(ring.size() == 3u);
+  // Two more push out the oldest two ("a" on n1, then "b"): the newer
+  // "a" stays.
+  ring.add("c", "n1", "carol", "completed");
+  ring.add("d", "n1", "dave", "completed");
+  BOOST_TEST(ring.size() == 3u);
+  BOOST_TEST(ring.find("b") == nullptr);
+  BOOST_REQUIRE(ring.find("a") != nullptr);
+  BOOST_TEST(ring.find("a")->node == "n3");
+  BOOST_TEST(ring.find("d")->owner == "dave");
+  ring.add("e", "n1", "erin", "completed");
+  BOOST_TEST(ring.find("a") == nullptr);
+  BOOST_TEST(ring.find("c")->owner == "carol");
 }
