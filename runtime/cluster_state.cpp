@@ -564,6 +564,7 @@ void cluster_state::place_reserve(uint32_t ref, uint32_t slot, double now) {
   w.free_memory -= t.need.memory;
   for (int k = 0; k < max_accel_types; ++k)
     w.free_accel[k] = static_cast<int16_t>(w.free_accel[k] - t.need.accel[k]);
+  t.held_at = static_cast<uint32_t>(w.held.size());
   w.held.push_back(test_handle{ref, t.gen});
   ++w.assignments;
   ++in_flight_;
@@ -593,12 +594,15 @@ void cluster_state::release(uint32_t ref) {
   auto slot = t.worker;
   auto& w = workers_[slot];
   auto& held = w.held;
-  for (size_t i = 0; i < held.size(); ++i) {
-    if (held[i].ref == ref) {
-      held[i] = held.back();
-      held.pop_back();
-      break;
-    }
+  // By its recorded index, not a scan: a node of 2,500 slots is one worker
+  // holding up to 2,500 tests, and a scan per end made a test's cost grow
+  // with the node's size. The last one moves into the gap.
+  size_t i = t.held_at;
+  if (i < held.size() && held[i].ref == ref) {
+    held[i] = held.back();
+    held.pop_back();
+    if (i < held.size())
+      tests_[held[i].ref].held_at = static_cast<uint32_t>(i);
   }
   w.free_memory = std::min(w.total_memory, w.free_memory + t.need.memory);
   for (int k = 0; k < max_accel_types; ++k)
@@ -1365,11 +1369,15 @@ std::string cluster_state::check_invariants() const {
     auto& w = workers_[slot];
     double mem = 0;
     accel_counts acc{};
-    for (auto& h : w.held) {
-      auto& t = tests_[h.ref];
+    for (size_t i = 0; i < w.held.size(); ++i) {
+      auto& t = tests_[w.held[i].ref];
       if (!t.live || t.worker != slot)
         err << "worker " << w.caps.worker_id << " holds a test it does not own"
             << "; ";
+      if (t.held_at != i)
+        err << "test " << t.req.test_id << " is at " << i << " of worker "
+            << w.caps.worker_id << "'s held tests, not at its index "
+            << t.held_at << "; ";
       mem += t.need.memory;
       for (int k = 0; k < max_accel_types; ++k)
         acc[k] = static_cast<int16_t>(acc[k] + t.need.accel[k]);

@@ -56,6 +56,9 @@ struct test_record {
   uint32_t gen = 0;
   /// Worker slot holding it, or npos.
   uint32_t worker = capacity_index::npos;
+  /// Its index in that worker's `held` (valid while `worker` is set): an
+  /// end removes it without scanning what the worker holds.
+  uint32_t held_at = 0;
   /// Statistics serial of the worker it was last placed on (npos = none).
   uint32_t last_serial = capacity_index::npos;
   /// Slot of the worker its last attempt failed on (retries avoid it).

@@ -263,6 +263,43 @@ BOOST_AUTO_TEST_CASE(a_worker_takes_at_most_its_slots_plus_prefetch) {
   BOOST_TEST(f.c.parked() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_worker_of_many_slots_ends_its_tests_in_any_order) {
+  // A node is one worker of many slots: each end takes its test out of the
+  // worker's held tests by the index its record keeps (the invariant check
+  // after each step verifies every index), also when a worker leaves and its
+  // tests go elsewhere.
+  fixture f;
+  auto w = f.add(make_worker("big", 1000, 64));
+  for (int i = 0; i < 64; ++i)
+    f.submit(make_test("t" + std::to_string(i), 1));
+  f.dispatch();
+  BOOST_TEST(f.c.worker(w).held.size() == 64u);
+  // Ends from the middle, the front and the back, in a scrambled order.
+  for (int k = 0; k < 48; ++k) {
+    int i = (k * 37) % 64;
+    BOOST_TEST(f.finish("t" + std::to_string(i), passed(), 1));
+  }
+  BOOST_TEST(f.c.worker(w).held.size() == 16u);
+  // New tests fill the freed slots, then the worker leaves: its tests run
+  // on the next one and end there.
+  for (int i = 64; i < 100; ++i)
+    f.submit(make_test("t" + std::to_string(i), 1));
+  f.dispatch(2);
+  BOOST_TEST(f.c.worker(w).held.size() == 52u);
+  auto other = f.add(make_worker("other", 1000, 64));
+  f.c.remove_worker(w, true, 3);
+  f.check();
+  f.placed.clear();
+  f.dispatch(3);
+  BOOST_TEST(f.c.worker(other).held.size() == 52u);
+  std::vector<std::string> ids;
+  for (auto& [id, p] : f.placed)
+    ids.push_back(id);
+  for (auto& id : ids)
+    BOOST_TEST(f.finish(id, passed(), 4));
+  BOOST_TEST(f.c.worker(other).held.empty());
+}
+
 // -- waiting for a fitting worker ---------------------------------------------
 
 BOOST_AUTO_TEST_CASE(a_test_that_fits_no_worker_waits_until_one_joins) {
