@@ -100,8 +100,10 @@ public:
     if (cgroups_) {
       std::string why;
       cg = cgroups_->create(why);
-      if (cg)
+      if (cg) {
         o.cgroup_procs_fd = cg->procs_fd();
+        o.cgroup_dir_fd = cg->dir_fd();
+      }
     }
     auto started = host.now();
     // A long-lived supervisor runs it when one can (no copy of this

@@ -93,11 +93,21 @@ std::vector<std::string> subdirs(const std::string& dir) {
   return out;
 }
 
-// Whether a process is in `dir` or below now (cgroup.events says
-// "populated 1"; a cgroup that cannot be read counts as populated).
-bool populated(const std::string& dir) {
-  auto events = read_file(dir + "/cgroup.events");
-  return events.find("populated 0") == std::string::npos;
+// Whether a process is in the cgroup whose cgroup.events is open as `fd`
+// (one that cannot be read counts as populated).
+bool populated_fd(int fd) {
+  char buf[256];
+  auto n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0)
+    return true;
+  buf[n] = '\0';
+  return std::strstr(buf, "populated 0") == nullptr;
+}
+
+void close_fd(int& fd) {
+  if (fd >= 0)
+    ::close(fd);
+  fd = -1;
 }
 
 // Whether no process is left in `dir` or below ("populated 0" in
@@ -257,18 +267,25 @@ std::optional<unsigned long long> process_start_time(pid_t pid) {
 // -- test_cgroup -------------------------------------------------------------
 
 test_cgroup::~test_cgroup() {
-  if (procs_ >= 0)
-    ::close(procs_);
-  kill();
-  // Empty unless something escaped its supervisor: an empty one serves the
-  // next test, one still emptying goes once its processes have.
-  if (owner_ && !populated(path_) && owner_->recycle(path_))
+  // Empty unless something escaped its supervisor: an empty one that was
+  // never killed serves the next test (with its descriptors; nothing to
+  // kill, so no cgroup.kill either); a killed one goes, and one still
+  // emptying goes once its processes have.
+  bool empty = !killed_ && events_ >= 0 && !populated_fd(events_);
+  if (empty && owner_
+      && owner_->recycle(cgroup_set::idle_cgroup{path_, procs_, dir_, events_}))
     return;
+  close_fd(procs_);
+  close_fd(dir_);
+  close_fd(events_);
+  if (!empty)
+    kill();
   if (::rmdir(path_.c_str()) != 0 && errno == EBUSY && owner_)
     owner_->removed_later(path_);
 }
 
 void test_cgroup::kill() const {
+  killed_ = true;
   write_text(path_ + "/cgroup.kill", "1");
 }
 
@@ -349,6 +366,7 @@ std::shared_ptr<cgroup_set> cgroup_set::open(opening& o) {
   spawn_options po;
   po.argv = {"true"};
   po.cgroup_procs_fd = probe->procs_fd();
+  po.cgroup_dir_fd = probe->dir_fd();
   auto p = process::spawn(po, error);
   int status = p.running() ? p.wait() : -1;
   if (!error.empty() || status != 0) {
@@ -362,6 +380,11 @@ std::shared_ptr<cgroup_set> cgroup_set::open(opening& o) {
 }
 
 cgroup_set::~cgroup_set() {
+  for (auto& c : idle_) {
+    close_fd(c.procs);
+    close_fd(c.dir);
+    close_fd(c.events);
+  }
   kill_and_remove(path_, 2000);
 }
 
@@ -372,50 +395,71 @@ std::unique_ptr<test_cgroup> cgroup_set::create(std::string& error) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     while (!idle_.empty() && t->path_.empty()) {
-      auto dir = std::move(idle_.back());
+      auto c = std::move(idle_.back());
       idle_.pop_back();
       // Only a cgroup nothing has entered since its test ended is reused.
-      if (!populated(dir))
-        t->path_ = std::move(dir);
-      else
-        pending_.push_back(std::move(dir));
+      if (!populated_fd(c.events)) {
+        t->path_ = std::move(c.path);
+        t->procs_ = c.procs;
+        t->dir_ = c.dir;
+        t->events_ = c.events;
+      } else {
+        close_fd(c.procs);
+        close_fd(c.dir);
+        close_fd(c.events);
+        write_text(c.path + "/cgroup.kill", "1");
+        pending_.push_back(std::move(c.path));
+      }
     }
     if (t->path_.empty())
       n = ++made_;
   }
-  if (n > 0) {
-    t->path_ = path_ + "/test-" + std::to_string(n);
-    if (::mkdir(t->path_.c_str(), 0755) != 0) {
-      if (errno != EEXIST) {
-        error = "cannot create " + t->path_ + ": " + std::strerror(errno);
-        return nullptr;
-      }
-      // Left by an earlier run of the same number whose processes were
-      // still dying: clear it.
-      if (kill_and_remove(t->path_, 2000) < 0
-          || ::mkdir(t->path_.c_str(), 0755) != 0) {
-        error = "cannot create " + t->path_ + ": " + std::strerror(errno);
-        return nullptr;
-      }
+  if (n == 0) {
+    t->owner_ = shared_from_this();
+    return t;
+  }
+  t->path_ = path_ + "/test-" + std::to_string(n);
+  if (::mkdir(t->path_.c_str(), 0755) != 0) {
+    if (errno != EEXIST) {
+      error = "cannot create " + t->path_ + ": " + std::strerror(errno);
+      return nullptr;
+    }
+    // Left by an earlier run of the same number whose processes were
+    // still dying: clear it.
+    if (kill_and_remove(t->path_, 2000) < 0
+        || ::mkdir(t->path_.c_str(), 0755) != 0) {
+      error = "cannot create " + t->path_ + ": " + std::strerror(errno);
+      return nullptr;
     }
   }
-  t->procs_
-    = ::open((t->path_ + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-  if (t->procs_ < 0) {
-    error
-      = "cannot open " + t->path_ + "/cgroup.procs: " + std::strerror(errno);
+  auto fail = [&](const std::string& what) {
+    error = "cannot open " + what + ": " + std::strerror(errno);
+    close_fd(t->procs_);
+    close_fd(t->dir_);
+    close_fd(t->events_);
     ::rmdir(t->path_.c_str());
     return nullptr;
-  }
+  };
+  t->procs_
+    = ::open((t->path_ + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+  if (t->procs_ < 0)
+    return fail(t->path_ + "/cgroup.procs");
+  t->dir_ = ::open(t->path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (t->dir_ < 0)
+    return fail(t->path_);
+  t->events_
+    = ::open((t->path_ + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC);
+  if (t->events_ < 0)
+    return fail(t->path_ + "/cgroup.events");
   t->owner_ = shared_from_this();
   return t;
 }
 
-bool cgroup_set::recycle(const std::string& dir) {
+bool cgroup_set::recycle(const idle_cgroup& c) {
   std::lock_guard<std::mutex> guard{mtx_};
   if (idle_.size() >= max_idle)
     return false;
-  idle_.push_back(dir);
+  idle_.push_back(c);
   return true;
 }
 

@@ -2,8 +2,9 @@
 
 // Per-test cgroups (cgroup v2), where the node can create them: the node
 // makes `<its own cgroup>/alb-node-<pid>-<start time>` and, in it, one
-// `test-<n>` per running test; the test's command joins its cgroup before
-// it execs (it writes to the cgroup's `cgroup.procs`, see
+// `test-<n>` per running test; the test's command is born in its cgroup
+// (clone3 with CLONE_INTO_CGROUP) or, where the kernel refuses that,
+// joins it before it execs (it writes to the cgroup's `cgroup.procs`, see
 // `spawn_options::cgroup_procs_fd`), so everything it starts is in there,
 // whatever session, process group or parent it moves to. At timeout,
 // cancel and end the node writes `cgroup.kill` (the kernel kills every
@@ -63,8 +64,10 @@ std::optional<unsigned long long> process_start_time(pid_t pid);
 
 class cgroup_set;
 
-/// One test's cgroup. Destroying it kills what is left in it and removes
-/// it (when its processes are not gone yet, its set removes it later).
+/// One test's cgroup. Destroying it keeps it for the next test when it is
+/// empty and was never killed; else it kills what is left in it and
+/// removes it (when its processes are not gone yet, its set removes it
+/// later).
 class test_cgroup {
 public:
   ~test_cgroup();
@@ -76,7 +79,13 @@ public:
   /// Descriptor of its `cgroup.procs` (close-on-exec): a child writes "0"
   /// to it to join.
   int procs_fd() const { return procs_; }
+  /// Descriptor of its directory (close-on-exec): a child is born in it
+  /// with clone3 and CLONE_INTO_CGROUP (`spawn_options::cgroup_dir_fd`).
+  int dir_fd() const { return dir_; }
   /// Kills every process in it (cgroup.kill); they die asynchronously.
+  /// A killed cgroup is not used again: Linux (6.18 at least) kills a
+  /// child born in a cgroup with clone3 when that cgroup was killed more
+  /// often than its parent's cgroup (it compares the two `kill_seq`s).
   void kill() const;
   /// The processes in it now.
   std::vector<pid_t> pids() const;
@@ -86,6 +95,10 @@ private:
   test_cgroup() = default;
   std::string path_;
   int procs_ = -1;
+  int dir_ = -1;
+  // Its cgroup.events, read to learn whether a process is in it.
+  int events_ = -1;
+  mutable bool killed_ = false;
   std::shared_ptr<cgroup_set> owner_;
 };
 
@@ -133,15 +146,22 @@ private:
   // test ended.
   void retry_pending();
   void removed_later(std::string dir);
+  // An empty test cgroup kept for the next test, with its descriptors.
+  struct idle_cgroup {
+    std::string path;
+    int procs = -1;
+    int dir = -1;
+    int events = -1;
+  };
   // Keeps an empty cgroup for the next test (false: enough are kept).
-  bool recycle(const std::string& dir);
+  bool recycle(const idle_cgroup& c);
   std::string path_;
   std::mutex mtx_;
   uint64_t made_ = 0;
   std::vector<std::string> pending_;
   // Empty test cgroups to reuse: making and removing a cgroup costs the
   // kernel far more than a short test's fork and exec.
-  std::vector<std::string> idle_;
+  std::vector<idle_cgroup> idle_;
 
 public:
   /// How many empty test cgroups are kept for reuse at most.

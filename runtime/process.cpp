@@ -1,7 +1,9 @@
 #include "runtime/process.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -27,6 +29,50 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+#if defined(__x86_64__)
+// clone3 that runs fn(arg) in the child on the stack given in the
+// arguments and exits with its result: glibc has no public clone3, and
+// with CLONE_VM a C caller cannot return from the system call into its own
+// frame in the child (the child gets the new stack). The child keeps every
+// register but rax, rcx and r11, so fn and arg travel in r8 and r9.
+// Returns the child's pid, or -errno.
+extern "C" long alb_clone3_run(void* args, unsigned long size, int (*fn)(void*),
+                               void* arg);
+asm(R"(
+  .text
+  .globl alb_clone3_run
+  .hidden alb_clone3_run
+  .type alb_clone3_run, @function
+alb_clone3_run:
+  .cfi_startproc
+  mov %rdx, %r8
+  mov %rcx, %r9
+  mov $435, %eax
+  syscall
+  test %rax, %rax
+  jz 1f
+  ret
+1:
+  .cfi_undefined rip
+  xor %ebp, %ebp
+  mov %r9, %rdi
+  call *%r8
+  mov %eax, %edi
+  mov $60, %eax
+  syscall
+  hlt
+  .cfi_endproc
+  .size alb_clone3_run, .-alb_clone3_run
+)");
+#define ALB_HAVE_CLONE3_RUN 1
+#endif
 
 extern char** environ;
 
@@ -49,6 +95,14 @@ struct child_args {
   bool close_others = true;
   /// cgroup.procs of the cgroup to join before exec (-1 = none).
   int cgroup = -1;
+  /// That cgroup's directory, to be born in it (-1 = none: join it).
+  int cgroup_dir = -1;
+  /// Set by the parent before the clone: the child is born in its cgroup
+  /// (clone3 with CLONE_INTO_CGROUP), so it has nothing to join.
+  bool born_in_cgroup = false;
+  /// Set by the child first thing: it ran (a child the kernel killed at
+  /// birth never does).
+  bool ran = false;
   pid_t parent = 0;
   /// Set by the child when it could not exec (it exits with 127 then).
   int error = 0;
@@ -79,6 +133,7 @@ void reset_signal_handlers(bool with_sigchld) {
 
 int child_main(void* p) {
   auto* a = static_cast<child_args*>(p);
+  a->ran = true;
   reset_signal_handlers(false);
   if (a->new_group && ::setpgid(0, 0) != 0) {
     a->error = errno;
@@ -93,8 +148,9 @@ int child_main(void* p) {
   }
   // Before anything can start: "0" moves the writer, this child, so what
   // it execs and all that starts are in the cgroup from the first
-  // instruction on.
-  if (a->cgroup >= 0 && ::write(a->cgroup, "0", 1) != 1) {
+  // instruction on (unless it was born there, which costs the kernel far
+  // less than a migration).
+  if (a->cgroup >= 0 && !a->born_in_cgroup && ::write(a->cgroup, "0", 1) != 1) {
     a->error = errno;
     a->stage = 4;
     ::_exit(127);
@@ -176,6 +232,87 @@ int status_of(const siginfo_t& info) {
     default:
       return info.si_status & 0x7f;
   }
+}
+
+/// Stack of a child until it execs (one per spawning thread, supervisor
+/// or pool).
+constexpr size_t child_stack_size = 64 * 1024;
+
+// Whether clone3 may put children in their cgroup: cleared for good when
+// the kernel refuses clone3 or CLONE_INTO_CGROUP (older than 5.7, or a
+// seccomp filter answering ENOSYS as container runtimes do), or by
+// `set_born_in_cgroup(false)`.
+std::atomic<bool> clone_into_cgroup{true};
+
+struct clone3_args {
+  uint64_t flags = 0;
+  uint64_t pidfd = 0;
+  uint64_t child_tid = 0;
+  uint64_t parent_tid = 0;
+  uint64_t exit_signal = 0;
+  uint64_t stack = 0;
+  uint64_t stack_size = 0;
+  uint64_t tls = 0;
+  uint64_t set_tid = 0;
+  uint64_t set_tid_size = 0;
+  uint64_t cgroup = 0;
+};
+
+// Starts child_main(a) vfork-like (sharing our memory, this thread waiting
+// until it execs or exits) on the stack below `stack_top`, and returns its
+// pid (its pidfd in `*pidfd` when not null), or -1 with errno. With a
+// cgroup directory in `a`, the child is born in that cgroup where the
+// kernel allows it; where it does not, the child joins through
+// cgroup.procs as before. The caller blocks signals around it.
+pid_t start_child(child_args* a, char* stack_top, size_t stack_size,
+                  int* pidfd) {
+#ifdef ALB_HAVE_CLONE3_RUN
+  if (a->cgroup_dir >= 0 && clone_into_cgroup.load(std::memory_order_relaxed)) {
+    clone3_args ca;
+    ca.flags
+      = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP | (pidfd ? CLONE_PIDFD : 0);
+    ca.pidfd = reinterpret_cast<uintptr_t>(pidfd);
+    ca.exit_signal = SIGCHLD;
+    // A 16-byte aligned top, as the ABI wants it at a call, inside the
+    // buffer.
+    auto top = reinterpret_cast<uintptr_t>(stack_top) & ~uintptr_t{15};
+    ca.stack_size = stack_size - 64;
+    ca.stack = top - ca.stack_size;
+    ca.cgroup = static_cast<uint64_t>(a->cgroup_dir);
+    a->born_in_cgroup = true;
+    a->ran = false;
+    auto r = alb_clone3_run(&ca, sizeof(ca), child_main, a);
+    if (r > 0 && a->ran)
+      return static_cast<pid_t>(r);
+    a->born_in_cgroup = false;
+    if (r > 0) {
+      // Killed before it ran: Linux 6.18 kills a child born in a cgroup
+      // whose kill count (cgroup.kill) differs from that of its parent's
+      // cgroup (test cgroups are never reused once killed, but the node's
+      // own cgroup may have been killed before). Reaped, and started the
+      // old way from now on.
+      if (pidfd) {
+        siginfo_t info;
+        ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(*pidfd),
+                 &info, WEXITED);
+        ::close(*pidfd);
+        *pidfd = -1;
+      } else {
+        ::waitpid(static_cast<pid_t>(r), nullptr, 0);
+      }
+      clone_into_cgroup.store(false, std::memory_order_relaxed);
+      r = -ENOSYS;
+    }
+    // No clone3, or no CLONE_INTO_CGROUP (EINVAL: unknown flag, E2BIG:
+    // larger arguments than the kernel knows): never again. Other
+    // refusals (permission, a cgroup that takes no processes) go to the
+    // fallback this time only: writing cgroup.procs then says why.
+    if (r == -ENOSYS || r == -EINVAL || r == -E2BIG)
+      clone_into_cgroup.store(false, std::memory_order_relaxed);
+  }
+#endif
+  int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (pidfd ? CLONE_PIDFD : 0);
+  return ::clone(child_main, stack_top, flags, a, pidfd);
 }
 
 // -- the supervisor of a contained child
@@ -278,11 +415,13 @@ int supervisor_main(void* p) {
     (void)n;
     ::_exit(127);
   };
-  // The command's cgroup descriptor survives the dups and closes below as
-  // fd 4 (a copy above them first, so no dup overwrites it).
+  // The command's cgroup descriptors survive the dups and closes below as
+  // fds 4 and 5 (copies above them first, so no dup overwrites them).
   int cgroup = c.cgroup >= 0 ? ::fcntl(c.cgroup, F_DUPFD_CLOEXEC, 16) : -1;
   if (c.cgroup >= 0 && cgroup < 0)
     report_failure(4, errno);
+  int cgroup_dir
+    = c.cgroup_dir >= 0 ? ::fcntl(c.cgroup_dir, F_DUPFD_CLOEXEC, 16) : -1;
   // Its own group: a kill of the command's group does not reach it.
   ::setpgid(0, 0);
   // The node dies (even SIGKILL): SIGTERM, taken below, stops the tree.
@@ -309,14 +448,19 @@ int supervisor_main(void* p) {
     ::dup3(cgroup, 4, O_CLOEXEC);
     cgroup = 4;
   }
-  if (::syscall(SYS_close_range, 5U, ~0U, 0U) != 0)
-    for (int fd = 5; fd < 4096; ++fd)
+  if (cgroup_dir >= 0) {
+    ::dup3(cgroup_dir, 5, O_CLOEXEC);
+    cgroup_dir = 5;
+  }
+  if (::syscall(SYS_close_range, 6U, ~0U, 0U) != 0)
+    for (int fd = 6; fd < 4096; ++fd)
       ::close(fd);
   if (c.cwd && ::chdir(c.cwd) != 0)
     report_failure(2, errno);
   auto self = ::getpid();
   child_args cmd = c;
   cmd.cgroup = cgroup;
+  cmd.cgroup_dir = cgroup_dir;
   cmd.in = 0;
   cmd.out = 1;
   cmd.err = 2;
@@ -327,8 +471,7 @@ int supervisor_main(void* p) {
   cmd.parent = self;
   cmd.stage = 0;
   cmd.error = 0;
-  auto leader
-    = ::clone(child_main, a->stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &cmd);
+  auto leader = start_child(&cmd, a->stack_top, child_stack_size, nullptr);
   if (leader < 0)
     report_failure(3, errno);
   if (cmd.stage != 0)
@@ -405,6 +548,9 @@ struct request_header {
   int32_t has_cwd = 0;
   /// A third descriptor travels along: the cgroup.procs to join.
   int32_t has_cgroup = 0;
+  /// And a fourth (with a third only): that cgroup's directory, for the
+  /// command to be born in it.
+  int32_t has_cgroup_dir = 0;
 };
 
 /// What a supervisor answers when a command ended (or did not start).
@@ -528,8 +674,8 @@ int pool_main(void* p) {
     }
     if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
       continue;
-    int got[3] = {-1, -1, -1};
-    alignas(cmsghdr) char ctl[CMSG_SPACE(3 * sizeof(int))];
+    int got[4] = {-1, -1, -1, -1};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(4 * sizeof(int))];
     iovec iov{a->buf, max_request};
     msghdr msg;
     std::memset(&msg, 0, sizeof(msg));
@@ -613,6 +759,7 @@ int pool_main(void* p) {
     cmd.out = got[0];
     cmd.err = got[1] >= 0 ? got[1] : got[0];
     cmd.cgroup = h.has_cgroup ? got[2] : -1;
+    cmd.cgroup_dir = h.has_cgroup && h.has_cgroup_dir ? got[3] : -1;
     if (h.has_cgroup && got[2] < 0) {
       for (int fd : got)
         if (fd >= 0)
@@ -628,8 +775,7 @@ int pool_main(void* p) {
     cmd.die_with_parent = true;
     cmd.close_others = true;
     cmd.parent = self;
-    auto pid = ::clone(child_main, a->stack_top,
-                       CLONE_VM | CLONE_VFORK | SIGCHLD, &cmd);
+    auto pid = start_child(&cmd, a->stack_top, child_stack_size, nullptr);
     for (int fd : got)
       if (fd >= 0)
         ::close(fd);
@@ -710,6 +856,18 @@ process process::spawn_contained(const spawn_options& opts, const void* args,
   return p;
 }
 
+bool born_in_cgroup() {
+#ifdef ALB_HAVE_CLONE3_RUN
+  return clone_into_cgroup.load(std::memory_order_relaxed);
+#else
+  return false;
+#endif
+}
+
+void set_born_in_cgroup(bool on) {
+  clone_into_cgroup.store(on, std::memory_order_relaxed);
+}
+
 std::map<std::string, std::string> current_environment() {
   std::map<std::string, std::string> out;
   for (char** e = environ; e && *e; ++e) {
@@ -767,12 +925,13 @@ process process::spawn(const spawn_options& opts, std::string& error) {
   a.die_with_parent = opts.die_with_parent;
   a.close_others = opts.close_others;
   a.cgroup = opts.cgroup_procs_fd;
+  a.cgroup_dir = opts.cgroup_procs_fd >= 0 ? opts.cgroup_dir_fd : -1;
   a.parent = ::getpid();
   // The child runs on this stack until it execs (CLONE_VFORK suspends this
   // thread meanwhile), so a per-thread buffer serves every spawn; a
   // supervisor's copy uses the upper half for its own, the lower half for
   // the command's start.
-  constexpr size_t stack_size = 64 * 1024;
+  constexpr size_t stack_size = child_stack_size;
   thread_local std::unique_ptr<char[]> stack{new char[2 * stack_size]};
   if (opts.contain)
     return spawn_contained(opts, &a, stack.get(), stack_size, error);
@@ -781,9 +940,7 @@ process process::spawn(const spawn_options& opts, std::string& error) {
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
-  auto pid
-    = ::clone(child_main, stack.get() + stack_size,
-              CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &a, &pidfd);
+  auto pid = start_child(&a, stack.get() + stack_size, stack_size, &pidfd);
   auto clone_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
@@ -920,7 +1077,7 @@ std::unique_ptr<supervisor> supervisor::start(std::string& error) {
     error = std::string{"cannot start a supervisor: "} + std::strerror(errno);
     return nullptr;
   }
-  constexpr size_t stack_size = 64 * 1024;
+  constexpr size_t stack_size = child_stack_size;
   // Freed here once the copy is made: the supervisor has its own.
   std::unique_ptr<char[]> mem{new char[2 * stack_size + 2 * max_request]};
   pool_args a;
@@ -983,6 +1140,7 @@ bool supervisor::run(const spawn_options& opts, std::string& error) {
   h.argc = static_cast<int32_t>(opts.argv.size());
   h.has_cwd = opts.cwd.empty() ? 0 : 1;
   h.has_cgroup = opts.cgroup_procs_fd >= 0 ? 1 : 0;
+  h.has_cgroup_dir = h.has_cgroup && opts.cgroup_dir_fd >= 0 ? 1 : 0;
   buf.resize(sizeof(h));
   auto add = [&](const char* s) {
     buf.append(s);
@@ -1011,8 +1169,8 @@ bool supervisor::run(const spawn_options& opts, std::string& error) {
   std::memcpy(buf.data(), &h, sizeof(h));
   int out = opts.stdout_fd >= 0 ? opts.stdout_fd : 1;
   int err = opts.stderr_fd >= 0 ? opts.stderr_fd : 2;
-  int fds[3] = {out, err, opts.cgroup_procs_fd};
-  size_t nfds = h.has_cgroup ? 3 : 2;
+  int fds[4] = {out, err, opts.cgroup_procs_fd, opts.cgroup_dir_fd};
+  size_t nfds = h.has_cgroup_dir ? 4 : h.has_cgroup ? 3 : 2;
   alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(fds))];
   std::memset(ctl, 0, sizeof(ctl));
   iovec iov{buf.data(), buf.size()};

@@ -6,7 +6,9 @@
 // `child_reaper` is one thread per process that learns of exits as they
 // happen (epoll on pidfds) and calls back, so nobody polls.
 //
-// Linux only (clone with CLONE_PIDFD, waitid P_PIDFD: kernel 5.4 or newer).
+// Linux only (clone with CLONE_PIDFD, waitid P_PIDFD: kernel 5.4 or newer;
+// clone3 with CLONE_INTO_CGROUP where there is one, see
+// `spawn_options::cgroup_dir_fd`).
 // No CAF.
 
 #include <cstddef>
@@ -57,7 +59,24 @@ struct spawn_options {
   /// there (-1 = it stays in this process's cgroup). A contained
   /// command's supervisor stays outside.
   int cgroup_procs_fd = -1;
+  /// Descriptor of that cgroup's directory (with `cgroup_procs_fd` only):
+  /// the command is born in the cgroup (clone3 with CLONE_INTO_CGROUP,
+  /// Linux 5.7, x86-64), which costs the kernel far less than moving it
+  /// there; where the kernel refuses that, it joins through
+  /// `cgroup_procs_fd` (-1 = it joins).
+  int cgroup_dir_fd = -1;
 };
+
+/// Whether children given a cgroup directory are born in it (clone3 with
+/// CLONE_INTO_CGROUP); false on other architectures, and once the kernel
+/// refused clone3 or that flag (ENOSYS, EINVAL, E2BIG: older kernels,
+/// seccomp filters), after which they join through cgroup.procs.
+bool born_in_cgroup();
+
+/// Turns being born in the cgroup off (or on again, where the kernel
+/// allows it): copies of this process made afterwards (supervisors) keep
+/// the setting. For tests of the joining path.
+void set_born_in_cgroup(bool on);
 
 /// Environment of this process as a map (to add a child's settings to).
 std::map<std::string, std::string> current_environment();

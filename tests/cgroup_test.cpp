@@ -15,10 +15,17 @@
 #include <thread>
 #include <vector>
 
+#include <cstddef>
+#include <functional>
+
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -151,6 +158,7 @@ BOOST_AUTO_TEST_CASE(a_test_cgroup_holds_its_tree_and_cgroup_kill_ends_it) {
   o.stdout_fd = fds[1];
   o.contain = true;
   o.cgroup_procs_fd = cg->procs_fd();
+  o.cgroup_dir_fd = cg->dir_fd();
   auto p = process::spawn(o, error);
   ::close(fds[1]);
   BOOST_REQUIRE_MESSAGE(p.running(), error);
@@ -166,19 +174,262 @@ BOOST_AUTO_TEST_CASE(a_test_cgroup_holds_its_tree_and_cgroup_kill_ends_it) {
   BOOST_TEST(wait_gone(grandchild));
   auto status = p.wait();
   BOOST_TEST(WIFSIGNALED(status));
-  // Emptied, it is kept and serves the next test (making and removing a
-  // cgroup per test costs more than a short test).
+  // Killed, it is not used again (a child born in it would be killed at
+  // birth, see test_cgroup::kill): it goes, and the next test gets
+  // another.
   cg.reset();
-  BOOST_TEST(exists(dir));
+  BOOST_TEST(!exists(dir));
   auto next = set->create(error);
   BOOST_REQUIRE_MESSAGE(next, error);
-  BOOST_TEST(next->path() == dir);
+  BOOST_TEST(next->path() != dir);
   BOOST_TEST(next->pids().empty());
+  auto next_dir = next->path();
   next.reset();
   auto node_dir = set->path();
   set.reset();
-  BOOST_TEST(!exists(dir));
+  BOOST_TEST(!exists(next_dir));
   BOOST_TEST(!exists(node_dir));
+}
+
+namespace {
+
+/// How a command run in a test cgroup went.
+struct cgroup_run {
+  /// Its wait status (-1: it did not start).
+  int status = -1;
+  /// Its cgroup (the "0::" line of /proc/self/cgroup, without "0::").
+  std::string cgroup;
+};
+
+// Runs `sh` printing its cgroup in `cg`: started here, or through the
+// long-lived supervisor `sup` when given.
+cgroup_run run_in(test_cgroup& cg, supervisor* sup = nullptr) {
+  cgroup_run r;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return r;
+  spawn_options o;
+  o.argv = {"sh", "-c", "grep ^0:: /proc/self/cgroup"};
+  o.stdout_fd = fds[1];
+  o.cgroup_procs_fd = cg.procs_fd();
+  o.cgroup_dir_fd = cg.dir_fd();
+  std::string error;
+  process p;
+  if (sup) {
+    if (!sup->run(o, error)) {
+      ::close(fds[0]);
+      ::close(fds[1]);
+      BOOST_TEST_MESSAGE("cannot hand it over: " << error);
+      return r;
+    }
+  } else {
+    p = process::spawn(o, error);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof(buf))) > 0)
+    out.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  if (sup) {
+    pollfd pfd{sup->fd(), POLLIN, 0};
+    if (::poll(&pfd, 1, 10000) != 1)
+      return r;
+    auto oc = sup->take();
+    if (!oc || !oc->error.empty())
+      return r;
+    r.status = oc->status;
+  } else {
+    if (!p.running()) {
+      BOOST_TEST_MESSAGE("cannot start it: " << error);
+      return r;
+    }
+    r.status = p.wait();
+  }
+  if (out.rfind("0::", 0) == 0)
+    r.cgroup = out.substr(3, out.find('\n') - 3);
+  return r;
+}
+
+// The cgroup path of `cg` as /proc/PID/cgroup shows it (relative to the
+// mount; this process's cgroup namespace is the mount's root).
+std::string shown(const test_cgroup& cg) {
+  std::ifstream in{"/proc/self/mountinfo"};
+  std::stringstream text;
+  text << in.rdbuf();
+  auto m = find_cgroup2_mount(text.str());
+  return m ? cg.path().substr(m->mount_point.size()) : cg.path();
+}
+
+} // namespace
+
+// Children are born in their cgroup (clone3 with CLONE_INTO_CGROUP), here
+// and through both kinds of supervisor, in new cgroups and in reused ones;
+// a reused one was never killed, since Linux kills a child born in a
+// cgroup killed more often than its parent's (the first version reused
+// killed cgroups and every command in them died of SIGKILL at once).
+BOOST_AUTO_TEST_CASE(children_are_born_in_new_and_reused_cgroups) {
+  auto set = open_or_say_why();
+  if (!set)
+    return;
+#if defined(__x86_64__)
+  BOOST_TEST(born_in_cgroup());
+#endif
+  std::string error;
+  auto sup = supervisor::start(error);
+  BOOST_REQUIRE_MESSAGE(sup, error);
+  std::string first;
+  for (int round = 0; round < 3; ++round) {
+    BOOST_TEST_CONTEXT("round " << round) {
+      auto cg = set->create(error);
+      BOOST_REQUIRE_MESSAGE(cg, error);
+      if (round == 0)
+        first = cg->path();
+      else
+        BOOST_TEST(cg->path() == first); // reused: it ended empty
+      auto here = run_in(*cg);
+      BOOST_TEST(here.status == 0);
+      BOOST_TEST(here.cgroup == shown(*cg));
+      auto pooled = run_in(*cg, sup.get());
+      BOOST_TEST(pooled.status == 0);
+      BOOST_TEST(pooled.cgroup == shown(*cg));
+      spawn_options o;
+      o.argv = {"true"};
+      o.contain = true;
+      o.cgroup_procs_fd = cg->procs_fd();
+      o.cgroup_dir_fd = cg->dir_fd();
+      auto p = process::spawn(o, error);
+      BOOST_REQUIRE_MESSAGE(p.running(), error);
+      BOOST_TEST(p.wait() == 0);
+    }
+  }
+#if defined(__x86_64__)
+  // Nothing fell back to joining on the way.
+  BOOST_TEST(born_in_cgroup());
+#endif
+  // Killed (a timeout, a cancel), it is not reused, and the next one works.
+  auto cg = set->create(error);
+  BOOST_REQUIRE_MESSAGE(cg, error);
+  cg->kill();
+  auto killed = cg->path();
+  cg.reset();
+  cg = set->create(error);
+  BOOST_REQUIRE_MESSAGE(cg, error);
+  BOOST_TEST(cg->path() != killed);
+  BOOST_TEST(run_in(*cg).status == 0);
+  BOOST_TEST(run_in(*cg, sup.get()).status == 0);
+}
+
+namespace {
+
+// Runs `body` in a child process and returns its exit status (or 128 +
+// the signal that ended it): for changes that must not stay with the test
+// process (a seccomp filter, another cgroup).
+int in_child(const std::function<int()>& body) {
+  auto pid = ::fork();
+  if (pid == 0)
+    ::_exit(body());
+  int st = 0;
+  if (pid < 0 || ::waitpid(pid, &st, 0) != pid)
+    return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// Makes clone3 fail with `err` in this thread and what it starts, as the
+// seccomp filters of some container runtimes do (ENOSYS).
+bool refuse_clone3(int err) {
+  struct sock_filter f[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 435 /* clone3 */, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K,
+             SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & 0xffff)),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog;
+  prog.len = sizeof(f) / sizeof(f[0]);
+  prog.filter = f;
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+         && ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0;
+}
+
+// In a child: opens a set and runs commands in its cgroups in every way;
+// 0 when each was in its cgroup and passed, else a code saying what
+// failed (10 + the step).
+int commands_land_in_their_cgroups(bool expect_born) {
+  cgroup_set::opening op;
+  auto set = cgroup_set::open(op);
+  if (!set)
+    return 10;
+  std::string error;
+  auto sup = supervisor::start(error);
+  if (!sup)
+    return 11;
+  for (int round = 0; round < 2; ++round) {
+    auto cg = set->create(error);
+    if (!cg)
+      return 12;
+    auto here = run_in(*cg);
+    if (here.status != 0 || here.cgroup != shown(*cg))
+      return 13;
+    auto pooled = run_in(*cg, sup.get());
+    if (pooled.status != 0 || pooled.cgroup != shown(*cg))
+      return 14;
+  }
+  if (born_in_cgroup() != expect_born)
+    return 15;
+  return 0;
+}
+
+} // namespace
+
+// Where the kernel refuses clone3 (a seccomp filter answering ENOSYS, as
+// container runtimes do, or EPERM), or being born in the cgroup is turned
+// off, commands join their cgroup through cgroup.procs instead; ENOSYS
+// turns clone3 off for good, EPERM only for that start.
+BOOST_AUTO_TEST_CASE(commands_join_their_cgroup_where_clone3_is_refused) {
+  if (!open_or_say_why())
+    return;
+  BOOST_TEST(in_child([] {
+               return refuse_clone3(ENOSYS)
+                        ? commands_land_in_their_cgroups(false)
+                        : 9;
+             })
+             == 0);
+  BOOST_TEST(in_child([] {
+               return refuse_clone3(EPERM)
+                        ? commands_land_in_their_cgroups(born_in_cgroup())
+                        : 9;
+             })
+             == 0);
+  BOOST_TEST(in_child([] {
+               set_born_in_cgroup(false);
+               return commands_land_in_their_cgroups(false);
+             })
+             == 0);
+}
+
+// Where this process's own cgroup was killed before (cgroup.kill while it
+// was empty, e.g. by a service manager), Linux kills every child born in
+// a fresh cgroup at birth; the first one that dies so turns being born in
+// the cgroup off, and it and all later ones join theirs instead.
+BOOST_AUTO_TEST_CASE(a_child_killed_at_birth_is_started_again_by_joining) {
+  auto set = open_or_say_why();
+  if (!set)
+    return;
+  auto parent = set->path().substr(0, set->path().rfind('/'));
+  auto own = parent + "/alb-cgroup-test-" + std::to_string(::getpid());
+  BOOST_REQUIRE(::mkdir(own.c_str(), 0755) == 0);
+  auto code = in_child([&] {
+    int kill = ::open((own + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
+    int procs = ::open((own + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (kill < 0 || procs < 0 || ::write(kill, "1", 1) != 1
+        || ::write(procs, "0", 1) != 1)
+      return 8;
+    return commands_land_in_their_cgroups(false);
+  });
+  BOOST_TEST(code == 0);
+  BOOST_TEST(::rmdir(own.c_str()) == 0);
 }
 
 namespace {
