@@ -9,7 +9,9 @@
 //                       [--no-cgroups]
 //
 // The node puts each command in a cgroup of its own where it can (as
-// root with cgroup v2); --no-cgroups measures supervisors alone.
+// root with cgroup v2; the command is born in it with clone3 where the
+// kernel allows); --no-cgroups measures supervisors alone. The load
+// averages at the start and the end say whether the machine was idle.
 
 #include <algorithm>
 #include <atomic>
@@ -108,6 +110,22 @@ double run_xargs(uint64_t tests, int slots) {
   return dt.count();
 }
 
+/// The three load averages of /proc/loadavg ("?" when unreadable): the
+/// figures are only comparable on a machine that is otherwise idle.
+std::string load_average() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (!f)
+    return "?";
+  double a = 0, b = 0, c = 0;
+  int n = std::fscanf(f, "%lf %lf %lf", &a, &b, &c);
+  std::fclose(f);
+  if (n != 3)
+    return "?";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.2f %.2f %.2f", a, b, c);
+  return buf;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -132,10 +150,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf("cores: %u, commands per run: %llu, concurrency: %d, runs: %d, "
-              "node cgroups: %s\n",
+              "node cgroups: %s, load average: %s\n",
               std::thread::hardware_concurrency(),
               static_cast<unsigned long long>(tests), slots, reps,
-              no_cgroups ? "off" : "where it can");
+              no_cgroups ? "off" : "where it can", load_average().c_str());
   std::vector<double> alb_rates, xargs_rates, ratios;
   try {
     for (int r = 0; r < reps; ++r) {
@@ -170,5 +188,6 @@ int main(int argc, char** argv) {
               "medians %.2f\n",
               median(ratios), rlo, rhi,
               median(alb_rates) / median(xargs_rates));
+  std::printf("load average at the end: %s\n", load_average().c_str());
   return 0;
 }
