@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -15,9 +16,11 @@
 #include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
+#include <caf/sec.hpp>
 #include <caf/type_id.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/outcome_codec.hpp"
 #include "runtime/cluster_types.hpp"
 #include "runtime/model.hpp"
 
@@ -599,10 +602,25 @@ typename Inspector::result_type inspect(Inspector& f, log_chunk& x) {
            x.writing, x.offset, x.size, x.data);
 }
 
-/// Serializes outcome_batch.
+/// Serializes outcome_batch: on the wire as one packed byte string
+/// (actors/outcome_codec.hpp), for CAF's to_string field by field.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, outcome_batch& x) {
-  return f(caf::meta::type_name("outcome_batch"), x.items);
+  if constexpr (std::is_same<typename Inspector::result_type, void>::value) {
+    return f(caf::meta::type_name("outcome_batch"), x.items);
+  } else if constexpr (Inspector::writes_state) {
+    std::string packed;
+    if (auto err = f(caf::meta::type_name("outcome_batch"), packed))
+      return err;
+    if (!unpack_outcomes(packed, x.items))
+      return caf::make_error(caf::sec::invalid_argument,
+                             "malformed outcome_batch");
+    return {};
+  } else {
+    std::string packed;
+    pack_outcomes(x.items, packed);
+    return f(caf::meta::type_name("outcome_batch"), packed);
+  }
 }
 
 /// A client's session with a coordinator, opened by a hello with the

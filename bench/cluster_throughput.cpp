@@ -27,7 +27,10 @@
 //
 // With --baseline ALB every run is followed by the same run with the `alb`
 // binary ALB (coordinator and nodes), e.g. a build of an older commit:
-// before and after under the same load.
+// before and after under the same load. The client is this build's: ALB
+// must speak its wire format (a build from before the packed outcome
+// batches of actors/outcome_codec.hpp does not, and its runs lose every
+// outcome).
 //
 // With --db on the coordinator keeps its journal (every accepted test and
 // every outcome written to SQLite before it is acknowledged or reported).

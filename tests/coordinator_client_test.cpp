@@ -23,6 +23,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/after.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -33,6 +35,7 @@
 #include "actors/coordinator.hpp"
 #include "actors/coordinator_client.hpp"
 #include "actors/node.hpp"
+#include "actors/outcome_codec.hpp"
 #include "actors/real_worker.hpp"
 #include "actors/system.hpp"
 #include "actors/tls.hpp"
@@ -649,3 +652,104 @@ BOOST_AUTO_TEST_CASE(bad_tls_files_are_one_clear_error_each) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// -- the packed wire form of outcome batches ---------------------------------
+
+namespace {
+
+cluster_outcome full_outcome(int i) {
+  cluster_outcome c;
+  c.test_id = "t-" + std::to_string(i);
+  c.status = i % 2 ? "failed" : "completed";
+  c.success = i % 2 == 0;
+  c.timed_out = i % 3 == 0;
+  c.exit_code = 100 + i;
+  c.signal = i % 7;
+  c.exec_seconds = 1.25 * i;
+  c.attempts = i + 1;
+  c.migrated = i + 2;
+  c.stolen = i + 3;
+  c.worker_id = "node-" + std::to_string(i) + "/w0";
+  c.error = i % 2 ? "exit status 3" : "";
+  c.output_tail = std::string(static_cast<size_t>(i) * 50, 'x') + '\0' + "end";
+  c.node = "node-" + std::to_string(i);
+  c.submitted_at = 1.7e9 + i;
+  c.started_at = 1.7e9 + i + 0.5;
+  c.ended_at = 1.7e9 + i + 0.75;
+  c.stderr_tail = "err " + std::to_string(i);
+  return c;
+}
+
+bool same(const cluster_outcome& a, const cluster_outcome& b) {
+  return a.test_id == b.test_id && a.status == b.status
+         && a.success == b.success && a.timed_out == b.timed_out
+         && a.exit_code == b.exit_code && a.signal == b.signal
+         && a.exec_seconds == b.exec_seconds && a.attempts == b.attempts
+         && a.migrated == b.migrated && a.stolen == b.stolen
+         && a.worker_id == b.worker_id && a.error == b.error
+         && a.output_tail == b.output_tail && a.node == b.node
+         && a.submitted_at == b.submitted_at && a.started_at == b.started_at
+         && a.ended_at == b.ended_at && a.stderr_tail == b.stderr_tail;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_outcome_batch_crosses_the_wire_field_for_field) {
+  // Through CAF's own binary serializer and deserializer, as BASP does.
+  outcome_batch in;
+  for (int i = 0; i < 5; ++i)
+    in.items.push_back(full_outcome(i));
+  std::vector<char> buf;
+  caf::binary_serializer sink{nullptr, buf};
+  BOOST_REQUIRE(!sink(in));
+  outcome_batch out;
+  out.items.push_back(full_outcome(99));
+  caf::binary_deserializer source{nullptr, buf};
+  BOOST_REQUIRE(!source(out));
+  BOOST_REQUIRE(out.items.size() == in.items.size());
+  for (size_t i = 0; i < in.items.size(); ++i)
+    BOOST_TEST(same(in.items[i], out.items[i]));
+  // An empty batch too.
+  buf.clear();
+  outcome_batch none;
+  caf::binary_serializer sink2{nullptr, buf};
+  BOOST_REQUIRE(!sink2(none));
+  caf::binary_deserializer source2{nullptr, buf};
+  BOOST_REQUIRE(!source2(out));
+  BOOST_TEST(out.items.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_packed_outcome_batch_is_refused) {
+  std::vector<cluster_outcome> items{full_outcome(1), full_outcome(2)};
+  std::string good;
+  pack_outcomes(items, good);
+  std::vector<cluster_outcome> got;
+  BOOST_REQUIRE(unpack_outcomes(good, got));
+  BOOST_TEST(got.size() == 2u);
+  // Cut short anywhere: refused, nothing half-read is kept.
+  for (size_t n = 0; n < good.size(); ++n) {
+    got = items;
+    BOOST_TEST(!unpack_outcomes(good.substr(0, n), got));
+    BOOST_TEST(got.empty());
+  }
+  // Bytes left over.
+  BOOST_TEST(!unpack_outcomes(good + "x", got));
+  // Another layout.
+  auto other = good;
+  other[0] = 2;
+  BOOST_TEST(!unpack_outcomes(other, got));
+  // A count far beyond what the bytes could hold (no huge reservation).
+  auto huge = good;
+  huge[1] = huge[2] = huge[3] = huge[4] = '\xff';
+  BOOST_TEST(!unpack_outcomes(huge, got));
+  // A string length beyond the end.
+  auto long_str = good;
+  long_str[5] = long_str[6] = long_str[7] = '\x7f';
+  BOOST_TEST(!unpack_outcomes(long_str, got));
+  // A flag that is neither 0 nor 1: the success byte follows the two
+  // strings.
+  auto flag = good;
+  size_t at = 5 + 4 + items[0].test_id.size() + 4 + items[0].status.size();
+  flag[at] = 2;
+  BOOST_TEST(!unpack_outcomes(flag, got));
+}
