@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <cstddef>
+#include <cstring>
 #include <functional>
 
 #include <fcntl.h>
@@ -336,6 +337,28 @@ int in_child(const std::function<int()>& body) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+// Waits (up to 10 s) until no process is in cgroup `dir`: the kernel
+// signals each change of its cgroup.events to poll.
+bool wait_empty(const std::string& dir) {
+  int fd = ::open((dir + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  bool empty = false;
+  for (int i = 0; i < 100 && !empty; ++i) {
+    char buf[256];
+    auto n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+      break;
+    buf[n] = '\0';
+    empty = std::strstr(buf, "populated 0") != nullptr;
+    pollfd p{fd, POLLPRI, 0};
+    if (!empty)
+      ::poll(&p, 1, 100);
+  }
+  ::close(fd);
+  return empty;
+}
+
 // Makes clone3 fail with `err` in this thread and what it starts, as the
 // seccomp filters of some container runtimes do (ENOSYS).
 bool refuse_clone3(int err) {
@@ -429,6 +452,9 @@ BOOST_AUTO_TEST_CASE(a_child_killed_at_birth_is_started_again_by_joining) {
     return commands_land_in_their_cgroups(false);
   });
   BOOST_TEST(code == 0);
+  // The child's supervisors are still in there until their parent-death
+  // signal has ended them.
+  BOOST_TEST(wait_empty(own));
   BOOST_TEST(::rmdir(own.c_str()) == 0);
 }
 
