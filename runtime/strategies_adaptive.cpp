@@ -560,11 +560,17 @@ public:
       auto ahead = c.queued_at_least(
         cluster_state::size_class_of(t.req.expected_duration));
       auto faster = pm_->faster_completion(t, k, ahead);
-      // Only a worker that could hold the test is worth waiting for.
+      // Only a faster worker that could hold the test but cannot take it
+      // now is worth waiting for: one that could take it now was weighed
+      // by the pick already and lost (its learned pace for this model is
+      // worse than its tier says), and waiting for it would wait forever
+      // on an idle cluster.
       eligible_for ok{t, c};
       if (faster < here * defer_ratio
-          && c.index().any_could_fit_if(
-            t.need, [&](uint32_t s) { return pm_->tier(s, c) > k && ok(s); })) {
+          && c.index().any_could_fit_if(t.need, [&](uint32_t s) {
+               return pm_->tier(s, c) > k && ok(s)
+                      && !c.index().fits_now(s, t.need);
+             })) {
         last_ = "deferred";
         deferred_ = true;
         return npos;
