@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -18,6 +19,21 @@ constexpr size_t rebalance_sample = 32;
 bool finite_nonneg(double x) {
   return std::isfinite(x) && x >= 0;
 }
+
+/// Which accelerator types a test needs (bit k = type k): tests that need
+/// different ones wait for different workers, so one's deferral says
+/// nothing about the other's.
+unsigned accel_mask(const capacity_need& n) {
+  unsigned m = 0;
+  for (int k = 0; k < max_accel_types; ++k)
+    if (n.accel[k] > 0)
+      m |= 1u << k;
+  return m;
+}
+
+/// Tests a dispatch pass holds back (a strategy's deferrals, and tests of a
+/// kind no free worker can hold now) before it stops: bounds the pass.
+constexpr int max_held_back_per_pass = 4096;
 
 } // namespace
 
@@ -155,7 +171,7 @@ void cluster_state::remove_worker(uint32_t slot, bool lost, double now) {
     t.fit_lost_at = now;
     end_move(t);
     --in_flight_;
-    placed_work_ -= std::max(0.0, t.req.expected_duration);
+    count_placed(t, -1);
     t.worker = npos;
     t.status = test_status::pending;
     if (!t.req.concurrency_key.empty())
@@ -337,7 +353,20 @@ void cluster_state::count_queued(const test_record& t, int delta) {
     class_mask_[p] |= 1u << k;
   else
     class_mask_[p] &= ~(1u << k);
-  queued_work_ += delta * std::max(0.0, t.req.expected_duration);
+  auto work = delta * std::max(0.0, t.req.expected_duration);
+  queued_work_ += work;
+  if (accel_mask(t.need) != 0) {
+    accel_class_count_[k] = static_cast<uint32_t>(
+      static_cast<long long>(accel_class_count_[k]) + delta);
+    queued_accel_work_ += work;
+  }
+}
+
+void cluster_state::count_placed(const test_record& t, int delta) {
+  auto work = delta * std::max(0.0, t.req.expected_duration);
+  placed_work_ += work;
+  if (accel_mask(t.need) != 0)
+    placed_accel_work_ += work;
 }
 
 void cluster_state::enqueue(uint32_t ref, double now, bool front) {
@@ -371,9 +400,14 @@ size_t cluster_state::queued() const {
   return n;
 }
 
-size_t cluster_state::queued_at_least(int k) const {
+size_t cluster_state::queued_at_least(int k, bool accel_only) const {
   size_t n = 0;
   auto from = static_cast<size_t>(std::clamp(k, 0, size_classes - 1));
+  if (accel_only) {
+    for (size_t j = from; j < accel_class_count_.size(); ++j)
+      n += accel_class_count_[j];
+    return n;
+  }
   for (auto& band : class_count_)
     for (size_t j = from; j < band.size(); ++j)
       n += band[j];
@@ -450,13 +484,23 @@ void cluster_state::dispatch(double now) {
     scan_parked(now);
   capacity_changed_ = false;
   uint32_t ref;
-  // Offered classes: all at first; below a test the strategy chose to hold
-  // back after that (a longer one would wait as well).
-  int cap = size_classes - 1;
+  // A strategy that takes the longest test first keeps a test that fits
+  // no free worker now (but one that is busy) queued in its size class
+  // instead of parking it: the parked lists are retried in rotation, which
+  // would lose the longest-first order, so the long tests of a scarce kind
+  // (GPU tests) came last. Per kind of test (the accelerators it needs),
+  // the least memory such a test needed: a test of that kind needing as
+  // much or more fits nowhere either in this pass and is held back without
+  // a search.
+  bool keep_queued = strategy_->longest_first();
+  std::array<float, 1u << max_accel_types> full;
+  full.fill(std::numeric_limits<float>::infinity());
+  int held = 0;
   held_back_.clear();
+  held_back_accel_ = 0;
   // Stop as soon as no worker has a free slot: the queue keeps its order
   // instead of spilling into the parked lists.
-  while (index_.any_free_slot() && pop_best(now, ref, cap)) {
+  while (index_.any_free_slot() && pop_best(now, ref)) {
     auto& t = tests_[ref];
     if (!t.req.concurrency_key.empty()
         && key_busy_[t.req.concurrency_key] > 0) {
@@ -466,14 +510,34 @@ void cluster_state::dispatch(double now) {
       ++key_waiting_by_prio_[static_cast<size_t>(t.req.priority - 1)];
       continue;
     }
+    auto& kind_full = full[accel_mask(t.need)];
+    if (keep_queued && t.need.memory >= kind_full) {
+      hold_back(ref);
+      if (++held >= max_held_back_per_pass)
+        break;
+      continue;
+    }
     if (try_place(ref, now))
       continue;
     if (strategy_->deferred()) {
       // Waiting for a better worker is not being unplaceable: the test
       // stays queued (not parked, so pulls go on) and is offered again on
-      // the next pass, at most once per pass.
-      held_back_.push_back(ref);
-      cap = static_cast<int>(t.size_class) - 1;
+      // the next pass, at most once per pass. Tests after it are offered
+      // too: the strategy sees how many wait ahead of them (`held_back`).
+      hold_back(ref);
+      if (++held >= max_held_back_per_pass)
+        break;
+      continue;
+    }
+    // Only plain requirements: a test with software, tag or backend needs
+    // (or one that failed on a worker) takes the parked path, which names
+    // why it waits.
+    if (keep_queued && t.cons.empty() && t.req.required_backend.empty()
+        && t.excluded == npos && index_.any_could_fit(t.need)) {
+      kind_full = std::min(kind_full, t.need.memory);
+      hold_back(ref);
+      if (++held >= max_held_back_per_pass)
+        break;
       continue;
     }
     park(ref);
@@ -482,6 +546,17 @@ void cluster_state::dispatch(double now) {
   for (auto it = held_back_.rbegin(); it != held_back_.rend(); ++it)
     requeue_front(*it);
   held_back_.clear();
+  held_back_accel_ = 0;
+}
+
+void cluster_state::hold_back(uint32_t ref) {
+  held_back_.push_back(ref);
+  if (accel_mask(tests_[ref].need) != 0)
+    ++held_back_accel_;
+}
+
+size_t cluster_state::held_back(bool accel_only) const {
+  return accel_only ? held_back_accel_ : held_back_.size();
 }
 
 void cluster_state::refill(uint32_t slot, double now) {
@@ -568,7 +643,7 @@ void cluster_state::place_reserve(uint32_t ref, uint32_t slot, double now) {
   w.held.push_back(test_handle{ref, t.gen});
   ++w.assignments;
   ++in_flight_;
-  placed_work_ += std::max(0.0, t.req.expected_duration);
+  count_placed(t, +1);
   if (!t.req.concurrency_key.empty())
     ++key_busy_[t.req.concurrency_key];
   double mem_frac
@@ -609,7 +684,7 @@ void cluster_state::release(uint32_t ref) {
     w.free_accel[k] = static_cast<int16_t>(
       std::min<int>(w.total_accel[k], w.free_accel[k] + t.need.accel[k]));
   --in_flight_;
-  placed_work_ -= std::max(0.0, t.req.expected_duration);
+  count_placed(t, -1);
   t.worker = npos;
   refresh(slot);
   capacity_changed_ = true;
@@ -823,8 +898,10 @@ void cluster_state::park(uint32_t ref) {
 void cluster_state::scan_parked(double now) {
   auto budget = std::max(1, cfg_.parked_scan_limit);
   // As in `dispatch`: once the strategy holds a test back for a better
-  // worker, a test as long or longer would wait too, so it is not tried.
-  int cap = size_classes - 1;
+  // worker, a test of its kind as long or longer would wait too, so it is
+  // not tried.
+  std::array<int, 1u << max_accel_types> caps;
+  caps.fill(size_classes - 1);
   for (auto& dq : parked_) {
     // Rotate through the list so every parked test gets its turn even when
     // the ones at the front never fit.
@@ -843,6 +920,7 @@ void cluster_state::scan_parked(double now) {
       }
       // The root's maxima rule out most hopeless tries in O(1); only real
       // tries count as scheduling attempts.
+      auto& cap = caps[accel_mask(t.need)];
       if (!index_.may_fit_now(t.need) || static_cast<int>(t.size_class) > cap) {
         dq.push_back(h);
         continue;
@@ -1432,8 +1510,13 @@ std::string cluster_state::check_invariants() const {
   // The waiting counts by priority feed alb_queue_depth{priority,state}.
   std::array<size_t, 5> parked{};
   std::array<size_t, 5> key_waiting{};
+  // Queued tests per size class that need an accelerator feed adaptive's
+  // deferral (`queued_at_least(k, true)`).
+  std::array<uint32_t, size_classes> accel_queued{};
   for (auto& t : tests_) {
     live_tests += t.live ? 1 : 0;
+    if (t.live && t.queued && accel_mask(t.need) != 0)
+      ++accel_queued[t.size_class];
     auto p = static_cast<size_t>(t.req.priority - 1);
     if (t.live && t.parked)
       ++parked[p];
@@ -1442,6 +1525,8 @@ std::string cluster_state::check_invariants() const {
   }
   if (parked != parked_by_prio_ || key_waiting != key_waiting_by_prio_)
     err << "parked or key-waiting counts by priority drift; ";
+  if (accel_queued != accel_class_count_)
+    err << "queued accelerator tests per size class drift; ";
   if (live_tests != open_)
     err << "open count " << open_ << " != live records " << live_tests << "; ";
   if (stats_.submitted_count() != stats_.ended() + open_)

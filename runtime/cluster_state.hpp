@@ -415,9 +415,18 @@ public:
   /// workers, started or not.
   double placed_work() const { return std::max(0.0, placed_work_); }
 
+  /// Expected seconds of work (at nominal speed) of the queued tests that
+  /// need an accelerator.
+  double queued_accel_work() const { return std::max(0.0, queued_accel_work_); }
+
+  /// Expected seconds of work (at nominal speed) of the placed tests that
+  /// need an accelerator.
+  double placed_accel_work() const { return std::max(0.0, placed_accel_work_); }
+
   /// Queued tests of size class `k` or longer (see `size_class_of`), over
-  /// all priorities.
-  size_t queued_at_least(int k) const;
+  /// all priorities; only those that need an accelerator with
+  /// `accel_only`.
+  size_t queued_at_least(int k, bool accel_only = false) const;
 
   /// Size classes of the queue: a priority band is kept in this many
   /// classes of expected duration so a strategy that takes the longest test
@@ -427,6 +436,12 @@ public:
   /// The size class of a test expected to run `seconds`: half-octaves from
   /// 1/16 s (class 1) up, 0 for an unknown (non-positive) duration.
   static int size_class_of(double seconds);
+
+  /// Tests the dispatch pass under way holds back, waiting for a better
+  /// worker (out of the queue until the pass ends; they are ahead of any
+  /// test offered after them); only those that need an accelerator with
+  /// `accel_only`.
+  size_t held_back(bool accel_only = false) const;
 
   /// Tests parked because no worker can hold them now.
   size_t parked() const { return parked_count_; }
@@ -488,6 +503,8 @@ private:
   bool pop_best(double now, uint32_t& ref, int cap = size_classes - 1);
   void requeue_front(uint32_t ref);
   void count_queued(const test_record& t, int delta);
+  void count_placed(const test_record& t, int delta);
+  void hold_back(uint32_t ref);
   bool try_place(uint32_t ref, double now);
   void assign(uint32_t ref, uint32_t slot, double now);
   void release(uint32_t ref);
@@ -545,11 +562,17 @@ private:
   /// have any (bit k = class k).
   std::array<std::array<uint32_t, size_classes>, 5> class_count_{};
   std::array<uint32_t, 5> class_mask_{};
+  /// Live entries per size class of the tests that need an accelerator.
+  std::array<uint32_t, size_classes> accel_class_count_{};
   double queued_work_ = 0;
   double placed_work_ = 0;
+  double queued_accel_work_ = 0;
+  double placed_accel_work_ = 0;
   double parked_work_ = 0;
   /// Tests a dispatch pass held back because the strategy chose to wait.
   std::vector<uint32_t> held_back_;
+  /// Of those, the tests that need an accelerator.
+  size_t held_back_accel_ = 0;
   std::array<std::deque<test_handle>, 5> parked_;
   size_t parked_count_ = 0;
   /// `parked_count_` by priority (index = priority - 1), for the snapshot.

@@ -52,21 +52,38 @@ public:
   /// The worker in `slot` left; its slot will be reused.
   void forget(uint32_t slot) {
     if (slot < slots_.size() && slots_[slot].known) {
-      --count_[static_cast<size_t>(slots_[slot].tier)];
-      tier_slots_[static_cast<size_t>(slots_[slot].tier)] -= slots_[slot].slots;
-      rate_ -= slots_[slot].slots * slots_[slot].speed;
+      untier(slots_[slot]);
       slots_[slot] = entry{};
     }
   }
 
   /// Seconds the work still to do lasts if the fleet shares it evenly: the
   /// waiting tests' expected work (queued and parked) and half of the
-  /// placed tests' (on average half done) over the fleet's combined speed.
-  /// Infinity while no worker is known.
-  double remaining_time(const cluster_state& c) const {
+  /// placed tests' (on average half done) over the fleet's combined speed;
+  /// for a test that needs an accelerator at least as long as the work of
+  /// such tests lasts on the slots that can have one. Infinity while no
+  /// worker is known.
+  double remaining_time(const test_record& t, const cluster_state& c) const {
     if (rate_ <= 0)
       return std::numeric_limits<double>::infinity();
-    return (c.queued_work() + c.parked_work() + 0.5 * c.placed_work()) / rate_;
+    auto all
+      = (c.queued_work() + c.parked_work() + 0.5 * c.placed_work()) / rate_;
+    auto a = first_accel(t);
+    if (a < 0)
+      return all;
+    auto rate = accel_rate_[static_cast<size_t>(a)];
+    if (rate <= 0)
+      return std::numeric_limits<double>::infinity();
+    return std::max(all, (c.queued_accel_work() + 0.5 * c.placed_accel_work())
+                           / rate);
+  }
+
+  /// The first accelerator type `t` needs, or -1.
+  static int first_accel(const test_record& t) {
+    for (int a = 0; a < max_accel_types; ++a)
+      if (t.need.accel[a] > 0)
+        return a;
+    return -1;
   }
 
   /// Estimated speed of the worker in `slot` (1 = nominal).
@@ -163,24 +180,37 @@ public:
   }
 
   /// Expected seconds until `t` would finish on some worker faster than
-  /// tier `k` if it waited for one: the `waiting` tests ahead of it drain
-  /// at the faster tiers' combined rate, then it runs at their mean speed.
-  /// Infinity when no tier is faster.
+  /// tier `k` if it waited for one: the faster tiers' slots that can hold
+  /// it (its accelerators counted, not only test slots) free up at their
+  /// combined rate, the `waiting` tests ahead of it (as long or longer)
+  /// drain first, then it runs at their mean speed. Infinity when no tier
+  /// is faster.
   double faster_completion(const test_record& t, int k, size_t waiting) const {
     double rate = 0; // nominal seconds of work per second
     double slots = 0;
     for (int j = k + 1; j < tiers; ++j) {
-      auto n = tier_slots_[static_cast<size_t>(j)];
+      auto n = static_cast<double>(tier_slots_[static_cast<size_t>(j)]);
       if (n <= 0)
         continue;
-      auto speed = tier_top(j) * 0.9;
-      rate += static_cast<double>(n) * speed;
-      slots += static_cast<double>(n);
+      auto speed = tier_rate_[static_cast<size_t>(j)] / n;
+      for (int a = 0; a < max_accel_types; ++a)
+        if (t.need.accel[a] > 0)
+          n = std::min(
+            n, static_cast<double>(
+                 tier_accel_[static_cast<size_t>(a)][static_cast<size_t>(j)])
+                 / t.need.accel[a]);
+      if (n <= 0)
+        continue;
+      rate += n * speed;
+      slots += n;
     }
     if (rate <= 0)
       return std::numeric_limits<double>::infinity();
     auto speed = rate / slots;
-    auto drain = (static_cast<double>(waiting) + 1) * mean_expected_ / rate;
+    // A slot frees after about a mean test's share; each test ahead is at
+    // least about as long as this one.
+    auto drain
+      = (mean_expected_ + static_cast<double>(waiting) * typical(t)) / rate;
     return drain + typical(t) / speed;
   }
 
@@ -191,6 +221,8 @@ private:
     double speed = 1;
     double fallback = 1;
     int slots = 1;
+    /// Per accelerator type, the test slots that can have one.
+    std::array<int, max_accel_types> accel{};
     const worker_history* hist = nullptr;
   };
 
@@ -228,13 +260,14 @@ private:
     if (slot >= slots_.size())
       slots_.resize(static_cast<size_t>(slot) + 1);
     auto& e = slots_[slot];
-    if (e.known) {
-      --count_[static_cast<size_t>(e.tier)];
-      tier_slots_[static_cast<size_t>(e.tier)] -= e.slots;
-      rate_ -= e.slots * e.speed;
-    }
-    auto& caps = c.worker(slot).caps;
-    e.slots = std::max(1, c.worker(slot).slots);
+    if (e.known)
+      untier(e);
+    auto& w = c.worker(slot);
+    auto& caps = w.caps;
+    e.slots = std::max(1, w.slots);
+    for (int a = 0; a < max_accel_types; ++a)
+      e.accel[static_cast<size_t>(a)]
+        = std::min(e.slots, static_cast<int>(w.total_accel[a]));
     e.fallback = prior_speed(caps, hints_);
     e.hist = history().find_worker(caps.worker_id);
     e.speed = e.fallback;
@@ -243,10 +276,23 @@ private:
       e.speed = 1.0 / e.hist->overall.slowdown.mean;
     e.tier = static_cast<int8_t>(tier_of(e.speed));
     e.known = true;
-    ++count_[static_cast<size_t>(e.tier)];
-    tier_slots_[static_cast<size_t>(e.tier)] += e.slots;
-    rate_ += e.slots * e.speed;
+    add_to_tier(e, +1);
   }
+
+  /// Adds (+1) or removes (-1) the worker of `e` from its tier's sums.
+  void add_to_tier(const entry& e, int sign) {
+    auto k = static_cast<size_t>(e.tier);
+    count_[k] = static_cast<uint32_t>(static_cast<int64_t>(count_[k]) + sign);
+    tier_slots_[k] += sign * e.slots;
+    tier_rate_[k] += sign * e.slots * e.speed;
+    for (size_t a = 0; a < e.accel.size(); ++a) {
+      tier_accel_[a][k] += sign * e.accel[a];
+      accel_rate_[a] += sign * e.accel[a] * e.speed;
+    }
+    rate_ += sign * e.slots * e.speed;
+  }
+
+  void untier(const entry& e) { add_to_tier(e, -1); }
 
   execution_history* shared_;
   execution_history own_;
@@ -254,6 +300,12 @@ private:
   std::vector<entry> slots_;
   std::array<uint32_t, tiers> count_{};
   std::array<int64_t, tiers> tier_slots_{};
+  /// Per tier, the sum of slots x speed.
+  std::array<double, tiers> tier_rate_{};
+  /// Per accelerator type and tier, the slots that can have one.
+  std::array<std::array<int64_t, tiers>, max_accel_types> tier_accel_{};
+  /// Per accelerator type, the sum of slots that can have one x speed.
+  std::array<double, max_accel_types> accel_rate_{};
   size_t sweep_ = 0;
   size_t last_live_ = 0;
   double mean_expected_ = 1.0;
@@ -550,15 +602,20 @@ public:
       // the work left outlasts this test here, taking it keeps the worker
       // busy without lengthening the run.
       auto here = pm_->completion(t, slot, c);
-      if (here <= pm_->remaining_time(c))
+      if (here <= pm_->remaining_time(t, c))
         return slot;
       // Near the end a slow worker would finish this one later than a
       // faster worker once the tests ahead of it (as long or longer) drain,
       // so it waits for a faster worker instead; the core offers the free
       // slow one a shorter test meanwhile.
       auto k = pm_->tier(slot, c);
-      auto ahead = c.queued_at_least(
-        cluster_state::size_class_of(t.req.expected_duration));
+      // Tests that need an accelerator compete only with each other for
+      // the slots that have one.
+      auto accel = pace_model::first_accel(t) >= 0;
+      auto ahead
+        = c.queued_at_least(
+            cluster_state::size_class_of(t.req.expected_duration), accel)
+          + c.held_back(accel);
       auto faster = pm_->faster_completion(t, k, ahead);
       // Only a faster worker that could hold the test but cannot take it
       // now is worth waiting for: one that could take it now was weighed

@@ -290,6 +290,7 @@ public:
 
   uint32_t pick(const test_record& t, const cluster_state& c) override {
     offered.push_back(t.req.test_id);
+    ahead.push_back(c.held_back());
     deferred_ = t.req.expected_duration > limit_;
     if (deferred_)
       return npos;
@@ -298,6 +299,8 @@ public:
 
   /// Test ids in the order they were offered.
   std::vector<std::string> offered;
+  /// `held_back()` when each was offered.
+  std::vector<size_t> ahead;
 
 private:
   double limit_;
@@ -364,9 +367,10 @@ BOOST_AUTO_TEST_CASE(a_longest_first_strategy_gets_the_longest_test_of_a_band) {
 BOOST_AUTO_TEST_CASE(a_deferred_test_stays_queued_and_a_shorter_one_runs) {
   // Found: a test the strategy held back for a faster worker was parked
   // like an unplaceable one, retried on every parked scan and switched
-  // pulls off while parked. Now it stays queued, is offered at most once
-  // per pass, and tests as long are not offered in that pass at all: the
-  // free worker gets the shorter test.
+  // pulls off while parked. Now it stays queued and is offered at most
+  // once per pass; the tests after it are offered too (a strategy weighs
+  // how many wait ahead of them, `held_back`), and the free worker gets
+  // the shorter test.
   cluster_state c{config_for("round_robin")};
   auto s = std::make_unique<holds_long_tests>(5);
   auto* seen = s.get();
@@ -380,13 +384,17 @@ BOOST_AUTO_TEST_CASE(a_deferred_test_stays_queued_and_a_shorter_one_runs) {
              boost::test_tools::per_element());
   BOOST_TEST(c.parked() == 0u);
   BOOST_TEST(c.queued() == 2u);
-  // long-b (same size class) was not offered after long-a was held back.
-  BOOST_TEST(seen->offered == (std::vector<std::string>{"long-a", "short"}),
+  BOOST_TEST(seen->offered
+               == (std::vector<std::string>{"long-a", "long-b", "short"}),
              boost::test_tools::per_element());
-  // The next pass offers the held-back test again, once.
+  // The next pass offers the held-back tests again, once each, with the
+  // first one counted ahead of the second.
   seen->offered.clear();
+  seen->ahead.clear();
   c.dispatch(1);
-  BOOST_TEST(seen->offered == std::vector<std::string>{"long-a"},
+  BOOST_TEST(seen->offered == (std::vector<std::string>{"long-a", "long-b"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(seen->ahead == (std::vector<size_t>{0, 1}),
              boost::test_tools::per_element());
   BOOST_TEST(c.queued() == 2u);
   BOOST_TEST(c.check_invariants() == "");
@@ -463,4 +471,39 @@ BOOST_AUTO_TEST_CASE(adaptive_never_waits_for_a_faster_worker_that_is_idle) {
   BOOST_TEST(c.queued() == 0u);
   BOOST_TEST(held_ids(c, b) == std::vector<std::string>{"m-test"},
              boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_busy_kind_waits_in_the_queue_longest_first) {
+  // Found: with the only GPU worker busy, GPU tests were parked, and the
+  // parked lists are retried in rotation, not longest first: a long GPU
+  // test parked after a short one started after it, and the long GPU
+  // tests of a run came last (alb benchmark 20 x 1000: a 10 s GPU test
+  // started 6 s before the end). A longest-first strategy now keeps them
+  // queued in their size classes while a worker that could hold them is
+  // busy.
+  cluster_state c{config_for("adaptive")};
+  auto gpu = c.add_worker(make_worker("gpu", 64, 1, 1.0, {{"cuda", 1}}), 0);
+  c.add_worker(make_worker("cpu", 64, 1), 0);
+  auto submit_gpu = [&](const std::string& id, double expected) {
+    test_requirements t;
+    t.test_id = id;
+    t.minimum_memory = 1;
+    t.expected_duration = expected;
+    t.required_accelerators["cuda"] = 1;
+    BOOST_REQUIRE(c.submit(t, 0) == cluster_state::submit_status::accepted);
+    c.dispatch(0);
+  };
+  submit_gpu("busy", 1);
+  BOOST_REQUIRE(held_ids(c, gpu) == std::vector<std::string>{"busy"});
+  submit_gpu("short", 1);
+  submit_gpu("long", 10);
+  BOOST_TEST(c.parked() == 0u);
+  BOOST_TEST(c.queued() == 2u);
+  BOOST_TEST(c.queued_at_least(0, true) == 2u);
+  attempt_outcome o;
+  BOOST_REQUIRE(c.complete(gpu, c.worker(gpu).held.front(), o, 1));
+  c.dispatch(1);
+  BOOST_TEST(held_ids(c, gpu) == std::vector<std::string>{"long"},
+             boost::test_tools::per_element());
+  BOOST_TEST(c.check_invariants() == "");
 }
