@@ -212,7 +212,7 @@ typename Inspector::result_type inspect(Inspector& f, test_requirements& x) {
            x.model_family, x.test_type, x.minimum_memory, x.required_backend,
            x.preferred_backend, x.required_accelerators, x.required_software,
            x.expected_duration, x.priority, x.timeout, x.retries,
-           x.concurrency_key, x.wait_limit, x.required_tags);
+           x.concurrency_key, x.wait_limit, x.required_tags, x.speculate);
 }
 
 /// Serializes work_item.

@@ -107,6 +107,12 @@ void flush(scheduler_impl self) {
       self->send(caf::actor_cast<revocable_worker_actor>(st.handles[slot]),
                  std::move(batch));
   });
+  // Losing copies of speculated tests: stopped without a report, as for a
+  // cancel.
+  st.core->drain_cancels([&](uint32_t slot, test_handle h) {
+    if (slot < st.handles.size() && st.handles[slot])
+      self->send(st.handles[slot], cancel_atom::value, h.ref, h.gen);
+  });
   if (st.opts.on_flush)
     st.opts.on_flush();
 }

@@ -128,6 +128,10 @@ struct families {
   prometheus::Counter* migrated = nullptr;
   /// alb_tests_stolen_total.
   prometheus::Counter* stolen = nullptr;
+  /// alb_tests_speculated_total.
+  prometheus::Counter* speculated = nullptr;
+  /// alb_speculation_wins_total.
+  prometheus::Counter* speculation_wins = nullptr;
   /// alb_assignment_wait_seconds.
   prometheus::Histogram* assignment_wait = nullptr;
   /// alb_test_duration_seconds.

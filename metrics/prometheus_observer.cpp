@@ -200,6 +200,8 @@ struct prometheus_observer::state : detail::flushable {
   std::array<local_counter, detail::failure_reasons> failed;
   local_counter migrated;
   local_counter stolen;
+  local_counter speculated;
+  local_counter speculation_wins;
   local_counter attempts_placed;
   local_counter attempts_deferred;
   local_histogram wait{detail::wait_buckets(), *fams.assignment_wait};
@@ -234,6 +236,8 @@ struct prometheus_observer::state : detail::flushable {
       failed[i].flush(*fams.failed[i]);
     migrated.flush(*fams.migrated);
     stolen.flush(*fams.stolen);
+    speculated.flush(*fams.speculated);
+    speculation_wins.flush(*fams.speculation_wins);
     attempts_placed.flush(*fams.attempts_placed);
     attempts_deferred.flush(*fams.attempts_deferred);
     wait.flush();
@@ -337,6 +341,14 @@ void prometheus_observer::on_migrated() {
 
 void prometheus_observer::on_stolen() {
   st_->stolen.inc();
+}
+
+void prometheus_observer::on_speculated() {
+  st_->speculated.inc();
+}
+
+void prometheus_observer::on_speculation_win() {
+  st_->speculation_wins.inc();
 }
 
 void prometheus_observer::on_strategy_choice(std::string_view chosen) {

@@ -65,6 +65,10 @@ public:
   void on_migrated() override;
   /// Counts `alb_tests_stolen_total`.
   void on_stolen() override;
+  /// Counts `alb_tests_speculated_total`.
+  void on_speculated() override;
+  /// Counts `alb_speculation_wins_total`.
+  void on_speculation_win() override;
   /// Counts `alb_adaptive_choices_total{strategy}`.
   void on_strategy_choice(std::string_view chosen) override;
   /// Counts the join and creates the worker's series if under the limit.

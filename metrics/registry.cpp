@@ -134,6 +134,14 @@ families::families(prometheus::Registry& reg)
   stolen = &counter(reg, "alb_tests_stolen_total",
                     "Queued tests taken by an idle worker from a busy one")
               .Add({});
+  speculated = &counter(reg, "alb_tests_speculated_total",
+                        "Straggling tests that got a speculative copy on a "
+                        "faster worker")
+                  .Add({});
+  speculation_wins = &counter(reg, "alb_speculation_wins_total",
+                              "Speculative copies that finished first (the "
+                              "original was stopped)")
+                        .Add({});
   assignment_wait = &histogram(reg, "alb_assignment_wait_seconds",
                                "Time from submission to assignment to a worker")
                        .Add({}, wait_buckets());

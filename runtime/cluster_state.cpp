@@ -168,6 +168,16 @@ void cluster_state::remove_worker(uint32_t slot, bool lost, double now) {
   w.held.clear();
   for (auto& h : held) {
     auto& t = tests_[h.ref];
+    if (t.copy_of != npos) {
+      // A copy goes with its worker; its original runs on.
+      --in_flight_;
+      count_placed(t, -1);
+      tests_[t.copy_of].copy = npos;
+      free_copy(h.ref);
+      continue;
+    }
+    // The test starts over elsewhere; its copy, if any, stops.
+    drop_copy(h.ref);
     t.fit_lost_at = now;
     end_move(t);
     --in_flight_;
@@ -559,6 +569,155 @@ size_t cluster_state::held_back(bool accel_only) const {
   return accel_only ? held_back_accel_ : held_back_.size();
 }
 
+// -- speculation -------------------------------------------------------------
+
+namespace {
+
+/// A copy runs only when it is expected to finish in less than this share
+/// of the time the original still needs: a copy costs a whole run, and
+/// the estimates are learned, so it must win by a clear margin.
+constexpr double speculation_gain = 0.5;
+
+/// The least share of its learned duration a running test is assumed to
+/// still need, however long it has run (one past its estimate is late by
+/// an unknown amount, not about to end).
+constexpr double min_left_share = 0.25;
+
+/// Workers `speculate` looks at per call.
+constexpr size_t speculation_sweep = 256;
+
+} // namespace
+
+void cluster_state::speculate(double now) {
+  // Only slots nothing else could use: with tests waiting, a free worker
+  // takes one of them instead.
+  if (!cfg_.speculate || live_.empty() || queued() > 0 || parked_count_ > 0
+      || key_waiting_count_ > 0 || !index_.any_free_slot())
+    return;
+  auto budget = std::min(live_.size(), speculation_sweep);
+  for (size_t i = 0; i < budget && index_.any_free_slot(); ++i) {
+    if (spec_cursor_ >= live_.size())
+      spec_cursor_ = 0;
+    auto slot = live_[spec_cursor_++];
+    auto& w = workers_[slot];
+    for (size_t j = 0; j < w.held.size(); ++j) {
+      auto h = w.held[j];
+      auto& t = tests_[h.ref];
+      // Real commands are not copied: two runs of one command may clash
+      // (output files, logs); keyed tests must never run twice at once.
+      if (!t.live || t.gen != h.gen || t.copy_of != npos || t.speculated
+          || !t.req.speculate || !t.req.concurrency_key.empty()
+          || !t.run.empty() || t.revoking)
+        continue;
+      // Running since its start, or since its placement when its worker
+      // started it at once (a free slot took it).
+      auto since = t.started_at >= 0                            ? t.started_at
+                   : static_cast<int>(w.held.size()) <= w.slots ? t.assigned_at
+                                                                : -1.0;
+      if (since < 0)
+        continue;
+      auto est = strategy_->expected_seconds(t, slot, *this);
+      if (!(est > 0))
+        continue;
+      auto left = std::max(est - (now - since), min_left_share * est);
+      auto target = strategy_->pick_copy(t, *this, slot);
+      if (target == npos || target >= workers_.size() || !workers_[target].alive
+          || !fits_now(target, t))
+        continue;
+      auto there = strategy_->expected_seconds(t, target, *this);
+      if (there > 0 && there < left * speculation_gain)
+        place_copy(h.ref, target, now);
+    }
+  }
+}
+
+void cluster_state::place_copy(uint32_t ref, uint32_t slot, double now) {
+  uint32_t cref;
+  if (!free_tests_.empty()) {
+    cref = free_tests_.back();
+    free_tests_.pop_back();
+  } else {
+    cref = static_cast<uint32_t>(tests_.size());
+    tests_.emplace_back(); // growth never moves records: `t` stays valid
+  }
+  auto& t = tests_[ref];
+  auto& c = tests_[cref];
+  auto gen = c.gen;
+  c = test_record{};
+  c.gen = gen + 1;
+  c.req = t.req;
+  c.need = t.need;
+  c.cons = t.cons;
+  c.submitted_at = t.submitted_at;
+  c.attempts = 1;
+  c.live = true;
+  c.copy_of = ref;
+  t.copy = cref;
+  t.speculated = true;
+  ++copies_;
+  place_reserve(cref, slot, now);
+  stats_.speculated();
+  if (obs_)
+    obs_->on_speculated();
+}
+
+void cluster_state::drop_copy(uint32_t ref) {
+  auto& t = tests_[ref];
+  if (t.copy == npos)
+    return;
+  auto cref = t.copy;
+  auto& c = tests_[cref];
+  if (c.worker != npos) {
+    cancels_.emplace_back(c.worker, test_handle{cref, c.gen});
+    release(cref);
+  }
+  t.copy = npos;
+  free_copy(cref);
+}
+
+void cluster_state::free_copy(uint32_t ref) {
+  auto& c = tests_[ref];
+  c.live = false;
+  c.worker = npos;
+  c.copy_of = npos;
+  ++c.gen;
+  free_tests_.push_back(ref);
+  --copies_;
+}
+
+bool cluster_state::complete_copy(uint32_t slot, test_handle h,
+                                  const attempt_outcome& o, double now) {
+  auto& c = tests_[h.ref];
+  auto oref = c.copy_of;
+  auto& t = tests_[oref];
+  auto exec = std::max(0.0, o.exec_seconds);
+  // What the copy ran teaches the strategy this worker's pace as any run.
+  strategy_->on_result(c, slot, *this, exec, o.success);
+  stats_.worker_ran(workers_[slot].serial, exec, o.success);
+  release(h.ref);
+  t.copy = npos;
+  free_copy(h.ref);
+  // A failed copy changes nothing: the original runs on.
+  if (!o.success)
+    return true;
+  // The copy won: the original stops without a report and the test ends
+  // with the copy's result, on the copy's worker.
+  stats_.speculation_won();
+  if (obs_)
+    obs_->on_speculation_win();
+  if (t.worker != npos) {
+    cancels_.emplace_back(t.worker, test_handle{oref, t.gen});
+    release(oref);
+  }
+  // It started when its own worker took it, long before the copy.
+  mark_started(t, t.assigned_at >= 0 ? t.assigned_at : now - exec);
+  t.last_serial = workers_[slot].serial;
+  if (!t.req.concurrency_key.empty())
+    release_key(t.req.concurrency_key, now);
+  end(oref, test_status::completed, &o, failure_kind::execution, now, slot);
+  return true;
+}
+
 void cluster_state::refill(uint32_t slot, double now) {
   if (cfg_.pull_slack <= 0 || !strategy_->ranks_by_load()
       || slot >= workers_.size() || !workers_[slot].alive || parked_count_ > 0)
@@ -737,6 +896,12 @@ void cluster_state::started(uint32_t slot, test_handle h, double now) {
   if (!t.live || t.gen != h.gen || t.worker != slot)
     return;
   t.status = test_status::running;
+  if (t.copy_of != npos) {
+    // A copy's start is no test's start: the statistics count its original.
+    if (t.started_at < 0)
+      t.started_at = now;
+    return;
+  }
   mark_started(t, now);
 }
 
@@ -760,6 +925,10 @@ bool cluster_state::complete(uint32_t slot, test_handle h,
       || (t.status != test_status::assigned
           && t.status != test_status::running))
     return false;
+  if (t.copy_of != npos)
+    return complete_copy(slot, h, o, now);
+  // The original reported first: its copy stops.
+  drop_copy(h.ref);
   auto exec = std::max(0.0, o.exec_seconds);
   mark_started(t, now - exec);
   auto serial = workers_[slot].serial;
@@ -796,6 +965,7 @@ bool cluster_state::cancel(std::string_view test_id, double now, uint32_t* slot,
   if (ref == id_index::npos)
     return false;
   auto& t = tests_[ref];
+  drop_copy(ref);
   if (t.worker != npos) {
     if (slot)
       *slot = t.worker;
@@ -1115,6 +1285,7 @@ void cluster_state::tick(double now) {
   capacity_changed_ = true;
   if (now >= next_rebalance_)
     rebalance(now);
+  speculate(now);
 }
 
 // -- rebalancing -------------------------------------------------------------
@@ -1198,7 +1369,9 @@ uint32_t cluster_state::pick_victim(uint32_t source, uint32_t target) {
   for (auto& h : w.held) {
     auto& t = tests_[h.ref];
     // A test the worker reported started (or refused to give back) stays.
-    if (t.status == test_status::assigned && !t.revoking)
+    // Nor does a speculated test or its copy move.
+    if (t.status == test_status::assigned && !t.revoking && t.copy_of == npos
+        && t.copy == npos)
       scratch_.push_back(h.ref);
   }
   auto later = [this](uint32_t a, uint32_t b) {
@@ -1414,7 +1587,7 @@ assignment cluster_state::view(const test_record& t) const {
 std::vector<assignment> cluster_state::assignments() const {
   std::vector<assignment> result;
   for (auto& t : tests_)
-    if (t.live)
+    if (t.live && t.copy_of == npos)
       result.push_back(view(t));
   return result;
 }
@@ -1514,7 +1687,7 @@ std::string cluster_state::check_invariants() const {
   // deferral (`queued_at_least(k, true)`).
   std::array<uint32_t, size_classes> accel_queued{};
   for (auto& t : tests_) {
-    live_tests += t.live ? 1 : 0;
+    live_tests += t.live && t.copy_of == npos ? 1 : 0;
     if (t.live && t.queued && accel_mask(t.need) != 0)
       ++accel_queued[t.size_class];
     auto p = static_cast<size_t>(t.req.priority - 1);
@@ -1527,6 +1700,20 @@ std::string cluster_state::check_invariants() const {
     err << "parked or key-waiting counts by priority drift; ";
   if (accel_queued != accel_class_count_)
     err << "queued accelerator tests per size class drift; ";
+  // Every copy belongs to a live original that points back at it, and is
+  // placed.
+  size_t copies = 0;
+  for (uint32_t i = 0; i < tests_.size(); ++i) {
+    auto& t = tests_[i];
+    if (!t.live || t.copy_of == npos)
+      continue;
+    ++copies;
+    if (t.copy_of >= tests_.size() || !tests_[t.copy_of].live
+        || tests_[t.copy_of].copy != i || t.worker == npos)
+      err << "copy of test " << t.req.test_id << " is orphaned; ";
+  }
+  if (copies != copies_)
+    err << "copy count " << copies_ << " != live copies " << copies << "; ";
   if (live_tests != open_)
     err << "open count " << open_ << " != live records " << live_tests << "; ";
   if (stats_.submitted_count() != stats_.ended() + open_)

@@ -103,6 +103,15 @@ struct test_record {
   /// Order of its latest placement: a worker starts its local queue first
   /// in, first out, so the latest placements are the ones not started.
   uint64_t placed_seq = 0;
+  /// Speculation: the record of its copy running on another worker (npos
+  /// = none).
+  uint32_t copy = capacity_index::npos;
+  /// Speculation: on a copy, the record of the test it copies (npos = not
+  /// a copy). A copy is no test of its own: it is not counted, listed or
+  /// looked up by id, and it ends with its original.
+  uint32_t copy_of = capacity_index::npos;
+  /// Whether it ever got a copy (one per test).
+  bool speculated = false;
   /// Slot the move in flight goes to (npos = none).
   uint32_t move_to = capacity_index::npos;
   /// Statistics serial of that worker, so a worker that took over the slot
@@ -378,6 +387,22 @@ public:
   /// Whether revokes wait in the revoke outbox.
   bool has_revokes() const { return !revoke_dirty_.empty(); }
 
+  /// Calls `f(slot, handle)` for each placement the worker in `slot` must
+  /// stop and not report (the losing copy of a speculated test) and clears
+  /// them.
+  template<class F>
+  void drain_cancels(F&& f) {
+    for (auto& [slot, h] : cancels_)
+      f(slot, h);
+    cancels_.clear();
+  }
+
+  /// Speculation: while nothing waits and a worker is free, gives a
+  /// straggling test a copy on a worker expected to finish it sooner (see
+  /// `scheduler_config::speculate`). Looks at a bounded number of workers
+  /// per call. Called by `tick`.
+  void speculate(double now);
+
   /// Moves started and not yet answered.
   size_t moves_in_flight() const { return moves_in_flight_; }
 
@@ -484,7 +509,7 @@ public:
   template<class F>
   void for_each_open(F&& f) const {
     for (auto& t : tests_)
-      if (t.live)
+      if (t.live && t.copy_of == npos)
         f(t);
   }
 
@@ -505,6 +530,11 @@ private:
   void count_queued(const test_record& t, int delta);
   void count_placed(const test_record& t, int delta);
   void hold_back(uint32_t ref);
+  void place_copy(uint32_t ref, uint32_t slot, double now);
+  void drop_copy(uint32_t ref);
+  void free_copy(uint32_t ref);
+  bool complete_copy(uint32_t slot, test_handle h, const attempt_outcome& o,
+                     double now);
   bool try_place(uint32_t ref, double now);
   void assign(uint32_t ref, uint32_t slot, double now);
   void release(uint32_t ref);
@@ -602,6 +632,12 @@ private:
   size_t moves_in_flight_ = 0;
   uint64_t placed_seq_ = 0;
   std::vector<std::vector<test_handle>> revoke_box_;
+  /// Placements to stop without a report (losing copies).
+  std::vector<std::pair<uint32_t, test_handle>> cancels_;
+  /// Where the next `speculate` call starts in `live_`.
+  size_t spec_cursor_ = 0;
+  /// Copies placed and not ended.
+  size_t copies_ = 0;
   std::vector<uint32_t> revoke_dirty_;
   std::vector<uint32_t> scratch_;
 

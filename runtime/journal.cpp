@@ -176,8 +176,11 @@ void encode_into(const journaled_test& t, std::string& out) {
     w.str(x);
   // Only when set, so definitions (and their digests) without it stay as
   // they were.
-  if (t.max_output != 0)
+  if (t.max_output != 0 || !r.speculate)
     w.num(static_cast<long long>(t.max_output));
+  // The same for `speculate = false` (after max_output, written then).
+  if (!r.speculate)
+    w.num(0LL);
 }
 
 std::string encode(const journaled_test& t) {
@@ -223,6 +226,8 @@ journaled_test decode(const std::string& text) {
       r.required_tags.push_back(rd.str());
   if (rd.pos < text.size())
     t.max_output = static_cast<uint64_t>(rd.num<long long>());
+  if (rd.pos < text.size())
+    r.speculate = rd.num<long long>() != 0;
   if (rd.pos != text.size())
     def_reader::bad();
   return t;

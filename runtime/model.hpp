@@ -153,6 +153,10 @@ struct test_requirements {
   /// Longest wait for a worker that can hold the test, in seconds
   /// (0 = the scheduler's default).
   double wait_limit = 0;
+  /// Whether the scheduler may run a copy of it on a faster worker when it
+  /// straggles (first result wins, the other copy is stopped); false for
+  /// tests with side effects that must run once at a time.
+  bool speculate = true;
 };
 
 /// How to run a real test: carried with the test's record from submission

@@ -74,6 +74,10 @@ public:
   virtual void on_migrated() {}
   /// An idle worker took a queued test from a busy one.
   virtual void on_stolen() {}
+  /// A straggling test got a speculative copy on a faster worker.
+  virtual void on_speculated() {}
+  /// A speculative copy finished first; the original was stopped.
+  virtual void on_speculation_win() {}
   /// The adaptive strategy delegated a decision to `chosen`.
   virtual void on_strategy_choice(std::string_view /*chosen*/) {}
   /// A worker joined (dense index `worker`, name `id`).

@@ -225,6 +225,8 @@ run_metrics run_stats::metrics(double end, uint64_t final_workers,
   m.requeued_tests = requeued_;
   m.migrated_tests = migrated_;
   m.stolen_tests = stolen_;
+  m.speculated_tests = speculated_;
+  m.speculation_wins = speculation_wins_;
   m.timed_out_tests = timed_out_;
   m.unplaceable_tests = unplaceable_;
   m.avg_execution_time
@@ -275,6 +277,8 @@ void to_json(nlohmann::json& j, const run_metrics& m) {
     {"requeued_tests", m.requeued_tests},
     {"migrated_tests", m.migrated_tests},
     {"stolen_tests", m.stolen_tests},
+    {"speculated_tests", m.speculated_tests},
+    {"speculation_wins", m.speculation_wins},
     {"timed_out_tests", m.timed_out_tests},
     {"unplaceable_tests", m.unplaceable_tests},
     {"makespan", m.makespan},

@@ -160,6 +160,10 @@ struct run_metrics {
   uint64_t migrated_tests = 0;
   /// Queued tests taken by idle workers.
   uint64_t stolen_tests = 0;
+  /// Straggling tests that got a speculative copy on a faster worker.
+  uint64_t speculated_tests = 0;
+  /// Of those, the tests whose copy finished first (the original stopped).
+  uint64_t speculation_wins = 0;
   /// Tests that exceeded their timeout.
   uint64_t timed_out_tests = 0;
   /// Tests that no worker could hold before their wait limit.
@@ -225,6 +229,10 @@ public:
   void migrated() { ++migrated_; }
   /// A queued test was stolen by an idle worker.
   void stolen() { ++stolen_; }
+  /// A straggling test got a speculative copy.
+  void speculated() { ++speculated_; }
+  /// A speculative copy finished first.
+  void speculation_won() { ++speculation_wins_; }
   /// A delegating strategy (adaptive) chose `name` for a placement.
   void strategy_choice(std::string_view name);
   /// A worker's reservation reached these fractions of its capacity.
@@ -268,6 +276,8 @@ private:
   uint64_t requeued_ = 0;
   uint64_t migrated_ = 0;
   uint64_t stolen_ = 0;
+  uint64_t speculated_ = 0;
+  uint64_t speculation_wins_ = 0;
   uint64_t timed_out_ = 0;
   uint64_t unplaceable_ = 0;
   uint64_t placement_tries_ = 0;

@@ -46,6 +46,13 @@ struct scheduler_config {
   /// copy of this configuration.
   std::shared_ptr<execution_history> history;
 
+  /// Speculative execution: while nothing waits, a test running far
+  /// longer than its learned duration says it still needs gets a copy on
+  /// an idle worker expected to finish it sooner; the first result wins
+  /// and the other copy is stopped. Never for tests with `speculate =
+  /// false`, tests with a concurrency key, or onto a worker without room.
+  bool speculate = true;
+
   // -- rebalancing -----------------------------------------------------------
 
   /// Move tests queued on a worker but not started yet from overloaded

@@ -136,6 +136,11 @@ public:
       mean_expected_ += (t.req.expected_duration - mean_expected_)
                         / static_cast<double>(std::min<uint64_t>(sizes_, 1000));
     }
+    sweep(c);
+  }
+
+  /// The bounded sweep of `observe` alone (no test seen).
+  void sweep(const cluster_state& c) {
     auto& live = c.live_workers();
     if (live.empty())
       return;
@@ -316,6 +321,23 @@ private:
 
 using pace_ptr = std::shared_ptr<pace_model>;
 
+/// Speculation: the least loaded worker of the fastest tier with one that
+/// can take `t` now, other than `avoid`, or npos.
+uint32_t fastest_free(const test_record& t, const cluster_state& c,
+                      pace_model& pm, uint32_t avoid) {
+  // Workers that joined since the last decision get their tiers first.
+  pm.sweep(c);
+  eligible_for ok{t, c};
+  auto best = npos;
+  pm.for_tiers_fastest_first([&](int k) {
+    best = c.index().least_loaded(t.need, [&](uint32_t slot) {
+      return slot != avoid && pm.tier(slot, c) == k && ok(slot);
+    });
+    return best == npos;
+  });
+  return best;
+}
+
 /// Least loaded fitting worker of speed tier `k`, or npos.
 uint32_t least_loaded_in_tier(const test_record& t, const cluster_state& c,
                               pace_model& pm, int k) {
@@ -412,6 +434,16 @@ public:
   void on_worker_removed(uint32_t slot) override {
     if (learn_)
       pm_->forget(slot);
+  }
+
+  double expected_seconds(const test_record& t, uint32_t slot,
+                          const cluster_state& c) override {
+    return pm_->exec_estimate(t, slot, c);
+  }
+
+  uint32_t pick_copy(const test_record& t, const cluster_state& c,
+                     uint32_t avoid) override {
+    return fastest_free(t, c, *pm_, avoid);
   }
 
 private:
@@ -663,6 +695,16 @@ public:
     affinity_.on_worker_removed(slot);
   }
 
+  double expected_seconds(const test_record& t, uint32_t slot,
+                          const cluster_state& c) override {
+    return pm_->exec_estimate(t, slot, c);
+  }
+
+  uint32_t pick_copy(const test_record& t, const cluster_state& c,
+                     uint32_t avoid) override {
+    return fastest_free(t, c, *pm_, avoid);
+  }
+
 private:
   uint32_t decide(strategy& s, const test_record& t, const cluster_state& c) {
     auto slot = s.pick(t, c);
@@ -790,6 +832,16 @@ public:
     fallback_->on_worker_removed(slot);
     for (auto& [_, s] : by_type_)
       s->on_worker_removed(slot);
+  }
+
+  double expected_seconds(const test_record& t, uint32_t slot,
+                          const cluster_state& c) override {
+    return route(t).expected_seconds(t, slot, c);
+  }
+
+  uint32_t pick_copy(const test_record& t, const cluster_state& c,
+                     uint32_t avoid) override {
+    return route(t).pick_copy(t, c, avoid);
   }
 
 private:

@@ -57,6 +57,21 @@ public:
   /// will be reused by another worker).
   virtual void on_worker_removed(uint32_t /*slot*/) {}
 
+  /// Speculation: the learned seconds `t` runs on the worker in `slot`; a
+  /// negative number when the strategy learns no paces (then nothing is
+  /// ever speculated).
+  virtual double expected_seconds(const test_record& /*t*/, uint32_t /*slot*/,
+                                  const cluster_state& /*c*/) {
+    return -1;
+  }
+
+  /// Speculation: a worker other than `avoid` that can take `t` now, of the
+  /// fastest speed the strategy knows such a worker of, or npos.
+  virtual uint32_t pick_copy(const test_record& /*t*/,
+                             const cluster_state& /*c*/, uint32_t /*avoid*/) {
+    return UINT32_MAX;
+  }
+
   /// Name of the strategy that made the last decision (differs from
   /// `name()` for strategies that delegate, such as `adaptive`).
   virtual std::string_view last_choice() const { return name(); }

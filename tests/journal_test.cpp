@@ -656,3 +656,25 @@ BOOST_AUTO_TEST_CASE(a_journal_from_before_runs_opens_and_gains_them) {
   j.accept(ptrs(t), run_of("r1", "alice", 1));
   BOOST_TEST(j.runs("alice").at(0).tests == 1u);
 }
+
+BOOST_AUTO_TEST_CASE(speculate_false_survives_reopening) {
+  // A test that must never get a speculative copy stays so after a
+  // coordinator restart; a test without the key keeps its old definition.
+  temp_db f;
+  auto once = shell("once", "true");
+  once.req.speculate = false;
+  auto plain = shell("plain", "true");
+  auto before = submission_journal::definition_of(plain);
+  {
+    auto j = submission_journal::open(f.path);
+    j.accept({once, plain});
+  }
+  auto j = submission_journal::open(f.path);
+  auto open = j.open_tests();
+  BOOST_REQUIRE(open.size() == 2u);
+  BOOST_TEST(!open[0].req.speculate);
+  BOOST_TEST(open[1].req.speculate);
+  BOOST_TEST(submission_journal::definition_of(open[1]) == before);
+  BOOST_TEST(submission_journal::definition_of(open[0])
+             != submission_journal::definition_of(shell("once", "true")));
+}

@@ -150,6 +150,8 @@ BOOST_AUTO_TEST_CASE(counters_start_at_zero_with_every_known_label_set) {
   BOOST_TEST(count_prefix(m, "alb_tests_failed_total{") == 3u);
   BOOST_TEST(get(m, "alb_tests_migrated_total") == 0);
   BOOST_TEST(get(m, "alb_tests_stolen_total") == 0);
+  BOOST_TEST(get(m, "alb_tests_speculated_total") == 0);
+  BOOST_TEST(get(m, "alb_speculation_wins_total") == 0);
   BOOST_TEST(get(m, "alb_nodes_connected") == 0);
   BOOST_TEST(get(m, "alb_adaptive_choices_total{strategy=\"least_loaded\"}")
              == 0);
@@ -180,6 +182,9 @@ BOOST_AUTO_TEST_CASE(test_lifecycle_events_update_their_series) {
   base.on_migrated();
   base.on_stolen();
   base.on_stolen();
+  base.on_speculated();
+  base.on_speculated();
+  base.on_speculation_win();
   auto m = scrape(reg);
   BOOST_TEST(get(m, "alb_tests_submitted_total{priority=\"1\"}") == 1);
   BOOST_TEST(get(m, "alb_tests_submitted_total{priority=\"3\"}") == 2);
@@ -199,6 +204,8 @@ BOOST_AUTO_TEST_CASE(test_lifecycle_events_update_their_series) {
   BOOST_TEST(get(m, "alb_tests_requeued_total{priority=\"4\"}") == 1);
   BOOST_TEST(get(m, "alb_tests_migrated_total") == 1);
   BOOST_TEST(get(m, "alb_tests_stolen_total") == 2);
+  BOOST_TEST(get(m, "alb_tests_speculated_total") == 2);
+  BOOST_TEST(get(m, "alb_speculation_wins_total") == 1);
   // Wait histogram: 4 ms lands in le=0.005, 2 s in le=2.5.
   BOOST_TEST(get(m, "alb_assignment_wait_seconds_count") == 2);
   BOOST_TEST(get(m, "alb_assignment_wait_seconds_sum") == 2.004,

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace alb;
@@ -506,4 +507,156 @@ BOOST_AUTO_TEST_CASE(a_busy_kind_waits_in_the_queue_longest_first) {
   BOOST_TEST(held_ids(c, gpu) == std::vector<std::string>{"long"},
              boost::test_tools::per_element());
   BOOST_TEST(c.check_invariants() == "");
+}
+
+namespace {
+
+/// A cluster where a long test runs on a slow worker and a fast worker
+/// joined after it was placed.
+struct straggler {
+  scheduler_config cfg = config_for("adaptive");
+  std::unique_ptr<cluster_state> c;
+  uint32_t slow = npos;
+  uint32_t fast = npos;
+  test_handle original;
+  std::vector<assignment> ended;
+
+  explicit straggler(bool speculate_test = true, bool speculate_cfg = true,
+                     bool fast_busy = false) {
+    cfg.speculate = speculate_cfg;
+    c = std::make_unique<cluster_state>(cfg);
+    c->set_end_listener([this](const assignment& a, const attempt_outcome*) {
+      ended.push_back(a);
+    });
+    slow = c->add_worker(make_worker("slow", 16, 1, 0.25), 0);
+    test_requirements t;
+    t.test_id = "long";
+    t.model_id = "m";
+    t.minimum_memory = 1;
+    t.expected_duration = 10;
+    t.speculate = speculate_test;
+    BOOST_REQUIRE(c->submit(t, 0) == cluster_state::submit_status::accepted);
+    c->dispatch(0);
+    BOOST_REQUIRE(c->worker(slow).held.size() == 1u);
+    original = c->worker(slow).held.front();
+    fast = c->add_worker(make_worker("fast", 16, 1, 4.0), 0);
+    if (fast_busy) {
+      t.test_id = "other";
+      t.expected_duration = 100;
+      BOOST_REQUIRE(c->submit(t, 0) == cluster_state::submit_status::accepted);
+      c->dispatch(0);
+      BOOST_REQUIRE(c->worker(fast).held.size() == 1u);
+    }
+    c->drain_outbox([](uint32_t, std::vector<test_handle>&) {});
+  }
+
+  /// Handles placed since the last call, per slot.
+  std::map<uint32_t, std::vector<test_handle>> placed() {
+    std::map<uint32_t, std::vector<test_handle>> out;
+    c->drain_outbox(
+      [&](uint32_t slot, std::vector<test_handle>& hs) { out[slot] = hs; });
+    return out;
+  }
+
+  /// Placements the core asked to stop, per slot.
+  std::vector<std::pair<uint32_t, test_handle>> cancels() {
+    std::vector<std::pair<uint32_t, test_handle>> out;
+    c->drain_cancels(
+      [&](uint32_t slot, test_handle h) { out.emplace_back(slot, h); });
+    return out;
+  }
+
+  run_metrics metrics(double now) const {
+    return c->stats().metrics(now, c->worker_count(), 0);
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_straggler_gets_a_copy_and_the_copy_wins) {
+  // The 10 s test runs on a 0.25x worker (40 s); a 4x worker joins idle.
+  // With nothing waiting, the copy (2.5 s) is expected to finish long
+  // before the original's 39 s left: it runs, wins, and the original is
+  // stopped (a cancel for its worker) and counted.
+  straggler s;
+  s.c->tick(1);
+  auto placed = s.placed();
+  BOOST_REQUIRE(placed.count(s.fast) == 1u);
+  BOOST_REQUIRE(placed[s.fast].size() == 1u);
+  auto copy = placed[s.fast].front();
+  BOOST_TEST(s.metrics(1).speculated_tests == 1u);
+  BOOST_TEST(s.c->in_flight() == 2u);
+  BOOST_TEST(s.c->open_tests() == 1u);
+  BOOST_TEST(s.c->assignments().size() == 1u);
+  BOOST_TEST(s.c->check_invariants() == "");
+  // One copy per test: later ticks add none.
+  s.c->tick(1.1);
+  BOOST_TEST(s.placed().empty());
+  attempt_outcome o;
+  o.exec_seconds = 2.5;
+  BOOST_REQUIRE(s.c->complete(s.fast, copy, o, 3.5));
+  auto cancels = s.cancels();
+  BOOST_REQUIRE(cancels.size() == 1u);
+  BOOST_TEST(cancels[0].first == s.slow);
+  BOOST_TEST(cancels[0].second.ref == s.original.ref);
+  BOOST_TEST(cancels[0].second.gen == s.original.gen);
+  BOOST_REQUIRE(s.ended.size() == 1u);
+  BOOST_TEST(s.ended[0].worker_id == "fast");
+  BOOST_TEST(s.ended[0].success);
+  auto m = s.metrics(3.5);
+  BOOST_TEST(m.speculation_wins == 1u);
+  BOOST_TEST(m.completed_tests == 1u);
+  BOOST_TEST(s.c->open_tests() == 0u);
+  BOOST_TEST(s.c->in_flight() == 0u);
+  BOOST_TEST(s.c->worker(s.slow).held.empty());
+  BOOST_TEST(s.c->check_invariants() == "");
+  // The stopped original's report, should one still come, is stale.
+  BOOST_TEST(!s.c->complete(s.slow, s.original, o, 4));
+  BOOST_TEST(s.metrics(4).completed_tests == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(when_the_original_finishes_first_the_copy_is_stopped) {
+  straggler s;
+  s.c->tick(1);
+  auto placed = s.placed();
+  BOOST_REQUIRE(placed.count(s.fast) == 1u);
+  auto copy = placed[s.fast].front();
+  attempt_outcome o;
+  o.exec_seconds = 2;
+  BOOST_REQUIRE(s.c->complete(s.slow, s.original, o, 2));
+  auto cancels = s.cancels();
+  BOOST_REQUIRE(cancels.size() == 1u);
+  BOOST_TEST(cancels[0].first == s.fast);
+  BOOST_TEST(cancels[0].second.ref == copy.ref);
+  BOOST_TEST(cancels[0].second.gen == copy.gen);
+  BOOST_REQUIRE(s.ended.size() == 1u);
+  BOOST_TEST(s.ended[0].worker_id == "slow");
+  auto m = s.metrics(2);
+  BOOST_TEST(m.speculated_tests == 1u);
+  BOOST_TEST(m.speculation_wins == 0u);
+  BOOST_TEST(s.c->worker(s.fast).held.empty());
+  BOOST_TEST(!s.c->complete(s.fast, copy, o, 2.5));
+  BOOST_TEST(s.c->check_invariants() == "");
+}
+
+BOOST_AUTO_TEST_CASE(
+  speculation_is_off_for_tests_that_say_so_and_never_overfills) {
+  // speculate = false on the test, speculate = false in [scheduler], and a
+  // fast worker without room: no copy in any of them.
+  for (auto [test_on, cfg_on, busy] :
+       {std::tuple{false, true, false}, std::tuple{true, false, false},
+        std::tuple{true, true, true}}) {
+    straggler s{test_on, cfg_on, busy};
+    s.c->tick(1);
+    s.c->tick(5);
+    BOOST_TEST(s.placed().empty());
+    BOOST_TEST(s.metrics(5).speculated_tests == 0u);
+    BOOST_TEST(s.c->check_invariants() == "");
+  }
+  // The test file key reaches the requirements.
+  auto cfg = load_config_from_string(
+    "[[tests]]\ntest_id = \"once\"\nsimulate = true\nspeculate = false\n",
+    "t.toml");
+  BOOST_REQUIRE(cfg.tests.size() == 1u);
+  BOOST_TEST(!cfg.tests[0].requirements.speculate);
 }

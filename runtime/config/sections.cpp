@@ -332,6 +332,8 @@ const field<scheduler_config> scheduler_fields[] = {
                      scheduler_config& x) { x.speed_hints = r.boolean(n, p); }},
   {"rebalance", [](reader& r, const node& n, const str& p,
                    scheduler_config& x) { x.rebalance = r.boolean(n, p); }},
+  {"speculate", [](reader& r, const node& n, const str& p,
+                   scheduler_config& x) { x.speculate = r.boolean(n, p); }},
   {"rebalance_interval",
    [](reader& r, const node& n, const str& p, scheduler_config& x) {
      x.rebalance_interval = r.number(n, p);
@@ -554,6 +556,10 @@ const field<test_spec> test_spec_fields[] = {
   {"wait_limit",
    [](reader& r, const node& n, const str& p, test_spec& x) {
      x.requirements.wait_limit = test_seconds(r, n, p);
+   }},
+  {"speculate",
+   [](reader& r, const node& n, const str& p, test_spec& x) {
+     x.requirements.speculate = r.boolean(n, p);
    }},
   {"command",
    [](reader& r, const node& n, const str& p, test_spec& x) {
