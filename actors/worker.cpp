@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -74,6 +75,10 @@ struct worker_state {
   /// Placements with a timeout started since the last report (sent only
   /// to a coordinator, which enforces their timeout too).
   std::vector<placement_ref> started_out;
+  /// External load last sent (the scheduler starts every worker at 0).
+  float load_sent = 0;
+  /// When the executor's load was last looked at (`host->now()`).
+  double load_looked_at = 0;
 
   ~worker_state() {
     // Whatever still runs stops with the worker.
@@ -109,12 +114,42 @@ double scaled_now(worker_impl self) {
   return self->state.host->now() * self->state.opts.time_scale;
 }
 
+// The load beyond the worker's own tests when it changed by a point or more
+// since it was last sent, else -1. Looked at no more often than
+// `report_interval`: a busy worker reports many times a second.
+float changed_load(worker_impl self) {
+  auto& st = self->state;
+  if (!st.exec->reports_load())
+    return -1;
+  auto now = st.host->now();
+  if (now - st.load_looked_at < st.opts.report_interval)
+    return -1;
+  st.load_looked_at = now;
+  worker_load l;
+  l.active_tests = static_cast<int>(st.queue.running());
+  l.queued_tests = static_cast<int>(st.queue.queued());
+  l.queue_depth = l.active_tests + l.queued_tests;
+  auto own
+    = static_cast<double>(l.active_tests) / std::max(1, st.queue.slots());
+  l.cpu_utilization = std::min(100.0, 100.0 * own);
+  st.exec->fill_load(*st.host, l);
+  auto ext = static_cast<float>(
+    std::clamp(l.cpu_utilization / 100.0 - std::min(1.0, own), 0.0, 1.0));
+  if (std::abs(ext - st.load_sent) < 0.01f)
+    return -1;
+  st.load_sent = ext;
+  return ext;
+}
+
+// Sends what ended (and started) since the last report, with the load when
+// it changed. Nothing ended, nothing sent: an idle worker is silent.
 void flush(worker_impl self) {
   auto& st = self->state;
   auto out = st.queue.flush();
   if (out.empty() && st.started_out.empty())
     return;
   report_batch b;
+  b.external_load = changed_load(self);
   b.slot = st.slot;
   b.items = std::move(out);
   b.started = std::move(st.started_out);
@@ -170,19 +205,6 @@ void on_run_event(worker_impl self, uint64_t seq, Call call) {
   flush(self);
 }
 
-void send_load(worker_impl self) {
-  auto& st = self->state;
-  worker_load l;
-  l.worker_id = st.opts.caps.worker_id;
-  l.active_tests = static_cast<int>(st.queue.running());
-  l.queued_tests = static_cast<int>(st.queue.queued());
-  l.queue_depth = l.active_tests + l.queued_tests;
-  l.cpu_utilization
-    = std::min(100.0, 100.0 * l.active_tests / std::max(1, st.queue.slots()));
-  st.exec->fill_load(*st.host, l);
-  self->send(st.scheduler, load_report{st.slot, std::move(l)});
-}
-
 void on_joined(worker_impl self, uint32_t slot) {
   auto& st = self->state;
   st.slot = slot;
@@ -194,7 +216,6 @@ void on_joined(worker_impl self, uint32_t slot) {
   if (st.opts.on_joined)
     st.opts.on_joined(slot);
   flush(self);
-  self->delayed_send(self, span(st.opts.report_interval), tick_atom::value);
 }
 
 void end_with(worker_impl self, caf::error e) {
@@ -282,10 +303,8 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
         return self->state.exec->on_exit(*self->state.host, seq, s.item, r);
       });
     },
-    [self](tick_atom) {
-      auto& st = self->state;
-      send_load(self);
-      self->delayed_send(self, span(st.opts.report_interval), tick_atom::value);
+    [](tick_atom) {
+      // nop: no periodic work (see `changed_load`)
     },
     [self](revoke_batch& b) {
       auto& st = self->state;
@@ -371,13 +390,20 @@ public:
   void fill_load(executor_host& host, worker_load& l) override {
     auto bg = profile_.background_load;
     if (bg > 0) {
-      // Background load drifts as a bounded random walk.
+      // Background load drifts as a bounded random walk, one step each time
+      // the worker looks (at most once per report interval, as it reports).
       background_
         = std::clamp(background_ + random_.uniform(-0.2, 0.2) * bg, 0.0, bg);
     }
     l.cpu_utilization = std::min(100.0, l.cpu_utilization + background_);
     l.performance_level = performance(host);
     l.warming_up = l.performance_level < 1.0;
+  }
+
+  bool reports_load() const override {
+    // Only background load is news to the scheduler: warm-up slows the
+    // drawn durations, which the reports' times carry.
+    return profile_.background_load > 0;
   }
 
 private:

@@ -18,7 +18,9 @@ struct worker_options {
   worker_profile profile;
   /// Simulated seconds per real second.
   double time_scale = 1;
-  /// Seconds between load reports (simulated time).
+  /// Least seconds (simulated time) between two steps of its background
+  /// load; a changed load rides on its next report, nothing is sent on a
+  /// timer.
   double report_interval = 1.0;
   /// Seed of its random draws.
   uint64_t seed = 1;
