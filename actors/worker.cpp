@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
+#include <type_traits>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -68,7 +70,9 @@ struct worker_state {
   worker_core_options opts;
   scheduler_actor scheduler;
   std::shared_ptr<executor> exec;
-  std::unique_ptr<host_of> host;
+  /// What the executor sees of this worker (inline: one heap block less
+  /// per worker).
+  std::optional<host_of> host;
   caf::actor_clock::time_point start;
   uint32_t slot = 0;
   queue_type queue;
@@ -213,8 +217,12 @@ void on_joined(worker_impl self, uint32_t slot) {
   // them. (Through a coordinator, the coordinator says so for it.)
   if (!st.opts.coordinator)
     self->send(st.scheduler, revoke_atom::value, slot);
-  if (st.opts.on_joined)
-    st.opts.on_joined(slot);
+  if (st.opts.on_joined) {
+    // Called once: whatever it captured goes with it.
+    auto f = std::move(st.opts.on_joined);
+    st.opts.on_joined = nullptr;
+    f(slot);
+  }
   flush(self);
 }
 
@@ -232,7 +240,7 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
   st.opts = std::move(opts);
   st.scheduler = scheduler;
   st.exec = std::move(exec);
-  st.host = std::make_unique<host_of>(self);
+  st.host.emplace(self);
   st.start = self->clock().now();
   st.queue.set_slots(st.opts.caps.max_concurrent_tests > 0
                        ? st.opts.caps.max_concurrent_tests
@@ -340,6 +348,14 @@ public:
     : profile_(o.profile), speed_(o.caps.speed), time_scale_(o.time_scale),
       jitter_seed_(o.jitter_seed) {
     random_.reseed(o.seed);
+    // Only the profile's scalars are read here (the distributions drew the
+    // fleet): the heap the copies hold would be ~200 bytes per worker.
+    auto drop = [](auto& x) { std::decay_t<decltype(x)>{}.swap(x); };
+    drop(profile_.memory_distribution);
+    drop(profile_.cuda_distribution);
+    drop(profile_.cores_distribution);
+    drop(profile_.speed_distribution);
+    drop(profile_.description);
   }
 
   bool start(executor_host& host, uint64_t seq, const work_item& item,
@@ -452,6 +468,7 @@ worker_actor spawn_worker(caf::actor_system& sys, scheduler_actor scheduler,
   o.time_scale = opts.time_scale;
   o.report_interval = opts.report_interval / opts.time_scale;
   o.quit_with_error = false;
+  o.on_joined = std::move(opts.on_joined);
   auto exec = std::make_unique<simulation_executor>(opts);
   return spawn_worker_with(sys, std::move(scheduler), std::move(o),
                            std::move(exec));

@@ -5,6 +5,8 @@
 // message it handles). This one simulates execution: a duration drawn from
 // its profile, compressed by the run's time scale.
 
+#include <functional>
+
 #include "actors/messages.hpp"
 #include "runtime/profiles.hpp"
 
@@ -28,6 +30,9 @@ struct worker_options {
   /// every worker of a run so a test's duration does not depend on where it
   /// runs; 0 draws the jitter from the worker's own sequence.
   uint64_t jitter_seed = 0;
+  /// Called once with its slot when it joined, on its own thread (may be
+  /// empty).
+  std::function<void(uint32_t)> on_joined;
 };
 
 /// Spawns a simulated worker that joins `scheduler`.
