@@ -67,7 +67,18 @@ using queue_type = local_queue<work_item, work_report>;
 struct worker_state {
   static inline const char* name = "alb.worker";
 
-  worker_core_options opts;
+  /// What it keeps of its options (the rest goes with the join).
+  struct kept_options {
+    coordinator_actor coordinator;
+    node_uplink_actor uplink;
+    double report_interval = 1;
+    double time_scale = 1;
+    bool quit_with_error = true;
+  } opts;
+  /// Its options until the join is answered (capabilities, token, node,
+  /// callback), then freed: the scheduler holds the capabilities, and a
+  /// large pool should not hold them twice.
+  std::unique_ptr<worker_core_options> joining;
   scheduler_actor scheduler;
   std::shared_ptr<executor> exec;
   /// What the executor sees of this worker (inline: one heap block less
@@ -217,12 +228,9 @@ void on_joined(worker_impl self, uint32_t slot) {
   // them. (Through a coordinator, the coordinator says so for it.)
   if (!st.opts.coordinator)
     self->send(st.scheduler, revoke_atom::value, slot);
-  if (st.opts.on_joined) {
-    // Called once: whatever it captured goes with it.
-    auto f = std::move(st.opts.on_joined);
-    st.opts.on_joined = nullptr;
-    f(slot);
-  }
+  auto joining = std::move(st.joining);
+  if (joining && joining->on_joined)
+    joining->on_joined(slot);
   flush(self);
 }
 
@@ -237,14 +245,20 @@ worker_self_actor::behavior_type
 worker_behavior(worker_impl self, scheduler_actor scheduler,
                 worker_core_options opts, std::shared_ptr<executor> exec) {
   auto& st = self->state;
-  st.opts = std::move(opts);
+  st.opts.coordinator = opts.coordinator;
+  st.opts.uplink = opts.uplink;
+  st.opts.report_interval = opts.report_interval;
+  st.opts.time_scale = opts.time_scale;
+  st.opts.quit_with_error = opts.quit_with_error;
+  st.joining = std::make_unique<worker_core_options>(std::move(opts));
+  auto& caps = st.joining->caps;
   st.scheduler = scheduler;
   st.exec = std::move(exec);
   st.host.emplace(self);
   st.start = self->clock().now();
-  st.queue.set_slots(st.opts.caps.max_concurrent_tests > 0
-                       ? st.opts.caps.max_concurrent_tests
-                       : std::max(1, st.opts.caps.cpu_cores));
+  st.queue.set_slots(caps.max_concurrent_tests > 0
+                       ? caps.max_concurrent_tests
+                       : std::max(1, caps.cpu_cores));
   // Losing the scheduler (or the coordinator, hence the connection) ends
   // the worker: there is nobody to report to.
   self->set_down_handler(
@@ -258,7 +272,9 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
       self->monitor(st.opts.uplink);
       self->send(st.opts.uplink, join_atom::value);
     }
-    node_join j{st.opts.token, st.opts.node, st.opts.caps, st.opts.uplink};
+    auto& jo = *st.joining;
+    node_join j{std::move(jo.token), std::move(jo.node), std::move(caps),
+                st.opts.uplink};
     self
       ->request(st.opts.coordinator, caf::infinite, join_atom::value,
                 std::move(j), me)
@@ -273,7 +289,8 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
         [self](caf::error& e) { end_with(self, std::move(e)); });
   } else {
     self->monitor(scheduler);
-    self->request(scheduler, caf::infinite, join_atom::value, st.opts.caps, me)
+    self
+      ->request(scheduler, caf::infinite, join_atom::value, std::move(caps), me)
       .then([self](uint32_t slot) { on_joined(self, slot); },
             [self](caf::error& e) { end_with(self, std::move(e)); });
   }
