@@ -181,7 +181,7 @@ simulation_result run_simulation(const simulation_options& opts) {
   {
     caf::actor_system_config cfg;
     configure_system(cfg, opts.threads, opts.deterministic,
-                     opts.caf_policy.empty() ? nullptr
+                     opts.caf_policy.empty() ? "sharing"
                                              : opts.caf_policy.c_str());
     caf::actor_system sys{cfg};
 

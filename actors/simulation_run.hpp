@@ -71,8 +71,8 @@ struct simulation_options {
   bool deterministic = false;
   /// Scheduler threads (0 = one per core).
   int threads = 0;
-  /// CAF scheduler policy, "sharing" or "stealing" (empty = alb's default,
-  /// see `configure_system`).
+  /// CAF scheduler policy, "sharing" or "stealing" (empty = sharing, which
+  /// stays flat with large pools; see `configure_system`).
   std::string caf_policy;
   /// Most workers present at once, churn included (0 = no limit;
   /// `LB_MAX_WORKERS`). Scripted or random additions stop at it.

@@ -8,7 +8,7 @@ namespace alb {
 
 /// Registers alb's message types and sets the thread count (0 = one per
 /// core, at least 2 so a busy actor cannot starve the others) and CAF's
-/// scheduler policy (`policy`: "sharing", the default, or "stealing"); with
+/// scheduler policy (`policy`: "stealing", the default, or "sharing"); with
 /// `deterministic`, installs CAF's test coordinator (one thread, virtual
 /// time) instead.
 void configure_system(caf::actor_system_config& cfg, int threads,
