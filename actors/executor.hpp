@@ -58,8 +58,13 @@ public:
     = 0;
   /// Run `seq` was withdrawn: stop it, no report.
   virtual void stop(uint64_t seq) = 0;
-  /// Adds what it knows to the worker's load report.
+  /// Adds what it knows to the worker's load (asked only when
+  /// `reports_load()`, as a report leaves).
   virtual void fill_load(executor_host& host, worker_load& l) = 0;
+  /// Whether it sees load beyond the worker's own tests (`fill_load`); the
+  /// worker's own counts the scheduler already knows, so without it no load
+  /// is ever sent.
+  virtual bool reports_load() const { return false; }
 };
 
 /// Settings of the one worker actor, whatever its executor.
@@ -76,7 +81,9 @@ struct worker_core_options {
   std::string node;
   /// The node's uplink (with `coordinator` only; may be null).
   node_uplink_actor uplink;
-  /// Real seconds between load reports.
+  /// Least real seconds between two looks at the executor's load
+  /// (`executor::fill_load`). Nothing is sent on a timer: the load rides on
+  /// the worker's next report when it changed.
   double report_interval = 1.0;
   /// Seconds the worker's clock counts per real second (queue times are
   /// reported in these units).

@@ -105,6 +105,10 @@ struct report_batch {
   /// of a coordinator only): the coordinator counts the deadline of its
   /// backstop (timeout + grace) from here.
   std::vector<placement_ref> started;
+  /// Load on the worker beyond its own tests, 0..1, when it changed since
+  /// its last report (< 0 = unchanged). Load rides on reports: an idle
+  /// worker sends nothing and arms no timer.
+  float external_load = -1;
 };
 
 /// Placements for several workers of one node process, sent as one
@@ -246,7 +250,8 @@ typename Inspector::result_type inspect(Inspector& f, placement_ref& x) {
 /// Serializes report_batch.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, report_batch& x) {
-  return f(caf::meta::type_name("report_batch"), x.slot, x.items, x.started);
+  return f(caf::meta::type_name("report_batch"), x.slot, x.items, x.started,
+           x.external_load);
 }
 
 /// Serializes test_run.
@@ -387,7 +392,9 @@ using worker_actor
                      // Internal: simulated execution with local sequence number
                      // ended.
                      caf::reacts_to<finish_atom, uint64_t>,
-                     // Internal: load report timer.
+                     // Nothing: workers keep no periodic timer (their load
+                     // rides on reports); kept so every implementer and
+                     // peer keeps the interface's shape.
                      caf::reacts_to<tick_atom>,
                      // Leave the cluster cleanly.
                      caf::reacts_to<leave_atom>>;

@@ -35,7 +35,9 @@ struct scheduler_state {
   uint64_t received = 0;
   uint64_t expected = std::numeric_limits<uint64_t>::max();
   bool finished = false;
-  uint64_t ticks = 0;
+  /// Where the next tick's share of per-worker gauges starts (an index
+  /// into the core's live workers).
+  size_t gauge_cursor = 0;
   /// When each slot's worker was last heard from (scheduler clock; < 0 =
   /// never), for the status view.
   std::vector<double> last_seen;
@@ -149,9 +151,21 @@ void stop_workers(scheduler_impl self) {
       self->send_exit(h, caf::exit_reason::user_shutdown);
 }
 
+/// Most per-worker load gauges published per tick: a tick's cost stays
+/// bounded however large the pool (100,000 workers are all refreshed within
+/// ~10 s of ticks at 0.1 s).
+constexpr size_t gauges_per_tick = 1024;
+
+void publish_load(scheduler_impl self, uint32_t slot) {
+  auto& st = self->state;
+  st.opts.observer->on_worker_load(
+    slot, st.core->load_of(slot),
+    static_cast<int>(st.core->worker(slot).held.size()));
+}
+
 // Hands the observer the cluster gauges and, with `loads`, every worker's
-// load: on each tick, when a worker joins or leaves and when the run ends, so
-// the gauges never keep a state the cluster has left.
+// load: when a worker joins or leaves and when the run ends, so the gauges
+// never keep a state the cluster has left.
 void publish_gauges(scheduler_impl self, double now, bool loads) {
   auto& st = self->state;
   if (!st.opts.observer)
@@ -159,9 +173,21 @@ void publish_gauges(scheduler_impl self, double now, bool loads) {
   st.opts.observer->on_snapshot(st.core->snapshot(now));
   if (loads)
     for (auto slot : st.core->live_workers())
-      st.opts.observer->on_worker_load(
-        slot, st.core->load_of(slot),
-        static_cast<int>(st.core->worker(slot).held.size()));
+      publish_load(self, slot);
+}
+
+// A tick's share of the gauges: the cluster's, and the next
+// `gauges_per_tick` workers' loads in turn.
+void publish_tick_gauges(scheduler_impl self, double now) {
+  auto& st = self->state;
+  if (!st.opts.observer)
+    return;
+  publish_gauges(self, now, false);
+  auto& live = st.core->live_workers();
+  auto n = std::min(live.size(), gauges_per_tick);
+  for (size_t i = 0; i < n; ++i)
+    publish_load(self, live[(st.gauge_cursor + i) % live.size()]);
+  st.gauge_cursor = live.empty() ? 0 : (st.gauge_cursor + n) % live.size();
 }
 
 void check_end(scheduler_impl self) {
@@ -268,6 +294,13 @@ void expire_overdue(scheduler_impl self, double now) {
 void take_reports(scheduler_impl self, report_batch& batch, double now) {
   auto& st = self->state;
   seen(self, batch.slot, now);
+  if (batch.external_load >= 0) {
+    // The worker's load changed beyond its own tests: before the refill,
+    // which ranks by load.
+    worker_load l;
+    l.cpu_utilization = 100.0 * batch.external_load;
+    st.core->update_load(batch.slot, l);
+  }
   if (st.opts.timeout_grace >= 0) {
     // Starts first: a test that started and ended within one batch is
     // armed and disarmed at once.
@@ -407,9 +440,8 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
       st.core->tick(now);
       dispatch(self, now);
       flush(self);
-      // Per-worker gauges once per ten ticks: enough for a dashboard, and
-      // O(workers) work stays rare.
-      publish_gauges(self, now, ++st.ticks % 10 == 0);
+      // Per-worker gauges a bounded share per tick: no tick costs O(workers).
+      publish_tick_gauges(self, now);
       if (st.opts.check_invariants && st.opts.on_violation) {
         auto err = st.core->check_invariants();
         if (!err.empty())

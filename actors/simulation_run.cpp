@@ -180,7 +180,9 @@ simulation_result run_simulation(const simulation_options& opts) {
 
   {
     caf::actor_system_config cfg;
-    configure_system(cfg, opts.threads, opts.deterministic);
+    configure_system(cfg, opts.threads, opts.deterministic,
+                     opts.caf_policy.empty() ? "sharing"
+                                             : opts.caf_policy.c_str());
     caf::actor_system sys{cfg};
 
     recorder_options ro;
@@ -234,11 +236,28 @@ simulation_result run_simulation(const simulation_options& opts) {
     wt.jitter_seed = jitter_seed_of(seeded);
     std::vector<worker_actor> workers;
     workers.reserve(static_cast<size_t>(opts.workers));
+    // The initial workers count their joins (churn's do not).
+    auto joined = std::make_shared<std::atomic<int>>(0);
+    auto fleet_joined = std::make_shared<std::promise<void>>();
+    auto fleet_future = fleet_joined->get_future();
     for (auto& [caps, seed] : draw_fleet(opts, seeded.fleet_seed)) {
       auto wo = wt;
       wo.caps = caps;
       wo.seed = seed;
+      if (opts.on_fleet_joined)
+        wo.on_joined = [joined, fleet_joined, n = opts.workers](uint32_t) {
+          if (joined->fetch_add(1) + 1 == n)
+            fleet_joined->set_value();
+        };
       workers.push_back(spawn_worker(sys, scheduler, std::move(wo)));
+    }
+    if (opts.on_fleet_joined) {
+      if (opts.deterministic)
+        dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler()).run();
+      else if (fleet_future.wait_for(std::chrono::seconds(600))
+               != std::future_status::ready)
+        throw std::runtime_error("the workers did not join within 600 s");
+      opts.on_fleet_joined();
     }
 
     churn_actor churn;

@@ -71,6 +71,9 @@ struct simulation_options {
   bool deterministic = false;
   /// Scheduler threads (0 = one per core).
   int threads = 0;
+  /// CAF scheduler policy, "sharing" or "stealing" (empty = sharing, which
+  /// stays flat with large pools; see `configure_system`).
+  std::string caf_policy;
   /// Most workers present at once, churn included (0 = no limit;
   /// `LB_MAX_WORKERS`). Scripted or random additions stop at it.
   int max_workers = 0;
@@ -97,6 +100,10 @@ struct simulation_options {
   const std::atomic<int>* interrupts = nullptr;
   /// Called about once per second of wall time with the progress.
   std::function<void(const run_progress&)> on_progress;
+  /// When set, submissions start only once every initial worker joined,
+  /// and this is called on the calling thread just before they do
+  /// (benchmarks: the pool's set-up stays out of what they measure).
+  std::function<void()> on_fleet_joined;
   /// Time-series bucket width in seconds (0 = chosen from the duration).
   double bucket_width = 0;
   /// Extra keys for the result's configuration section.

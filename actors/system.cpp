@@ -1,6 +1,7 @@
 #include "actors/system.hpp"
 
 #include <algorithm>
+#include <string_view>
 #include <thread>
 
 #include <caf/actor_system_config.hpp>
@@ -12,7 +13,7 @@
 namespace alb {
 
 void configure_system(caf::actor_system_config& cfg, int threads,
-                      bool deterministic) {
+                      bool deterministic, const char* policy) {
   cfg.add_message_types<caf::id_block::alb>();
   add_alb_errors(cfg);
   if (deterministic) {
@@ -27,6 +28,19 @@ void configure_system(caf::actor_system_config& cfg, int threads,
         ? threads
         : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   cfg.set("scheduler.max-threads", n);
+  // Work stealing unless told otherwise: coordinator and node processes
+  // hold few actors. In-process simulations with large pools ask for work
+  // sharing (`simulation_options::caf_policy`): a stealing thread takes the
+  // *oldest* job of a victim's queue, and CAF 0.17.6's queue finds the new
+  // tail by walking the list from its head with both locks held
+  // (double_ended_queue::take_tail). When the scheduler hands work to
+  // thousands of workers in one turn, that queue holds thousands of actors,
+  // every steal is O(queue) and blocks the owner: at 100,000 workers perf
+  // put half of all samples in take_tail and the run fell to ~5k tests/s.
+  // Sharing costs a mutex per enqueue and stays flat (bench_e2e_throughput,
+  // README "Scale").
+  cfg.set("scheduler.policy",
+          caf::atom_from_string(policy ? policy : "stealing"));
   // An idle CAF thread polls its queue 500 more times after a short spin,
   // sleeping 50 us between polls: each poll is a context switch, which on
   // a machine shared by several alb processes costs the others CPU. Past

@@ -7,10 +7,11 @@
 namespace alb {
 
 /// Registers alb's message types and sets the thread count (0 = one per
-/// core, at least 2 so a busy actor cannot starve the others); with
+/// core, at least 2 so a busy actor cannot starve the others) and CAF's
+/// scheduler policy (`policy`: "stealing", the default, or "sharing"); with
 /// `deterministic`, installs CAF's test coordinator (one thread, virtual
-/// time) instead of the work-stealing scheduler.
+/// time) instead.
 void configure_system(caf::actor_system_config& cfg, int threads,
-                      bool deterministic);
+                      bool deterministic, const char* policy = nullptr);
 
 } // namespace alb

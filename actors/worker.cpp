@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <optional>
+#include <type_traits>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -64,16 +67,33 @@ using queue_type = local_queue<work_item, work_report>;
 struct worker_state {
   static inline const char* name = "alb.worker";
 
-  worker_core_options opts;
+  /// What it keeps of its options (the rest goes with the join).
+  struct kept_options {
+    coordinator_actor coordinator;
+    node_uplink_actor uplink;
+    double report_interval = 1;
+    double time_scale = 1;
+    bool quit_with_error = true;
+  } opts;
+  /// Its options until the join is answered (capabilities, token, node,
+  /// callback), then freed: the scheduler holds the capabilities, and a
+  /// large pool should not hold them twice.
+  std::unique_ptr<worker_core_options> joining;
   scheduler_actor scheduler;
   std::shared_ptr<executor> exec;
-  std::unique_ptr<host_of> host;
+  /// What the executor sees of this worker (inline: one heap block less
+  /// per worker).
+  std::optional<host_of> host;
   caf::actor_clock::time_point start;
   uint32_t slot = 0;
   queue_type queue;
   /// Placements with a timeout started since the last report (sent only
   /// to a coordinator, which enforces their timeout too).
   std::vector<placement_ref> started_out;
+  /// External load last sent (the scheduler starts every worker at 0).
+  float load_sent = 0;
+  /// When the executor's load was last looked at (`host->now()`).
+  double load_looked_at = 0;
 
   ~worker_state() {
     // Whatever still runs stops with the worker.
@@ -109,12 +129,42 @@ double scaled_now(worker_impl self) {
   return self->state.host->now() * self->state.opts.time_scale;
 }
 
+// The load beyond the worker's own tests when it changed by a point or more
+// since it was last sent, else -1. Looked at no more often than
+// `report_interval`: a busy worker reports many times a second.
+float changed_load(worker_impl self) {
+  auto& st = self->state;
+  if (!st.exec->reports_load())
+    return -1;
+  auto now = st.host->now();
+  if (now - st.load_looked_at < st.opts.report_interval)
+    return -1;
+  st.load_looked_at = now;
+  worker_load l;
+  l.active_tests = static_cast<int>(st.queue.running());
+  l.queued_tests = static_cast<int>(st.queue.queued());
+  l.queue_depth = l.active_tests + l.queued_tests;
+  auto own
+    = static_cast<double>(l.active_tests) / std::max(1, st.queue.slots());
+  l.cpu_utilization = std::min(100.0, 100.0 * own);
+  st.exec->fill_load(*st.host, l);
+  auto ext = static_cast<float>(
+    std::clamp(l.cpu_utilization / 100.0 - std::min(1.0, own), 0.0, 1.0));
+  if (std::abs(ext - st.load_sent) < 0.01f)
+    return -1;
+  st.load_sent = ext;
+  return ext;
+}
+
+// Sends what ended (and started) since the last report, with the load when
+// it changed. Nothing ended, nothing sent: an idle worker is silent.
 void flush(worker_impl self) {
   auto& st = self->state;
   auto out = st.queue.flush();
   if (out.empty() && st.started_out.empty())
     return;
   report_batch b;
+  b.external_load = changed_load(self);
   b.slot = st.slot;
   b.items = std::move(out);
   b.started = std::move(st.started_out);
@@ -170,19 +220,6 @@ void on_run_event(worker_impl self, uint64_t seq, Call call) {
   flush(self);
 }
 
-void send_load(worker_impl self) {
-  auto& st = self->state;
-  worker_load l;
-  l.worker_id = st.opts.caps.worker_id;
-  l.active_tests = static_cast<int>(st.queue.running());
-  l.queued_tests = static_cast<int>(st.queue.queued());
-  l.queue_depth = l.active_tests + l.queued_tests;
-  l.cpu_utilization
-    = std::min(100.0, 100.0 * l.active_tests / std::max(1, st.queue.slots()));
-  st.exec->fill_load(*st.host, l);
-  self->send(st.scheduler, load_report{st.slot, std::move(l)});
-}
-
 void on_joined(worker_impl self, uint32_t slot) {
   auto& st = self->state;
   st.slot = slot;
@@ -191,10 +228,10 @@ void on_joined(worker_impl self, uint32_t slot) {
   // them. (Through a coordinator, the coordinator says so for it.)
   if (!st.opts.coordinator)
     self->send(st.scheduler, revoke_atom::value, slot);
-  if (st.opts.on_joined)
-    st.opts.on_joined(slot);
+  auto joining = std::move(st.joining);
+  if (joining && joining->on_joined)
+    joining->on_joined(slot);
   flush(self);
-  self->delayed_send(self, span(st.opts.report_interval), tick_atom::value);
 }
 
 void end_with(worker_impl self, caf::error e) {
@@ -208,14 +245,20 @@ worker_self_actor::behavior_type
 worker_behavior(worker_impl self, scheduler_actor scheduler,
                 worker_core_options opts, std::shared_ptr<executor> exec) {
   auto& st = self->state;
-  st.opts = std::move(opts);
+  st.opts.coordinator = opts.coordinator;
+  st.opts.uplink = opts.uplink;
+  st.opts.report_interval = opts.report_interval;
+  st.opts.time_scale = opts.time_scale;
+  st.opts.quit_with_error = opts.quit_with_error;
+  st.joining = std::make_unique<worker_core_options>(std::move(opts));
+  auto& caps = st.joining->caps;
   st.scheduler = scheduler;
   st.exec = std::move(exec);
-  st.host = std::make_unique<host_of>(self);
+  st.host.emplace(self);
   st.start = self->clock().now();
-  st.queue.set_slots(st.opts.caps.max_concurrent_tests > 0
-                       ? st.opts.caps.max_concurrent_tests
-                       : std::max(1, st.opts.caps.cpu_cores));
+  st.queue.set_slots(caps.max_concurrent_tests > 0
+                       ? caps.max_concurrent_tests
+                       : std::max(1, caps.cpu_cores));
   // Losing the scheduler (or the coordinator, hence the connection) ends
   // the worker: there is nobody to report to.
   self->set_down_handler(
@@ -229,7 +272,9 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
       self->monitor(st.opts.uplink);
       self->send(st.opts.uplink, join_atom::value);
     }
-    node_join j{st.opts.token, st.opts.node, st.opts.caps, st.opts.uplink};
+    auto& jo = *st.joining;
+    node_join j{std::move(jo.token), std::move(jo.node), std::move(caps),
+                st.opts.uplink};
     self
       ->request(st.opts.coordinator, caf::infinite, join_atom::value,
                 std::move(j), me)
@@ -244,7 +289,8 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
         [self](caf::error& e) { end_with(self, std::move(e)); });
   } else {
     self->monitor(scheduler);
-    self->request(scheduler, caf::infinite, join_atom::value, st.opts.caps, me)
+    self
+      ->request(scheduler, caf::infinite, join_atom::value, std::move(caps), me)
       .then([self](uint32_t slot) { on_joined(self, slot); },
             [self](caf::error& e) { end_with(self, std::move(e)); });
   }
@@ -282,10 +328,8 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
         return self->state.exec->on_exit(*self->state.host, seq, s.item, r);
       });
     },
-    [self](tick_atom) {
-      auto& st = self->state;
-      send_load(self);
-      self->delayed_send(self, span(st.opts.report_interval), tick_atom::value);
+    [](tick_atom) {
+      // nop: no periodic work (see `changed_load`)
     },
     [self](revoke_batch& b) {
       auto& st = self->state;
@@ -321,6 +365,14 @@ public:
     : profile_(o.profile), speed_(o.caps.speed), time_scale_(o.time_scale),
       jitter_seed_(o.jitter_seed) {
     random_.reseed(o.seed);
+    // Only the profile's scalars are read here (the distributions drew the
+    // fleet): the heap the copies hold would be ~200 bytes per worker.
+    auto drop = [](auto& x) { std::decay_t<decltype(x)>{}.swap(x); };
+    drop(profile_.memory_distribution);
+    drop(profile_.cuda_distribution);
+    drop(profile_.cores_distribution);
+    drop(profile_.speed_distribution);
+    drop(profile_.description);
   }
 
   bool start(executor_host& host, uint64_t seq, const work_item& item,
@@ -371,13 +423,20 @@ public:
   void fill_load(executor_host& host, worker_load& l) override {
     auto bg = profile_.background_load;
     if (bg > 0) {
-      // Background load drifts as a bounded random walk.
+      // Background load drifts as a bounded random walk, one step each time
+      // the worker looks (at most once per report interval, as it reports).
       background_
         = std::clamp(background_ + random_.uniform(-0.2, 0.2) * bg, 0.0, bg);
     }
     l.cpu_utilization = std::min(100.0, l.cpu_utilization + background_);
     l.performance_level = performance(host);
     l.warming_up = l.performance_level < 1.0;
+  }
+
+  bool reports_load() const override {
+    // Only background load is news to the scheduler: warm-up slows the
+    // drawn durations, which the reports' times carry.
+    return profile_.background_load > 0;
   }
 
 private:
@@ -426,6 +485,7 @@ worker_actor spawn_worker(caf::actor_system& sys, scheduler_actor scheduler,
   o.time_scale = opts.time_scale;
   o.report_interval = opts.report_interval / opts.time_scale;
   o.quit_with_error = false;
+  o.on_joined = std::move(opts.on_joined);
   auto exec = std::make_unique<simulation_executor>(opts);
   return spawn_worker_with(sys, std::move(scheduler), std::move(o),
                            std::move(exec));

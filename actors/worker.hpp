@@ -5,6 +5,8 @@
 // message it handles). This one simulates execution: a duration drawn from
 // its profile, compressed by the run's time scale.
 
+#include <functional>
+
 #include "actors/messages.hpp"
 #include "runtime/profiles.hpp"
 
@@ -18,7 +20,9 @@ struct worker_options {
   worker_profile profile;
   /// Simulated seconds per real second.
   double time_scale = 1;
-  /// Seconds between load reports (simulated time).
+  /// Least seconds (simulated time) between two steps of its background
+  /// load; a changed load rides on its next report, nothing is sent on a
+  /// timer.
   double report_interval = 1.0;
   /// Seed of its random draws.
   uint64_t seed = 1;
@@ -26,6 +30,9 @@ struct worker_options {
   /// every worker of a run so a test's duration does not depend on where it
   /// runs; 0 draws the jitter from the worker's own sequence.
   uint64_t jitter_seed = 0;
+  /// Called once with its slot when it joined, on its own thread (may be
+  /// empty).
+  std::function<void(uint32_t)> on_joined;
 };
 
 /// Spawns a simulated worker that joins `scheduler`.

@@ -1,13 +1,22 @@
 // End-to-end throughput of the whole actor pipeline in one process:
 // submitter -> scheduler -> simulated workers -> scheduler, with tests that
-// take no time, so what is measured is the balancer itself. Prints tests/s
-// per pool size (median of --reps runs), resident memory per worker and
-// CPU time per test (all threads; with --virtual on it is the pipeline's own
-// cost, without thread hand-offs or CAF's idle polling, and hardly moves
-// when other processes share the machine).
+// take no time, so what is measured is the balancer itself.
 //
 //   bench_e2e_throughput [--tests N] [--reps R] [--workers A,B,...]
+//                        [--threads T] [--policy sharing|stealing]
 //                        [--metrics off|on|both] [--virtual on|off]
+//                        [--wait on|off] [--wait-tests N]
+//
+// Per pool size (medians of --reps runs): tests/s, CPU time per test (all
+// threads, from the moment every worker joined to the last test's end, so
+// spawning and stopping the pool stay out of it), resident memory per worker
+// (the pool joined and idle, before any test), and each figure's ratio to
+// the first pool size's row. Then, per pool size, the assignment wait
+// (submission reaching the scheduler to the test's start as its worker
+// reports it) p50/p99 under an offered load of 50% of that pool's median
+// throughput, submitted in small waves every 100 us so the offered load is
+// smooth. With --virtual on, everything runs on one thread on virtual time:
+// the pipeline's own CPU cost, without thread hand-offs or idle polling.
 //
 // With --metrics both, every pool size runs with and without the Prometheus
 // observer (registry and observer as `--metrics-port` sets them up, minus
@@ -15,6 +24,7 @@
 // off side by side.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -54,28 +64,143 @@ double cpu_seconds() {
          + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
+std::string load_average() {
+  char buf[128] = {0};
+  if (auto* f = std::fopen("/proc/loadavg", "r")) {
+    if (!std::fgets(buf, sizeof(buf), f))
+      buf[0] = 0;
+    std::fclose(f);
+  }
+  std::string s{buf};
+  // The three averages only.
+  auto cut = s.find(' ', s.find(' ', s.find(' ') + 1) + 1);
+  return cut == std::string::npos ? s : s.substr(0, cut);
+}
+
+double median(std::vector<double> xs) {
+  if (xs.empty())
+    return 0;
+  std::sort(xs.begin(), xs.end());
+  return xs[xs.size() / 2];
+}
+
+/// The settings every run shares.
+struct bench_settings {
+  int threads = 0;
+  std::string policy;
+  bool virtual_time = false;
+};
+
+/// One run's figures.
+struct run_figures {
+  double rate = 0;
+  double cpu_us = 0;
+  double kib_per_worker = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  bool ok = false;
+};
+
+alb::simulation_options base_options(const bench_settings& s, int workers,
+                                     int rep) {
+  alb::simulation_options o;
+  o.type = "bench";
+  o.workers = workers;
+  o.tests_profile.duration_distribution = {0.0};
+  o.tests_profile.memory_requirements = {0.0};
+  o.tests_profile.cuda_requirements = {0};
+  o.tests_profile.retries = 0;
+  o.workers_profile.cuda_distribution = {0};
+  o.workers_profile.cores_distribution = {8};
+  o.seed = static_cast<uint64_t>(rep + 1);
+  o.threads = s.threads;
+  o.caf_policy = s.policy;
+  // Virtual time runs everything on one thread: the pure CPU cost of
+  // the pipeline per test, without thread hand-offs.
+  o.deterministic = s.virtual_time;
+  return o;
+}
+
+// Runs `o` (with `tests` tests) and measures it from the moment the whole
+// pool joined.
+run_figures measure(alb::simulation_options o, uint64_t tests) {
+  run_figures f;
+  auto before = rss_kb();
+  long joined_kb = 0;
+  double cpu0 = 0;
+  std::atomic<uint64_t> ended{0};
+  std::atomic<double> cpu_end{0};
+  o.on_fleet_joined = [&] {
+    joined_kb = rss_kb();
+    cpu0 = cpu_seconds();
+  };
+  // On the scheduler's thread; the last end stops the CPU clock, before
+  // the pool is stopped.
+  o.on_end = [&](const alb::assignment&) {
+    if (ended.fetch_add(1, std::memory_order_relaxed) + 1 == tests)
+      cpu_end.store(cpu_seconds(), std::memory_order_relaxed);
+  };
+  auto res = alb::run_simulation(o);
+  auto& doc = res.document["metrics"];
+  auto done = doc["completed_tests"].get<double>();
+  if (done != static_cast<double>(tests)) {
+    std::fprintf(stderr, "run lost tests: %.0f of %llu completed\n", done,
+                 static_cast<unsigned long long>(tests));
+    return f;
+  }
+  auto span
+    = o.deterministic ? res.wall_seconds : doc["makespan"].get<double>();
+  f.rate = span > 0 ? done / span : 0;
+  f.cpu_us = (cpu_end.load() - cpu0) * 1e6 / static_cast<double>(tests);
+  if (joined_kb > before)
+    f.kib_per_worker
+      = static_cast<double>(joined_kb - before) / o.workers * 1000.0 / 1024.0;
+  f.p50_us = doc["p50_latency"].get<double>() * 1e6;
+  f.p99_us = doc["p99_latency"].get<double>() * 1e6;
+  f.ok = true;
+  return f;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   uint64_t tests = 500000;
+  uint64_t wait_tests = 0;
   int reps = 3;
   std::vector<int> pools{1000, 10000};
   std::string metrics_mode = "off";
   std::string virtual_mode = "off";
+  std::string wait_mode = "on";
+  bench_settings s;
+  s.policy = "sharing";
   CLI::App app{"End-to-end throughput of the balancer in one process"};
   app.add_option("--tests", tests, "Tests per run")
     ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
   app.add_option("--reps", reps, "Runs per pool size and mode")
     ->check(CLI::Range(1, 1000));
-  app.add_option("--workers", pools, "Pool sizes, e.g. 1000,10000")
+  app.add_option("--workers", pools, "Pool sizes, e.g. 1000,10000,100000")
     ->delimiter(',')
     ->check(CLI::Range(1, 10000000));
+  app.add_option("--threads", s.threads, "Actor threads (0 = one per core)")
+    ->check(CLI::Range(0, 256));
+  app
+    .add_option("--policy", s.policy,
+                "CAF scheduler policy (alb's default: sharing)")
+    ->check(CLI::IsMember({"sharing", "stealing"}));
   app.add_option("--metrics", metrics_mode, "With the Prometheus observer")
     ->check(CLI::IsMember({"off", "on", "both"}));
   app
     .add_option("--virtual", virtual_mode,
                 "Virtual time on one thread: the pipeline's own CPU cost")
     ->check(CLI::IsMember({"off", "on"}));
+  app
+    .add_option("--wait", wait_mode,
+                "Assignment wait p50/p99 at 50% of each pool's throughput")
+    ->check(CLI::IsMember({"off", "on"}));
+  app
+    .add_option("--wait-tests", wait_tests,
+                "Tests per wait run (0 = about one second of offered load)")
+    ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 32));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -84,86 +209,120 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_e2e_throughput: error: %s\n", e.what());
     return 2;
   }
-  bool virtual_time = virtual_mode == "on";
-  std::printf("cores: %u, tests per run: %llu, runs per pool: %d\n",
-              std::thread::hardware_concurrency(),
-              static_cast<unsigned long long>(tests), reps);
-  std::printf("%8s %8s %14s %14s %14s %12s %12s\n", "workers", "metrics",
-              "median t/s", "min t/s", "max t/s", "KB/worker", "CPU us/test");
+  s.virtual_time = virtual_mode == "on";
+  std::printf("cores: %u, threads: %d, CAF policy: %s, tests per run: %llu, "
+              "runs per pool: %d, load average at start: %s\n",
+              std::thread::hardware_concurrency(), s.threads, s.policy.c_str(),
+              static_cast<unsigned long long>(tests), reps,
+              load_average().c_str());
+  std::printf("%8s %7s %10s %10s %10s %7s %11s %7s %10s %7s\n", "workers",
+              "metrics", "median t/s", "min t/s", "max t/s", "x first",
+              "CPU us/test", "x first", "KiB/worker", "x first");
   std::vector<bool> modes;
   if (metrics_mode != "on")
     modes.push_back(false);
   if (metrics_mode != "off")
     modes.push_back(true);
-  for (auto workers : pools) {
+  // The first pool size's figures, per mode: every row's ratios refer to it.
+  std::vector<run_figures> first(modes.size());
+  std::vector<std::pair<int, double>> max_rate; // (workers, median t/s)
+  for (size_t p = 0; p < pools.size(); ++p) {
+    auto workers = pools[p];
     // Modes alternate run by run (off, on, off, on, ...) rather than all
     // runs of one mode first: the process's heap and the machine's state
     // drift over a series, and that drift must not land on one mode.
     std::vector<std::vector<double>> rates(modes.size());
-    std::vector<double> kb_per_worker(modes.size(), 0);
     std::vector<std::vector<double>> cpu_us(modes.size());
+    std::vector<double> kib(modes.size(), 0);
     for (int r = 0; r < reps; ++r)
       for (size_t m = 0; m < modes.size(); ++m) {
-        bool with_metrics = modes[m];
-        alb::simulation_options o;
-        o.type = "bench";
-        o.workers = workers;
+        auto o = base_options(s, workers, r);
         o.tests = tests;
         o.duration = 0; // everything submitted at once, in batches
-        o.tests_profile.duration_distribution = {0.0};
-        o.tests_profile.memory_requirements = {0.0};
-        o.tests_profile.cuda_requirements = {0};
-        o.tests_profile.retries = 0;
-        o.workers_profile.cuda_distribution = {0};
-        o.workers_profile.cores_distribution = {8};
-        o.seed = static_cast<uint64_t>(r + 1);
-        // Virtual time runs everything on one thread: the pure CPU cost of
-        // the pipeline per test, without thread hand-offs.
-        o.deterministic = virtual_time;
         std::unique_ptr<alb::metrics::registry> reg;
         std::unique_ptr<alb::metrics::prometheus_observer> obs;
-        if (with_metrics) {
+        if (modes[m]) {
           reg = std::make_unique<alb::metrics::registry>(
             alb::metrics::run_info{"bench", o.scheduler.strategy});
           obs = std::make_unique<alb::metrics::prometheus_observer>(*reg);
           o.observer = obs.get();
         }
-        auto before = rss_kb();
-        long during = 0;
-        o.on_progress = [&](const alb::run_progress&) {
-          during = std::max(during, rss_kb());
-        };
-        auto cpu0 = cpu_seconds();
-        auto res = alb::run_simulation(o);
-        cpu_us[m].push_back((cpu_seconds() - cpu0) * 1e6
-                            / static_cast<double>(tests));
-        auto& doc = res.document["metrics"];
-        auto done = doc["completed_tests"].get<double>();
-        auto span
-          = virtual_time ? res.wall_seconds : doc["makespan"].get<double>();
-        if (done != static_cast<double>(tests)) {
-          std::fprintf(stderr, "run lost tests: %.0f of %llu completed\n", done,
-                       static_cast<unsigned long long>(tests));
+        auto f = measure(std::move(o), tests);
+        if (!f.ok)
           return 1;
-        }
-        rates[m].push_back(span > 0 ? done / span : 0);
-        if (during > before)
-          kb_per_worker[m] = static_cast<double>(during - before) / workers;
+        rates[m].push_back(f.rate);
+        cpu_us[m].push_back(f.cpu_us);
+        // The largest of the runs: a later run in the same process reuses
+        // heap an earlier one freed, which would make the pool look smaller.
+        kib[m] = std::max(kib[m], f.kib_per_worker);
       }
     std::vector<double> medians;
     for (size_t m = 0; m < modes.size(); ++m) {
-      auto& xs = rates[m];
-      std::sort(xs.begin(), xs.end());
-      medians.push_back(xs[xs.size() / 2]);
-      auto& cs = cpu_us[m];
-      std::sort(cs.begin(), cs.end());
-      std::printf("%8d %8s %14.0f %14.0f %14.0f %12.1f %12.2f\n", workers,
-                  modes[m] ? "on" : "off", medians.back(), xs.front(),
-                  xs.back(), kb_per_worker[m], cs[cs.size() / 2]);
+      run_figures row;
+      row.rate = median(rates[m]);
+      row.cpu_us = median(cpu_us[m]);
+      row.kib_per_worker = kib[m];
+      if (p == 0)
+        first[m] = row;
+      auto ratio = [](double a, double b) { return b > 0 ? a / b : 0; };
+      auto [lo, hi] = std::minmax_element(rates[m].begin(), rates[m].end());
+      std::printf("%8d %7s %10.0f %10.0f %10.0f %7.2f %11.2f %7.2f %10.2f "
+                  "%7.2f\n",
+                  workers, modes[m] ? "on" : "off", row.rate, *lo, *hi,
+                  ratio(row.rate, first[m].rate), row.cpu_us,
+                  ratio(row.cpu_us, first[m].cpu_us), row.kib_per_worker,
+                  ratio(row.kib_per_worker, first[m].kib_per_worker));
+      medians.push_back(row.rate);
+      if (!modes[m])
+        max_rate.emplace_back(workers, row.rate);
     }
+    std::fflush(stdout);
     if (modes.size() == 2 && medians[0] > 0)
       std::printf("%8d metrics cost: %.1f%% of the median throughput\n",
                   workers, 100.0 * (medians[0] - medians[1]) / medians[0]);
   }
+  if (wait_mode == "on" && !s.virtual_time && !max_rate.empty()) {
+    std::printf("assignment wait at 50%% of each pool's median throughput "
+                "(metrics off; medians of %d runs):\n",
+                reps);
+    std::printf("%8s %12s %10s %10s %10s %10s\n", "workers", "offered t/s",
+                "tests", "p50 us", "p99 us", "max p99");
+    for (auto [workers, rate] : max_rate) {
+      auto offered = rate / 2;
+      // About a second of offered load unless told otherwise.
+      auto n = wait_tests > 0
+                 ? wait_tests
+                 : std::max<uint64_t>(1000, static_cast<uint64_t>(offered));
+      // Waves every 100 us: the 10 ms waves of an even plan would arrive
+      // as bursts of thousands at this rate, and the last of a burst waits
+      // for all before it.
+      constexpr double step = 1e-4;
+      auto waves = std::max<uint64_t>(
+        1, static_cast<uint64_t>(static_cast<double>(n) / offered / step));
+      std::vector<double> p50, p99;
+      for (int r = 0; r < reps; ++r) {
+        auto o = base_options(s, workers, r);
+        o.tests = 0;
+        o.duration = static_cast<double>(waves) * step;
+        uint64_t done = 0;
+        for (uint64_t i = 0; i < waves; ++i) {
+          auto target = n * (i + 1) / waves;
+          if (target > done)
+            o.extra_waves.push_back(
+              {static_cast<double>(i) * step, target - done, 0});
+          done = target;
+        }
+        auto f = measure(std::move(o), n);
+        if (!f.ok)
+          return 1;
+        p50.push_back(f.p50_us);
+        p99.push_back(f.p99_us);
+      }
+      std::printf("%8d %12.0f %10llu %10.1f %10.1f %10.1f\n", workers, offered,
+                  static_cast<unsigned long long>(n), median(p50), median(p99),
+                  *std::max_element(p99.begin(), p99.end()));
+    }
+  }
+  std::printf("load average at the end: %s\n", load_average().c_str());
   return 0;
 }

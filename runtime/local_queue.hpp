@@ -11,7 +11,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -63,14 +62,15 @@ public:
   int slots() const { return slots_; }
 
   /// Placements waiting for a slot.
-  size_t queued() const { return queue_.size(); }
+  size_t queued() const { return queue_.size() - head_; }
 
   /// Placements running.
   size_t running() const { return running_.size(); }
 
   /// Whether a slot is free and a placement waits for it.
   bool can_start() const {
-    return !queue_.empty() && running_.size() < static_cast<size_t>(slots_);
+    return head_ < queue_.size()
+           && running_.size() < static_cast<size_t>(slots_);
   }
 
   /// Adds a placement at the back of the queue.
@@ -87,8 +87,11 @@ public:
   size_t start_ready(double now, Start&& start) {
     size_t n = 0;
     while (can_start()) {
-      auto w = std::move(queue_.front());
-      queue_.pop_front();
+      auto w = std::move(queue_[head_++]);
+      if (head_ == queue_.size())
+        drained();
+      else if (head_ >= 16 && 2 * head_ >= queue_.size())
+        compact();
       auto seq = next_seq_++;
       started s{std::move(w.item), now > w.received ? now - w.received : 0.0,
                 now};
@@ -119,9 +122,12 @@ public:
   /// Rebalancing asks for (ref, gen) back: given only while it waits, so a
   /// test that started stays where it is and never runs twice.
   bool revoke(uint32_t ref, uint32_t gen) {
-    for (auto i = queue_.begin(); i != queue_.end(); ++i) {
+    for (auto i = queue_.begin() + static_cast<std::ptrdiff_t>(head_);
+         i != queue_.end(); ++i) {
       if (i->item.ref == ref && i->item.gen == gen) {
         queue_.erase(i);
+        if (head_ == queue_.size())
+          drained();
         return true;
       }
     }
@@ -176,10 +182,35 @@ public:
   }
 
 private:
+  /// Capacity an emptied queue keeps; a larger one is given back, so a
+  /// burst does not leave every worker of a large pool holding its peak.
+  static constexpr size_t kept_capacity = 8;
+
+  // Drops the taken front (a queue that never runs empty must not grow):
+  // amortized O(1) per placement, as at most half the buffer moves.
+  void compact() {
+    queue_.erase(queue_.begin(),
+                 queue_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+
+  // The queue ran empty: start over at the front of the buffer.
+  void drained() {
+    head_ = 0;
+    if (queue_.capacity() > kept_capacity)
+      std::vector<waiting>{}.swap(queue_);
+    else
+      queue_.clear();
+  }
+
   int slots_;
   bool joined_ = false;
   uint64_t next_seq_ = 0;
-  std::deque<waiting> queue_;
+  /// Waiting placements are `queue_[head_..]`: a vector, not a deque,
+  /// because an empty std::deque already holds ~600 bytes (its map and a
+  /// first block), which is most of a small worker.
+  std::vector<waiting> queue_;
+  size_t head_ = 0;
   std::unordered_map<uint64_t, started> running_;
   std::vector<Report> out_;
 };

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <map>
+#include <memory>
 #include <set>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -85,9 +87,104 @@ test_requirements test_of(const std::string& id, double mem, double dur) {
   return t;
 }
 
+// What a stand-in scheduler saw.
+struct seen_by_scheduler {
+  /// Join requests answered (slots handed out in order).
+  uint32_t joins = 0;
+  /// Every other message, whatever its type.
+  int messages = 0;
+  /// `external_load` of each report batch.
+  std::vector<float> loads;
+};
+
+// Stands in for the scheduler: admits every worker and counts everything
+// else it receives (the default handler catches types it has no case for).
+caf::behavior counting_scheduler(caf::event_based_actor* self,
+                                 std::shared_ptr<seen_by_scheduler> seen) {
+  self->set_default_handler(
+    [seen](caf::scheduled_actor*,
+           caf::message_view&) -> caf::result<caf::message> {
+      ++seen->messages;
+      return caf::message{};
+    });
+  return {
+    [seen](join_atom, const worker_capabilities&, const worker_actor&) {
+      return seen->joins++;
+    },
+    [seen](const report_batch& b) {
+      ++seen->messages;
+      seen->loads.push_back(b.external_load);
+    },
+  };
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(actor_tests, fixture)
+
+BOOST_AUTO_TEST_CASE(idle_workers_send_no_messages_and_arm_no_timers) {
+  auto seen = std::make_shared<seen_by_scheduler>();
+  auto fake
+    = caf::actor_cast<scheduler_actor>(sys.spawn(counting_scheduler, seen));
+  worker_options wo;
+  wo.report_interval = 0.5;
+  std::vector<worker_actor> pool;
+  for (int i = 0; i < 50; ++i) {
+    wo.caps = caps_of("w" + std::to_string(i), 8, 2);
+    wo.seed = static_cast<uint64_t>(i + 1);
+    pool.push_back(spawn_worker(sys, fake, wo));
+  }
+  run();
+  BOOST_REQUIRE(seen->joins == 50u);
+  // Joining, each announces once that it answers revokes.
+  BOOST_TEST(seen->messages == 50);
+  // Nothing to do: no timer is armed, so no time passing can wake anyone.
+  BOOST_TEST(!sched.has_pending_timeout());
+  advance(20);
+  BOOST_TEST(seen->messages == 50);
+  for (auto& w : pool)
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(fake, caf::exit_reason::user_shutdown);
+  run();
+}
+
+BOOST_AUTO_TEST_CASE(a_changed_background_load_rides_on_the_next_report) {
+  auto seen = std::make_shared<seen_by_scheduler>();
+  auto fake
+    = caf::actor_cast<scheduler_actor>(sys.spawn(counting_scheduler, seen));
+  worker_options wo;
+  wo.caps = caps_of("w", 8, 2);
+  wo.profile.background_load = 50;
+  wo.report_interval = 1;
+  auto w = spawn_worker(sys, fake, wo);
+  run();
+  BOOST_REQUIRE(seen->joins == 1u);
+  // Zero-length tests end on the spot: one report each, a second apart.
+  for (uint32_t i = 0; i < 20; ++i) {
+    advance(1.1);
+    work_item item;
+    item.ref = i;
+    item.gen = 1;
+    item.test_id = "t" + std::to_string(i);
+    work_batch b;
+    b.items.push_back(item);
+    caf::anon_send(w, std::move(b));
+    run();
+  }
+  BOOST_REQUIRE(seen->loads.size() == 20u);
+  bool some = false;
+  for (auto l : seen->loads) {
+    // Unchanged (-1) or the background share, at most 50%.
+    BOOST_TEST((l == -1.0f || (l >= 0.0f && l <= 0.5f)));
+    some = some || l > 0;
+  }
+  BOOST_TEST(some);
+  // Still nothing armed between reports.
+  BOOST_TEST(!sched.has_pending_timeout());
+  caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(fake, caf::exit_reason::user_shutdown);
+  run();
+}
 
 BOOST_AUTO_TEST_CASE(every_message_type_round_trips_through_binary_serializer) {
   worker_capabilities c;
@@ -266,10 +363,13 @@ BOOST_AUTO_TEST_CASE(every_message_type_round_trips_through_binary_serializer) {
   // A whole message with an actor handle, as it crosses the wire.
   // An argument on purpose: CAF 0.17.6 dereferences a null tuple pointer
   // when spawning a function actor without arguments (UBSan flags it).
-  auto proxy = sys.spawn([](int) -> worker_actor::behavior_type {
-    return {[](work_batch&) {}, [](cancel_atom, uint32_t, uint32_t) {},
-            [](finish_atom, uint64_t) {}, [](tick_atom) {}, [](leave_atom) {}};
-  }, 0);
+  auto proxy = sys.spawn(
+    [](int) -> worker_actor::behavior_type {
+      return {[](work_batch&) {}, [](cancel_atom, uint32_t, uint32_t) {},
+              [](finish_atom, uint64_t) {}, [](tick_atom) {},
+              [](leave_atom) {}};
+    },
+    0);
   auto msg = caf::make_message(join_atom::value, c, proxy);
   auto msg2 = round_trip(msg);
   BOOST_REQUIRE(
