@@ -748,6 +748,20 @@ std::string finish_status(coordinator_impl self, const std::string& js,
     auto i = st.nodes.find(name);
     return i == st.nodes.end() ? std::string{} : i->second.peer;
   });
+  // Idle workers send nothing, so a node's heartbeat is the latest word
+  // from it; without it an idle node would look silent since its last
+  // report.
+  std::unordered_map<std::string, double> beat;
+  auto now = now_of(self);
+  auto wall = wall_now();
+  for (auto& [id, key] : st.session_keys)
+    if (auto t = st.watch.last_heard(id); t >= 0) {
+      auto& b = beat[key.first];
+      b = std::max(b, wall - (now - t));
+    }
+  for (auto& n : s.nodes)
+    if (auto i = beat.find(n.name); i != beat.end())
+      n.last_seen = std::max(n.last_seen, i->second);
   client_id me = 0;
   if (client)
     if (auto i = st.clients.find(client.address()); i != st.clients.end())

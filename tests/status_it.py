@@ -79,6 +79,18 @@ def main():
     check(all(n["last_seen"] is not None and abs(n["last_seen"] - time.time()) < 60
               for n in s["nodes"]), "each node was heard from just now")
     check(s["view"] == "all", "the operator token lists every test")
+    # Idle workers send nothing: an idle node's time moves with its
+    # heartbeats (every 3 s at the default --node-timeout of 15 s).
+    first = {n["name"]: n["last_seen"] for n in s["nodes"]}
+
+    def heard_again():
+        time.sleep(0.25)  # one client session per look, not 20 per second
+        x = status(port, optoken)
+        return x is not None and all(
+            n["last_seen"] is not None and n["last_seen"] > first[n["name"]]
+            for n in x["nodes"])
+    check(wait_for(heard_again, 15, "a heartbeat to move last_seen"),
+          "an idle node's last_seen moves with its heartbeats")
 
     # -- 200 tests and one that no node can hold ---------------------------
     suite = [{"test_id": "t%03d" % i, "command": ["sleep", "0.15"]}
