@@ -92,29 +92,10 @@ cluster_run run_cluster(const std::vector<alb::bench::node_spec>& nodes,
                         uint64_t tests, bool db, const std::string& tag,
                         const std::string& binary = "") {
   alb::bench::loopback_cluster cluster{nodes, db, 2, binary};
-  alb::coordinator_client_options o;
-  o.endpoint = cluster.endpoint;
-  o.request_timeout = 120;
-  alb::coordinator_client client{o};
-  client.connect();
-  // Counted as they arrive, as a high-volume consumer would: keeping
-  // every outcome for wait() to return would measure that vector.
   std::atomic<size_t> passed{0};
-  client.on_outcome([&passed](const alb::cluster_outcome& out) {
-    if (out.success)
-      passed.fetch_add(1, std::memory_order_relaxed);
-  });
   // A node is one worker.
-  if (!alb::bench::wait_for_workers(client, nodes.size()))
-    throw std::runtime_error{"the nodes did not register their workers"};
-  std::vector<alb::cluster_test> suite(tests);
-  for (uint64_t i = 0; i < tests; ++i) {
-    char id[48];
-    std::snprintf(id, sizeof(id), "%s-%07llu", tag.c_str(),
-                  static_cast<unsigned long long>(i));
-    suite[i].req.test_id = id;
-    suite[i].req.model_id = "bench";
-  }
+  auto client = alb::bench::counting_client(cluster, nodes.size(), passed);
+  auto suite = alb::bench::numbered_tests(tag, tests);
   std::vector<double> cpu0;
   for (auto& p : cluster.procs)
     cpu0.push_back(cpu_seconds(p.pid()));
@@ -128,9 +109,9 @@ cluster_run run_cluster(const std::vector<alb::bench::node_spec>& nodes,
       std::make_move_iterator(suite.begin() + static_cast<long>(i)),
       std::make_move_iterator(
         suite.begin() + static_cast<long>(std::min(suite.size(), i + slice))));
-    client.submit(std::move(part));
+    client->submit(std::move(part));
   }
-  auto res = client.wait(300);
+  auto res = client->wait(300);
   std::chrono::duration<double> dt = clock_type::now() - t0;
   if (!res.complete() || passed.load() != tests)
     throw std::runtime_error{"lost tests: " + std::to_string(passed.load())
@@ -149,7 +130,7 @@ cluster_run run_cluster(const std::vector<alb::bench::node_spec>& nodes,
     node_secs += cpu_seconds(cluster.procs[k].pid()) - cpu0[k];
   out.nodes = per_test(node_secs);
   out.client = per_test(cpu_seconds(::getpid()) - self0);
-  client.close();
+  client->close();
   return out;
 }
 

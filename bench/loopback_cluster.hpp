@@ -5,6 +5,7 @@
 // stopped when it ends, and the figures they print (medians, CPU time).
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -163,6 +165,45 @@ inline bool wait_for_workers(alb::coordinator_client& client, size_t workers) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
+}
+
+/// A client of `cluster`'s coordinator, connected, with the cluster's
+/// workers (`workers` of them) registered; `passed` counts the successful
+/// outcomes as they arrive, as a high-volume consumer would (keeping every
+/// outcome for wait() to return would measure that vector). Throws when the
+/// workers do not register.
+inline std::unique_ptr<alb::coordinator_client>
+counting_client(const loopback_cluster& cluster, size_t workers,
+                std::atomic<size_t>& passed) {
+  alb::coordinator_client_options o;
+  o.endpoint = cluster.endpoint;
+  o.request_timeout = 120;
+  auto client = std::make_unique<alb::coordinator_client>(o);
+  client->connect();
+  client->on_outcome([&passed](const alb::cluster_outcome& out) {
+    if (out.success)
+      passed.fetch_add(1, std::memory_order_relaxed);
+  });
+  if (!wait_for_workers(*client, workers))
+    throw std::runtime_error{"the nodes did not register their workers"};
+  return client;
+}
+
+/// `tests` tests of model "bench" named PREFIX-0000000.. running `command`
+/// (none: simulated).
+inline std::vector<alb::cluster_test>
+numbered_tests(const std::string& prefix, uint64_t tests,
+               const std::vector<std::string>& command = {}) {
+  std::vector<alb::cluster_test> suite(tests);
+  for (uint64_t i = 0; i < tests; ++i) {
+    char id[24];
+    std::snprintf(id, sizeof(id), "-%07llu",
+                  static_cast<unsigned long long>(i));
+    suite[i].req.test_id = prefix + id;
+    suite[i].req.model_id = "bench";
+    suite[i].command = command;
+  }
+  return suite;
 }
 
 /// CPU seconds (user + system) process `pid` has used so far (0 when it

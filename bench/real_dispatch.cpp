@@ -45,35 +45,18 @@ double run_alb(uint64_t tests, int slots, int rep, bool no_cgroups) {
   if (no_cgroups)
     node.extra.push_back("--no-cgroups");
   alb::bench::loopback_cluster cluster{{node}, false};
-  alb::coordinator_client_options o;
-  o.endpoint = cluster.endpoint;
-  o.request_timeout = 120;
-  alb::coordinator_client client{o};
-  client.connect();
   std::atomic<size_t> passed{0};
-  client.on_outcome([&passed](const alb::cluster_outcome& out) {
-    if (out.success)
-      passed.fetch_add(1, std::memory_order_relaxed);
-  });
-  if (!alb::bench::wait_for_workers(client, 1))
-    throw std::runtime_error{"the node did not register its worker"};
-  std::vector<alb::cluster_test> suite(tests);
-  for (uint64_t i = 0; i < tests; ++i) {
-    char id[32];
-    std::snprintf(id, sizeof(id), "r%d-%07llu", rep,
-                  static_cast<unsigned long long>(i));
-    suite[i].req.test_id = id;
-    suite[i].req.model_id = "bench";
-    suite[i].command = {"true"};
-  }
+  auto client = alb::bench::counting_client(cluster, 1, passed);
+  auto suite
+    = alb::bench::numbered_tests("r" + std::to_string(rep), tests, {"true"});
   auto t0 = clock_type::now();
-  client.submit(std::move(suite));
-  auto res = client.wait(300);
+  client->submit(std::move(suite));
+  auto res = client->wait(300);
   std::chrono::duration<double> dt = clock_type::now() - t0;
   if (!res.complete() || passed.load() != tests)
     throw std::runtime_error{"lost tests: " + std::to_string(passed.load())
                              + " of " + std::to_string(tests) + " passed"};
-  client.close();
+  client->close();
   return dt.count();
 }
 
