@@ -365,7 +365,9 @@ void cluster_state::count_queued(const test_record& t, int delta) {
     class_mask_[p] &= ~(1u << k);
   auto work = delta * std::max(0.0, t.req.expected_duration);
   queued_work_ += work;
+  band_work_[p] += work;
   if (accel_mask(t.need) != 0) {
+    band_accel_work_[p] += work;
     accel_class_count_[k] = static_cast<uint32_t>(
       static_cast<long long>(accel_class_count_[k]) + delta);
     queued_accel_work_ += work;
@@ -424,7 +426,45 @@ size_t cluster_state::queued_at_least(int k, bool accel_only) const {
   return n;
 }
 
-bool cluster_state::pop_best(double now, uint32_t& ref, int cap) {
+int cluster_state::critical_band(size_t best, unsigned allowed) {
+  // From the lowest band up, the work of that band and those below it: a
+  // test of band q starts once the bands above q have drained, and the
+  // fleet then shares the work from band q on. When that work, spread
+  // evenly, ends before the test itself could end on the fastest worker
+  // that could hold it, waiting for its band lengthens the run whatever
+  // else happens; the most critical such test goes first.
+  int pick = -1;
+  double most = 1.0;
+  double from = 0;
+  double from_accel = 0;
+  for (size_t q = queue_.size(); q-- > best + 1;) {
+    from += band_work_[q];
+    from_accel += band_accel_work_[q];
+    auto m = class_mask_[q] & allowed;
+    if (m == 0)
+      continue;
+    auto k = static_cast<size_t>(31 - __builtin_clz(m));
+    auto& dq = queue_[q][k];
+    if (dq.empty())
+      continue;
+    auto& t = tests_[dq.front().ref];
+    if (!t.live || t.gen != dq.front().gen || !t.queued)
+      continue;
+    auto h = strategy_->pace_for(t, *this);
+    auto work = accel_mask(t.need) != 0 ? from_accel : from;
+    if (!(h.rate > 0 && h.fastest_seconds > 0 && work > 0))
+      continue;
+    auto ratio = h.fastest_seconds * h.rate / work;
+    if (ratio > most) {
+      most = ratio;
+      pick = static_cast<int>(q);
+    }
+  }
+  return pick;
+}
+
+bool cluster_state::pop_best(double now, uint32_t& ref, int cap, bool promote) {
+  promoted_ = false;
   if (cap < 0)
     return false;
   auto allowed = cap >= 31 ? ~0u : (2u << cap) - 1;
@@ -472,6 +512,13 @@ bool cluster_state::pop_best(double now, uint32_t& ref, int cap) {
   }
   if (best < 0)
     return false;
+  if (promote && !cfg_.strict_priority && strategy_->longest_first()) {
+    auto q = critical_band(static_cast<size_t>(best), allowed);
+    if (q >= 0) {
+      best = q;
+      promoted_ = true;
+    }
+  }
   auto p = static_cast<size_t>(best);
   // The longest allowed class (a strategy taking first in, first out has
   // every test in class 0).
@@ -510,8 +557,14 @@ void cluster_state::dispatch(double now) {
   held_back_accel_ = 0;
   // Stop as soon as no worker has a free slot: the queue keeps its order
   // instead of spilling into the parked lists.
-  while (index_.any_free_slot() && pop_best(now, ref)) {
+  // Starting a test ahead of its band (see `critical_band`) is tried
+  // until one such test could not be placed in this pass: the free workers
+  // then take the band's tests instead of every critical test in turn.
+  bool promote = true;
+  while (index_.any_free_slot()
+         && pop_best(now, ref, size_classes - 1, promote)) {
     auto& t = tests_[ref];
+    auto was_promoted = promoted_;
     if (!t.req.concurrency_key.empty()
         && key_busy_[t.req.concurrency_key] > 0) {
       key_waiters_[t.req.concurrency_key].push_back(test_handle{ref, t.gen});
@@ -522,6 +575,8 @@ void cluster_state::dispatch(double now) {
     }
     auto& kind_full = full[accel_mask(t.need)];
     if (keep_queued && t.need.memory >= kind_full) {
+      if (was_promoted)
+        promote = false;
       hold_back(ref);
       if (++held >= max_held_back_per_pass)
         break;
@@ -529,6 +584,8 @@ void cluster_state::dispatch(double now) {
     }
     if (try_place(ref, now))
       continue;
+    if (was_promoted)
+      promote = false;
     if (strategy_->deferred()) {
       // Waiting for a better worker is not being unplaceable: the test
       // stays queued (not parked, so pulls go on) and is offered again on

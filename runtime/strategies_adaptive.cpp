@@ -170,6 +170,26 @@ public:
     return std::exp2(static_cast<double>(k - tiers / 2 + 1) / 4.0);
   }
 
+  /// For `strategy::pace_for`: `t`'s nominal time at the mean speed of the
+  /// fastest known tier that has slots for it (its accelerators counted;
+  /// memory is not), and the combined pace of the slots that could hold it.
+  pace_hint pace_of(const test_record& t) const {
+    auto a = first_accel(t);
+    auto rate = a < 0 ? rate_ : accel_rate_[static_cast<size_t>(a)];
+    if (rate <= 0)
+      return {};
+    for (int k = tiers - 1; k >= 0; --k) {
+      auto n = static_cast<double>(tier_slots_[static_cast<size_t>(k)]);
+      if (n <= 0
+          || (a >= 0
+              && tier_accel_[static_cast<size_t>(a)][static_cast<size_t>(k)]
+                   <= 0))
+        continue;
+      return {typical(t) * n / tier_rate_[static_cast<size_t>(k)], rate};
+    }
+    return {};
+  }
+
   /// Ratio of the fastest to the slowest known tier (1 = uniform).
   double spread() const {
     int lo = -1;
@@ -703,6 +723,11 @@ public:
   uint32_t pick_copy(const test_record& t, const cluster_state& c,
                      uint32_t avoid) override {
     return fastest_free(t, c, *pm_, avoid);
+  }
+
+  pace_hint pace_for(const test_record& t, const cluster_state& c) override {
+    pm_->sweep(c);
+    return pm_->pace_of(t);
   }
 
 private:

@@ -292,6 +292,22 @@ BOOST_AUTO_TEST_CASE(file_values_overlay_defaults_key_by_key) {
   BOOST_TEST(cfg.sources == std::vector<std::string>{"overlay.toml"});
 }
 
+BOOST_AUTO_TEST_CASE(strict_priority_is_read_and_checked) {
+  BOOST_TEST(!scheduler_config{}.strict_priority);
+  auto cfg = load_config_from_string("[scheduler]\nstrict_priority = true\n",
+                                     "strict.toml");
+  BOOST_TEST(cfg.scheduler.strict_priority);
+  try {
+    load_config_from_string("[scheduler]\nstrict_priority = 1\n",
+                            "strict.toml");
+    BOOST_FAIL("a number must be rejected");
+  } catch (const config_error& e) {
+    std::string msg = e.what();
+    BOOST_TEST(msg.find("strict.toml:2") != std::string::npos, msg);
+    BOOST_TEST(msg.find("scheduler.strict_priority") != std::string::npos, msg);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(format_is_detected_by_content_without_extension) {
   auto json = load_config_from_string(
     " {\"test_configurations\": {\"small\": {\"workers\": 9}}}", "noext");

@@ -334,6 +334,10 @@ const field<scheduler_config> scheduler_fields[] = {
                    scheduler_config& x) { x.rebalance = r.boolean(n, p); }},
   {"speculate", [](reader& r, const node& n, const str& p,
                    scheduler_config& x) { x.speculate = r.boolean(n, p); }},
+  {"strict_priority",
+   [](reader& r, const node& n, const str& p, scheduler_config& x) {
+     x.strict_priority = r.boolean(n, p);
+   }},
   {"rebalance_interval",
    [](reader& r, const node& n, const str& p, scheduler_config& x) {
      x.rebalance_interval = r.number(n, p);
