@@ -279,8 +279,17 @@ namespace {
 /// longer ones (a deferral by choice), and counts what it was offered.
 class holds_long_tests final : public strategy {
 public:
-  explicit holds_long_tests(double limit) : limit_(limit) {
+  /// With `pace_slots` > 0 it also knows paces (`pace_for`): that many
+  /// slots, every one at nominal speed.
+  explicit holds_long_tests(double limit, double pace_slots = 0)
+    : limit_(limit), pace_slots_(pace_slots) {
     // nop
+  }
+
+  pace_hint pace_for(const test_record& t, const cluster_state&) override {
+    if (pace_slots_ <= 0)
+      return {};
+    return {t.req.expected_duration, pace_slots_};
   }
 
   std::string_view name() const override { return "holds_long_tests"; }
@@ -305,6 +314,7 @@ public:
 
 private:
   double limit_;
+  double pace_slots_;
   bool deferred_ = false;
 };
 
@@ -365,38 +375,6 @@ BOOST_AUTO_TEST_CASE(a_longest_first_strategy_gets_the_longest_test_of_a_band) {
              boost::test_tools::per_element());
 }
 
-namespace {
-
-/// `holds_long_tests` that knows paces: every slot runs at nominal speed,
-/// `slots` of them.
-class knows_paces final : public strategy {
-public:
-  explicit knows_paces(double slots) : slots_(slots) {
-    // nop
-  }
-
-  std::string_view name() const override { return "knows_paces"; }
-
-  bool longest_first() const override { return true; }
-
-  uint32_t pick(const test_record& t, const cluster_state& c) override {
-    offered.push_back(t.req.test_id);
-    return c.index().least_loaded(t.need, [](uint32_t) { return true; });
-  }
-
-  pace_hint pace_for(const test_record& t, const cluster_state&) override {
-    return {t.req.expected_duration, slots_};
-  }
-
-  /// Test ids in the order they were offered.
-  std::vector<std::string> offered;
-
-private:
-  double slots_;
-};
-
-} // namespace
-
 BOOST_AUTO_TEST_CASE(
   a_test_that_would_lengthen_the_run_starts_ahead_of_its_band) {
   // Found: every priority band started after the bands above it, so a
@@ -412,7 +390,7 @@ BOOST_AUTO_TEST_CASE(
     auto cfg = config_for("round_robin");
     cfg.strict_priority = strict;
     cluster_state c{cfg};
-    auto s = std::make_unique<knows_paces>(2);
+    auto s = std::make_unique<holds_long_tests>(1e9, 2);
     auto* seen = s.get();
     c.set_strategy(std::move(s));
     c.add_worker(make_worker("w", 64, 2), 0);
@@ -439,7 +417,7 @@ BOOST_AUTO_TEST_CASE(a_test_its_band_can_cover_waits_for_its_band) {
   // first. So does a test of a strategy that knows no paces.
   auto cfg = config_for("round_robin");
   cluster_state c{cfg};
-  c.set_strategy(std::make_unique<knows_paces>(2));
+  c.set_strategy(std::make_unique<holds_long_tests>(1e9, 2));
   c.add_worker(make_worker("w", 64, 2), 0);
   for (int i = 0; i < 2; ++i)
     submit(c, "urgent-" + std::to_string(i), 1, 1);
