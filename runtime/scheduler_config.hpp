@@ -21,12 +21,15 @@ struct scheduler_config {
   double wait_limit = 120;
   /// Seconds of waiting that raise a test's priority by one step.
   double aging_interval = 10;
-  /// Priority bands are strict: no test starts ahead of its band. False
-  /// (the default) lets a strategy that learns paces start a test ahead of
+  /// Priority bands are strict (the default): no test starts ahead of its
+  /// band. False lets a strategy that learns paces start a test ahead of
   /// its band when waiting for it would certainly lengthen the run: the
-  /// work from its band on, shared by the whole fleet, takes less time than
-  /// the test itself on the fastest worker that could hold it.
-  bool strict_priority = false;
+  /// work queued from its band on, shared by the whole fleet, takes less
+  /// time than the test itself on the fastest worker that could hold it.
+  /// That rule sees only the queue, so under a steady stream of arrivals
+  /// it keeps starting long low-priority tests first: for batches
+  /// submitted at once (as `alb benchmark`'s workload), not for streams.
+  bool strict_priority = true;
   /// Seconds between the scheduler's periodic ticks (aging, wait limits,
   /// rebalancing, time series).
   double tick_interval = 0.1;

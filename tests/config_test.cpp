@@ -293,10 +293,10 @@ BOOST_AUTO_TEST_CASE(file_values_overlay_defaults_key_by_key) {
 }
 
 BOOST_AUTO_TEST_CASE(strict_priority_is_read_and_checked) {
-  BOOST_TEST(!scheduler_config{}.strict_priority);
-  auto cfg = load_config_from_string("[scheduler]\nstrict_priority = true\n",
+  BOOST_TEST(scheduler_config{}.strict_priority);
+  auto cfg = load_config_from_string("[scheduler]\nstrict_priority = false\n",
                                      "strict.toml");
-  BOOST_TEST(cfg.scheduler.strict_priority);
+  BOOST_TEST(!cfg.scheduler.strict_priority);
   try {
     load_config_from_string("[scheduler]\nstrict_priority = 1\n",
                             "strict.toml");

@@ -405,7 +405,7 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(held == (std::vector<std::string>{"long", "urgent-0"}),
              boost::test_tools::per_element());
   BOOST_TEST(offered.front() == "long");
-  // `strict_priority = true` keeps the bands in order.
+  // `strict_priority = true` (the default) keeps the bands in order.
   auto [strict_held, strict_offered] = run(true);
   BOOST_TEST(strict_held == (std::vector<std::string>{"urgent-0", "urgent-1"}),
              boost::test_tools::per_element());
@@ -416,6 +416,7 @@ BOOST_AUTO_TEST_CASE(a_test_its_band_can_cover_waits_for_its_band) {
   // share on two slots outlasts it) waits its turn: the urgent tests go
   // first. So does a test of a strategy that knows no paces.
   auto cfg = config_for("round_robin");
+  cfg.strict_priority = false;
   cluster_state c{cfg};
   c.set_strategy(std::make_unique<holds_long_tests>(1e9, 2));
   c.add_worker(make_worker("w", 64, 2), 0);
@@ -448,7 +449,9 @@ BOOST_AUTO_TEST_CASE(
   // 1.6 s) and end near 3.6 s on the fast worker; the fleet's pace (5
   // nominal seconds per second) shares its 8 s in 1.6 s, less than the
   // 2 s it needs even on the fast worker, so it starts first, there.
-  cluster_state c{config_for("adaptive")};
+  auto cfg = config_for("adaptive");
+  cfg.strict_priority = false;
+  cluster_state c{cfg};
   auto slow = c.add_worker(make_worker("slow", 64, 1, 1.0), 0);
   auto fast = c.add_worker(make_worker("fast", 64, 1, 4.0), 0);
   for (int i = 0; i < 8; ++i)
