@@ -1,6 +1,10 @@
 // One placement decision per strategy on a loaded cluster of 100 to 100,000
 // workers: `pick` alone, the part of the scheduler's per-test work that
-// depends on the cluster's size.
+// depends on the cluster's size. `pick` places a mix of tests (one in eight
+// needs a GPU) on workers whose memory, speed and GPUs are drawn
+// independently; `pick_gpu` places only GPU tests on a fleet where the GPU
+// machines are also the big ones (64 GB with 2 GPUs, against 16 GB without),
+// so the workers with the least free memory cannot hold a GPU test.
 //
 //     bench_placement_bench --benchmark_repetitions=5
 //                           --benchmark_report_aggregates_only=true
@@ -20,11 +24,20 @@ namespace {
 
 using namespace alb;
 
-/// A cluster of `n` mixed workers, half of its test slots taken, shared by
-/// every benchmark of that size.
-cluster_state& loaded_cluster(int n) {
-  static std::map<int, std::unique_ptr<cluster_state>> clusters;
-  auto& c = clusters[n];
+/// Which fleet a benchmark places on.
+enum class fleet {
+  /// Memory, speed and GPUs drawn independently.
+  mixed,
+  /// Half the workers have 2 GPUs and 64 GB, the others none and 16 GB.
+  big_gpu_machines,
+};
+
+/// A cluster of `n` workers of `kind`, half of its test slots taken, shared
+/// by every benchmark of that size and kind.
+cluster_state& loaded_cluster(int n, fleet kind) {
+  static std::map<std::pair<int, fleet>, std::unique_ptr<cluster_state>>
+    clusters;
+  auto& c = clusters[{n, kind}];
   if (c)
     return *c;
   scheduler_config cfg;
@@ -43,6 +56,8 @@ cluster_state& loaded_cluster(int n) {
     w.supported_backends = {"cpu"};
     if (r.chance(0.5))
       w.available_accelerators["cuda"] = 2;
+    if (kind == fleet::big_gpu_machines)
+      w.available_memory = w.available_accelerators.empty() ? 16 : 64;
     c->add_worker(w, 0);
   }
   for (int i = 0; i < 2 * n; ++i) {
@@ -57,8 +72,9 @@ cluster_state& loaded_cluster(int n) {
   return *c;
 }
 
-/// Tests to place, varied so caches and branches see a realistic mix.
-std::vector<test_record> records(const cluster_state& c) {
+/// Tests to place, varied so caches and branches see a realistic mix; with
+/// `gpu_only` every one needs a GPU.
+std::vector<test_record> records(const cluster_state& c, bool gpu_only) {
   std::vector<test_record> out;
   rng r{7};
   const std::vector<std::string> models{"bert-base", "t5-small", "vit-base",
@@ -72,7 +88,7 @@ std::vector<test_record> records(const cluster_state& c) {
     t.req.expected_duration = r.pick(std::vector<double>{1, 2, 5, 10});
     t.req.minimum_memory = r.pick(std::vector<double>{0.5, 1, 2, 4, 8});
     t.need.memory = static_cast<float>(t.req.minimum_memory);
-    if (i % 8 == 0) {
+    if (gpu_only || i % 8 == 0) {
       t.req.required_accelerators["cuda"] = 1;
       t.need.accel[static_cast<size_t>(c.accel_index("cuda"))] = 1;
     }
@@ -81,10 +97,10 @@ std::vector<test_record> records(const cluster_state& c) {
   return out;
 }
 
-void bm_pick(benchmark::State& state, std::string name) {
-  auto& c = loaded_cluster(static_cast<int>(state.range(0)));
+void bm_pick(benchmark::State& state, std::string name, fleet kind) {
+  auto& c = loaded_cluster(static_cast<int>(state.range(0)), kind);
   auto s = make_strategy(name, 3);
-  auto ts = records(c);
+  auto ts = records(c, kind == fleet::big_gpu_machines);
   size_t i = 0;
   uint64_t placed = 0;
   for (auto _ : state) {
@@ -97,13 +113,15 @@ void bm_pick(benchmark::State& state, std::string name) {
 }
 
 int register_all() {
-  for (auto& name : strategy_names())
-    benchmark::RegisterBenchmark(("pick/" + name).c_str(), bm_pick, name)
-      ->Arg(100)
-      ->Arg(1000)
-      ->Arg(10000)
-      ->Arg(100000)
-      ->Unit(benchmark::kNanosecond);
+  for (auto [prefix, kind] : {std::pair{"pick/", fleet::mixed},
+                              std::pair{"pick_gpu/", fleet::big_gpu_machines}})
+    for (auto& name : strategy_names())
+      benchmark::RegisterBenchmark((prefix + name).c_str(), bm_pick, name, kind)
+        ->Arg(100)
+        ->Arg(1000)
+        ->Arg(10000)
+        ->Arg(100000)
+        ->Unit(benchmark::kNanosecond);
   return 0;
 }
 

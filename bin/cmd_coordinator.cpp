@@ -353,6 +353,9 @@ void add_coordinator(CLI::App& app, int& rc) {
     "the token from --token-file (the same file on every machine). A node\n"
     "that disappears has its tests requeued elsewhere. Runs until SIGINT or\n"
     "SIGTERM. Defaults come from the [cluster] section of --config.\n"
+    "Placement: --scheduler, else [scheduler] strategy, else adaptive (the\n"
+    "shortest makespans on alb benchmark's heterogeneous fleets, README);\n"
+    "the start line names it. --disable-load-balancer means round_robin.\n"
     "\n"
     "Heartbeats: each node sends one on its session several times per\n"
     "--node-timeout. A node silent for --node-timeout seconds (stopped,\n"
@@ -435,10 +438,14 @@ void add_coordinator(CLI::App& app, int& rc) {
   cmd->add_flag("--no-db", f->no_db,
                 "Keep no database: no history, no journal (a restart loses "
                 "the submitted tests)");
-  cmd->add_option("--scheduler", f->strategy, "Placement strategy")
+  cmd
+    ->add_option("--scheduler", f->strategy,
+                 "Placement strategy (default [scheduler] strategy, "
+                   + default_strategy_note() + ")")
     ->check(CLI::IsMember(strategy_names()));
   cmd->add_flag("--disable-load-balancer", f->disable_lb,
-                "Plain round-robin placement, for comparison");
+                "Plain round-robin placement, for comparison (overrides "
+                "--scheduler)");
   add_log_flags(cmd, &f->log_level, f->log_format);
   cmd->add_option("--token-file", f->token_file,
                   "File holding the join token nodes and clients present");

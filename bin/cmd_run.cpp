@@ -262,7 +262,9 @@ void add_run(CLI::App& app, int& rc) {
     ->check(CLI::Range(1, 100000));
   cmd->add_option("--memory", f->memory, "GB per node (default: detected)")
     ->check(CLI::Range(0.0, 1e6));
-  cmd->add_option("--scheduler", f->strategy, "Placement strategy");
+  cmd->add_option("--scheduler", f->strategy,
+                  "Placement strategy (default [scheduler] strategy, "
+                    + default_strategy_note() + ")");
   cmd
     ->add_option("--timeout", f->timeout,
                  "Give up after this many seconds (0 = wait for all)")

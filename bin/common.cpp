@@ -43,13 +43,22 @@ void run_flags::add_metrics(CLI::App* cmd) {
     ->check(CLI::Range(0.0, 86400.0));
 }
 
+std::string default_strategy_note() {
+  return scheduler_config{}.strategy
+         + " unless the config says otherwise: it had the shortest makespans "
+           "on alb benchmark's heterogeneous fleets";
+}
+
 void run_flags::add_simulation(CLI::App* cmd, const std::string& strategy_help,
                                bool with_check) {
   cmd->add_option("--seed", seed, "Seed for every random draw")->default_val(1);
   std::string names;
   for (auto& n : strategy_names())
     names += (names.empty() ? "" : ", ") + n;
-  cmd->add_option("--strategy", strategy, strategy_help + ": " + names)
+  cmd
+    ->add_option("--strategy", strategy,
+                 strategy_help + ": " + names + " (default [scheduler] "
+                   + "strategy, " + default_strategy_note() + ")")
     ->check(CLI::IsMember(strategy_names()));
   cmd
     ->add_option("--time-scale", time_scale,

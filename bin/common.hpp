@@ -87,6 +87,10 @@ struct run_flags {
   std::FILE* human_file() const;
 };
 
+/// The built-in default strategy and why, for the help of every flag that
+/// chooses one ("adaptive unless the config says otherwise: ...").
+std::string default_strategy_note();
+
 /// Loads the effective configuration (defaults < file < environment),
 /// printing its warnings. Throws config_error with a one-line message.
 config load_run_config(const run_flags& f, const char* command);

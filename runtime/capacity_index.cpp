@@ -23,14 +23,27 @@ void capacity_index::set(uint32_t i, const capacity_leaf& x) {
   if (i >= base_)
     reserve(i + 1);
   auto node = base_ + i;
-  auto& old = nodes_[node];
-  if (old.free_slots >= 1)
-    by_free_memory_.erase({old.free_memory, i});
-  if (x.free_slots >= 1)
-    by_free_memory_.insert({x.free_memory, i});
+  list(i, nodes_[node], false);
+  list(i, x, true);
   nodes_[node] = x;
   for (node /= 2; node >= 1; node /= 2)
     pull(node);
+}
+
+void capacity_index::list(uint32_t i, const capacity_leaf& x, bool add) {
+  if (x.free_slots < 1)
+    return;
+  auto key = std::make_pair(x.free_memory, i);
+  auto put = [&](std::set<std::pair<float, uint32_t>>& s) {
+    if (add)
+      s.insert(key);
+    else
+      s.erase(key);
+  };
+  put(by_free_memory_[0]);
+  for (int k = 0; k < max_accel_types; ++k)
+    if (x.free_accel[k] >= 1)
+      put(by_free_memory_[1 + k]);
 }
 
 void capacity_index::pull(uint32_t node) {

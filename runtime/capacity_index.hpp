@@ -112,22 +112,31 @@ public:
 
   /// Slot fitting `n` now with the least free memory left after placing it
   /// (best fit; ties to the lowest slot), or npos. Walks the slots with a
-  /// free test slot in order of free memory from `n.memory` up: O(log n)
-  /// to the first candidate, and the first that also has the accelerators
-  /// and satisfies `pred` is the answer. Past `best_fit_walk` candidates
-  /// that fail those it searches the tree instead (same answer).
+  /// free test slot (and, for a test that needs accelerators, a free one
+  /// of the scarcest type it needs) in order of free memory from
+  /// `n.memory` up: O(log n) to the first candidate, and the first that
+  /// also has the accelerators and satisfies `pred` is the answer. Past
+  /// `best_fit_walk` candidates that fail those it searches the tree
+  /// instead (same answer).
   template<class Pred>
   uint32_t best_fit(const capacity_need& n, Pred&& pred) const {
     if (base_ == 0)
       return npos;
-    auto it = by_free_memory_.lower_bound({n.memory, 0});
-    for (int i = 0; i < best_fit_walk && it != by_free_memory_.end();
-         ++i, ++it) {
+    // Walking only the slots with the accelerator keeps a GPU test from
+    // stepping over every CPU-only slot with less memory (a fleet whose GPU
+    // machines are the big ones), which sent the walk to the tree search,
+    // O(GPU workers) per decision.
+    const auto* list = &by_free_memory_[0];
+    for (int k = 0; k < max_accel_types; ++k)
+      if (n.accel[k] > 0 && by_free_memory_[1 + k].size() < list->size())
+        list = &by_free_memory_[1 + k];
+    auto it = list->lower_bound({n.memory, 0});
+    for (int i = 0; i < best_fit_walk && it != list->end(); ++i, ++it) {
       auto slot = it->second;
       if (fits_free(nodes_[base_ + slot], n) && pred(slot))
         return slot;
     }
-    if (it == by_free_memory_.end())
+    if (it == list->end())
       return npos;
     float best = std::numeric_limits<float>::infinity();
     uint32_t best_slot = npos;
@@ -171,6 +180,10 @@ private:
   }
 
   void pull(uint32_t node);
+
+  /// Adds (`add`) or removes slot `i` with leaf `x` to or from the lists
+  /// of `by_free_memory_` it belongs to.
+  void list(uint32_t i, const capacity_leaf& x, bool add);
 
   template<class Pred>
   void least_rec(uint32_t node, const capacity_need& n, Pred& pred, float& best,
@@ -248,8 +261,11 @@ private:
 
   uint32_t base_ = 0;
   std::vector<capacity_leaf> nodes_;
-  /// (free memory, slot) of every slot with a free test slot, for best_fit.
-  std::set<std::pair<float, uint32_t>> by_free_memory_;
+  /// For best_fit, (free memory, slot) of every slot with a free test slot
+  /// ([0]) and of those that also have a free accelerator of type k
+  /// ([1 + k]).
+  std::array<std::set<std::pair<float, uint32_t>>, 1 + max_accel_types>
+    by_free_memory_;
 };
 
 } // namespace alb

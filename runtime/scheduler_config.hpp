@@ -13,8 +13,10 @@ class execution_history;
 
 /// Settings of the scheduling core.
 struct scheduler_config {
-  /// Placement strategy by name (see `strategy_names()`).
-  std::string strategy = "least_loaded";
+  /// Placement strategy by name (see `strategy_names()`). `adaptive` by
+  /// default: on `alb benchmark`'s heterogeneous fleets it had the shortest
+  /// makespans (README, "`alb benchmark`").
+  std::string strategy = "adaptive";
   /// Tests a worker may hold beyond its concurrent slots (its local queue).
   int prefetch = 2;
   /// Seconds a test that fits no worker waits before it fails.

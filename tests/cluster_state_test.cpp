@@ -89,6 +89,15 @@ scheduler_config no_prefetch() {
   return cfg;
 }
 
+/// `no_prefetch()` with a strategy that does not bind late: a test that
+/// fits no free worker is parked (the default `adaptive` keeps such a test
+/// queued in its size class while a busy worker could hold it).
+scheduler_config parking() {
+  auto cfg = no_prefetch();
+  cfg.strategy = "least_loaded";
+  return cfg;
+}
+
 /// Where a drained placement went.
 struct placement {
   uint32_t slot = npos;
@@ -198,7 +207,7 @@ BOOST_AUTO_TEST_CASE(how_to_run_a_test_rides_in_its_record_to_each_placement) {
 // -- capacity ----------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(a_worker_filled_exactly_on_memory_takes_no_more_tests) {
-  fixture f;
+  fixture f{parking()};
   auto w = f.add(make_worker("w", 8, 4));
   f.submit(make_test("a", 4));
   f.submit(make_test("b", 4));
@@ -393,7 +402,7 @@ BOOST_AUTO_TEST_CASE(a_parked_test_waits_from_when_the_big_node_left) {
   // A big test waits behind another on the only big worker (parked: the
   // small one cannot hold it). The big worker leaves at 500: the big test
   // fails 30 s later, not at once, although it was submitted long before.
-  scheduler_config cfg = no_prefetch();
+  scheduler_config cfg = parking();
   cfg.wait_limit = 30;
   fixture f{cfg};
   f.add(make_worker("small", 4, 1));
@@ -502,7 +511,7 @@ BOOST_AUTO_TEST_CASE(a_test_whose_needs_no_single_worker_meets_fails_in_time) {
 }
 
 BOOST_AUTO_TEST_CASE(a_test_waiting_for_a_busy_cluster_outlives_the_limit) {
-  scheduler_config cfg = no_prefetch();
+  scheduler_config cfg = parking();
   cfg.wait_limit = 10;
   fixture f{cfg};
   auto w = f.add(make_worker("w", 8, 2));

@@ -451,9 +451,10 @@ BOOST_AUTO_TEST_CASE(unknown_keys_warn_with_a_suggestion) {
   check_contains(cfg.warnings[2],
                  {"unknown_keys.toml:8:1:", "'priority_distributon'",
                   "did you mean 'priority_distribution'?"});
-  // Unknown keys change nothing.
+  // Unknown keys change nothing: the misspelt section's best_fit is not
+  // taken.
   BOOST_TEST(cfg.test_configurations.at("small").workers == 5);
-  BOOST_TEST(cfg.scheduler.strategy == "least_loaded");
+  BOOST_TEST(cfg.scheduler.strategy == scheduler_config{}.strategy);
 }
 
 BOOST_AUTO_TEST_CASE(scenario_with_missing_profile_names_both) {
@@ -688,10 +689,29 @@ BOOST_AUTO_TEST_CASE(effective_config_layers_defaults_scenarios_file_env) {
   BOOST_TEST(cfg.log_level == "DEBUG");                 // file over default
   BOOST_TEST_REQUIRE(cfg.sources.size() == 2u);
   BOOST_TEST(cfg.sources[1] == fixture("full.toml"));
-  // The flag wins over LB_CONFIG_PATH.
+  // The flag wins over LB_CONFIG_PATH: the file names no strategy, so the
+  // built-in default, not full.toml's power_of_two.
   auto flagged
     = load_effective_config(configs_dir + "reference_example.toml", env);
-  BOOST_TEST(flagged.scheduler.strategy == "least_loaded");
+  BOOST_TEST(flagged.scheduler.strategy == scheduler_config{}.strategy);
+}
+
+BOOST_AUTO_TEST_CASE(the_default_strategy_is_adaptive_everywhere) {
+  // alb benchmark measured adaptive best on heterogeneous fleets (README):
+  // the built-in default, what a run without any file gets, and what the
+  // shipped example and packaged configs give.
+  BOOST_TEST(scheduler_config{}.strategy == "adaptive");
+  BOOST_TEST(load_effective_config("", env_with_scenarios()).scheduler.strategy
+             == "adaptive");
+  BOOST_TEST(
+    load_config(configs_dir + "cluster_example.toml").scheduler.strategy
+    == "adaptive");
+  BOOST_TEST(load_config(ALB_SOURCE_DIR "/packaging/etc/coordinator.toml")
+               .scheduler.strategy
+             == "adaptive");
+  BOOST_TEST(
+    load_config(configs_dir + "benchmark_workload.toml").scheduler.strategy
+    == "adaptive");
 }
 
 BOOST_AUTO_TEST_CASE(bad_lb_config_path_says_where_the_path_came_from) {

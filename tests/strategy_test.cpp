@@ -675,7 +675,8 @@ BOOST_AUTO_TEST_CASE(best_fit_index_query_equals_a_full_scan) {
   // the least memory slack (ties to the lowest slot) among those that fit
   // memory, accelerators, a free test slot and the predicate answers, over
   // random updates, including slots emptied and predicates that reject the
-  // first candidates (so the tree fallback is exercised too).
+  // first candidates (so the tree fallback is exercised too), for tests
+  // that need one or two accelerators of one type or of two.
   alb::rng r{11};
   alb::capacity_index idx;
   const uint32_t n = 300;
@@ -697,6 +698,14 @@ BOOST_AUTO_TEST_CASE(best_fit_index_query_equals_a_full_scan) {
       if (r.chance(0.3)) {
         x.total_accel[0] = 2;
         x.free_accel[0] = static_cast<int16_t>(r.below(3));
+        // The GPU machines are the big ones: the slots with the least
+        // free memory mostly have no accelerator.
+        x.free_memory += 32;
+        x.total_memory += 32;
+      }
+      if (r.chance(0.1)) {
+        x.total_accel[1] = 1;
+        x.free_accel[1] = static_cast<int16_t>(r.below(2));
       }
       idx.set(i, x);
     }
@@ -704,7 +713,9 @@ BOOST_AUTO_TEST_CASE(best_fit_index_query_equals_a_full_scan) {
     need.memory
       = static_cast<float>(r.pick(std::vector<double>{0.5, 1, 4, 8, 30}));
     if (r.chance(0.25))
-      need.accel[0] = 1;
+      need.accel[0] = static_cast<int16_t>(1 + r.below(2));
+    if (r.chance(0.1))
+      need.accel[1] = 1;
     auto modulus = 1 + r.below(200); // 1 accepts all; large ones reject many
     auto pred = [&](uint32_t s) { return s % modulus == 0 || modulus == 1; };
     uint32_t expect = alb::capacity_index::npos;
