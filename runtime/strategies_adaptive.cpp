@@ -184,7 +184,8 @@ public:
     for (size_t i = 0; i < unprobed_.size() && looked < 32;) {
       auto slot = unprobed_[i];
       if (slot >= slots_.size() || !slots_[slot].known || !unprobed(slot, c)) {
-        slots_[slot < slots_.size() ? slot : 0].listed = false;
+        if (slot < slots_.size())
+          slots_[slot].listed = false;
         unprobed_[i] = unprobed_.back();
         unprobed_.pop_back();
         continue;
@@ -447,7 +448,10 @@ private:
     for (int a = 0; a < max_accel_types; ++a)
       e.accel[static_cast<size_t>(a)]
         = std::min(e.slots, static_cast<int>(w.total_accel[a]));
-    e.cls = class_of(caps);
+    // The class of a worker does not change while it stays (a worker that
+    // leaves is forgotten, its entry reset).
+    if (!e.known)
+      e.cls = class_of(caps);
     e.cls_version = classes_[e.cls].version;
     e.fallback = prior_speed(caps, e.cls, e.declared);
     e.hist = history().find_worker(caps.worker_id);
