@@ -106,7 +106,8 @@ public:
   /// (family, the worker overall) as if that had this many samples of its
   /// own: a few jittered runs of a model do not override what many runs of
   /// its family or of the worker said, ten runs weigh as much as it (alb
-  /// benchmark, 30 seeds: 2 and 5 left more bad outliers, 10 the fewest).
+  /// benchmark over 30 seeds on 30acd03: 2 and 5 left more bad outliers
+  /// than 10).
   static constexpr double prior_samples = 10;
 
   /// Records one finished attempt of `model` (of `family`, "" = none) on

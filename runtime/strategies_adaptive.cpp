@@ -30,9 +30,11 @@ constexpr auto npos = capacity_index::npos;
 /// duration where it decides whether to hold a test back for a faster
 /// worker (k in mean + k sd): a hold is a bet on estimates, so both sides
 /// are planned slower than their mean. 0.5 (about the 69th percentile of a
-/// normal spread): in alb benchmark over 30 seeds 1 left a bad outlier
-/// (50 x 100 warm worst 1.72) that 0.5 and 0 did not, and 0.5 had the
-/// lowest warm sum.
+/// normal spread): in alb benchmark over 30 seeds (on 30acd03, before
+/// priority bands could be jumped) 1 left a bad outlier (50 x 100 warm
+/// worst 1.72) that 0.5 and 0 did not, and 0.5 had the lowest warm sum;
+/// the differences between 0, 0.5 and 1 were otherwise within the spread
+/// any small change of the plan gives.
 constexpr double pessimism_sd = 0.5;
 
 /// How fast each worker runs tests, learned from the execution history (or
