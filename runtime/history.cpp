@@ -38,34 +38,57 @@ void running_stats::merge(const running_stats& o) {
 
 void execution_history::add_to(
   std::unordered_map<std::string, worker_history>& map, size_t& pairs,
-  const std::string& model, const std::string& worker, double exec_seconds,
-  double expected_seconds) {
+  const std::string& model, const std::string& family,
+  const std::string& worker, double exec_seconds, double expected_seconds) {
   auto& w = map[worker];
   auto [it, fresh] = w.by_model.try_emplace(model);
   if (fresh)
     ++pairs;
-  it->second.seconds.add(exec_seconds);
-  w.overall.seconds.add(exec_seconds);
-  if (std::isfinite(expected_seconds) && expected_seconds > 0) {
-    auto ratio = exec_seconds / expected_seconds;
-    it->second.slowdown.add(ratio);
-    w.overall.slowdown.add(ratio);
-  }
+  exec_stats* fam = family.empty() ? nullptr : &w.by_family[family];
+  auto add = [&](auto member, double x) {
+    (it->second.*member).add(x);
+    (w.overall.*member).add(x);
+    if (fam)
+      (fam->*member).add(x);
+  };
+  add(&exec_stats::seconds, exec_seconds);
+  if (std::isfinite(expected_seconds) && expected_seconds > 0)
+    add(&exec_stats::slowdown, exec_seconds / expected_seconds);
 }
 
 void execution_history::record(const std::string& model,
                                const std::string& worker, double exec_seconds,
-                               double expected_seconds) {
+                               double expected_seconds,
+                               const std::string& family) {
   if (!std::isfinite(exec_seconds) || exec_seconds < 0)
     return;
-  add_to(workers_, pairs_, model, worker, exec_seconds, expected_seconds);
-  add_to(fresh_, fresh_pairs_, model, worker, exec_seconds, expected_seconds);
+  if (!family.empty())
+    families_[model] = family;
+  auto& fam = family_of(model);
+  add_to(workers_, pairs_, model, fam, worker, exec_seconds, expected_seconds);
+  add_to(fresh_, fresh_pairs_, model, fam, worker, exec_seconds,
+         expected_seconds);
+}
+
+const std::string&
+execution_history::family_of(const std::string& model) const {
+  static const std::string none;
+  auto it = families_.find(model);
+  return it == families_.end() ? none : it->second;
+}
+
+void execution_history::add_family(worker_history& w, const std::string& model,
+                                   const exec_stats& s) const {
+  auto& fam = family_of(model);
+  if (!fam.empty())
+    w.by_family[fam].merge(s);
 }
 
 execution_history execution_history::fresh() const {
   execution_history h;
   h.workers_ = fresh_;
   h.pairs_ = fresh_pairs_;
+  h.families_ = families_;
   return h;
 }
 
@@ -84,34 +107,52 @@ const exec_stats* execution_history::find(const std::string& model,
   return it == w->by_model.end() ? nullptr : &it->second;
 }
 
-double execution_history::estimate(const std::string& model,
-                                   const worker_history* w,
-                                   double expected_seconds,
-                                   double fallback_speed) const {
+run_estimate execution_history::estimate_run(const std::string& model,
+                                             const worker_history* w,
+                                             double expected_seconds,
+                                             double fallback_speed,
+                                             const std::string& family) const {
   auto speed = fallback_speed > 0 ? fallback_speed : 1.0;
-  const exec_stats* m = nullptr;
-  if (w) {
-    auto it = w->by_model.find(model);
-    if (it != w->by_model.end())
-      m = &it->second;
+  // The ratio carries over between tests of different sizes; a mean of
+  // seconds would not.
+  bool ratio = expected_seconds > 0;
+  auto scale = ratio ? expected_seconds : 1.0;
+  run_estimate out{scale / speed, 0};
+  if (!w)
+    return out;
+  auto series = [&](const exec_stats& s) -> const running_stats& {
+    return ratio ? s.slowdown : s.seconds;
+  };
+  double mean = 1.0 / speed;
+  double sd = 0;
+  // Each level is drawn towards the one above it by prior_samples
+  // pseudo-samples; the deepest level with a spread gives the spread.
+  auto level = [&](const exec_stats* s, bool top) {
+    if (!s)
+      return;
+    auto& r = series(*s);
+    if (r.count == 0)
+      return;
+    auto n = static_cast<double>(r.count);
+    mean = top ? r.mean
+               : (n * r.mean + prior_samples * mean) / (n + prior_samples);
+    if (r.count > 1)
+      sd = std::sqrt(r.variance());
+  };
+  level(&w->overall, true);
+  auto& fam = family.empty() ? family_of(model) : family;
+  if (!fam.empty()) {
+    auto it = w->by_family.find(fam);
+    level(it == w->by_family.end() ? nullptr : &it->second, false);
   }
-  if (expected_seconds > 0) {
-    // The ratio carries over between tests of different sizes; a mean of
-    // seconds would not.
-    if (m && m->slowdown.count > 0)
-      return expected_seconds * m->slowdown.mean;
-    if (w && w->overall.slowdown.count > 0)
-      return expected_seconds * w->overall.slowdown.mean;
-    return expected_seconds / speed;
-  }
-  if (m && m->seconds.count > 0)
-    return m->seconds.mean;
-  if (w && w->overall.seconds.count > 0)
-    return w->overall.seconds.mean;
-  return 1.0 / speed;
+  auto it = w->by_model.find(model);
+  level(it == w->by_model.end() ? nullptr : &it->second, false);
+  return {mean * scale, sd * scale};
 }
 
 void execution_history::merge(const execution_history& other) {
+  for (auto& [model, family] : other.families_)
+    families_.try_emplace(model, family);
   for (auto& [worker, ow] : other.workers_) {
     auto& w = workers_[worker];
     for (auto& [model, os] : ow.by_model) {
@@ -120,6 +161,8 @@ void execution_history::merge(const execution_history& other) {
         ++pairs_;
       it->second.merge(os);
     }
+    for (auto& [family, os] : ow.by_family)
+      w.by_family[family].merge(os);
     w.overall.merge(ow.overall);
   }
 }
@@ -179,6 +222,50 @@ void open_db(const std::string& path, db_handle& h, int flags) {
   sqlite3_busy_timeout(h.db, 5000);
 }
 
+const char* create_family_sql
+  = "CREATE TABLE IF NOT EXISTS execution_history_family ("
+    "model TEXT PRIMARY KEY NOT NULL, family TEXT NOT NULL)";
+
+/// Whether the database has a table called `name`.
+bool has_table(const std::string& path, sqlite3* db, const char* name) {
+  stmt_handle probe;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT count(*) FROM sqlite_master WHERE type = "
+                         "'table' AND name = ?",
+                         -1, &probe.st, nullptr)
+        != SQLITE_OK
+      || sqlite3_bind_text(probe.st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK
+      || sqlite3_step(probe.st) != SQLITE_ROW)
+    fail_db(path, db, "cannot read");
+  return sqlite3_column_int(probe.st, 0) > 0;
+}
+
+/// Reads the model families into `out`; a database saved before families
+/// were kept has no such table and no families.
+void read_families(const std::string& path, sqlite3* db,
+                   std::unordered_map<std::string, std::string>& out) {
+  if (!has_table(path, db, execution_history::family_table))
+    return;
+  stmt_handle q;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT model, family FROM execution_history_family",
+                         -1, &q.st, nullptr)
+      != SQLITE_OK)
+    fail_db(path, db, "malformed table execution_history_family");
+  for (;;) {
+    auto rc = sqlite3_step(q.st);
+    if (rc == SQLITE_DONE)
+      break;
+    if (rc != SQLITE_ROW)
+      fail_db(path, db, "cannot read table execution_history_family");
+    auto model = sqlite3_column_text(q.st, 0);
+    auto family = sqlite3_column_text(q.st, 1);
+    if (model && family && *family)
+      out[reinterpret_cast<const char*>(model)]
+        = reinterpret_cast<const char*>(family);
+  }
+}
+
 bool valid_stats(sqlite3_int64 count, double mean, double m2) {
   return count >= 0 && std::isfinite(mean) && mean >= 0 && std::isfinite(m2)
          && m2 >= 0;
@@ -208,16 +295,9 @@ execution_history execution_history::load(const std::string& path) {
                                             : SQLITE_OPEN_READONLY);
   // The first statement is what reads the header: a garbage file fails
   // here with "file is not a database".
-  stmt_handle probe;
-  if (sqlite3_prepare_v2(db.db,
-                         "SELECT count(*) FROM sqlite_master WHERE type = "
-                         "'table' AND name = 'execution_history'",
-                         -1, &probe.st, nullptr)
-        != SQLITE_OK
-      || sqlite3_step(probe.st) != SQLITE_ROW)
-    fail_db(path, db.db, "cannot read");
-  if (sqlite3_column_int(probe.st, 0) == 0)
+  if (!has_table(path, db.db, table))
     return h; // a database of other tables (the journal): nothing learned
+  read_families(path, db.db, h.families_);
   stmt_handle q;
   if (sqlite3_prepare_v2(db.db,
                          "SELECT model, worker, count, mean, m2, ratio_count, "
@@ -256,6 +336,7 @@ execution_history execution_history::load(const std::string& path) {
       ++h.pairs_;
     it->second.merge(s);
     w.overall.merge(s);
+    h.add_family(w, model, s);
   }
   return h;
 }
@@ -296,6 +377,24 @@ void execution_history::save(const std::string& path) const {
         if (sqlite3_step(ins.st) != SQLITE_DONE)
           fail_db(path, db.db, "cannot write");
       }
+    }
+    exec(path, db.db, create_family_sql, "cannot write");
+    exec(path, db.db, "DELETE FROM execution_history_family", "cannot write");
+    stmt_handle fam;
+    if (sqlite3_prepare_v2(db.db,
+                           "INSERT INTO execution_history_family (model, "
+                           "family) VALUES (?, ?)",
+                           -1, &fam.st, nullptr)
+        != SQLITE_OK)
+      fail_db(path, db.db, "malformed table execution_history_family");
+    for (auto& [model, family] : families_) {
+      sqlite3_reset(fam.st);
+      sqlite3_bind_text(fam.st, 1, model.data(), static_cast<int>(model.size()),
+                        SQLITE_TRANSIENT);
+      sqlite3_bind_text(fam.st, 2, family.data(),
+                        static_cast<int>(family.size()), SQLITE_TRANSIENT);
+      if (sqlite3_step(fam.st) != SQLITE_DONE)
+        fail_db(path, db.db, "cannot write");
     }
     exec(path, db.db, "COMMIT", "cannot write");
   } catch (...) {

@@ -1,10 +1,12 @@
 #pragma once
 
 // Learned execution times per (model, worker), the memory of
-// `performance_based` and `adaptive`. Kept in memory while a run learns, and
-// in an embedded SQLite database between runs: `load` reads it at start,
-// `save` replaces it at the end in one transaction, so an interrupted save
-// leaves the previous contents intact and never a corrupt file.
+// `performance_based` and `adaptive`, with what each model's family and each
+// worker in general have shown, so a model a worker has not run yet starts
+// from its family's pace there, else the worker's. Kept in memory while a run
+// learns, and in an embedded SQLite database between runs: `load` reads it at
+// start, `save` replaces it at the end in one transaction, so an interrupted
+// save leaves the previous contents intact and never a corrupt file.
 //
 // Usage:
 //
@@ -71,8 +73,22 @@ struct exec_stats {
 struct worker_history {
   /// Per model id.
   std::unordered_map<std::string, exec_stats> by_model;
+  /// Per model family (the models whose family is known).
+  std::unordered_map<std::string, exec_stats> by_family;
   /// Over all models: the worker's general pace.
   exec_stats overall;
+};
+
+/// What a run of one test is expected to take: the mean and the standard
+/// deviation of one run around it (0 while fewer than two samples say).
+struct run_estimate {
+  /// Expected seconds.
+  double mean = 0;
+  /// Standard deviation of one run, seconds.
+  double sd = 0;
+
+  /// `mean + k * sd`: a pessimistic estimate for `k > 0`.
+  double upper(double k) const { return mean + k * sd; }
 };
 
 /// Execution-time history per (model, worker). Not thread-safe: one
@@ -82,11 +98,27 @@ public:
   /// Name of the table `save` writes and `load` reads.
   static constexpr const char* table = "execution_history";
 
-  /// Records one finished attempt of `model` on `worker` that ran
-  /// `exec_seconds`; `expected_seconds` (0 = unknown) is the test's own
-  /// estimate at nominal speed.
+  /// Name of the table of model families `save` writes and `load` reads
+  /// (model, family); a database without it has no families.
+  static constexpr const char* family_table = "execution_history_family";
+
+  /// A learned level (model, family) is drawn towards the level above it
+  /// (family, the worker overall) as if that had this many samples of its
+  /// own: a few jittered runs of a model do not override what many runs of
+  /// its family or of the worker said, ten runs weigh as much as it (alb
+  /// benchmark over 30 seeds on 30acd03: 2 and 5 left more bad outliers
+  /// than 10).
+  static constexpr double prior_samples = 10;
+
+  /// Records one finished attempt of `model` (of `family`, "" = none) on
+  /// `worker` that ran `exec_seconds`; `expected_seconds` (0 = unknown) is
+  /// the test's own estimate at nominal speed.
   void record(const std::string& model, const std::string& worker,
-              double exec_seconds, double expected_seconds);
+              double exec_seconds, double expected_seconds,
+              const std::string& family = {});
+
+  /// The family `model` was recorded with ("" = unknown).
+  const std::string& family_of(const std::string& model) const;
 
   /// What is known about `worker` (null = nothing). The pointer stays valid
   /// until the history is destroyed or assigned.
@@ -96,13 +128,27 @@ public:
   const exec_stats* find(const std::string& model,
                          const std::string& worker) const;
 
-  /// Expected seconds of a test of `model` with `expected_seconds` (0 =
-  /// unknown) on `worker`: learned slowdown of this model there, else of the
-  /// worker in general, times `expected_seconds`; else the mean seconds
-  /// seen; else `expected_seconds / fallback_speed`. `w` may be passed to
-  /// skip the worker lookup.
+  /// Expected seconds of a test of `model` (of `family`; "" = the family
+  /// it was recorded with) with `expected_seconds` (0 = unknown) on the
+  /// worker `w` (null = unknown): `expected_seconds` times the learned
+  /// slowdown there, the model's mean drawn towards its family's and the
+  /// family's towards the worker's overall one (each level weighs as
+  /// `prior_samples` samples of its own; a level without samples is the
+  /// one above it); a worker without samples runs at `fallback_speed`.
+  /// Without `expected_seconds`, the same over the mean seconds seen.
   double estimate(const std::string& model, const worker_history* w,
-                  double expected_seconds, double fallback_speed) const;
+                  double expected_seconds, double fallback_speed,
+                  const std::string& family = {}) const {
+    return estimate_run(model, w, expected_seconds, fallback_speed, family)
+      .mean;
+  }
+
+  /// `estimate` with the standard deviation of one run: that of the
+  /// deepest level (model, family, overall) with at least two samples,
+  /// scaled like the mean; 0 when none has.
+  run_estimate estimate_run(const std::string& model, const worker_history* w,
+                            double expected_seconds, double fallback_speed,
+                            const std::string& family = {}) const;
 
   /// Adds every sample of `other` (as prior knowledge: not part of
   /// `fresh()`).
@@ -138,13 +184,19 @@ public:
 private:
   static void add_to(std::unordered_map<std::string, worker_history>& map,
                      size_t& pairs, const std::string& model,
-                     const std::string& worker, double exec_seconds,
-                     double expected_seconds);
+                     const std::string& family, const std::string& worker,
+                     double exec_seconds, double expected_seconds);
+
+  /// Adds `s` (samples of `model`) to the family aggregates of `w`.
+  void add_family(worker_history& w, const std::string& model,
+                  const exec_stats& s) const;
 
   std::unordered_map<std::string, worker_history> workers_;
   size_t pairs_ = 0;
   std::unordered_map<std::string, worker_history> fresh_;
   size_t fresh_pairs_ = 0;
+  /// Model id -> family, for the models recorded with one.
+  std::unordered_map<std::string, std::string> families_;
 };
 
 } // namespace alb

@@ -12,7 +12,9 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -24,14 +26,29 @@ constexpr auto npos = capacity_index::npos;
 
 // -- pace model ---------------------------------------------------------------
 
+/// How many standard deviations of one run the plan adds to a learned
+/// duration where it decides whether to hold a test back for a faster
+/// worker (k in mean + k sd): a hold is a bet on estimates, so both sides
+/// are planned slower than their mean. 0.5 (about the 69th percentile of a
+/// normal spread): in alb benchmark over 30 seeds (on 30acd03, before
+/// priority bands could be jumped) 1 left a bad outlier (50 x 100 warm
+/// worst 1.72) that 0.5 and 0 did not, and 0.5 had the lowest warm sum;
+/// the differences between 0, 0.5 and 1 were otherwise within the spread
+/// any small change of the plan gives.
+constexpr double pessimism_sd = 0.5;
+
 /// How fast each worker runs tests, learned from the execution history (or
-/// the worker's advertised speed until the history knows it), and workers
-/// grouped into speed tiers so "the least loaded worker of each tier" is a
-/// bounded number of index queries.
+/// a prior until the history knows it), and workers grouped into speed
+/// tiers so "the least loaded worker of each tier" is a bounded number of
+/// index queries.
 class pace_model {
 public:
   /// Quarter-octave tiers from 1/256 to 256 times nominal speed.
   static constexpr int tiers = 64;
+
+  /// A test is short enough to probe an unknown worker with when its
+  /// expected duration is at most this share of the mean test's.
+  static constexpr double probe_share = 0.5;
 
   pace_model(execution_history* shared, bool speed_hints)
     : shared_(shared), hints_(speed_hints) {
@@ -45,7 +62,7 @@ public:
              double exec_seconds) {
     auto& caps = c.worker(slot).caps;
     history().record(t.req.model_id, caps.worker_id, exec_seconds,
-                     t.req.expected_duration);
+                     t.req.expected_duration, t.req.model_family);
     refresh(slot, c);
   }
 
@@ -53,6 +70,7 @@ public:
   void forget(uint32_t slot) {
     if (slot < slots_.size() && slots_[slot].known) {
       untier(slots_[slot]);
+      unclass(slots_[slot]);
       slots_[slot] = entry{};
     }
   }
@@ -102,8 +120,16 @@ public:
   /// Expected seconds `t` runs on the worker in `slot`.
   double exec_estimate(const test_record& t, uint32_t slot,
                        const cluster_state& c) {
+    return exec_run(t, slot, c).mean;
+  }
+
+  /// Expected seconds `t` runs on the worker in `slot`, with the spread of
+  /// one run.
+  run_estimate exec_run(const test_record& t, uint32_t slot,
+                        const cluster_state& c) {
     auto& e = at(slot, c);
-    return history().estimate(t.req.model_id, e.hist, typical(t), e.fallback);
+    return history().estimate_run(t.req.model_id, e.hist, typical(t),
+                                  e.fallback, t.req.model_family);
   }
 
   /// Expected seconds of `t` at nominal speed (its own estimate, else the
@@ -115,18 +141,76 @@ public:
 
   /// Expected seconds until `t` would finish on the worker in `slot`: the
   /// wait behind the tests it already holds beyond its free slots, plus
-  /// its own run, slowed by load that is not ours.
-  double completion(const test_record& t, uint32_t slot,
-                    const cluster_state& c) {
+  /// its own run (`k` standard deviations of one run above its mean),
+  /// slowed by load that is not ours.
+  double completion(const test_record& t, uint32_t slot, const cluster_state& c,
+                    double k = 0) {
     auto& w = c.worker(slot);
     auto held = static_cast<double>(w.held.size());
     auto slots = static_cast<double>(std::max(1, w.slots));
     double wait = 0;
     if (held >= slots)
       wait = (held - slots + 1) / slots * mean_expected_ / speed(slot, c);
-    auto run = exec_estimate(t, slot, c);
+    auto run
+      = k > 0 ? exec_run(t, slot, c).upper(k) : exec_estimate(t, slot, c);
     return (wait + run) * (1.0 + w.external_load);
   }
+
+  /// Whether `t` is short enough to be an unknown worker's probe.
+  bool is_probe(const test_record& t) const {
+    return t.req.expected_duration > 0
+           && cluster_state::size_class_of(t.req.expected_duration)
+                <= probe_class();
+  }
+
+  /// Queued tests short enough to probe with.
+  size_t probes_queued(const cluster_state& c) const {
+    return c.queued_at_least(1) - c.queued_at_least(probe_class() + 1);
+  }
+
+  /// Whether the worker in `slot` still waits for its probe: nothing
+  /// learned of it, no prior that says anything, no test given yet.
+  bool unprobed(uint32_t slot, const cluster_state& c) {
+    auto& e = at(slot, c);
+    return !e.hist && !e.declared && !e.probed;
+  }
+
+  /// Whether some known worker waits for its probe (O(1)).
+  bool any_unprobed() const { return !unprobed_.empty(); }
+
+  /// A worker waiting for its probe that can take `t` in a free slot now,
+  /// or npos; looks at a bounded number of them.
+  uint32_t free_unprobed(const test_record& t, const cluster_state& c) {
+    eligible_for ok{t, c};
+    size_t looked = 0;
+    for (size_t i = 0; i < unprobed_.size() && looked < 32;) {
+      auto slot = unprobed_[i];
+      if (slot >= slots_.size() || !slots_[slot].known || !unprobed(slot, c)) {
+        if (slot < slots_.size())
+          slots_[slot].listed = false;
+        unprobed_[i] = unprobed_.back();
+        unprobed_.pop_back();
+        continue;
+      }
+      ++looked;
+      ++i;
+      auto& w = c.worker(slot);
+      if (static_cast<int>(w.held.size()) < w.slots && c.fits_now(slot, t)
+          && ok(slot))
+        return slot;
+    }
+    return npos;
+  }
+
+  /// The worker in `slot` got its first test: it is no longer waiting for
+  /// a probe.
+  void probed(uint32_t slot, const cluster_state& c) {
+    at(slot, c).probed = true;
+  }
+
+  /// While set, `least_loaded_in_tier` passes over workers waiting for
+  /// their probe.
+  bool skip_unprobed = false;
 
   /// Call once per decision: keeps tier counts converging on new workers
   /// (a bounded sweep, never all of them at once) and tracks test sizes.
@@ -208,11 +292,14 @@ public:
   /// tier `k` if it waited for one: the faster tiers' slots that can hold
   /// it (its accelerators counted, not only test slots) free up at their
   /// combined rate, the `waiting` tests ahead of it (as long or longer)
-  /// drain first, then it runs at their mean speed. Infinity when no tier
-  /// is faster.
-  double faster_completion(const test_record& t, int k, size_t waiting) const {
+  /// drain first, then it runs at their mean speed, `sds` standard
+  /// deviations of one run slower (their mean spread). Infinity when no
+  /// tier is faster.
+  double faster_completion(const test_record& t, int k, size_t waiting,
+                           double sds = 0) const {
     double rate = 0; // nominal seconds of work per second
     double slots = 0;
+    double spread = 0; // sum of slots x relative sd
     for (int j = k + 1; j < tiers; ++j) {
       auto n = static_cast<double>(tier_slots_[static_cast<size_t>(j)]);
       if (n <= 0)
@@ -228,6 +315,8 @@ public:
         continue;
       rate += n * speed;
       slots += n;
+      spread += n * tier_cv_[static_cast<size_t>(j)]
+                / static_cast<double>(tier_slots_[static_cast<size_t>(j)]);
     }
     if (rate <= 0)
       return std::numeric_limits<double>::infinity();
@@ -236,32 +325,96 @@ public:
     // least about as long as this one.
     auto drain
       = (mean_expected_ + static_cast<double>(waiting) * typical(t)) / rate;
-    return drain + typical(t) / speed;
+    return drain + typical(t) / speed * (1 + sds * spread / slots);
   }
 
 private:
   struct entry {
     bool known = false;
+    /// Whether its prior says something (speed hint, a learned worker of
+    /// the same hardware, a declared clock): then it is not probed.
+    bool declared = false;
+    /// Whether it was given a test while nothing was known of it.
+    bool probed = false;
+    /// Whether it is in `unprobed_`.
+    bool listed = false;
+    /// Whether its learned speed counts in its hardware class.
+    bool in_class = false;
     int8_t tier = 0;
     double speed = 1;
     double fallback = 1;
+    /// Standard deviation of its learned slowdown over its mean (0 until
+    /// two samples): the relative spread of one run.
+    double cv = 0;
     int slots = 1;
     /// Per accelerator type, the test slots that can have one.
     std::array<int, max_accel_types> accel{};
     const worker_history* hist = nullptr;
+    /// Its hardware class and that class's version its prior was taken at.
+    uint32_t cls = 0;
+    uint64_t cls_version = 0;
   };
 
+  /// Workers declaring the same hardware: their learned speeds.
+  struct hardware_class {
+    double speed_sum = 0;
+    uint32_t known = 0;
+    /// Bumped whenever `speed_sum` changes.
+    uint64_t version = 0;
+  };
+
+  /// The class of a worker's declared hardware: CPU cores and clock, GPUs
+  /// and whether CUDA is usable.
+  static std::string hardware_key(const worker_capabilities& caps) {
+    auto& h = caps.hardware;
+    return std::to_string(h.cpu.cores) + "/"
+           + std::to_string(std::llround(h.cpu.frequency_mhz)) + "/"
+           + std::to_string(h.gpu.device_count) + "/"
+           + (h.gpu.cuda_available ? "cuda" : "");
+  }
+
+  uint32_t class_of(const worker_capabilities& caps) {
+    auto [it, fresh] = class_ids_.try_emplace(
+      hardware_key(caps), static_cast<uint32_t>(classes_.size()));
+    if (fresh)
+      classes_.emplace_back();
+    return it->second;
+  }
+
   /// What a worker the history does not know yet is assumed to run at:
-  /// its advertised speed with speed hints; else what its declared
-  /// hardware says (CPU clock against a nominal 3 GHz, within 1/4..4x);
-  /// else nominal.
-  static double prior_speed(const worker_capabilities& caps, bool hints) {
-    if (hints && caps.speed > 0)
+  /// its advertised speed with speed hints; else the mean learned speed of
+  /// the workers that declare the same hardware (cores, clock, GPUs); else
+  /// what its declared clock says (against a nominal 3 GHz, within
+  /// 1/4..4x); else nominal. `declared` tells whether any of these said
+  /// something.
+  double prior_speed(const worker_capabilities& caps, uint32_t cls,
+                     bool& declared) const {
+    declared = true;
+    if (hints_ && caps.speed > 0)
       return caps.speed;
+    auto& k = classes_[cls];
+    if (k.known > 0)
+      return k.speed_sum / k.known;
     auto mhz = caps.hardware.cpu.frequency_mhz;
     if (mhz > 0)
       return std::clamp(mhz / nominal_mhz, 0.25, 4.0);
+    declared = false;
     return 1.0;
+  }
+
+  /// The largest size class of a probe.
+  int probe_class() const {
+    return cluster_state::size_class_of(probe_share * mean_expected_);
+  }
+
+  void unclass(entry& e) {
+    if (!e.in_class)
+      return;
+    auto& k = classes_[e.cls];
+    k.speed_sum -= e.speed;
+    --k.known;
+    ++k.version;
+    e.in_class = false;
   }
 
   /// The clock of a nominal-speed worker.
@@ -276,7 +429,10 @@ private:
     if (slot >= slots_.size())
       slots_.resize(static_cast<size_t>(slot) + 1);
     auto& e = slots_[slot];
-    if (!e.known)
+    // A worker still on its prior takes up what its hardware class learned
+    // since.
+    if (!e.known
+        || (!e.hist && !e.in_class && classes_[e.cls].version != e.cls_version))
       refresh(slot, c);
     return e;
   }
@@ -287,21 +443,40 @@ private:
     auto& e = slots_[slot];
     if (e.known)
       untier(e);
+    unclass(e);
     auto& w = c.worker(slot);
     auto& caps = w.caps;
     e.slots = std::max(1, w.slots);
     for (int a = 0; a < max_accel_types; ++a)
       e.accel[static_cast<size_t>(a)]
         = std::min(e.slots, static_cast<int>(w.total_accel[a]));
-    e.fallback = prior_speed(caps, hints_);
+    // The class of a worker does not change while it stays (a worker that
+    // leaves is forgotten, its entry reset).
+    if (!e.known)
+      e.cls = class_of(caps);
+    e.cls_version = classes_[e.cls].version;
+    e.fallback = prior_speed(caps, e.cls, e.declared);
     e.hist = history().find_worker(caps.worker_id);
     e.speed = e.fallback;
+    e.cv = 0;
     if (e.hist && e.hist->overall.slowdown.count > 0
-        && e.hist->overall.slowdown.mean > 0)
-      e.speed = 1.0 / e.hist->overall.slowdown.mean;
+        && e.hist->overall.slowdown.mean > 0) {
+      auto& r = e.hist->overall.slowdown;
+      e.speed = 1.0 / r.mean;
+      e.cv = std::sqrt(r.variance()) / r.mean;
+      auto& k = classes_[e.cls];
+      k.speed_sum += e.speed;
+      ++k.known;
+      ++k.version;
+      e.in_class = true;
+    }
     e.tier = static_cast<int8_t>(tier_of(e.speed));
     e.known = true;
     add_to_tier(e, +1);
+    if (!e.hist && !e.declared && !e.probed && !e.listed) {
+      e.listed = true;
+      unprobed_.push_back(slot);
+    }
   }
 
   /// Adds (+1) or removes (-1) the worker of `e` from its tier's sums.
@@ -310,6 +485,7 @@ private:
     count_[k] = static_cast<uint32_t>(static_cast<int64_t>(count_[k]) + sign);
     tier_slots_[k] += sign * e.slots;
     tier_rate_[k] += sign * e.slots * e.speed;
+    tier_cv_[k] += sign * e.slots * e.cv;
     for (size_t a = 0; a < e.accel.size(); ++a) {
       tier_accel_[a][k] += sign * e.accel[a];
       accel_rate_[a] += sign * e.accel[a] * e.speed;
@@ -327,6 +503,13 @@ private:
   std::array<int64_t, tiers> tier_slots_{};
   /// Per tier, the sum of slots x speed.
   std::array<double, tiers> tier_rate_{};
+  /// Per tier, the sum of slots x relative spread of one run.
+  std::array<double, tiers> tier_cv_{};
+  /// Hardware classes by key, and their learned speeds.
+  std::unordered_map<std::string, uint32_t> class_ids_;
+  std::vector<hardware_class> classes_;
+  /// Workers that may still wait for their probe (some entries stale).
+  std::vector<uint32_t> unprobed_;
   /// Per accelerator type and tier, the slots that can have one.
   std::array<std::array<int64_t, tiers>, max_accel_types> tier_accel_{};
   /// Per accelerator type, the sum of slots that can have one x speed.
@@ -362,8 +545,10 @@ uint32_t fastest_free(const test_record& t, const cluster_state& c,
 uint32_t least_loaded_in_tier(const test_record& t, const cluster_state& c,
                               pace_model& pm, int k) {
   eligible_for ok{t, c};
-  return c.index().least_loaded(
-    t.need, [&](uint32_t slot) { return pm.tier(slot, c) == k && ok(slot); });
+  return c.index().least_loaded(t.need, [&](uint32_t slot) {
+    return pm.tier(slot, c) == k && ok(slot)
+           && !(pm.skip_unprobed && pm.unprobed(slot, c));
+  });
 }
 
 // -- weighted_round_robin -----------------------------------------------------
@@ -403,16 +588,41 @@ private:
   int credits_ = 0;
 };
 
+// -- paced strategies ---------------------------------------------------------
+
+/// A strategy that learns paces: speculation asks it how long a test runs
+/// on a worker and where a copy of it should go.
+class paced_strategy : public strategy {
+public:
+  double expected_seconds(const test_record& t, uint32_t slot,
+                          const cluster_state& c) override {
+    return pm_->exec_estimate(t, slot, c);
+  }
+
+  uint32_t pick_copy(const test_record& t, const cluster_state& c,
+                     uint32_t avoid) override {
+    return fastest_free(t, c, *pm_, avoid);
+  }
+
+protected:
+  explicit paced_strategy(pace_ptr pm) : pm_(std::move(pm)) {
+    // nop
+  }
+
+  /// The paces it learns (shared with the strategies it delegates to).
+  pace_ptr pm_;
+};
+
 // -- performance_based --------------------------------------------------------
 
 /// Earliest expected completion: for each speed tier (fastest first) the
 /// least loaded fitting worker is a candidate, scored by the wait behind
 /// what it holds plus the learned run time of this model there. Tiers whose
 /// best possible run time cannot beat the best score are not queried.
-class performance_based final : public strategy {
+class performance_based final : public paced_strategy {
 public:
   performance_based(pace_ptr pm, bool learn)
-    : pm_(std::move(pm)), learn_(learn) {
+    : paced_strategy(std::move(pm)), learn_(learn) {
     // nop
   }
 
@@ -456,18 +666,7 @@ public:
       pm_->forget(slot);
   }
 
-  double expected_seconds(const test_record& t, uint32_t slot,
-                          const cluster_state& c) override {
-    return pm_->exec_estimate(t, slot, c);
-  }
-
-  uint32_t pick_copy(const test_record& t, const cluster_state& c,
-                     uint32_t avoid) override {
-    return fastest_free(t, c, *pm_, avoid);
-  }
-
 private:
-  pace_ptr pm_;
   bool learn_;
 };
 
@@ -613,6 +812,22 @@ private:
   std::vector<uint32_t> gens_;
 };
 
+// -- affinity against speed ---------------------------------------------------
+
+/// Affinity never outweighs a 2x speed difference: `best` (the worker
+/// performance_based chose for `t`; when that is `home`, the fastest other
+/// free one) when it is expected to finish `t` in less than half the time
+/// its affine worker `home` would, else npos.
+uint32_t twice_as_fast(const test_record& t, const cluster_state& c,
+                       pace_model& pm, uint32_t best, uint32_t home) {
+  if (best == npos || best == home)
+    best = fastest_free(t, c, pm, home);
+  if (best == npos)
+    return npos;
+  return pm.completion(t, best, c) < 0.5 * pm.completion(t, home, c) ? best
+                                                                     : npos;
+}
+
 // -- adaptive -----------------------------------------------------------------
 
 /// Chooses a strategy per decision from the state of the cluster:
@@ -624,11 +839,17 @@ private:
 ///   previous worker can start the test at once: affinity_based;
 /// - huge uniform pools (4,096 workers or more): power_of_two, O(1);
 /// - otherwise least_loaded.
+/// Affinity never outweighs a 2x speed difference: a home worker expected
+/// to take more than twice as long as the earliest-finishing one loses to
+/// it. A worker nothing is known of (no history, no prior that says
+/// anything) gets a short test first when one is queued ("probe"), so its
+/// pace is learned early.
 /// `last_choice()` names the strategy that decided.
-class adaptive final : public strategy {
+class adaptive final : public paced_strategy {
 public:
   explicit adaptive(const strategy_context& ctx)
-    : pm_(std::make_shared<pace_model>(ctx.history, ctx.speed_hints)),
+    : paced_strategy(
+      std::make_shared<pace_model>(ctx.history, ctx.speed_hints)),
       perf_(pm_, false), least_(make_basic_strategy("least_loaded", ctx.seed)),
       p2_(make_basic_strategy("power_of_two", ctx.seed)),
       best_fit_(make_basic_strategy("best_fit", ctx.seed)) {
@@ -646,14 +867,65 @@ public:
   uint32_t pick(const test_record& t, const cluster_state& c) override {
     pm_->observe(t, c);
     deferred_ = false;
+    if (!pm_->any_unprobed())
+      return choose(t, c);
+    // Probing: a short test goes to a worker nothing is known of; a longer
+    // one leaves such a worker free for a short one while a short one is
+    // queued: another worker takes it, else it waits one pass (once).
+    if (pm_->is_probe(t)) {
+      auto slot = pm_->free_unprobed(t, c);
+      if (slot != npos) {
+        pm_->probed(slot, c);
+        affinity_.remember(t, slot);
+        last_ = "probe";
+        return slot;
+      }
+    }
+    auto slot = choose(t, c);
+    if (slot == npos || !pm_->unprobed(slot, c))
+      return slot;
+    if (!pm_->is_probe(t) && pm_->probes_queued(c) > 0) {
+      auto other = npos;
+      if (pm_->spread() >= 1.18) {
+        pm_->skip_unprobed = true;
+        other = choose(t, c);
+        pm_->skip_unprobed = false;
+      } else {
+        eligible_for ok{t, c};
+        other = c.index().least_loaded(
+          t.need, [&](uint32_t s) { return ok(s) && !pm_->unprobed(s, c); });
+        if (other != npos)
+          decide_as(*least_, t, other);
+      }
+      if (other != npos && !pm_->unprobed(other, c))
+        return other;
+      if (waited_.insert(t.req.test_id).second) {
+        last_ = "deferred";
+        deferred_ = true;
+        return npos;
+      }
+    }
+    waited_.erase(t.req.test_id);
+    pm_->probed(slot, c);
+    if (!pm_->any_unprobed())
+      waited_.clear();
+    return slot;
+  }
+
+  /// The worker for `t` without probing (npos with `deferred_` set when it
+  /// waits for a faster one).
+  uint32_t choose(const test_record& t, const cluster_state& c) {
+    deferred_ = false;
     if (pm_->spread() >= 1.18) {
       auto slot = decide(perf_, t, c);
       if (slot == npos || !defer_slow_)
         return slot;
       // Late binding: the queue offers the longest tests first, so while
       // the work left outlasts this test here, taking it keeps the worker
-      // busy without lengthening the run.
-      auto here = pm_->completion(t, slot, c);
+      // busy without lengthening the run. Holding back is a bet on
+      // estimates: both sides are planned pessimism_sd standard deviations
+      // slow.
+      auto here = pm_->completion(t, slot, c, pessimism_);
       if (here <= pm_->remaining_time(t, c))
         return slot;
       // Near the end a slow worker would finish this one later than a
@@ -668,7 +940,7 @@ public:
         = c.queued_at_least(
             cluster_state::size_class_of(t.req.expected_duration), accel)
           + c.held_back(accel);
-      auto faster = pm_->faster_completion(t, k, ahead);
+      auto faster = pm_->faster_completion(t, k, ahead, pessimism_);
       // Only a faster worker that could hold the test but cannot take it
       // now is worth waiting for: one that could take it now was weighed
       // by the pick already and lost (its learned pace for this model is
@@ -694,6 +966,9 @@ public:
     if (min_load < 0.5f) {
       auto slot = affinity_.affine(t, c);
       if (slot != npos) {
+        auto faster = twice_as_fast(t, c, *pm_, perf_.pick(t, c), slot);
+        if (faster != npos)
+          return decide_as(perf_, t, faster);
         affinity_.remember(t, slot);
         last_ = affinity_.name();
         return slot;
@@ -715,16 +990,6 @@ public:
     affinity_.on_worker_removed(slot);
   }
 
-  double expected_seconds(const test_record& t, uint32_t slot,
-                          const cluster_state& c) override {
-    return pm_->exec_estimate(t, slot, c);
-  }
-
-  uint32_t pick_copy(const test_record& t, const cluster_state& c,
-                     uint32_t avoid) override {
-    return fastest_free(t, c, *pm_, avoid);
-  }
-
   pace_hint pace_for(const test_record& t, const cluster_state& c) override {
     pm_->sweep(c);
     return pm_->pace_of(t);
@@ -732,7 +997,11 @@ public:
 
 private:
   uint32_t decide(strategy& s, const test_record& t, const cluster_state& c) {
-    auto slot = s.pick(t, c);
+    return decide_as(s, t, s.pick(t, c));
+  }
+
+  /// Records that `s` chose `slot` for `t`.
+  uint32_t decide_as(const strategy& s, const test_record& t, uint32_t slot) {
     last_ = s.name();
     // Every choice becomes the model's home, so affinity has something to
     // return to once the cluster calms down.
@@ -744,7 +1013,6 @@ private:
   /// than this share of the time the chosen slower one would take.
   static constexpr double defer_ratio = 0.85;
 
-  pace_ptr pm_;
   performance_based perf_;
   affinity_based affinity_;
   std::unique_ptr<strategy> least_;
@@ -753,6 +1021,10 @@ private:
   std::string_view last_ = "adaptive";
   bool defer_slow_ = true;
   bool deferred_ = false;
+  /// Standard deviations of one run the hold decision adds.
+  double pessimism_ = pessimism_sd;
+  /// Tests that already waited a pass for a probe to go first.
+  std::unordered_set<std::string> waited_;
 };
 
 // -- composite ----------------------------------------------------------------
@@ -775,11 +1047,16 @@ public:
 
   uint32_t pick(const test_record& t, const cluster_state& c) override {
     pm_->observe(t, c);
+    auto fastest = perf_.pick(t, c);
+    // Affinity's vote goes to a worker twice as fast as its home instead.
+    auto home = affinity_.affine(t, c);
+    auto faster
+      = home == npos ? npos : twice_as_fast(t, c, *pm_, fastest, home);
     std::array<std::pair<uint32_t, double>, 4> votes{{
-      {perf_.pick(t, c), 0.4},
+      {fastest, 0.4},
       {least_->pick(t, c), 0.3},
       {p2_->pick(t, c), 0.15},
-      {affinity_.propose(t, c), 0.15},
+      {faster != npos ? faster : affinity_.propose(t, c), 0.15},
     }};
     auto best = npos;
     double best_weight = 0;

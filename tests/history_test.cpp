@@ -174,3 +174,73 @@ BOOST_AUTO_TEST_CASE(a_save_killed_midway_leaves_the_old_history) {
                                       << " a hot journal");
   BOOST_TEST(hot > 0, "no kill landed inside a save's transaction");
 }
+
+BOOST_AUTO_TEST_CASE(a_model_family_informs_its_unseen_models_and_persists) {
+  // w runs the bert family 3x slower than nominal and everything else at
+  // nominal: bert-large, never run there, is expected near its family's
+  // pace (drawn towards w's overall 2x by prior_samples), not at w's
+  // overall one.
+  temp_db db;
+  execution_history h;
+  for (int i = 0; i < 20; ++i) {
+    h.record("bert-base", "w", 3.0, 1.0, "bert");
+    h.record("t5-small", "w", 1.0, 1.0, "t5");
+  }
+  auto w = h.find_worker("w");
+  BOOST_REQUIRE(w);
+  auto n0 = execution_history::prior_samples;
+  auto family = (20 * 3.0 + n0 * 2.0) / (20 + n0);
+  BOOST_TEST(h.estimate("other", w, 1.0, 1.0) == 2.0);
+  BOOST_TEST(std::abs(h.estimate("bert-large", w, 1.0, 1.0, "bert") - family)
+             < 1e-12);
+  BOOST_TEST(family > 2.5);
+  BOOST_TEST(h.family_of("bert-base") == "bert");
+  // A model recorded with its family is known by it without being told.
+  BOOST_TEST(std::abs(h.estimate("bert-base", w, 1.0, 1.0)
+                      - (20 * 3.0 + n0 * family) / (20 + n0))
+             < 1e-12);
+  h.save(db.path);
+  auto back = execution_history::load(db.path);
+  BOOST_TEST(back.family_of("bert-base") == "bert");
+  BOOST_TEST(std::abs(back.estimate("bert-large", back.find_worker("w"), 1.0,
+                                    1.0, "bert")
+                      - family)
+             < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(a_few_runs_of_a_model_are_drawn_towards_the_worker) {
+  // Twenty runs at nominal pace, then one run of a new model at half
+  // pace: one jittered run does not make the worker look twice as slow
+  // for that model; as many runs as prior_samples weigh half.
+  execution_history h;
+  for (int i = 0; i < 20; ++i)
+    h.record("a", "w", 1.0, 1.0);
+  h.record("b", "w", 2.0, 1.0);
+  auto w = h.find_worker("w");
+  auto overall = w->overall.slowdown.mean; // 22 / 21
+  auto n0 = execution_history::prior_samples;
+  auto one = h.estimate("b", w, 1.0, 1.0);
+  BOOST_TEST(std::abs(one - (2.0 + n0 * overall) / (1 + n0)) < 1e-12);
+  BOOST_TEST(one < 1.2);
+  for (int i = 1; i < static_cast<int>(n0); ++i)
+    h.record("b", "w", 2.0, 1.0);
+  overall = w->overall.slowdown.mean;
+  BOOST_TEST(std::abs(h.estimate("b", w, 1.0, 1.0) - (2.0 + overall) / 2)
+             < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(estimates_carry_the_spread_of_one_run) {
+  // Runs of 5 and 15 s for 10 s tests: mean slowdown 1, sample sd
+  // sqrt(50) / 10; a 20 s test is expected at 20 +- 2 sqrt(50) s, and a
+  // pessimistic plan (mean + k sd) adds k of those.
+  execution_history h;
+  BOOST_TEST(h.estimate_run("m", nullptr, 20, 1.0).sd == 0.0);
+  h.record("m", "w", 5, 10);
+  auto w = h.find_worker("w");
+  BOOST_TEST(h.estimate_run("m", w, 20, 1.0).sd == 0.0); // one sample
+  h.record("m", "w", 15, 10);
+  auto e = h.estimate_run("m", w, 20, 1.0);
+  BOOST_TEST(std::abs(e.mean - 20) < 1e-12);
+  BOOST_TEST(std::abs(e.sd - 2 * std::sqrt(50.0)) < 1e-9);
+  BOOST_TEST(std::abs(e.upper(0.5) - (20 + std::sqrt(50.0))) < 1e-9);
+}

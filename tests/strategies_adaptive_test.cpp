@@ -550,10 +550,13 @@ BOOST_AUTO_TEST_CASE(adaptive_never_waits_for_a_faster_worker_that_is_idle) {
   // already and was passed over: on an idle cluster nothing would ever
   // change, and the test stayed queued forever (alb benchmark 10 x 1000,
   // seed 3: five GPU tests never placed).
+  // (Ten slow runs of m, since a few would be drawn towards a's general
+  // pace, see execution_history::prior_samples.)
   auto h = std::make_shared<execution_history>();
-  for (int i = 0; i < 20; ++i)
+  for (int i = 0; i < 100; ++i)
     h->record("x", "a", 0.25, 1.0);
-  h->record("m", "a", 1.05, 1.0);
+  for (int i = 0; i < 10; ++i)
+    h->record("m", "a", 3.0, 1.0);
   for (int i = 0; i < 5; ++i)
     h->record("m", "b", 1.0, 1.0);
   scheduler_config cfg = config_for("adaptive");
@@ -759,4 +762,192 @@ BOOST_AUTO_TEST_CASE(
     "t.toml");
   BOOST_REQUIRE(cfg.tests.size() == 1u);
   BOOST_TEST(!cfg.tests[0].requirements.speculate);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_workers_get_the_pace_of_their_hardware_class) {
+  // No speed hints; a and c declare the same hardware (8 cores, 3 GHz), b
+  // other hardware (4 cores, 3 GHz). The history knows a as 4x fast; c and
+  // b are unknown. Their clocks alone say nominal for both, but c is
+  // assumed to run like a, its hardware class, and beats b. (a cannot hold
+  // the test.)
+  auto h = std::make_shared<execution_history>();
+  for (int i = 0; i < 5; ++i)
+    h->record("m", "a", 0.25, 1.0);
+  for (auto name : {"performance_based", "adaptive"}) {
+    scheduler_config cfg = config_for(name);
+    cfg.speed_hints = false;
+    cfg.history = h;
+    cluster_state c{cfg};
+    auto caps = [](std::string id, double memory, int cores) {
+      auto w = make_worker(std::move(id), memory, 4, 1.0);
+      w.hardware.cpu.cores = cores;
+      w.hardware.cpu.frequency_mhz = 3000;
+      return w;
+    };
+    c.add_worker(caps("a", 4, 8), 0);
+    c.add_worker(caps("b", 16, 4), 0);
+    auto fast = c.add_worker(caps("c", 16, 8), 0);
+    auto s = make_strategy(cfg);
+    BOOST_TEST(s->pick(make_record(8), c) == fast, name);
+    BOOST_TEST(s->expected_seconds(make_record(8), fast, c) == 0.25, name);
+  }
+}
+
+namespace {
+
+/// A cluster where nothing is known of "new" (no history, nothing
+/// declared, no speed hints) and "known" has a learned nominal pace.
+struct probing {
+  std::shared_ptr<execution_history> h = std::make_shared<execution_history>();
+  scheduler_config cfg = config_for("adaptive");
+  std::unique_ptr<cluster_state> c;
+  uint32_t fresh = npos;
+  uint32_t known = npos;
+
+  explicit probing(int fresh_slots, bool with_known = true) {
+    for (int i = 0; i < 5; ++i)
+      h->record("x", "known", 1.0, 1.0);
+    cfg.speed_hints = false;
+    cfg.history = h;
+    c = std::make_unique<cluster_state>(cfg);
+    // "new" first: ties go to it. Other hardware than "known" (a worker
+    // declaring the same would start at its learned pace).
+    auto caps = make_worker("new", 64, fresh_slots);
+    caps.hardware.cpu.cores = 16;
+    fresh = c->add_worker(caps, 0);
+    if (with_known)
+      known = c->add_worker(make_worker("known", 64, 1), 0);
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_unknown_worker_is_probed_with_a_short_test) {
+  // Longest first, the long test would go to "new" (a tie, the lower
+  // slot): "new" gets the short one instead, so its pace is learned after
+  // 1 s, and the long one goes to "known".
+  probing p{1};
+  submit(*p.c, "long", 10);
+  submit(*p.c, "short", 1);
+  p.c->dispatch(0);
+  BOOST_TEST(held_ids(*p.c, p.fresh) == std::vector<std::string>{"short"},
+             boost::test_tools::per_element());
+  BOOST_TEST(held_ids(*p.c, p.known) == std::vector<std::string>{"long"},
+             boost::test_tools::per_element());
+  BOOST_TEST(p.c->check_invariants() == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_probe_delays_a_long_test_one_pass_at_most) {
+  // Only "new" (two slots) is there: the long test waits one pass so the
+  // short one goes first, then takes the other slot.
+  probing p{2, false};
+  submit(*p.c, "long", 10);
+  submit(*p.c, "short", 1);
+  p.c->dispatch(0);
+  BOOST_TEST(held_ids(*p.c, p.fresh) == std::vector<std::string>{"short"},
+             boost::test_tools::per_element());
+  BOOST_TEST(p.c->queued() == 1u);
+  p.c->dispatch(0.01);
+  BOOST_TEST(held_ids(*p.c, p.fresh)
+               == (std::vector<std::string>{"long", "short"}),
+             boost::test_tools::per_element());
+  // Without a short test to give, nothing waits.
+  probing q{2, false};
+  submit(*q.c, "long", 10);
+  submit(*q.c, "longer", 11);
+  q.c->dispatch(0);
+  BOOST_TEST(held_ids(*q.c, q.fresh)
+               == (std::vector<std::string>{"long", "longer"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(q.c->check_invariants() == "");
+}
+
+BOOST_AUTO_TEST_CASE(affinity_never_outweighs_a_2x_speed_difference) {
+  // a and b run in general at the same pace (one speed tier, so adaptive
+  // weighs affinity), but a runs model m more than 2x slower. a is m's
+  // home: a test of m goes to b, which is expected to take less than half
+  // the time; a test of x, which a runs fastest, still goes home to a.
+  // Overall both are 1.2x slower than nominal; m on a (30 runs at 3x,
+  // drawn towards 1.2x): 2.55x, on b (unseen) 1.2x.
+  auto h = std::make_shared<execution_history>();
+  for (int i = 0; i < 100; ++i)
+    h->record("x", "b", 1.2, 1.0);
+  for (int i = 0; i < 70; ++i)
+    h->record("x", "a", 0.3 / 0.7, 1.0);
+  for (int i = 0; i < 30; ++i)
+    h->record("m", "a", 3.0, 1.0);
+  for (bool loaded : {false, true}) {
+    scheduler_config cfg = config_for("adaptive");
+    cfg.speed_hints = false;
+    cfg.history = h;
+    cluster_state c{cfg};
+    auto a = c.add_worker(make_worker("a", 16, 4), 0);
+    auto b = c.add_worker(make_worker("b", 16, 4), 0);
+    auto s = make_strategy(cfg);
+    auto m = make_record(1, "m");
+    auto x = make_record(1, "x");
+    // Both home to a (it ran them last).
+    s->on_result(m, a, c, 3.0, true);
+    s->on_result(x, a, c, 0.9, true);
+    if (loaded)
+      occupy(c, "load", 1); // some load on a: least_loaded says b
+    BOOST_TEST(s->pick(x, c) == a, loaded);
+    BOOST_TEST(s->last_choice() == "affinity_based", loaded);
+    BOOST_TEST(s->pick(m, c) == b, loaded);
+    BOOST_TEST(s->last_choice() == "performance_based", loaded);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(composite_affinity_votes_for_a_twice_as_fast_worker) {
+  // b is 4x faster than a; a, the home of m, is the lower slot (least
+  // loaded's tie) and performance_based proposes b. Affinity's vote for
+  // a made a win whenever power_of_two drew a too (a 0.6 against 0.4);
+  // now affinity votes for b, and b always wins.
+  auto h = std::make_shared<execution_history>();
+  for (int i = 0; i < 20; ++i) {
+    h->record("m", "a", 1.0, 1.0);
+    h->record("m", "b", 0.25, 1.0);
+  }
+  scheduler_config cfg = config_for("composite");
+  cfg.speed_hints = false;
+  cfg.history = h;
+  cluster_state c{cfg};
+  auto a = c.add_worker(make_worker("a", 16, 4), 0);
+  auto b = c.add_worker(make_worker("b", 16, 4), 0);
+  auto s = make_strategy(cfg);
+  auto m = make_record(1, "m");
+  s->on_result(m, a, c, 1.0, true);
+  for (int i = 0; i < 20; ++i) {
+    BOOST_TEST(s->pick(m, c) == b, i);
+    s->on_result(m, a, c, 1.0, true); // a stays the home
+  }
+}
+
+BOOST_AUTO_TEST_CASE(holding_back_plans_with_the_spread_of_the_history) {
+  // "slow" (nominal on average) has run 10 s tests in 5 and 15 s; "fast"
+  // (1.25x, one tier up) always in 8 s and is busy. On the mean the free
+  // slow worker takes the 10 s test (10 s there against about 9 s via the
+  // fast one); planned half a standard deviation slow (13.5 s against
+  // 9 s) it waits for the fast one.
+  auto h = std::make_shared<execution_history>();
+  for (int i = 0; i < 10; ++i) {
+    h->record("m", "slow", 5, 10);
+    h->record("m", "slow", 15, 10);
+  }
+  for (int i = 0; i < 20; ++i)
+    h->record("m", "fast", 8, 10);
+  scheduler_config cfg = config_for("adaptive");
+  cfg.speed_hints = false;
+  cfg.history = h;
+  cluster_state c{cfg};
+  auto slow = c.add_worker(make_worker("slow", 16, 1), 0);
+  auto fast = c.add_worker(make_worker("fast", 8, 1), 0);
+  occupy(c, "busy", 8); // only the fast worker has 8 GB free: it is busy
+  BOOST_REQUIRE(c.worker(fast).held.size() == 1u);
+  auto s = make_strategy(cfg);
+  // The tests seen so far were short (a slot frees after about 1 s).
+  for (int i = 0; i < 20; ++i)
+    BOOST_TEST(s->pick(make_record(1, "m", 3, 1.0), c) == slow);
+  BOOST_TEST(s->pick(make_record(1, "m", 3, 10.0), c) == npos);
+  BOOST_TEST(s->last_choice() == "deferred");
 }
