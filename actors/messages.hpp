@@ -196,7 +196,8 @@ typename Inspector::result_type inspect(Inspector& f, worker_capabilities& x) {
            x.hardware, x.software_versions, x.supported_backends,
            x.available_accelerators, x.available_memory, x.available_disk,
            x.cpu_cores, x.cpu_threads, x.network_bandwidth, x.storage_capacity,
-           x.max_concurrent_tests, x.speed, x.tags, x.accelerator_devices);
+           x.max_concurrent_tests, x.speed, x.tags, x.accelerator_devices,
+           x.node);
 }
 
 /// Serializes worker_load.
