@@ -441,6 +441,8 @@ cluster_outcome make_outcome(const assignment& a, const attempt_outcome* o) {
   c.attempts = a.attempts;
   c.migrated = a.migrated;
   c.stolen = a.stolen;
+  c.speculated = a.speculated;
+  c.speculation_won = a.speculation_won;
   c.worker_id = a.worker_id;
   c.error = a.error;
   if (o) {

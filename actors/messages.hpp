@@ -593,7 +593,8 @@ typename Inspector::result_type inspect(Inspector& f, cluster_outcome& x) {
   return f(caf::meta::type_name("cluster_outcome"), x.test_id, x.status,
            x.success, x.timed_out, x.exit_code, x.exec_seconds, x.attempts,
            x.migrated, x.stolen, x.worker_id, x.error, x.output_tail, x.signal,
-           x.node, x.submitted_at, x.started_at, x.ended_at, x.stderr_tail);
+           x.node, x.submitted_at, x.started_at, x.ended_at, x.stderr_tail,
+           x.speculated, x.speculation_won);
 }
 
 /// Serializes log_request.
