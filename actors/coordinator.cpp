@@ -441,6 +441,8 @@ cluster_outcome make_outcome(const assignment& a, const attempt_outcome* o) {
   c.attempts = a.attempts;
   c.migrated = a.migrated;
   c.stolen = a.stolen;
+  c.speculated = a.speculated;
+  c.speculation_won = a.speculation_won;
   c.worker_id = a.worker_id;
   c.error = a.error;
   if (o) {
@@ -939,6 +941,10 @@ coordinator_behavior(coordinator_impl self, coordinator_options opts,
       auto proxy = spawn_worker_proxy(self->home_system(), w, j.uplink);
       auto rp = self->make_response_promise<uint32_t, scheduler_actor>();
       auto wid = j.caps.worker_id;
+      // The node it joined as, whatever its capabilities claim: the
+      // scheduler puts a speculative copy of a real command on another
+      // node than the one running it (runtime/cluster_state.hpp).
+      j.caps.node = j.node;
       self
         ->request(st.scheduler, caf::infinite, join_atom::value,
                   std::move(j.caps), caf::actor_cast<worker_actor>(proxy))

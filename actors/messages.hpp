@@ -196,7 +196,8 @@ typename Inspector::result_type inspect(Inspector& f, worker_capabilities& x) {
            x.hardware, x.software_versions, x.supported_backends,
            x.available_accelerators, x.available_memory, x.available_disk,
            x.cpu_cores, x.cpu_threads, x.network_bandwidth, x.storage_capacity,
-           x.max_concurrent_tests, x.speed, x.tags, x.accelerator_devices);
+           x.max_concurrent_tests, x.speed, x.tags, x.accelerator_devices,
+           x.node);
 }
 
 /// Serializes worker_load.
@@ -592,7 +593,8 @@ typename Inspector::result_type inspect(Inspector& f, cluster_outcome& x) {
   return f(caf::meta::type_name("cluster_outcome"), x.test_id, x.status,
            x.success, x.timed_out, x.exit_code, x.exec_seconds, x.attempts,
            x.migrated, x.stolen, x.worker_id, x.error, x.output_tail, x.signal,
-           x.node, x.submitted_at, x.started_at, x.ended_at, x.stderr_tail);
+           x.node, x.submitted_at, x.started_at, x.ended_at, x.stderr_tail,
+           x.speculated, x.speculation_won);
 }
 
 /// Serializes log_request.

@@ -139,6 +139,7 @@ worker_capabilities node_capabilities(const node_resources& r,
     throw cluster_error{"--slots must be at least 1"};
   worker_capabilities c;
   c.worker_id = node + "/w0";
+  c.node = node;
   c.hostname = r.hostname;
   c.cpu_cores = std::max(1, r.cores);
   c.cpu_threads = c.cpu_cores;

@@ -8,11 +8,11 @@ namespace alb {
 namespace {
 
 // The first byte: a batch of another layout is refused, not misread.
-constexpr unsigned char layout_version = 1;
+constexpr unsigned char layout_version = 2;
 
 // Bytes of one outcome without its strings' bytes: 7 string lengths (4
-// each), 2 flags, 5 integers (4 each) and 4 doubles (8 each).
-constexpr size_t fixed_bytes = 7 * 4 + 2 + 5 * 4 + 4 * 8;
+// each), 4 flags, 5 integers (4 each) and 4 doubles (8 each).
+constexpr size_t fixed_bytes = 7 * 4 + 4 + 5 * 4 + 4 * 8;
 
 struct writer {
   std::string& out;
@@ -97,6 +97,8 @@ void pack_outcomes(const std::vector<cluster_outcome>& items,
     w.raw(c.started_at);
     w.raw(c.ended_at);
     w.str(c.stderr_tail);
+    w.raw(static_cast<uint8_t>(c.speculated ? 1 : 0));
+    w.raw(static_cast<uint8_t>(c.speculation_won ? 1 : 0));
   }
 }
 
@@ -131,6 +133,8 @@ bool unpack_outcomes(const std::string& in,
     c.started_at = r.raw<double>();
     c.ended_at = r.raw<double>();
     r.str(c.stderr_tail);
+    c.speculated = r.flag();
+    c.speculation_won = r.flag();
     if (!r.ok)
       break;
   }

@@ -80,6 +80,8 @@ nlohmann::json outcomes_json(const std::vector<cluster_outcome>& rows) {
                         {"attempts", r.attempts},
                         {"migrated", r.migrated},
                         {"stolen", r.stolen},
+                        {"speculated", r.speculated},
+                        {"speculation_won", r.speculation_won},
                         {"worker_id", r.worker_id},
                         {"node", r.node},
                         {"submitted_at", time_or_null(r.submitted_at)},
@@ -186,7 +188,10 @@ nlohmann::json outcome_stats(const std::vector<cluster_outcome>& rows,
   std::map<std::string, int64_t> by_status{
     {"completed", 0}, {"failed", 0}, {"cancelled", 0}};
   int64_t timed_out = 0, migrated = 0, stolen = 0, moved = 0, again = 0;
+  int64_t speculated = 0, won = 0;
   for (auto& r : rows) {
+    speculated += r.speculated ? 1 : 0;
+    won += r.speculation_won ? 1 : 0;
     ++by_status[r.status];
     timed_out += r.timed_out ? 1 : 0;
     migrated += r.migrated;
@@ -201,6 +206,8 @@ nlohmann::json outcome_stats(const std::vector<cluster_outcome>& rows,
   j["stolen"] = stolen;
   j["tests_moved"] = moved;
   j["tests_placed_again"] = again;
+  j["speculated_tests"] = speculated;
+  j["speculation_wins"] = won;
   return j;
 }
 

@@ -87,7 +87,8 @@ std::string moves_line(const std::vector<cluster_outcome>& rows);
 /// `failed`, `cancelled`), `timed_out`, `without_outcome` (`open`), and
 /// how the rebalancer moved them: `migrated` and `stolen` (sums over the
 /// outcomes), `tests_moved` (moved at least once), `tests_placed_again`
-/// (attempts > 1).
+/// (attempts > 1), and `speculated_tests` / `speculation_wins` (outcomes
+/// with `speculated` / `speculation_won`).
 nlohmann::json outcome_stats(const std::vector<cluster_outcome>& rows,
                              size_t open);
 

@@ -660,11 +660,9 @@ void cluster_state::speculate(double now) {
     for (size_t j = 0; j < w.held.size(); ++j) {
       auto h = w.held[j];
       auto& t = tests_[h.ref];
-      // Real commands are not copied: two runs of one command may clash
-      // (output files, logs); keyed tests must never run twice at once.
+      // Keyed tests must never run twice at once.
       if (!t.live || t.gen != h.gen || t.copy_of != npos || t.speculated
-          || !t.req.speculate || !t.req.concurrency_key.empty()
-          || !t.run.empty() || t.revoking)
+          || !t.req.speculate || !t.req.concurrency_key.empty() || t.revoking)
         continue;
       // Running since its start, or since its placement when its worker
       // started it at once (a free slot took it).
@@ -678,14 +676,38 @@ void cluster_state::speculate(double now) {
         continue;
       auto left = std::max(est - (now - since), min_left_share * est);
       auto target = strategy_->pick_copy(t, *this, slot);
+      // The strategy knows only the worker to avoid: a real command's copy
+      // then goes to the least loaded worker it may go to.
+      if (target != npos && target < workers_.size()
+          && !may_copy_to(t, slot, target))
+        target = index_.least_loaded(t.need, [&](uint32_t s) {
+          return may_copy_to(t, slot, s) && eligible(s, t);
+        });
       if (target == npos || target >= workers_.size() || !workers_[target].alive
-          || !fits_now(target, t))
+          || !fits_now(target, t) || !may_copy_to(t, slot, target))
         continue;
       auto there = strategy_->expected_seconds(t, target, *this);
       if (there > 0 && there < left * speculation_gain)
         place_copy(h.ref, target, now);
     }
   }
+}
+
+bool cluster_state::may_copy_to(const test_record& t, uint32_t from,
+                                uint32_t to) const {
+  if (to == from)
+    return false;
+  if (t.run.empty())
+    return true;
+  // Two runs of one command on one machine may clash on its files (its
+  // cwd, fixed paths, ports): a real copy goes to another node, and only
+  // where a slot starts it at once (a copy waiting in a local queue is
+  // not sooner).
+  auto& a = workers_[from];
+  auto& b = workers_[to];
+  return !a.caps.node.empty() && !b.caps.node.empty()
+         && a.caps.node != b.caps.node
+         && static_cast<int>(b.held.size()) < b.slots;
 }
 
 void cluster_state::place_copy(uint32_t ref, uint32_t slot, double now) {
@@ -703,6 +725,7 @@ void cluster_state::place_copy(uint32_t ref, uint32_t slot, double now) {
   c = test_record{};
   c.gen = gen + 1;
   c.req = t.req;
+  c.run = t.run;
   c.need = t.need;
   c.cons = t.cons;
   c.submitted_at = t.submitted_at;
@@ -737,6 +760,8 @@ void cluster_state::free_copy(uint32_t ref) {
   c.live = false;
   c.worker = npos;
   c.copy_of = npos;
+  if (!c.run.empty())
+    c.run = test_run{};
   ++c.gen;
   free_tests_.push_back(ref);
   --copies_;
@@ -760,6 +785,7 @@ bool cluster_state::complete_copy(uint32_t slot, test_handle h,
   // The copy won: the original stops without a report and the test ends
   // with the copy's result, on the copy's worker.
   stats_.speculation_won();
+  t.copy_won = true;
   if (obs_)
     obs_->on_speculation_win();
   if (t.worker != npos) {
@@ -1638,6 +1664,8 @@ assignment cluster_state::view(const test_record& t) const {
   a.attempts = t.attempts;
   a.migrated = t.migrated;
   a.stolen = t.stolen;
+  a.speculated = t.speculated;
+  a.speculation_won = t.copy_won;
   return a;
 }
 

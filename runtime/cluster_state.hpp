@@ -112,6 +112,8 @@ struct test_record {
   uint32_t copy_of = capacity_index::npos;
   /// Whether it ever got a copy (one per test).
   bool speculated = false;
+  /// Whether it ended with its copy's result.
+  bool copy_won = false;
   /// Slot the move in flight goes to (npos = none).
   uint32_t move_to = capacity_index::npos;
   /// Statistics serial of that worker, so a worker that took over the slot
@@ -399,8 +401,10 @@ public:
 
   /// Speculation: while nothing waits and a worker is free, gives a
   /// straggling test a copy on a worker expected to finish it sooner (see
-  /// `scheduler_config::speculate`). Looks at a bounded number of workers
-  /// per call. Called by `tick`.
+  /// `scheduler_config::speculate`). A real command's copy goes only to a
+  /// worker of another known node (`worker_capabilities::node`) with a
+  /// slot free to start it. Looks at a bounded number of workers per call.
+  /// Called by `tick`.
   void speculate(double now);
 
   /// Moves started and not yet answered.
@@ -532,6 +536,7 @@ private:
   void count_queued(const test_record& t, int delta);
   void count_placed(const test_record& t, int delta);
   void hold_back(uint32_t ref);
+  bool may_copy_to(const test_record& t, uint32_t from, uint32_t to) const;
   void place_copy(uint32_t ref, uint32_t slot, double now);
   void drop_copy(uint32_t ref);
   void free_copy(uint32_t ref);

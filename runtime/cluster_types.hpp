@@ -55,6 +55,10 @@ struct cluster_outcome {
   int32_t migrated = 0;
   /// Times it was stolen by an idle worker before it started.
   int32_t stolen = 0;
+  /// Whether it got a speculative copy on another node's worker.
+  bool speculated = false;
+  /// Whether this outcome is that copy's (the original run was stopped).
+  bool speculation_won = false;
   /// Worker that ran the last attempt.
   std::string worker_id;
   /// Why it failed.

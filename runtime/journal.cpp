@@ -37,10 +37,12 @@ const char* create_tests_sql
 // Columns added after the first release of the table, in order: a
 // journal written by an older alb gets them (empty) when opened.
 constexpr const char* added_columns[][2]
-  = {{"node", "TEXT"},       {"signal", "INTEGER"},   {"submitted_at", "REAL"},
-     {"started_at", "REAL"}, {"ended_at", "REAL"},    {"run_id", "TEXT"},
-     {"owner", "TEXT"},      {"migrated", "INTEGER"}, {"stolen", "INTEGER"},
-     {"stderr_tail", "TEXT"}};
+  = {{"node", "TEXT"},          {"signal", "INTEGER"},
+     {"submitted_at", "REAL"},  {"started_at", "REAL"},
+     {"ended_at", "REAL"},      {"run_id", "TEXT"},
+     {"owner", "TEXT"},         {"migrated", "INTEGER"},
+     {"stolen", "INTEGER"},     {"stderr_tail", "TEXT"},
+     {"speculated", "INTEGER"}, {"speculation_won", "INTEGER"}};
 
 // At most one live record per id, enforced by the database as well.
 const char* create_index_sql
@@ -295,8 +297,8 @@ void prepare(const std::string& path, sqlite3* db, const char* sql, stmt& s,
 constexpr const char* outcome_columns
   = "status, success, timed_out, exit_code, exec_seconds, attempts, "
     "worker_id, error, output_tail, node, signal, submitted_at, started_at, "
-    "ended_at, migrated, stolen, stderr_tail";
-constexpr int outcome_column_count = 17;
+    "ended_at, migrated, stolen, stderr_tail, speculated, speculation_won";
+constexpr int outcome_column_count = 19;
 
 // Reads the outcome columns starting at `col` (the id is not among them).
 void read_outcome(sqlite3_stmt* st, int col, journaled_outcome& o) {
@@ -317,6 +319,8 @@ void read_outcome(sqlite3_stmt* st, int col, journaled_outcome& o) {
   o.migrated = sqlite3_column_int(st, col + 14);
   o.stolen = sqlite3_column_int(st, col + 15);
   o.stderr_tail = column_text(st, col + 16);
+  o.speculated = sqlite3_column_int(st, col + 17) != 0;
+  o.speculation_won = sqlite3_column_int(st, col + 18) != 0;
 }
 
 // Binds the outcome to parameters `first`.. in outcome_columns' order.
@@ -338,6 +342,8 @@ void bind_outcome(sqlite3_stmt* st, int first, const journaled_outcome& o) {
   sqlite3_bind_int(st, first + 14, o.migrated);
   sqlite3_bind_int(st, first + 15, o.stolen);
   bind_text(st, first + 16, o.stderr_tail);
+  sqlite3_bind_int(st, first + 17, o.speculated ? 1 : 0);
+  sqlite3_bind_int(st, first + 18, o.speculation_won ? 1 : 0);
 }
 
 submission_journal submission_journal::open(const std::string& path) {

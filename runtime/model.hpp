@@ -51,6 +51,12 @@ struct worker_capabilities {
   std::string worker_id;
   /// Host the worker runs on.
   std::string hostname;
+  /// Node (`alb node --name`) the worker belongs to; the coordinator sets
+  /// it from the node's join. Workers of one node share its machine and
+  /// files, so a speculative copy of a real command goes to another node
+  /// only. "" = not known (a worker of this process): no copies of real
+  /// commands there.
+  std::string node;
   /// Hardware description.
   hardware_specs hardware;
   /// Installed software and versions, e.g. {"torch": "2.3"}.
@@ -245,6 +251,10 @@ struct assignment {
   int migrated = 0;
   /// Times it was stolen (moved, not started, to a worker that ran idle).
   int stolen = 0;
+  /// Whether it got a speculative copy on another worker.
+  bool speculated = false;
+  /// Whether it ended with that copy's result (its own run was stopped).
+  bool speculation_won = false;
   /// Whether it ended successfully.
   bool success = false;
   /// Execution time of the last attempt in seconds.

@@ -1224,3 +1224,205 @@ BOOST_AUTO_TEST_CASE(id_map_finds_every_live_id_through_erase_and_reuse) {
   for (int i = 0; i < n; i += 2)
     BOOST_TEST(m.find("t-" + std::to_string(i)) == m.npos);
 }
+
+// -- speculation of real commands ---------------------------------------------
+
+namespace {
+
+/// A worker of node `node` ("" = unknown) with `slots` slots and a
+/// declared speed (the learned strategies' prior).
+worker_capabilities node_worker(std::string id, std::string node, int slots,
+                                double speed) {
+  auto w = make_worker(std::move(id), 16, slots);
+  w.node = std::move(node);
+  w.speed = speed;
+  return w;
+}
+
+/// A cluster where a 10 s test runs on a 0.25x worker of node "a" and
+/// faster workers join after it was placed.
+struct real_straggler {
+  std::unique_ptr<cluster_state> c;
+  uint32_t slow = npos;
+  test_handle original;
+  test_run run;
+  std::vector<assignment> ended;
+
+  /// `simulated`: the test has no command. `key`: its concurrency key.
+  explicit real_straggler(bool simulated = false, std::string key = {},
+                          int prefetch = 0) {
+    scheduler_config cfg;
+    cfg.strategy = "performance_based";
+    cfg.prefetch = prefetch;
+    c = std::make_unique<cluster_state>(cfg);
+    c->set_end_listener([this](const assignment& a, const attempt_outcome*) {
+      ended.push_back(a);
+    });
+    slow = c->add_worker(node_worker("a/w0", "a", 1, 0.25), 0);
+    auto t = make_test("long");
+    t.model_id = "m";
+    t.expected_duration = 10;
+    t.concurrency_key = std::move(key);
+    if (!simulated) {
+      run.command = {"sh", "-c", "make check"};
+      run.env = {{"K", "v"}};
+    }
+    BOOST_REQUIRE(c->submit(t, run, 0)
+                  == cluster_state::submit_status::accepted);
+    c->dispatch(0);
+    BOOST_REQUIRE(c->worker(slow).held.size() == 1u);
+    original = c->worker(slow).held.front();
+    c->drain_outbox([](uint32_t, std::vector<test_handle>&) {});
+  }
+
+  /// Handles placed since the last call, per slot.
+  std::map<uint32_t, std::vector<test_handle>> placed() {
+    std::map<uint32_t, std::vector<test_handle>> out;
+    c->drain_outbox(
+      [&](uint32_t slot, std::vector<test_handle>& hs) { out[slot] = hs; });
+    return out;
+  }
+
+  /// Placements the core asked to stop.
+  std::vector<std::pair<uint32_t, test_handle>> cancels() {
+    std::vector<std::pair<uint32_t, test_handle>> out;
+    c->drain_cancels(
+      [&](uint32_t slot, test_handle h) { out.emplace_back(slot, h); });
+    return out;
+  }
+
+  uint64_t speculated() const {
+    return c->stats().metrics(1, c->worker_count(), 0).speculated_tests;
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_real_command_gets_its_copy_on_another_node) {
+  // The fastest worker is on the original's node: two runs of one command
+  // on one machine may clash, so the copy goes to node b's worker (2x:
+  // 5 s against the 39 s the original still needs), with the command.
+  real_straggler s;
+  auto same_node = s.c->add_worker(node_worker("a/w1", "a", 1, 4.0), 0);
+  auto other = s.c->add_worker(node_worker("b/w0", "b", 1, 2.0), 0);
+  s.c->tick(1);
+  auto placed = s.placed();
+  BOOST_TEST(placed.count(same_node) == 0u);
+  BOOST_REQUIRE(placed.count(other) == 1u);
+  BOOST_REQUIRE(placed[other].size() == 1u);
+  auto copy = placed[other].front();
+  BOOST_TEST(s.c->record(copy).run.command == s.run.command,
+             boost::test_tools::per_element());
+  BOOST_TEST(s.c->record(copy).run.env.at("K") == "v");
+  BOOST_TEST(s.speculated() == 1u);
+  BOOST_TEST(s.c->open_tests() == 1u);
+  BOOST_TEST(s.c->check_invariants() == "");
+  // A report of the copy's placement from any other worker is refused.
+  attempt_outcome o;
+  o.exec_seconds = 5;
+  BOOST_TEST(!s.c->complete(s.slow, copy, o, 6));
+  BOOST_TEST(!s.c->complete(same_node, copy, o, 6));
+  BOOST_TEST(s.ended.empty());
+  // The copy wins: the original is stopped, the test ends once, on b.
+  BOOST_REQUIRE(s.c->complete(other, copy, o, 6));
+  auto cancels = s.cancels();
+  BOOST_REQUIRE(cancels.size() == 1u);
+  BOOST_TEST(cancels[0].first == s.slow);
+  BOOST_TEST(cancels[0].second.ref == s.original.ref);
+  BOOST_TEST(cancels[0].second.gen == s.original.gen);
+  BOOST_REQUIRE(s.ended.size() == 1u);
+  BOOST_TEST(s.ended[0].worker_id == "b/w0");
+  BOOST_TEST(s.ended[0].speculated);
+  BOOST_TEST(s.ended[0].speculation_won);
+  // The stopped original's late report is stale and counts nothing.
+  BOOST_TEST(!s.c->complete(s.slow, s.original, o, 7));
+  BOOST_TEST(s.ended.size() == 1u);
+  auto m = s.c->stats().metrics(7, s.c->worker_count(), 0);
+  BOOST_TEST(m.completed_tests == 1u);
+  BOOST_TEST(m.speculation_wins == 1u);
+  BOOST_TEST(s.c->in_flight() == 0u);
+  BOOST_TEST(s.c->check_invariants() == "");
+}
+
+BOOST_AUTO_TEST_CASE(
+  a_real_command_is_not_copied_onto_its_node_or_an_unknown_one) {
+  // Faster workers on the original's node and of no known node (workers of
+  // this process): no copy of a real command on any of them.
+  real_straggler s;
+  s.c->add_worker(node_worker("a/w1", "a", 1, 4.0), 0);
+  s.c->add_worker(node_worker("local", "", 1, 4.0), 0);
+  s.c->tick(1);
+  s.c->tick(5);
+  BOOST_TEST(s.placed().empty());
+  BOOST_TEST(s.speculated() == 0u);
+  // A simulated test runs nothing that could clash: its copy may go to
+  // the original's node.
+  real_straggler sim{true};
+  auto same_node = sim.c->add_worker(node_worker("a/w1", "a", 1, 4.0), 0);
+  sim.c->tick(1);
+  auto placed = sim.placed();
+  BOOST_TEST(placed.count(same_node) == 1u);
+  BOOST_TEST(sim.speculated() == 1u);
+  BOOST_TEST(sim.c->check_invariants() == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_real_copy_needs_a_slot_that_starts_it_at_once) {
+  // Node b's one slot runs another test; its local queue has room (the
+  // prefetch), but a copy waiting there is not sooner: none is placed,
+  // until the slot frees.
+  real_straggler s{false, {}, 2};
+  auto other = s.c->add_worker(node_worker("b/w0", "b", 1, 4.0), 0);
+  auto t = make_test("busy");
+  t.expected_duration = 100;
+  test_run r;
+  r.command = {"true"};
+  BOOST_REQUIRE(s.c->submit(t, r, 0) == cluster_state::submit_status::accepted);
+  s.c->dispatch(0);
+  auto placed = s.placed();
+  BOOST_REQUIRE(placed.count(other) == 1u);
+  auto busy = placed[other].front();
+  s.c->tick(1);
+  BOOST_TEST(s.placed().empty());
+  BOOST_TEST(s.speculated() == 0u);
+  BOOST_REQUIRE(s.c->complete(other, busy, passed(2), 2));
+  s.c->tick(2.1);
+  placed = s.placed();
+  BOOST_TEST(placed.count(other) == 1u);
+  BOOST_TEST(s.speculated() == 1u);
+  BOOST_TEST(s.c->check_invariants() == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_real_command_with_a_concurrency_key_is_never_copied) {
+  real_straggler s{false, "db"};
+  s.c->add_worker(node_worker("b/w0", "b", 1, 4.0), 0);
+  s.c->tick(1);
+  s.c->tick(5);
+  BOOST_TEST(s.placed().empty());
+  BOOST_TEST(s.speculated() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_a_speculated_real_command_stops_both_runs) {
+  // `alb cancel`: the original's placement comes back to the caller, the
+  // copy's is in the cancel outbox; the test ends once, cancelled.
+  real_straggler s;
+  auto other = s.c->add_worker(node_worker("b/w0", "b", 1, 4.0), 0);
+  s.c->tick(1);
+  auto placed = s.placed();
+  BOOST_REQUIRE(placed.count(other) == 1u);
+  auto copy = placed[other].front();
+  uint32_t slot = npos;
+  test_handle h;
+  BOOST_REQUIRE(s.c->cancel("long", 2, &slot, &h));
+  BOOST_TEST(slot == s.slow);
+  BOOST_TEST(h.ref == s.original.ref);
+  auto cancels = s.cancels();
+  BOOST_REQUIRE(cancels.size() == 1u);
+  BOOST_TEST(cancels[0].first == other);
+  BOOST_TEST(cancels[0].second.ref == copy.ref);
+  BOOST_REQUIRE(s.ended.size() == 1u);
+  BOOST_TEST(s.ended[0].status == test_status::cancelled);
+  BOOST_TEST(!s.c->complete(other, copy, passed(1), 3));
+  BOOST_TEST(s.ended.size() == 1u);
+  BOOST_TEST(s.c->in_flight() == 0u);
+  BOOST_TEST(s.c->check_invariants() == "");
+}

@@ -677,6 +677,8 @@ cluster_outcome full_outcome(int i) {
   c.started_at = 1.7e9 + i + 0.5;
   c.ended_at = 1.7e9 + i + 0.75;
   c.stderr_tail = "err " + std::to_string(i);
+  c.speculated = i % 2 == 1;
+  c.speculation_won = i % 4 == 1;
   return c;
 }
 
@@ -689,7 +691,9 @@ bool same(const cluster_outcome& a, const cluster_outcome& b) {
          && a.worker_id == b.worker_id && a.error == b.error
          && a.output_tail == b.output_tail && a.node == b.node
          && a.submitted_at == b.submitted_at && a.started_at == b.started_at
-         && a.ended_at == b.ended_at && a.stderr_tail == b.stderr_tail;
+         && a.ended_at == b.ended_at && a.stderr_tail == b.stderr_tail
+         && a.speculated == b.speculated
+         && a.speculation_won == b.speculation_won;
 }
 
 } // namespace
@@ -736,7 +740,7 @@ BOOST_AUTO_TEST_CASE(a_malformed_packed_outcome_batch_is_refused) {
   BOOST_TEST(!unpack_outcomes(good + "x", got));
   // Another layout.
   auto other = good;
-  other[0] = 2;
+  other[0] = static_cast<char>(good[0] + 1);
   BOOST_TEST(!unpack_outcomes(other, got));
   // A count far beyond what the bytes could hold (no huge reservation).
   auto huge = good;

@@ -558,6 +558,8 @@ BOOST_AUTO_TEST_CASE(every_outcome_field_survives_reopening_and_run_listing) {
   o.started_at = 1796124001.5;
   o.ended_at = 1796124002.75;
   o.stderr_tail = "err of x\n";
+  o.speculated = true;
+  o.speculation_won = true;
   {
     auto j = submission_journal::open(f.path);
     auto tests = std::vector<journaled_test>{shell("x", "kill -9 $$")};
@@ -591,6 +593,8 @@ BOOST_AUTO_TEST_CASE(every_outcome_field_survives_reopening_and_run_listing) {
     BOOST_TEST(got->started_at == o.started_at);
     BOOST_TEST(got->ended_at == o.ended_at);
     BOOST_TEST(got->stderr_tail == o.stderr_tail);
+    BOOST_TEST(got->speculated == o.speculated);
+    BOOST_TEST(got->speculation_won == o.speculation_won);
   }
 }
 
