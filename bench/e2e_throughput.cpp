@@ -31,11 +31,13 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -172,6 +174,88 @@ run_figures measure(alb::simulation_options o, uint64_t tests) {
   return f;
 }
 
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+/// How a pool is laid out over threads: `systems` independent pipelines
+/// (an actor system each, with its own scheduler, 1/systems of the workers
+/// and of the tests) of `threads` threads each.
+struct layout {
+  int systems = 1;
+  int threads = 1;
+};
+
+// Runs `tests` tests on `workers` workers laid out as `l`, all pipelines
+// started together once every pool joined; measured from then to the last
+// test's end in any of them.
+run_figures measure_layout(const bench_settings& s, int workers, uint64_t tests,
+                           layout l, int rep) {
+  run_figures f;
+  std::mutex mtx;
+  std::condition_variable cv;
+  int joined = 0;
+  bool go = false;
+  double cpu0 = 0;
+  double cpu1 = 0;
+  int64_t t0 = 0;
+  int64_t t1 = 0;
+  std::atomic<uint64_t> ended{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> pipelines;
+  for (int k = 0; k < l.systems; ++k)
+    pipelines.emplace_back([&, k] {
+      auto share = [&](uint64_t total) {
+        return total / static_cast<uint64_t>(l.systems)
+               + (static_cast<uint64_t>(k) < total % l.systems ? 1 : 0);
+      };
+      auto o = base_options(s, static_cast<int>(share(workers)), rep);
+      o.seed = static_cast<uint64_t>(rep) * 64 + static_cast<uint64_t>(k) + 1;
+      o.threads = l.threads;
+      o.tests = share(tests);
+      o.duration = 0;
+      auto start = [&] {
+        std::unique_lock<std::mutex> guard{mtx};
+        if (++joined == l.systems) {
+          cpu0 = cpu_seconds();
+          t0 = steady_ns();
+          go = true;
+          cv.notify_all();
+        }
+        cv.wait(guard, [&] { return go; });
+      };
+      o.on_fleet_joined = start;
+      o.on_end = [&](const alb::assignment&) {
+        if (ended.fetch_add(1, std::memory_order_relaxed) + 1 == tests) {
+          t1 = steady_ns();
+          cpu1 = cpu_seconds();
+        }
+      };
+      try {
+        auto res = alb::run_simulation(o);
+        if (res.document["metrics"]["completed_tests"].get<double>()
+            != static_cast<double>(o.tests))
+          failed = true;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "pipeline %d: %s\n", k, e.what());
+        failed = true;
+        std::lock_guard<std::mutex> guard{mtx};
+        go = true;
+        cv.notify_all();
+      }
+    });
+  for (auto& t : pipelines)
+    t.join();
+  if (failed || t1 <= t0)
+    return f;
+  f.rate = static_cast<double>(tests) / (static_cast<double>(t1 - t0) / 1e9);
+  f.cpu_us = (cpu1 - cpu0) * 1e6 / static_cast<double>(tests);
+  f.ok = true;
+  return f;
+}
+
 /// One wait run's figures.
 struct wait_figures {
   double p50_us = 0;
@@ -188,12 +272,6 @@ double quantile(std::vector<double>& xs, double q) {
   std::sort(xs.begin(), xs.end());
   auto i = static_cast<size_t>(q * static_cast<double>(xs.size()));
   return xs[std::min(xs.size() - 1, i)];
-}
-
-int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-           std::chrono::steady_clock::now().time_since_epoch())
-    .count();
 }
 
 // Offers `n` tests in `waves` waves `step` seconds apart from a thread of
@@ -286,6 +364,7 @@ int main(int argc, char** argv) {
   std::string wait_mode = "on";
   bench_settings s;
   s.policy = "sharing";
+  std::vector<std::string> layout_specs;
   CLI::App app{"End-to-end throughput of the balancer in one process"};
   app.add_option("--tests", tests, "Tests per run")
     ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
@@ -314,6 +393,12 @@ int main(int argc, char** argv) {
     .add_option("--wait-tests", wait_tests,
                 "Tests per wait run (0 = about one second of offered load)")
     ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 32));
+  app
+    .add_option("--layouts", layout_specs,
+                "Also compare layouts SYSTEMSxTHREADS, e.g. 1x1,1x2,2x1: "
+                "independent pipelines (actor systems) of T threads each, "
+                "sharing the pool and the tests")
+    ->delimiter(',');
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -428,6 +513,47 @@ int main(int argc, char** argv) {
                   offered, static_cast<unsigned long long>(n), median(p50),
                   median(p99), *std::max_element(p99.begin(), p99.end()),
                   median(late99));
+    }
+  }
+  std::vector<layout> layouts;
+  for (auto& spec : layout_specs) {
+    layout l;
+    if (std::sscanf(spec.c_str(), "%dx%d", &l.systems, &l.threads) != 2
+        || l.systems < 1 || l.threads < 1) {
+      std::fprintf(stderr, "bench_e2e_throughput: error: bad layout '%s'\n",
+                   spec.c_str());
+      return 2;
+    }
+    layouts.push_back(l);
+  }
+  if (!layouts.empty() && !s.virtual_time) {
+    std::printf("layouts (systems x threads each; runs alternate, medians of "
+                "%d; ratios to the first layout):\n",
+                reps);
+    std::printf("%8s %8s %10s %10s %10s %7s %11s\n", "workers", "layout",
+                "median t/s", "min t/s", "max t/s", "x first", "CPU us/test");
+    for (auto workers : pools) {
+      std::vector<std::vector<double>> rates(layouts.size());
+      std::vector<std::vector<double>> cpu(layouts.size());
+      for (int r = 0; r < reps; ++r)
+        for (size_t i = 0; i < layouts.size(); ++i) {
+          auto f = measure_layout(s, workers, tests, layouts[i], r);
+          if (!f.ok)
+            return 1;
+          rates[i].push_back(f.rate);
+          cpu[i].push_back(f.cpu_us);
+        }
+      auto first = median(rates[0]);
+      for (size_t i = 0; i < layouts.size(); ++i) {
+        auto [lo, hi] = std::minmax_element(rates[i].begin(), rates[i].end());
+        char name[32];
+        std::snprintf(name, sizeof(name), "%dx%d", layouts[i].systems,
+                      layouts[i].threads);
+        std::printf("%8d %8s %10.0f %10.0f %10.0f %7.2f %11.2f\n", workers,
+                    name, median(rates[i]), *lo, *hi,
+                    first > 0 ? median(rates[i]) / first : 0, median(cpu[i]));
+      }
+      std::fflush(stdout);
     }
   }
   std::printf("load average at the end: %s\n", load_average().c_str());
