@@ -5,6 +5,7 @@
 #include <future>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -129,6 +130,8 @@ simulation_result run_simulation(const simulation_options& opts) {
     throw std::invalid_argument("workers must be at least 1");
   if (auto err = opts.scheduler.validate(); !err.empty())
     throw std::invalid_argument(err);
+  if (opts.feeder && opts.deterministic)
+    throw std::invalid_argument("a feeder needs real time");
   auto wall_start = std::chrono::steady_clock::now();
   simulation_result result;
   auto scale = opts.deterministic ? 1.0 : std::max(1e-6, opts.time_scale);
@@ -234,6 +237,8 @@ simulation_result run_simulation(const simulation_options& opts) {
     wt.profile = opts.workers_profile;
     wt.time_scale = scale;
     wt.jitter_seed = jitter_seed_of(seeded);
+    if (opts.on_test_start)
+      wt.on_start = &opts.on_test_start;
     std::vector<worker_actor> workers;
     workers.reserve(static_cast<size_t>(opts.workers));
     // The initial workers count their joins (churn's do not).
@@ -244,20 +249,21 @@ simulation_result run_simulation(const simulation_options& opts) {
       auto wo = wt;
       wo.caps = caps;
       wo.seed = seed;
-      if (opts.on_fleet_joined)
+      if (opts.on_fleet_joined || opts.feeder)
         wo.on_joined = [joined, fleet_joined, n = opts.workers](uint32_t) {
           if (joined->fetch_add(1) + 1 == n)
             fleet_joined->set_value();
         };
       workers.push_back(spawn_worker(sys, scheduler, std::move(wo)));
     }
-    if (opts.on_fleet_joined) {
+    if (opts.on_fleet_joined || opts.feeder) {
       if (opts.deterministic)
         dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler()).run();
       else if (fleet_future.wait_for(std::chrono::seconds(600))
                != std::future_status::ready)
         throw std::runtime_error("the workers did not join within 600 s");
-      opts.on_fleet_joined();
+      if (opts.on_fleet_joined)
+        opts.on_fleet_joined();
     }
 
     churn_actor churn;
@@ -276,10 +282,35 @@ simulation_result run_simulation(const simulation_options& opts) {
 
     submitter_options sub;
     sub.profile = opts.tests_profile;
-    sub.plan = plan;
+    sub.plan = opts.feeder ? std::vector<submission_wave>{} : plan;
     sub.time_scale = scale;
     sub.seed = seeded.test_seed;
-    auto submitter = spawn_submitter(sys, scheduler, std::move(sub));
+    // With a feeder the submitter plans nothing and its end (0 tests) is
+    // followed by the feeder's own count.
+    submitter_actor submitter;
+    std::thread feeding;
+    if (opts.feeder) {
+      feeding = std::thread([&opts, scheduler] {
+        uint64_t n = 0;
+        opts.feeder([&n, scheduler](std::vector<test_requirements> tests) {
+          n += tests.size();
+          test_batch b;
+          b.tests = std::move(tests);
+          caf::anon_send(scheduler, std::move(b));
+        });
+        caf::anon_send(scheduler, end_atom::value, n);
+      });
+    } else {
+      submitter = spawn_submitter(sys, scheduler, std::move(sub));
+    }
+    // The feeder's thread ends before the actor system does.
+    struct joiner {
+      std::thread& t;
+      ~joiner() {
+        if (t.joinable())
+          t.join();
+      }
+    } join_feeding{feeding};
 
     // A run that cannot finish (e.g. a bug) must not hang the command.
     auto budget = std::chrono::duration<double>(
@@ -289,7 +320,7 @@ simulation_result run_simulation(const simulation_options& opts) {
     // the scheduler's figures as they are (tests still open stay unended).
     auto poll_interrupts = [&] {
       auto n = opts.interrupts ? opts.interrupts->load() : 0;
-      if (n >= 1 && seen < 1)
+      if (n >= 1 && seen < 1 && submitter)
         caf::anon_send(submitter, end_atom::value);
       if (n >= 2 && seen < 2) {
         auto p = cell->load();
@@ -352,7 +383,8 @@ simulation_result run_simulation(const simulation_options& opts) {
     }
     // Stop whatever is still running: the scheduler takes its workers along.
     caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(submitter, caf::exit_reason::user_shutdown);
+    if (submitter)
+      caf::anon_send_exit(submitter, caf::exit_reason::user_shutdown);
     if (churn)
       caf::anon_send_exit(churn, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(recorder, caf::exit_reason::user_shutdown);

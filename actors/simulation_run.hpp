@@ -104,6 +104,19 @@ struct simulation_options {
   /// and this is called on the calling thread just before they do
   /// (benchmarks: the pool's set-up stays out of what they measure).
   std::function<void()> on_fleet_joined;
+  /// Called with a test's id as a simulated worker starts it, on that
+  /// worker's thread (may be empty).
+  std::function<void(const std::string&)> on_test_start;
+  /// Submits instead of the submitter actor when set (not on virtual time):
+  /// called once on a thread of its own once every initial worker joined,
+  /// with a function that sends a batch of tests to the scheduler at once.
+  /// The run's tests are what it submits (`tests` and `extra_waves` are not
+  /// submitted); the run ends once they ended after it returned. Benchmarks
+  /// use it to offer a load that does not queue behind the actors it
+  /// measures (an open loop).
+  std::function<void(
+    const std::function<void(std::vector<test_requirements>)>& submit)>
+    feeder;
   /// Time-series bucket width in seconds (0 = chosen from the duration).
   double bucket_width = 0;
   /// Extra keys for the result's configuration section.

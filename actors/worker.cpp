@@ -363,7 +363,7 @@ class simulation_executor final : public executor {
 public:
   explicit simulation_executor(const worker_options& o)
     : profile_(o.profile), speed_(o.caps.speed), time_scale_(o.time_scale),
-      jitter_seed_(o.jitter_seed) {
+      jitter_seed_(o.jitter_seed), on_start_(o.on_start) {
     random_.reseed(o.seed);
     // Only the profile's scalars are read here (the distributions drew the
     // fleet): the heap the copies hold would be ~200 bytes per worker.
@@ -377,6 +377,8 @@ public:
 
   bool start(executor_host& host, uint64_t seq, const work_item& item,
              work_report& done) override {
+    if (on_start_)
+      (*on_start_)(item.test_id);
     auto jitter
       = jitter_seed_ != 0 ? simulated_jitter(item.test_id, jitter_seed_) : 0.0;
     auto a
@@ -459,6 +461,7 @@ private:
   double speed_;
   double time_scale_;
   uint64_t jitter_seed_;
+  const std::function<void(const std::string&)>* on_start_;
   rng random_;
   double background_ = 0;
   std::unordered_map<uint64_t, simulated_attempt> attempts_;

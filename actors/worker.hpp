@@ -33,6 +33,11 @@ struct worker_options {
   /// Called once with its slot when it joined, on its own thread (may be
   /// empty).
   std::function<void(uint32_t)> on_joined;
+  /// Called with a test's id as the worker starts it, on the worker's
+  /// thread (benchmarks: when a test reached its worker). Not owned, may be
+  /// null; a pointer so a large pool holds 8 bytes per worker for it, not a
+  /// copy of the function each.
+  const std::function<void(const std::string&)>* on_start = nullptr;
 };
 
 /// Spawns a simulated worker that joins `scheduler`.

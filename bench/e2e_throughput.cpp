@@ -11,11 +11,15 @@
 // threads, from the moment every worker joined to the last test's end, so
 // spawning and stopping the pool stay out of it), resident memory per worker
 // (the pool joined and idle, before any test), and each figure's ratio to
-// the first pool size's row. Then, per pool size, the assignment wait
-// (submission reaching the scheduler to the test's start as its worker
-// reports it) p50/p99 under an offered load of 50% of that pool's median
-// throughput, submitted in small waves every 100 us so the offered load is
-// smooth. With --virtual on, everything runs on one thread on virtual time:
+// the first pool size's row. Then, per pool size, the assignment wait p50/p99
+// under an offered load of 50% of that pool's median throughput: a thread of
+// the benchmark's own (not an actor, so the load does not queue behind the
+// actors it measures) submits a wave every 100 us at its absolute time, and a
+// test's wait runs from the moment its wave left to the moment its worker
+// started it. "late p99" is how late the waves left (the offered load's own
+// unevenness: on a loaded machine the feeder's thread is not woken on time
+// either, and whatever it sends late arrives as a burst).
+// With --virtual on, everything runs on one thread on virtual time:
 // the pipeline's own CPU cost, without thread hand-offs or idle polling.
 //
 // With --metrics both, every pool size runs with and without the Prometheus
@@ -25,10 +29,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
@@ -39,6 +50,8 @@
 #include "actors/simulation_run.hpp"
 #include "metrics/prometheus_observer.hpp"
 #include "metrics/registry.hpp"
+#include "runtime/rng.hpp"
+#include "runtime/simulation.hpp"
 
 namespace {
 
@@ -161,6 +174,184 @@ run_figures measure(alb::simulation_options o, uint64_t tests) {
   return f;
 }
 
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+/// How a pool is laid out over threads: `systems` independent pipelines
+/// (an actor system each, with its own scheduler, 1/systems of the workers
+/// and of the tests) of `threads` threads each.
+struct layout {
+  int systems = 1;
+  int threads = 1;
+};
+
+// Runs `tests` tests on `workers` workers laid out as `l`, all pipelines
+// started together once every pool joined; measured from then to the last
+// test's end in any of them.
+run_figures measure_layout(const bench_settings& s, int workers, uint64_t tests,
+                           layout l, int rep) {
+  run_figures f;
+  std::mutex mtx;
+  std::condition_variable cv;
+  int joined = 0;
+  bool go = false;
+  double cpu0 = 0;
+  double cpu1 = 0;
+  int64_t t0 = 0;
+  int64_t t1 = 0;
+  std::atomic<uint64_t> ended{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> pipelines;
+  for (int k = 0; k < l.systems; ++k)
+    pipelines.emplace_back([&, k] {
+      auto share = [&](uint64_t total) {
+        return total / static_cast<uint64_t>(l.systems)
+               + (static_cast<uint64_t>(k) < total % l.systems ? 1 : 0);
+      };
+      auto o = base_options(s, static_cast<int>(share(workers)), rep);
+      o.seed = static_cast<uint64_t>(rep) * 64 + static_cast<uint64_t>(k) + 1;
+      o.threads = l.threads;
+      o.tests = share(tests);
+      o.duration = 0;
+      auto start = [&] {
+        std::unique_lock<std::mutex> guard{mtx};
+        if (++joined == l.systems) {
+          cpu0 = cpu_seconds();
+          t0 = steady_ns();
+          go = true;
+          cv.notify_all();
+        }
+        cv.wait(guard, [&] { return go; });
+      };
+      o.on_fleet_joined = start;
+      o.on_end = [&](const alb::assignment&) {
+        if (ended.fetch_add(1, std::memory_order_relaxed) + 1 == tests) {
+          t1 = steady_ns();
+          cpu1 = cpu_seconds();
+        }
+      };
+      try {
+        auto res = alb::run_simulation(o);
+        if (res.document["metrics"]["completed_tests"].get<double>()
+            != static_cast<double>(o.tests))
+          failed = true;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "pipeline %d: %s\n", k, e.what());
+        failed = true;
+        std::lock_guard<std::mutex> guard{mtx};
+        go = true;
+        cv.notify_all();
+      }
+    });
+  for (auto& t : pipelines)
+    t.join();
+  if (failed || t1 <= t0)
+    return f;
+  f.rate = static_cast<double>(tests) / (static_cast<double>(t1 - t0) / 1e9);
+  f.cpu_us = (cpu1 - cpu0) * 1e6 / static_cast<double>(tests);
+  f.ok = true;
+  return f;
+}
+
+/// One wait run's figures.
+struct wait_figures {
+  double p50_us = 0;
+  double p99_us = 0;
+  /// How late the feeder's waves left (p99): the offered load's own
+  /// unevenness, which the waits include.
+  double late_p99_us = 0;
+  bool ok = false;
+};
+
+double quantile(std::vector<double>& xs, double q) {
+  if (xs.empty())
+    return 0;
+  std::sort(xs.begin(), xs.end());
+  auto i = static_cast<size_t>(q * static_cast<double>(xs.size()));
+  return xs[std::min(xs.size() - 1, i)];
+}
+
+// Offers `n` tests in `waves` waves `step` seconds apart from a thread of
+// its own (an open loop: a wave leaves at its time whatever the actors are
+// doing, so the load does not queue behind what it measures) and measures
+// each test's wait from the moment its wave left to the moment its worker
+// started it.
+wait_figures measure_wait(alb::simulation_options o, uint64_t n, uint64_t waves,
+                          double step) {
+  wait_figures f;
+  // Written by one thread each (the feeder, the test's worker) and read
+  // after the run, whose actor system joined them.
+  std::vector<int64_t> sent(n, 0);
+  std::vector<int64_t> started(n, 0);
+  std::vector<double> late;
+  late.reserve(waves);
+  auto profile = o.tests_profile;
+  o.on_test_start = [&](const std::string& id) {
+    // Ids are "t" and the test's index (alb::draw_test).
+    auto i = std::strtoull(id.c_str() + 1, nullptr, 10);
+    if (i < n && started[i] == 0)
+      started[i] = steady_ns();
+  };
+  o.feeder =
+    [&](
+      const std::function<void(std::vector<alb::test_requirements>)>& submit) {
+      // Wake up at the wave's time, not up to 50 us after it.
+      prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+      alb::rng draw{o.seed};
+      uint64_t done = 0;
+      timespec t0{};
+      clock_gettime(CLOCK_MONOTONIC, &t0);
+      auto base = static_cast<int64_t>(t0.tv_sec) * 1000000000 + t0.tv_nsec;
+      for (uint64_t i = 0; i < waves; ++i) {
+        auto due
+          = base + static_cast<int64_t>(static_cast<double>(i) * step * 1e9);
+        timespec ts{static_cast<time_t>(due / 1000000000),
+                    static_cast<long>(due % 1000000000)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr)
+               == EINTR) {
+          // again
+        }
+        auto target = n * (i + 1) / waves;
+        std::vector<alb::test_requirements> batch;
+        batch.reserve(target - done);
+        for (auto k = done; k < target; ++k)
+          batch.push_back(alb::draw_test(profile, draw, k));
+        auto now = steady_ns();
+        late.push_back(static_cast<double>(now - due) / 1e3);
+        for (auto k = done; k < target; ++k)
+          sent[k] = now;
+        done = target;
+        if (!batch.empty())
+          submit(std::move(batch));
+      }
+    };
+  auto res = alb::run_simulation(o);
+  auto done = res.document["metrics"]["completed_tests"].get<double>();
+  if (done != static_cast<double>(n)) {
+    std::fprintf(stderr, "wait run lost tests: %.0f of %llu completed\n", done,
+                 static_cast<unsigned long long>(n));
+    return f;
+  }
+  std::vector<double> waits;
+  waits.reserve(n);
+  for (uint64_t i = 0; i < n; ++i)
+    if (started[i] > 0)
+      waits.push_back(static_cast<double>(started[i] - sent[i]) / 1e3);
+  if (waits.size() != n) {
+    std::fprintf(stderr, "wait run: %zu of %llu tests seen starting\n",
+                 waits.size(), static_cast<unsigned long long>(n));
+    return f;
+  }
+  f.p50_us = quantile(waits, 0.50);
+  f.p99_us = quantile(waits, 0.99);
+  f.late_p99_us = quantile(late, 0.99);
+  f.ok = true;
+  return f;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -173,6 +364,7 @@ int main(int argc, char** argv) {
   std::string wait_mode = "on";
   bench_settings s;
   s.policy = "sharing";
+  std::vector<std::string> layout_specs;
   CLI::App app{"End-to-end throughput of the balancer in one process"};
   app.add_option("--tests", tests, "Tests per run")
     ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
@@ -201,6 +393,12 @@ int main(int argc, char** argv) {
     .add_option("--wait-tests", wait_tests,
                 "Tests per wait run (0 = about one second of offered load)")
     ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 32));
+  app
+    .add_option("--layouts", layout_specs,
+                "Also compare layouts SYSTEMSxTHREADS, e.g. 1x1,1x2,2x1: "
+                "independent pipelines (actor systems) of T threads each, "
+                "sharing the pool and the tests")
+    ->delimiter(',');
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -285,8 +483,8 @@ int main(int argc, char** argv) {
     std::printf("assignment wait at 50%% of each pool's median throughput "
                 "(metrics off; medians of %d runs):\n",
                 reps);
-    std::printf("%8s %12s %10s %10s %10s %10s\n", "workers", "offered t/s",
-                "tests", "p50 us", "p99 us", "max p99");
+    std::printf("%8s %12s %10s %10s %10s %10s %10s\n", "workers", "offered t/s",
+                "tests", "p50 us", "p99 us", "max p99", "late p99");
     for (auto [workers, rate] : max_rate) {
       auto offered = rate / 2;
       // About a second of offered load unless told otherwise.
@@ -299,28 +497,63 @@ int main(int argc, char** argv) {
       constexpr double step = 1e-4;
       auto waves = std::max<uint64_t>(
         1, static_cast<uint64_t>(static_cast<double>(n) / offered / step));
-      std::vector<double> p50, p99;
+      std::vector<double> p50, p99, late99;
       for (int r = 0; r < reps; ++r) {
         auto o = base_options(s, workers, r);
         o.tests = 0;
         o.duration = static_cast<double>(waves) * step;
-        uint64_t done = 0;
-        for (uint64_t i = 0; i < waves; ++i) {
-          auto target = n * (i + 1) / waves;
-          if (target > done)
-            o.extra_waves.push_back(
-              {static_cast<double>(i) * step, target - done, 0});
-          done = target;
-        }
-        auto f = measure(std::move(o), n);
-        if (!f.ok)
+        auto w = measure_wait(std::move(o), n, waves, step);
+        if (!w.ok)
           return 1;
-        p50.push_back(f.p50_us);
-        p99.push_back(f.p99_us);
+        p50.push_back(w.p50_us);
+        p99.push_back(w.p99_us);
+        late99.push_back(w.late_p99_us);
       }
-      std::printf("%8d %12.0f %10llu %10.1f %10.1f %10.1f\n", workers, offered,
-                  static_cast<unsigned long long>(n), median(p50), median(p99),
-                  *std::max_element(p99.begin(), p99.end()));
+      std::printf("%8d %12.0f %10llu %10.1f %10.1f %10.1f %10.1f\n", workers,
+                  offered, static_cast<unsigned long long>(n), median(p50),
+                  median(p99), *std::max_element(p99.begin(), p99.end()),
+                  median(late99));
+    }
+  }
+  std::vector<layout> layouts;
+  for (auto& spec : layout_specs) {
+    layout l;
+    if (std::sscanf(spec.c_str(), "%dx%d", &l.systems, &l.threads) != 2
+        || l.systems < 1 || l.threads < 1) {
+      std::fprintf(stderr, "bench_e2e_throughput: error: bad layout '%s'\n",
+                   spec.c_str());
+      return 2;
+    }
+    layouts.push_back(l);
+  }
+  if (!layouts.empty() && !s.virtual_time) {
+    std::printf("layouts (systems x threads each; runs alternate, medians of "
+                "%d; ratios to the first layout):\n",
+                reps);
+    std::printf("%8s %8s %10s %10s %10s %7s %11s\n", "workers", "layout",
+                "median t/s", "min t/s", "max t/s", "x first", "CPU us/test");
+    for (auto workers : pools) {
+      std::vector<std::vector<double>> rates(layouts.size());
+      std::vector<std::vector<double>> cpu(layouts.size());
+      for (int r = 0; r < reps; ++r)
+        for (size_t i = 0; i < layouts.size(); ++i) {
+          auto f = measure_layout(s, workers, tests, layouts[i], r);
+          if (!f.ok)
+            return 1;
+          rates[i].push_back(f.rate);
+          cpu[i].push_back(f.cpu_us);
+        }
+      auto first = median(rates[0]);
+      for (size_t i = 0; i < layouts.size(); ++i) {
+        auto [lo, hi] = std::minmax_element(rates[i].begin(), rates[i].end());
+        char name[32];
+        std::snprintf(name, sizeof(name), "%dx%d", layouts[i].systems,
+                      layouts[i].threads);
+        std::printf("%8d %8s %10.0f %10.0f %10.0f %7.2f %11.2f\n", workers,
+                    name, median(rates[i]), *lo, *hi,
+                    first > 0 ? median(rates[i]) / first : 0, median(cpu[i]));
+      }
+      std::fflush(stdout);
     }
   }
   std::printf("load average at the end: %s\n", load_average().c_str());

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <vector>
 
@@ -21,6 +22,8 @@
 #include "actors/simulation_run.hpp"
 #include "actors/system.hpp"
 #include "actors/worker.hpp"
+#include "runtime/rng.hpp"
+#include "runtime/simulation.hpp"
 
 using namespace alb;
 
@@ -540,6 +543,42 @@ BOOST_AUTO_TEST_CASE(submitter_scheduler_workers_and_churn_lose_no_test) {
     BOOST_TEST(ids.size() == 1500u);
     BOOST_TEST((r.placements.size() == 1500u));
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_feeder_submits_the_runs_tests_and_each_starts_once) {
+  // The benchmark's open-loop load: a thread outside the actors submits,
+  // and every test it sent is seen starting on a worker exactly once.
+  simulation_options o;
+  o.workers = 8;
+  o.tests = 0;
+  o.duration = 0.1;
+  o.time_scale = 1000;
+  o.record_placements = true;
+  std::mutex mtx;
+  std::map<std::string, int> starts;
+  o.on_test_start = [&](const std::string& id) {
+    std::lock_guard<std::mutex> guard{mtx};
+    ++starts[id];
+  };
+  o.feeder
+    = [&](const std::function<void(std::vector<test_requirements>)>& submit) {
+        rng draw{7};
+        for (uint64_t wave = 0; wave < 10; ++wave) {
+          std::vector<test_requirements> batch;
+          for (uint64_t k = 0; k < 30; ++k)
+            batch.push_back(draw_test(o.tests_profile, draw, wave * 30 + k));
+          submit(std::move(batch));
+        }
+      };
+  auto r = run_simulation(o);
+  auto& m = r.document["metrics"];
+  BOOST_TEST(m["completed_tests"].get<uint64_t>()
+               + m["failed_tests"].get<uint64_t>()
+             == 300u);
+  BOOST_TEST(r.placements.size() == 300u);
+  BOOST_TEST(starts.size() == 300u);
+  for (auto& [id, n] : starts)
+    BOOST_TEST(n == 1, id);
 }
 
 BOOST_AUTO_TEST_CASE(a_real_time_run_writes_every_reference_field) {
