@@ -6,6 +6,7 @@
 #include "runtime/huge_pages.hpp"
 #include "runtime/id_map.hpp"
 #include "runtime/rng.hpp"
+#include "tests/outbox_support.hpp"
 
 #include <cmath>
 #include <iterator>
@@ -1277,18 +1278,12 @@ struct real_straggler {
 
   /// Handles placed since the last call, per slot.
   std::map<uint32_t, std::vector<test_handle>> placed() {
-    std::map<uint32_t, std::vector<test_handle>> out;
-    c->drain_outbox(
-      [&](uint32_t slot, std::vector<test_handle>& hs) { out[slot] = hs; });
-    return out;
+    return test_support::drain_placed(*c);
   }
 
   /// Placements the core asked to stop.
   std::vector<std::pair<uint32_t, test_handle>> cancels() {
-    std::vector<std::pair<uint32_t, test_handle>> out;
-    c->drain_cancels(
-      [&](uint32_t slot, test_handle h) { out.emplace_back(slot, h); });
-    return out;
+    return test_support::drain_cancelled(*c);
   }
 
   uint64_t speculated() const {

@@ -38,7 +38,7 @@ import time
 import urllib.request
 
 from it_support import ALB, FAILURES, PROCS, TMP, finish, check, read, start, wait_for, write
-from it_support import toml_tests
+from it_support import cgroup_of, scrape, toml_tests
 
 
 def results_of(path):
@@ -172,16 +172,6 @@ def cgroup2_mount():
     return ""
 
 
-def cgroup_of(pid):
-    """The cgroup v2 path of pid ("" when gone)."""
-    try:
-        with open("/proc/%d/cgroup" % pid) as f:
-            for line in f:
-                if line.startswith("0::"):
-                    return line[3:].strip()
-    except OSError:
-        pass
-    return ""
 
 
 def cgroup_procs(directory):
@@ -557,11 +547,6 @@ def test_whole_node_pool(token):
     coord.wait(timeout=15)
 
 
-def scrape(url):
-    try:
-        return urllib.request.urlopen(url, timeout=5).read().decode()
-    except OSError:
-        return ""
 
 
 def sample(text, name, labels=""):

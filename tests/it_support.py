@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ALB = os.path.abspath(sys.argv[1])
 TMP = tempfile.mkdtemp(
@@ -284,3 +285,33 @@ def tls_args(name):
     """The --tls-* flags of a process presenting NAME.pem of make_pki()."""
     return ["--tls-cert", name + ".pem", "--tls-key", name + ".key",
             "--tls-ca", "ca.pem"]
+
+
+def scrape(url):
+    """The body of URL ("" when it cannot be read)."""
+    try:
+        return urllib.request.urlopen(url, timeout=5).read().decode()
+    except OSError:
+        return ""
+
+
+def total(text, name):
+    """Sum of every sample of NAME (all label sets)."""
+    s = 0.0
+    for line in text.splitlines():
+        head = line.split(" ")[0]
+        if head == name or head.startswith(name + "{"):
+            s += float(line.split()[-1])
+    return s
+
+
+def cgroup_of(pid):
+    """The cgroup v2 path of PID ("" when unknown or gone)."""
+    try:
+        with open("/proc/%d/cgroup" % pid) as f:
+            for line in f:
+                if line.startswith("0::"):
+                    return line[3:].strip()
+    except OSError:
+        pass
+    return ""

@@ -24,30 +24,17 @@ import os
 import random
 import re
 import subprocess
-import urllib.request
 
-from it_support import ALB, TMP, check, finish, read, start, wait_for, write
+from it_support import ALB, TMP, check, finish, read, scrape, start, total
+from it_support import wait_for, write
 
 TESTS = 24
 SLOW_SECONDS = 2.0
 FAST_SECONDS = 0.05
 
 
-def scrape(url):
-    try:
-        return urllib.request.urlopen(url, timeout=5).read().decode()
-    except OSError:
-        return ""
 
 
-def total(text, name):
-    """Sum of every sample of NAME (all label sets)."""
-    s = 0.0
-    for line in text.splitlines():
-        head = line.split(" ")[0]
-        if head == name or head.startswith(name + "{"):
-            s += float(line.split()[-1])
-    return s
 
 
 def url_in(name):

@@ -33,28 +33,15 @@ import random
 import re
 import sqlite3
 import subprocess
-import urllib.request
 import xml.etree.ElementTree as ET
 
 from it_support import ALB, PROCS, TMP, alive, check, finish, group_members
-from it_support import read, start, toml_tests, wait_for, write
+from it_support import cgroup_of, read, scrape, start, toml_tests, total
+from it_support import wait_for, write
 
 
-def scrape(url):
-    try:
-        return urllib.request.urlopen(url, timeout=5).read().decode()
-    except OSError:
-        return ""
 
 
-def total(text, name):
-    """Sum of every sample of NAME (all label sets)."""
-    s = 0.0
-    for line in text.splitlines():
-        head = line.split(" ")[0]
-        if head == name or head.startswith(name + "{"):
-            s += float(line.split()[-1])
-    return s
 
 
 def number_in(p):
@@ -65,16 +52,6 @@ def number_in(p):
         return None
 
 
-def cgroup_of(pid):
-    """The cgroup v2 path of PID ("" when unknown)."""
-    try:
-        with open("/proc/%d/cgroup" % pid) as f:
-            for line in f:
-                if line.startswith("0::"):
-                    return line[3:].strip()
-    except OSError:
-        pass
-    return ""
 
 
 def cgroup_procs(cg):

@@ -5,6 +5,7 @@
 #include "runtime/config.hpp"
 #include "runtime/history.hpp"
 #include "runtime/strategy.hpp"
+#include "tests/outbox_support.hpp"
 
 #include <algorithm>
 #include <map>
@@ -655,18 +656,12 @@ struct straggler {
 
   /// Handles placed since the last call, per slot.
   std::map<uint32_t, std::vector<test_handle>> placed() {
-    std::map<uint32_t, std::vector<test_handle>> out;
-    c->drain_outbox(
-      [&](uint32_t slot, std::vector<test_handle>& hs) { out[slot] = hs; });
-    return out;
+    return test_support::drain_placed(*c);
   }
 
   /// Placements the core asked to stop, per slot.
   std::vector<std::pair<uint32_t, test_handle>> cancels() {
-    std::vector<std::pair<uint32_t, test_handle>> out;
-    c->drain_cancels(
-      [&](uint32_t slot, test_handle h) { out.emplace_back(slot, h); });
-    return out;
+    return test_support::drain_cancelled(*c);
   }
 
   run_metrics metrics(double now) const {
