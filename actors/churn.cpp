@@ -25,6 +25,10 @@ struct churn_state {
   caf::actor_clock::time_point start;
   size_t next = 0;
   uint64_t added = 0;
+  /// A kill is waiting for the workers' answers (later events wait too).
+  bool killing = false;
+  /// Polls of a kill that found every worker idle so far.
+  int idle_polls = 0;
 };
 
 using churn_impl = churn_actor::stateful_pointer<churn_state>;
@@ -36,6 +40,8 @@ double now_of(churn_impl self) {
 
 void schedule_next(churn_impl self) {
   auto& st = self->state;
+  if (st.killing)
+    return;
   if (st.next >= st.opts.script.size()) {
     self->quit();
     return;
@@ -53,6 +59,8 @@ uint64_t affected(const churn_event& e, size_t present) {
       std::llround(e.fraction * static_cast<double>(present)));
   return e.count;
 }
+
+void kill_busiest(churn_impl self, uint64_t n);
 
 void apply(churn_impl self, const churn_event& e) {
   auto& st = self->state;
@@ -76,15 +84,83 @@ void apply(churn_impl self, const churn_event& e) {
   }
   // Never take the last worker: a cluster with none left cannot finish.
   n = std::min<uint64_t>(n, ws.size() > 0 ? ws.size() - 1 : 0);
+  if (e.action == churn_event::kind::kill) {
+    if (n > 0)
+      kill_busiest(self, n);
+    return;
+  }
   for (uint64_t i = 0; i < n; ++i) {
     auto k = st.random.below(ws.size());
     auto w = ws[k];
     ws[k] = ws.back();
     ws.pop_back();
-    if (e.action == churn_event::kind::kill)
-      self->send_exit(w, caf::exit_reason::kill);
-    else
-      self->send(w, leave_atom::value);
+    self->send(w, leave_atom::value);
+  }
+}
+
+/// Answers of one kill's poll: how many placements each worker holds.
+struct kill_poll {
+  uint64_t victims = 0;
+  size_t waiting = 0;
+  std::vector<std::pair<uint32_t, worker_actor>> held;
+};
+
+void finish_kill(churn_impl self, kill_poll& poll) {
+  auto& st = self->state;
+  auto busiest
+    = std::max_element(poll.held.begin(), poll.held.end(),
+                       [](auto& a, auto& b) { return a.first < b.first; });
+  // A crash is there to show that what a worker held is requeued: when
+  // every worker is idle at that instant, look again a little later (at
+  // most 50 times, then crash idle ones) rather than crash a worker that
+  // holds nothing.
+  if ((busiest == poll.held.end() || busiest->first == 0)
+      && st.idle_polls++ < 50) {
+    auto v = poll.victims;
+    self->delayed_send(self, std::chrono::milliseconds(20), churn_atom::value,
+                       v);
+    return;
+  }
+  // Busiest first; ties keep the random order of the draw below.
+  for (size_t i = poll.held.size(); i > 1; --i)
+    std::swap(poll.held[i - 1], poll.held[st.random.below(i)]);
+  std::stable_sort(poll.held.begin(), poll.held.end(),
+                   [](auto& a, auto& b) { return a.first > b.first; });
+  auto& ws = st.opts.workers;
+  for (uint64_t i = 0; i < poll.victims && i < poll.held.size(); ++i) {
+    auto& w = poll.held[i].second;
+    auto it = std::find(ws.begin(), ws.end(), w);
+    if (it == ws.end() || ws.size() <= 1)
+      continue;
+    *it = ws.back();
+    ws.pop_back();
+    self->send_exit(w, caf::exit_reason::kill);
+  }
+  st.killing = false;
+  st.idle_polls = 0;
+  schedule_next(self);
+}
+
+// Asks every present worker what it holds, then kills the `n` holding most.
+void kill_busiest(churn_impl self, uint64_t n) {
+  auto& st = self->state;
+  st.killing = true;
+  auto poll = std::make_shared<kill_poll>();
+  poll->victims = n;
+  poll->waiting = st.opts.workers.size();
+  for (auto& w : st.opts.workers) {
+    auto answered = [self, poll, w](uint32_t held) {
+      poll->held.emplace_back(held, w);
+      if (--poll->waiting == 0)
+        finish_kill(self, *poll);
+    };
+    // A worker that is gone answers with an error: it is no candidate.
+    auto gone = [self, poll](caf::error&) {
+      if (--poll->waiting == 0)
+        finish_kill(self, *poll);
+    };
+    self->request(w, caf::infinite, status_atom::value)
+      .then(std::move(answered), std::move(gone));
   }
 }
 
@@ -105,10 +181,14 @@ churn_behavior(churn_impl self, scheduler_actor scheduler, churn_options opts) {
     [self](churn_atom) {
       auto& st = self->state;
       auto now = now_of(self);
-      while (st.next < st.opts.script.size()
+      while (!st.killing && st.next < st.opts.script.size()
              && st.opts.script[st.next].at <= now + 1e-9)
         apply(self, st.opts.script[st.next++]);
       schedule_next(self);
+    },
+    [self](churn_atom, uint64_t victims) {
+      // A kill that found every worker idle looks again.
+      kill_busiest(self, victims);
     },
   };
 }

@@ -1,8 +1,10 @@
 #pragma once
 
 // The churn actor: changes the set of workers during a run according to a
-// script (`--dynamic`, scenario events). Removed workers leave cleanly or are
-// killed outright; either way the scheduler requeues what they held.
+// script (`--dynamic`, scenario events). Removed workers leave cleanly (a
+// random draw) or are killed outright (those holding the most tests at that
+// moment, so a crash shows its requeue); either way the scheduler requeues
+// what they held.
 
 #include <vector>
 
@@ -13,7 +15,9 @@
 namespace alb {
 
 /// Interface of the churn actor (its own timer only).
-using churn_actor = caf::typed_actor<caf::reacts_to<churn_atom>>;
+/// (`churn_atom, n`: a kill of n workers polls their load again.)
+using churn_actor = caf::typed_actor<caf::reacts_to<churn_atom>,
+                                     caf::reacts_to<churn_atom, uint64_t>>;
 
 /// Settings of the churn actor.
 struct churn_options {

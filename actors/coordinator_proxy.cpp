@@ -49,6 +49,9 @@ proxy_behavior(proxy_impl self, worker_actor remote, node_uplink_actor uplink) {
     [](tick_atom) {
       // nop
     },
+    [self](status_atom) {
+      return self->delegate(self->state.remote, status_atom::value);
+    },
     [self](leave_atom) { self->send(self->state.remote, leave_atom::value); },
     [self](revoke_batch& b) {
       // Straight to the worker: a revoke that overtakes its placement

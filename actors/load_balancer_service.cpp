@@ -94,6 +94,16 @@ worker_actor::behavior_type proxy_behavior(proxy_impl self,
     [](tick_atom) {
       // nop: the caller reports load
     },
+    [self](status_atom) {
+      auto& st = self->state;
+      std::lock_guard<std::mutex> guard{st.shared->mtx};
+      auto it = st.shared->slots.find(st.worker_id);
+      uint32_t n = 0;
+      if (it != st.shared->slots.end())
+        for (auto& [id, p] : st.shared->placed)
+          n += p.slot == it->second ? 1 : 0;
+      return n;
+    },
     [self](leave_atom) { self->quit(); },
   };
 }

@@ -398,7 +398,10 @@ using worker_actor
                      // peer keeps the interface's shape.
                      caf::reacts_to<tick_atom>,
                      // Leave the cluster cleanly.
-                     caf::reacts_to<leave_atom>>;
+                     caf::reacts_to<leave_atom>,
+                     // How many placements it holds now, running or
+                     // queued (fault injection picks busy victims).
+                     caf::replies_to<status_atom>::with<uint32_t>>;
 
 /// A worker that also gives back queued placements on request, so
 /// rebalancing can move them. Workers that do not (external workers of the

@@ -331,6 +331,10 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
     [](tick_atom) {
       // nop: no periodic work (see `changed_load`)
     },
+    [self](status_atom) {
+      auto& q = self->state.queue;
+      return static_cast<uint32_t>(q.running() + q.queued());
+    },
     [self](revoke_batch& b) {
       auto& st = self->state;
       revoke_reply reply;

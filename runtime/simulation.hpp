@@ -30,7 +30,8 @@ struct churn_event {
   enum class kind : uint8_t {
     /// Workers leave cleanly (their queued tests go back to the queue).
     remove,
-    /// Workers die abruptly (SIGKILL-like: the actor is killed).
+    /// Workers die abruptly (SIGKILL-like: the actor is killed): those
+    /// holding the most tests at that moment.
     kill,
     /// New workers join.
     add,

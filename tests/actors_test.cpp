@@ -368,9 +368,12 @@ BOOST_AUTO_TEST_CASE(every_message_type_round_trips_through_binary_serializer) {
   // when spawning a function actor without arguments (UBSan flags it).
   auto proxy = sys.spawn(
     [](int) -> worker_actor::behavior_type {
-      return {[](work_batch&) {}, [](cancel_atom, uint32_t, uint32_t) {},
-              [](finish_atom, uint64_t) {}, [](tick_atom) {},
-              [](leave_atom) {}};
+      return {[](work_batch&) {},
+              [](cancel_atom, uint32_t, uint32_t) {},
+              [](finish_atom, uint64_t) {},
+              [](tick_atom) {},
+              [](leave_atom) {},
+              [](status_atom) { return uint32_t{0}; }};
     },
     0);
   auto msg = caf::make_message(join_atom::value, c, proxy);
@@ -542,6 +545,33 @@ BOOST_AUTO_TEST_CASE(submitter_scheduler_workers_and_churn_lose_no_test) {
       ids.insert(std::get<0>(p));
     BOOST_TEST(ids.size() == 1500u);
     BOOST_TEST((r.placements.size() == 1500u));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_kill_crashes_workers_that_hold_tests) {
+  // Four tests on twenty workers: a kill of two random workers would mostly
+  // hit idle ones (and requeue nothing); a crash is there to show that what
+  // a worker held comes back, so it takes the busiest.
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    simulation_options o;
+    o.workers = 20;
+    o.tests = 4;
+    o.duration = 0.2;
+    o.burst = true;
+    o.deterministic = true;
+    o.check_invariants = true;
+    o.seed = seed;
+    churn_event kill;
+    kill.at = 0.05;
+    kill.action = churn_event::kind::kill;
+    kill.count = 2;
+    o.extra_churn.push_back(kill);
+    auto r = run_simulation(o);
+    auto& m = r.document["metrics"];
+    BOOST_TEST_INFO("seed " << seed);
+    BOOST_TEST(r.violations.empty());
+    BOOST_TEST(m["requeued_tests"].get<uint64_t>() >= 2u, m.dump());
+    BOOST_TEST(m["completed_tests"].get<uint64_t>() == 4u);
   }
 }
 

@@ -422,6 +422,7 @@ worker_actor::behavior_type idle_worker(int) {
     [](finish_atom, uint64_t) {},
     [](tick_atom) {},
     [](leave_atom) {},
+    [](status_atom) { return uint32_t{0}; },
   };
 }
 
