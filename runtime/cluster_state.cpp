@@ -365,9 +365,7 @@ void cluster_state::count_queued(const test_record& t, int delta) {
     class_mask_[p] &= ~(1u << k);
   auto work = delta * std::max(0.0, t.req.expected_duration);
   queued_work_ += work;
-  band_work_[p] += work;
   if (accel_mask(t.need) != 0) {
-    band_accel_work_[p] += work;
     accel_class_count_[k] = static_cast<uint32_t>(
       static_cast<long long>(accel_class_count_[k]) + delta);
     queued_accel_work_ += work;
@@ -426,45 +424,52 @@ size_t cluster_state::queued_at_least(int k, bool accel_only) const {
   return n;
 }
 
-int cluster_state::critical_band(size_t best, unsigned allowed) {
-  // From the lowest band up, the work of that band and those below it: a
-  // test of band q starts once the bands above q have drained, and the
-  // fleet then shares the work from band q on. When that work, spread
-  // evenly, ends before the test itself could end on the fastest worker
-  // that could hold it, waiting for its band lengthens the run whatever
-  // else happens; the most critical such test goes first.
-  int pick = -1;
-  double most = 1.0;
-  double from = 0;
-  double from_accel = 0;
-  for (size_t q = queue_.size(); q-- > best + 1;) {
-    from += band_work_[q];
-    from_accel += band_accel_work_[q];
-    auto m = class_mask_[q] & allowed;
-    if (m == 0)
-      continue;
-    auto k = static_cast<size_t>(31 - __builtin_clz(m));
-    auto& dq = queue_[q][k];
-    if (dq.empty())
-      continue;
-    auto& t = tests_[dq.front().ref];
-    if (!t.live || t.gen != dq.front().gen || !t.queued)
-      continue;
-    auto h = strategy_->pace_for(t, *this);
-    auto work = accel_mask(t.need) != 0 ? from_accel : from;
-    if (!(h.rate > 0 && h.fastest_seconds > 0 && work > 0))
-      continue;
-    auto ratio = h.fastest_seconds * h.rate / work;
-    if (ratio > most) {
-      most = ratio;
-      pick = static_cast<int>(q);
+bool cluster_state::pop_longest(double now, uint32_t& ref, unsigned allowed) {
+  // Longest expected first across the bands: every aging_interval a test
+  // has waited lifts it one size class (a half-octave), so a stream of
+  // long tests cannot starve short ones; equal classes go to the better
+  // priority, then the older test.
+  int best_p = -1, best_k = -1;
+  double best_eff = 0, best_at = 0;
+  for (size_t p = 0; p < queue_.size(); ++p) {
+    for (auto m = class_mask_[p] & allowed; m != 0; m &= m - 1) {
+      auto k = static_cast<size_t>(__builtin_ctz(m));
+      auto& q = queue_[p][k];
+      while (!q.empty()) {
+        auto& h = q.front();
+        auto& t = tests_[h.ref];
+        if (t.live && t.gen == h.gen && t.queued
+            && static_cast<size_t>(t.req.priority - 1) == p
+            && t.size_class == k)
+          break;
+        q.pop_front();
+      }
+      if (q.empty())
+        continue;
+      auto at = tests_[q.front().ref].enqueued_at;
+      double eff = static_cast<double>(k);
+      if (cfg_.aging_interval > 0)
+        eff += std::floor((now - at) / cfg_.aging_interval);
+      if (best_p < 0 || eff > best_eff
+          || (eff == best_eff && at < best_at - 1e-12)) {
+        best_p = static_cast<int>(p);
+        best_k = static_cast<int>(k);
+        best_eff = eff;
+        best_at = at;
+      }
     }
   }
-  return pick;
+  if (best_p < 0)
+    return false;
+  auto& q = queue_[static_cast<size_t>(best_p)][static_cast<size_t>(best_k)];
+  ref = q.front().ref;
+  q.pop_front();
+  count_queued(tests_[ref], -1);
+  tests_[ref].queued = false;
+  return true;
 }
 
-bool cluster_state::pop_best(double now, uint32_t& ref, int cap, bool promote) {
-  promoted_ = false;
+bool cluster_state::pop_best(double now, uint32_t& ref, int cap) {
   if (cap < 0)
     return false;
   auto allowed = cap >= 31 ? ~0u : (2u << cap) - 1;
@@ -473,6 +478,8 @@ bool cluster_state::pop_best(double now, uint32_t& ref, int cap, bool promote) {
     return t.live && t.gen == h.gen && t.queued
            && static_cast<size_t>(t.req.priority - 1) == p && t.size_class == k;
   };
+  if (!cfg_.strict_priority && strategy_->longest_first())
+    return pop_longest(now, ref, allowed);
   int best = -1;
   double best_eff = 0;
   double best_at = 0;
@@ -512,13 +519,6 @@ bool cluster_state::pop_best(double now, uint32_t& ref, int cap, bool promote) {
   }
   if (best < 0)
     return false;
-  if (promote && !cfg_.strict_priority && strategy_->longest_first()) {
-    auto q = critical_band(static_cast<size_t>(best), allowed);
-    if (q >= 0) {
-      best = q;
-      promoted_ = true;
-    }
-  }
   auto p = static_cast<size_t>(best);
   // The longest allowed class (a strategy taking first in, first out has
   // every test in class 0).
@@ -557,14 +557,8 @@ void cluster_state::dispatch(double now) {
   held_back_accel_ = 0;
   // Stop as soon as no worker has a free slot: the queue keeps its order
   // instead of spilling into the parked lists.
-  // Starting a test ahead of its band (see `critical_band`) is tried
-  // until one such test could not be placed in this pass: the free workers
-  // then take the band's tests instead of every critical test in turn.
-  bool promote = true;
-  while (index_.any_free_slot()
-         && pop_best(now, ref, size_classes - 1, promote)) {
+  while (index_.any_free_slot() && pop_best(now, ref)) {
     auto& t = tests_[ref];
-    auto was_promoted = promoted_;
     if (!t.req.concurrency_key.empty()
         && key_busy_[t.req.concurrency_key] > 0) {
       key_waiters_[t.req.concurrency_key].push_back(test_handle{ref, t.gen});
@@ -575,8 +569,6 @@ void cluster_state::dispatch(double now) {
     }
     auto& kind_full = full[accel_mask(t.need)];
     if (keep_queued && t.need.memory >= kind_full) {
-      if (was_promoted)
-        promote = false;
       hold_back(ref);
       if (++held >= max_held_back_per_pass)
         break;
@@ -584,8 +576,6 @@ void cluster_state::dispatch(double now) {
     }
     if (try_place(ref, now))
       continue;
-    if (was_promoted)
-      promote = false;
     if (strategy_->deferred()) {
       // Waiting for a better worker is not being unplaceable: the test
       // stays queued (not parked, so pulls go on) and is offered again on

@@ -529,9 +529,8 @@ private:
   void refresh(uint32_t slot);
   void enqueue(uint32_t ref, double now, bool front);
   void mark_started(test_record& t, double at);
-  bool pop_best(double now, uint32_t& ref, int cap = size_classes - 1,
-                bool promote = false);
-  int critical_band(size_t best, unsigned allowed);
+  bool pop_best(double now, uint32_t& ref, int cap = size_classes - 1);
+  bool pop_longest(double now, uint32_t& ref, unsigned allowed);
   void requeue_front(uint32_t ref);
   void count_queued(const test_record& t, int delta);
   void count_placed(const test_record& t, int delta);
@@ -602,13 +601,6 @@ private:
   /// Live entries per size class of the tests that need an accelerator.
   std::array<uint32_t, size_classes> accel_class_count_{};
   double queued_work_ = 0;
-  /// Per priority band, the expected work of its queued tests, and of those
-  /// that need an accelerator (for `critical_band`).
-  std::array<double, 5> band_work_{};
-  std::array<double, 5> band_accel_work_{};
-  /// Whether the test `pop_best` returned last was started ahead of its
-  /// band by `critical_band`.
-  bool promoted_ = false;
   double placed_work_ = 0;
   double queued_accel_work_ = 0;
   double placed_accel_work_ = 0;

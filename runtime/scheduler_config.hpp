@@ -24,13 +24,15 @@ struct scheduler_config {
   /// Seconds of waiting that raise a test's priority by one step.
   double aging_interval = 10;
   /// Priority bands are strict (the default): no test starts ahead of its
-  /// band. False lets a strategy that learns paces start a test ahead of
-  /// its band when waiting for it would certainly lengthen the run: the
-  /// work queued from its band on, shared by the whole fleet, takes less
-  /// time than the test itself on the fastest worker that could hold it.
-  /// That rule sees only the queue, so under a steady stream of arrivals
-  /// it keeps starting long low-priority tests first: for batches
-  /// submitted at once (as `alb benchmark`'s workload), not for streams.
+  /// band. False is "makespan first", for a strategy that takes the
+  /// longest test first (`adaptive`): the queue offers the longest
+  /// expected test of any band first (by size class, a half-octave of
+  /// expected duration); priority orders tests of one size class, and
+  /// every `aging_interval` a test waits lifts it one size class, so a
+  /// stream of long tests cannot starve short ones forever. For batches
+  /// submitted at once (as `alb benchmark`'s workload), where the end of
+  /// the whole set is what counts; under a stream, long low-priority tests
+  /// start ahead of short urgent ones.
   bool strict_priority = true;
   /// Seconds between the scheduler's periodic ticks (aging, wait limits,
   /// rebalancing, time series).

@@ -18,17 +18,6 @@ class execution_history;
 struct scheduler_config;
 struct test_record;
 
-/// What a pace-learning strategy knows of how fast a test could run (see
-/// `strategy::pace_for`).
-struct pace_hint {
-  /// Fewest seconds the test is expected to run on the fastest kind of
-  /// worker that could hold it; 0 when unknown.
-  double fastest_seconds = 0;
-  /// Combined pace (nominal seconds of work per second) of the test slots
-  /// that could hold it; 0 when unknown.
-  double rate = 0;
-};
-
 /// Chooses a worker for a test.
 class strategy {
 public:
@@ -81,17 +70,6 @@ public:
   virtual uint32_t pick_copy(const test_record& /*t*/,
                              const cluster_state& /*c*/, uint32_t /*avoid*/) {
     return UINT32_MAX;
-  }
-
-  /// Late binding across priority bands: how fast `t` could run at best and
-  /// how fast the workers that could hold it drain work together. The
-  /// queue starts a test ahead of its priority band when waiting for its
-  /// band would certainly lengthen the run (see
-  /// `scheduler_config::strict_priority`); the default knows no paces, so
-  /// nothing is ever started ahead of its band.
-  virtual pace_hint pace_for(const test_record& /*t*/,
-                             const cluster_state& /*c*/) {
-    return {};
   }
 
   /// Name of the strategy that made the last decision (differs from

@@ -280,17 +280,8 @@ namespace {
 /// longer ones (a deferral by choice), and counts what it was offered.
 class holds_long_tests final : public strategy {
 public:
-  /// With `pace_slots` > 0 it also knows paces (`pace_for`): that many
-  /// slots, every one at nominal speed.
-  explicit holds_long_tests(double limit, double pace_slots = 0)
-    : limit_(limit), pace_slots_(pace_slots) {
+  explicit holds_long_tests(double limit) : limit_(limit) {
     // nop
-  }
-
-  pace_hint pace_for(const test_record& t, const cluster_state&) override {
-    if (pace_slots_ <= 0)
-      return {};
-    return {t.req.expected_duration, pace_slots_};
   }
 
   std::string_view name() const override { return "holds_long_tests"; }
@@ -315,7 +306,6 @@ public:
 
 private:
   double limit_;
-  double pace_slots_;
   bool deferred_ = false;
 };
 
@@ -385,13 +375,14 @@ BOOST_AUTO_TEST_CASE(
   // priority 5: in band order the long test starts at 2 s and the run
   // ends at 12 s; it cannot end before 10 s, and the work from its band
   // on (10 s) shared by two slots ends at 5 s, so waiting for its band
-  // lengthens the run: it starts at once, the urgent tests on the other
+  // lengthens the run. With `strict_priority = false` (makespan first) it
+  // starts at once as the longest test, the urgent tests on the other
   // slot, and the run ends at 10 s.
   auto run = [](bool strict) {
     auto cfg = config_for("round_robin");
     cfg.strict_priority = strict;
     cluster_state c{cfg};
-    auto s = std::make_unique<holds_long_tests>(1e9, 2);
+    auto s = std::make_unique<holds_long_tests>(1e9);
     auto* seen = s.get();
     c.set_strategy(std::move(s));
     c.add_worker(make_worker("w", 64, 2), 0);
@@ -412,34 +403,104 @@ BOOST_AUTO_TEST_CASE(
              boost::test_tools::per_element());
 }
 
-BOOST_AUTO_TEST_CASE(a_test_its_band_can_cover_waits_for_its_band) {
-  // The same long test with enough work beside it in its band (its band's
-  // share on two slots outlasts it) waits its turn: the urgent tests go
-  // first. So does a test of a strategy that knows no paces.
+BOOST_AUTO_TEST_CASE(makespan_first_offers_the_longest_test_of_any_band_first) {
+  // Found: with `strict_priority = false` a test started ahead of its band
+  // only when its band's queued work, spread over the fleet, could not
+  // cover it; an EFT plan in longest-first order over all bands reaches
+  // 1.00-1.11 x the bound on the benchmark's cells and band order
+  // 1.05-1.48 (20 x 500: 1.25 median), so the rule left most of that gap.
+  // Now the queue offers the longest size class of any band first;
+  // priority orders one size class.
   auto cfg = config_for("round_robin");
   cfg.strict_priority = false;
   cluster_state c{cfg};
-  c.set_strategy(std::make_unique<holds_long_tests>(1e9, 2));
-  c.add_worker(make_worker("w", 64, 2), 0);
-  for (int i = 0; i < 2; ++i)
-    submit(c, "urgent-" + std::to_string(i), 1, 1);
+  auto s = std::make_unique<holds_long_tests>(1e9);
+  auto* seen = s.get();
+  c.set_strategy(std::move(s));
+  auto w = c.add_worker(make_worker("w", 64, 1), 0);
+  submit(c, "urgent", 1, 1);
+  submit(c, "middle", 5, 3);
   submit(c, "long", 10, 5);
-  for (int i = 0; i < 3; ++i)
-    submit(c, "filler-" + std::to_string(i), 5, 5);
+  submit(c, "middle-urgent", 5, 1);
+  for (int i = 0; i < 4; ++i) {
+    c.dispatch(0);
+    auto& held = c.worker(w).held;
+    BOOST_REQUIRE(held.size() == 1u);
+    auto h = held.front();
+    attempt_outcome o;
+    BOOST_REQUIRE(c.complete(w, h, o, 0));
+  }
+  BOOST_TEST(seen->offered
+               == (std::vector<std::string>{"long", "middle-urgent", "middle",
+                                            "urgent"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(c.check_invariants() == "");
+}
+
+BOOST_AUTO_TEST_CASE(
+  makespan_first_lifts_a_waiting_test_one_size_class_per_aging_interval) {
+  // A stream of long tests must not starve a short one: a 1 s test (size
+  // class 9) that has waited six aging intervals counts as class 15, the
+  // class of a fresh 10 s test, and goes first as the older; after five
+  // intervals the long test still goes first.
+  for (auto [waited, first] :
+       {std::pair<double, const char*>{60, "short"}, {50, "long"}}) {
+    auto cfg = config_for("round_robin");
+    cfg.strict_priority = false;
+    cfg.aging_interval = 10;
+    cluster_state c{cfg};
+    auto s = std::make_unique<holds_long_tests>(1e9);
+    auto* seen = s.get();
+    c.set_strategy(std::move(s));
+    c.add_worker(make_worker("w", 64, 1), 0);
+    test_requirements t;
+    t.test_id = "short";
+    t.minimum_memory = 1;
+    t.expected_duration = 1;
+    BOOST_REQUIRE(c.submit(t, 0) == cluster_state::submit_status::accepted);
+    t.test_id = "long";
+    t.expected_duration = 10;
+    BOOST_REQUIRE(c.submit(t, waited)
+                  == cluster_state::submit_status::accepted);
+    c.dispatch(waited);
+    BOOST_TEST_INFO("waited " << waited);
+    BOOST_REQUIRE(!seen->offered.empty());
+    BOOST_TEST(seen->offered.front() == first);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(
+  cpu_tests_leave_the_slots_of_free_gpus_when_gpu_work_is_critical) {
+  // Found: 20 x 500 seed 2 ended 1.27 x the bound with GPU tests running
+  // last: long CPU tests, offered first, took every slot of the fast
+  // 4-slot 4-GPU workers (earliest completion), and their GPUs idled
+  // while GPU tests queued. A fast worker with 2 slots and 2 GPUs, a slow
+  // CPU worker with 2 slots; two 10 s CPU tests (offered first) and three
+  // 10 s GPU tests: the GPU work (30 s over 2 GPUs at 2x) is most of the
+  // run, so the CPU tests go to the slow worker and the GPUs start GPU
+  // tests at once.
+  auto cfg = config_for("adaptive");
+  cfg.strict_priority = false;
+  cluster_state c{cfg};
+  auto gpu = c.add_worker(make_worker("gpu", 64, 2, 2.0, {{"cuda", 2}}), 0);
+  auto cpu = c.add_worker(make_worker("cpu", 64, 2, 1.0), 0);
+  for (int i = 0; i < 2; ++i)
+    submit(c, "cpu-" + std::to_string(i), 10, 1);
+  for (int i = 0; i < 3; ++i) {
+    test_requirements t;
+    t.test_id = "gpu-" + std::to_string(i);
+    t.minimum_memory = 1;
+    t.priority = 5;
+    t.expected_duration = 10;
+    t.required_accelerators = {{"cuda", 1}};
+    BOOST_REQUIRE(c.submit(t, 0) == cluster_state::submit_status::accepted);
+  }
   c.dispatch(0);
-  BOOST_TEST(held_ids(c, 0)
-               == (std::vector<std::string>{"urgent-0", "urgent-1"}),
+  BOOST_TEST(held_ids(c, gpu) == (std::vector<std::string>{"gpu-0", "gpu-1"}),
              boost::test_tools::per_element());
-  cluster_state plain{cfg};
-  plain.set_strategy(std::make_unique<holds_long_tests>(1e9));
-  plain.add_worker(make_worker("w", 64, 2), 0);
-  for (int i = 0; i < 4; ++i)
-    submit(plain, "urgent-" + std::to_string(i), 1, 1);
-  submit(plain, "long", 10, 5);
-  plain.dispatch(0);
-  BOOST_TEST(held_ids(plain, 0)
-               == (std::vector<std::string>{"urgent-0", "urgent-1"}),
+  BOOST_TEST(held_ids(c, cpu) == (std::vector<std::string>{"cpu-0", "cpu-1"}),
              boost::test_tools::per_element());
+  BOOST_TEST(c.check_invariants() == "");
 }
 
 BOOST_AUTO_TEST_CASE(
