@@ -938,7 +938,10 @@ public:
       // Accelerator tests are waiting: a test that needs none leaves the
       // slots their free devices need (and waits when only such slots are
       // free).
+      // Up to spare_limit workers: the filtered search may step over
+      // every GPU worker whose slots are all kept, O(GPU workers).
       bool spare = pace_model::first_accel(t) < 0
+                   && c.worker_count() <= spare_limit
                    && pm_->accelerators_critical(c, spare_share);
       pm_->spare_accelerators = spare;
       auto slot = decide(perf_, t, c);
@@ -1046,6 +1049,9 @@ private:
   /// sparing whenever any accelerator test waits took 5 x 100's worst from
   /// 1.21 to 1.67 (CPU tests pushed onto slow workers at the start).
   static constexpr double spare_share = 0.8;
+
+  /// Most workers for which CPU tests leave slots to free accelerators.
+  static constexpr size_t spare_limit = 4096;
 
   performance_based perf_;
   affinity_based affinity_;
