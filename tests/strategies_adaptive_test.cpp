@@ -533,33 +533,37 @@ BOOST_AUTO_TEST_CASE(a_deferred_test_stays_queued_and_a_shorter_one_runs) {
   // pulls off while parked. Now it stays queued and is offered at most
   // once per pass; the tests after it are offered too (a strategy weighs
   // how many wait ahead of them, `held_back`), and the free worker gets
-  // the shorter test.
+  // the shorter test. Found too: every held-back test was offered again
+  // on every pass (20 x 500 in alb benchmark: 69 offers per test before it
+  // started); a test of the size class and kind the strategy just
+  // deferred in this pass is held back without being offered.
   cluster_state c{config_for("round_robin")};
   auto s = std::make_unique<holds_long_tests>(5);
   auto* seen = s.get();
   c.set_strategy(std::move(s));
   auto w = c.add_worker(make_worker("w", 64, 2), 0);
   submit(c, "long-a", 10);
-  submit(c, "long-b", 9);
+  submit(c, "long-a2", 9); // the size class of 10 s
+  submit(c, "long-b", 6);  // a shorter class
   submit(c, "short", 1);
   c.dispatch(0);
   BOOST_TEST(held_ids(c, w) == std::vector<std::string>{"short"},
              boost::test_tools::per_element());
   BOOST_TEST(c.parked() == 0u);
-  BOOST_TEST(c.queued() == 2u);
+  BOOST_TEST(c.queued() == 3u);
   BOOST_TEST(seen->offered
                == (std::vector<std::string>{"long-a", "long-b", "short"}),
              boost::test_tools::per_element());
-  // The next pass offers the held-back tests again, once each, with the
-  // first one counted ahead of the second.
+  // The next pass offers the held-back tests again, once each class, with
+  // those held back before counted ahead.
   seen->offered.clear();
   seen->ahead.clear();
   c.dispatch(1);
   BOOST_TEST(seen->offered == (std::vector<std::string>{"long-a", "long-b"}),
              boost::test_tools::per_element());
-  BOOST_TEST(seen->ahead == (std::vector<size_t>{0, 1}),
+  BOOST_TEST(seen->ahead == (std::vector<size_t>{0, 2}),
              boost::test_tools::per_element());
-  BOOST_TEST(c.queued() == 2u);
+  BOOST_TEST(c.queued() == 3u);
   BOOST_TEST(c.check_invariants() == "");
 }
 
