@@ -424,6 +424,32 @@ size_t cluster_state::queued_at_least(int k, bool accel_only) const {
   return n;
 }
 
+std::deque<test_handle>& cluster_state::live_front(size_t p, size_t k) {
+  // Entries of tests that ended or moved while queued are dropped here,
+  // on the way, rather than searched for when they leave.
+  auto& q = queue_[p][k];
+  while (!q.empty()) {
+    auto& h = q.front();
+    auto& t = tests_[h.ref];
+    if (t.live && t.gen == h.gen && t.queued
+        && static_cast<size_t>(t.req.priority - 1) == p && t.size_class == k)
+      break;
+    q.pop_front();
+  }
+  return q;
+}
+
+bool cluster_state::take_front(size_t p, size_t k, uint32_t& ref) {
+  auto& q = live_front(p, k);
+  if (q.empty())
+    return false; // unreachable: a counted class has a live entry
+  ref = q.front().ref;
+  q.pop_front();
+  count_queued(tests_[ref], -1);
+  tests_[ref].queued = false;
+  return true;
+}
+
 bool cluster_state::pop_longest(double now, uint32_t& ref, unsigned allowed) {
   // Longest expected first across the bands: every aging_interval a test
   // has waited lifts it one size class (a half-octave), so a stream of
@@ -434,16 +460,7 @@ bool cluster_state::pop_longest(double now, uint32_t& ref, unsigned allowed) {
   for (size_t p = 0; p < queue_.size(); ++p) {
     for (auto m = class_mask_[p] & allowed; m != 0; m &= m - 1) {
       auto k = static_cast<size_t>(__builtin_ctz(m));
-      auto& q = queue_[p][k];
-      while (!q.empty()) {
-        auto& h = q.front();
-        auto& t = tests_[h.ref];
-        if (t.live && t.gen == h.gen && t.queued
-            && static_cast<size_t>(t.req.priority - 1) == p
-            && t.size_class == k)
-          break;
-        q.pop_front();
-      }
+      auto& q = live_front(p, k);
       if (q.empty())
         continue;
       auto at = tests_[q.front().ref].enqueued_at;
@@ -461,23 +478,14 @@ bool cluster_state::pop_longest(double now, uint32_t& ref, unsigned allowed) {
   }
   if (best_p < 0)
     return false;
-  auto& q = queue_[static_cast<size_t>(best_p)][static_cast<size_t>(best_k)];
-  ref = q.front().ref;
-  q.pop_front();
-  count_queued(tests_[ref], -1);
-  tests_[ref].queued = false;
-  return true;
+  return take_front(static_cast<size_t>(best_p), static_cast<size_t>(best_k),
+                    ref);
 }
 
 bool cluster_state::pop_best(double now, uint32_t& ref, int cap) {
   if (cap < 0)
     return false;
   auto allowed = cap >= 31 ? ~0u : (2u << cap) - 1;
-  auto valid = [&](const test_handle& h, size_t p, size_t k) {
-    auto& t = tests_[h.ref];
-    return t.live && t.gen == h.gen && t.queued
-           && static_cast<size_t>(t.req.priority - 1) == p && t.size_class == k;
-  };
   if (!cfg_.strict_priority && strategy_->longest_first())
     return pop_longest(now, ref, allowed);
   int best = -1;
@@ -487,15 +495,12 @@ bool cluster_state::pop_best(double now, uint32_t& ref, int cap) {
     auto mask = class_mask_[p];
     if ((mask & allowed) == 0)
       continue;
-    // The band's age is that of its oldest test; drop entries of tests
-    // that ended or moved while queued on the way.
+    // The band's age is that of its oldest test.
     double oldest = 0;
     bool any = false;
     for (auto m = mask; m != 0; m &= m - 1) {
       auto k = static_cast<size_t>(__builtin_ctz(m));
-      auto& q = queue_[p][k];
-      while (!q.empty() && !valid(q.front(), p, k))
-        q.pop_front();
+      auto& q = live_front(p, k);
       if (q.empty())
         continue;
       auto at = tests_[q.front().ref].enqueued_at;
@@ -523,17 +528,7 @@ bool cluster_state::pop_best(double now, uint32_t& ref, int cap) {
   // The longest allowed class (a strategy taking first in, first out has
   // every test in class 0).
   auto m = class_mask_[p] & allowed;
-  auto k = static_cast<size_t>(31 - __builtin_clz(m));
-  auto& q = queue_[p][k];
-  while (!q.empty() && !valid(q.front(), p, k))
-    q.pop_front();
-  if (q.empty())
-    return false; // unreachable: a counted class has a live entry
-  ref = q.front().ref;
-  q.pop_front();
-  count_queued(tests_[ref], -1);
-  tests_[ref].queued = false;
-  return true;
+  return take_front(p, static_cast<size_t>(31 - __builtin_clz(m)), ref);
 }
 
 void cluster_state::dispatch(double now) {

@@ -531,6 +531,8 @@ private:
   void mark_started(test_record& t, double at);
   bool pop_best(double now, uint32_t& ref, int cap = size_classes - 1);
   bool pop_longest(double now, uint32_t& ref, unsigned allowed);
+  std::deque<test_handle>& live_front(size_t p, size_t k);
+  bool take_front(size_t p, size_t k, uint32_t& ref);
   void requeue_front(uint32_t ref);
   void count_queued(const test_record& t, int delta);
   void count_placed(const test_record& t, int delta);

@@ -935,11 +935,11 @@ public:
   uint32_t choose(const test_record& t, const cluster_state& c) {
     deferred_ = false;
     if (pm_->spread() >= 1.18) {
-      // Accelerator tests are waiting: a test that needs none leaves the
-      // slots their free devices need (and waits when only such slots are
-      // free).
-      // Up to spare_limit workers: the filtered search may step over
-      // every GPU worker whose slots are all kept, O(GPU workers).
+      // While GPU work is what the run waits for, a test that needs no
+      // accelerator leaves the slots free devices need (and waits when
+      // only such slots are free); up to spare_limit workers, since the
+      // filtered search may step over every GPU worker whose slots are
+      // all kept.
       bool spare = pace_model::first_accel(t) < 0
                    && c.worker_count() <= spare_limit
                    && pm_->accelerators_critical(c, spare_share);
