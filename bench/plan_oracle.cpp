@@ -153,7 +153,14 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(1, 1000));
   app.add_option("--workload", workload, "The workload TOML");
   app.add_option("--scenarios", scenarios, "The base configuration TOML");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "bench_plan_oracle: error: %s\n", e.what());
+    return 2;
+  }
   config cfg;
   try {
     cfg = load_config(scenarios);
