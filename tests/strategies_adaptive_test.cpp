@@ -565,6 +565,10 @@ BOOST_AUTO_TEST_CASE(a_deferred_test_stays_queued_and_a_shorter_one_runs) {
              boost::test_tools::per_element());
   BOOST_TEST(c.queued() == 3u);
   BOOST_TEST(c.check_invariants() == "");
+  // avg_scheduling_attempts counts the offers the strategy saw: 5 over
+  // the one test placed.
+  BOOST_TEST(c.stats().metrics(1, c.worker_count(), 0).avg_scheduling_attempts
+             == 5.0);
 }
 
 BOOST_AUTO_TEST_CASE(the_core_keeps_the_work_waiting_and_placed) {
