@@ -138,6 +138,20 @@ struct test_batch {
   std::vector<test_run> runs;
 };
 
+/// Tests one shard of a scheduler passes to another in this process: a
+/// share of a submission (from the shard that takes submissions) or queued
+/// tests an idle shard asked for (`steal_atom`).
+struct shard_handover {
+  /// Whether the tests were stolen (else a share of a submission).
+  bool stolen = false;
+  /// The tests.
+  std::vector<test_requirements> tests;
+  /// How to run each (empty = every test simulated; else one per test).
+  std::vector<test_run> runs;
+  /// When each was submitted (the shards share one clock).
+  std::vector<double> submitted_at;
+};
+
 /// A worker's periodic load report.
 struct load_report {
   /// The worker's slot in the scheduler.
@@ -160,6 +174,9 @@ struct series_sample {
   double queue_depth = 0;
   /// Workers registered.
   double workers = 0;
+  /// The scheduler shard that sent it (0 when the scheduler is not split):
+  /// the gauges of a run's shards add up.
+  uint32_t source = 0;
 };
 
 // -- inspectors
@@ -268,6 +285,13 @@ typename Inspector::result_type inspect(Inspector& f, test_batch& x) {
   return f(caf::meta::type_name("test_batch"), x.tests, x.runs);
 }
 
+/// Serializes shard_handover.
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_handover& x) {
+  return f(caf::meta::type_name("shard_handover"), x.stolen, x.tests, x.runs,
+           x.submitted_at);
+}
+
 /// Serializes load_report.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_report& x) {
@@ -278,7 +302,7 @@ typename Inspector::result_type inspect(Inspector& f, load_report& x) {
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, series_sample& x) {
   return f(caf::meta::type_name("series_sample"), x.now, x.completed, x.started,
-           x.latency_sum, x.queue_depth, x.workers);
+           x.latency_sum, x.queue_depth, x.workers, x.source);
 }
 
 // -- rebalancing
@@ -381,6 +405,8 @@ using limits_atom = caf::atom_constant<caf::atom("limits")>;
 /// A piece of a test's log (client -> session -> core -> node's uplink),
 /// or where a test is placed (core -> scheduler).
 using log_atom = caf::atom_constant<caf::atom("log")>;
+/// Atom: a shard of the scheduler asks another for queued tests.
+using steal_atom = caf::atom_constant<caf::atom("steal")>;
 
 // -- interfaces
 // ----------------------------------------------------------------
@@ -436,6 +462,17 @@ using scheduler_actor = caf::typed_actor<
   // The slot of the worker the test is placed on (uint32_t(-1) = it is
   // not placed, or not open).
   caf::replies_to<log_atom, std::string>::with<uint32_t>>;
+
+/// One shard of a scheduler split over threads (simulated runs only; never
+/// published): the scheduler's interface plus what its fellow shards and
+/// the run send it.
+using shard_actor = scheduler_actor::extend<
+  // An idle shard (by its index) asks for up to this many queued tests.
+  caf::reacts_to<steal_atom, uint32_t, uint64_t>,
+  // Tests from another shard.
+  caf::reacts_to<shard_handover>,
+  // Every test of the run settled: report the part and stop.
+  caf::reacts_to<finish_atom>>;
 
 /// The recorder: turns samples into time series.
 using recorder_actor
@@ -715,4 +752,6 @@ CAF_ADD_TYPE_ID(alb, (alb::cancel_request))
 CAF_ADD_TYPE_ID(alb, (alb::cancel_result))
 CAF_ADD_TYPE_ID(alb, (alb::log_request))
 CAF_ADD_TYPE_ID(alb, (alb::log_chunk))
+CAF_ADD_TYPE_ID(alb, (alb::shard_handover))
+CAF_ADD_TYPE_ID(alb, (alb::shard_actor))
 CAF_END_TYPE_ID_BLOCK(alb)

@@ -16,6 +16,8 @@ struct recorder_state {
   static inline const char* name = "alb.recorder";
   recorder_options opts;
   time_series series;
+  /// The latest gauges of each scheduler shard (index = source).
+  std::vector<std::pair<double, double>> gauges;
 };
 
 using recorder_impl = recorder_actor::stateful_pointer<recorder_state>;
@@ -32,7 +34,18 @@ recorder_actor::behavior_type recorder_behavior(recorder_impl self,
         series.add_completions(s.now, s.completed);
       if (s.started > 0)
         series.add_latency(s.now, s.latency_sum, s.started);
-      series.sample(s.now, s.queue_depth, s.workers);
+      // A split scheduler's shards sample on their own ticks: the run's
+      // gauges are the sum of each shard's latest.
+      auto& g = self->state.gauges;
+      if (s.source >= g.size())
+        g.resize(s.source + 1, {0.0, 0.0});
+      g[s.source] = {s.queue_depth, s.workers};
+      double queue = 0, workers = 0;
+      for (auto& [q, w] : g) {
+        queue += q;
+        workers += w;
+      }
+      series.sample(s.now, queue, workers);
     },
     [self](end_atom, std::string& metrics) {
       auto& st = self->state;

@@ -43,13 +43,29 @@ struct scheduler_state {
   std::vector<double> last_seen;
   /// Deadlines of started placements with a timeout (timeout_grace >= 0).
   test_deadlines deadlines;
+  /// Split scheduler only: tests this shard refused (they settle here).
+  uint64_t rejected = 0;
+  /// Of this shard's settled tests (ended + refused), those already added
+  /// to the group's count.
+  uint64_t published = 0;
+  /// A steal request of this shard awaits its answer.
+  bool steal_pending = false;
+  /// No steal request before this time (after an empty answer).
+  double next_steal = 0;
+  /// The shard asked last, and the one the next submitted test goes to.
+  uint32_t steal_cursor = 0;
+  uint32_t route_cursor = 0;
+  /// Tests this shard's workers may hold in all (slots plus prefetch).
+  int64_t capacity = 0;
 };
 
 uint64_t deadline_key(uint32_t ref, uint32_t gen) {
   return (static_cast<uint64_t>(ref) << 32) | gen;
 }
 
-using scheduler_impl = scheduler_actor::stateful_pointer<scheduler_state>;
+// Every scheduler has the shard handlers; they act only when the options
+// make it a shard (the interface is never published: see shard_actor).
+using scheduler_impl = shard_actor::stateful_pointer<scheduler_state>;
 
 caf::timespan real_delay(double sim_seconds, double scale) {
   return duration_cast<caf::timespan>(duration<double>(sim_seconds / scale));
@@ -142,7 +158,11 @@ void sample(scheduler_impl self, double now) {
   s.queue_depth = static_cast<double>(st.core->queued() + st.core->parked()
                                       + st.core->key_waiting());
   s.workers = static_cast<double>(st.core->worker_count());
-  self->send(st.opts.recorder, std::move(s));
+  s.source = st.opts.shard_index;
+  if (st.opts.shards)
+    send_across(st.opts.recorder, self->ctrl(), std::move(s));
+  else
+    self->send(st.opts.recorder, std::move(s));
 }
 
 void stop_workers(scheduler_impl self) {
@@ -190,8 +210,30 @@ void publish_tick_gauges(scheduler_impl self, double now) {
   st.gauge_cursor = live.empty() ? 0 : (st.gauge_cursor + n) % live.size();
 }
 
+// A shard's part of the end: adds what settled here since the last call to
+// the group's count; whoever sees the count reach the run's total says so.
+// Both counters are read after the own write (sequentially consistent), so
+// the shard adding the last test and shard 0 learning the total cannot both
+// miss the moment.
+void settle(scheduler_impl self) {
+  auto& st = self->state;
+  auto& g = *st.opts.shards;
+  auto settled = st.core->stats().ended() + st.rejected;
+  if (settled > st.published) {
+    g.settled.fetch_add(settled - st.published);
+    st.published = settled;
+  }
+  if (g.settled.load() == g.expected.load() && !g.all_settled.exchange(true)
+      && g.on_all_settled)
+    g.on_all_settled();
+}
+
 void check_end(scheduler_impl self) {
   auto& st = self->state;
+  if (st.opts.shards) {
+    settle(self);
+    return;
+  }
   if (st.finished || !st.opts.finish_when_done || st.received < st.expected
       || st.core->open_tests() > 0)
     return;
@@ -233,6 +275,7 @@ void remove(scheduler_impl self, uint32_t slot, bool lost) {
   auto& st = self->state;
   if (slot >= st.handles.size() || !st.handles[slot])
     return;
+  st.capacity -= st.core->worker(slot).capacity;
   st.by_addr.erase(st.handles[slot].address());
   if (!lost)
     self->demonitor(st.handles[slot].address());
@@ -340,14 +383,128 @@ void take_reports(scheduler_impl self, report_batch& batch, double now) {
   st.core->steal(batch.slot, now);
 }
 
-scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
-                                                  scheduler_options opts) {
+bool from_member(scheduler_impl self) {
+  auto& g = *self->state.opts.shards;
+  auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+  if (!sender || !g.ready.load(std::memory_order_acquire))
+    return false;
+  for (auto& m : g.members)
+    if (m.address() == sender)
+      return true;
+  return false;
+}
+
+// A shard with free capacity and nothing waiting asks the next shard for a
+// share of its queue; one request at a time, and after an empty answer not
+// again before a tick has passed.
+void maybe_steal(scheduler_impl self, double now) {
+  auto& st = self->state;
+  if (!st.opts.shards || st.steal_pending || st.finished || now < st.next_steal)
+    return;
+  auto& g = *st.opts.shards;
+  if (!g.ready.load(std::memory_order_acquire) || g.members.size() < 2)
+    return;
+  if (st.core->queued() + st.core->parked() + st.core->key_waiting() > 0)
+    return;
+  auto free = st.capacity - static_cast<int64_t>(st.core->in_flight());
+  if (free <= 0)
+    return;
+  auto n = static_cast<uint32_t>(g.members.size());
+  st.steal_cursor = (st.steal_cursor + 1) % n;
+  if (st.steal_cursor == st.opts.shard_index)
+    st.steal_cursor = (st.steal_cursor + 1) % n;
+  st.steal_pending = true;
+  send_across(g.members[st.steal_cursor], self->ctrl(), steal_atom::value,
+              st.opts.shard_index, static_cast<uint64_t>(free));
+}
+
+bool fits_shard(const shard_capacity& c, const test_requirements& t) {
+  if (t.minimum_memory > c.max_memory)
+    return false;
+  for (auto& [name, count] : t.required_accelerators) {
+    if (count <= 0)
+      continue;
+    auto it = c.max_accelerators.find(name);
+    if (it == c.max_accelerators.end() || it->second < count)
+      return false;
+  }
+  return true;
+}
+
+// Where a submitted test goes: a concurrency key always to the same shard
+// (a key's limit is kept by one core), anything else in turn to the next
+// shard whose workers can hold it.
+size_t shard_of(scheduler_impl self, const test_requirements& t) {
+  auto& st = self->state;
+  auto& g = *st.opts.shards;
+  auto n = g.members.size();
+  if (!t.concurrency_key.empty())
+    return std::hash<std::string>{}(t.concurrency_key) % n;
+  auto first = st.route_cursor++ % n;
+  for (size_t k = 0; k < n; ++k) {
+    auto j = (first + k) % n;
+    if (j >= g.capacity.size() || fits_shard(g.capacity[j], t))
+      return j;
+  }
+  // Fits nowhere: where it is refused or waits for its limit matters not.
+  return first;
+}
+
+// Takes tests handed to this shard (a share of a submission or a steal).
+void take_handover(scheduler_impl self, shard_handover& h, double now) {
+  auto& st = self->state;
+  bool runs = h.runs.size() == h.tests.size();
+  for (size_t i = 0; i < h.tests.size(); ++i) {
+    handed_test t;
+    t.req = std::move(h.tests[i]);
+    if (runs)
+      t.run = std::move(h.runs[i]);
+    t.submitted_at = i < h.submitted_at.size() ? h.submitted_at[i] : now;
+    if (st.core->adopt(std::move(t), now, h.stolen)
+        != cluster_state::submit_status::accepted) {
+      ++st.rejected;
+      std::cerr << "alb: rejected test: " << st.core->last_error() << "\n";
+    }
+  }
+}
+
+// Shard 0 of a split scheduler: each shard gets its share of a submission.
+void route(scheduler_impl self, test_batch& batch, double now) {
+  auto& st = self->state;
+  auto& g = *st.opts.shards;
+  std::vector<shard_handover> parts(g.members.size());
+  bool runs = batch.runs.size() == batch.tests.size();
+  for (size_t i = 0; i < batch.tests.size(); ++i) {
+    auto& part = parts[shard_of(self, batch.tests[i])];
+    part.tests.push_back(std::move(batch.tests[i]));
+    if (runs)
+      part.runs.push_back(std::move(batch.runs[i]));
+    part.submitted_at.push_back(now);
+  }
+  for (size_t j = 0; j < parts.size(); ++j) {
+    if (parts[j].tests.empty())
+      continue;
+    if (j == st.opts.shard_index)
+      take_handover(self, parts[j], now);
+    else
+      send_across(g.members[j], self->ctrl(), std::move(parts[j]));
+  }
+}
+
+shard_actor::behavior_type scheduler_behavior(scheduler_impl self,
+                                              scheduler_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.core = std::make_unique<cluster_state>(st.opts.config);
   st.core->set_observer(st.opts.observer);
   st.core->set_end_listener(st.opts.on_end);
   st.start = self->clock().now();
+  if (st.opts.shards) {
+    st.start = st.opts.shards->start;
+    // The run's peak throughput is computed from every shard's completions.
+    st.core->stats().keep_completion_times();
+    st.steal_cursor = st.opts.shard_index;
+  }
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
     auto it = st.by_addr.find(dm.source);
@@ -366,6 +523,22 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
     [self](test_batch& batch) {
       auto& st = self->state;
       auto now = now_of(self);
+      if (st.opts.shards) {
+        // The run submits to shard 0, which passes each shard its share
+        // (before the group is complete, or anywhere else, it keeps them).
+        if (st.opts.shard_index == 0
+            && st.opts.shards->ready.load(std::memory_order_acquire)) {
+          route(self, batch, now);
+        } else {
+          shard_handover own;
+          own.tests = std::move(batch.tests);
+          own.runs = std::move(batch.runs);
+          own.submitted_at.assign(own.tests.size(), now);
+          take_handover(self, own, now);
+        }
+        after_change(self);
+        return;
+      }
       bool runs = batch.runs.size() == batch.tests.size();
       for (size_t i = 0; i < batch.tests.size(); ++i) {
         auto& t = batch.tests[i];
@@ -391,6 +564,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
         st.handles.resize(slot + 1);
       st.handles[slot] = w;
       st.by_addr[w.address()] = slot;
+      st.capacity += st.core->worker(slot).capacity;
       seen(self, slot, now_of(self));
       // Not a rebalancing source until it says it answers revokes.
       st.core->set_revocable(slot, false);
@@ -400,8 +574,10 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
       return slot;
     },
     [self](report_batch& batch) {
-      take_reports(self, batch, now_of(self));
+      auto now = now_of(self);
+      take_reports(self, batch, now);
       after_change(self);
+      maybe_steal(self, now);
     },
     [self](report_bundle& bundle) {
       auto now = now_of(self);
@@ -451,12 +627,66 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
         st.opts.on_tick(*st.core, now);
       sample(self, now);
       check_end(self);
+      maybe_steal(self, now);
       if (!st.finished)
         self->delayed_send(self, tick_delay, tick_atom::value);
     },
     [self](end_atom, uint64_t total) {
-      self->state.expected = total;
+      auto& st = self->state;
+      st.expected = total;
+      if (st.opts.shards && st.opts.shard_index == 0)
+        st.opts.shards->expected.store(total);
       check_end(self);
+    },
+    [self](steal_atom, uint32_t from, uint64_t max) {
+      auto& st = self->state;
+      if (!st.opts.shards || !from_member(self)
+          || from >= st.opts.shards->members.size())
+        return;
+      auto& g = *st.opts.shards;
+      // At most half of what waits here, so two shards do not trade the
+      // same tests back and forth.
+      auto give = std::min<uint64_t>(max, (st.core->queued() + 1) / 2);
+      std::vector<handed_test> out;
+      auto memory
+        = from < g.capacity.size() ? g.capacity[from].max_memory : 0.0;
+      st.core->hand_over(static_cast<size_t>(give), memory, out);
+      shard_handover h;
+      h.stolen = true;
+      for (auto& t : out) {
+        h.tests.push_back(std::move(t.req));
+        h.runs.push_back(std::move(t.run));
+        h.submitted_at.push_back(t.submitted_at);
+      }
+      // Always answered, empty too: the asker waits for it.
+      send_across(g.members[from], self->ctrl(), std::move(h));
+    },
+    [self](shard_handover& h) {
+      auto& st = self->state;
+      if (!st.opts.shards || !from_member(self))
+        return;
+      auto now = now_of(self);
+      if (h.stolen) {
+        st.steal_pending = false;
+        if (h.tests.empty())
+          st.next_steal = now + st.opts.config.tick_interval;
+      }
+      take_handover(self, h, now);
+      after_change(self);
+    },
+    [self](finish_atom) {
+      auto& st = self->state;
+      // From the run itself (no sender), once: the shard's part and stop.
+      if (!st.opts.shards || st.finished || self->current_sender())
+        return;
+      st.finished = true;
+      auto now = now_of(self);
+      publish_gauges(self, now, true);
+      sample(self, now);
+      if (st.opts.shards->on_finished)
+        st.opts.shards->on_finished(st.opts.shard_index, *st.core, now);
+      stop_workers(self);
+      self->quit();
     },
     [self](stats_atom) -> std::string { return metrics_json(self); },
     [self](status_atom, uint64_t max_rows) -> std::string {
@@ -509,6 +739,10 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_impl self,
 
 scheduler_actor spawn_scheduler(caf::actor_system& sys,
                                 scheduler_options opts) {
+  return sys.spawn(scheduler_behavior, std::move(opts));
+}
+
+shard_actor spawn_shard(caf::actor_system& sys, scheduler_options opts) {
   return sys.spawn(scheduler_behavior, std::move(opts));
 }
 

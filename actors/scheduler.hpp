@@ -5,14 +5,73 @@
 // one batch per worker, watches workers (down messages requeue their tests)
 // and drives periodic work with a timer message to itself.
 
+#include <atomic>
 #include <functional>
+#include <limits>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <caf/actor_clock.hpp>
+#include <caf/mailbox_element.hpp>
+#include <caf/message_id.hpp>
 
 #include "actors/messages.hpp"
 #include "runtime/cluster_state.hpp"
 
 namespace alb {
+
+/// What the workers of one shard can hold at most: where a test with
+/// needs goes.
+struct shard_capacity {
+  /// Largest `available_memory` of its workers, GB.
+  double max_memory = 0;
+  /// Most accelerators of each type on one of its workers.
+  std::map<std::string, int> max_accelerators;
+};
+
+/// A scheduler split into shards in one process, each on a thread (an
+/// actor system) of its own with its own partition of the workers (a
+/// simulated run past one core). Shard 0 takes the submissions and passes
+/// each shard its share; an idle shard asks another for queued tests
+/// (`steal_atom`); the run ends once every submitted test settled in some
+/// shard, when each shard reports its part (`on_finished`) and stops.
+struct shard_group {
+  /// The shards, by index; filled before `ready` is set.
+  std::vector<shard_actor> members;
+  /// What each shard's workers can hold (same order).
+  std::vector<shard_capacity> capacity;
+  /// Set once `members` is complete.
+  std::atomic<bool> ready{false};
+  /// The clock every shard reads its time from, so the parts of one run
+  /// share one timeline.
+  caf::actor_clock::time_point start;
+  /// Tests the run submitted (known once the submitters are done).
+  std::atomic<uint64_t> expected{std::numeric_limits<uint64_t>::max()};
+  /// Tests that ended or were refused, in all shards.
+  std::atomic<uint64_t> settled{0};
+  /// Set by the shard that saw the last test settle.
+  std::atomic<bool> all_settled{false};
+  /// Called once, on that shard's thread, when every test settled.
+  std::function<void()> on_all_settled;
+  /// Called by each shard on `finish_atom`, on its thread, before it stops.
+  std::function<void(uint32_t index, const cluster_state&, double now)>
+    on_finished;
+};
+
+/// Sends from `sender` (may be null) to an actor of another actor system
+/// in this process without an execution context, so the receiver runs on
+/// its own system's threads (a send from an actor would schedule it on the
+/// sender's).
+template<class Handle, class... Ts>
+void send_across(const Handle& dest, caf::strong_actor_ptr sender, Ts&&... xs) {
+  if (dest)
+    dest->enqueue(caf::make_mailbox_element(std::move(sender),
+                                            caf::make_message_id(), {},
+                                            std::forward<Ts>(xs)...),
+                  nullptr);
+}
 
 /// Settings of a scheduler actor.
 struct scheduler_options {
@@ -61,9 +120,16 @@ struct scheduler_options {
   std::function<void(const std::string&)> log;
   /// Called on every tick with the core (progress display, tests).
   std::function<void(const cluster_state&, double now)> on_tick;
+  /// The shards this scheduler is one of (null = not split).
+  std::shared_ptr<shard_group> shards;
+  /// This scheduler's index in `shards`.
+  uint32_t shard_index = 0;
 };
 
 /// Spawns a scheduler.
 scheduler_actor spawn_scheduler(caf::actor_system& sys, scheduler_options opts);
+
+/// Spawns one shard of a split scheduler (`opts.shards` set).
+shard_actor spawn_shard(caf::actor_system& sys, scheduler_options opts);
 
 } // namespace alb

@@ -132,6 +132,21 @@ simulation_result run_simulation(const simulation_options& opts) {
     throw std::invalid_argument(err);
   if (opts.feeder && opts.deterministic)
     throw std::invalid_argument("a feeder needs real time");
+  auto shards = static_cast<size_t>(std::max(1, opts.shards));
+  if (shards > 1) {
+    if (opts.deterministic)
+      throw std::invalid_argument(
+        "shards: a run on virtual time has one thread (one shard)");
+    if (opts.dynamic || !opts.extra_churn.empty())
+      throw std::invalid_argument(
+        "shards: a split scheduler needs a fixed fleet (no dynamic workers "
+        "or worker events)");
+    if (opts.observer)
+      throw std::invalid_argument(
+        "shards: a split scheduler has no Prometheus metrics yet");
+    if (shards > static_cast<size_t>(opts.workers))
+      throw std::invalid_argument("shards: more shards than workers");
+  }
   auto wall_start = std::chrono::steady_clock::now();
   simulation_result result;
   auto scale = opts.deterministic ? 1.0 : std::max(1e-6, opts.time_scale);
@@ -177,16 +192,48 @@ simulation_result run_simulation(const simulation_options& opts) {
   std::promise<std::string> done;
   auto done_future = done.get_future();
   std::mutex mtx; // guards violations and placements
-  auto cell = std::make_shared<progress_cell>();
+  // One progress cell per shard (each written by its shard's thread).
+  std::vector<std::shared_ptr<progress_cell>> cells;
+  for (size_t i = 0; i < shards; ++i)
+    cells.push_back(std::make_shared<progress_cell>());
+  auto progress = [&cells] {
+    run_progress all;
+    for (auto& c : cells) {
+      auto p = c->load();
+      all.elapsed = std::max(all.elapsed, p.elapsed);
+      all.submitted += p.submitted;
+      all.completed += p.completed;
+      all.failed += p.failed;
+      all.waiting += p.waiting;
+      all.in_flight += p.in_flight;
+      all.workers += p.workers;
+    }
+    return all;
+  };
   int seen = 0;           // interrupt requests acted on
   uint64_t abandoned = 0; // tests open when the second one came
 
   {
-    caf::actor_system_config cfg;
-    configure_system(cfg, opts.threads, opts.deterministic,
-                     opts.caf_policy.empty() ? "sharing"
-                                             : opts.caf_policy.c_str());
-    caf::actor_system sys{cfg};
+    // A split scheduler runs each shard in an actor system of its own: a
+    // shard's workers and scheduler then share its threads and never hand
+    // a message to another core, except for shares, steals and samples.
+    auto total_threads
+      = opts.threads > 0
+          ? opts.threads
+          : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+    std::vector<std::unique_ptr<caf::actor_system_config>> cfgs;
+    std::vector<std::unique_ptr<caf::actor_system>> systems;
+    for (size_t i = 0; i < shards; ++i) {
+      cfgs.push_back(std::make_unique<caf::actor_system_config>());
+      configure_system(
+        *cfgs.back(),
+        shards > 1 ? std::max(1, total_threads / static_cast<int>(shards))
+                   : opts.threads,
+        opts.deterministic,
+        opts.caf_policy.empty() ? "sharing" : opts.caf_policy.c_str());
+      systems.push_back(std::make_unique<caf::actor_system>(*cfgs.back()));
+    }
+    auto& sys = *systems[0];
 
     recorder_options ro;
     ro.bucket_width
@@ -194,6 +241,47 @@ simulation_result run_simulation(const simulation_options& opts) {
     ro.configuration_json = configuration.dump();
     ro.on_result = [&done](std::string doc) { done.set_value(std::move(doc)); };
     auto recorder = spawn_recorder(sys, std::move(ro));
+
+    // The parts of a split run, merged once every shard reported.
+    std::shared_ptr<shard_group> group;
+    std::vector<run_stats> parts(shards);
+    size_t parts_in = 0;
+    uint64_t final_workers = 0, final_waiting = 0;
+    double final_now = 0;
+    std::string strategy_name;
+    auto finish_all = [&group] {
+      for (auto& m : group->members)
+        send_across(m, nullptr, finish_atom::value);
+    };
+    if (shards > 1) {
+      group = std::make_shared<shard_group>();
+      group->start = sys.clock().now();
+      group->capacity.resize(shards);
+      // Not the group itself: it would own itself through its callback.
+      group->on_all_settled = [g = group.get()] {
+        for (auto& m : g->members)
+          send_across(m, nullptr, finish_atom::value);
+      };
+      group->on_finished
+        = [&, recorder](uint32_t index, const cluster_state& core, double now) {
+            std::lock_guard<std::mutex> guard{mtx};
+            parts[index] = core.stats();
+            final_workers += core.worker_count();
+            final_waiting += core.queued() + core.parked() + core.key_waiting();
+            final_now = std::max(final_now, now);
+            if (index == 0)
+              strategy_name = std::string{core.active_strategy().name()};
+            if (++parts_in < parts.size())
+              return;
+            auto merged = parts[0];
+            for (size_t i = 1; i < parts.size(); ++i)
+              merged.merge(parts[i]);
+            nlohmann::json j
+              = merged.metrics(final_now, final_workers, final_waiting);
+            j["strategy"] = strategy_name;
+            send_across(recorder, nullptr, end_atom::value, j.dump());
+          };
+    }
 
     scheduler_options so;
     so.config = opts.scheduler;
@@ -219,19 +307,34 @@ simulation_result run_simulation(const simulation_options& opts) {
         result.placements.emplace_back(a.test_id, a.worker_id,
                                        to_string(a.status));
       };
-    so.on_tick = [cell](const cluster_state& core, double now) {
-      auto& s = core.stats();
-      cell->elapsed.store(now, std::memory_order_relaxed);
-      cell->submitted.store(s.submitted_count(), std::memory_order_relaxed);
-      cell->completed.store(s.completed_count(), std::memory_order_relaxed);
-      cell->failed.store(s.ended() - s.completed_count(),
-                         std::memory_order_relaxed);
-      cell->waiting.store(core.queued() + core.parked() + core.key_waiting(),
-                          std::memory_order_relaxed);
-      cell->in_flight.store(core.in_flight(), std::memory_order_relaxed);
-      cell->workers.store(core.worker_count(), std::memory_order_relaxed);
+    auto on_tick_of = [](std::shared_ptr<progress_cell> cell) {
+      return [cell](const cluster_state& core, double now) {
+        auto& s = core.stats();
+        cell->elapsed.store(now, std::memory_order_relaxed);
+        cell->submitted.store(s.submitted_count(), std::memory_order_relaxed);
+        cell->completed.store(s.completed_count(), std::memory_order_relaxed);
+        cell->failed.store(s.ended() - s.completed_count(),
+                           std::memory_order_relaxed);
+        cell->waiting.store(core.queued() + core.parked() + core.key_waiting(),
+                            std::memory_order_relaxed);
+        cell->in_flight.store(core.in_flight(), std::memory_order_relaxed);
+        cell->workers.store(core.worker_count(), std::memory_order_relaxed);
+      };
     };
-    auto scheduler = spawn_scheduler(sys, std::move(so));
+    scheduler_actor scheduler;
+    if (shards == 1) {
+      so.on_tick = on_tick_of(cells[0]);
+      scheduler = spawn_scheduler(sys, std::move(so));
+    } else {
+      so.shards = group;
+      for (size_t i = 0; i < shards; ++i) {
+        auto si = so;
+        si.shard_index = static_cast<uint32_t>(i);
+        si.on_tick = on_tick_of(cells[i]);
+        group->members.push_back(spawn_shard(*systems[i], std::move(si)));
+      }
+      scheduler = group->members[0];
+    }
 
     worker_options wt;
     wt.profile = opts.workers_profile;
@@ -245,7 +348,16 @@ simulation_result run_simulation(const simulation_options& opts) {
     auto joined = std::make_shared<std::atomic<int>>(0);
     auto fleet_joined = std::make_shared<std::promise<void>>();
     auto fleet_future = fleet_joined->get_future();
+    size_t dealt = 0;
     for (auto& [caps, seed] : draw_fleet(opts, seeded.fleet_seed)) {
+      // Dealt in turn: every shard gets a like share of each kind.
+      auto shard = dealt++ % shards;
+      if (group) {
+        auto& c = group->capacity[shard];
+        c.max_memory = std::max(c.max_memory, caps.available_memory);
+        for (auto& [name, n] : caps.available_accelerators)
+          c.max_accelerators[name] = std::max(c.max_accelerators[name], n);
+      }
       auto wo = wt;
       wo.caps = caps;
       wo.seed = seed;
@@ -254,8 +366,16 @@ simulation_result run_simulation(const simulation_options& opts) {
           if (joined->fetch_add(1) + 1 == n)
             fleet_joined->set_value();
         };
-      workers.push_back(spawn_worker(sys, scheduler, std::move(wo)));
+      if (group)
+        workers.push_back(
+          spawn_worker(*systems[shard], group->members[shard], std::move(wo)));
+      else
+        workers.push_back(spawn_worker(sys, scheduler, std::move(wo)));
     }
+    // The shards read the group from here on (the first submission comes
+    // after this).
+    if (group)
+      group->ready.store(true, std::memory_order_release);
     if (opts.on_fleet_joined || opts.feeder) {
       if (opts.deterministic)
         dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler()).run();
@@ -322,8 +442,13 @@ simulation_result run_simulation(const simulation_options& opts) {
       auto n = opts.interrupts ? opts.interrupts->load() : 0;
       if (n >= 1 && seen < 1 && submitter)
         caf::anon_send(submitter, end_atom::value);
-      if (n >= 2 && seen < 2) {
-        auto p = cell->load();
+      if (n >= 2 && seen < 2 && group) {
+        auto p = progress();
+        abandoned = p.waiting + p.in_flight;
+        // Each shard reports its part as it is, and the merge follows.
+        finish_all();
+      } else if (n >= 2 && seen < 2) {
+        auto p = progress();
         abandoned = p.waiting + p.in_flight;
         // The handles go in as spawn arguments, not captures: CAF 0.17
         // starts a function actor without arguments through a null tuple
@@ -354,7 +479,7 @@ simulation_result run_simulation(const simulation_options& opts) {
         }
         if (!sched.trigger_timeout())
           break;
-        if (cell->elapsed.load() > limit)
+        if (cells[0]->elapsed.load() > limit)
           break;
       }
     } else {
@@ -376,13 +501,16 @@ simulation_result run_simulation(const simulation_options& opts) {
           continue;
         next_progress += std::chrono::seconds(1);
         if (opts.on_progress)
-          opts.on_progress(cell->load());
+          opts.on_progress(progress());
         if (std::chrono::steady_clock::now() > deadline)
           break;
       }
     }
     // Stop whatever is still running: the scheduler takes its workers along.
     caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+    if (group)
+      for (auto& m : group->members)
+        caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
     if (submitter)
       caf::anon_send_exit(submitter, caf::exit_reason::user_shutdown);
     if (churn)
@@ -395,7 +523,7 @@ simulation_result run_simulation(const simulation_options& opts) {
     }
     if (!finished)
       throw std::runtime_error("the run did not finish within its time budget ("
-                               + std::to_string(cell->load().completed)
+                               + std::to_string(progress().completed)
                                + " tests completed)");
   }
   result.document = nlohmann::json::parse(done_future.get());
@@ -410,7 +538,7 @@ simulation_result run_simulation(const simulation_options& opts) {
   if (opts.on_document)
     opts.on_document(result.document);
   if (opts.on_progress)
-    opts.on_progress(cell->load());
+    opts.on_progress(progress());
   result.wall_seconds = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - wall_start)
                           .count();

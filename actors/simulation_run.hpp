@@ -71,6 +71,12 @@ struct simulation_options {
   bool deterministic = false;
   /// Scheduler threads (0 = one per core).
   int threads = 0;
+  /// Shards of the scheduler (1 = not split): each has an actor system of
+  /// `threads / shards` threads (at least one) and every `shards`-th worker;
+  /// submissions are spread over them and an idle shard steals queued tests
+  /// from another (`shard_group`). Real time and a fixed fleet only (no
+  /// churn), and no observer.
+  int shards = 1;
   /// CAF scheduler policy, "sharing" or "stealing" (empty = sharing, which
   /// stays flat with large pools; see `configure_system`).
   std::string caf_policy;

@@ -3,9 +3,15 @@
 // take no time, so what is measured is the balancer itself.
 //
 //   bench_e2e_throughput [--tests N] [--reps R] [--workers A,B,...]
-//                        [--threads T] [--policy sharing|stealing]
+//                        [--threads T] [--shards S]
+//                        [--policy sharing|stealing]
 //                        [--metrics off|on|both] [--virtual on|off]
 //                        [--wait on|off] [--wait-tests N]
+//                        [--compare-threads A,B,...]
+//
+// The scheduler is split into one shard per thread unless --shards says
+// otherwise (`simulation_options::shards`; with --metrics on or both, one
+// shard: a split scheduler has no observer yet).
 //
 // Per pool size (medians of --reps runs): tests/s, CPU time per test (all
 // threads, from the moment every worker joined to the last test's end, so
@@ -100,6 +106,8 @@ double median(std::vector<double> xs) {
 /// The settings every run shares.
 struct bench_settings {
   int threads = 0;
+  /// Scheduler shards (0 = one per thread).
+  int shards = 0;
   std::string policy;
   bool virtual_time = false;
 };
@@ -127,6 +135,12 @@ alb::simulation_options base_options(const bench_settings& s, int workers,
   o.workers_profile.cores_distribution = {8};
   o.seed = static_cast<uint64_t>(rep + 1);
   o.threads = s.threads;
+  auto threads
+    = s.threads > 0
+        ? s.threads
+        : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  o.shards
+    = s.virtual_time ? 1 : std::min(workers, s.shards > 0 ? s.shards : threads);
   o.caf_policy = s.policy;
   // Virtual time runs everything on one thread: the pure CPU cost of
   // the pipeline per test, without thread hand-offs.
@@ -178,82 +192,6 @@ int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
            std::chrono::steady_clock::now().time_since_epoch())
     .count();
-}
-
-/// How a pool is laid out over threads: `systems` independent pipelines
-/// (an actor system each, with its own scheduler, 1/systems of the workers
-/// and of the tests) of `threads` threads each.
-struct layout {
-  int systems = 1;
-  int threads = 1;
-};
-
-// Runs `tests` tests on `workers` workers laid out as `l`, all pipelines
-// started together once every pool joined; measured from then to the last
-// test's end in any of them.
-run_figures measure_layout(const bench_settings& s, int workers, uint64_t tests,
-                           layout l, int rep) {
-  run_figures f;
-  std::mutex mtx;
-  std::condition_variable cv;
-  int joined = 0;
-  bool go = false;
-  double cpu0 = 0;
-  double cpu1 = 0;
-  int64_t t0 = 0;
-  int64_t t1 = 0;
-  std::atomic<uint64_t> ended{0};
-  std::atomic<bool> failed{false};
-  std::vector<std::thread> pipelines;
-  for (int k = 0; k < l.systems; ++k)
-    pipelines.emplace_back([&, k] {
-      auto share = [&](uint64_t total) {
-        return total / static_cast<uint64_t>(l.systems)
-               + (static_cast<uint64_t>(k) < total % l.systems ? 1 : 0);
-      };
-      auto o = base_options(s, static_cast<int>(share(workers)), rep);
-      o.seed = static_cast<uint64_t>(rep) * 64 + static_cast<uint64_t>(k) + 1;
-      o.threads = l.threads;
-      o.tests = share(tests);
-      o.duration = 0;
-      auto start = [&] {
-        std::unique_lock<std::mutex> guard{mtx};
-        if (++joined == l.systems) {
-          cpu0 = cpu_seconds();
-          t0 = steady_ns();
-          go = true;
-          cv.notify_all();
-        }
-        cv.wait(guard, [&] { return go; });
-      };
-      o.on_fleet_joined = start;
-      o.on_end = [&](const alb::assignment&) {
-        if (ended.fetch_add(1, std::memory_order_relaxed) + 1 == tests) {
-          t1 = steady_ns();
-          cpu1 = cpu_seconds();
-        }
-      };
-      try {
-        auto res = alb::run_simulation(o);
-        if (res.document["metrics"]["completed_tests"].get<double>()
-            != static_cast<double>(o.tests))
-          failed = true;
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "pipeline %d: %s\n", k, e.what());
-        failed = true;
-        std::lock_guard<std::mutex> guard{mtx};
-        go = true;
-        cv.notify_all();
-      }
-    });
-  for (auto& t : pipelines)
-    t.join();
-  if (failed || t1 <= t0)
-    return f;
-  f.rate = static_cast<double>(tests) / (static_cast<double>(t1 - t0) / 1e9);
-  f.cpu_us = (cpu1 - cpu0) * 1e6 / static_cast<double>(tests);
-  f.ok = true;
-  return f;
 }
 
 /// One wait run's figures.
@@ -364,7 +302,7 @@ int main(int argc, char** argv) {
   std::string wait_mode = "on";
   bench_settings s;
   s.policy = "sharing";
-  std::vector<std::string> layout_specs;
+  std::vector<int> compare_threads;
   CLI::App app{"End-to-end throughput of the balancer in one process"};
   app.add_option("--tests", tests, "Tests per run")
     ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
@@ -375,6 +313,11 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(1, 10000000));
   app.add_option("--threads", s.threads, "Actor threads (0 = one per core)")
     ->check(CLI::Range(0, 256));
+  app
+    .add_option("--shards", s.shards,
+                "Scheduler shards (0 = one per thread; 1 = one scheduler on "
+                "every thread)")
+    ->check(CLI::Range(0, 64));
   app
     .add_option("--policy", s.policy,
                 "CAF scheduler policy (alb's default: sharing)")
@@ -394,11 +337,12 @@ int main(int argc, char** argv) {
                 "Tests per wait run (0 = about one second of offered load)")
     ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 32));
   app
-    .add_option("--layouts", layout_specs,
-                "Also compare layouts SYSTEMSxTHREADS, e.g. 1x1,1x2,2x1: "
-                "independent pipelines (actor systems) of T threads each, "
-                "sharing the pool and the tests")
-    ->delimiter(',');
+    .add_option("--compare-threads", compare_threads,
+                "Also compare thread counts, e.g. 1,2: each as --threads T "
+                "(one shard per thread), runs alternating, ratios to the "
+                "first")
+    ->delimiter(',')
+    ->check(CLI::Range(1, 64));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -408,10 +352,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   s.virtual_time = virtual_mode == "on";
-  std::printf("cores: %u, threads: %d, CAF policy: %s, tests per run: %llu, "
-              "runs per pool: %d, load average at start: %s\n",
-              std::thread::hardware_concurrency(), s.threads, s.policy.c_str(),
-              static_cast<unsigned long long>(tests), reps,
+  if (metrics_mode != "off")
+    s.shards = 1;
+  std::printf("cores: %u, threads: %d, shards: %d (0 = one per thread), CAF "
+              "policy: %s, tests per run: %llu, runs per pool: %d, load "
+              "average at start: %s\n",
+              std::thread::hardware_concurrency(), s.threads, s.shards,
+              s.policy.c_str(), static_cast<unsigned long long>(tests), reps,
               load_average().c_str());
   std::printf("%8s %7s %10s %10s %10s %7s %11s %7s %10s %7s\n", "workers",
               "metrics", "median t/s", "min t/s", "max t/s", "x first",
@@ -515,42 +462,34 @@ int main(int argc, char** argv) {
                   median(late99));
     }
   }
-  std::vector<layout> layouts;
-  for (auto& spec : layout_specs) {
-    layout l;
-    if (std::sscanf(spec.c_str(), "%dx%d", &l.systems, &l.threads) != 2
-        || l.systems < 1 || l.threads < 1) {
-      std::fprintf(stderr, "bench_e2e_throughput: error: bad layout '%s'\n",
-                   spec.c_str());
-      return 2;
-    }
-    layouts.push_back(l);
-  }
-  if (!layouts.empty() && !s.virtual_time) {
-    std::printf("layouts (systems x threads each; runs alternate, medians of "
-                "%d; ratios to the first layout):\n",
+  if (!compare_threads.empty() && !s.virtual_time) {
+    std::printf("thread counts (one shard per thread; runs alternate, "
+                "medians of %d; ratios to the first):\n",
                 reps);
-    std::printf("%8s %8s %10s %10s %10s %7s %11s\n", "workers", "layout",
+    std::printf("%8s %8s %10s %10s %10s %7s %11s\n", "workers", "threads",
                 "median t/s", "min t/s", "max t/s", "x first", "CPU us/test");
     for (auto workers : pools) {
-      std::vector<std::vector<double>> rates(layouts.size());
-      std::vector<std::vector<double>> cpu(layouts.size());
+      std::vector<std::vector<double>> rates(compare_threads.size());
+      std::vector<std::vector<double>> cpu(compare_threads.size());
       for (int r = 0; r < reps; ++r)
-        for (size_t i = 0; i < layouts.size(); ++i) {
-          auto f = measure_layout(s, workers, tests, layouts[i], r);
+        for (size_t i = 0; i < compare_threads.size(); ++i) {
+          auto t = s;
+          t.threads = compare_threads[i];
+          t.shards = compare_threads[i];
+          auto o = base_options(t, workers, r);
+          o.tests = tests;
+          o.duration = 0;
+          auto f = measure(std::move(o), tests);
           if (!f.ok)
             return 1;
           rates[i].push_back(f.rate);
           cpu[i].push_back(f.cpu_us);
         }
       auto first = median(rates[0]);
-      for (size_t i = 0; i < layouts.size(); ++i) {
+      for (size_t i = 0; i < compare_threads.size(); ++i) {
         auto [lo, hi] = std::minmax_element(rates[i].begin(), rates[i].end());
-        char name[32];
-        std::snprintf(name, sizeof(name), "%dx%d", layouts[i].systems,
-                      layouts[i].threads);
-        std::printf("%8d %8s %10.0f %10.0f %10.0f %7.2f %11.2f\n", workers,
-                    name, median(rates[i]), *lo, *hi,
+        std::printf("%8d %8d %10.0f %10.0f %10.0f %7.2f %11.2f\n", workers,
+                    compare_threads[i], median(rates[i]), *lo, *hi,
                     first > 0 ? median(rates[i]) / first : 0, median(cpu[i]));
       }
       std::fflush(stdout);

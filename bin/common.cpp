@@ -70,6 +70,15 @@ void run_flags::add_simulation(CLI::App* cmd, const std::string& strategy_help,
   cmd->add_option("--threads", threads, "Scheduler threads (0 = one per core)")
     ->default_val(0)
     ->check(CLI::Range(0, 256));
+  cmd
+    ->add_option("--shards", shards,
+                 "Split the scheduler into N shards, each with its own "
+                 "threads (--threads / N, at least 1) and every N-th worker; "
+                 "idle shards steal queued tests. Real time and a fixed "
+                 "fleet only (not with --deterministic, --dynamic, worker "
+                 "events or --metrics-port)")
+    ->default_val(1)
+    ->check(CLI::Range(1, 64));
   if (with_check)
     cmd->add_flag("--check-invariants", check,
                   "Verify reservations and counts on every scheduler tick");
@@ -88,6 +97,7 @@ void run_flags::apply_simulation(simulation_options& o,
   o.time_scale = time_scale;
   o.deterministic = deterministic;
   o.threads = threads;
+  o.shards = shards;
   o.check_invariants = check;
 }
 

@@ -53,6 +53,8 @@ struct run_flags {
   bool deterministic = false;
   /// --threads.
   int threads = 0;
+  /// --shards.
+  int shards = 1;
   /// --check-invariants.
   bool check = false;
   /// --live: the `alb monitor` view of the run instead of the progress line

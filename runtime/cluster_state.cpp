@@ -288,8 +288,73 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
   return submit(std::move(req), test_run{}, now);
 }
 
+cluster_state::submit_status cluster_state::adopt(handed_test h, double now,
+                                                  bool stolen) {
+  auto res = submit_at(std::move(h.req), std::move(h.run), now,
+                       std::min(h.submitted_at, now));
+  if (res == submit_status::accepted && stolen)
+    stats_.stolen();
+  return res;
+}
+
+size_t cluster_state::hand_over(size_t max, double max_memory,
+                                std::vector<handed_test>& out) {
+  size_t n = 0;
+  auto plain = [&](const test_record& t) {
+    return t.attempts == 0 && t.req.concurrency_key.empty()
+           && accel_mask(t.need) == 0 && t.cons.empty()
+           && t.req.minimum_memory <= max_memory;
+  };
+  // The lowest band's newest tests would wait longest here. Only the back
+  // of each class is looked at: the first test that may not move ends that
+  // class's share, so the cost stays O(taken + stale).
+  for (size_t p = queue_.size(); p-- > 0 && n < max;) {
+    for (size_t k = 0; k < size_classes && n < max; ++k) {
+      auto& q = queue_[p][k];
+      while (!q.empty() && n < max) {
+        auto h = q.back();
+        auto& t = tests_[h.ref];
+        bool live = t.live && t.gen == h.gen && t.queued
+                    && static_cast<size_t>(t.req.priority - 1) == p
+                    && t.size_class == k;
+        if (live && !plain(t))
+          break;
+        q.pop_back();
+        if (!live)
+          continue;
+        count_queued(t, -1);
+        t.queued = false;
+        handed_test moved;
+        moved.submitted_at = t.submitted_at;
+        moved.run = std::move(t.run);
+        by_id_.erase(t.req.test_id, h.ref,
+                     [this](uint32_t r) -> std::string_view {
+                       return tests_[r].req.test_id;
+                     });
+        moved.req = std::move(t.req);
+        t.req = test_requirements{};
+        t.run = test_run{};
+        t.live = false;
+        ++t.gen;
+        free_tests_.push_back(h.ref);
+        --open_;
+        stats_.handed_over();
+        out.push_back(std::move(moved));
+        ++n;
+      }
+    }
+  }
+  return n;
+}
+
 cluster_state::submit_status cluster_state::submit(test_requirements req,
                                                    test_run run, double now) {
+  return submit_at(std::move(req), std::move(run), now, now);
+}
+
+cluster_state::submit_status cluster_state::submit_at(test_requirements req,
+                                                      test_run run, double now,
+                                                      double submitted_at) {
   auto invalid = [&](std::string what) {
     last_error_ = "test '" + req.test_id + "': " + what;
     return submit_status::invalid;
@@ -333,11 +398,11 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
   t.cons = std::move(*cons);
   t.req = std::move(req);
   t.run = std::move(run);
-  t.submitted_at = now;
+  t.submitted_at = submitted_at;
   t.live = true;
   by_id_.insert(t.req.test_id, ref, key_of);
   ++open_;
-  stats_.submitted(now);
+  stats_.submitted(submitted_at);
   if (obs_)
     obs_->on_submitted(t.req.priority);
   enqueue(ref, now, false);

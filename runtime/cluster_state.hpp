@@ -196,6 +196,17 @@ struct tick_delta {
   double latency_sum = 0;
 };
 
+/// A queued test moving from one scheduler to another (`hand_over`).
+struct handed_test {
+  /// What it needs.
+  test_requirements req;
+  /// How to run it (empty = simulated).
+  test_run run;
+  /// When it was first submitted (the giver's clock, which the shards of a
+  /// run share).
+  double submitted_at = 0;
+};
+
 /// Returns "" when `req` is acceptable, otherwise what is wrong with it.
 std::string validate_requirements(const test_requirements& req);
 
@@ -308,6 +319,23 @@ public:
   /// The same for a real test: `run` rides in its record to every
   /// placement (`record(h).run`).
   submit_status submit(test_requirements req, test_run run, double now);
+
+  /// Takes on a test submitted to another scheduler of the run at
+  /// `t.submitted_at` (a shard's share of a submission, or with `stolen` a
+  /// test another shard handed over, `hand_over`): queued here like a
+  /// submission, its wait counted from `submitted_at`; `stolen` counts it
+  /// in `stolen_tests`.
+  submit_status adopt(handed_test t, double now, bool stolen = true);
+
+  /// Gives up to `max` queued tests away to another scheduler, newest
+  /// first from the lowest priority band: only tests never placed, with no
+  /// concurrency key, accelerator, software, tag or backend requirement,
+  /// needing at most `max_memory` GB (what any worker of the taker can
+  /// hold). They leave this core without ending (`open_tests()` drops,
+  /// `stats().submitted_count()` too) and are appended to `out`; returns
+  /// how many. Costs O(taken + stale queue entries).
+  size_t hand_over(size_t max, double max_memory,
+                   std::vector<handed_test>& out);
 
   /// Why the last `submit` or `add_worker` was refused.
   const std::string& last_error() const { return last_error_; }
@@ -527,6 +555,8 @@ public:
 private:
   uint32_t intern_accel(const std::string& name);
   void refresh(uint32_t slot);
+  submit_status submit_at(test_requirements req, test_run run, double now,
+                          double submitted_at);
   void enqueue(uint32_t ref, double now, bool front);
   void mark_started(test_record& t, double at);
   bool pop_best(double now, uint32_t& ref, int cap = size_classes - 1);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -84,6 +85,8 @@ void run_stats::submitted(double now) {
 void run_stats::completed(double now, double exec, double turnaround) {
   ++completed_;
   peak_.add(now);
+  if (keep_times_)
+    completion_times_.push_back(now);
   exec_sum_ += exec;
   turnaround_sum_ += turnaround;
   last_end_ = std::max(last_end_, now);
@@ -139,6 +142,50 @@ void run_stats::worker_ran(uint32_t serial, double exec, bool success) {
     ++w.completed;
 }
 
+void run_stats::merge(const run_stats& o) {
+  if (o.first_submit_ >= 0
+      && (first_submit_ < 0 || o.first_submit_ < first_submit_))
+    first_submit_ = o.first_submit_;
+  last_end_ = std::max(last_end_, o.last_end_);
+  submitted_ += o.submitted_;
+  handed_over_ += o.handed_over_;
+  assigned_ += o.assigned_;
+  completed_ += o.completed_;
+  failed_ += o.failed_;
+  cancelled_ += o.cancelled_;
+  retried_ += o.retried_;
+  requeued_ += o.requeued_;
+  migrated_ += o.migrated_;
+  stolen_ += o.stolen_;
+  speculated_ += o.speculated_;
+  speculation_wins_ += o.speculation_wins_;
+  timed_out_ += o.timed_out_;
+  unplaceable_ += o.unplaceable_;
+  placement_tries_ += o.placement_tries_;
+  exec_sum_ += o.exec_sum_;
+  turnaround_sum_ += o.turnaround_sum_;
+  max_mem_res_ = std::max(max_mem_res_, o.max_mem_res_);
+  max_acc_res_ = std::max(max_acc_res_, o.max_acc_res_);
+  for (size_t i = 0; i < latency_by_priority_.size(); ++i)
+    latency_by_priority_[i].merge(o.latency_by_priority_[i]);
+  for (auto& [name, n] : o.choices_)
+    choices_[name] += n;
+  workers_.insert(workers_.end(), o.workers_.begin(), o.workers_.end());
+  present_ += o.present_;
+  peak_present_ += o.peak_present_;
+  // The sliding window needs every event in time order: replay both
+  // streams merged (a peak of the parts alone would understate it).
+  if (!keep_times_ || !o.keep_times_)
+    throw std::logic_error(
+      "run_stats::merge: both parts must keep their completion times");
+  completion_times_.insert(completion_times_.end(), o.completion_times_.begin(),
+                           o.completion_times_.end());
+  std::sort(completion_times_.begin(), completion_times_.end());
+  peak_ = sliding_peak{peak_.width()};
+  for (auto t : completion_times_)
+    peak_.add(t);
+}
+
 wait_samples run_stats::latency() const {
   wait_samples all;
   for (auto& h : latency_by_priority_)
@@ -150,10 +197,11 @@ run_metrics run_stats::metrics(double end, uint64_t final_workers,
                                uint64_t pending) const {
   run_metrics m;
   auto latency_ = latency();
-  m.total_tests = submitted_;
-  m.success_rate = submitted_ ? 100.0 * static_cast<double>(completed_)
-                                  / static_cast<double>(submitted_)
-                              : 0;
+  auto submitted = submitted_count();
+  m.total_tests = submitted;
+  m.success_rate = submitted ? 100.0 * static_cast<double>(completed_)
+                                 / static_cast<double>(submitted)
+                             : 0;
   m.avg_latency = latency_.mean();
   m.min_latency = latency_.min();
   m.max_latency = latency_.max();

@@ -229,6 +229,9 @@ public:
   void migrated() { ++migrated_; }
   /// A queued test was stolen by an idle worker.
   void stolen() { ++stolen_; }
+  /// A queued test was handed to another scheduler of the run (a shard
+  /// stealing): it no longer counts as submitted here.
+  void handed_over() { ++handed_over_; }
   /// A straggling test got a speculative copy.
   void speculated() { ++speculated_; }
   /// A speculative copy finished first.
@@ -247,6 +250,19 @@ public:
   /// The worker ran a test for `exec` seconds (successfully or not).
   void worker_ran(uint32_t serial, double exec, bool success);
 
+  /// Keeps every completion's time too (8 bytes each), so `merge` can
+  /// compute the merged run's `peak_throughput` exactly. Call before any
+  /// event.
+  void keep_completion_times() { keep_times_ = true; }
+
+  /// Adds the events of `other`, another part (shard) of the same run with
+  /// the same clock: counts and samples add up, the first submission and
+  /// last end are the earliest and latest, the workers are both sets. The
+  /// peak throughput is exact when both kept their completion times; the
+  /// peak worker count is the sum of both peaks (exact for a fleet that
+  /// joins once and stays, the only kind a sharded run has).
+  void merge(const run_stats& other);
+
   /// Computes every figure as of `end`.
   run_metrics metrics(double end, uint64_t final_workers,
                       uint64_t pending) const;
@@ -257,8 +273,8 @@ public:
   /// Tests that ended in any way.
   uint64_t ended() const { return completed_ + failed_ + cancelled_; }
 
-  /// Tests submitted.
-  uint64_t submitted_count() const { return submitted_; }
+  /// Tests submitted (and not handed over).
+  uint64_t submitted_count() const { return submitted_ - handed_over_; }
 
   /// Tests completed successfully.
   uint64_t completed_count() const { return completed_; }
@@ -268,6 +284,9 @@ public:
 
 private:
   uint64_t submitted_ = 0;
+  uint64_t handed_over_ = 0;
+  bool keep_times_ = false;
+  std::vector<double> completion_times_;
   uint64_t assigned_ = 0;
   uint64_t completed_ = 0;
   uint64_t failed_ = 0;

@@ -354,8 +354,9 @@ BOOST_AUTO_TEST_CASE(every_message_type_round_trips_through_binary_serializer) {
   BOOST_TEST(lr2.slot == 5u);
   BOOST_TEST(lr2.load.queue_depth == 5);
 
-  series_sample s{1.5, 10, 9, 2.25, 4, 3};
+  series_sample s{1.5, 10, 9, 2.25, 4, 3, 2};
   auto s2 = round_trip(s);
+  BOOST_TEST(s2.source == 2u);
   BOOST_TEST(s2.now == 1.5);
   BOOST_TEST(s2.completed == 10u);
   BOOST_TEST(s2.started == 9u);
@@ -546,6 +547,116 @@ BOOST_AUTO_TEST_CASE(submitter_scheduler_workers_and_churn_lose_no_test) {
     BOOST_TEST(ids.size() == 1500u);
     BOOST_TEST((r.placements.size() == 1500u));
   }
+}
+
+// -- a split scheduler (shards)
+// ------------------------------------------------
+
+namespace {
+
+// Checks what every run must show, split or not: each test ended exactly
+// once, nothing oversubscribed, the counts add up.
+void check_sharded_run(const simulation_result& r, uint64_t tests,
+                       uint64_t workers) {
+  auto& m = r.document["metrics"];
+  BOOST_TEST(r.violations.empty());
+  BOOST_TEST(m["total_tests"].get<uint64_t>() == tests, m.dump());
+  BOOST_TEST(m["completed_tests"].get<uint64_t>()
+               + m["failed_tests"].get<uint64_t>()
+               + m["cancelled_tests"].get<uint64_t>()
+             == tests);
+  BOOST_TEST(m["pending_tests"].get<uint64_t>() == 0u);
+  BOOST_TEST(m["final_worker_count"].get<uint64_t>() == workers);
+  BOOST_TEST(m["peak_worker_count"].get<uint64_t>() == workers);
+  BOOST_TEST(m["max_memory_reservation"].get<double>() <= 1.0);
+  BOOST_TEST(m["max_accelerator_reservation"].get<double>() <= 1.0);
+  std::set<std::string> ids;
+  for (auto& p : r.placements)
+    ids.insert(std::get<0>(p));
+  BOOST_TEST(ids.size() == tests);
+  BOOST_TEST(r.placements.size() == tests);
+  // The time series' worker gauge is the sum of every shard's.
+  auto& w = r.document["time_series"]["workers"];
+  BOOST_REQUIRE(!w.empty());
+  BOOST_TEST(w.back()[1].get<double>() == static_cast<double>(workers));
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_split_scheduler_ends_every_test_once_within_capacity) {
+  // The default profile's mixed CPU/GPU fleet and tests, checked on every
+  // tick of every shard, for each kind of strategy.
+  for (auto strategy :
+       {"round_robin", "least_loaded", "power_of_two", "adaptive", "best_fit"})
+    for (int shards : {2, 3}) {
+      simulation_options o;
+      o.workers = 30;
+      o.tests = 900;
+      o.duration = 2;
+      o.burst = true;
+      o.time_scale = 20;
+      o.shards = shards;
+      o.threads = shards;
+      o.check_invariants = true;
+      o.record_placements = true;
+      o.scheduler.strategy = strategy;
+      auto r = run_simulation(o);
+      BOOST_TEST_INFO("strategy " << strategy << ", " << shards << " shards");
+      check_sharded_run(r, 900, 30);
+      BOOST_TEST(r.document["metrics"]["success_rate"].get<double>() == 100.0);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(an_idle_shard_steals_queued_tests_from_a_busy_one) {
+  // Three one-slot workers in two shards: shard 0 has w-0 and w-2, shard 1
+  // w-1. Submissions alternate between the shards, so shard 0 runs out
+  // first and takes the rest of shard 1's queue. Which tests moved is
+  // recomputed from the placements: test t<k> was routed to shard k % 2,
+  // and ran on shard (worker index) % 2.
+  simulation_options o;
+  o.workers = 3;
+  o.tests = 120;
+  o.duration = 0;
+  o.time_scale = 50;
+  o.workers_profile.cuda_distribution = {0};
+  o.workers_profile.cores_distribution = {1};
+  o.tests_profile.duration_distribution = {0.5};
+  o.tests_profile.memory_requirements = {0.0};
+  o.tests_profile.cuda_requirements = {0};
+  o.tests_profile.retries = 0;
+  o.shards = 2;
+  o.threads = 2;
+  o.check_invariants = true;
+  o.record_placements = true;
+  auto r = run_simulation(o);
+  check_sharded_run(r, 120, 3);
+  uint64_t moved = 0;
+  size_t on_shard0 = 0;
+  for (auto& [test, worker, status] : r.placements) {
+    auto k = std::stoull(test.substr(1));
+    auto w = std::stoull(worker.substr(2));
+    moved += (k % 2) != (w % 2);
+    on_shard0 += w % 2 == 0;
+  }
+  auto& m = r.document["metrics"];
+  BOOST_TEST(moved > 0u);
+  BOOST_TEST(m["stolen_tests"].get<uint64_t>() == moved);
+  // Two workers against one: shard 0 ran well over half.
+  BOOST_TEST(on_shard0 > 70u);
+}
+
+BOOST_AUTO_TEST_CASE(a_split_scheduler_refuses_what_it_cannot_split) {
+  simulation_options o;
+  o.workers = 4;
+  o.shards = 2;
+  o.deterministic = true;
+  BOOST_CHECK_THROW(run_simulation(o), std::invalid_argument);
+  o.deterministic = false;
+  o.dynamic = true;
+  BOOST_CHECK_THROW(run_simulation(o), std::invalid_argument);
+  o.dynamic = false;
+  o.shards = 5;
+  BOOST_CHECK_THROW(run_simulation(o), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(a_kill_crashes_workers_that_hold_tests) {

@@ -1421,3 +1421,66 @@ BOOST_AUTO_TEST_CASE(cancelling_a_speculated_real_command_stops_both_runs) {
   BOOST_TEST(s.c->in_flight() == 0u);
   BOOST_TEST(s.c->check_invariants() == "");
 }
+
+// -- handing queued tests to another shard -----------------------------------
+
+BOOST_AUTO_TEST_CASE(
+  handed_over_tests_leave_without_ending_and_keep_their_wait) {
+  fixture giver{parking()};
+  fixture taker{parking()};
+  giver.add(make_worker("g", 8, 1));
+  taker.add(make_worker("t", 8, 1));
+  // The giver's one slot takes "a"; the rest queue. "key" has a
+  // concurrency key and "gpu" an accelerator: neither may move. "big"
+  // needs more memory than the taker's workers have.
+  // Only the back of the queue moves: the first test that may not ends
+  // the share.
+  giver.submit(make_test("a"), 1.0);
+  auto key = make_test("key");
+  key.concurrency_key = "db";
+  giver.submit(key, 1.0);
+  auto gpu = make_test("gpu");
+  gpu.required_accelerators = {{"cuda", 1}};
+  giver.submit(gpu, 1.0);
+  giver.submit(make_test("big", 16), 1.0);
+  for (auto id : {"b", "c", "d"})
+    giver.submit(make_test(id), 1.0);
+  giver.dispatch(1.0);
+  BOOST_TEST(giver.is_placed("a"));
+  auto open = giver.c.open_tests();
+  std::vector<handed_test> out;
+  auto n = giver.c.hand_over(10, 8, out);
+  giver.check();
+  std::set<std::string> moved;
+  for (auto& t : out)
+    moved.insert(t.req.test_id);
+  BOOST_TEST(n == out.size());
+  BOOST_TEST((moved == std::set<std::string>{"b", "c", "d"}));
+  BOOST_TEST(giver.c.open_tests() == open - n);
+  BOOST_TEST(giver.c.stats().submitted_count() == 7u - n);
+  // Nothing ended: no listener call, no end counted.
+  BOOST_TEST(giver.end_calls.empty());
+  BOOST_TEST(giver.c.stats().ended() == 0u);
+  // The ids are free again here, and the rest stays queued in order.
+  BOOST_TEST(giver.c.placed_slot("b") == npos);
+  for (auto& t : out) {
+    BOOST_TEST(t.submitted_at == 1.0);
+    BOOST_TEST((taker.c.adopt(std::move(t), 3.0)
+                == cluster_state::submit_status::accepted));
+    taker.check();
+  }
+  taker.dispatch(3.0);
+  BOOST_REQUIRE(taker.placed.size() == 1u);
+  auto first = taker.placed.begin()->second;
+  taker.c.started(first.slot, first.handle, 3.0);
+  BOOST_TEST(taker.c.stats().submitted_count() == 3u);
+  // The wait of the one started counts from its first submission.
+  auto m = taker.metrics(3.0);
+  BOOST_TEST(m.max_latency == 2.0);
+  BOOST_TEST(m.stolen_tests == 3u);
+  // A placed test never moves.
+  out.clear();
+  BOOST_TEST(giver.c.hand_over(10, 64, out) == 1u); // only "big" now
+  BOOST_TEST(out.at(0).req.test_id == "big");
+  BOOST_TEST(giver.is_placed("a"));
+}

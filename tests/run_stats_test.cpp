@@ -398,3 +398,67 @@ BOOST_AUTO_TEST_CASE(an_empty_time_series_has_empty_series) {
     BOOST_TEST(j[key].empty(), key);
   }
 }
+
+BOOST_AUTO_TEST_CASE(
+  the_parts_of_a_split_run_merge_into_the_whole_runs_figures) {
+  // One run's events dealt over two parts (shards) give the figures the
+  // whole run gives: the peak window spans both parts' completions.
+  run_stats whole, a, b;
+  whole.keep_completion_times();
+  a.keep_completion_times();
+  b.keep_completion_times();
+  auto wa = a.worker_joined("w-0", 0, 2);
+  auto wb = b.worker_joined("w-1", 0, 2);
+  auto w0 = whole.worker_joined("w-0", 0, 2);
+  auto w1 = whole.worker_joined("w-1", 0, 2);
+  for (int i = 0; i < 10; ++i) {
+    auto& part = i % 2 ? b : a;
+    auto serial = i % 2 ? wb : wa;
+    double t = 0.1 * i;
+    for (auto* s : {&part, &whole}) {
+      s->submitted(t);
+      s->placement_try();
+      s->first_assignment();
+      s->started(0.01 * i, 1 + i % 5);
+      s->completed(t + 0.5, 0.5, 0.5 + 0.01 * i);
+    }
+    part.worker_assigned(serial);
+    part.worker_ran(serial, 0.5, true);
+    whole.worker_assigned(i % 2 ? w1 : w0);
+    whole.worker_ran(i % 2 ? w1 : w0, 0.5, true);
+  }
+  // A test handed from a to b: submitted in both, counted once.
+  a.submitted(1.0);
+  a.handed_over();
+  b.submitted(1.0);
+  b.stolen();
+  b.completed(1.6, 0.5, 0.6);
+  whole.submitted(1.0);
+  whole.stolen();
+  whole.completed(1.6, 0.5, 0.6);
+  auto merged = a;
+  merged.merge(b);
+  auto m = merged.metrics(2, 2, 0);
+  auto w = whole.metrics(2, 2, 0);
+  BOOST_TEST(m.total_tests == 11u);
+  BOOST_TEST(m.total_tests == w.total_tests);
+  BOOST_TEST(m.completed_tests == w.completed_tests);
+  BOOST_TEST(m.stolen_tests == 1u);
+  // Each part alone sees at most five completions in a second; the run saw
+  // ten within (0.5, 1.5].
+  BOOST_TEST(a.metrics(2, 1, 0).peak_throughput <= 5.0);
+  BOOST_TEST(m.peak_throughput == w.peak_throughput);
+  BOOST_TEST(m.peak_throughput == 10.0);
+  BOOST_TEST(m.p50_latency == w.p50_latency);
+  BOOST_TEST(m.p99_latency == w.p99_latency);
+  BOOST_TEST(m.makespan == w.makespan);
+  BOOST_TEST(m.avg_turnaround == w.avg_turnaround, tt::tolerance(1e-12));
+  BOOST_TEST(m.worker_utilization == w.worker_utilization,
+             tt::tolerance(1e-12));
+  BOOST_TEST(m.worker_assignment_range == w.worker_assignment_range);
+  BOOST_TEST(m.peak_worker_count == 2u);
+  BOOST_TEST(m.avg_scheduling_attempts == w.avg_scheduling_attempts);
+  // Without the completion times the merged peak is not known: refused.
+  run_stats plain;
+  BOOST_CHECK_THROW(plain.merge(a), std::logic_error);
+}
