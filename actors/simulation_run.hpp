@@ -77,8 +77,10 @@ struct simulation_options {
   /// from another (`shard_group`). Real time and a fixed fleet only (no
   /// churn), and no observer.
   int shards = 1;
-  /// CAF scheduler policy, "sharing" or "stealing" (empty = sharing, which
-  /// stays flat with large pools; see `configure_system`).
+  /// CAF scheduler policy, "sharing" or "stealing" (empty = stealing for
+  /// an actor system of one thread, which has nobody to steal from and no
+  /// lock per message, else sharing, which stays flat with large pools;
+  /// see `configure_system`).
   std::string caf_policy;
   /// Most workers present at once, churn included (0 = no limit;
   /// `LB_MAX_WORKERS`). Scripted or random additions stop at it.

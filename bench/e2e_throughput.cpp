@@ -301,7 +301,6 @@ int main(int argc, char** argv) {
   std::string virtual_mode = "off";
   std::string wait_mode = "on";
   bench_settings s;
-  s.policy = "sharing";
   std::vector<int> compare_threads;
   CLI::App app{"End-to-end throughput of the balancer in one process"};
   app.add_option("--tests", tests, "Tests per run")
@@ -320,7 +319,8 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(0, 64));
   app
     .add_option("--policy", s.policy,
-                "CAF scheduler policy (alb's default: sharing)")
+                "CAF scheduler policy (default: alb's choice, stealing for "
+                "an actor system of one thread, else sharing)")
     ->check(CLI::IsMember({"sharing", "stealing"}));
   app.add_option("--metrics", metrics_mode, "With the Prometheus observer")
     ->check(CLI::IsMember({"off", "on", "both"}));
@@ -358,7 +358,8 @@ int main(int argc, char** argv) {
               "policy: %s, tests per run: %llu, runs per pool: %d, load "
               "average at start: %s\n",
               std::thread::hardware_concurrency(), s.threads, s.shards,
-              s.policy.c_str(), static_cast<unsigned long long>(tests), reps,
+              s.policy.empty() ? "auto" : s.policy.c_str(),
+              static_cast<unsigned long long>(tests), reps,
               load_average().c_str());
   std::printf("%8s %7s %10s %10s %10s %7s %11s %7s %10s %7s\n", "workers",
               "metrics", "median t/s", "min t/s", "max t/s", "x first",
