@@ -474,6 +474,14 @@ void route(scheduler_impl self, test_batch& batch, double now) {
   auto& g = *st.opts.shards;
   std::vector<shard_handover> parts(g.members.size());
   bool runs = batch.runs.size() == batch.tests.size();
+  // Most tests go round in turn: an even share each, plus room for drift.
+  auto share = batch.tests.size() / parts.size() + 8;
+  for (auto& part : parts) {
+    part.tests.reserve(share);
+    part.submitted_at.reserve(share);
+    if (runs)
+      part.runs.reserve(share);
+  }
   for (size_t i = 0; i < batch.tests.size(); ++i) {
     auto& part = parts[shard_of(self, batch.tests[i])];
     part.tests.push_back(std::move(batch.tests[i]));
@@ -648,11 +656,15 @@ shard_actor::behavior_type scheduler_behavior(scheduler_impl self,
       // same tests back and forth.
       auto give = std::min<uint64_t>(max, (st.core->queued() + 1) / 2);
       std::vector<handed_test> out;
+      out.reserve(static_cast<size_t>(give));
       auto memory
         = from < g.capacity.size() ? g.capacity[from].max_memory : 0.0;
       st.core->hand_over(static_cast<size_t>(give), memory, out);
       shard_handover h;
       h.stolen = true;
+      h.tests.reserve(out.size());
+      h.runs.reserve(out.size());
+      h.submitted_at.reserve(out.size());
       for (auto& t : out) {
         h.tests.push_back(std::move(t.req));
         h.runs.push_back(std::move(t.run));

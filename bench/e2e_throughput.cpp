@@ -56,6 +56,7 @@
 #include "actors/simulation_run.hpp"
 #include "metrics/prometheus_observer.hpp"
 #include "metrics/registry.hpp"
+#include "runtime/huge_pages.hpp"
 #include "runtime/rng.hpp"
 #include "runtime/simulation.hpp"
 
@@ -351,6 +352,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_e2e_throughput: error: %s\n", e.what());
     return 2;
   }
+  // The allocator as `alb` itself sets it up: freed memory is kept for the
+  // next burst instead of handed back and faulted in again.
+  alb::tune_allocator_for_service();
   s.virtual_time = virtual_mode == "on";
   if (metrics_mode != "off")
     s.shards = 1;
