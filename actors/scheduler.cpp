@@ -507,6 +507,13 @@ shard_actor::behavior_type scheduler_behavior(scheduler_impl self,
   st.core->set_observer(st.opts.observer);
   st.core->set_end_listener(st.opts.on_end);
   st.start = self->clock().now();
+  if (st.opts.expected_workers > 0) {
+    auto n = st.opts.expected_workers;
+    st.core->reserve_workers(n);
+    st.handles.reserve(n);
+    st.last_seen.reserve(n);
+    st.by_addr.reserve(n);
+  }
   if (st.opts.shards) {
     st.start = st.opts.shards->start;
     // The run's peak throughput is computed from every shard's completions.

@@ -120,6 +120,9 @@ struct scheduler_options {
   std::function<void(const std::string&)> log;
   /// Called on every tick with the core (progress display, tests).
   std::function<void(const cluster_state&, double now)> on_tick;
+  /// Workers expected to join (0 = not known): room is made for them up
+  /// front.
+  size_t expected_workers = 0;
   /// The shards this scheduler is one of (null = not split).
   std::shared_ptr<shard_group> shards;
   /// This scheduler's index in `shards`.

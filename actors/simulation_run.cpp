@@ -330,7 +330,9 @@ simulation_result run_simulation(const simulation_options& opts) {
       };
     };
     scheduler_actor scheduler;
+    // The initial fleet joins at once (churn's workers come later).
     if (shards == 1) {
+      so.expected_workers = static_cast<size_t>(opts.workers);
       so.on_tick = on_tick_of(cells[0]);
       scheduler = spawn_scheduler(sys, std::move(so));
     } else {
@@ -338,6 +340,8 @@ simulation_result run_simulation(const simulation_options& opts) {
       for (size_t i = 0; i < shards; ++i) {
         auto si = so;
         si.shard_index = static_cast<uint32_t>(i);
+        si.expected_workers
+          = (static_cast<size_t>(opts.workers) + shards - 1 - i) / shards;
         si.on_tick = on_tick_of(cells[i]);
         group->members.push_back(spawn_shard(*systems[i], std::move(si)));
       }

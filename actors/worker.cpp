@@ -6,6 +6,8 @@
 #include <optional>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -366,17 +368,13 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
 class simulation_executor final : public executor {
 public:
   explicit simulation_executor(const worker_options& o)
-    : profile_(o.profile), speed_(o.caps.speed), time_scale_(o.time_scale),
-      jitter_seed_(o.jitter_seed), on_start_(o.on_start) {
+    : failure_rate_(o.profile.failure_rate),
+      warmup_seconds_(o.profile.warmup_seconds),
+      warmup_performance_(o.profile.warmup_performance),
+      background_load_(o.profile.background_load), speed_(o.caps.speed),
+      time_scale_(o.time_scale), jitter_seed_(o.jitter_seed),
+      on_start_(o.on_start) {
     random_.reseed(o.seed);
-    // Only the profile's scalars are read here (the distributions drew the
-    // fleet): the heap the copies hold would be ~200 bytes per worker.
-    auto drop = [](auto& x) { std::decay_t<decltype(x)>{}.swap(x); };
-    drop(profile_.memory_distribution);
-    drop(profile_.cuda_distribution);
-    drop(profile_.cores_distribution);
-    drop(profile_.speed_distribution);
-    drop(profile_.description);
   }
 
   bool start(executor_host& host, uint64_t seq, const work_item& item,
@@ -385,9 +383,8 @@ public:
       (*on_start_)(item.test_id);
     auto jitter
       = jitter_seed_ != 0 ? simulated_jitter(item.test_id, jitter_seed_) : 0.0;
-    auto a
-      = simulate_attempt(item.expected_duration, speed_, performance(host),
-                         profile_.failure_rate, item.timeout, random_, jitter);
+    auto a = simulate_attempt(item.expected_duration, speed_, performance(host),
+                              failure_rate_, item.timeout, random_, jitter);
     auto real = a.duration / time_scale_;
     // Zero-length tests end on the spot, which keeps zero-duration
     // benchmarks free of timer traffic.
@@ -395,14 +392,14 @@ public:
       fill(item, a, done);
       return false;
     }
-    attempts_.emplace(seq, a);
+    attempts_.emplace_back(seq, a);
     host.timer(real, seq);
     return true;
   }
 
   bool on_timer(executor_host&, uint64_t seq, const work_item& item,
                 work_report& done) override {
-    auto i = attempts_.find(seq);
+    auto i = find(seq);
     if (i == attempts_.end())
       return false;
     fill(item, i->second, done);
@@ -423,11 +420,12 @@ public:
 
   void stop(uint64_t seq) override {
     // The timer still fires; finding nothing, it is ignored.
-    attempts_.erase(seq);
+    if (auto i = find(seq); i != attempts_.end())
+      attempts_.erase(i);
   }
 
   void fill_load(executor_host& host, worker_load& l) override {
-    auto bg = profile_.background_load;
+    auto bg = background_load_;
     if (bg > 0) {
       // Background load drifts as a bounded random walk, one step each time
       // the worker looks (at most once per report interval, as it reports).
@@ -442,12 +440,21 @@ public:
   bool reports_load() const override {
     // Only background load is news to the scheduler: warm-up slows the
     // drawn durations, which the reports' times carry.
-    return profile_.background_load > 0;
+    return background_load_ > 0;
   }
 
 private:
   double performance(executor_host& host) const {
-    return warmup_level(profile_, host.now() * time_scale_);
+    return warmup_level(warmup_seconds_, warmup_performance_,
+                        host.now() * time_scale_);
+  }
+
+  // At most the worker's slots run at once: a scan beats a hash table's
+  // 56 bytes per idle worker.
+  std::vector<std::pair<uint64_t, simulated_attempt>>::iterator
+  find(uint64_t seq) {
+    return std::find_if(attempts_.begin(), attempts_.end(),
+                        [seq](auto& a) { return a.first == seq; });
   }
 
   static void fill(const work_item& item, const simulated_attempt& a,
@@ -461,14 +468,19 @@ private:
       r.error = "simulated failure";
   }
 
-  worker_profile profile_;
+  // The profile's figures an attempt reads (the distributions drew the
+  // fleet and are not kept: a copy per worker was ~200 bytes).
+  double failure_rate_;
+  double warmup_seconds_;
+  double warmup_performance_;
+  double background_load_;
   double speed_;
   double time_scale_;
   uint64_t jitter_seed_;
   const std::function<void(const std::string&)>* on_start_;
   rng random_;
   double background_ = 0;
-  std::unordered_map<uint64_t, simulated_attempt> attempts_;
+  std::vector<std::pair<uint64_t, simulated_attempt>> attempts_;
 };
 
 } // namespace

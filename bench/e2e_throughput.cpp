@@ -42,6 +42,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <functional>
+#include <malloc.h>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -153,6 +154,9 @@ alb::simulation_options base_options(const bench_settings& s, int workers,
 // pool joined.
 run_figures measure(alb::simulation_options o, uint64_t tests) {
   run_figures f;
+  // Hand back what earlier runs freed (the allocator keeps it, as alb's
+  // does): otherwise the pool would reuse resident pages and look smaller.
+  malloc_trim(0);
   auto before = rss_kb();
   long joined_kb = 0;
   double cpu0 = 0;

@@ -154,6 +154,17 @@ uint32_t cluster_state::add_worker(worker_capabilities caps, double now) {
   return slot;
 }
 
+void cluster_state::reserve_workers(size_t n) {
+  workers_.reserve(n);
+  outbox_.reserve(n);
+  revoke_box_.reserve(n);
+  live_pos_.reserve(n);
+  live_.reserve(n);
+  index_.reserve(static_cast<uint32_t>(
+    std::min<size_t>(n, std::numeric_limits<uint32_t>::max() / 2)));
+  stats_.reserve_workers(n);
+}
+
 void cluster_state::remove_worker(uint32_t slot, bool lost, double now) {
   if (slot >= workers_.size() || !workers_[slot].alive)
     return;

@@ -337,6 +337,11 @@ public:
   size_t hand_over(size_t max, double max_memory,
                    std::vector<handed_test>& out);
 
+  /// Makes room for `n` workers at once (a hint: a fleet of known size
+  /// then joins without the per-worker arrays doubling, whose old halves
+  /// would stay resident).
+  void reserve_workers(size_t n);
+
   /// Why the last `submit` or `add_worker` was refused.
   const std::string& last_error() const { return last_error_; }
 

@@ -241,6 +241,9 @@ public:
   /// A worker's reservation reached these fractions of its capacity.
   void reservation(double memory_fraction, double accel_fraction);
 
+  /// Makes room for `n` workers (a hint, see `cluster_state`).
+  void reserve_workers(size_t n) { workers_.reserve(n); }
+
   /// Registers a worker; returns its serial for the calls below.
   uint32_t worker_joined(std::string id, double now, int slots);
   /// The worker with `serial` left.

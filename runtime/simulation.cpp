@@ -196,11 +196,16 @@ double duration_noise_factor(const std::string& test_id, uint64_t seed,
 }
 
 double warmup_level(const worker_profile& p, double age) {
-  if (p.warmup_seconds <= 0 || age >= p.warmup_seconds)
+  return warmup_level(p.warmup_seconds, p.warmup_performance, age);
+}
+
+double warmup_level(double warmup_seconds, double warmup_performance,
+                    double age) {
+  if (warmup_seconds <= 0 || age >= warmup_seconds)
     return 1.0;
   // Linear ramp from the warm-up level to full speed.
-  auto f = std::max(0.0, age) / p.warmup_seconds;
-  return p.warmup_performance + (1.0 - p.warmup_performance) * f;
+  auto f = std::max(0.0, age) / warmup_seconds;
+  return warmup_performance + (1.0 - warmup_performance) * f;
 }
 
 } // namespace alb

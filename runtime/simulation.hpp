@@ -121,4 +121,8 @@ simulated_attempt simulate_attempt(double expected_duration, double speed,
 /// Performance level of a worker `age` seconds after it joined (warm-up).
 double warmup_level(const worker_profile& p, double age);
 
+/// The same from the profile's two warm-up figures alone.
+double warmup_level(double warmup_seconds, double warmup_performance,
+                    double age);
+
 } // namespace alb
