@@ -302,7 +302,7 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
 cluster_state::submit_status cluster_state::adopt(handed_test h, double now,
                                                   bool stolen) {
   auto res = submit_at(std::move(h.req), std::move(h.run), now,
-                       std::min(h.submitted_at, now));
+                       std::min(h.submitted_at, now), stolen);
   if (res == submit_status::accepted && stolen)
     stats_.stolen();
   return res;
@@ -312,7 +312,7 @@ size_t cluster_state::hand_over(size_t max, double max_memory,
                                 std::vector<handed_test>& out) {
   size_t n = 0;
   auto plain = [&](const test_record& t) {
-    return t.attempts == 0 && t.req.concurrency_key.empty()
+    return t.attempts == 0 && !t.handed && t.req.concurrency_key.empty()
            && accel_mask(t.need) == 0 && t.cons.empty()
            && t.req.minimum_memory <= max_memory;
   };
@@ -365,7 +365,8 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
 
 cluster_state::submit_status cluster_state::submit_at(test_requirements req,
                                                       test_run run, double now,
-                                                      double submitted_at) {
+                                                      double submitted_at,
+                                                      bool handed) {
   auto invalid = [&](std::string what) {
     last_error_ = "test '" + req.test_id + "': " + what;
     return submit_status::invalid;
@@ -410,6 +411,7 @@ cluster_state::submit_status cluster_state::submit_at(test_requirements req,
   t.req = std::move(req);
   t.run = std::move(run);
   t.submitted_at = submitted_at;
+  t.handed = handed;
   t.live = true;
   by_id_.insert(t.req.test_id, ref, key_of);
   ++open_;

@@ -92,6 +92,9 @@ struct test_record {
   bool key_waiting = false;
   /// Whether the record is in use.
   bool live = false;
+  /// Whether another shard handed it over (it moves between shards once
+  /// at most, so two idle shards cannot trade it back and forth).
+  bool handed = false;
   /// Whether its worker was asked to give it back (a move is in flight).
   bool revoking = false;
   /// Whether the move in flight is a steal rather than a migration.
@@ -330,6 +333,7 @@ public:
   /// Gives up to `max` queued tests away to another scheduler, newest
   /// first from the lowest priority band: only tests never placed, with no
   /// concurrency key, accelerator, software, tag or backend requirement,
+  /// not handed over before,
   /// needing at most `max_memory` GB (what any worker of the taker can
   /// hold). They leave this core without ending (`open_tests()` drops,
   /// `stats().submitted_count()` too) and are appended to `out`; returns
@@ -561,7 +565,7 @@ private:
   uint32_t intern_accel(const std::string& name);
   void refresh(uint32_t slot);
   submit_status submit_at(test_requirements req, test_run run, double now,
-                          double submitted_at);
+                          double submitted_at, bool handed = false);
   void enqueue(uint32_t ref, double now, bool front);
   void mark_started(test_record& t, double at);
   bool pop_best(double now, uint32_t& ref, int cap = size_classes - 1);

@@ -626,6 +626,10 @@ BOOST_AUTO_TEST_CASE(an_idle_shard_steals_queued_tests_from_a_busy_one) {
   o.tests_profile.retries = 0;
   o.shards = 2;
   o.threads = 2;
+  // No moves between the workers of one shard (they count as stolen too)
+  // and no local queues: every stolen test crossed shards.
+  o.scheduler.rebalance = false;
+  o.scheduler.prefetch = 0;
   o.check_invariants = true;
   o.record_placements = true;
   auto r = run_simulation(o);

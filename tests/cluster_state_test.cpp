@@ -1478,6 +1478,10 @@ BOOST_AUTO_TEST_CASE(
   auto m = taker.metrics(3.0);
   BOOST_TEST(m.max_latency == 2.0);
   BOOST_TEST(m.stolen_tests == 3u);
+  // What was handed over once stays: two idle shards cannot trade it.
+  BOOST_TEST(taker.c.queued() == 2u);
+  std::vector<handed_test> back;
+  BOOST_TEST(taker.c.hand_over(10, 64, back) == 0u);
   // A placed test never moves.
   out.clear();
   BOOST_TEST(giver.c.hand_over(10, 64, out) == 1u); // only "big" now
