@@ -7,7 +7,7 @@
 //                        [--policy sharing|stealing]
 //                        [--metrics off|on|both] [--virtual on|off]
 //                        [--wait on|off] [--wait-tests N]
-//                        [--compare-threads A,B,...]
+//                        [--feeder sleep|spin] [--compare-threads A,B,...]
 //
 // The scheduler is split into one shard per thread unless --shards says
 // otherwise (`simulation_options::shards`; with --metrics on or both, one
