@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE actors
 #include <boost/test/unit_test.hpp>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -647,6 +648,77 @@ BOOST_AUTO_TEST_CASE(an_idle_shard_steals_queued_tests_from_a_busy_one) {
   BOOST_TEST(m["stolen_tests"].get<uint64_t>() == moved);
   // Two workers against one: shard 0 ran well over half.
   BOOST_TEST(on_shard0 > 70u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_shard_ignores_steals_shares_and_stops_from_outsiders,
+                        fixture) {
+  // Two shards of one group; an actor that is not one of them asks shard
+  // 1 for its queue in shard 0's name, hands shard 0 a test, and tells
+  // both to finish. None of it has any effect.
+  auto group = std::make_shared<shard_group>();
+  group->start = sys.clock().now();
+  group->capacity.resize(2);
+  group->capacity[0].max_memory = group->capacity[1].max_memory = 8;
+  bool finished = false;
+  group->on_finished
+    = [&](uint32_t, const cluster_state&, double) { finished = true; };
+  std::array<uint64_t, 2> submitted{}, queued{};
+  for (uint32_t i = 0; i < 2; ++i) {
+    scheduler_options so;
+    so.shards = group;
+    so.shard_index = i;
+    so.on_tick = [&, i](const cluster_state& c, double) {
+      submitted[i] = c.stats().submitted_count();
+      queued[i] = c.queued();
+    };
+    group->members.push_back(spawn_shard(sys, so));
+  }
+  group->ready = true;
+  worker_options wo;
+  wo.caps = caps_of("w1", 8, 1);
+  spawn_worker(sys, group->members[1], wo);
+  run();
+  // Straight to shard 1, which keeps what it is sent.
+  test_batch b;
+  for (int i = 0; i < 6; ++i)
+    b.tests.push_back(test_of("t" + std::to_string(i), 1, 10));
+  caf::anon_send(caf::actor_cast<scheduler_actor>(group->members[1]),
+                 std::move(b));
+  run();
+  advance(0.5);
+  BOOST_REQUIRE(submitted[1] == 6u);
+  auto waiting = queued[1];
+  BOOST_REQUIRE(waiting > 0u);
+  auto rogue = sys.spawn(
+    [](caf::event_based_actor* self, std::shared_ptr<shard_group> g) {
+      self->send(g->members[1], steal_atom::value, uint32_t{0}, uint64_t{100});
+      shard_handover h;
+      h.stolen = true;
+      h.tests.push_back(test_of("forged", 1, 1));
+      h.submitted_at.push_back(0);
+      self->send(g->members[0], std::move(h));
+    },
+    group);
+  run();
+  advance(0.5);
+  BOOST_TEST(submitted[0] == 0u);
+  BOOST_TEST(submitted[1] == 6u);
+  BOOST_TEST(queued[1] == waiting);
+  // A stop only the run itself (no sender) may give.
+  auto stopper = sys.spawn(
+    [](caf::event_based_actor* self, std::shared_ptr<shard_group> g) {
+      for (auto& m : g->members)
+        self->send(m, finish_atom::value);
+    },
+    group);
+  run();
+  advance(0.5);
+  BOOST_TEST(!finished);
+  caf::anon_send_exit(stopper, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(rogue, caf::exit_reason::user_shutdown);
+  for (auto& m : group->members)
+    caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
+  run();
 }
 
 BOOST_AUTO_TEST_CASE(a_split_scheduler_refuses_what_it_cannot_split) {
