@@ -238,12 +238,27 @@ wait_figures measure_wait(alb::simulation_options o, uint64_t n, uint64_t waves,
     if (i < n && started[i] == 0)
       started[i] = steady_ns();
   };
+  // Every wave is drawn before the run, on this thread: a feeder that
+  // allocated while the scheduler frees what it allocated before would
+  // contend with it for the allocator's lock (sched_switch call graphs
+  // showed the scheduler's thread asleep in free() on it for up to 2 ms).
+  std::vector<std::vector<alb::test_requirements>> drawn(waves);
+  {
+    alb::rng draw{o.seed};
+    uint64_t done = 0;
+    for (uint64_t i = 0; i < waves; ++i) {
+      auto target = n * (i + 1) / waves;
+      drawn[i].reserve(target - done);
+      for (auto k = done; k < target; ++k)
+        drawn[i].push_back(alb::draw_test(profile, draw, k));
+      done = target;
+    }
+  }
   o.feeder =
     [&](
       const std::function<void(std::vector<alb::test_requirements>)>& submit) {
       // Wake up at the wave's time, not up to 50 us after it.
       prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-      alb::rng draw{o.seed};
       uint64_t done = 0;
       timespec t0{};
       clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -268,10 +283,7 @@ wait_figures measure_wait(alb::simulation_options o, uint64_t n, uint64_t waves,
           }
         }
         auto target = n * (i + 1) / waves;
-        std::vector<alb::test_requirements> batch;
-        batch.reserve(target - done);
-        for (auto k = done; k < target; ++k)
-          batch.push_back(alb::draw_test(profile, draw, k));
+        auto batch = std::move(drawn[i]);
         auto now = steady_ns();
         late.push_back(static_cast<double>(now - due) / 1e3);
         for (auto k = done; k < target; ++k)
