@@ -137,12 +137,9 @@ void flush(scheduler_impl self) {
 
 std::string metrics_json(scheduler_impl self) {
   auto& core = *self->state.core;
-  auto m
-    = core.stats().metrics(now_of(self), core.worker_count(),
-                           core.queued() + core.parked() + core.key_waiting());
-  nlohmann::json j = m;
-  j["strategy"] = std::string{core.active_strategy().name()};
-  return j.dump();
+  return metrics_document(core.stats(), now_of(self), core.worker_count(),
+                          core.queued() + core.parked() + core.key_waiting(),
+                          core.active_strategy().name());
 }
 
 void sample(scheduler_impl self, double now) {
@@ -223,9 +220,8 @@ void settle(scheduler_impl self) {
     g.settled.fetch_add(settled - st.published);
     st.published = settled;
   }
-  if (g.settled.load() == g.expected.load() && !g.all_settled.exchange(true)
-      && g.on_all_settled)
-    g.on_all_settled();
+  if (g.settled.load() == g.expected.load() && !g.all_settled.exchange(true))
+    finish_shards(g);
 }
 
 void check_end(scheduler_impl self) {
@@ -755,6 +751,19 @@ shard_actor::behavior_type scheduler_behavior(scheduler_impl self,
 }
 
 } // namespace
+
+void finish_shards(const shard_group& g) {
+  for (auto& m : g.members)
+    send_across(m, nullptr, finish_atom::value);
+}
+
+std::string metrics_document(const run_stats& stats, double now,
+                             uint64_t workers, uint64_t waiting,
+                             std::string_view strategy) {
+  nlohmann::json j = stats.metrics(now, workers, waiting);
+  j["strategy"] = std::string{strategy};
+  return j.dump();
+}
 
 scheduler_actor spawn_scheduler(caf::actor_system& sys,
                                 scheduler_options opts) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/actor_clock.hpp>
@@ -51,10 +52,9 @@ struct shard_group {
   std::atomic<uint64_t> expected{std::numeric_limits<uint64_t>::max()};
   /// Tests that ended or were refused, in all shards.
   std::atomic<uint64_t> settled{0};
-  /// Set by the shard that saw the last test settle.
+  /// Set by the shard that saw the last test settle (which then sends
+  /// every shard `finish_atom`).
   std::atomic<bool> all_settled{false};
-  /// Called once, on that shard's thread, when every test settled.
-  std::function<void()> on_all_settled;
   /// Called by each shard on `finish_atom`, on its thread, before it stops.
   std::function<void(uint32_t index, const cluster_state&, double now)>
     on_finished;
@@ -72,6 +72,16 @@ void send_across(const Handle& dest, caf::strong_actor_ptr sender, Ts&&... xs) {
                                             std::forward<Ts>(xs)...),
                   nullptr);
 }
+
+/// Tells every shard of `g` to report its part and stop (`finish_atom`,
+/// from no sender: only the run itself may stop a shard).
+void finish_shards(const shard_group& g);
+
+/// The metrics document a scheduler reports (`stats_atom`, the recorder's
+/// end): every figure of `stats` as of `now`, plus the strategy's name.
+std::string metrics_document(const run_stats& stats, double now,
+                             uint64_t workers, uint64_t waiting,
+                             std::string_view strategy);
 
 /// Settings of a scheduler actor.
 struct scheduler_options {

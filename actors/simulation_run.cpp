@@ -257,19 +257,10 @@ simulation_result run_simulation(const simulation_options& opts) {
     uint64_t final_workers = 0, final_waiting = 0;
     double final_now = 0;
     std::string strategy_name;
-    auto finish_all = [&group] {
-      for (auto& m : group->members)
-        send_across(m, nullptr, finish_atom::value);
-    };
     if (shards > 1) {
       group = std::make_shared<shard_group>();
       group->start = sys.clock().now();
       group->capacity.resize(shards);
-      // Not the group itself: it would own itself through its callback.
-      group->on_all_settled = [g = group.get()] {
-        for (auto& m : g->members)
-          send_across(m, nullptr, finish_atom::value);
-      };
       group->on_finished
         = [&, recorder](uint32_t index, const cluster_state& core, double now) {
             std::lock_guard<std::mutex> guard{mtx};
@@ -284,10 +275,9 @@ simulation_result run_simulation(const simulation_options& opts) {
             auto merged = parts[0];
             for (size_t i = 1; i < parts.size(); ++i)
               merged.merge(parts[i]);
-            nlohmann::json j
-              = merged.metrics(final_now, final_workers, final_waiting);
-            j["strategy"] = strategy_name;
-            send_across(recorder, nullptr, end_atom::value, j.dump());
+            send_across(recorder, nullptr, end_atom::value,
+                        metrics_document(merged, final_now, final_workers,
+                                         final_waiting, strategy_name));
           };
     }
 
@@ -458,7 +448,7 @@ simulation_result run_simulation(const simulation_options& opts) {
         auto p = progress();
         abandoned = p.waiting + p.in_flight;
         // Each shard reports its part as it is, and the merge follows.
-        finish_all();
+        finish_shards(*group);
       } else if (n >= 2 && seen < 2) {
         auto p = progress();
         abandoned = p.waiting + p.in_flight;
