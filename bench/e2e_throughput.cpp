@@ -7,7 +7,8 @@
 //                        [--policy sharing|stealing]
 //                        [--metrics off|on|both] [--virtual on|off]
 //                        [--wait on|off] [--wait-tests N]
-//                        [--feeder sleep|spin] [--compare-threads A,B,...]
+//                        [--feeder sleep|spin] [--wave-us U]
+//                        [--compare-threads A,B,...]
 //
 // The scheduler is split into one shard per thread unless --shards says
 // otherwise (`simulation_options::shards`; with --metrics on or both, one
@@ -20,11 +21,12 @@
 // the first pool size's row. Then, per pool size, the assignment wait p50/p99
 // under an offered load of 50% of that pool's median throughput: a thread of
 // the benchmark's own (not an actor, so the load does not queue behind the
-// actors it measures) submits a wave every 100 us at its absolute time, and a
-// test's wait runs from the moment its wave left to the moment its worker
-// started it. "late p99" is how late the waves left (the offered load's own
-// unevenness: on a loaded machine the feeder's thread is not woken on time
-// either, and whatever it sends late arrives as a burst).
+// actors it measures) submits a wave every --wave-us (100 us unless told) at
+// its absolute time, and a test's wait runs from the moment its wave left to
+// the moment its worker started it. "late p99" is how late the waves left
+// (the offered load's own unevenness: on a loaded machine the feeder's thread
+// is not woken on time either, and whatever it sends late arrives as a
+// burst).
 // With --virtual on, everything runs on one thread on virtual time:
 // the pipeline's own CPU cost, without thread hand-offs or idle polling.
 //
@@ -185,8 +187,7 @@ run_figures measure(alb::simulation_options o, uint64_t tests) {
   f.rate = span > 0 ? done / span : 0;
   f.cpu_us = (cpu_end.load() - cpu0) * 1e6 / static_cast<double>(tests);
   if (joined_kb > before)
-    f.kib_per_worker
-      = static_cast<double>(joined_kb - before) / o.workers * 1000.0 / 1024.0;
+    f.kib_per_worker = static_cast<double>(joined_kb - before) / o.workers;
   f.p50_us = doc["p50_latency"].get<double>() * 1e6;
   f.p99_us = doc["p99_latency"].get<double>() * 1e6;
   f.ok = true;
@@ -330,6 +331,7 @@ int main(int argc, char** argv) {
   bench_settings s;
   std::vector<int> compare_threads;
   std::string feeder_mode = "sleep";
+  double wave_us = 100;
   CLI::App app{"End-to-end throughput of the balancer in one process"};
   app.add_option("--tests", tests, "Tests per run")
     ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
@@ -369,6 +371,12 @@ int main(int argc, char** argv) {
                 "How the wait runs' feeder thread waits for a wave's time: "
                 "sleep (a timer) or spin (on time, taking a core)")
     ->check(CLI::IsMember({"sleep", "spin"}));
+  app
+    .add_option("--wave-us", wave_us,
+                "Microseconds between the wait runs' waves (the offered "
+                "load is the same; shorter: fewer tests arrive together, "
+                "until the feeder cannot keep up: see late p99)")
+    ->check(CLI::Range(1.0, 100000.0));
   app
     .add_option("--compare-threads", compare_threads,
                 "Also compare thread counts, e.g. 1,2: each as --threads T "
@@ -475,10 +483,10 @@ int main(int argc, char** argv) {
       auto n = wait_tests > 0
                  ? wait_tests
                  : std::max<uint64_t>(1000, static_cast<uint64_t>(offered));
-      // Waves every 100 us: the 10 ms waves of an even plan would arrive
-      // as bursts of thousands at this rate, and the last of a burst waits
-      // for all before it.
-      constexpr double step = 1e-4;
+      // Waves every 100 us by default: the 10 ms waves of an even plan would
+      // arrive as bursts of thousands at this rate, and the last of a burst
+      // waits for all before it.
+      auto step = wave_us * 1e-6;
       auto waves = std::max<uint64_t>(
         1, static_cast<uint64_t>(static_cast<double>(n) / offered / step));
       std::vector<double> p50, p99, late99;
