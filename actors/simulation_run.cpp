@@ -76,18 +76,16 @@ run_seeds plan_run(const simulation_options& opts) {
   return out;
 }
 
-std::vector<std::pair<worker_capabilities, uint64_t>>
-draw_fleet(const simulation_options& opts, uint64_t fleet_seed) {
-  std::vector<std::pair<worker_capabilities, uint64_t>> out;
-  out.reserve(static_cast<size_t>(std::max(0, opts.workers)));
+void draw_fleet(
+  const simulation_options& opts, uint64_t fleet_seed,
+  const std::function<void(worker_capabilities&&, uint64_t)>& take) {
   rng draw{fleet_seed};
   for (int i = 0; i < opts.workers; ++i) {
     auto caps
       = draw_worker(opts.workers_profile, draw, "w-" + std::to_string(i));
     auto seed = draw.next();
-    out.emplace_back(std::move(caps), seed);
+    take(std::move(caps), seed);
   }
-  return out;
 }
 
 uint64_t jitter_seed_of(const run_seeds& seeds) {
@@ -98,8 +96,10 @@ uint64_t jitter_seed_of(const run_seeds& seeds) {
 simulation_instance draw_instance(const simulation_options& opts) {
   simulation_instance out;
   auto seeded = plan_run(opts);
-  for (auto& [caps, seed] : draw_fleet(opts, seeded.fleet_seed))
-    out.workers.push_back(std::move(caps));
+  draw_fleet(opts, seeded.fleet_seed,
+             [&](worker_capabilities&& caps, uint64_t) {
+               out.workers.push_back(std::move(caps));
+             });
   // The submitter's order: waves by time (stable), tests numbered in it.
   auto plan = seeded.plan;
   std::stable_sort(plan.begin(), plan.end(),
@@ -351,29 +351,30 @@ simulation_result run_simulation(const simulation_options& opts) {
     auto fleet_joined = std::make_shared<std::promise<void>>();
     auto fleet_future = fleet_joined->get_future();
     size_t dealt = 0;
-    for (auto& [caps, seed] : draw_fleet(opts, seeded.fleet_seed)) {
-      // Dealt in turn: every shard gets a like share of each kind.
-      auto shard = dealt++ % shards;
-      if (group) {
-        auto& c = group->capacity[shard];
-        c.max_memory = std::max(c.max_memory, caps.available_memory);
-        for (auto& [name, n] : caps.available_accelerators)
-          c.max_accelerators[name] = std::max(c.max_accelerators[name], n);
-      }
-      auto wo = wt;
-      wo.caps = caps;
-      wo.seed = seed;
-      if (opts.on_fleet_joined || opts.feeder)
-        wo.on_joined = [joined, fleet_joined, n = opts.workers](uint32_t) {
-          if (joined->fetch_add(1) + 1 == n)
-            fleet_joined->set_value();
-        };
-      if (group)
-        workers.push_back(
-          spawn_worker(*systems[shard], group->members[shard], std::move(wo)));
-      else
-        workers.push_back(spawn_worker(sys, scheduler, std::move(wo)));
-    }
+    draw_fleet(
+      opts, seeded.fleet_seed, [&](worker_capabilities&& caps, uint64_t seed) {
+        // Dealt in turn: every shard gets a like share of each kind.
+        auto shard = dealt++ % shards;
+        if (group) {
+          auto& c = group->capacity[shard];
+          c.max_memory = std::max(c.max_memory, caps.available_memory);
+          for (auto& [name, n] : caps.available_accelerators)
+            c.max_accelerators[name] = std::max(c.max_accelerators[name], n);
+        }
+        auto wo = wt;
+        wo.caps = std::move(caps);
+        wo.seed = seed;
+        if (opts.on_fleet_joined || opts.feeder)
+          wo.on_joined = [joined, fleet_joined, n = opts.workers](uint32_t) {
+            if (joined->fetch_add(1) + 1 == n)
+              fleet_joined->set_value();
+          };
+        if (group)
+          workers.push_back(spawn_worker(*systems[shard], group->members[shard],
+                                         std::move(wo)));
+        else
+          workers.push_back(spawn_worker(sys, scheduler, std::move(wo)));
+      });
     // The shards read the group from here on (the first submission comes
     // after this).
     if (group)

@@ -168,9 +168,12 @@ struct run_seeds {
 /// Draws the plans and seeds of a run exactly as `run_simulation` does.
 run_seeds plan_run(const simulation_options& opts);
 
-/// The initial workers a run spawns, each with its own seed.
-std::vector<std::pair<worker_capabilities, uint64_t>>
-draw_fleet(const simulation_options& opts, uint64_t fleet_seed);
+/// Draws the initial workers a run spawns one at a time, each with its own
+/// seed, and hands each to `take` as it is drawn: a pool of 100,000 is
+/// never held twice (the drawn copies and the workers' own).
+void draw_fleet(
+  const simulation_options& opts, uint64_t fleet_seed,
+  const std::function<void(worker_capabilities&&, uint64_t)>& take);
 
 /// What a run will place: its initial workers and every planned test with
 /// its submission time, drawn exactly as `run_simulation` draws them

@@ -500,12 +500,13 @@ worker_actor spawn_worker_with(caf::actor_system& sys,
 worker_actor spawn_worker(caf::actor_system& sys, scheduler_actor scheduler,
                           worker_options opts) {
   worker_core_options o;
-  o.caps = opts.caps;
+  // The executor reads the speed before the capabilities move on.
+  auto exec = std::make_unique<simulation_executor>(opts);
+  o.caps = std::move(opts.caps);
   o.time_scale = opts.time_scale;
   o.report_interval = opts.report_interval / opts.time_scale;
   o.quit_with_error = false;
   o.on_joined = std::move(opts.on_joined);
-  auto exec = std::make_unique<simulation_executor>(opts);
   return spawn_worker_with(sys, std::move(scheduler), std::move(o),
                            std::move(exec));
 }
