@@ -23,11 +23,35 @@ void capacity_index::set(uint32_t i, const capacity_leaf& x) {
   if (i >= base_)
     reserve(i + 1);
   auto node = base_ + i;
-  list(i, nodes_[node], false);
-  list(i, x, true);
-  nodes_[node] = x;
+  auto& old = nodes_[node];
+  // Most changes (a slot taken or freed by a test that needs no memory)
+  // leave the key and the lists as they were: taking the key out and
+  // putting it back would cost two tree walks and a node allocation.
+  if (!same_lists(old, x)) {
+    list(i, old, false);
+    list(i, x, true);
+  }
+  old = x;
+  // An inner node holds its subtree's best: once one is unchanged, every
+  // one above it is too.
   for (node /= 2; node >= 1; node /= 2)
-    pull(node);
+    if (!pull(node))
+      break;
+}
+
+bool capacity_index::same_lists(const capacity_leaf& a,
+                                const capacity_leaf& b) {
+  auto listed = [](const capacity_leaf& x) { return x.free_slots >= 1; };
+  if (listed(a) != listed(b))
+    return false;
+  if (!listed(a))
+    return true;
+  if (a.free_memory != b.free_memory)
+    return false;
+  for (int k = 0; k < max_accel_types; ++k)
+    if ((a.free_accel[k] >= 1) != (b.free_accel[k] >= 1))
+      return false;
+  return true;
 }
 
 void capacity_index::list(uint32_t i, const capacity_leaf& x, bool add) {
@@ -46,18 +70,26 @@ void capacity_index::list(uint32_t i, const capacity_leaf& x, bool add) {
       put(by_free_memory_[1 + k]);
 }
 
-void capacity_index::pull(uint32_t node) {
+bool capacity_index::pull(uint32_t node) {
   const auto& l = nodes_[2 * node];
   const auto& r = nodes_[2 * node + 1];
   auto& x = nodes_[node];
-  x.free_memory = std::max(l.free_memory, r.free_memory);
-  x.total_memory = std::max(l.total_memory, r.total_memory);
-  x.load = std::min(l.load, r.load);
-  x.free_slots = std::max(l.free_slots, r.free_slots);
+  bool changed = false;
+  auto put = [&changed](auto& field, auto value) {
+    if (field != value) {
+      field = value;
+      changed = true;
+    }
+  };
+  put(x.free_memory, std::max(l.free_memory, r.free_memory));
+  put(x.total_memory, std::max(l.total_memory, r.total_memory));
+  put(x.load, std::min(l.load, r.load));
+  put(x.free_slots, std::max(l.free_slots, r.free_slots));
   for (int k = 0; k < max_accel_types; ++k) {
-    x.free_accel[k] = std::max(l.free_accel[k], r.free_accel[k]);
-    x.total_accel[k] = std::max(l.total_accel[k], r.total_accel[k]);
+    put(x.free_accel[k], std::max(l.free_accel[k], r.free_accel[k]));
+    put(x.total_accel[k], std::max(l.total_accel[k], r.total_accel[k]));
   }
+  return changed;
 }
 
 } // namespace alb

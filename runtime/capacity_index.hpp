@@ -179,7 +179,12 @@ private:
     return true;
   }
 
-  void pull(uint32_t node);
+  /// Recomputes inner node `node` from its children; false if it stayed
+  /// as it was (then so do its ancestors).
+  bool pull(uint32_t node);
+
+  /// Whether leaves `a` and `b` belong to the same lists under the same key.
+  static bool same_lists(const capacity_leaf& a, const capacity_leaf& b);
 
   /// Adds (`add`) or removes slot `i` with leaf `x` to or from the lists
   /// of `by_free_memory_` it belongs to.

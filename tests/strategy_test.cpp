@@ -583,12 +583,19 @@ BOOST_AUTO_TEST_CASE(capacity_index_queries_match_a_brute_force_scan) {
       leaves[i] = random_leaf(r);
       idx.set(i, leaves[i]);
     }
-    // Some workers leave, others change.
-    for (int k = 0; k < 10; ++k) {
+    // Some workers leave, others change: wholly, or (as a test that needs
+    // no memory does) only in their free slots or load, which leaves their
+    // place in the free-memory lists and often their ancestors alone.
+    for (int k = 0; k < 40; ++k) {
       auto i = static_cast<uint32_t>(r.below(n));
-      if (r.chance(0.3)) {
+      if (r.chance(0.2)) {
         leaves[i] = capacity_leaf{};
         idx.clear(i);
+      } else if (r.chance(0.6) && leaves[i].total_memory >= 0) {
+        leaves[i].free_slots = static_cast<int16_t>(r.below(4));
+        if (r.chance(0.5))
+          leaves[i].load = static_cast<float>(r.below(5)) / 4.0f;
+        idx.set(i, leaves[i]);
       } else {
         leaves[i] = random_leaf(r);
         idx.set(i, leaves[i]);
