@@ -62,11 +62,19 @@ void execution_history::record(const std::string& model,
                                const std::string& family) {
   if (!std::isfinite(exec_seconds) || exec_seconds < 0)
     return;
-  if (!family.empty())
-    families_[model] = family;
-  auto& fam = family_of(model);
-  add_to(workers_, pairs_, model, fam, worker, exec_seconds, expected_seconds);
-  add_to(fresh_, fresh_pairs_, model, fam, worker, exec_seconds,
+  // One lookup, and a copy of the family only when it is new or changed:
+  // this runs on every completion.
+  const std::string* fam;
+  if (!family.empty()) {
+    auto [it, added] = families_.try_emplace(model, family);
+    if (!added && it->second != family)
+      it->second = family;
+    fam = &it->second;
+  } else {
+    fam = &family_of(model);
+  }
+  add_to(workers_, pairs_, model, *fam, worker, exec_seconds, expected_seconds);
+  add_to(fresh_, fresh_pairs_, model, *fam, worker, exec_seconds,
          expected_seconds);
 }
 
