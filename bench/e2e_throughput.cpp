@@ -319,6 +319,25 @@ wait_figures measure_wait(alb::simulation_options o, uint64_t n, uint64_t waves,
   return f;
 }
 
+/// A Prometheus observer as `--metrics-port` sets one up (registry and
+/// observer, minus the HTTP server), attached to a run's options.
+struct bench_observer {
+  /// The metrics the observer fills.
+  std::unique_ptr<alb::metrics::registry> reg;
+  /// The observer the run reports to.
+  std::unique_ptr<alb::metrics::prometheus_observer> obs;
+
+  /// Attaches one to `o` if `on`; otherwise leaves `o` unobserved.
+  void attach(alb::simulation_options& o, bool on) {
+    if (!on)
+      return;
+    reg = std::make_unique<alb::metrics::registry>(
+      alb::metrics::run_info{"bench", o.scheduler.strategy});
+    obs = std::make_unique<alb::metrics::prometheus_observer>(*reg);
+    o.observer = obs.get();
+  }
+};
+
 // KiB per worker of a pool of `workers` spawned in a fresh process (this
 // benchmark again, with --memory-probe): in this process a pool spawned
 // after other runs reuses memory they freed that is still resident
@@ -440,14 +459,8 @@ int main(int argc, char** argv) {
     auto o = base_options(s, pools.front(), 0);
     o.tests = 1;
     o.duration = 0;
-    std::unique_ptr<alb::metrics::registry> reg;
-    std::unique_ptr<alb::metrics::prometheus_observer> obs;
-    if (metrics_mode == "on") {
-      reg = std::make_unique<alb::metrics::registry>(
-        alb::metrics::run_info{"bench", o.scheduler.strategy});
-      obs = std::make_unique<alb::metrics::prometheus_observer>(*reg);
-      o.observer = obs.get();
-    }
+    bench_observer observed;
+    observed.attach(o, metrics_mode == "on");
     auto f = measure(std::move(o), 1);
     if (!f.ok)
       return 1;
@@ -485,14 +498,8 @@ int main(int argc, char** argv) {
         auto o = base_options(s, workers, r);
         o.tests = tests;
         o.duration = 0; // everything submitted at once, in batches
-        std::unique_ptr<alb::metrics::registry> reg;
-        std::unique_ptr<alb::metrics::prometheus_observer> obs;
-        if (modes[m]) {
-          reg = std::make_unique<alb::metrics::registry>(
-            alb::metrics::run_info{"bench", o.scheduler.strategy});
-          obs = std::make_unique<alb::metrics::prometheus_observer>(*reg);
-          o.observer = obs.get();
-        }
+        bench_observer observed;
+        observed.attach(o, modes[m]);
         auto f = measure(std::move(o), tests);
         if (!f.ok)
           return 1;
