@@ -58,6 +58,9 @@ struct work_item {
 struct work_batch {
   /// The placements.
   std::vector<work_item> items;
+  /// The slot they are for (a pool hosting many workers finds the one; a
+  /// worker of its own ignores it).
+  uint32_t slot = 0;
 };
 
 /// A worker's report on one placement.
@@ -248,7 +251,7 @@ typename Inspector::result_type inspect(Inspector& f, work_item& x) {
 /// Serializes work_batch.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_batch& x) {
-  return f(caf::meta::type_name("work_batch"), x.items);
+  return f(caf::meta::type_name("work_batch"), x.items, x.slot);
 }
 
 /// Serializes work_report.
@@ -321,6 +324,8 @@ struct revoke_item {
 struct revoke_batch {
   /// The placements.
   std::vector<revoke_item> items;
+  /// The slot they are asked of (see `work_batch::slot`).
+  uint32_t slot = 0;
 };
 
 /// A worker's answer on one revoked placement.
@@ -351,7 +356,7 @@ typename Inspector::result_type inspect(Inspector& f, revoke_item& x) {
 /// Serializes revoke_batch.
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, revoke_batch& x) {
-  return f(caf::meta::type_name("revoke_batch"), x.items);
+  return f(caf::meta::type_name("revoke_batch"), x.items, x.slot);
 }
 
 /// Serializes revoke_answer.

@@ -1,5 +1,6 @@
 #include "actors/scheduler.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <sstream>
@@ -31,7 +32,12 @@ struct scheduler_state {
   std::unique_ptr<cluster_state> core;
   caf::actor_clock::time_point start;
   std::vector<worker_actor> handles;
+  /// The slot of each worker's actor (for an actor hosting several, one
+  /// of them: see `shared`).
   std::unordered_map<caf::actor_addr, uint32_t> by_addr;
+  /// Every slot of each actor that hosts more than one worker (a pool of
+  /// simulated workers): its end ends them all.
+  std::unordered_map<caf::actor_addr, std::vector<uint32_t>> shared;
   uint64_t received = 0;
   uint64_t expected = std::numeric_limits<uint64_t>::max();
   bool finished = false;
@@ -83,6 +89,7 @@ void flush(scheduler_impl self) {
   auto& st = self->state;
   st.core->drain_outbox([&](uint32_t slot, std::vector<test_handle>& hs) {
     work_batch batch;
+    batch.slot = slot;
     batch.items.reserve(hs.size());
     for (auto h : hs) {
       auto& rec = st.core->record(h);
@@ -117,6 +124,7 @@ void flush(scheduler_impl self) {
   // request to give one back.
   st.core->drain_revokes([&](uint32_t slot, std::vector<test_handle>& hs) {
     revoke_batch batch;
+    batch.slot = slot;
     batch.items.reserve(hs.size());
     for (auto h : hs)
       batch.items.push_back(revoke_item{h.ref, h.gen});
@@ -163,9 +171,13 @@ void sample(scheduler_impl self, double now) {
 }
 
 void stop_workers(scheduler_impl self) {
-  for (auto& h : self->state.handles)
-    if (h)
+  auto& st = self->state;
+  for (uint32_t slot = 0; slot < st.handles.size(); ++slot) {
+    auto& h = st.handles[slot];
+    // An actor hosting several workers is told once.
+    if (h && (st.shared.empty() || st.by_addr[h.address()] == slot))
       self->send_exit(h, caf::exit_reason::user_shutdown);
+  }
 }
 
 /// Most per-worker load gauges published per tick: a tick's cost stays
@@ -272,9 +284,25 @@ void remove(scheduler_impl self, uint32_t slot, bool lost) {
   if (slot >= st.handles.size() || !st.handles[slot])
     return;
   st.capacity -= st.core->worker(slot).capacity;
-  st.by_addr.erase(st.handles[slot].address());
-  if (!lost)
-    self->demonitor(st.handles[slot].address());
+  auto addr = st.handles[slot].address();
+  auto sh = st.shared.find(addr);
+  if (sh != st.shared.end()) {
+    // One of an actor's several workers: the actor stays known (and
+    // monitored) for the others.
+    auto& slots = sh->second;
+    slots.erase(std::find(slots.begin(), slots.end(), slot));
+    if (!slots.empty()) {
+      st.by_addr[addr] = slots.front();
+      addr = nullptr;
+    } else {
+      st.shared.erase(sh);
+    }
+  }
+  if (addr) {
+    st.by_addr.erase(addr);
+    if (!lost)
+      self->demonitor(addr);
+  }
   st.handles[slot] = nullptr;
   st.core->remove_worker(slot, lost, now_of(self));
   publish_gauges(self, now_of(self), false);
@@ -518,6 +546,13 @@ shard_actor::behavior_type scheduler_behavior(scheduler_impl self,
   }
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
+    if (auto sh = st.shared.find(dm.source); sh != st.shared.end()) {
+      // Every worker the actor hosted is lost with it.
+      auto slots = sh->second;
+      for (auto slot : slots)
+        remove(self, slot, true);
+      return;
+    }
     auto it = st.by_addr.find(dm.source);
     if (it != st.by_addr.end())
       remove(self, it->second, true);
@@ -574,12 +609,21 @@ shard_actor::behavior_type scheduler_behavior(scheduler_impl self,
       if (slot >= st.handles.size())
         st.handles.resize(slot + 1);
       st.handles[slot] = w;
-      st.by_addr[w.address()] = slot;
+      auto [known, fresh] = st.by_addr.emplace(w.address(), slot);
+      if (fresh) {
+        self->monitor(w);
+      } else {
+        // Another worker of an actor hosting several (one monitor serves
+        // them all).
+        auto& slots = st.shared[w.address()];
+        if (slots.empty())
+          slots.push_back(known->second);
+        slots.push_back(slot);
+      }
       st.capacity += st.core->worker(slot).capacity;
       seen(self, slot, now_of(self));
       // Not a rebalancing source until it says it answers revokes.
       st.core->set_revocable(slot, false);
-      self->monitor(w);
       publish_gauges(self, now_of(self), false);
       after_change(self);
       return slot;
@@ -610,9 +654,9 @@ shard_actor::behavior_type scheduler_behavior(scheduler_impl self,
     [self](revoke_atom, uint32_t slot) {
       auto& st = self->state;
       // Trust the announcement only from the worker holding that slot.
-      auto it = st.by_addr.find(
-        caf::actor_cast<caf::actor_addr>(self->current_sender()));
-      if (it != st.by_addr.end() && it->second == slot)
+      auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      if (sender && slot < st.handles.size() && st.handles[slot]
+          && st.handles[slot].address() == sender)
         st.core->set_revocable(slot, true);
     },
     [self](load_report& r) {

@@ -351,6 +351,21 @@ simulation_result run_simulation(const simulation_options& opts) {
     auto fleet_joined = std::make_shared<std::promise<void>>();
     auto fleet_future = fleet_joined->get_future();
     size_t dealt = 0;
+    // A fixed fleet is hosted in pools, one set per shard (churn picks,
+    // removes and kills single workers: then an actor each).
+    auto pool_size = script.empty() ? std::max(1, opts.pool_size) : 1;
+    std::vector<std::vector<worker_options>> pooled(shards);
+    auto spawn_pool = [&](size_t shard) {
+      auto& ws = pooled[shard];
+      if (ws.empty())
+        return;
+      if (group)
+        workers.push_back(spawn_worker_pool(
+          *systems[shard], group->members[shard], std::move(ws)));
+      else
+        workers.push_back(spawn_worker_pool(sys, scheduler, std::move(ws)));
+      ws.clear();
+    };
     draw_fleet(
       opts, seeded.fleet_seed, [&](worker_capabilities&& caps, uint64_t seed) {
         // Dealt in turn: every shard gets a like share of each kind.
@@ -369,12 +384,19 @@ simulation_result run_simulation(const simulation_options& opts) {
             if (joined->fetch_add(1) + 1 == n)
               fleet_joined->set_value();
           };
-        if (group)
+        if (pool_size > 1) {
+          pooled[shard].push_back(std::move(wo));
+          if (pooled[shard].size() == static_cast<size_t>(pool_size))
+            spawn_pool(shard);
+        } else if (group) {
           workers.push_back(spawn_worker(*systems[shard], group->members[shard],
                                          std::move(wo)));
-        else
+        } else {
           workers.push_back(spawn_worker(sys, scheduler, std::move(wo)));
+        }
       });
+    for (size_t shard = 0; shard < shards; ++shard)
+      spawn_pool(shard);
     // The shards read the group from here on (the first submission comes
     // after this).
     if (group)

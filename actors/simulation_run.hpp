@@ -82,6 +82,11 @@ struct simulation_options {
   /// lock per message, else sharing, which stays flat with large pools;
   /// see `configure_system`).
   std::string caf_policy;
+  /// Simulated workers one actor hosts when the fleet is fixed (no churn
+  /// script, which joins, removes and kills workers one by one): an actor
+  /// per worker costs ~1.7 KiB of CAF's own (`spawn_worker_pool`); 1 = an
+  /// actor each.
+  int pool_size = 256;
   /// Most workers present at once, churn included (0 = no limit;
   /// `LB_MAX_WORKERS`). Scripted or random additions stop at it.
   int max_workers = 0;

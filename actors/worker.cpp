@@ -66,6 +66,159 @@ private:
 
 using queue_type = local_queue<work_item, work_report>;
 
+/// One worker's placements and what it owes the scheduler: all of a worker
+/// but how it joins and whom it reports to, so one actor hosts one worker
+/// (the worker actor) or many (the pool, see `spawn_worker_pool`).
+struct worker_unit {
+  /// What runs its tests.
+  std::shared_ptr<executor> exec;
+  /// Its placements and unsent reports.
+  queue_type queue;
+  /// Placements with a timeout started since the last report (sent only
+  /// to a coordinator, which enforces their timeout too).
+  std::vector<placement_ref> started_out;
+  /// Its slot in the scheduler (once joined).
+  uint32_t slot = 0;
+  /// External load last sent (the scheduler starts every worker at 0).
+  float load_sent = 0;
+  /// When the executor's load was last looked at (`host.now()`).
+  double load_looked_at = 0;
+
+  /// Stops whatever still runs (the unit's actor ends).
+  void stop_all() {
+    if (exec)
+      for (auto seq : queue.running_seqs())
+        exec->stop(seq);
+  }
+};
+
+/// What the unit functions below read of the actor hosting the unit.
+struct unit_env {
+  /// The executors' view of the hosting actor.
+  executor_host& host;
+  /// Least real seconds between two looks at an executor's load.
+  double report_interval;
+  /// Simulated seconds per real second.
+  double time_scale;
+  /// Whether starts are reported (workers of a coordinator).
+  bool report_starts;
+};
+
+// The load beyond the worker's own tests when it changed by a point or more
+// since it was last sent, else -1. Looked at no more often than
+// `report_interval`: a busy worker reports many times a second.
+float changed_load(worker_unit& u, const unit_env& env) {
+  if (!u.exec->reports_load())
+    return -1;
+  auto now = env.host.now();
+  if (now - u.load_looked_at < env.report_interval)
+    return -1;
+  u.load_looked_at = now;
+  worker_load l;
+  l.active_tests = static_cast<int>(u.queue.running());
+  l.queued_tests = static_cast<int>(u.queue.queued());
+  l.queue_depth = l.active_tests + l.queued_tests;
+  auto own = static_cast<double>(l.active_tests) / std::max(1, u.queue.slots());
+  l.cpu_utilization = std::min(100.0, 100.0 * own);
+  u.exec->fill_load(env.host, l);
+  auto ext = static_cast<float>(
+    std::clamp(l.cpu_utilization / 100.0 - std::min(1.0, own), 0.0, 1.0));
+  if (std::abs(ext - u.load_sent) < 0.01f)
+    return -1;
+  u.load_sent = ext;
+  return ext;
+}
+
+// What ended (and started) since the last report, with the load when it
+// changed; nothing when nothing did: an idle worker is silent.
+std::optional<report_batch> take_report(worker_unit& u, const unit_env& env) {
+  auto out = u.queue.flush();
+  if (out.empty() && u.started_out.empty())
+    return std::nullopt;
+  report_batch b;
+  b.external_load = changed_load(u, env);
+  b.slot = u.slot;
+  b.items = std::move(out);
+  b.started = std::move(u.started_out);
+  u.started_out.clear();
+  return b;
+}
+
+void ended(worker_unit& u, const queue_type::started& s, work_report& r) {
+  r.ref = s.item.ref;
+  r.gen = s.item.gen;
+  r.queued_seconds = s.queued_seconds;
+  u.queue.report(std::move(r));
+}
+
+void start_more(worker_unit& u, const unit_env& env) {
+  if (!u.queue.can_start())
+    return;
+  u.queue.start_ready(
+    env.host.now() * env.time_scale, [&](uint64_t seq, queue_type::started& s) {
+      work_report r;
+      if (u.exec->start(env.host, seq, s.item, r)) {
+        // Only a coordinator counts a deadline from the start; a local
+        // scheduler trusts its workers.
+        if (env.report_starts && s.item.timeout > 0)
+          u.started_out.push_back(placement_ref{s.item.ref, s.item.gen});
+        return true;
+      }
+      ended(u, s, r);
+      return false;
+    });
+}
+
+// Takes placements and starts what fits.
+void take_work(worker_unit& u, const unit_env& env, work_batch& b) {
+  auto now = env.host.now() * env.time_scale;
+  for (auto& item : b.items)
+    u.queue.push(std::move(item), now);
+  start_more(u, env);
+}
+
+// One event of run `seq` (timer, deadline or exit) through `call`; true
+// when the run ended (a report is due).
+template<class Call>
+bool on_run_event(worker_unit& u, const unit_env& env, uint64_t seq,
+                  Call call) {
+  auto* s = u.queue.find_running(seq);
+  // Cancelled meanwhile: its events mean nothing now.
+  if (!s)
+    return false;
+  work_report r;
+  if (!call(*s, r))
+    return false;
+  auto done = u.queue.finish(seq);
+  ended(u, *done, r);
+  start_more(u, env);
+  return true;
+}
+
+// Withdraws (ref, gen) without a report either way; true when the unit
+// held it.
+bool withdraw(worker_unit& u, const unit_env& env, uint32_t ref, uint32_t gen) {
+  uint64_t seq = 0;
+  auto found = u.queue.cancel(ref, gen, &seq);
+  if (found == cancel_found::running) {
+    u.exec->stop(seq);
+    start_more(u, env);
+  }
+  return found != cancel_found::nothing;
+}
+
+// Gives back what still waits of the revoked placements; a started one
+// stays, so no test ever runs twice.
+revoke_reply answer_revokes(worker_unit& u, const revoke_batch& b) {
+  revoke_reply reply;
+  reply.slot = u.slot;
+  reply.items.reserve(b.items.size());
+  for (auto& r : b.items)
+    reply.items.push_back(
+      revoke_answer{r.ref, r.gen, u.queue.revoke(r.ref, r.gen)});
+  return reply;
+}
+
 struct worker_state {
   static inline const char* name = "alb.worker";
 
@@ -82,26 +235,16 @@ struct worker_state {
   /// large pool should not hold them twice.
   std::unique_ptr<worker_core_options> joining;
   scheduler_actor scheduler;
-  std::shared_ptr<executor> exec;
   /// What the executor sees of this worker (inline: one heap block less
   /// per worker).
   std::optional<host_of> host;
   caf::actor_clock::time_point start;
-  uint32_t slot = 0;
-  queue_type queue;
-  /// Placements with a timeout started since the last report (sent only
-  /// to a coordinator, which enforces their timeout too).
-  std::vector<placement_ref> started_out;
-  /// External load last sent (the scheduler starts every worker at 0).
-  float load_sent = 0;
-  /// When the executor's load was last looked at (`host->now()`).
-  double load_looked_at = 0;
+  /// The worker itself.
+  worker_unit unit;
 
   ~worker_state() {
     // Whatever still runs stops with the worker.
-    if (exec)
-      for (auto seq : queue.running_seqs())
-        exec->stop(seq);
+    unit.stop_all();
   }
 };
 
@@ -126,106 +269,37 @@ std::function<void()> host_of::exit_notifier(uint64_t seq) {
   };
 }
 
-/// The worker's clock in its own units (simulated seconds for a simulation).
-double scaled_now(worker_impl self) {
-  return self->state.host->now() * self->state.opts.time_scale;
-}
-
-// The load beyond the worker's own tests when it changed by a point or more
-// since it was last sent, else -1. Looked at no more often than
-// `report_interval`: a busy worker reports many times a second.
-float changed_load(worker_impl self) {
+unit_env env_of(worker_impl self) {
   auto& st = self->state;
-  if (!st.exec->reports_load())
-    return -1;
-  auto now = st.host->now();
-  if (now - st.load_looked_at < st.opts.report_interval)
-    return -1;
-  st.load_looked_at = now;
-  worker_load l;
-  l.active_tests = static_cast<int>(st.queue.running());
-  l.queued_tests = static_cast<int>(st.queue.queued());
-  l.queue_depth = l.active_tests + l.queued_tests;
-  auto own
-    = static_cast<double>(l.active_tests) / std::max(1, st.queue.slots());
-  l.cpu_utilization = std::min(100.0, 100.0 * own);
-  st.exec->fill_load(*st.host, l);
-  auto ext = static_cast<float>(
-    std::clamp(l.cpu_utilization / 100.0 - std::min(1.0, own), 0.0, 1.0));
-  if (std::abs(ext - st.load_sent) < 0.01f)
-    return -1;
-  st.load_sent = ext;
-  return ext;
+  return unit_env{*st.host, st.opts.report_interval, st.opts.time_scale,
+                  static_cast<bool>(st.opts.coordinator)};
 }
 
-// Sends what ended (and started) since the last report, with the load when
-// it changed. Nothing ended, nothing sent: an idle worker is silent.
+// Sends the worker's report, if one is due.
 void flush(worker_impl self) {
   auto& st = self->state;
-  auto out = st.queue.flush();
-  if (out.empty() && st.started_out.empty())
+  auto b = take_report(st.unit, env_of(self));
+  if (!b)
     return;
-  report_batch b;
-  b.external_load = changed_load(self);
-  b.slot = st.slot;
-  b.items = std::move(out);
-  b.started = std::move(st.started_out);
-  st.started_out.clear();
   // Through the uplink when there is one: gathered with the node's other
   // workers' reports.
   if (st.opts.uplink)
-    self->send(st.opts.uplink, std::move(b));
+    self->send(st.opts.uplink, std::move(*b));
   else
-    self->send(st.scheduler, std::move(b));
+    self->send(st.scheduler, std::move(*b));
 }
 
-void ended(worker_impl self, const queue_type::started& s, work_report& r) {
-  r.ref = s.item.ref;
-  r.gen = s.item.gen;
-  r.queued_seconds = s.queued_seconds;
-  self->state.queue.report(std::move(r));
-}
-
-void start_more(worker_impl self) {
-  auto& st = self->state;
-  if (!st.queue.can_start())
-    return;
-  st.queue.start_ready(
-    scaled_now(self), [&](uint64_t seq, queue_type::started& s) {
-      work_report r;
-      if (st.exec->start(*st.host, seq, s.item, r)) {
-        // Only a coordinator counts a deadline from the
-        // start; a local scheduler trusts its workers.
-        if (st.opts.coordinator && s.item.timeout > 0)
-          st.started_out.push_back(placement_ref{s.item.ref, s.item.gen});
-        return true;
-      }
-      ended(self, s, r);
-      return false;
-    });
-}
-
-// One event of run `seq` (timer, deadline or exit) through `call`.
+// One event of run `seq` through `call`, then the report.
 template<class Call>
 void on_run_event(worker_impl self, uint64_t seq, Call call) {
-  auto& st = self->state;
-  auto* s = st.queue.find_running(seq);
-  // Cancelled meanwhile: its events mean nothing now.
-  if (!s)
-    return;
-  work_report r;
-  if (!call(*s, r))
-    return;
-  auto done = st.queue.finish(seq);
-  ended(self, *done, r);
-  start_more(self);
-  flush(self);
+  if (on_run_event(self->state.unit, env_of(self), seq, call))
+    flush(self);
 }
 
 void on_joined(worker_impl self, uint32_t slot) {
   auto& st = self->state;
-  st.slot = slot;
-  st.queue.set_joined();
+  st.unit.slot = slot;
+  st.unit.queue.set_joined();
   // This worker gives back queued tests on request: rebalancing may move
   // them. (Through a coordinator, the coordinator says so for it.)
   if (!st.opts.coordinator)
@@ -255,12 +329,12 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
   st.joining = std::make_unique<worker_core_options>(std::move(opts));
   auto& caps = st.joining->caps;
   st.scheduler = scheduler;
-  st.exec = std::move(exec);
+  st.unit.exec = std::move(exec);
   st.host.emplace(self);
   st.start = self->clock().now();
-  st.queue.set_slots(caps.max_concurrent_tests > 0
-                       ? caps.max_concurrent_tests
-                       : std::max(1, caps.cpu_cores));
+  st.unit.queue.set_slots(caps.max_concurrent_tests > 0
+                            ? caps.max_concurrent_tests
+                            : std::max(1, caps.cpu_cores));
   // Losing the scheduler (or the coordinator, hence the connection) ends
   // the worker: there is nobody to report to.
   self->set_down_handler(
@@ -298,65 +372,51 @@ worker_behavior(worker_impl self, scheduler_actor scheduler,
   }
   return {
     [self](work_batch& b) {
-      auto& st = self->state;
-      auto now = scaled_now(self);
-      for (auto& item : b.items)
-        st.queue.push(std::move(item), now);
-      start_more(self);
+      take_work(self->state.unit, env_of(self), b);
       flush(self);
     },
     [self](cancel_atom, uint32_t ref, uint32_t gen) {
-      auto& st = self->state;
-      uint64_t seq = 0;
       // The scheduler withdrew it: no report either way.
-      if (st.queue.cancel(ref, gen, &seq) == cancel_found::running) {
-        st.exec->stop(seq);
-        start_more(self);
+      if (withdraw(self->state.unit, env_of(self), ref, gen))
         flush(self);
-      }
     },
     [self](finish_atom, uint64_t seq) {
       on_run_event(self, seq, [&](queue_type::started& s, work_report& r) {
-        return self->state.exec->on_timer(*self->state.host, seq, s.item, r);
+        return self->state.unit.exec->on_timer(*self->state.host, seq, s.item,
+                                               r);
       });
     },
     [self](deadline_atom, uint64_t seq) {
       on_run_event(self, seq, [&](queue_type::started& s, work_report& r) {
-        return self->state.exec->on_deadline(*self->state.host, seq, s.item, r);
+        return self->state.unit.exec->on_deadline(*self->state.host, seq,
+                                                  s.item, r);
       });
     },
     [self](exited_atom, uint64_t seq) {
       on_run_event(self, seq, [&](queue_type::started& s, work_report& r) {
-        return self->state.exec->on_exit(*self->state.host, seq, s.item, r);
+        return self->state.unit.exec->on_exit(*self->state.host, seq, s.item,
+                                              r);
       });
     },
     [](tick_atom) {
       // nop: no periodic work (see `changed_load`)
     },
     [self](status_atom) {
-      auto& q = self->state.queue;
+      auto& q = self->state.unit.queue;
       return static_cast<uint32_t>(q.running() + q.queued());
     },
     [self](revoke_batch& b) {
       auto& st = self->state;
-      revoke_reply reply;
-      reply.slot = st.slot;
-      reply.items.reserve(b.items.size());
-      // Only a test still waiting in the local queue can go; a started
-      // one stays, so no test ever runs twice.
-      for (auto& r : b.items)
-        reply.items.push_back(
-          revoke_answer{r.ref, r.gen, st.queue.revoke(r.ref, r.gen)});
-      self->send(st.scheduler, std::move(reply));
+      self->send(st.scheduler, answer_revokes(st.unit, b));
     },
     [self](leave_atom) {
       auto& st = self->state;
       // Through the uplink when there is one, so the leave follows the
       // reports it still holds.
-      if (st.queue.joined() && st.opts.uplink)
-        self->send(st.opts.uplink, leave_atom::value, st.slot);
-      else if (st.queue.joined())
-        self->send(st.scheduler, leave_atom::value, st.slot);
+      if (st.unit.queue.joined() && st.opts.uplink)
+        self->send(st.opts.uplink, leave_atom::value, st.unit.slot);
+      else if (st.unit.queue.joined())
+        self->send(st.scheduler, leave_atom::value, st.unit.slot);
       self->quit();
     },
   };
@@ -483,6 +543,222 @@ private:
   std::vector<std::pair<uint64_t, simulated_attempt>> attempts_;
 };
 
+// -- the pool -----------------------------------------------------------------
+
+/// Bits of a run's sequence number below its worker's index in the pool:
+/// each worker numbers its runs from `index << unit_seq_bits`.
+constexpr int unit_seq_bits = 40;
+
+struct pool_state;
+using pool_impl = revocable_worker_actor::stateful_pointer<pool_state>;
+
+/// The executors' view of their pool: one clock, every timer to the pool.
+class pool_host final : public executor_host {
+public:
+  explicit pool_host(pool_impl self) : self_(self) {
+    // nop
+  }
+  double now() const override;
+  void timer(double seconds, uint64_t seq) override;
+  void deadline(double, uint64_t) override {
+    // nop: a simulated attempt's timeout is part of its drawn duration
+  }
+  std::function<void()> exit_notifier(uint64_t) override {
+    // A simulation starts no process.
+    return {};
+  }
+
+private:
+  pool_impl self_;
+};
+
+struct pool_state {
+  static inline const char* name = "alb.worker_pool";
+
+  scheduler_actor scheduler;
+  std::optional<pool_host> host;
+  caf::actor_clock::time_point start;
+  double report_interval = 1;
+  double time_scale = 1;
+  /// The workers it hosts.
+  std::vector<worker_unit> units;
+  /// (slot, index in `units`) of every joined worker, sorted by slot.
+  std::vector<std::pair<uint32_t, uint32_t>> by_slot;
+  /// Each worker's join callback until its join is answered.
+  std::vector<std::function<void(uint32_t)>> on_joined;
+  /// Joins not answered yet.
+  size_t unanswered = 0;
+  /// Placements for a slot whose join answer has not arrived yet (the
+  /// scheduler places on a worker as it joins, before it answers).
+  std::vector<work_batch> early;
+
+  ~pool_state() {
+    for (auto& u : units)
+      u.stop_all();
+  }
+};
+
+double pool_host::now() const {
+  duration<double> d = self_->clock().now() - self_->state.start;
+  return d.count();
+}
+
+void pool_host::timer(double seconds, uint64_t seq) {
+  self_->delayed_send(self_, span(seconds), finish_atom::value, seq);
+}
+
+unit_env env_of(pool_impl self) {
+  auto& st = self->state;
+  return unit_env{*st.host, st.report_interval, st.time_scale, false};
+}
+
+// The joined worker in `slot`, or null (a slot it never held, or a worker
+// of it that left).
+worker_unit* unit_in(pool_impl self, uint32_t slot) {
+  auto& st = self->state;
+  auto i = std::lower_bound(st.by_slot.begin(), st.by_slot.end(),
+                            std::make_pair(slot, uint32_t{0}));
+  if (i == st.by_slot.end() || i->first != slot)
+    return nullptr;
+  return &st.units[i->second];
+}
+
+// Sends the report of one worker, if one is due.
+void flush(pool_impl self, worker_unit& u) {
+  if (auto b = take_report(u, env_of(self)))
+    self->send(self->state.scheduler, std::move(*b));
+}
+
+void joined(pool_impl self, uint32_t index, uint32_t slot) {
+  auto& st = self->state;
+  auto& u = st.units[index];
+  u.slot = slot;
+  u.queue.set_joined();
+  auto at = std::lower_bound(st.by_slot.begin(), st.by_slot.end(),
+                             std::make_pair(slot, index));
+  st.by_slot.insert(at, {slot, index});
+  self->send(st.scheduler, revoke_atom::value, slot);
+  // What the scheduler placed before its answer arrived.
+  for (auto i = st.early.begin(); i != st.early.end();) {
+    if (i->slot == slot) {
+      take_work(u, env_of(self), *i);
+      i = st.early.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  auto call = std::move(st.on_joined[index]);
+  if (--st.unanswered == 0)
+    std::vector<std::function<void(uint32_t)>>{}.swap(st.on_joined);
+  if (call)
+    call(slot);
+  flush(self, u);
+}
+
+revocable_worker_actor::behavior_type
+pool_behavior(pool_impl self, scheduler_actor scheduler,
+              std::vector<worker_options> workers) {
+  auto& st = self->state;
+  st.scheduler = scheduler;
+  st.host.emplace(self);
+  st.start = self->clock().now();
+  if (!workers.empty()) {
+    st.time_scale = workers.front().time_scale;
+    st.report_interval
+      = workers.front().report_interval / workers.front().time_scale;
+  }
+  st.units.resize(workers.size());
+  st.on_joined.resize(workers.size());
+  st.unanswered = workers.size();
+  st.by_slot.reserve(workers.size());
+  // The pool's workers die with the scheduler they serve.
+  self->monitor(scheduler);
+  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+  auto me = caf::actor_cast<worker_actor>(self);
+  for (uint32_t i = 0; i < workers.size(); ++i) {
+    auto& wo = workers[i];
+    auto& u = st.units[i];
+    u.exec = std::make_shared<simulation_executor>(wo);
+    u.queue.set_slots(wo.caps.max_concurrent_tests > 0
+                        ? wo.caps.max_concurrent_tests
+                        : std::max(1, wo.caps.cpu_cores));
+    u.queue.set_first_seq(static_cast<uint64_t>(i) << unit_seq_bits);
+    st.on_joined[i] = std::move(wo.on_joined);
+    self
+      ->request(scheduler, caf::infinite, join_atom::value, std::move(wo.caps),
+                me)
+      .then([self, i](uint32_t slot) { joined(self, i, slot); },
+            [self, i](caf::error&) {
+              // Refused: this worker never takes part, the others do.
+              auto& st = self->state;
+              st.on_joined[i] = nullptr;
+              if (--st.unanswered == 0)
+                std::vector<std::function<void(uint32_t)>>{}.swap(st.on_joined);
+            });
+  }
+  return {
+    [self](work_batch& b) {
+      if (auto* u = unit_in(self, b.slot)) {
+        take_work(*u, env_of(self), b);
+        flush(self, *u);
+      } else if (self->state.unanswered > 0) {
+        self->state.early.push_back(std::move(b));
+      }
+    },
+    [self](cancel_atom, uint32_t ref, uint32_t gen) {
+      // A cancel names no slot: (ref, gen) is one placement, held by at
+      // most one of the workers. Cancels are rare (speculation's losing
+      // copies, overdue tests): a scan of the pool's queues.
+      for (auto& u : self->state.units)
+        if (u.queue.joined() && withdraw(u, env_of(self), ref, gen)) {
+          flush(self, u);
+          return;
+        }
+      for (auto& b : self->state.early) {
+        auto& items = b.items;
+        auto i = std::find_if(items.begin(), items.end(), [&](auto& w) {
+          return w.ref == ref && w.gen == gen;
+        });
+        if (i != items.end()) {
+          items.erase(i);
+          return;
+        }
+      }
+    },
+    [self](finish_atom, uint64_t seq) {
+      auto& st = self->state;
+      auto index = seq >> unit_seq_bits;
+      if (index >= st.units.size())
+        return;
+      auto& u = st.units[index];
+      if (on_run_event(u, env_of(self), seq,
+                       [&](queue_type::started& s, work_report& r) {
+                         return u.exec->on_timer(*st.host, seq, s.item, r);
+                       }))
+        flush(self, u);
+    },
+    [](tick_atom) {
+      // nop: no periodic work
+    },
+    [self](status_atom) {
+      uint32_t held = 0;
+      for (auto& u : self->state.units)
+        held += static_cast<uint32_t>(u.queue.running() + u.queue.queued());
+      return held;
+    },
+    [self](revoke_batch& b) {
+      if (auto* u = unit_in(self, b.slot))
+        self->send(self->state.scheduler, answer_revokes(*u, b));
+    },
+    [self](leave_atom) {
+      // Every joined worker leaves; the pool ends with them.
+      for (auto& [slot, index] : self->state.by_slot)
+        self->send(self->state.scheduler, leave_atom::value, slot);
+      self->quit();
+    },
+  };
+}
+
 } // namespace
 
 worker_actor spawn_worker_with(caf::actor_system& sys,
@@ -509,6 +785,13 @@ worker_actor spawn_worker(caf::actor_system& sys, scheduler_actor scheduler,
   o.on_joined = std::move(opts.on_joined);
   return spawn_worker_with(sys, std::move(scheduler), std::move(o),
                            std::move(exec));
+}
+
+worker_actor spawn_worker_pool(caf::actor_system& sys,
+                               scheduler_actor scheduler,
+                               std::vector<worker_options> workers) {
+  auto h = sys.spawn(pool_behavior, std::move(scheduler), std::move(workers));
+  return caf::actor_cast<worker_actor>(h);
 }
 
 } // namespace alb

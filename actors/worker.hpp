@@ -6,6 +6,7 @@
 // its profile, compressed by the run's time scale.
 
 #include <functional>
+#include <vector>
 
 #include "actors/messages.hpp"
 #include "runtime/profiles.hpp"
@@ -43,5 +44,15 @@ struct worker_options {
 /// Spawns a simulated worker that joins `scheduler`.
 worker_actor spawn_worker(caf::actor_system& sys, scheduler_actor scheduler,
                           worker_options opts);
+
+/// Spawns one actor hosting the simulated workers `workers`, each joining
+/// `scheduler` with its own slot, capabilities, profile and seed, as
+/// `spawn_worker` would (one actor per worker costs ~1.7 KiB of CAF's own;
+/// a pool shares one). Its workers take part in rebalancing; they leave
+/// together (`leave_atom` to the pool) and are lost together when the pool
+/// dies. `time_scale` and `report_interval` are the first worker's for all.
+worker_actor spawn_worker_pool(caf::actor_system& sys,
+                               scheduler_actor scheduler,
+                               std::vector<worker_options> workers);
 
 } // namespace alb

@@ -8,7 +8,10 @@
 //                        [--metrics off|on|both] [--virtual on|off]
 //                        [--wait on|off] [--wait-tests N]
 //                        [--feeder sleep|spin] [--wave-us U]
-//                        [--compare-threads A,B,...]
+//                        [--compare-threads A,B,...] [--pool-size K]
+//
+// Simulated workers are hosted K to an actor (256 unless told; 1 = an
+// actor each, which costs ~1.7 KiB of CAF's own per worker).
 //
 // The scheduler is split into one shard per thread unless --shards says
 // otherwise (`simulation_options::shards`; with --metrics on or both, one
@@ -115,6 +118,9 @@ struct bench_settings {
   int shards = 0;
   std::string policy;
   bool virtual_time = false;
+  /// Simulated workers per actor (`simulation_options::pool_size`; 0 =
+  /// alb's default).
+  int pool_size = 0;
 };
 
 /// One run's figures.
@@ -147,6 +153,8 @@ alb::simulation_options base_options(const bench_settings& s, int workers,
   o.shards
     = s.virtual_time ? 1 : std::min(workers, s.shards > 0 ? s.shards : threads);
   o.caf_policy = s.policy;
+  if (s.pool_size > 0)
+    o.pool_size = s.pool_size;
   // Virtual time runs everything on one thread: the pure CPU cost of
   // the pipeline per test, without thread hand-offs.
   o.deterministic = s.virtual_time;
@@ -356,7 +364,8 @@ double probe_kib(const bench_settings& s, int workers, bool metrics) {
                     + std::to_string(s.threads) + " --shards "
                     + std::to_string(s.shards) + " --metrics "
                     + (metrics ? "on" : "off") + " --virtual "
-                    + (s.virtual_time ? "on" : "off");
+                    + (s.virtual_time ? "on" : "off") + " --pool-size "
+                    + std::to_string(s.pool_size);
   if (!s.policy.empty())
     cmd += " --policy " + s.policy;
   auto* p = ::popen(cmd.c_str(), "r");
@@ -405,6 +414,11 @@ int main(int argc, char** argv) {
                 "CAF scheduler policy (default: alb's choice, stealing for "
                 "an actor system of one thread, else sharing)")
     ->check(CLI::IsMember({"sharing", "stealing"}));
+  app
+    .add_option("--pool-size", s.pool_size,
+                "Simulated workers per actor (0 = alb's default, 256; 1 = an "
+                "actor per worker)")
+    ->check(CLI::Range(0, 1000000));
   app.add_option("--metrics", metrics_mode, "With the Prometheus observer")
     ->check(CLI::IsMember({"off", "on", "both"}));
   app
@@ -467,11 +481,12 @@ int main(int argc, char** argv) {
     std::printf("%.4f\n", f.kib_per_worker);
     return 0;
   }
-  std::printf("cores: %u, threads: %d, shards: %d (0 = one per thread), CAF "
+  std::printf("cores: %u, threads: %d, shards: %d (0 = one per thread), "
+              "workers per actor: %d (0 = default), CAF "
               "policy: %s, tests per run: %llu, runs per pool: %d, load "
               "average at start: %s\n",
               std::thread::hardware_concurrency(), s.threads, s.shards,
-              s.policy.empty() ? "auto" : s.policy.c_str(),
+              s.pool_size, s.policy.empty() ? "auto" : s.policy.c_str(),
               static_cast<unsigned long long>(tests), reps,
               load_average().c_str());
   std::printf("%8s %7s %10s %10s %10s %7s %11s %7s %10s %7s\n", "workers",

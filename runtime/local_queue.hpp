@@ -61,6 +61,10 @@ public:
   /// How many run at once at most.
   int slots() const { return slots_; }
 
+  /// Numbers runs from `first` on (so several queues of one host name
+  /// their runs apart: a pool gives each worker its own range).
+  void set_first_seq(uint64_t first) { next_seq_ = first; }
+
   /// Placements waiting for a slot.
   size_t queued() const { return queue_.size() - head_; }
 

@@ -495,7 +495,153 @@ BOOST_AUTO_TEST_CASE(a_test_that_fits_no_worker_waits_until_one_joins) {
   run();
 }
 
+BOOST_AUTO_TEST_CASE(a_pool_runs_placed_withdrawn_and_lost_tests_once_each) {
+  // One actor hosting three one-slot workers, joined while six 10-second
+  // tests already wait: the scheduler places on each as it joins, before
+  // the pool has its answer. One test is cancelled while it runs, then the
+  // pool dies with the rest running or queued; a worker of its own joins
+  // and every other test ends there, exactly once.
+  std::map<std::string, std::vector<assignment>> ended;
+  scheduler_options so;
+  so.finish_when_done = false;
+  so.config.prefetch = 1;
+  so.on_end = [&](const assignment& a, const attempt_outcome*) {
+    ended[a.test_id].push_back(a);
+  };
+  auto scheduler = spawn_scheduler(sys, so);
+  test_batch b;
+  for (int i = 0; i < 6; ++i)
+    b.tests.push_back(test_of("t" + std::to_string(i), 1, 10));
+  caf::anon_send(scheduler, std::move(b));
+  run();
+  std::vector<uint32_t> slots;
+  std::vector<worker_options> pool;
+  for (int i = 0; i < 3; ++i) {
+    worker_options wo;
+    wo.caps = caps_of("p" + std::to_string(i), 8, 1);
+    wo.seed = static_cast<uint64_t>(i + 1);
+    wo.on_joined = [&slots](uint32_t s) { slots.push_back(s); };
+    pool.push_back(std::move(wo));
+  }
+  auto p = spawn_worker_pool(sys, scheduler, std::move(pool));
+  run();
+  BOOST_TEST(slots.size() == 3u);
+  advance(2);
+  BOOST_TEST(ended.empty());
+  // Each pool worker runs one and holds one: t0-t5 are all on the pool.
+  auto held = [&] {
+    uint32_t n = 0;
+    bool answered = false;
+    auto probe = sys.spawn([&](caf::event_based_actor* self) {
+      self->request(p, caf::infinite, status_atom::value).then([&](uint32_t h) {
+        n = h;
+        answered = true;
+      });
+    });
+    run();
+    BOOST_REQUIRE(answered);
+    return n;
+  };
+  BOOST_TEST(held() == 6u);
+  caf::anon_send(scheduler, cancel_atom::value, std::string{"t0"});
+  run();
+  BOOST_TEST(held() == 5u);
+  BOOST_REQUIRE(ended["t0"].size() == 1u);
+  BOOST_TEST((ended["t0"][0].status == test_status::cancelled));
+  caf::anon_send_exit(p, caf::exit_reason::kill);
+  run();
+  worker_options wo;
+  wo.caps = caps_of("solo", 8, 2);
+  spawn_worker(sys, scheduler, wo);
+  run();
+  advance(60);
+  BOOST_REQUIRE(ended.size() == 6u);
+  for (auto& [id, as] : ended) {
+    BOOST_TEST_INFO("test " << id);
+    BOOST_REQUIRE(as.size() == 1u);
+    if (id == "t0")
+      continue;
+    BOOST_TEST((as[0].status == test_status::completed));
+    BOOST_TEST(as[0].worker_id == "solo");
+  }
+  caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+  run();
+}
+
+BOOST_AUTO_TEST_CASE(a_pool_leaving_hands_back_its_workers_queued_tests) {
+  std::map<std::string, int> ends;
+  std::map<std::string, std::string> where;
+  scheduler_options so;
+  so.finish_when_done = false;
+  so.config.prefetch = 3;
+  so.on_end = [&](const assignment& a, const attempt_outcome*) {
+    ++ends[a.test_id];
+    where[a.test_id] = a.worker_id;
+  };
+  auto scheduler = spawn_scheduler(sys, so);
+  std::vector<worker_options> pool(2);
+  for (int i = 0; i < 2; ++i)
+    pool[i].caps = caps_of("p" + std::to_string(i), 64, 1);
+  auto p = spawn_worker_pool(sys, scheduler, std::move(pool));
+  run();
+  test_batch b;
+  for (int i = 0; i < 8; ++i)
+    b.tests.push_back(test_of("t" + std::to_string(i), 1, 5));
+  caf::anon_send(scheduler, std::move(b));
+  run();
+  worker_options wo;
+  wo.caps = caps_of("w", 64, 8);
+  spawn_worker(sys, scheduler, wo);
+  run();
+  // Both pool workers leave: the six they hold unstarted go to `w`.
+  caf::anon_send(p, leave_atom::value);
+  run();
+  advance(30);
+  BOOST_REQUIRE(ends.size() == 8u);
+  int on_w = 0;
+  for (auto& [id, n] : ends) {
+    BOOST_TEST(n == 1);
+    on_w += where[id] == "w";
+  }
+  BOOST_TEST(on_w >= 6);
+  caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+  run();
+}
+
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(
+  pooled_and_one_actor_per_worker_fleets_end_every_test_once) {
+  // Pools of 7 (the last one smaller) against an actor per worker, with
+  // local queues, rebalancing and speculation on, invariants checked on
+  // every tick, on real time and on virtual time.
+  for (bool deterministic : {false, true})
+    for (int pool_size : {1, 7}) {
+      simulation_options o;
+      o.workers = 30;
+      o.tests = 600;
+      o.duration = 2;
+      o.burst = true;
+      o.time_scale = 20;
+      o.deterministic = deterministic;
+      o.pool_size = pool_size;
+      o.check_invariants = true;
+      o.record_placements = true;
+      o.scheduler.prefetch = 2;
+      o.scheduler.speculate = true;
+      auto r = run_simulation(o);
+      BOOST_TEST_INFO("pool size " << pool_size << ", virtual time "
+                                   << deterministic);
+      BOOST_TEST(r.violations.empty());
+      std::map<std::string, int> ends;
+      for (auto& [test, worker, status] : r.placements)
+        ++ends[test];
+      BOOST_TEST(ends.size() == 600u);
+      for (auto& [test, n] : ends)
+        BOOST_TEST(n == 1);
+      BOOST_TEST(r.document["metrics"]["success_rate"].get<double>() > 0.0);
+    }
+}
 
 BOOST_AUTO_TEST_CASE(same_seed_on_virtual_time_gives_identical_placements) {
   simulation_options o;
