@@ -1,5 +1,6 @@
 #include "actors/simulation_run.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -123,6 +124,10 @@ simulation_instance realized_instance(const simulation_options& opts) {
                                opts.duration_noise)
          * simulated_jitter(test.test_id, jitter_seed);
   return out;
+}
+
+int pool_size_for(int workers) {
+  return std::clamp(workers / 64, 1, 256);
 }
 
 simulation_result run_simulation(const simulation_options& opts) {
@@ -353,7 +358,12 @@ simulation_result run_simulation(const simulation_options& opts) {
     size_t dealt = 0;
     // A fixed fleet is hosted in pools, one set per shard (churn picks,
     // removes and kills single workers: then an actor each).
-    auto pool_size = script.empty() ? std::max(1, opts.pool_size) : 1;
+    auto pool_size
+      = !script.empty() ? 1
+        : opts.pool_size > 0
+          ? opts.pool_size
+          : pool_size_for(static_cast<int>(
+            (static_cast<size_t>(opts.workers) + shards - 1) / shards));
     std::vector<std::vector<worker_options>> pooled(shards);
     auto spawn_pool = [&](size_t shard) {
       auto& ws = pooled[shard];

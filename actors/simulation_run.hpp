@@ -85,8 +85,9 @@ struct simulation_options {
   /// Simulated workers one actor hosts when the fleet is fixed (no churn
   /// script, which joins, removes and kills workers one by one): an actor
   /// per worker costs ~1.7 KiB of CAF's own (`spawn_worker_pool`); 1 = an
-  /// actor each.
-  int pool_size = 256;
+  /// actor each. 0 = by the fleet: a shard's workers spread over at least
+  /// 64 actors, at most 256 workers to one (`pool_size_for`).
+  int pool_size = 0;
   /// Most workers present at once, churn included (0 = no limit;
   /// `LB_MAX_WORKERS`). Scripted or random additions stop at it.
   int max_workers = 0;
@@ -202,6 +203,16 @@ uint64_t jitter_seed_of(const run_seeds& seeds);
 /// times its duration noise factor and its jitter draw. A bound computed
 /// from it (work factor 1) holds for every schedule of that run.
 simulation_instance realized_instance(const simulation_options& opts);
+
+/// Workers per actor for `workers` workers in each of a run's shards when
+/// `simulation_options::pool_size` is 0: `workers / 64`, 1 to 256. Large
+/// pools save memory (1.86 KiB per worker at 100,000 with 256, 3.7 with an
+/// actor each) but cost CPU in small fleets (1,000 workers in two shards:
+/// pools of 256 took ~25% more CPU per test than an actor each, pools of
+/// 16 the same; perf put the extra in the scheduler's per-report work,
+/// likely colder records as a pool answers for hundreds of workers in one
+/// turn). Memory per worker counts only in large fleets.
+int pool_size_for(int workers);
 
 /// Runs one simulation; throws std::runtime_error when it cannot start or
 /// does not finish in time.

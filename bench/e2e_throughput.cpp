@@ -10,8 +10,9 @@
 //                        [--feeder sleep|spin] [--wave-us U]
 //                        [--compare-threads A,B,...] [--pool-size K]
 //
-// Simulated workers are hosted K to an actor (256 unless told; 1 = an
-// actor each, which costs ~1.7 KiB of CAF's own per worker).
+// Simulated workers are hosted K to an actor (unless told, alb's choice:
+// `pool_size_for`, workers per shard / 64 within 1-256; 1 = an actor each,
+// which costs ~1.7 KiB of CAF's own per worker).
 //
 // The scheduler is split into one shard per thread unless --shards says
 // otherwise (`simulation_options::shards`; with --metrics on or both, one
@@ -416,8 +417,8 @@ int main(int argc, char** argv) {
     ->check(CLI::IsMember({"sharing", "stealing"}));
   app
     .add_option("--pool-size", s.pool_size,
-                "Simulated workers per actor (0 = alb's default, 256; 1 = an "
-                "actor per worker)")
+                "Simulated workers per actor (0 = alb's choice by fleet size, "
+                "workers per shard / 64 within 1-256; 1 = an actor per worker)")
     ->check(CLI::Range(0, 1000000));
   app.add_option("--metrics", metrics_mode, "With the Prometheus observer")
     ->check(CLI::IsMember({"off", "on", "both"}));
@@ -482,7 +483,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::printf("cores: %u, threads: %d, shards: %d (0 = one per thread), "
-              "workers per actor: %d (0 = default), CAF "
+              "workers per actor: %d (0 = by fleet size), CAF "
               "policy: %s, tests per run: %llu, runs per pool: %d, load "
               "average at start: %s\n",
               std::thread::hardware_concurrency(), s.threads, s.shards,

@@ -614,10 +614,18 @@ BOOST_AUTO_TEST_CASE(
   pooled_and_one_actor_per_worker_fleets_end_every_test_once) {
   // Pools of 7 (the last one smaller) against an actor per worker, with
   // local queues, rebalancing and speculation on, invariants checked on
-  // every tick, on real time and on virtual time.
-  for (bool deterministic : {false, true})
+  // every tick: on real time with one scheduler and split in two shards,
+  // and on virtual time.
+  struct mode {
+    bool deterministic;
+    int shards;
+  };
+  for (auto [deterministic, shards] :
+       {mode{false, 1}, mode{false, 2}, mode{true, 1}})
     for (int pool_size : {1, 7}) {
       simulation_options o;
+      o.shards = shards;
+      o.threads = shards;
       o.workers = 30;
       o.tests = 600;
       o.duration = 2;
@@ -631,7 +639,7 @@ BOOST_AUTO_TEST_CASE(
       o.scheduler.speculate = true;
       auto r = run_simulation(o);
       BOOST_TEST_INFO("pool size " << pool_size << ", virtual time "
-                                   << deterministic);
+                                   << deterministic << ", shards " << shards);
       BOOST_TEST(r.violations.empty());
       std::map<std::string, int> ends;
       for (auto& [test, worker, status] : r.placements)
@@ -641,6 +649,13 @@ BOOST_AUTO_TEST_CASE(
         BOOST_TEST(n == 1);
       BOOST_TEST(r.document["metrics"]["success_rate"].get<double>() > 0.0);
     }
+}
+
+BOOST_AUTO_TEST_CASE(pools_are_sized_by_the_fleet) {
+  BOOST_TEST(pool_size_for(1) == 1);
+  BOOST_TEST(pool_size_for(500) == 7);
+  BOOST_TEST(pool_size_for(5000) == 78);
+  BOOST_TEST(pool_size_for(50000) == 256);
 }
 
 BOOST_AUTO_TEST_CASE(same_seed_on_virtual_time_gives_identical_placements) {
