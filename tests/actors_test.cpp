@@ -152,6 +152,29 @@ BOOST_AUTO_TEST_CASE(idle_workers_send_no_messages_and_arm_no_timers) {
   run();
 }
 
+BOOST_AUTO_TEST_CASE(an_idle_pool_sends_no_messages_and_arms_no_timers) {
+  auto seen = std::make_shared<seen_by_scheduler>();
+  auto fake
+    = caf::actor_cast<scheduler_actor>(sys.spawn(counting_scheduler, seen));
+  std::vector<worker_options> ws(50);
+  for (int i = 0; i < 50; ++i) {
+    ws[i].report_interval = 0.5;
+    ws[i].caps = caps_of("w" + std::to_string(i), 8, 2);
+    ws[i].seed = static_cast<uint64_t>(i + 1);
+  }
+  auto pool = spawn_worker_pool(sys, fake, std::move(ws));
+  run();
+  BOOST_REQUIRE(seen->joins == 50u);
+  // One announcement per worker that it answers revokes, nothing else.
+  BOOST_TEST(seen->messages == 50);
+  BOOST_TEST(!sched.has_pending_timeout());
+  advance(20);
+  BOOST_TEST(seen->messages == 50);
+  caf::anon_send_exit(pool, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(fake, caf::exit_reason::user_shutdown);
+  run();
+}
+
 BOOST_AUTO_TEST_CASE(a_changed_background_load_rides_on_the_next_report) {
   auto seen = std::make_shared<seen_by_scheduler>();
   auto fake
