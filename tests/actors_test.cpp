@@ -37,6 +37,8 @@ struct config_holder {
   config_holder() { configure_system(cfg, 1, true); }
 };
 
+test_requirements test_of(const std::string& id, double mem, double dur);
+
 // Deterministic fixture: CAF's test coordinator, virtual time, one thread.
 struct fixture : config_holder {
   caf::actor_system sys{cfg};
@@ -45,6 +47,15 @@ struct fixture : config_holder {
 
   // Runs every ready message.
   void run() { sched.run(); }
+
+  // Submits t0..t<n-1>, each needing 1 GB for `seconds`, and runs.
+  void submit(const scheduler_actor& scheduler, int n, double seconds) {
+    test_batch b;
+    for (int i = 0; i < n; ++i)
+      b.tests.push_back(test_of("t" + std::to_string(i), 1, seconds));
+    caf::anon_send(scheduler, std::move(b));
+    run();
+  }
 
   // Moves virtual time forward, firing timers and running what they cause.
   void advance(double seconds) {
@@ -468,11 +479,7 @@ BOOST_AUTO_TEST_CASE(a_worker_leaving_cleanly_hands_back_queued_tests) {
   wo.caps = caps_of("w1", 64, 1);
   auto w1 = spawn_worker(sys, scheduler, wo);
   run();
-  test_batch b;
-  for (int i = 0; i < 4; ++i)
-    b.tests.push_back(test_of("t" + std::to_string(i), 1, 5));
-  caf::anon_send(scheduler, std::move(b));
-  run();
+  submit(scheduler, 4, 5);
   // w1 holds all four (1 running, 3 prefetched); then w2 joins, w1 leaves.
   wo.caps = caps_of("w2", 64, 4);
   spawn_worker(sys, scheduler, wo);
@@ -532,11 +539,7 @@ BOOST_AUTO_TEST_CASE(a_pool_runs_placed_withdrawn_and_lost_tests_once_each) {
     ended[a.test_id].push_back(a);
   };
   auto scheduler = spawn_scheduler(sys, so);
-  test_batch b;
-  for (int i = 0; i < 6; ++i)
-    b.tests.push_back(test_of("t" + std::to_string(i), 1, 10));
-  caf::anon_send(scheduler, std::move(b));
-  run();
+  submit(scheduler, 6, 10);
   std::vector<uint32_t> slots;
   std::vector<worker_options> pool;
   for (int i = 0; i < 3; ++i) {
@@ -607,11 +610,7 @@ BOOST_AUTO_TEST_CASE(a_pool_leaving_hands_back_its_workers_queued_tests) {
     pool[i].caps = caps_of("p" + std::to_string(i), 64, 1);
   auto p = spawn_worker_pool(sys, scheduler, std::move(pool));
   run();
-  test_batch b;
-  for (int i = 0; i < 8; ++i)
-    b.tests.push_back(test_of("t" + std::to_string(i), 1, 5));
-  caf::anon_send(scheduler, std::move(b));
-  run();
+  submit(scheduler, 8, 5);
   worker_options wo;
   wo.caps = caps_of("w", 64, 8);
   spawn_worker(sys, scheduler, wo);
@@ -633,6 +632,28 @@ BOOST_AUTO_TEST_CASE(a_pool_leaving_hands_back_its_workers_queued_tests) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+namespace {
+
+// 30 workers of the default profile and `tests` tests at once, on real
+// time at 20x, split in `shards`, `pool_size` workers to an actor,
+// invariants checked on every tick, every placement recorded.
+simulation_options checked_burst(int tests, int shards, int pool_size) {
+  simulation_options o;
+  o.workers = 30;
+  o.tests = tests;
+  o.duration = 2;
+  o.burst = true;
+  o.time_scale = 20;
+  o.shards = shards;
+  o.threads = shards;
+  o.pool_size = pool_size;
+  o.check_invariants = true;
+  o.record_placements = true;
+  return o;
+}
+
+} // namespace
+
 BOOST_AUTO_TEST_CASE(
   pooled_and_one_actor_per_worker_fleets_end_every_test_once) {
   // Pools of 7 (the last one smaller) against an actor per worker, with
@@ -646,18 +667,8 @@ BOOST_AUTO_TEST_CASE(
   for (auto [deterministic, shards] :
        {mode{false, 1}, mode{false, 2}, mode{true, 1}})
     for (int pool_size : {1, 7}) {
-      simulation_options o;
-      o.shards = shards;
-      o.threads = shards;
-      o.workers = 30;
-      o.tests = 600;
-      o.duration = 2;
-      o.burst = true;
-      o.time_scale = 20;
+      auto o = checked_burst(600, shards, pool_size);
       o.deterministic = deterministic;
-      o.pool_size = pool_size;
-      o.check_invariants = true;
-      o.record_placements = true;
       o.scheduler.prefetch = 2;
       o.scheduler.speculate = true;
       auto r = run_simulation(o);
@@ -770,26 +781,21 @@ void check_sharded_run(const simulation_result& r, uint64_t tests,
 
 BOOST_AUTO_TEST_CASE(a_split_scheduler_ends_every_test_once_within_capacity) {
   // The default profile's mixed CPU/GPU fleet and tests, checked on every
-  // tick of every shard, for each kind of strategy.
+  // tick of every shard, for each kind of strategy, with an actor per
+  // worker and with pools of 4.
   for (auto strategy :
        {"round_robin", "least_loaded", "power_of_two", "adaptive", "best_fit"})
-    for (int shards : {2, 3}) {
-      simulation_options o;
-      o.workers = 30;
-      o.tests = 900;
-      o.duration = 2;
-      o.burst = true;
-      o.time_scale = 20;
-      o.shards = shards;
-      o.threads = shards;
-      o.check_invariants = true;
-      o.record_placements = true;
-      o.scheduler.strategy = strategy;
-      auto r = run_simulation(o);
-      BOOST_TEST_INFO("strategy " << strategy << ", " << shards << " shards");
-      check_sharded_run(r, 900, 30);
-      BOOST_TEST(r.document["metrics"]["success_rate"].get<double>() == 100.0);
-    }
+    for (int shards : {2, 3})
+      for (int pool_size : {1, 4}) {
+        auto o = checked_burst(900, shards, pool_size);
+        o.scheduler.strategy = strategy;
+        auto r = run_simulation(o);
+        BOOST_TEST_INFO("strategy " << strategy << ", " << shards
+                                    << " shards, pool size " << pool_size);
+        check_sharded_run(r, 900, 30);
+        BOOST_TEST(r.document["metrics"]["success_rate"].get<double>()
+                   == 100.0);
+      }
 }
 
 BOOST_AUTO_TEST_CASE(an_idle_shard_steals_queued_tests_from_a_busy_one) {
