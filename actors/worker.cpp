@@ -586,6 +586,11 @@ struct pool_state {
   std::vector<std::pair<uint32_t, uint32_t>> by_slot;
   /// Each worker's join callback until its join is answered.
   std::vector<std::function<void(uint32_t)>> on_joined;
+  /// The capabilities of the workers whose join is not sent yet (from
+  /// `next_join` on); freed once all are sent.
+  std::vector<worker_capabilities> to_join;
+  /// The next worker to ask to join.
+  uint32_t next_join = 0;
   /// Joins not answered yet.
   size_t unanswered = 0;
   /// Placements for a slot whose join answer has not arrived yet (the
@@ -629,6 +634,21 @@ void flush(pool_impl self, worker_unit& u) {
     self->send(self->state.scheduler, std::move(*b));
 }
 
+/// Join requests a pool has out at once: a fleet of 100,000 asking all at
+/// once queues every worker's capabilities in the scheduler's mailbox, and
+/// that memory stays resident after (~0.2 KiB per worker).
+constexpr uint32_t joins_in_flight = 8;
+
+void join_next(pool_impl self);
+
+// A join was answered, either way.
+void answered(pool_impl self) {
+  auto& st = self->state;
+  if (--st.unanswered == 0)
+    std::vector<std::function<void(uint32_t)>>{}.swap(st.on_joined);
+  join_next(self);
+}
+
 void joined(pool_impl self, uint32_t index, uint32_t slot) {
   auto& st = self->state;
   auto& u = st.units[index];
@@ -648,11 +668,30 @@ void joined(pool_impl self, uint32_t index, uint32_t slot) {
     }
   }
   auto call = std::move(st.on_joined[index]);
-  if (--st.unanswered == 0)
-    std::vector<std::function<void(uint32_t)>>{}.swap(st.on_joined);
+  answered(self);
   if (call)
     call(slot);
   flush(self, u);
+}
+
+// Asks the scheduler to admit the next worker, if any is left.
+void join_next(pool_impl self) {
+  auto& st = self->state;
+  if (st.next_join >= st.to_join.size())
+    return;
+  auto i = st.next_join++;
+  auto caps = std::move(st.to_join[i]);
+  if (st.next_join == st.to_join.size())
+    std::vector<worker_capabilities>{}.swap(st.to_join);
+  self
+    ->request(st.scheduler, caf::infinite, join_atom::value, std::move(caps),
+              caf::actor_cast<worker_actor>(self))
+    .then([self, i](uint32_t slot) { joined(self, i, slot); },
+          [self, i](caf::error&) {
+            // Refused: this worker never takes part, the others do.
+            self->state.on_joined[i] = nullptr;
+            answered(self);
+          });
 }
 
 revocable_worker_actor::behavior_type
@@ -674,7 +713,7 @@ pool_behavior(pool_impl self, scheduler_actor scheduler,
   // The pool's workers die with the scheduler they serve.
   self->monitor(scheduler);
   self->set_down_handler([self](caf::down_msg&) { self->quit(); });
-  auto me = caf::actor_cast<worker_actor>(self);
+  st.to_join.reserve(workers.size());
   for (uint32_t i = 0; i < workers.size(); ++i) {
     auto& wo = workers[i];
     auto& u = st.units[i];
@@ -684,18 +723,10 @@ pool_behavior(pool_impl self, scheduler_actor scheduler,
                         : std::max(1, wo.caps.cpu_cores));
     u.queue.set_first_seq(static_cast<uint64_t>(i) << unit_seq_bits);
     st.on_joined[i] = std::move(wo.on_joined);
-    self
-      ->request(scheduler, caf::infinite, join_atom::value, std::move(wo.caps),
-                me)
-      .then([self, i](uint32_t slot) { joined(self, i, slot); },
-            [self, i](caf::error&) {
-              // Refused: this worker never takes part, the others do.
-              auto& st = self->state;
-              st.on_joined[i] = nullptr;
-              if (--st.unanswered == 0)
-                std::vector<std::function<void(uint32_t)>>{}.swap(st.on_joined);
-            });
+    st.to_join.push_back(std::move(wo.caps));
   }
+  for (uint32_t k = 0; k < joins_in_flight; ++k)
+    join_next(self);
   return {
     [self](work_batch& b) {
       if (auto* u = unit_in(self, b.slot)) {

@@ -23,17 +23,17 @@
 // spawning and stopping the pool stay out of it), resident memory per worker
 // (the pool joined and idle, before any test, in a fresh process of its own
 // per pool size and mode: --memory-probe), and each figure's ratio to
-// the first pool size's row. Then, per pool size, the assignment wait p50/p99
-// under an offered load of 50% of that pool's median throughput: a thread of
-// the benchmark's own (not an actor, so the load does not queue behind the
-// actors it measures) submits a wave every --wave-us (100 us unless told) at
-// its absolute time, and a test's wait runs from the moment its wave left to
-// the moment its worker started it. "late p99" is how late the waves left
-// (the offered load's own unevenness: on a loaded machine the feeder's thread
-// is not woken on time either, and whatever it sends late arrives as a
-// burst).
-// With --virtual on, everything runs on one thread on virtual time:
-// the pipeline's own CPU cost, without thread hand-offs or idle polling.
+// the first pool size's row (KiB: the median of --reps such processes). Then,
+// per pool size, the assignment wait p50/p99 under an offered load of 50% of
+// that pool's median throughput: a thread of the benchmark's own (not an actor,
+// so the load does not queue behind the actors it measures) submits a wave
+// every --wave-us (100 us unless told) at its absolute time, and a test's wait
+// runs from the moment its wave left to the moment its worker started it. "late
+// p99" is how late the waves left (the offered load's own unevenness: on a
+// loaded machine the feeder's thread is not woken on time either, and whatever
+// it sends late arrives as a burst). With --virtual on, everything runs on one
+// thread on virtual time: the pipeline's own CPU cost, without thread hand-offs
+// or idle polling.
 //
 // With --metrics both, every pool size runs with and without the Prometheus
 // observer (registry and observer as `--metrics-port` sets them up, minus
@@ -523,14 +523,23 @@ int main(int argc, char** argv) {
         cpu_us[m].push_back(f.cpu_us);
       }
     for (size_t m = 0; m < modes.size(); ++m) {
-      kib[m] = probe_kib(s, workers, modes[m]);
-      if (kib[m] < 0) {
-        std::fprintf(stderr,
-                     "bench_e2e_throughput: the memory probe of "
-                     "%d workers failed\n",
-                     workers);
-        return 1;
+      // One fresh process per run, the median: what stays resident after
+      // the join varies from process to process (1.6-2.1 KiB per worker
+      // at 100,000 in three probes in a row), with how the join's
+      // messages and copies fell among the threads' malloc arenas.
+      std::vector<double> probes;
+      for (int rep = 0; rep < reps; ++rep) {
+        auto k = probe_kib(s, workers, modes[m]);
+        if (k < 0) {
+          std::fprintf(stderr,
+                       "bench_e2e_throughput: the memory probe of "
+                       "%d workers failed\n",
+                       workers);
+          return 1;
+        }
+        probes.push_back(k);
       }
+      kib[m] = median(probes);
     }
     std::vector<double> medians;
     for (size_t m = 0; m < modes.size(); ++m) {
