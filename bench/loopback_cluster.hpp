@@ -170,19 +170,39 @@ inline bool wait_for_workers(alb::coordinator_client& client, size_t workers) {
 /// A client of `cluster`'s coordinator, connected, with the cluster's
 /// workers (`workers` of them) registered; `passed` counts the successful
 /// outcomes as they arrive, as a high-volume consumer would (keeping every
-/// outcome for wait() to return would measure that vector). Throws when the
-/// workers do not register.
+/// outcome for wait() to return would measure that vector). The tests are
+/// `numbered_tests`' `tests` tests: a second outcome for one of them, or one
+/// that did not pass, is said on stderr (the first few) and not counted, so
+/// a run that lost tests names how. Throws when the workers do not
+/// register.
 inline std::unique_ptr<alb::coordinator_client>
 counting_client(const loopback_cluster& cluster, size_t workers,
-                std::atomic<size_t>& passed) {
+                std::atomic<size_t>& passed, uint64_t tests) {
   alb::coordinator_client_options o;
   o.endpoint = cluster.endpoint;
   o.request_timeout = 120;
   auto client = std::make_unique<alb::coordinator_client>(o);
   client->connect();
-  client->on_outcome([&passed](const alb::cluster_outcome& out) {
-    if (out.success)
+  auto seen = std::make_shared<std::vector<std::atomic<uint8_t>>>(tests);
+  auto told = std::make_shared<std::atomic<int>>(0);
+  client->on_outcome([&passed, seen, told](const alb::cluster_outcome& out) {
+    // Ids are PREFIX-NNNNNNN (numbered_tests).
+    auto dash = out.test_id.rfind('-');
+    auto i = dash == std::string::npos
+               ? seen->size()
+               : std::strtoull(out.test_id.c_str() + dash + 1, nullptr, 10);
+    bool again = i < seen->size() && (*seen)[i].exchange(1) != 0;
+    if (out.success && !again) {
       passed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (told->fetch_add(1) < 5)
+      std::fprintf(stderr,
+                   "test %s: %s outcome, %s on node '%s' after %d "
+                   "attempts%s%s\n",
+                   out.test_id.c_str(), again ? "a second" : "an",
+                   out.status.c_str(), out.node.c_str(), out.attempts,
+                   out.error.empty() ? "" : ": ", out.error.c_str());
   });
   if (!wait_for_workers(*client, workers))
     throw std::runtime_error{"the nodes did not register their workers"};

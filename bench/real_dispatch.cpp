@@ -46,7 +46,7 @@ double run_alb(uint64_t tests, int slots, int rep, bool no_cgroups) {
     node.extra.push_back("--no-cgroups");
   alb::bench::loopback_cluster cluster{{node}, false};
   std::atomic<size_t> passed{0};
-  auto client = alb::bench::counting_client(cluster, 1, passed);
+  auto client = alb::bench::counting_client(cluster, 1, passed, tests);
   auto suite
     = alb::bench::numbered_tests("r" + std::to_string(rep), tests, {"true"});
   auto t0 = clock_type::now();
