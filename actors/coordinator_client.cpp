@@ -209,16 +209,23 @@ struct shared_state {
     outcome_callback f;
     {
       std::lock_guard<std::mutex> g{mtx};
-      received += b.items.size();
       f = callback;
-      if (!f)
+      if (!f) {
+        received += b.items.size();
         for (auto& o : b.items)
           pending.push_back(std::move(o));
+      }
     }
-    // Outside the lock: the callback may take its time.
-    if (f)
+    if (f) {
+      // Outside the lock, as the callback may take its time; counted only
+      // after it ran: a wait() that saw them counted first would return
+      // while the last outcomes were still on their way to the callback
+      // (`alb submit` then wrote its results without them).
       for (auto& o : b.items)
         f(o);
+      std::lock_guard<std::mutex> g{mtx};
+      received += b.items.size();
+    }
     cv.notify_all();
   }
 

@@ -175,7 +175,8 @@ public:
   bool connected() const;
 
   /// Sends each outcome to `f` instead of keeping it for wait(). Set it
-  /// before submitting.
+  /// before submitting. `f` runs on the client's own thread; an outcome
+  /// counts as arrived (for wait() and open()) once `f` returned for it.
   void on_outcome(outcome_callback f);
 
   /// Submits `tests`. Returns how many the coordinator took on: each of

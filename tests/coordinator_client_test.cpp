@@ -10,10 +10,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -320,6 +322,26 @@ BOOST_AUTO_TEST_CASE(callback_receives_each_outcome_once) {
                == (std::vector<std::string>{"t0:pass", "t1:fail", "t2:pass",
                                             "t3:fail", "t4:pass"}),
              boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(wait_returns_only_after_the_callback_had_every_outcome) {
+  cluster c;
+  coordinator_client client{c.client_options()};
+  std::promise<void> in_callback;
+  std::atomic<int> handled{0};
+  client.on_outcome([&](const cluster_outcome&) {
+    in_callback.set_value();
+    // A slow consumer (a file, a terminal): wait() is called meanwhile and
+    // must not return before this outcome is handled.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ++handled;
+  });
+  client.connect();
+  BOOST_TEST(client.submit({shell("slow-consumer", "true")}) == 1u);
+  in_callback.get_future().wait();
+  auto r = client.wait(60);
+  BOOST_TEST(r.complete());
+  BOOST_TEST(handled.load() == 1);
 }
 
 BOOST_AUTO_TEST_CASE(invalid_requirements_come_back_as_failed_outcomes) {
