@@ -94,7 +94,8 @@ cluster_run run_cluster(const std::vector<alb::bench::node_spec>& nodes,
   alb::bench::loopback_cluster cluster{nodes, db, 2, binary};
   std::atomic<size_t> passed{0};
   // A node is one worker.
-  auto client = alb::bench::counting_client(cluster, nodes.size(), passed, tests);
+  auto client
+    = alb::bench::counting_client(cluster, nodes.size(), passed, tests);
   auto suite = alb::bench::numbered_tests(tag, tests);
   std::vector<double> cpu0;
   for (auto& p : cluster.procs)
