@@ -107,10 +107,10 @@ void flush(scheduler_impl self) {
       // How to run it rides in the record (a copy per placement: a
       // retried or requeued test is placed again).
       if (!rec.run.empty()) {
-        item.command = rec.run.command;
-        item.env = rec.run.env;
-        item.cwd = rec.run.cwd;
-        item.max_output = rec.run.max_output;
+        item.command = rec.run->command;
+        item.env = rec.run->env;
+        item.cwd = rec.run->cwd;
+        item.max_output = rec.run->max_output;
       }
       batch.items.push_back(std::move(item));
     }

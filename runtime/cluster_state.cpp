@@ -267,7 +267,7 @@ void cluster_state::refresh(uint32_t slot) {
 bool cluster_state::eligible(uint32_t slot, const test_record& t) const {
   if (slot == t.excluded)
     return false;
-  return t.cons.empty() || meets(t.cons, workers_[slot].caps);
+  return t.cons.empty() || meets(*t.cons, workers_[slot].caps);
 }
 
 // -- tests -------------------------------------------------------------------
@@ -325,8 +325,7 @@ size_t cluster_state::hand_over(size_t max, double max_memory,
       while (!q.empty() && n < max) {
         auto h = q.back();
         auto& t = tests_[h.ref];
-        bool live = t.live && t.gen == h.gen && t.queued
-                    && static_cast<size_t>(t.req.priority - 1) == p
+        bool live = t.live && t.gen == h.gen && t.queued && t.band == p
                     && t.size_class == k;
         if (live && !plain(t))
           break;
@@ -337,7 +336,7 @@ size_t cluster_state::hand_over(size_t max, double max_memory,
         t.queued = false;
         handed_test moved;
         moved.submitted_at = t.submitted_at;
-        moved.run = std::move(t.run);
+        moved.run = t.run.take();
         by_id_.erase(t.req.test_id, h.ref,
                      [this](uint32_t r) -> std::string_view {
                        return tests_[r].req.test_id;
@@ -409,6 +408,7 @@ cluster_state::submit_status cluster_state::submit_at(test_requirements req,
   t.need = need;
   t.cons = std::move(*cons);
   t.req = std::move(req);
+  t.band = static_cast<uint8_t>(t.req.priority - 1);
   t.run = std::move(run);
   t.submitted_at = submitted_at;
   t.handed = handed;
@@ -509,8 +509,8 @@ std::deque<test_handle>& cluster_state::live_front(size_t p, size_t k) {
   while (!q.empty()) {
     auto& h = q.front();
     auto& t = tests_[h.ref];
-    if (t.live && t.gen == h.gen && t.queued
-        && static_cast<size_t>(t.req.priority - 1) == p && t.size_class == k)
+    if (t.live && t.gen == h.gen && t.queued && t.band == p
+        && t.size_class == k)
       break;
     q.pop_front();
   }
@@ -799,6 +799,7 @@ void cluster_state::place_copy(uint32_t ref, uint32_t slot, double now) {
   c = test_record{};
   c.gen = gen + 1;
   c.req = t.req;
+  c.band = t.band;
   c.run = t.run;
   c.need = t.need;
   c.cons = t.cons;
@@ -1306,7 +1307,7 @@ std::string cluster_state::unmet_reason(const test_record& t) const {
     // of each worker tells which.
     std::string common;
     for (auto slot : live_) {
-      auto why = first_unmet(t.cons, workers_[slot].caps);
+      auto why = first_unmet(*t.cons, workers_[slot].caps);
       if (why.empty()) {
         common.clear();
         break;
@@ -1322,19 +1323,19 @@ std::string cluster_state::unmet_reason(const test_record& t) const {
           return meets(c, workers_[s].caps);
         });
       };
-      if (!t.cons.backend.empty()) {
+      if (!t.cons->backend.empty()) {
         one = {};
-        one.backend = t.cons.backend;
+        one.backend = t.cons->backend;
         if (none_meets(one))
-          return "no node has backend " + t.cons.backend;
+          return "no node has backend " + t.cons->backend;
       }
-      for (auto& n : t.cons.software) {
+      for (auto& n : t.cons->software) {
         one = {};
         one.software.push_back(n);
         if (none_meets(one))
           return "no node has software " + to_string(n);
       }
-      for (auto& tag : t.cons.tags) {
+      for (auto& tag : t.cons->tags) {
         one = {};
         one.tags.push_back(tag);
         if (none_meets(one))
@@ -1350,7 +1351,7 @@ std::string cluster_state::unmet_reason(const test_record& t) const {
     bool acc_ok = true;
     for (int k = 0; k < max_accel_types; ++k)
       acc_ok = acc_ok && w.total_accel[k] >= t.need.accel[k];
-    if (acc_ok && (t.cons.empty() || meets(t.cons, w.caps)))
+    if (acc_ok && (t.cons.empty() || meets(*t.cons, w.caps)))
       return {};
   }
   return "no node meets all of its requirements at once";
@@ -1365,9 +1366,9 @@ std::string cluster_state::describe_need(const test_record& t) const {
       out << ", " << name << ":" << count;
   if (!t.req.required_backend.empty())
     out << ", backend " << t.req.required_backend;
-  for (auto& sw : t.cons.software)
+  for (auto& sw : t.cons->software)
     out << ", software " << to_string(sw);
-  for (auto& tag : t.cons.tags)
+  for (auto& tag : t.cons->tags)
     out << ", tag " << tag;
   out << ")";
   return out.str();
@@ -1380,7 +1381,7 @@ void cluster_state::note_fit_lost(const worker_slot& w, double now) {
     for (int k = 0; k < max_accel_types; ++k)
       if (w.total_accel[k] < t.need.accel[k])
         return false;
-    return t.cons.empty() || meets(t.cons, w.caps);
+    return t.cons.empty() || meets(*t.cons, w.caps);
   };
   auto note = [&](auto& lists, bool test_record::*flag) {
     for (auto& dq : lists)

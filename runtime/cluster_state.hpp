@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/boxed.hpp"
 #include "runtime/capacity_index.hpp"
 #include "runtime/chunked_store.hpp"
 #include "runtime/constraints.hpp"
@@ -39,19 +40,39 @@ struct test_handle {
   uint32_t gen = 0;
 };
 
-/// One submitted test as the core tracks it.
+/// One submitted test as the core tracks it. The fields the hot path reads
+/// for every test (queue, placement, end) come first, so they share the
+/// record's first cache lines; what most tests leave empty is kept out of
+/// line (`boxed`): a burst of tests then touches fewer lines and pages.
 struct test_record {
-  /// What the test needs.
-  test_requirements req;
-  /// How to run it (empty = simulated): the core carries it to each
-  /// placement without reading it.
-  test_run run;
-  /// The need in index units.
-  capacity_need need;
-  /// Its software, tag and backend requirements, parsed at submission.
-  node_constraints cons;
   /// Current state.
   test_status status = test_status::pending;
+  /// Whether the record is in use.
+  bool live = false;
+  /// Whether it sits in the queue.
+  bool queued = false;
+  /// Whether it sits in the parked lists.
+  bool parked = false;
+  /// Whether it waits for its concurrency key.
+  bool key_waiting = false;
+  /// Whether another shard handed it over (it moves between shards once
+  /// at most, so two idle shards cannot trade it back and forth).
+  bool handed = false;
+  /// Whether its worker was asked to give it back (a move is in flight).
+  bool revoking = false;
+  /// Whether the move in flight is a steal rather than a migration.
+  bool stealing = false;
+  /// Size class of its expected duration in the queue (see
+  /// `cluster_state::size_class_of`; 0 when the strategy does not take
+  /// longest first).
+  uint8_t size_class = 0;
+  /// Its priority band in the queue (`req.priority - 1`), next to the
+  /// other fields a queue entry is checked against.
+  uint8_t band = 0;
+  /// Whether it ever got a copy (one per test).
+  bool speculated = false;
+  /// Whether it ended with its copy's result.
+  bool copy_won = false;
   /// Bumped on every placement and on reuse of the record.
   uint32_t gen = 0;
   /// Worker slot holding it, or npos.
@@ -63,6 +84,31 @@ struct test_record {
   uint32_t last_serial = capacity_index::npos;
   /// Slot of the worker its last attempt failed on (retries avoid it).
   uint32_t excluded = capacity_index::npos;
+  /// Speculation: the record of its copy running on another worker (npos
+  /// = none).
+  uint32_t copy = capacity_index::npos;
+  /// Speculation: on a copy, the record of the test it copies (npos = not
+  /// a copy). A copy is no test of its own: it is not counted, listed or
+  /// looked up by id, and it ends with its original.
+  uint32_t copy_of = capacity_index::npos;
+  /// Slot the move in flight goes to (npos = none).
+  uint32_t move_to = capacity_index::npos;
+  /// Statistics serial of that worker, so a worker that took over the slot
+  /// in the meantime is not mistaken for it.
+  uint32_t move_to_serial = capacity_index::npos;
+  /// Placements so far.
+  int attempts = 0;
+  /// Failed attempts so far.
+  int failures = 0;
+  /// Moves of it that were migrations.
+  int migrated = 0;
+  /// Moves of it that were steals.
+  int stolen = 0;
+  /// The need in index units.
+  capacity_need need;
+  /// Order of its latest placement: a worker starts its local queue first
+  /// in, first out, so the latest placements are the ones not started.
+  uint64_t placed_seq = 0;
   /// Submission time.
   double submitted_at = 0;
   /// When it last entered the queue (aging counts from here).
@@ -76,52 +122,13 @@ struct test_record {
   double assigned_at = -1;
   /// When it started running.
   double started_at = -1;
-  /// Placements so far.
-  int attempts = 0;
-  /// Failed attempts so far.
-  int failures = 0;
-  /// Moves of it that were migrations.
-  int migrated = 0;
-  /// Moves of it that were steals.
-  int stolen = 0;
-  /// Whether it sits in the queue.
-  bool queued = false;
-  /// Whether it sits in the parked lists.
-  bool parked = false;
-  /// Whether it waits for its concurrency key.
-  bool key_waiting = false;
-  /// Whether the record is in use.
-  bool live = false;
-  /// Whether another shard handed it over (it moves between shards once
-  /// at most, so two idle shards cannot trade it back and forth).
-  bool handed = false;
-  /// Whether its worker was asked to give it back (a move is in flight).
-  bool revoking = false;
-  /// Whether the move in flight is a steal rather than a migration.
-  bool stealing = false;
-  /// Size class of its expected duration in the queue (see
-  /// `cluster_state::size_class_of`; 0 when the strategy does not take
-  /// longest first).
-  uint8_t size_class = 0;
-  /// Order of its latest placement: a worker starts its local queue first
-  /// in, first out, so the latest placements are the ones not started.
-  uint64_t placed_seq = 0;
-  /// Speculation: the record of its copy running on another worker (npos
-  /// = none).
-  uint32_t copy = capacity_index::npos;
-  /// Speculation: on a copy, the record of the test it copies (npos = not
-  /// a copy). A copy is no test of its own: it is not counted, listed or
-  /// looked up by id, and it ends with its original.
-  uint32_t copy_of = capacity_index::npos;
-  /// Whether it ever got a copy (one per test).
-  bool speculated = false;
-  /// Whether it ended with its copy's result.
-  bool copy_won = false;
-  /// Slot the move in flight goes to (npos = none).
-  uint32_t move_to = capacity_index::npos;
-  /// Statistics serial of that worker, so a worker that took over the slot
-  /// in the meantime is not mistaken for it.
-  uint32_t move_to_serial = capacity_index::npos;
+  /// What the test needs.
+  test_requirements req;
+  /// How to run it (empty = simulated): the core carries it to each
+  /// placement without reading it.
+  boxed<test_run> run;
+  /// Its software, tag and backend requirements, parsed at submission.
+  boxed<node_constraints> cons;
 };
 
 /// What a worker reports about one attempt.

@@ -76,7 +76,7 @@ std::vector<unmet_requirement> unmet_requirements(const cluster_state& cs,
   }
   // Backend, software (with versions) and tags: the scheduler's own check
   // (runtime/constraints), so status never says other than placement does.
-  for (auto& u : unmet_constraints(t.cons, w.caps))
+  for (auto& u : unmet_constraints(*t.cons, w.caps))
     out.push_back({std::move(u.need), std::move(u.have)});
   // Room for one more test: its running slots plus its local queue.
   if (now && static_cast<int>(w.held.size()) >= w.capacity)

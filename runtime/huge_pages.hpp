@@ -24,8 +24,19 @@ void huge_free(void* p, std::size_t bytes) noexcept;
 /// memory up to 256 MiB stays in the process. Otherwise every large message
 /// (a batch of thousands of tests) is a new mapping whose pages all fault
 /// again, and a burst's memory is handed back only to be faulted in anew by
-/// the next one. Call once, at start-up, before threads exist.
+/// the next one. Call once, at start-up, before threads exist. Likewise
+/// up to 256 MiB of freed huge_alloc blocks are kept for reuse
+/// (`set_huge_cache_limit`).
 void tune_allocator_for_service();
+
+/// Keeps up to `bytes` of freed huge_alloc blocks of 1 MiB and more for
+/// later allocations of the same size instead of unmapping them (0, the
+/// default, keeps none); a kept block comes back with its old contents.
+/// Lowering the limit unmaps the oldest kept blocks over it.
+void set_huge_cache_limit(std::size_t bytes);
+
+/// Bytes of freed blocks kept for reuse now.
+std::size_t huge_cache_bytes();
 
 /// A standard allocator over huge_alloc, for vectors that grow large.
 template<class T>

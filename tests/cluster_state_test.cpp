@@ -187,10 +187,10 @@ BOOST_AUTO_TEST_CASE(how_to_run_a_test_rides_in_its_record_to_each_placement) {
   f.submit(make_test("sim"));
   f.dispatch();
   auto& rec = f.c.record(f.placed.at("real").handle);
-  BOOST_TEST(rec.run.command == run.command, boost::test_tools::per_element());
-  BOOST_TEST((rec.run.env == run.env));
-  BOOST_TEST(rec.run.cwd == "/tmp");
-  BOOST_TEST(rec.run.max_output == 4096u);
+  BOOST_TEST(rec.run->command == run.command, boost::test_tools::per_element());
+  BOOST_TEST((rec.run->env == run.env));
+  BOOST_TEST(rec.run->cwd == "/tmp");
+  BOOST_TEST(rec.run->max_output == 4096u);
   BOOST_TEST(f.c.record(f.placed.at("sim").handle).run.empty());
   // A retry is placed again with the same definition.
   auto t = make_test("again");
@@ -201,7 +201,8 @@ BOOST_AUTO_TEST_CASE(how_to_run_a_test_rides_in_its_record_to_each_placement) {
   f.dispatch(1);
   BOOST_REQUIRE(f.is_placed("again"));
   BOOST_TEST(f.slot_of("again") == w);
-  BOOST_TEST(f.c.record(f.placed.at("again").handle).run.command == run.command,
+  BOOST_TEST(f.c.record(f.placed.at("again").handle).run->command
+               == run.command,
              boost::test_tools::per_element());
 }
 
@@ -1186,6 +1187,41 @@ BOOST_AUTO_TEST_CASE(huge_alloc_gives_usable_aligned_blocks) {
   huge_free(big, big_size);
 }
 
+BOOST_AUTO_TEST_CASE(huge_free_keeps_blocks_for_reuse_within_its_limit) {
+  // Off by default: a freed block is unmapped.
+  BOOST_TEST(huge_cache_bytes() == 0u);
+  size_t mib2 = size_t{2} << 20;
+  auto* a = huge_alloc(mib2);
+  huge_free(a, mib2);
+  BOOST_TEST(huge_cache_bytes() == 0u);
+  // With room for two blocks: the third freed is unmapped, and an
+  // allocation of the same size gets the latest kept block back, contents
+  // and all (it is not faulted in and zeroed again).
+  set_huge_cache_limit(2 * mib2);
+  auto* b = static_cast<char*>(huge_alloc(mib2));
+  auto* c = static_cast<char*>(huge_alloc(mib2));
+  auto* d = static_cast<char*>(huge_alloc(mib2));
+  b[0] = 'b';
+  c[0] = 'c';
+  huge_free(b, mib2);
+  huge_free(c, mib2);
+  huge_free(d, mib2);
+  BOOST_TEST(huge_cache_bytes() == 2 * mib2);
+  // Another size class does not take a kept block.
+  auto* big = huge_alloc(2 * mib2);
+  BOOST_TEST(huge_cache_bytes() == 2 * mib2);
+  huge_free(big, 2 * mib2); // over the limit: unmapped
+  BOOST_TEST(huge_cache_bytes() == 2 * mib2);
+  auto* again = static_cast<char*>(huge_alloc(mib2));
+  BOOST_TEST(again == c);
+  BOOST_TEST(again[0] == 'c');
+  BOOST_TEST(huge_cache_bytes() == mib2);
+  huge_free(again, mib2);
+  // Lowering the limit unmaps what is over it.
+  set_huge_cache_limit(0);
+  BOOST_TEST(huge_cache_bytes() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(id_map_finds_every_live_id_through_erase_and_reuse) {
   id_map<int> m;
   std::map<std::string, int> model; // what it must hold
@@ -1306,9 +1342,9 @@ BOOST_AUTO_TEST_CASE(a_real_command_gets_its_copy_on_another_node) {
   BOOST_REQUIRE(placed.count(other) == 1u);
   BOOST_REQUIRE(placed[other].size() == 1u);
   auto copy = placed[other].front();
-  BOOST_TEST(s.c->record(copy).run.command == s.run.command,
+  BOOST_TEST(s.c->record(copy).run->command == s.run.command,
              boost::test_tools::per_element());
-  BOOST_TEST(s.c->record(copy).run.env.at("K") == "v");
+  BOOST_TEST(s.c->record(copy).run->env.at("K") == "v");
   BOOST_TEST(s.speculated() == 1u);
   BOOST_TEST(s.c->open_tests() == 1u);
   BOOST_TEST(s.c->check_invariants() == "");
