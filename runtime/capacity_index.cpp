@@ -71,25 +71,29 @@ void capacity_index::list(uint32_t i, const capacity_leaf& x, bool add) {
 }
 
 bool capacity_index::pull(uint32_t node) {
+  // Runs up the tree on every placement and end (a load changes each
+  // time): computed without a branch per field, and written back only
+  // when something changed, so an unchanged node stops the walk.
   const auto& l = nodes_[2 * node];
   const auto& r = nodes_[2 * node + 1];
   auto& x = nodes_[node];
-  bool changed = false;
-  auto put = [&changed](auto& field, auto value) {
-    if (field != value) {
-      field = value;
-      changed = true;
-    }
-  };
-  put(x.free_memory, std::max(l.free_memory, r.free_memory));
-  put(x.total_memory, std::max(l.total_memory, r.total_memory));
-  put(x.load, std::min(l.load, r.load));
-  put(x.free_slots, std::max(l.free_slots, r.free_slots));
+  capacity_leaf y;
+  y.free_memory = std::max(l.free_memory, r.free_memory);
+  y.total_memory = std::max(l.total_memory, r.total_memory);
+  y.load = std::min(l.load, r.load);
+  y.free_slots = std::max(l.free_slots, r.free_slots);
+  unsigned changed = (y.free_memory != x.free_memory)
+                     | (y.total_memory != x.total_memory) | (y.load != x.load)
+                     | (y.free_slots != x.free_slots);
   for (int k = 0; k < max_accel_types; ++k) {
-    put(x.free_accel[k], std::max(l.free_accel[k], r.free_accel[k]));
-    put(x.total_accel[k], std::max(l.total_accel[k], r.total_accel[k]));
+    y.free_accel[k] = std::max(l.free_accel[k], r.free_accel[k]);
+    y.total_accel[k] = std::max(l.total_accel[k], r.total_accel[k]);
+    changed |= static_cast<unsigned>(y.free_accel[k] != x.free_accel[k])
+               | static_cast<unsigned>(y.total_accel[k] != x.total_accel[k]);
   }
-  return changed;
+  if (changed)
+    x = y;
+  return changed != 0;
 }
 
 } // namespace alb

@@ -296,10 +296,10 @@ std::string validate_requirements(const test_requirements& req) {
 
 cluster_state::submit_status cluster_state::submit(test_requirements req,
                                                    double now) {
-  return submit(std::move(req), test_run{}, now);
+  return submit_at(std::move(req), test_run{}, now, now);
 }
 
-cluster_state::submit_status cluster_state::adopt(handed_test h, double now,
+cluster_state::submit_status cluster_state::adopt(handed_test&& h, double now,
                                                   bool stolen) {
   auto res = submit_at(std::move(h.req), std::move(h.run), now,
                        std::min(h.submitted_at, now), stolen);
@@ -362,10 +362,9 @@ cluster_state::submit_status cluster_state::submit(test_requirements req,
   return submit_at(std::move(req), std::move(run), now, now);
 }
 
-cluster_state::submit_status cluster_state::submit_at(test_requirements req,
-                                                      test_run run, double now,
-                                                      double submitted_at,
-                                                      bool handed) {
+cluster_state::submit_status
+cluster_state::submit_at(test_requirements&& req, test_run&& run, double now,
+                         double submitted_at, bool handed) {
   auto invalid = [&](std::string what) {
     last_error_ = "test '" + req.test_id + "': " + what;
     return submit_status::invalid;
@@ -403,7 +402,9 @@ cluster_state::submit_status cluster_state::submit_at(test_requirements req,
   }
   auto& t = tests_[ref];
   auto gen = t.gen;
-  t = test_record{};
+  // The state is reset as a whole; the requirements are overwritten below
+  // (a whole new record would move every string twice).
+  static_cast<test_record_state&>(t) = test_record_state{};
   t.gen = gen + 1;
   t.need = need;
   t.cons = std::move(*cons);

@@ -40,11 +40,10 @@ struct test_handle {
   uint32_t gen = 0;
 };
 
-/// One submitted test as the core tracks it. The fields the hot path reads
-/// for every test (queue, placement, end) come first, so they share the
-/// record's first cache lines; what most tests leave empty is kept out of
-/// line (`boxed`): a burst of tests then touches fewer lines and pages.
-struct test_record {
+/// The scalar state of a test's record: what the hot path reads for every
+/// test (queue, placement, end), together in the record's first cache
+/// lines, and reset at once when a record is reused.
+struct test_record_state {
   /// Current state.
   test_status status = test_status::pending;
   /// Whether the record is in use.
@@ -122,6 +121,12 @@ struct test_record {
   double assigned_at = -1;
   /// When it started running.
   double started_at = -1;
+};
+
+/// One submitted test as the core tracks it: its state first, then its
+/// requirements; what most tests leave empty is kept out of line (`boxed`),
+/// so a burst of tests touches fewer cache lines and pages.
+struct test_record : test_record_state {
   /// What the test needs.
   test_requirements req;
   /// How to run it (empty = simulated): the core carries it to each
@@ -335,7 +340,7 @@ public:
   /// test another shard handed over, `hand_over`): queued here like a
   /// submission, its wait counted from `submitted_at`; `stolen` counts it
   /// in `stolen_tests`.
-  submit_status adopt(handed_test t, double now, bool stolen = true);
+  submit_status adopt(handed_test&& t, double now, bool stolen = true);
 
   /// Gives up to `max` queued tests away to another scheduler, newest
   /// first from the lowest priority band: only tests never placed, with no
@@ -571,7 +576,7 @@ public:
 private:
   uint32_t intern_accel(const std::string& name);
   void refresh(uint32_t slot);
-  submit_status submit_at(test_requirements req, test_run run, double now,
+  submit_status submit_at(test_requirements&& req, test_run&& run, double now,
                           double submitted_at, bool handed = false);
   void enqueue(uint32_t ref, double now, bool front);
   void mark_started(test_record& t, double at);

@@ -103,7 +103,7 @@ void tune_allocator_for_service() {
   // Setting either value also turns off glibc's sliding thresholds.
   ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  set_huge_cache_limit(std::size_t{256} << 20);
+  set_huge_cache_limit(std::size_t{512} << 20);
 }
 
 void set_huge_cache_limit(std::size_t bytes) {

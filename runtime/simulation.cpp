@@ -1,6 +1,7 @@
 #include "runtime/simulation.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -42,10 +43,16 @@ worker_capabilities draw_worker(const worker_profile& p, rng& r,
 test_requirements draw_test(const test_profile& p, rng& r, uint64_t index,
                             int priority, const std::string& prefix) {
   test_requirements t;
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%07llu",
-                static_cast<unsigned long long>(index));
-  t.test_id = prefix + buf;
+  // The index, zero-padded to 7 digits (as "%07llu" prints it, without
+  // printf's cost per test).
+  char buf[24];
+  auto* end = std::to_chars(buf, buf + sizeof buf, index).ptr;
+  auto digits = static_cast<size_t>(end - buf);
+  t.test_id.reserve(prefix.size() + std::max<size_t>(digits, 7));
+  t.test_id = prefix;
+  if (digits < 7)
+    t.test_id.append(7 - digits, '0');
+  t.test_id.append(buf, digits);
   t.model_id = p.model_ids.empty() ? "model" : r.pick(p.model_ids);
   auto dash = t.model_id.find('-');
   t.model_family

@@ -123,6 +123,10 @@ BOOST_AUTO_TEST_CASE(draw_test_names_tests_by_index_and_honours_priority) {
   BOOST_TEST(t.test_id == "job-0000042");
   BOOST_TEST(t.priority == 1);
   BOOST_TEST(draw_test(p, r, 7).test_id == "t0000007");
+  // Past 7 digits the index is printed whole, as "%07llu" does.
+  BOOST_TEST(draw_test(p, r, 1234567).test_id == "t1234567");
+  BOOST_TEST(draw_test(p, r, 123456789012).test_id == "t123456789012");
+  BOOST_TEST(draw_test(p, r, 0).test_id == "t0000000");
 }
 
 BOOST_AUTO_TEST_CASE(the_same_seed_gives_the_same_draws) {
