@@ -7,7 +7,7 @@
 //                        [--policy sharing|stealing]
 //                        [--metrics off|on|both] [--virtual on|off]
 //                        [--wait on|off] [--wait-tests N]
-//                        [--feeder sleep|spin] [--wave-us U]
+//                        [--feeder sleep|spin] [--wave-us U] [--wait-load F]
 //                        [--compare-threads A,B,...] [--pool-size K]
 //
 // Simulated workers are hosted K to an actor (unless told, alb's choice:
@@ -24,11 +24,16 @@
 // (the pool joined and idle, before any test, in a fresh process of its own
 // per pool size and mode: --memory-probe), and each figure's ratio to
 // the first pool size's row (KiB: the median of --reps such processes). Then,
-// per pool size, the assignment wait p50/p99 under an offered load of 50% of
-// that pool's median throughput: a thread of the benchmark's own (not an actor,
-// so the load does not queue behind the actors it measures) submits a wave
-// every --wave-us (100 us unless told) at its absolute time, and a test's wait
-// runs from the moment its wave left to the moment its worker started it. "late
+// per pool size, the assignment wait p50/p99 under an offered load of
+// --wait-load (50% unless told) of that pool's open-loop maximum: a thread of
+// the benchmark's own (not an actor, so the load does not queue behind the
+// actors it measures) submits a wave every --wave-us (100 us unless told) at
+// its absolute time, and a test's wait runs from the moment its wave left to
+// the moment its worker started it. The open-loop maximum is the highest rate
+// such waves sustain (tests start at >= 95% of the rate offered), tried from
+// the batch runs' median down in steps of 0.8: waves of a few tests cost more
+// per test than a batch of thousands, so half the batch maximum can saturate
+// them (2026-12-03, 10,000 workers: batch 535k, open loop 342k). "late
 // p99" is how late the waves left (the offered load's own unevenness: on a
 // loaded machine the feeder's thread is not woken on time either, and whatever
 // it sends late arrives as a burst). With --virtual on, everything runs on one
@@ -217,6 +222,10 @@ struct wait_figures {
   /// How late the feeder's waves left (p99): the offered load's own
   /// unevenness, which the waits include.
   double late_p99_us = 0;
+  /// Tests started per second, from the first wave's departure to the
+  /// last test's start: below the offered rate when the open loop saturates
+  /// (the backlog grows, and the last tests start after the last wave).
+  double achieved = 0;
   bool ok = false;
 };
 
@@ -321,11 +330,64 @@ wait_figures measure_wait(alb::simulation_options o, uint64_t n, uint64_t waves,
                  waits.size(), static_cast<unsigned long long>(n));
     return f;
   }
+  auto first = *std::min_element(sent.begin(), sent.end());
+  auto last = *std::max_element(started.begin(), started.end());
+  f.achieved = last > first ? static_cast<double>(n) * 1e9
+                                / static_cast<double>(last - first)
+                            : 0;
   f.p50_us = quantile(waits, 0.50);
   f.p99_us = quantile(waits, 0.99);
   f.late_p99_us = quantile(late, 0.99);
   f.ok = true;
   return f;
+}
+
+/// What a wait run is offered and how.
+struct wait_plan {
+  /// Tests per second offered.
+  double rate = 0;
+  /// Tests in the run (0 = about `seconds` of the offered load).
+  uint64_t tests = 0;
+  /// Seconds of offered load when `tests` is 0.
+  double seconds = 1;
+  /// Seconds between waves.
+  double step = 100e-6;
+  /// Whether the feeder spins until a wave's time.
+  bool spin = false;
+};
+
+// One wait run of `plan` on a pool of `workers`.
+wait_figures offer(const bench_settings& s, int workers, int rep,
+                   const wait_plan& plan) {
+  auto n = plan.tests > 0 ? plan.tests
+                          : std::max<uint64_t>(1000, static_cast<uint64_t>(
+                                                       plan.rate * plan.seconds));
+  auto waves = std::max<uint64_t>(
+    1, static_cast<uint64_t>(static_cast<double>(n) / plan.rate / plan.step));
+  auto o = base_options(s, workers, rep);
+  o.tests = 0;
+  o.duration = static_cast<double>(waves) * plan.step;
+  return measure_wait(std::move(o), n, waves, plan.step, plan.spin);
+}
+
+// The highest offered rate the open loop keeps up with (tests started at
+// >= 95% of the rate offered), from `from` down in steps of 0.8 (at most 8
+// steps; 0 if none kept up): waves of a few tests cost more per test than
+// the batch runs' thousands at once (a placement and a report message per
+// test instead of per worker's batch), so half of the batch maximum can be
+// past what the waves sustain, and then the "50% load" waits are a
+// saturated queue's.
+double open_loop_max(const bench_settings& s, int workers, double from,
+                     wait_plan plan) {
+  plan.seconds = 0.3; // enough to see a backlog grow; short to keep it cheap
+  plan.tests = 0;
+  for (int k = 0; k < 8; ++k, from *= 0.8) {
+    plan.rate = from;
+    auto w = offer(s, workers, k, plan);
+    if (w.ok && w.achieved >= 0.95 * from)
+      return from;
+  }
+  return 0;
 }
 
 /// A Prometheus observer as `--metrics-port` sets one up (registry and
@@ -394,6 +456,7 @@ int main(int argc, char** argv) {
   std::vector<int> compare_threads;
   std::string feeder_mode = "sleep";
   double wave_us = 100;
+  double wait_load = 0.5;
   bool memory_probe = false;
   CLI::App app{"End-to-end throughput of the balancer in one process"};
   app.add_option("--tests", tests, "Tests per run")
@@ -445,6 +508,11 @@ int main(int argc, char** argv) {
                 "load is the same; shorter: fewer tests arrive together, "
                 "until the feeder cannot keep up: see late p99)")
     ->check(CLI::Range(1.0, 100000.0));
+  app
+    .add_option("--wait-load", wait_load,
+                "Offered load of the wait runs as a fraction of each pool's "
+                "open-loop maximum")
+    ->check(CLI::Range(0.01, 1.0));
   app
     .add_option("--compare-threads", compare_threads,
                 "Also compare thread counts, e.g. 1,2: each as --threads T "
@@ -567,40 +635,50 @@ int main(int argc, char** argv) {
                   workers, 100.0 * (medians[0] - medians[1]) / medians[0]);
   }
   if (wait_mode == "on" && !s.virtual_time && !max_rate.empty()) {
-    std::printf("assignment wait at 50%% of each pool's median throughput "
-                "(metrics off; medians of %d runs):\n",
-                reps);
-    std::printf("%8s %12s %10s %10s %10s %10s %10s\n", "workers", "offered t/s",
-                "tests", "p50 us", "p99 us", "max p99", "late p99");
+    std::printf(
+      "assignment wait at %.0f%% of each pool's open-loop maximum (metrics "
+      "off; waves every %.0f us; the open-loop maximum: the highest rate, "
+      "from the batch runs' median down in steps of 0.8, whose tests start "
+      "at >= 95%% of the rate offered; medians of %d runs):\n",
+      100 * wait_load, wave_us, reps);
+    std::printf("%8s %11s %11s %12s %10s %10s %10s %10s %10s\n", "workers",
+                "batch t/s", "open t/s", "offered t/s", "tests", "p50 us",
+                "p99 us", "max p99", "late p99");
     for (auto [workers, rate] : max_rate) {
-      auto offered = rate / 2;
+      wait_plan plan;
+      plan.step = wave_us * 1e-6;
+      plan.spin = feeder_mode == "spin";
+      auto open = open_loop_max(s, workers, rate, plan);
+      if (open <= 0) {
+        std::fprintf(stderr,
+                     "bench_e2e_throughput: at %d workers no offered rate "
+                     "down to %.0f tests/s kept up\n",
+                     workers, rate * 0.17);
+        return 1;
+      }
+      plan.rate = open * wait_load;
       // About a second of offered load unless told otherwise.
-      auto n = wait_tests > 0
-                 ? wait_tests
-                 : std::max<uint64_t>(1000, static_cast<uint64_t>(offered));
-      // Waves every 100 us by default: the 10 ms waves of an even plan would
-      // arrive as bursts of thousands at this rate, and the last of a burst
-      // waits for all before it.
-      auto step = wave_us * 1e-6;
-      auto waves = std::max<uint64_t>(
-        1, static_cast<uint64_t>(static_cast<double>(n) / offered / step));
+      plan.tests = wait_tests;
+      plan.seconds = 1;
       std::vector<double> p50, p99, late99;
+      uint64_t n = 0;
       for (int r = 0; r < reps; ++r) {
-        auto o = base_options(s, workers, r);
-        o.tests = 0;
-        o.duration = static_cast<double>(waves) * step;
-        auto w
-          = measure_wait(std::move(o), n, waves, step, feeder_mode == "spin");
+        auto w = offer(s, workers, r, plan);
         if (!w.ok)
           return 1;
+        n = plan.tests > 0
+              ? plan.tests
+              : std::max<uint64_t>(1000, static_cast<uint64_t>(plan.rate));
         p50.push_back(w.p50_us);
         p99.push_back(w.p99_us);
         late99.push_back(w.late_p99_us);
       }
-      std::printf("%8d %12.0f %10llu %10.1f %10.1f %10.1f %10.1f\n", workers,
-                  offered, static_cast<unsigned long long>(n), median(p50),
-                  median(p99), *std::max_element(p99.begin(), p99.end()),
-                  median(late99));
+      std::printf("%8d %11.0f %11.0f %12.0f %10llu %10.1f %10.1f %10.1f "
+                  "%10.1f\n",
+                  workers, rate, open, plan.rate,
+                  static_cast<unsigned long long>(n), median(p50), median(p99),
+                  *std::max_element(p99.begin(), p99.end()), median(late99));
+      std::fflush(stdout);
     }
   }
   if (!compare_threads.empty() && !s.virtual_time) {
