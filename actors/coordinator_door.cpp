@@ -1,6 +1,7 @@
 // The coordinator's published actor and its sessions (see
 // actors/coordinator_internal.hpp for who may send what).
 
+#include <algorithm>
 #include <utility>
 
 #include <caf/mailbox_element.hpp>
@@ -33,6 +34,35 @@ void refusal_log::write(const std::string& line) {
   std::lock_guard<std::mutex> g{mtx_};
   if (out_)
     out_(line);
+}
+
+void refusal_log::remember(const std::string& node, const std::string& peer) {
+  std::lock_guard<std::mutex> g{mtx_};
+  if (known_.count(node) == 0) {
+    if (known_order_.size() >= max_known) {
+      // Drop the oldest half at once: O(1) amortized per entry.
+      auto half = known_order_.begin()
+                  + static_cast<std::ptrdiff_t>(known_order_.size() / 2);
+      for (auto it = known_order_.begin(); it != half; ++it)
+        known_.erase(*it);
+      known_order_.erase(known_order_.begin(), half);
+    }
+    known_order_.push_back(node);
+  }
+  known_[node] = peer;
+}
+
+std::string refusal_log::known(const std::string& node) {
+  std::lock_guard<std::mutex> g{mtx_};
+  auto it = known_.find(node);
+  return it == known_.end() ? std::string{} : it->second;
+}
+
+void refusal_log::forget(const std::string& node) {
+  std::lock_guard<std::mutex> g{mtx_};
+  if (known_.erase(node) > 0)
+    known_order_.erase(
+      std::find(known_order_.begin(), known_order_.end(), node));
 }
 
 namespace {
@@ -296,11 +326,21 @@ client_session_actor::behavior_type client_session_behavior(
   caf::actor outcomes, std::string owner, std::shared_ptr<refusal_log> log,
   peer_namer name, bool operator_view, uint64_t id, double interval) {
   refuse_unexpected(self, log, name, "not accepted from a client");
+  // Named now, while the client is connected: what it is refused later is
+  // logged with its address even if it has hung up by then.
+  auto key = to_string(client);
+  with_peer(self, name, client, [log, key](const std::string& peer) {
+    if (peer != "local" && peer != "unknown peer")
+      log->remember(key, peer);
+  });
   // The session is the client's: it ends when the client does (or the
   // core).
   self->monitor(outcomes);
   self->monitor(core);
-  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+  self->set_down_handler([self, log, key](caf::down_msg&) {
+    log->forget(key);
+    self->quit();
+  });
   auto mine = [self, client, log, name](const std::string& what) {
     if (sender_node(self) == client)
       return true;

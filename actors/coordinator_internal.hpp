@@ -106,11 +106,28 @@ public:
   /// Writes a line (admitted before).
   void write(const std::string& line);
 
+  /// Remembers that process `node` (its node id as text) is `peer`
+  /// ("host:port"), for refusals logged once its connection is gone: a
+  /// client that is refused and exits at once leaves the middleman nothing
+  /// to name it by. At most `max_known` are kept (the oldest go first).
+  void remember(const std::string& node, const std::string& peer);
+
+  /// What `remember` was told of `node` ("" = nothing).
+  std::string known(const std::string& node);
+
+  /// Forgets `node` (its session ended).
+  void forget(const std::string& node);
+
+  /// Most processes remembered at once.
+  static constexpr size_t max_known = 4096;
+
 private:
   std::mutex mtx_;
   std::function<void(const std::string&)> out_;
   log_limiter limiter_;
   std::chrono::steady_clock::time_point epoch_;
+  std::unordered_map<std::string, std::string> known_;
+  std::vector<std::string> known_order_;
 };
 
 /// Names the process behind a connection the middleman sees as host:port
@@ -132,6 +149,11 @@ void with_peer(Self* self, const peer_namer& name, const caf::node_id& nid,
               caf::get_atom::value, nid)
     .then(
       [name, f](const caf::node_id&, std::string& host, uint16_t port) mutable {
+        // The connection is gone (the middleman answers with no address).
+        if (host.empty()) {
+          f(std::string{"unknown peer"});
+          return;
+        }
         // Behind a relay the middleman sees the relay's connection.
         auto real = name ? name(host, port) : std::string{};
         f(real.empty() ? host + ":" + std::to_string(port) : real);
@@ -159,8 +181,15 @@ void refuse(Self* self, const std::shared_ptr<refusal_log>& log,
     return;
   }
   auto nid = sender_node(self);
-  if (!log->admit(to_string(nid) + '\n' + what + '\n' + why))
+  auto key = to_string(nid);
+  if (!log->admit(key + '\n' + what + '\n' + why))
     return;
+  // A session's peer was looked up when it began: named now, even if the
+  // peer hangs up before a lookup could answer.
+  if (auto peer = log->known(key); !peer.empty()) {
+    log->write("refused " + what + " from " + peer + ": " + why);
+    return;
+  }
   with_peer(self, name, nid, [log, what, why](const std::string& peer) {
     log->write("refused " + what + " from " + peer + ": " + why);
   });
