@@ -137,6 +137,13 @@ simulation_result run_simulation(const simulation_options& opts) {
     throw std::invalid_argument(err);
   if (opts.feeder && opts.deterministic)
     throw std::invalid_argument("a feeder needs real time");
+  if (opts.busy_poll_us < 0 || opts.busy_poll_us > 1000000)
+    throw std::invalid_argument(
+      "busy_poll_us: must be within 0-1000000 microseconds");
+  if (opts.busy_poll_us > 0 && opts.deterministic)
+    throw std::invalid_argument(
+      "busy_poll_us: busy polling needs real time (not a run on virtual "
+      "time)");
   auto shards = static_cast<size_t>(std::max(1, opts.shards));
   if (shards > 1) {
     if (opts.deterministic)
@@ -240,10 +247,16 @@ simulation_result run_simulation(const simulation_options& opts) {
     auto policy = !opts.caf_policy.empty() ? opts.caf_policy
                   : system_threads == 1    ? std::string{"stealing"}
                                            : std::string{"sharing"};
+    if (opts.busy_poll_us > 0 && policy != "stealing")
+      throw std::invalid_argument(
+        "busy_poll_us: busy polling needs one thread per shard (--threads "
+        "equal to "
+        "--shards) or the stealing policy: work sharing's threads do not "
+        "poll");
     for (size_t i = 0; i < shards; ++i) {
       cfgs.push_back(std::make_unique<caf::actor_system_config>());
       configure_system(*cfgs.back(), system_threads, opts.deterministic,
-                       policy.c_str());
+                       policy.c_str(), opts.busy_poll_us);
       systems.push_back(std::make_unique<caf::actor_system>(*cfgs.back()));
     }
     auto& sys = *systems[0];

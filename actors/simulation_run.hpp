@@ -82,6 +82,12 @@ struct simulation_options {
   /// lock per message, else sharing, which stays flat with large pools;
   /// see `configure_system`).
   std::string caf_policy;
+  /// Microseconds an idle actor thread keeps polling for work before it
+  /// sleeps (0 = CAF's short spin; `configure_system`). Lowers the wait of
+  /// tests that arrive while the scheduler's thread is idle, at the price
+  /// of the CPU the polling burns. Real time and one thread per actor
+  /// system (the stealing policy: work sharing does not poll) only.
+  int busy_poll_us = 0;
   /// Simulated workers one actor hosts when the fleet is fixed (no churn
   /// script, which joins, removes and kills workers one by one): an actor
   /// per worker costs ~1.7 KiB of CAF's own (`spawn_worker_pool`); 1 = an

@@ -9,6 +9,7 @@
 //                        [--wait on|off] [--wait-tests N]
 //                        [--feeder sleep|spin] [--wave-us U] [--wait-load F]
 //                        [--compare-threads A,B,...] [--pool-size K]
+//                        [--busy-poll-us U] [--wait-dump FILE]
 //
 // Simulated workers are hosted K to an actor (unless told, alb's choice:
 // `pool_size_for`, workers per shard / 64 within 1-256; 1 = an actor each,
@@ -36,9 +37,15 @@
 // them (2026-12-03, 10,000 workers: batch 535k, open loop 342k). "late
 // p99" is how late the waves left (the offered load's own unevenness: on a
 // loaded machine the feeder's thread is not woken on time either, and whatever
-// it sends late arrives as a burst). With --virtual on, everything runs on one
-// thread on virtual time: the pipeline's own CPU cost, without thread hand-offs
-// or idle polling.
+// it sends late arrives as a burst). "bare p50/p99" is the machine's floor
+// under those waits: the same waves from the same feeder into a bare queue,
+// a thread of no actors that spends 1 / the open-loop maximum of CPU on
+// each test and sleeps on a condition variable between waves (or, with
+// --busy-poll-us, polls): as busy as the scheduler, with nothing of alb
+// (`wait_floor`). "steal %" is the share of the machine's CPU time the
+// hypervisor took during the wait runs (/proc/stat). With --virtual on,
+// everything runs on one thread on virtual time: the pipeline's own CPU cost,
+// without thread hand-offs or idle polling.
 //
 // With --metrics both, every pool size runs with and without the Prometheus
 // observer (registry and observer as `--metrics-port` sets them up, minus
@@ -127,6 +134,8 @@ struct bench_settings {
   /// Simulated workers per actor (`simulation_options::pool_size`; 0 =
   /// alb's default).
   int pool_size = 0;
+  /// `simulation_options::busy_poll_us` of every run.
+  int busy_poll_us = 0;
 };
 
 /// One run's figures.
@@ -159,6 +168,7 @@ alb::simulation_options base_options(const bench_settings& s, int workers,
   o.shards
     = s.virtual_time ? 1 : std::min(workers, s.shards > 0 ? s.shards : threads);
   o.caf_policy = s.policy;
+  o.busy_poll_us = s.busy_poll_us;
   if (s.pool_size > 0)
     o.pool_size = s.pool_size;
   // Virtual time runs everything on one thread: the pure CPU cost of
@@ -215,6 +225,26 @@ int64_t steady_ns() {
     .count();
 }
 
+// Returns at `due` (steady clock, ns): by spinning (on time, at the price
+// of a core) or by an absolute timer.
+void wait_until(int64_t due, bool spin) {
+  if (spin) {
+    // The machine's timers wake a sleeper late (on the 2-core VM by p99
+    // ~2 ms with nothing else running), and a late wave arrives as a burst
+    // whose last test waits for all before it.
+    while (steady_ns() < due) {
+      // again
+    }
+    return;
+  }
+  timespec ts{static_cast<time_t>(due / 1000000000),
+              static_cast<long>(due % 1000000000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr)
+         == EINTR) {
+    // again
+  }
+}
+
 /// One wait run's figures.
 struct wait_figures {
   double p50_us = 0;
@@ -243,7 +273,7 @@ double quantile(std::vector<double>& xs, double q) {
 // each test's wait from the moment its wave left to the moment its worker
 // started it.
 wait_figures measure_wait(alb::simulation_options o, uint64_t n, uint64_t waves,
-                          double step, bool spin) {
+                          double step, bool spin, const std::string& dump) {
   wait_figures f;
   // Written by one thread each (the feeder, the test's worker) and read
   // after the run, whose actor system joined them.
@@ -286,22 +316,7 @@ wait_figures measure_wait(alb::simulation_options o, uint64_t n, uint64_t waves,
       for (uint64_t i = 0; i < waves; ++i) {
         auto due
           = base + static_cast<int64_t>(static_cast<double>(i) * step * 1e9);
-        timespec ts{static_cast<time_t>(due / 1000000000),
-                    static_cast<long>(due % 1000000000)};
-        if (spin) {
-          // The machine's timers wake a sleeper late (on the 2-core VM by
-          // p99 ~2 ms with nothing else running), and a late wave arrives
-          // as a burst whose last test waits for all before it: spinning
-          // leaves on time at the price of a core.
-          while (steady_ns() < due) {
-            // again
-          }
-        } else {
-          while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr)
-                 == EINTR) {
-            // again
-          }
-        }
+        wait_until(due, spin);
         auto target = n * (i + 1) / waves;
         auto batch = std::move(drawn[i]);
         auto now = steady_ns();
@@ -330,6 +345,17 @@ wait_figures measure_wait(alb::simulation_options o, uint64_t n, uint64_t waves,
                  waits.size(), static_cast<unsigned long long>(n));
     return f;
   }
+  if (!dump.empty()) {
+    if (auto* fp = std::fopen(dump.c_str(), "w")) {
+      for (uint64_t i = 0; i < n; ++i)
+        std::fprintf(fp, "%lld %lld\n", static_cast<long long>(sent[i]),
+                     static_cast<long long>(started[i]));
+      std::fclose(fp);
+    } else {
+      std::fprintf(stderr, "bench_e2e_throughput: cannot write %s\n",
+                   dump.c_str());
+    }
+  }
   auto first = *std::min_element(sent.begin(), sent.end());
   auto last = *std::max_element(started.begin(), started.end());
   f.achieved = last > first ? static_cast<double>(n) * 1e9
@@ -340,6 +366,110 @@ wait_figures measure_wait(alb::simulation_options o, uint64_t n, uint64_t waves,
   f.late_p99_us = quantile(late, 0.99);
   f.ok = true;
   return f;
+}
+
+/// The bare queue's waits: p50 and p99, in microseconds.
+struct floor_figures {
+  /// Median.
+  double p50_us = 0;
+  /// 99th percentile.
+  double p99_us = 0;
+};
+
+// The machine's floor under the wait runs: the same `n` tests in `waves`
+// waves `step` seconds apart, from a feeder thread timed as the wait runs'
+// (`spin`), handed to a bare queue (no actors, one thread of the
+// benchmark's own) that spends `per_test` seconds of CPU on each test and
+// waits for the next wave on a condition variable (as an idle CAF thread
+// does) or, with `poll`, polls for it throughout (as --busy-poll-us does
+// between messages). At `per_test` = 1 / the open-loop maximum it is as
+// busy as the scheduler was, so its waits are what wake-ups, preemption
+// and the backlog they leave cost on this machine, with nothing of alb.
+floor_figures wait_floor(uint64_t n, uint64_t waves, double step, bool spin,
+                         bool poll, double per_test) {
+  std::mutex mtx;
+  std::condition_variable cv;
+  // Wave k's departure, written before `published` counts it.
+  std::vector<int64_t> sent(waves, 0);
+  std::atomic<uint64_t> published{0};
+  std::vector<double> waits;
+  waits.reserve(n);
+  auto cost = static_cast<int64_t>(per_test * 1e9);
+  std::thread receiver([&] {
+    uint64_t seen = 0, done = 0;
+    while (seen < waves) {
+      uint64_t now_published = 0;
+      if (poll) {
+        while ((now_published = published.load(std::memory_order_acquire))
+               == seen) {
+          // again
+        }
+      } else {
+        std::unique_lock<std::mutex> guard{mtx};
+        cv.wait(guard, [&] {
+          return published.load(std::memory_order_acquire) != seen;
+        });
+        now_published = published.load(std::memory_order_acquire);
+      }
+      for (; seen < now_published; ++seen) {
+        auto target = n * (seen + 1) / waves;
+        for (; done < target; ++done) {
+          // The test's "start", then its share of the work.
+          auto now = steady_ns();
+          waits.push_back(static_cast<double>(now - sent[seen]) / 1e3);
+          while (steady_ns() < now + cost) {
+            // busy
+          }
+        }
+      }
+    }
+  });
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  auto base = steady_ns();
+  for (uint64_t i = 0; i < waves; ++i) {
+    wait_until(base + static_cast<int64_t>(static_cast<double>(i) * step * 1e9),
+               spin);
+    sent[i] = steady_ns();
+    {
+      // Under the lock, so a receiver between its check and its sleep
+      // cannot miss the notification.
+      std::lock_guard<std::mutex> guard{mtx};
+      published.store(i + 1, std::memory_order_release);
+    }
+    cv.notify_one();
+  }
+  receiver.join();
+  floor_figures f;
+  f.p50_us = quantile(waits, 0.50);
+  f.p99_us = quantile(waits, 0.99);
+  return f;
+}
+
+/// Jiffies the machine's CPUs spent, and those stolen by the hypervisor
+/// (/proc/stat's "cpu" line).
+struct cpu_ticks {
+  /// Every field's sum.
+  uint64_t total = 0;
+  /// The "steal" field.
+  uint64_t steal = 0;
+};
+
+cpu_ticks read_cpu_ticks() {
+  cpu_ticks t;
+  if (auto* f = std::fopen("/proc/stat", "r")) {
+    char tag[16] = {0};
+    unsigned long long v[10] = {0};
+    auto got
+      = std::fscanf(f, "%15s %llu %llu %llu %llu %llu %llu %llu %llu", tag,
+                    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    std::fclose(f);
+    if (got == 9) {
+      for (int i = 0; i < 8; ++i)
+        t.total += v[i];
+      t.steal = v[7];
+    }
+  }
+  return t;
 }
 
 /// What a wait run is offered and how.
@@ -354,20 +484,24 @@ struct wait_plan {
   double step = 100e-6;
   /// Whether the feeder spins until a wave's time.
   bool spin = false;
+  /// File each run writes its tests' departures and starts to (steady
+  /// clock, ns; "" = none).
+  std::string dump;
 };
 
 // One wait run of `plan` on a pool of `workers`.
 wait_figures offer(const bench_settings& s, int workers, int rep,
                    const wait_plan& plan) {
-  auto n = plan.tests > 0 ? plan.tests
-                          : std::max<uint64_t>(1000, static_cast<uint64_t>(
-                                                       plan.rate * plan.seconds));
+  auto n = plan.tests > 0
+             ? plan.tests
+             : std::max<uint64_t>(
+               1000, static_cast<uint64_t>(plan.rate * plan.seconds));
   auto waves = std::max<uint64_t>(
     1, static_cast<uint64_t>(static_cast<double>(n) / plan.rate / plan.step));
   auto o = base_options(s, workers, rep);
   o.tests = 0;
   o.duration = static_cast<double>(waves) * plan.step;
-  return measure_wait(std::move(o), n, waves, plan.step, plan.spin);
+  return measure_wait(std::move(o), n, waves, plan.step, plan.spin, plan.dump);
 }
 
 // The highest offered rate the open loop keeps up with (tests started at
@@ -377,11 +511,20 @@ wait_figures offer(const bench_settings& s, int workers, int rep,
 // test instead of per worker's batch), so half of the batch maximum can be
 // past what the waves sustain, and then the "50% load" waits are a
 // saturated queue's.
+constexpr int open_loop_steps = 8;
+
+// The lowest rate `open_loop_max` tries from `from`.
+double lowest_tried(double from) {
+  for (int k = 1; k < open_loop_steps; ++k)
+    from *= 0.8;
+  return from;
+}
+
 double open_loop_max(const bench_settings& s, int workers, double from,
                      wait_plan plan) {
   plan.seconds = 0.3; // enough to see a backlog grow; short to keep it cheap
   plan.tests = 0;
-  for (int k = 0; k < 8; ++k, from *= 0.8) {
+  for (int k = 0; k < open_loop_steps; ++k, from *= 0.8) {
     plan.rate = from;
     auto w = offer(s, workers, k, plan);
     if (w.ok && w.achieved >= 0.95 * from)
@@ -457,6 +600,7 @@ int main(int argc, char** argv) {
   std::string feeder_mode = "sleep";
   double wave_us = 100;
   double wait_load = 0.5;
+  std::string wait_dump;
   bool memory_probe = false;
   CLI::App app{"End-to-end throughput of the balancer in one process"};
   app.add_option("--tests", tests, "Tests per run")
@@ -508,6 +652,16 @@ int main(int argc, char** argv) {
                 "load is the same; shorter: fewer tests arrive together, "
                 "until the feeder cannot keep up: see late p99)")
     ->check(CLI::Range(1.0, 100000.0));
+  app
+    .add_option("--busy-poll-us", s.busy_poll_us,
+                "Microseconds an idle actor thread keeps polling before it "
+                "sleeps, in every run (simulation_options::busy_poll_us; 0 = "
+                "CAF's short spin); needs one thread per shard")
+    ->check(CLI::Range(0, 1000000));
+  app.add_option("--wait-dump", wait_dump,
+                 "Write each wait run's tests to this file as it ends, a "
+                 "line each: the wave's departure and the test's start "
+                 "(steady clock, ns); the last run's stay");
   app
     .add_option("--wait-load", wait_load,
                 "Offered load of the wait runs as a fraction of each pool's "
@@ -641,9 +795,10 @@ int main(int argc, char** argv) {
       "from the batch runs' median down in steps of 0.8, whose tests start "
       "at >= 95%% of the rate offered; medians of %d runs):\n",
       100 * wait_load, wave_us, reps);
-    std::printf("%8s %11s %11s %12s %10s %10s %10s %10s %10s\n", "workers",
-                "batch t/s", "open t/s", "offered t/s", "tests", "p50 us",
-                "p99 us", "max p99", "late p99");
+    std::printf("%8s %11s %11s %12s %10s %10s %10s %10s %10s %9s %9s %7s\n",
+                "workers", "batch t/s", "open t/s", "offered t/s", "tests",
+                "p50 us", "p99 us", "max p99", "late p99", "bare p50",
+                "bare p99", "steal %");
     for (auto [workers, rate] : max_rate) {
       wait_plan plan;
       plan.step = wave_us * 1e-6;
@@ -653,15 +808,17 @@ int main(int argc, char** argv) {
         std::fprintf(stderr,
                      "bench_e2e_throughput: at %d workers no offered rate "
                      "down to %.0f tests/s kept up\n",
-                     workers, rate * 0.17);
+                     workers, lowest_tried(rate));
         return 1;
       }
       plan.rate = open * wait_load;
       // About a second of offered load unless told otherwise.
+      plan.dump = wait_dump;
       plan.tests = wait_tests;
       plan.seconds = 1;
-      std::vector<double> p50, p99, late99;
+      std::vector<double> p50, p99, late99, bare50, bare99;
       uint64_t n = 0;
+      auto ticks0 = read_cpu_ticks();
       for (int r = 0; r < reps; ++r) {
         auto w = offer(s, workers, r, plan);
         if (!w.ok)
@@ -672,12 +829,27 @@ int main(int argc, char** argv) {
         p50.push_back(w.p50_us);
         p99.push_back(w.p99_us);
         late99.push_back(w.late_p99_us);
+        // The same waves into a bare queue as busy as the scheduler, right
+        // after: what the machine alone costs under the figures above.
+        auto waves = std::max<uint64_t>(
+          1, static_cast<uint64_t>(static_cast<double>(n) / plan.rate
+                                   / plan.step));
+        auto floor = wait_floor(n, waves, plan.step, plan.spin,
+                                s.busy_poll_us > 0, 1 / open);
+        bare50.push_back(floor.p50_us);
+        bare99.push_back(floor.p99_us);
       }
+      auto ticks1 = read_cpu_ticks();
+      auto steal = ticks1.total > ticks0.total
+                     ? 100.0 * static_cast<double>(ticks1.steal - ticks0.steal)
+                         / static_cast<double>(ticks1.total - ticks0.total)
+                     : 0.0;
       std::printf("%8d %11.0f %11.0f %12.0f %10llu %10.1f %10.1f %10.1f "
-                  "%10.1f\n",
+                  "%10.1f %9.1f %9.1f %7.2f\n",
                   workers, rate, open, plan.rate,
                   static_cast<unsigned long long>(n), median(p50), median(p99),
-                  *std::max_element(p99.begin(), p99.end()), median(late99));
+                  *std::max_element(p99.begin(), p99.end()), median(late99),
+                  median(bare50), median(bare99), steal);
       std::fflush(stdout);
     }
   }

@@ -79,6 +79,15 @@ void run_flags::add_simulation(CLI::App* cmd, const std::string& strategy_help,
                  "events or --metrics-port)")
     ->default_val(1)
     ->check(CLI::Range(1, 64));
+  cmd
+    ->add_option("--busy-poll-us", busy_poll_us,
+                 "Microseconds an idle scheduler thread keeps polling for "
+                 "work before it sleeps (0 = a short spin): lower waits for "
+                 "tests that arrive while it is idle, for a core's worth of "
+                 "CPU while it polls. Real time and one thread per shard "
+                 "(--threads equal to --shards) only")
+    ->default_val(0)
+    ->check(CLI::Range(0, 1000000));
   if (with_check)
     cmd->add_flag("--check-invariants", check,
                   "Verify reservations and counts on every scheduler tick");
@@ -98,6 +107,7 @@ void run_flags::apply_simulation(simulation_options& o,
   o.deterministic = deterministic;
   o.threads = threads;
   o.shards = shards;
+  o.busy_poll_us = busy_poll_us;
   o.check_invariants = check;
 }
 

@@ -55,6 +55,8 @@ struct run_flags {
   int threads = 0;
   /// --shards.
   int shards = 1;
+  /// --busy-poll-us.
+  int busy_poll_us = 0;
   /// --check-invariants.
   bool check = false;
   /// --live: the `alb monitor` view of the run instead of the progress line
@@ -71,7 +73,8 @@ struct run_flags {
   void add_metrics(CLI::App* cmd);
   /// Adds the simulation flags shared by the run commands: --seed,
   /// --strategy (described after `strategy_help`), --time-scale,
-  /// --deterministic, --threads and, with `with_check`, --check-invariants.
+  /// --deterministic, --threads, --shards, --busy-poll-us and, with
+  /// `with_check`, --check-invariants.
   void add_simulation(CLI::App* cmd, const std::string& strategy_help,
                       bool with_check = true);
   /// Copies the simulation flags into `o`: seed, scheduler settings

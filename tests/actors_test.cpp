@@ -993,6 +993,75 @@ BOOST_AUTO_TEST_CASE(a_feeder_submits_the_runs_tests_and_each_starts_once) {
     BOOST_TEST(n == 1, id);
 }
 
+BOOST_AUTO_TEST_CASE(
+  busy_polling_sets_cafs_polls_and_a_polling_run_loses_nothing) {
+  caf::actor_system_config cfg;
+  configure_system(cfg, 1, false, "stealing", 250);
+  BOOST_TEST(
+    caf::get_or(cfg, "work-stealing.aggressive-poll-attempts", size_t{0})
+    == busy_polls_for(250));
+  BOOST_TEST(busy_polls_for(250) > busy_polls_for(1));
+  // Without busy polling the key is not set: CAF's own short spin.
+  caf::actor_system_config plain;
+  configure_system(plain, 1, false, "stealing");
+  BOOST_TEST(
+    caf::get_or(plain, "work-stealing.aggressive-poll-attempts", size_t{12345})
+    == size_t{12345});
+  // One scheduler thread, and two shards of one thread each: every test
+  // ends once while the threads poll.
+  for (int shards : {1, 2}) {
+    simulation_options o;
+    o.workers = 16;
+    o.tests = 400;
+    o.duration = 0.05;
+    o.time_scale = 1000;
+    o.threads = shards;
+    o.shards = shards;
+    o.busy_poll_us = 200;
+    o.record_placements = true;
+    auto r = run_simulation(o);
+    auto& m = r.document["metrics"];
+    BOOST_TEST_INFO("shards " << shards);
+    BOOST_TEST(m["completed_tests"].get<uint64_t>()
+                 + m["failed_tests"].get<uint64_t>()
+               == 400u);
+    std::set<std::string> ids;
+    for (auto& p : r.placements)
+      ids.insert(std::get<0>(p));
+    BOOST_TEST(r.placements.size() == 400u);
+    BOOST_TEST(ids.size() == 400u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(busy_polling_is_refused_where_no_thread_would_poll) {
+  auto refused = [](simulation_options o, const std::string& says) {
+    o.workers = 4;
+    o.tests = 10;
+    o.duration = 0.01;
+    try {
+      run_simulation(o);
+    } catch (const std::invalid_argument& e) {
+      BOOST_TEST(std::string{e.what()}.find(says) != std::string::npos,
+                 e.what());
+      return;
+    }
+    BOOST_TEST(false, "not refused: " << says);
+  };
+  simulation_options virtual_time;
+  virtual_time.deterministic = true;
+  virtual_time.busy_poll_us = 100;
+  refused(virtual_time, "needs real time");
+  // Two threads in one actor system: work sharing, which never polls.
+  simulation_options shared;
+  shared.threads = 2;
+  shared.shards = 1;
+  shared.busy_poll_us = 100;
+  refused(shared, "one thread per shard");
+  simulation_options negative;
+  negative.busy_poll_us = -1;
+  refused(negative, "within 0-1000000");
+}
+
 BOOST_AUTO_TEST_CASE(a_real_time_run_writes_every_reference_field) {
   simulation_options o;
   o.workers = 20;

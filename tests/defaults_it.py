@@ -110,6 +110,29 @@ doc, _ = simulated("scenario", "resource_contention")
 check(strategy_of(doc) == "best_fit",
       f"a scenario's own strategy still wins: {strategy_of(doc)!r}")
 
+# --busy-poll-us: a polling run ends every test; where no thread would poll
+# (virtual time, or two threads of one work-sharing system) it is a usage
+# error that says why.
+rc, out, err = run("stress", "--workers", "4", "--tests", "50", "--duration",
+                   "0.1", "--time-scale", "100", "--threads", "1",
+                   "--busy-poll-us", "200", "--output", "-", "--quiet")
+check(rc == 0, f"stress --busy-poll-us 200 --threads 1 exits 0 (got {rc}, "
+      f"stderr {err[-300:]!r})")
+if rc == 0:
+    m = json.loads(out)["metrics"]
+    check(m["completed_tests"] + m["failed_tests"] == 50,
+          f"and ends its 50 tests: {m['completed_tests']} + "
+          f"{m['failed_tests']}")
+for extra, says in ((("--deterministic",), "needs real time"),
+                    (("--threads", "2"), "one thread per shard")):
+    rc, _, err = run("stress", "--workers", "4", "--tests", "5",
+                     "--busy-poll-us", "100", "--quiet", *extra)
+    check(rc == 2 and says in err, f"stress --busy-poll-us {' '.join(extra)} "
+          f"exits 2 saying {says!r} (got {rc}, {err[-200:]!r})")
+rc, _, err = run("stress", "--workers", "4", "--busy-poll-us", "-5")
+check(rc == 2 and "--busy-poll-us" in err, f"a negative --busy-poll-us is "
+      f"a usage error naming it (got {rc}, {err[-200:]!r})")
+
 note = "adaptive unless the config says otherwise"
 for cmd in ("coordinator", "run", "stress", "spike", "scenario"):
     rc, out, _ = run(cmd, "--help")
