@@ -455,23 +455,9 @@ bool fits_shard(const shard_capacity& c, const test_requirements& t) {
   return true;
 }
 
-// Where a submitted test goes: a concurrency key always to the same shard
-// (a key's limit is kept by one core), anything else in turn to the next
-// shard whose workers can hold it.
 size_t shard_of(scheduler_impl self, const test_requirements& t) {
   auto& st = self->state;
-  auto& g = *st.opts.shards;
-  auto n = g.members.size();
-  if (!t.concurrency_key.empty())
-    return std::hash<std::string>{}(t.concurrency_key) % n;
-  auto first = st.route_cursor++ % n;
-  for (size_t k = 0; k < n; ++k) {
-    auto j = (first + k) % n;
-    if (j >= g.capacity.size() || fits_shard(g.capacity[j], t))
-      return j;
-  }
-  // Fits nowhere: where it is refused or waits for its limit matters not.
-  return first;
+  return shard_for(*st.opts.shards, st.route_cursor, t);
 }
 
 // Takes tests handed to this shard (a share of a submission or a steal).
@@ -722,7 +708,10 @@ shard_actor::behavior_type scheduler_behavior(scheduler_impl self,
     },
     [self](shard_handover& h) {
       auto& st = self->state;
-      if (!st.opts.shards || !from_member(self))
+      // From another shard, or a share of a submission from the run itself
+      // (no sender: `submit_to_shards`, the run's feeder thread).
+      if (!st.opts.shards
+          || !(from_member(self) || (!self->current_sender() && !h.stolen)))
         return;
       auto now = now_of(self);
       if (h.stolen) {
@@ -795,6 +784,45 @@ shard_actor::behavior_type scheduler_behavior(scheduler_impl self,
 }
 
 } // namespace
+
+size_t shard_for(const shard_group& g, uint32_t& cursor,
+                 const test_requirements& t) {
+  auto n = g.members.size();
+  if (!t.concurrency_key.empty())
+    return std::hash<std::string>{}(t.concurrency_key) % n;
+  auto first = cursor++ % n;
+  for (size_t k = 0; k < n; ++k) {
+    auto j = (first + k) % n;
+    if (j >= g.capacity.size() || fits_shard(g.capacity[j], t))
+      return j;
+  }
+  // Fits nowhere: where it is refused or waits for its limit matters not.
+  return first;
+}
+
+void submit_to_shards(const shard_group& g, uint32_t& cursor,
+                      test_batch&& batch) {
+  auto n = g.members.size();
+  std::vector<shard_handover> parts(n);
+  bool runs = batch.runs.size() == batch.tests.size();
+  auto share = batch.tests.size() / n + 8;
+  for (auto& part : parts) {
+    part.tests.reserve(share);
+    if (runs)
+      part.runs.reserve(share);
+  }
+  for (size_t i = 0; i < batch.tests.size(); ++i) {
+    auto& part = parts[shard_for(g, cursor, batch.tests[i])];
+    part.tests.push_back(std::move(batch.tests[i]));
+    if (runs)
+      part.runs.push_back(std::move(batch.runs[i]));
+  }
+  // No submission times: each shard counts a test's wait from its arrival,
+  // as it does for a test_batch.
+  for (size_t j = 0; j < n; ++j)
+    if (!parts[j].tests.empty())
+      send_across(g.members[j], nullptr, std::move(parts[j]));
+}
 
 void finish_shards(const shard_group& g) {
   for (auto& m : g.members)

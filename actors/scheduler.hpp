@@ -73,6 +73,19 @@ void send_across(const Handle& dest, caf::strong_actor_ptr sender, Ts&&... xs) {
                   nullptr);
 }
 
+/// The shard of `g` a submitted test goes to: by its concurrency key's hash
+/// if it has one (a key's limit is kept by one shard), else the next in
+/// turn from `cursor` (advanced) whose workers can hold it.
+size_t shard_for(const shard_group& g, uint32_t& cursor,
+                 const test_requirements& t);
+
+/// Hands `batch` to the shards of `g` from outside any actor (the run's
+/// feeder thread), each its share as shard 0 would route it (`shard_for`),
+/// straight to the shard: half the tests of a two-shard run skip a hop
+/// through shard 0 and its thread's wake-up. Call only once `g.ready`.
+void submit_to_shards(const shard_group& g, uint32_t& cursor,
+                      test_batch&& batch);
+
 /// Tells every shard of `g` to report its part and stop (`finish_atom`,
 /// from no sender: only the run itself may stop a shard).
 void finish_shards(const shard_group& g);

@@ -458,13 +458,20 @@ simulation_result run_simulation(const simulation_options& opts) {
     submitter_actor submitter;
     std::thread feeding;
     if (opts.feeder) {
-      feeding = std::thread([&opts, scheduler] {
+      feeding = std::thread([&opts, scheduler, group] {
         uint64_t n = 0;
-        opts.feeder([&n, scheduler](std::vector<test_requirements> tests) {
+        uint32_t cursor = 0;
+        opts.feeder([&n, &cursor, scheduler,
+                     group](std::vector<test_requirements> tests) {
           n += tests.size();
           test_batch b;
           b.tests = std::move(tests);
-          caf::anon_send(scheduler, std::move(b));
+          // Split here rather than by shard 0: a share for another shard
+          // would otherwise wait for shard 0's thread to wake and pass it on.
+          if (group)
+            submit_to_shards(*group, cursor, std::move(b));
+          else
+            caf::anon_send(scheduler, std::move(b));
         });
         caf::anon_send(scheduler, end_atom::value, n);
       });

@@ -894,6 +894,14 @@ BOOST_FIXTURE_TEST_CASE(a_shard_ignores_steals_shares_and_stops_from_outsiders,
       self->send(g->members[0], std::move(h));
     },
     group);
+  {
+    // A "steal answer" from nobody: only a share of a submission may come
+    // without a sender (the run's feeder).
+    shard_handover h;
+    h.stolen = true;
+    h.tests.push_back(test_of("forged-anon", 1, 1));
+    caf::anon_send(group->members[0], std::move(h));
+  }
   run();
   advance(0.5);
   BOOST_TEST(submitted[0] == 0u);
@@ -959,38 +967,51 @@ BOOST_AUTO_TEST_CASE(a_kill_crashes_workers_that_hold_tests) {
 
 BOOST_AUTO_TEST_CASE(a_feeder_submits_the_runs_tests_and_each_starts_once) {
   // The benchmark's open-loop load: a thread outside the actors submits,
-  // and every test it sent is seen starting on a worker exactly once.
-  simulation_options o;
-  o.workers = 8;
-  o.tests = 0;
-  o.duration = 0.1;
-  o.time_scale = 1000;
-  o.record_placements = true;
-  std::mutex mtx;
-  std::map<std::string, int> starts;
-  o.on_test_start = [&](const std::string& id) {
-    std::lock_guard<std::mutex> guard{mtx};
-    ++starts[id];
-  };
-  o.feeder
-    = [&](const std::function<void(std::vector<test_requirements>)>& submit) {
-        rng draw{7};
-        for (uint64_t wave = 0; wave < 10; ++wave) {
-          std::vector<test_requirements> batch;
-          for (uint64_t k = 0; k < 30; ++k)
-            batch.push_back(draw_test(o.tests_profile, draw, wave * 30 + k));
-          submit(std::move(batch));
-        }
-      };
-  auto r = run_simulation(o);
-  auto& m = r.document["metrics"];
-  BOOST_TEST(m["completed_tests"].get<uint64_t>()
-               + m["failed_tests"].get<uint64_t>()
-             == 300u);
-  BOOST_TEST(r.placements.size() == 300u);
-  BOOST_TEST(starts.size() == 300u);
-  for (auto& [id, n] : starts)
-    BOOST_TEST(n == 1, id);
+  // and every test it sent is seen starting on a worker exactly once; split
+  // in two shards, the feeder hands each shard its share itself.
+  for (int shards : {1, 2}) {
+    BOOST_TEST_INFO_SCOPE("shards " << shards);
+    simulation_options o;
+    o.threads = shards;
+    o.shards = shards;
+    o.workers = 8;
+    o.tests = 0;
+    o.duration = 0.1;
+    o.time_scale = 1000;
+    o.record_placements = true;
+    std::mutex mtx;
+    std::map<std::string, int> starts;
+    o.on_test_start = [&](const std::string& id) {
+      std::lock_guard<std::mutex> guard{mtx};
+      ++starts[id];
+    };
+    o.feeder
+      = [&](const std::function<void(std::vector<test_requirements>)>& submit) {
+          rng draw{7};
+          for (uint64_t wave = 0; wave < 10; ++wave) {
+            std::vector<test_requirements> batch;
+            for (uint64_t k = 0; k < 30; ++k)
+              batch.push_back(draw_test(o.tests_profile, draw, wave * 30 + k));
+            submit(std::move(batch));
+          }
+        };
+    auto r = run_simulation(o);
+    auto& m = r.document["metrics"];
+    BOOST_TEST(m["completed_tests"].get<uint64_t>()
+                 + m["failed_tests"].get<uint64_t>()
+               == 300u);
+    BOOST_TEST(r.placements.size() == 300u);
+    BOOST_TEST(starts.size() == 300u);
+    for (auto& [id, n] : starts)
+      BOOST_TEST(n == 1, id);
+    if (shards == 2) {
+      // Both shards' workers ran some: the shares went to both.
+      std::set<std::string> workers;
+      for (auto& p : r.placements)
+        workers.insert(std::get<1>(p));
+      BOOST_TEST(workers.size() > 4u);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(
