@@ -34,8 +34,9 @@ struct shard_capacity {
 
 /// A scheduler split into shards in one process, each on a thread (an
 /// actor system) of its own with its own partition of the workers (a
-/// simulated run past one core). Shard 0 takes the submissions and passes
-/// each shard its share; an idle shard asks another for queued tests
+/// simulated run past one core). Shard 0 takes the submitter's submissions
+/// and passes each shard its share (a feeder thread splits its own:
+/// `submit_to_shards`); an idle shard asks another for queued tests
 /// (`steal_atom`); the run ends once every submitted test settled in some
 /// shard, when each shard reports its part (`on_finished`) and stops.
 struct shard_group {
