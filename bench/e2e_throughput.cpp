@@ -148,6 +148,16 @@ struct run_figures {
   bool ok = false;
 };
 
+// Shards a run of `workers` has (`base_options`).
+int shards_of(const bench_settings& s, int workers) {
+  auto threads
+    = s.threads > 0
+        ? s.threads
+        : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  return s.virtual_time ? 1
+                        : std::min(workers, s.shards > 0 ? s.shards : threads);
+}
+
 alb::simulation_options base_options(const bench_settings& s, int workers,
                                      int rep) {
   alb::simulation_options o;
@@ -161,12 +171,7 @@ alb::simulation_options base_options(const bench_settings& s, int workers,
   o.workers_profile.cores_distribution = {8};
   o.seed = static_cast<uint64_t>(rep + 1);
   o.threads = s.threads;
-  auto threads
-    = s.threads > 0
-        ? s.threads
-        : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
-  o.shards
-    = s.virtual_time ? 1 : std::min(workers, s.shards > 0 ? s.shards : threads);
+  o.shards = shards_of(s, workers);
   o.caf_policy = s.policy;
   o.busy_poll_us = s.busy_poll_us;
   if (s.pool_size > 0)
@@ -378,24 +383,30 @@ struct floor_figures {
 
 // The machine's floor under the wait runs: the same `n` tests in `waves`
 // waves `step` seconds apart, from a feeder thread timed as the wait runs'
-// (`spin`), handed to a bare queue (no actors, one thread of the
-// benchmark's own) that spends `per_test` seconds of CPU on each test and
-// waits for the next wave on a condition variable (as an idle CAF thread
-// does) or, with `poll`, polls for it throughout (as --busy-poll-us does
-// between messages). At `per_test` = 1 / the open-loop maximum it is as
-// busy as the scheduler was, so its waits are what wake-ups, preemption
-// and the backlog they leave cost on this machine, with nothing of alb.
+// (`spin`), handed to a bare queue: `receivers` threads of the benchmark's
+// own (no actors; as many as the run has shards), each taking every
+// receivers-th test of a wave and spending `per_test` x receivers seconds
+// of CPU on it, which wait for the next wave on a condition variable (as
+// an idle CAF thread does) or, with `poll`, poll for it throughout (as
+// --busy-poll-us does between messages). At `per_test` = 1 / the open-loop
+// maximum each is as busy as a shard was, so their waits are what
+// wake-ups, preemption and the backlog they leave cost on this machine,
+// with nothing of alb.
 floor_figures wait_floor(uint64_t n, uint64_t waves, double step, bool spin,
-                         bool poll, double per_test) {
+                         bool poll, double per_test, int receivers) {
+  auto r_count = static_cast<size_t>(std::max(1, receivers));
   std::mutex mtx;
   std::condition_variable cv;
   // Wave k's departure, written before `published` counts it.
   std::vector<int64_t> sent(waves, 0);
   std::atomic<uint64_t> published{0};
-  std::vector<double> waits;
-  waits.reserve(n);
-  auto cost = static_cast<int64_t>(per_test * 1e9);
-  std::thread receiver([&] {
+  // Each receiver's waits (its tests: every r_count-th of each wave).
+  std::vector<std::vector<double>> waits(r_count);
+  // A receiver does its share of the work, so each is as busy as a shard.
+  auto cost
+    = static_cast<int64_t>(per_test * static_cast<double>(r_count) * 1e9);
+  auto receive = [&](size_t r) {
+    waits[r].reserve(n / r_count + 1);
     uint64_t seen = 0, done = 0;
     while (seen < waves) {
       uint64_t now_published = 0;
@@ -414,16 +425,21 @@ floor_figures wait_floor(uint64_t n, uint64_t waves, double step, bool spin,
       for (; seen < now_published; ++seen) {
         auto target = n * (seen + 1) / waves;
         for (; done < target; ++done) {
+          if (done % r_count != r)
+            continue;
           // The test's "start", then its share of the work.
           auto now = steady_ns();
-          waits.push_back(static_cast<double>(now - sent[seen]) / 1e3);
+          waits[r].push_back(static_cast<double>(now - sent[seen]) / 1e3);
           while (steady_ns() < now + cost) {
             // busy
           }
         }
       }
     }
-  });
+  };
+  std::vector<std::thread> threads;
+  for (size_t r = 0; r < r_count; ++r)
+    threads.emplace_back(receive, r);
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   auto base = steady_ns();
   for (uint64_t i = 0; i < waves; ++i) {
@@ -436,12 +452,17 @@ floor_figures wait_floor(uint64_t n, uint64_t waves, double step, bool spin,
       std::lock_guard<std::mutex> guard{mtx};
       published.store(i + 1, std::memory_order_release);
     }
-    cv.notify_one();
+    cv.notify_all();
   }
-  receiver.join();
+  for (auto& t : threads)
+    t.join();
+  std::vector<double> all;
+  all.reserve(n);
+  for (auto& w : waits)
+    all.insert(all.end(), w.begin(), w.end());
   floor_figures f;
-  f.p50_us = quantile(waits, 0.50);
-  f.p99_us = quantile(waits, 0.99);
+  f.p50_us = quantile(all, 0.50);
+  f.p99_us = quantile(all, 0.99);
   return f;
 }
 
@@ -834,8 +855,9 @@ int main(int argc, char** argv) {
         auto waves = std::max<uint64_t>(
           1, static_cast<uint64_t>(static_cast<double>(n) / plan.rate
                                    / plan.step));
-        auto floor = wait_floor(n, waves, plan.step, plan.spin,
-                                s.busy_poll_us > 0, 1 / open);
+        auto floor
+          = wait_floor(n, waves, plan.step, plan.spin, s.busy_poll_us > 0,
+                       1 / open, shards_of(s, workers));
         bare50.push_back(floor.p50_us);
         bare99.push_back(floor.p99_us);
       }
