@@ -455,11 +455,6 @@ bool fits_shard(const shard_capacity& c, const test_requirements& t) {
   return true;
 }
 
-size_t shard_of(scheduler_impl self, const test_requirements& t) {
-  auto& st = self->state;
-  return shard_for(*st.opts.shards, st.route_cursor, t);
-}
-
 // Takes tests handed to this shard (a share of a submission or a steal).
 void take_handover(scheduler_impl self, shard_handover& h, double now) {
   auto& st = self->state;
@@ -478,27 +473,39 @@ void take_handover(scheduler_impl self, shard_handover& h, double now) {
   }
 }
 
-// Shard 0 of a split scheduler: each shard gets its share of a submission.
-void route(scheduler_impl self, test_batch& batch, double now) {
-  auto& st = self->state;
-  auto& g = *st.opts.shards;
+// `batch` split into one share per shard of `g` (`shard_for`), each test
+// stamped `now` as its submission time unless `now` is negative (then each
+// shard counts the wait from the share's arrival).
+std::vector<shard_handover> split_batch(const shard_group& g, uint32_t& cursor,
+                                        test_batch& batch, double now) {
   std::vector<shard_handover> parts(g.members.size());
   bool runs = batch.runs.size() == batch.tests.size();
+  bool stamped = now >= 0;
   // Most tests go round in turn: an even share each, plus room for drift.
   auto share = batch.tests.size() / parts.size() + 8;
   for (auto& part : parts) {
     part.tests.reserve(share);
-    part.submitted_at.reserve(share);
+    if (stamped)
+      part.submitted_at.reserve(share);
     if (runs)
       part.runs.reserve(share);
   }
   for (size_t i = 0; i < batch.tests.size(); ++i) {
-    auto& part = parts[shard_of(self, batch.tests[i])];
+    auto& part = parts[shard_for(g, cursor, batch.tests[i])];
     part.tests.push_back(std::move(batch.tests[i]));
     if (runs)
       part.runs.push_back(std::move(batch.runs[i]));
-    part.submitted_at.push_back(now);
+    if (stamped)
+      part.submitted_at.push_back(now);
   }
+  return parts;
+}
+
+// Shard 0 of a split scheduler: each shard gets its share of a submission.
+void route(scheduler_impl self, test_batch& batch, double now) {
+  auto& st = self->state;
+  auto& g = *st.opts.shards;
+  auto parts = split_batch(g, st.route_cursor, batch, now);
   for (size_t j = 0; j < parts.size(); ++j) {
     if (parts[j].tests.empty())
       continue;
@@ -802,24 +809,10 @@ size_t shard_for(const shard_group& g, uint32_t& cursor,
 
 void submit_to_shards(const shard_group& g, uint32_t& cursor,
                       test_batch&& batch) {
-  auto n = g.members.size();
-  std::vector<shard_handover> parts(n);
-  bool runs = batch.runs.size() == batch.tests.size();
-  auto share = batch.tests.size() / n + 8;
-  for (auto& part : parts) {
-    part.tests.reserve(share);
-    if (runs)
-      part.runs.reserve(share);
-  }
-  for (size_t i = 0; i < batch.tests.size(); ++i) {
-    auto& part = parts[shard_for(g, cursor, batch.tests[i])];
-    part.tests.push_back(std::move(batch.tests[i]));
-    if (runs)
-      part.runs.push_back(std::move(batch.runs[i]));
-  }
   // No submission times: each shard counts a test's wait from its arrival,
   // as it does for a test_batch.
-  for (size_t j = 0; j < n; ++j)
+  auto parts = split_batch(g, cursor, batch, -1);
+  for (size_t j = 0; j < parts.size(); ++j)
     if (!parts[j].tests.empty())
       send_across(g.members[j], nullptr, std::move(parts[j]));
 }

@@ -250,9 +250,8 @@ simulation_result run_simulation(const simulation_options& opts) {
     if (opts.busy_poll_us > 0 && policy != "stealing")
       throw std::invalid_argument(
         "busy_poll_us: busy polling needs one thread per shard (--threads "
-        "equal to "
-        "--shards) or the stealing policy: work sharing's threads do not "
-        "poll");
+        "equal to --shards) or the stealing policy: work sharing's threads "
+        "do not poll");
     for (size_t i = 0; i < shards; ++i) {
       cfgs.push_back(std::make_unique<caf::actor_system_config>());
       configure_system(*cfgs.back(), system_threads, opts.deterministic,

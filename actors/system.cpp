@@ -53,9 +53,10 @@ void configure_system(caf::actor_system_config& cfg, int threads,
   // next enqueue.
   cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
   // A thread asleep on its condition variable is woken by the enqueuer,
-  // and on a VM that wake-up (an interrupt to an idle vCPU) takes p50
-  // ~30 us and p99 0.2-0.8 ms (bench_e2e_throughput's "wake-up alone"):
-  // polling through the gaps between messages trades a core for it.
+  // and on a VM that wake-up (an interrupt to an idle vCPU) took p50
+  // ~30 us and p99 0.2-0.8 ms (a bare hand-over between two threads,
+  // README "Scale"): polling through the gaps between messages trades a
+  // core for it.
   if (busy_poll_us > 0)
     cfg.set("work-stealing.aggressive-poll-attempts",
             busy_polls_for(busy_poll_us));

@@ -39,11 +39,12 @@
 // loaded machine the feeder's thread is not woken on time either, and whatever
 // it sends late arrives as a burst). "bare p50/p99" is the machine's floor
 // under those waits: the same waves from the same feeder into a bare queue,
-// a thread of no actors that spends 1 / the open-loop maximum of CPU on
-// each test and sleeps on a condition variable between waves (or, with
-// --busy-poll-us, polls): as busy as the scheduler, with nothing of alb
-// (`wait_floor`). "steal %" is the share of the machine's CPU time the
-// hypervisor took during the wait runs (/proc/stat). With --virtual on,
+// as many threads of no actors as the run has shards, each spending its
+// share of 1 / the open-loop maximum of CPU per test and sleeping on a
+// condition variable between waves (or, with --busy-poll-us, polling): as
+// busy as the shards, with nothing of alb (`wait_floor`). "steal %" is the
+// share of the machine's CPU time the hypervisor took during the wait runs
+// and their bare queues (/proc/stat). With --virtual on,
 // everything runs on one thread on virtual time: the pipeline's own CPU cost,
 // without thread hand-offs or idle polling.
 //
@@ -510,6 +511,12 @@ struct wait_plan {
   std::string dump;
 };
 
+// Waves of a run of `n` tests offered as `plan` says.
+uint64_t waves_of(uint64_t n, const wait_plan& plan) {
+  return std::max<uint64_t>(
+    1, static_cast<uint64_t>(static_cast<double>(n) / plan.rate / plan.step));
+}
+
 // One wait run of `plan` on a pool of `workers`.
 wait_figures offer(const bench_settings& s, int workers, int rep,
                    const wait_plan& plan) {
@@ -517,8 +524,7 @@ wait_figures offer(const bench_settings& s, int workers, int rep,
              ? plan.tests
              : std::max<uint64_t>(
                1000, static_cast<uint64_t>(plan.rate * plan.seconds));
-  auto waves = std::max<uint64_t>(
-    1, static_cast<uint64_t>(static_cast<double>(n) / plan.rate / plan.step));
+  auto waves = waves_of(n, plan);
   auto o = base_options(s, workers, rep);
   o.tests = 0;
   o.duration = static_cast<double>(waves) * plan.step;
@@ -852,9 +858,7 @@ int main(int argc, char** argv) {
         late99.push_back(w.late_p99_us);
         // The same waves into a bare queue as busy as the scheduler, right
         // after: what the machine alone costs under the figures above.
-        auto waves = std::max<uint64_t>(
-          1, static_cast<uint64_t>(static_cast<double>(n) / plan.rate
-                                   / plan.step));
+        auto waves = waves_of(n, plan);
         auto floor
           = wait_floor(n, waves, plan.step, plan.spin, s.busy_poll_us > 0,
                        1 / open, shards_of(s, workers));
